@@ -1,0 +1,72 @@
+"""Argument checks shared by the public functions.
+
+Every error names the argument, the value it got and what is allowed, so a user in a notebook can fix the
+call without reading our source.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable
+
+import torch
+
+
+def check_choice(name: str, value, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi if hi is not None else 'inf'}], got {value!r}")
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi if hi is not None else 'inf'}], got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def resolve_device(device) -> torch.device:
+    """"auto" -> CUDA when present, else CPU. A device that is not there is a ValueError, not a crash later."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but no CUDA device is available; use 'cpu' or 'auto'")
+        index = dev.index or 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist: {torch.cuda.device_count()} CUDA device(s) are present"
+            )
+        return torch.device("cuda", index)
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    allowed = {"float32": torch.float32, "float64": torch.float64}
+    if isinstance(dtype, str) and dtype in allowed:
+        return allowed[dtype]
+    if dtype in (torch.float32, torch.float64):
+        return dtype
+    raise ValueError(f"dtype must be torch.float32 or torch.float64 (or 'float32'/'float64'), got {dtype!r}")

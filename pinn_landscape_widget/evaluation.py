@@ -1,0 +1,71 @@
+"""Chunked evaluation of many parameter points: ``plw.evaluate`` and the engine under ``landscape``.
+
+Chunks of K points are sized from a memory budget so a 201 x 201 grid never holds more than one chunk's
+activations at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+
+from ._checks import check_int
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
+# On a CPU the grid is bound by memory passes: chunks whose activations stay in cache are fastest
+# (measured on the reference workload: 4 points per chunk beat 54 by 1.3x). GPUs want big chunks.
+CPU_CACHE_BUDGET = 24 * 2**20
+
+
+def chunk_size_for(objective, n_points: int, chunk_size: int | None = None,
+                   memory_budget: int | None = None) -> int:
+    """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget."""
+    if chunk_size is not None:
+        return check_int("chunk_size", chunk_size, 1)
+    if memory_budget is not None:
+        budget = check_int("memory_budget", memory_budget, 2**20)
+    elif objective.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(objective.device)
+        budget = max(DEFAULT_MEMORY_BUDGET, int(0.4 * free))
+    else:
+        budget = CPU_CACHE_BUDGET
+    return max(1, min(n_points, budget // objective.bytes_per_point()))
+
+
+def iter_chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+@torch.no_grad()
+def evaluate_points(objective, make_params: Callable[[slice], torch.Tensor], n: int, chunk: int,
+                    on_chunk: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
+    """Evaluate n parameter points, built chunk by chunk by ``make_params(slice) -> [k, P]``.
+
+    Returns {"loss", "loss_<term>"..., "rel_l2_error"} as [n] tensors on the CPU.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for sl in iter_chunks(n, chunk):
+        res = objective.evaluate(make_params(sl))
+        for key, val in res.items():
+            if key not in out:
+                out[key] = torch.empty(n, dtype=val.dtype)
+            out[key][sl] = val.cpu()
+        if on_chunk is not None:
+            on_chunk(sl.stop - sl.start)
+    return out
+
+
+def evaluate(run, params, formulation: str | None = None, *, device=None, dtype=None,
+             chunk_size: int | None = None) -> dict[str, torch.Tensor]:
+    """Loss, each loss term and the relative L2 error at parameter points params [K, P] (or [P]).
+
+    Returns a dict of [K] tensors (CPU): "loss", "loss_<term>" for each term, "rel_l2_error".
+    ``formulation`` evaluates another physics loss with the same network (e.g. the Deep Ritz energy of a
+    strong-form run).
+    """
+    obj = run.objective(formulation, device, dtype)
+    p = obj._check(torch.as_tensor(params))
+    chunk = chunk_size_for(obj, p.shape[0], chunk_size)
+    return evaluate_points(obj, lambda sl: p[sl], p.shape[0], chunk)

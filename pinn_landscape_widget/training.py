@@ -1,0 +1,223 @@
+"""Training: ``train()`` fits a PINN and records its trajectory and history.
+
+The loss is ``Objective.loss`` with K = 1, the same code the landscape grid evaluates.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
+from .formulations import get_formulation
+from .nets import MLP
+from .objective import Objective
+from .problems import Problem, get_problem
+
+OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
+
+
+class PINNModel(torch.nn.Module):
+    """x [N, d] -> u(x) [N], the network times the problem's hard-ansatz factor (if any)."""
+
+    def __init__(self, net: torch.nn.Module, problem: Problem):
+        super().__init__()
+        self.net = net
+        self.problem = problem
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net(x)[..., 0]
+        phi = self.problem.hard_factor(x)
+        return n if phi is None else phi * n
+
+
+@dataclass
+class TrainResult:
+    """A trained PINN: its problem, network, parameters, recorded trajectory and history."""
+
+    problem: Problem
+    formulation: str
+    net: MLP
+    params: torch.Tensor
+    trajectory: torch.Tensor
+    trajectory_steps: list[int]
+    history: xr.Dataset
+    seed: int
+    optimizer: str
+    device: torch.device
+    dtype: torch.dtype
+    diverged: bool = False
+    message: str = ""
+    _objectives: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_params(self) -> int:
+        return self.net.n_params
+
+    @property
+    def init_params(self) -> torch.Tensor:
+        return self.trajectory[0]
+
+    def objective(self, formulation=None, device=None, dtype=None) -> Objective:
+        """The (cached) objective of this run, optionally for another formulation, device or dtype."""
+        form = get_formulation(formulation or self.formulation, self.problem).name
+        dev = self.device if device is None else resolve_device(device)
+        dt = self.dtype if dtype is None else resolve_dtype(dtype)
+        key = (form, str(dev), dt)
+        if key not in self._objectives:
+            self._objectives[key] = Objective(self.problem, self.net, form, dev, dt)
+        return self._objectives[key]
+
+    def model_at(self, params: torch.Tensor) -> torch.nn.Module:
+        """A plain torch module x -> u(x) with these parameters, including any hard-constraint ansatz."""
+        params = torch.as_tensor(params)
+        if params.shape != (self.n_params,):
+            raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
+        return PINNModel(self.net.module(params), self.problem)
+
+    def __repr__(self) -> str:
+        last = self.history.isel(step=-1)
+        return (f"TrainResult(problem={self.problem.name!r}, formulation={self.formulation!r}, "
+                f"net={self.net.width}x{self.net.depth} {self.net.activation}, n_params={self.n_params}, "
+                f"steps={int(last.step)}, loss={float(last.loss):.4g}, rel_l2_error={float(last.rel_l2_error):.3g}"
+                f"{', DIVERGED' if self.diverged else ''})")
+
+
+def _split_steps(optimizer: str, steps) -> tuple[int, int]:
+    if isinstance(steps, (tuple, list)):
+        if optimizer != "adam+lbfgs" or len(steps) != 2:
+            raise ValueError(f"steps may be a pair (adam_steps, lbfgs_steps) only for optimizer 'adam+lbfgs', "
+                             f"got {steps!r}")
+        return check_int("steps[0]", steps[0], 0, 10**7), check_int("steps[1]", steps[1], 0, 10**7)
+    n = check_int("steps", steps, 0, 10**7)
+    if optimizer == "adam":
+        return n, 0
+    if optimizer == "lbfgs":
+        return 0, n
+    n_lbfgs = n // 4
+    return n - n_lbfgs, n_lbfgs
+
+
+def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, depth: int = 3,
+          activation: str = "tanh", optimizer: str = "adam+lbfgs", steps=1000, lr: float = 1e-3, seed: int = 0,
+          device="auto", dtype=torch.float32, record_every: int | None = None, progress: bool = True,
+          problem_params: dict | None = None) -> TrainResult:
+    """Train a PINN and return a TrainResult.
+
+    ``steps`` counts optimizer steps (one L-BFGS step is one iteration with a strong-Wolfe line search);
+    for "adam+lbfgs" an int is split 3:1, or pass (adam_steps, lbfgs_steps). The trajectory holds the
+    initial parameters, every ``record_every``-th step (default: about 100 checkpoints) and the final ones.
+    A non-finite loss stops training with a warning; the run keeps everything up to the last finite step.
+    """
+    prob = get_problem(problem, **(problem_params or {}))
+    form = get_formulation(formulation, prob).name
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    n_adam, n_lbfgs = _split_steps(optimizer, steps)
+    total = n_adam + n_lbfgs
+    lr = check_positive("lr", lr)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if record_every is None:
+        record_every = max(1, total // 100)
+    record_every = check_int("record_every", record_every, 1)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype)
+    net = MLP(prob.dim, width, depth, activation)
+    obj = Objective(prob, net, form, dev, dt)
+
+    theta = net.init(seed, dt).to(dev).requires_grad_(True)
+    traj, traj_steps = [theta.detach().clone()], [0]
+    rows: list[dict] = []
+    names = ["loss"] + [f"loss_{t}" for t in obj.term_names]
+    diverged, message = False, ""
+    last_good = theta.detach().clone()
+
+    def closure_for(opt):
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            terms = obj.terms(theta[None])
+            loss = sum(terms.values())[0]
+            loss.backward()
+            if closure.terms is None:  # the first call sees the parameters *before* this step
+                closure.terms = {t: float(v.detach()[0]) for t, v in terms.items()}
+            return loss
+        closure.terms = None
+        return closure
+
+    adam = torch.optim.Adam([theta], lr=lr) if n_adam else None
+    lbfgs = torch.optim.LBFGS([theta], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
+                              tolerance_grad=0.0, tolerance_change=0.0) if n_lbfgs else None
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, desc=f"train {prob.name}/{form}", disable=not progress, leave=False)
+    step = 0
+    try:
+        for k in range(total):
+            opt = adam if k < n_adam else lbfgs
+            with torch.no_grad():
+                err = float(obj.rel_l2_error(theta.detach()[None])[0])
+            closure = closure_for(opt)
+            if opt is adam:
+                loss = closure()
+                if math.isfinite(float(loss.detach())):
+                    adam.step()
+            else:
+                loss = opt.step(closure)
+            loss_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+            row = {"loss": loss_val}
+            row.update({f"loss_{t}": v for t, v in closure.terms.items()})
+            row["rel_l2_error"] = err
+            if not math.isfinite(loss_val):
+                diverged = True
+                message = (f"training diverged at step {step}: loss is {loss_val}; stopped and kept the "
+                           f"trajectory up to the last finite step (lower lr={lr:g} or change the optimizer)")
+                break
+            rows.append(row)
+            last_good = theta.detach().clone()
+            step += 1
+            if not torch.isfinite(theta).all():
+                diverged = True
+                message = f"training diverged at step {step}: parameters became non-finite; kept the run up to step {step - 1}"
+                step -= 1
+                rows.pop()
+                break
+            if step % record_every == 0 and step < total:
+                traj.append(theta.detach().clone())
+                traj_steps.append(step)
+            if progress and (k % 10 == 0 or k == total - 1):
+                bar.set_postfix(loss=f"{loss_val:.3e}", err=f"{err:.2e}", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+
+    final = last_good if diverged else theta.detach().clone()
+    if traj_steps[-1] != step:
+        traj.append(final.clone())
+        traj_steps.append(step)
+    with torch.no_grad():
+        ev = obj.evaluate(final[None])
+    rows.append({k: float(v[0]) for k, v in ev.items()})
+    if diverged:
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    history = _history(rows, names, step, obj)
+    history.attrs.update(problem=prob.name, formulation=form, optimizer=optimizer, lr=lr, seed=int(seed),
+                         width=width, depth=depth, activation=activation,
+                         train_seconds=time.perf_counter() - t0)
+    return TrainResult(prob, form, net, final, torch.stack(traj), traj_steps, history, int(seed), optimizer,
+                       dev, dt, diverged, message, {(form, str(dev), dt): obj})
+
+
+def _history(rows: list[dict], names: list[str], n_steps: int, obj: Objective) -> xr.Dataset:
+    data = {}
+    for name in names + ["rel_l2_error"]:
+        data[name] = ("step", np.array([r.get(name, np.nan) for r in rows], dtype=np.float64))
+    ds = xr.Dataset(data, coords={"step": np.arange(len(rows))})
+    return ds

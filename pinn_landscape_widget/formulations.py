@@ -27,8 +27,16 @@ class Formulation:
         """Input-derivative order the interior term needs on this problem."""
         raise NotImplementedError
 
+    def supports(self, problem: Problem) -> bool:
+        return True
+
     def check(self, problem: Problem) -> None:
         """Raise ValueError when the problem does not support this formulation."""
+        if not self.supports(problem):
+            raise ValueError(
+                f"formulation {self.name!r} needs an energy functional and problem {problem.name!r} has none; "
+                f"allowed formulations for it: {supported_formulations(problem)}"
+            )
 
     def density(self, problem: Problem, x: torch.Tensor, u: Jet, f: torch.Tensor) -> torch.Tensor:
         """Per-point integrand [K, N]."""
@@ -48,12 +56,8 @@ class DeepRitz(Formulation):
     def order(self, problem):
         return 1
 
-    def check(self, problem):
-        if not problem.has_energy:
-            raise ValueError(
-                f"formulation 'deep_ritz' needs an energy functional and problem {problem.name!r} has none; "
-                f"allowed formulations for it: {supported_formulations(problem)}"
-            )
+    def supports(self, problem):
+        return problem.has_energy
 
     def density(self, problem, x, u, f):
         return problem.energy_density(x, u, f)
@@ -70,14 +74,7 @@ def list_formulations() -> list[str]:
 
 
 def supported_formulations(problem: Problem) -> list[str]:
-    out = []
-    for name, f in _FORMULATIONS.items():
-        try:
-            f.check(problem)
-        except ValueError:
-            continue
-        out.append(name)
-    return out
+    return [name for name, f in _FORMULATIONS.items() if f.supports(problem)]
 
 
 def get_formulation(name, problem: Problem | None = None) -> Formulation:

@@ -139,6 +139,7 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
     names = ["loss"] + [f"loss_{t}" for t in obj.term_names]
     diverged, message = False, ""
     last_good = theta.detach().clone()
+    loss_val, err = float('nan'), float('nan')
 
     def closure_for(opt):
         def closure():
@@ -157,12 +158,13 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
                               tolerance_grad=0.0, tolerance_change=0.0) if n_lbfgs else None
     t0 = time.perf_counter()
     bar = tqdm(total=total, desc=f"train {prob.name}/{form}", disable=not progress, leave=False)
-    step = 0
+    step = 0  # rows[k] describes the parameters after k steps; `step` is the newest such state
     try:
         for k in range(total):
             opt = adam if k < n_adam else lbfgs
+            state = theta.detach().clone()
             with torch.no_grad():
-                err = float(obj.rel_l2_error(theta.detach()[None])[0])
+                err = float(obj.rel_l2_error(state[None])[0])
             closure = closure_for(opt)
             if opt is adam:
                 loss = closure()
@@ -171,23 +173,20 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
             else:
                 loss = opt.step(closure)
             loss_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-            row = {"loss": loss_val}
-            row.update({f"loss_{t}": v for t, v in closure.terms.items()})
-            row["rel_l2_error"] = err
             if not math.isfinite(loss_val):
                 diverged = True
-                message = (f"training diverged at step {step}: loss is {loss_val}; stopped and kept the "
-                           f"trajectory up to the last finite step (lower lr={lr:g} or change the optimizer)")
+                message = (f"training diverged at step {k}: loss is {loss_val}; stopped and kept the run up to "
+                           f"step {k - 1} (lower lr={lr:g} or change the optimizer)")
                 break
-            rows.append(row)
-            last_good = theta.detach().clone()
-            step += 1
+            rows.append({"loss": loss_val, **{f"loss_{t}": v for t, v in closure.terms.items()},
+                         "rel_l2_error": err})
+            last_good, step = state, k
             if not torch.isfinite(theta).all():
                 diverged = True
-                message = f"training diverged at step {step}: parameters became non-finite; kept the run up to step {step - 1}"
-                step -= 1
-                rows.pop()
+                message = (f"training diverged at step {k + 1}: parameters became non-finite; stopped and kept "
+                           f"the run up to step {k} (lower lr={lr:g} or change the optimizer)")
                 break
+            step = k + 1
             if step % record_every == 0 and step < total:
                 traj.append(theta.detach().clone())
                 traj_steps.append(step)
@@ -197,15 +196,21 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
     finally:
         bar.close()
 
-    final = last_good if diverged else theta.detach().clone()
+    if diverged:
+        final = last_good
+        if not rows:  # the initial parameters already give a non-finite loss
+            rows.append({"loss": loss_val, "rel_l2_error": err})
+        keep = [i for i, s in enumerate(traj_steps) if s <= step]
+        traj, traj_steps = [traj[i] for i in keep], [traj_steps[i] for i in keep]
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    else:
+        final = theta.detach().clone()
+        with torch.no_grad():
+            ev = obj.evaluate(final[None])
+        rows.append({k: float(v[0]) for k, v in ev.items()})
     if traj_steps[-1] != step:
         traj.append(final.clone())
         traj_steps.append(step)
-    with torch.no_grad():
-        ev = obj.evaluate(final[None])
-    rows.append({k: float(v[0]) for k, v in ev.items()})
-    if diverged:
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     history = _history(rows, names, step, obj)
     history.attrs.update(problem=prob.name, formulation=form, optimizer=optimizer, lr=lr, seed=int(seed),

@@ -38,6 +38,17 @@ def iter_chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
+class _NoTF32:
+    """Landscapes must not change with the GPU: TF32 matmuls are off while we evaluate."""
+
+    def __enter__(self):
+        self.saved = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc):
+        torch.backends.cuda.matmul.allow_tf32 = self.saved
+
+
 @torch.no_grad()
 def evaluate_points(objective, make_params: Callable[[slice], torch.Tensor], n: int, chunk: int,
                     on_chunk: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
@@ -46,15 +57,16 @@ def evaluate_points(objective, make_params: Callable[[slice], torch.Tensor], n: 
     Returns {"loss", "loss_<term>"..., "rel_l2_error"} as [n] tensors on the CPU.
     """
     out: dict[str, torch.Tensor] = {}
-    for sl in iter_chunks(n, chunk):
-        res = objective.evaluate(make_params(sl))
-        for key, val in res.items():
-            if key not in out:
-                out[key] = torch.empty(n, dtype=val.dtype)
-            out[key][sl] = val.cpu()
-        if on_chunk is not None:
-            on_chunk(sl.stop - sl.start)
-    return out
+    with _NoTF32():
+        for sl in iter_chunks(n, chunk):
+            res = objective.evaluate(make_params(sl))
+            for key, val in res.items():
+                if key not in out:
+                    out[key] = torch.empty(n, dtype=val.dtype, device=objective.device)
+                out[key][sl] = val
+            if on_chunk is not None:
+                on_chunk(sl.stop - sl.start)
+    return {k: v.cpu() for k, v in out.items()}
 
 
 def evaluate(run, params, formulation: str | None = None, *, device=None, dtype=None,

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One prepared pass on a lent GPU machine: the GPU tests, then the landscape benchmark at 41x41 and 201x201.
+# Run from the repository root; results land in $OUT (or benchmarks/results when OUT is unset).
+set -uo pipefail
+OUT=${OUT:-benchmarks/results}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+nvidia-smi -L
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
+python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 41 --repeats 3 --out "$OUT/gpu_41.json"
+python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 201 --repeats 1 --out "$OUT/gpu_201.json"

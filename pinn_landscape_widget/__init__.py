@@ -7,15 +7,18 @@
 
 __version__ = "0.1.0"
 
-from .directions import Directions, random_directions
+from .directions import Directions, hessian_directions, interpolation_direction, pca_directions, random_directions
 from .evaluation import evaluate
 from .formulations import list_formulations
+from .hessian import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
 from .landscape import landscape
 from .nets import MLP
 from .problems import Problem, get_problem, list_problems
 from .training import TrainResult, train
 
 __all__ = [
-    "Directions", "MLP", "Problem", "TrainResult", "evaluate", "get_problem", "landscape",
-    "list_formulations", "list_problems", "random_directions", "train", "__version__",
+    "Directions", "HessianOperator", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
+    "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
+    "__version__",
 ]

@@ -1,5 +1,9 @@
 """Directions in parameter space that span a landscape slice.
 
+Kinds: "random" (below), "pca" (principal components of the training trajectory, Li et al. 2018),
+"hessian" (extreme eigenvectors of the loss Hessian, Krishnapriyan et al. 2021; Bottcher & Wheeler 2022),
+"interpolation" (the line from one parameter vector to another, Goodfellow et al. 2015).
+
 random_directions: Gaussian directions, normalised against reference parameters (Li et al. 2018):
   "filter": each row of each weight matrix (one neuron's incoming weights) is rescaled to the norm of the
             same row of the reference; a bias entry, when kept, to the magnitude of the reference entry;
@@ -23,11 +27,20 @@ BIAS_MODES = ("zero", "filter")
 
 @dataclass
 class Directions:
-    """vectors [n, P]; kind ("random", "pca", "hessian", "interpolation", "custom"); attrs (provenance)."""
+    """vectors [n, P]; kind ("random", "pca", "hessian", "interpolation", "custom"); attrs (provenance).
+
+    origin: the parameter vector at alpha = beta = 0 when it is not the run's trained parameters
+    (interpolation starts at its first endpoint). default_span: the range landscape() uses when none is
+    given. trajectory: checkpoints [T, P] (with their steps) that landscape() projects onto the plane.
+    """
 
     vectors: torch.Tensor
     kind: str = "custom"
     attrs: dict = field(default_factory=dict)
+    origin: torch.Tensor | None = None
+    default_span: float | tuple[float, float] = 1.0
+    trajectory: torch.Tensor | None = None
+    trajectory_steps: list[int] | None = None
 
     @property
     def n(self) -> int:
@@ -91,13 +104,15 @@ def as_directions(run, directions) -> Directions:
     if isinstance(directions, Directions):
         vec = directions.vectors
         kind, attrs = directions.kind, dict(directions.attrs)
+        extra = dict(origin=directions.origin, default_span=directions.default_span,
+                     trajectory=directions.trajectory, trajectory_steps=directions.trajectory_steps)
     else:
         try:
             vec = torch.as_tensor(directions)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"directions must be a Directions or a tensor of shape [n, {run.n_params}], "
                              f"got {type(directions).__name__}") from exc
-        kind, attrs = "custom", {}
+        kind, attrs, extra = "custom", {}, {}
     if vec.dim() == 1:
         vec = vec[None]
     if vec.dim() != 2 or vec.shape[0] not in (1, 2) or vec.shape[1] != run.n_params:
@@ -108,4 +123,69 @@ def as_directions(run, directions) -> Directions:
     zero = [i for i in range(vec.shape[0]) if not bool(vec[i].abs().max() > 0)]
     if zero:
         raise ValueError(f"directions {zero} are all zero; a slice needs non-zero directions")
-    return Directions(vec, kind, attrs)
+    return Directions(vec, kind, attrs, **extra)
+
+
+def pca_directions(run, n: int = 2) -> Directions:
+    """The first n principal components of the training trajectory around theta* (Li et al. 2018).
+
+    The rows theta_t - theta* (t over the recorded checkpoints before the last) are centred and decomposed
+    by SVD; the components are unit vectors. attrs carry the explained variance ratio of each component.
+    landscape() with these directions also projects the checkpoints onto the plane, and its default span
+    covers them.
+    """
+    n = check_int("n", n, 1, 2)
+    traj = run.trajectory.detach().cpu().to(torch.float64)
+    if traj.shape[0] - 1 < n + 1:
+        raise ValueError(f"pca_directions(n={n}) needs a trajectory of at least {n + 2} checkpoints "
+                         f"(n + 1 besides theta*), got {traj.shape[0]}; train with a smaller record_every")
+    M = traj[:-1] - run.params.detach().cpu().to(torch.float64)
+    Mc = M - M.mean(0)
+    _, S, Vh = torch.linalg.svd(Mc, full_matrices=False)
+    var = S**2
+    ratio = (var / var.sum()).tolist()
+    vecs = Vh[:n]
+    # fix the sign so the start of training lies at positive alpha (and beta): stable pictures across runs
+    signs = torch.sign(vecs @ M[0])
+    vecs = vecs * torch.where(signs == 0, torch.ones_like(signs), signs)[:, None]
+    coords = M @ vecs.T
+    span = float(coords.abs().max()) * 1.2 if coords.numel() else 1.0
+    return Directions(vecs.to(run.dtype), "pca",
+                      dict(explained_variance_ratio=ratio[:n], normalization="none", centered=True,
+                           n_checkpoints=int(traj.shape[0])),
+                      default_span=span if span > 0 else 1.0, trajectory=run.trajectory.detach(),
+                      trajectory_steps=list(run.trajectory_steps))
+
+
+def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None = None, **kwargs) -> Directions:
+    """Unit eigenvectors of the loss Hessian at theta*: "largest" (algebraic), "smallest" (most negative)
+    or "both" (the top and the bottom one, n = 2). attrs carry the eigenvalues and residual norms."""
+    from .hessian import hessian_eigenpairs
+
+    n = check_int("n", n, 1, 2)
+    check_choice("which", which, ("largest", "smallest", "both"))
+    if which == "both" and n != 2:
+        raise ValueError(f"which='both' gives one direction from each end of the spectrum, so n must be 2, got {n}")
+    ds = hessian_eigenpairs(run, 1 if which == "both" else n, which, term, **kwargs)
+    vecs = torch.as_tensor(ds.eigenvector.values)
+    return Directions(vecs.to(run.dtype), "hessian",
+                      dict(which=which, term=term or "total", eigenvalues=ds.eigenvalue.values.tolist(),
+                           residual_norms=ds.residual_norm.values.tolist(), converged=int(ds.attrs["converged"]),
+                           normalization="unit"))
+
+
+def interpolation_direction(start_params, end_params) -> Directions:
+    """The 1-D line theta(alpha) = start + alpha (end - start): alpha = 0 is ``start``, alpha = 1 is ``end``.
+
+    landscape() samples it over [-0.5, 1.5] by default so both endpoints sit inside the plot.
+    """
+    a = torch.as_tensor(start_params).detach()
+    b = torch.as_tensor(end_params).detach()
+    if a.dim() != 1 or a.shape != b.shape:
+        raise ValueError(f"start_params and end_params must be 1-D vectors of the same length, "
+                         f"got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    d = b.to(torch.float64) - a.to(torch.float64)
+    if not bool(d.abs().max() > 0):
+        raise ValueError("start_params and end_params are identical; interpolation needs two different points")
+    return Directions(d.to(a.dtype)[None], "interpolation",
+                      dict(normalization="none", distance=float(d.norm())), origin=a, default_span=(-0.5, 1.5))

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from ._checks import check_int
 from .directions import Directions, as_directions
 from .evaluation import chunk_size_for, evaluate_points
+from .evaluation import iter_chunks as _slices
 
 MAX_RESOLUTION = 1025
 
@@ -50,15 +51,20 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
     return lo + (hi - lo) * i / (n - 1)
 
 
-def landscape(run, directions=None, *, span=1.0, resolution=41, formulation: str | None = None,
+def landscape(run, directions=None, *, span=None, resolution=41, formulation: str | None = None,
               device=None, dtype=None, chunk_size: int | None = None, memory_budget: int | None = None,
-              progress: bool = True, center: torch.Tensor | None = None) -> xr.Dataset:
+              progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
 
     directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
-    [n, P] with n in {1, 2}. span: half-width s (grid from -s to s) or a pair (lo, hi). resolution: points
-    per axis, 3..1025. formulation: evaluate another physics loss than the run's. center: the parameter
-    vector at alpha = beta = 0 (default ``run.params``).
+    [n, P] with n in {1, 2}. span: half-width s (grid from -s to s) or a pair (lo, hi); default: the
+    directions' own (1.0 for random, the trajectory's extent for PCA, [-0.5, 1.5] for interpolation).
+    resolution: points per axis, 3..1025. formulation: evaluate another physics loss than the run's.
+    center: the parameter vector at alpha = beta = 0 (default: the directions' origin, else ``run.params``).
+
+    With trajectory directions (PCA) the checkpoints are projected onto the plane: ``trajectory_alpha``,
+    ``trajectory_beta`` and ``trajectory_offplane`` (distance from the plane) over ``step``.
+    curvature (1-D slices): also ``curvature`` = d^T H d at every grid point, batched forward-over-forward.
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
@@ -67,10 +73,12 @@ def landscape(run, directions=None, *, span=1.0, resolution=41, formulation: str
     dirs: Directions = as_directions(run, directions)
     n_dims = dirs.n
     res = _check_resolution(resolution, n_dims)
-    lo, hi = _check_range(span, dirs.kind)
+    lo, hi = _check_range(dirs.default_span if span is None else span, dirs.kind)
     obj = run.objective(formulation, device, dtype)
 
-    theta0 = run.params if center is None else torch.as_tensor(center)
+    if center is None:
+        center = dirs.origin if dirs.origin is not None else run.params
+    theta0 = torch.as_tensor(center)
     theta0 = obj._check(theta0)[0]
     D = dirs.vectors.to(device=obj.device, dtype=obj.dtype)
     axes = [grid_coords(lo, hi, r) for r in res]
@@ -85,12 +93,30 @@ def landscape(run, directions=None, *, span=1.0, resolution=41, formulation: str
     with tqdm(total=n_total, desc="landscape", unit="pt", disable=not progress, leave=False) as bar:
         values = evaluate_points(obj, make_params, n_total, chunk, bar.update)
 
+    if curvature:
+        if n_dims != 1:
+            raise ValueError(f"curvature=True needs a 1-D slice (one direction), got {n_dims} directions")
+        from .hessian import directional_curvature
+
+        curv = torch.cat([directional_curvature(run, D[0], make_params(sl), formulation=obj.formulation.name,
+                                                dtype=obj.dtype, device=obj.device).cpu()
+                          for sl in _slices(n_total, chunk)])
+        values["curvature"] = curv
+
     dims = ("alpha", "beta")[:n_dims]
     coords = {name: ax for name, ax in zip(dims, axes)}
     data = {k: (dims, v.numpy().reshape(res)) for k, v in values.items()}
     data["center"] = (("param",), theta0.cpu().numpy())
     data["directions"] = (("direction", "param"), D.cpu().numpy())
     ds = xr.Dataset(data, coords=coords)
+    if dirs.trajectory is not None:
+        a, off = project_onto_plane(dirs.trajectory, theta0.cpu(), dirs.vectors.cpu())
+        steps = np.asarray(dirs.trajectory_steps if dirs.trajectory_steps is not None else range(len(off)))
+        ds = ds.assign_coords(step=steps)
+        for k, name in enumerate(("trajectory_alpha", "trajectory_beta")[:n_dims]):
+            ds[name] = ("step", a[:, k])
+        ds["trajectory_offplane"] = ("step", off)
+        ds["trajectory_offplane"].attrs["long_name"] = "distance of each checkpoint from the plane"
 
     with torch.no_grad():
         center_vals = obj.evaluate(theta0[None])
@@ -114,6 +140,8 @@ def landscape(run, directions=None, *, span=1.0, resolution=41, formulation: str
     ds.attrs.update(attrs)
     ds["loss"].attrs["long_name"] = "loss" if e_ref is None else "Deep Ritz energy E"
     ds["rel_l2_error"].attrs["long_name"] = "relative L2 error ||u - u*|| / ||u*||"
+    if curvature:
+        ds["curvature"].attrs["long_name"] = "directional curvature d^T H d"
     return ds
 
 
@@ -126,3 +154,13 @@ def _jsonable(d: dict) -> dict:
             v = v.tolist()
         out[k] = v
     return out
+
+
+def project_onto_plane(points: torch.Tensor, origin: torch.Tensor, directions: torch.Tensor):
+    """Coordinates of points [T, P] in the affine plane origin + span(directions), by least squares, and
+    each point's distance from the plane. Exact for points in the plane, whatever the directions' angle."""
+    V = (points.to(torch.float64) - origin.to(torch.float64)).T  # [P, T]
+    D = directions.to(torch.float64).T  # [P, n]
+    coef = torch.linalg.lstsq(D, V).solution  # [n, T]
+    resid = V - D @ coef
+    return coef.T.numpy(), resid.norm(dim=0).numpy()

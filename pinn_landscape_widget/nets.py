@@ -15,7 +15,9 @@ No autograd graph is needed for a landscape, and with K = 1 this is exactly the 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +25,18 @@ import torch
 from ._checks import check_choice, check_int
 
 ACTIVATIONS = ("tanh", "sin", "gelu", "silu")
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def differentiable_jets():
+    """Force the differentiable (out-of-place) jet path, e.g. under torch.func transforms."""
+    old = getattr(_STATE, "differentiable", False)
+    _STATE.differentiable = True
+    try:
+        yield
+    finally:
+        _STATE.differentiable = old
 
 
 def activation_jet(name: str, z: torch.Tensor, order: int):
@@ -164,7 +178,8 @@ class MLP:
         Under no_grad this runs the in-place kernel (same arithmetic, fewer memory passes); otherwise the
         differentiable one that training and the Hessian tools backpropagate through.
         """
-        if torch.is_grad_enabled() and (params.requires_grad or x.requires_grad):
+        if getattr(_STATE, "differentiable", False) or (
+                torch.is_grad_enabled() and (params.requires_grad or x.requires_grad)):
             return self._jets_differentiable(params, x, order)
         return self._jets_inplace(params, x, order)
 

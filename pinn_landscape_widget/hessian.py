@@ -1,0 +1,258 @@
+"""Curvature of a run's loss: Hessian-vector products, Lanczos, eigenpairs, trace and spectral density.
+
+Everything is written once against a linear operator with a ``matvec`` (the curvlinops habit). The
+operator differentiates the same ``Objective.terms`` that training and the grid use, twice by autograd
+(double backward), in float64 on the run's device by default. ``term`` restricts the loss to one of its
+terms (residual / energy / boundary / initial), as Rathore et al. (2024) do.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ._checks import check_choice, check_int, check_positive
+
+
+class HessianOperator:
+    """H = d^2 L / d theta^2 at ``params`` (default: the trained parameters) as a linear operator."""
+
+    def __init__(self, run, params=None, term: str | None = None, formulation: str | None = None,
+                 dtype=torch.float64, device=None):
+        self.objective = obj = run.objective(formulation, device, dtype)
+        if term is not None:
+            check_choice("term", term, obj.term_names)
+        self.term = term
+        theta = run.params if params is None else torch.as_tensor(params)
+        theta = obj._check(theta)[0].detach().clone().requires_grad_(True)
+        self.theta = theta
+        self.n = theta.numel()
+        self.device, self.dtype = obj.device, obj.dtype
+        with torch.enable_grad():
+            terms = obj.terms(theta[None])
+            loss = terms[term][0] if term is not None else sum(terms.values())[0]
+            self.loss = float(loss.detach())
+            (self.grad,) = torch.autograd.grad(loss, theta, create_graph=True)
+        self.n_matvecs = 0
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """H v (v: [P])."""
+        self.n_matvecs += 1
+        with torch.enable_grad():
+            (hv,) = torch.autograd.grad(self.grad, self.theta, grad_outputs=v.to(self.dtype), retain_graph=True)
+        return hv.detach()
+
+    def dense(self) -> torch.Tensor:
+        """The full P x P matrix (P matvecs; for small networks and tests)."""
+        eye = torch.eye(self.n, dtype=self.dtype, device=self.device)
+        return torch.stack([self.matvec(eye[i]) for i in range(self.n)])
+
+
+def lanczos(matvec, v0: torch.Tensor, m: int):
+    """m steps of Lanczos with full reorthogonalization from v0.
+
+    Returns (alpha [j], beta [j-1], Q [j, P], beta_last) with j <= m (fewer when an invariant subspace is
+    found). T = tridiag(beta, alpha, beta) is Q H Q^T.
+    """
+    n = v0.numel()
+    Q = torch.zeros((m, n), dtype=v0.dtype, device=v0.device)
+    alpha = torch.zeros(m, dtype=torch.float64)
+    beta = torch.zeros(m, dtype=torch.float64)
+    q = v0 / v0.norm()
+    b_prev, q_prev = 0.0, torch.zeros_like(q)
+    j_end = m
+    for j in range(m):
+        Q[j] = q
+        w = matvec(q)
+        a = float(q @ w)
+        w = w - a * q - b_prev * q_prev
+        # full reorthogonalization, twice ("twice is enough")
+        for _ in range(2):
+            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+        b = float(w.norm())
+        alpha[j], beta[j] = a, b
+        if b <= 1e-12 * max(1.0, abs(a)) or j == n - 1:
+            j_end = j + 1
+            break
+        q_prev, q, b_prev = q, w / b, b
+    return alpha[:j_end], beta[: j_end - 1], Q[:j_end], float(beta[j_end - 1])
+
+
+def _tridiag_eig(alpha, beta):
+    T = torch.diag(alpha) + torch.diag(beta, 1) + torch.diag(beta, -1)
+    return torch.linalg.eigh(T)
+
+
+def _start_vector(n, seed, device, dtype):
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+WHICH = ("largest", "smallest", "both")
+
+
+def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None = None, *,
+                       formulation: str | None = None, params=None, tol: float = 1e-8, max_steps: int | None = None,
+                       seed: int = 0, dtype=torch.float64, device=None, operator: HessianOperator | None = None
+                       ) -> xr.Dataset:
+    """Extreme eigenpairs of the loss Hessian by Lanczos with full reorthogonalization.
+
+    which: "largest" (algebraically largest), "smallest" (most negative: saddle directions) or "both"
+    (k of each). The Krylov space grows (16, 32, 64, ... steps, up to ``max_steps``, default min(P, 600))
+    until every wanted Ritz pair has residual ||H v - lambda v|| <= tol * ||H||. Residual norms and the
+    convergence flag are in the result; non-convergence also warns.
+
+    Returns a Dataset over "mode": eigenvalue, eigenvector [mode, param], residual_norm.
+    """
+    op = operator or HessianOperator(run, params, term, formulation, dtype, device)
+    P = op.n
+    which = check_choice("which", which, WHICH)
+    per_end = 2 if which == "both" else 1
+    k = check_int("k", k, 1, P // per_end)
+    tol = check_positive("tol", tol)
+    max_steps = P if max_steps is None else check_int("max_steps", max_steps, 1)
+    max_steps = min(P, max_steps, 600) if max_steps != P else min(P, 600)
+    v0 = _start_vector(P, seed, op.device, op.dtype)
+    m = min(max(16, 3 * k), max_steps)
+    while True:
+        alpha, beta, Q, b_last = lanczos(op.matvec, v0, m)
+        evals, S = _tridiag_eig(alpha, beta)
+        j = len(alpha)
+        order = []
+        if which in ("largest", "both"):
+            order += list(range(j - 1, j - 1 - k, -1))
+        if which in ("smallest", "both"):
+            order += list(range(k))
+        order = [i for i in order if 0 <= i < j]
+        # ||H y - theta y|| = |beta_last * s_last| for a Ritz pair (exact arithmetic; reorthogonalized here)
+        res = np.array([abs(b_last * float(S[-1, i])) for i in order])
+        scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
+        converged = bool((res <= tol * scale).all()) or j < m
+        if converged or m >= max_steps:
+            break
+        m = min(2 * m, max_steps)
+    vals = torch.stack([evals[i] for i in order])
+    vecs = torch.stack([Q.T @ S[:, i].to(Q.dtype) for i in order])
+    vecs = vecs / vecs.norm(dim=1, keepdim=True)
+    true_res = np.array([float((op.matvec(v) - float(l) * v).norm()) for l, v in zip(vals, vecs)])
+    converged = bool((true_res <= max(tol, 1e-12) * scale * 10).all())
+    if not converged:
+        warnings.warn(f"Lanczos did not converge in {m} steps: residual norms {true_res.tolist()} exceed "
+                      f"tol * ||H|| = {tol * scale:.3g}; raise max_steps or loosen tol", RuntimeWarning, stacklevel=2)
+    ds = xr.Dataset(
+        dict(eigenvalue=("mode", vals.numpy()),
+             eigenvector=(("mode", "param"), vecs.detach().cpu().numpy()),
+             residual_norm=("mode", true_res)),
+        coords=dict(mode=np.arange(len(order))),
+    )
+    ds.attrs.update(which=which, term=term or "total", lanczos_steps=int(len(alpha)), converged=int(converged),
+                    tol=tol, spectral_norm_estimate=scale, n_matvecs=int(op.n_matvecs), loss=op.loss,
+                    problem=run.problem.name, formulation=op.objective.formulation.name,
+                    dtype=str(op.dtype).replace("torch.", ""), seed=int(seed))
+    return ds
+
+
+def hutchinson_trace(op: HessianOperator, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
+    """Hutchinson's estimate of tr(H) with Rademacher probes: (estimate, standard error)."""
+    n_samples = check_int("n_samples", n_samples, 2)
+    gen = torch.Generator().manual_seed(int(seed))
+    samples = []
+    for _ in range(n_samples):
+        z = (torch.randint(0, 2, (op.n,), generator=gen) * 2 - 1).to(device=op.device, dtype=op.dtype)
+        samples.append(float(z @ op.matvec(z)))
+    s = np.array(samples)
+    return float(s.mean()), float(s.std(ddof=1) / math.sqrt(len(s)))
+
+
+def slq(op: HessianOperator, n_vectors: int = 8, n_steps: int = 64, seed: int = 0):
+    """Stochastic Lanczos quadrature: per probe, Ritz nodes and weights (first eigenvector components^2).
+
+    Returns (nodes [n_vectors, m], weights [n_vectors, m]); rows padded with NaN nodes / zero weights when
+    Lanczos stops early.
+    """
+    n_vectors = check_int("n_vectors", n_vectors, 1)
+    n_steps = min(check_int("n_steps", n_steps, 2), op.n)
+    gen = torch.Generator().manual_seed(int(seed))
+    nodes = np.full((n_vectors, n_steps), np.nan)
+    weights = np.zeros((n_vectors, n_steps))
+    for i in range(n_vectors):
+        v = (torch.randint(0, 2, (op.n,), generator=gen) * 2 - 1).to(device=op.device, dtype=op.dtype)
+        alpha, beta, _, _ = lanczos(op.matvec, v, n_steps)
+        evals, S = _tridiag_eig(alpha, beta)
+        nodes[i, : len(alpha)] = evals.numpy()
+        weights[i, : len(alpha)] = (S[0] ** 2).numpy()
+    return nodes, weights
+
+
+def hessian_spectrum(run, term: str | None = None, *, formulation: str | None = None, params=None,
+                     n_vectors: int = 8, n_steps: int = 64, n_trace_samples: int = 100, n_grid: int = 512,
+                     sigma: float | None = None, seed: int = 0, dtype=torch.float64, device=None) -> xr.Dataset:
+    """Eigenvalue density (SLQ, Gaussian-broadened), extremes, condition number and trace of the Hessian.
+
+    Returns a Dataset with ``density`` over ``eigenvalue`` (integrates to 1), the SLQ nodes and weights,
+    and attrs: lambda_max, lambda_min (Lanczos, converged to 1e-8 * ||H||), condition_number
+    (|lambda|max / |lambda|min over the two ends), trace_hutchinson with its standard error, trace_slq,
+    negative_mass (fraction of the density below zero).
+    """
+    op = HessianOperator(run, params, term, formulation, dtype, device)
+    ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed)
+    lam_max, lam_min = float(ends.eigenvalue[0]), float(ends.eigenvalue[1])
+    nodes, weights = slq(op, n_vectors, n_steps, seed)
+    trace, trace_se = hutchinson_trace(op, n_trace_samples, seed + 1)
+    width = lam_max - lam_min
+    sigma = check_positive("sigma", sigma) if sigma is not None else max(width, 1e-12) / 200.0
+    grid = np.linspace(lam_min - 5 * sigma, lam_max + 5 * sigma, check_int("n_grid", n_grid, 16))
+    ok = np.isfinite(nodes)
+    kern = np.exp(-0.5 * ((grid[None, None, :] - np.where(ok, nodes, 0.0)[..., None]) / sigma) ** 2)
+    kern /= sigma * math.sqrt(2 * math.pi)
+    density = (weights[..., None] * kern * ok[..., None]).sum(1).mean(0)
+    slq_trace = op.n * float(np.nansum(weights * np.where(ok, nodes, 0.0), axis=1).mean())
+    neg = float((weights * (np.where(ok, nodes, 0.0) < 0)).sum(1).mean())
+    ds = xr.Dataset(
+        dict(density=("eigenvalue", density), slq_node=(("probe", "node"), nodes),
+             slq_weight=(("probe", "node"), weights)),
+        coords=dict(eigenvalue=grid),
+    )
+    ds.attrs.update(
+        problem=run.problem.name, formulation=op.objective.formulation.name, term=term or "total",
+        n_params=int(op.n), lambda_max=lam_max, lambda_min=lam_min,
+        condition_number=abs(lam_max) / max(abs(lam_min), 1e-300) if abs(lam_max) >= abs(lam_min)
+        else abs(lam_min) / max(abs(lam_max), 1e-300),
+        trace_hutchinson=trace, trace_hutchinson_stderr=trace_se, trace_slq=slq_trace, negative_mass=neg,
+        sigma=sigma, n_vectors=int(n_vectors), n_steps=int(n_steps), converged=int(ends.attrs["converged"]),
+        residual_norms=ends.residual_norm.values.tolist(), seed=int(seed), loss=op.loss,
+        dtype=str(op.dtype).replace("torch.", ""),
+    )
+    ds["density"].attrs["long_name"] = "eigenvalue density (SLQ, Gaussian broadening sigma)"
+    return ds
+
+
+def directional_curvature(run, direction: torch.Tensor, params: torch.Tensor, *, formulation: str | None = None,
+                          term: str | None = None, dtype=None, device=None) -> torch.Tensor:
+    """d^T H(theta_k) d at each of K parameter points params [K, P], batched.
+
+    The second derivative of t -> L(theta_k + t d) at t = 0, by forward-over-forward mode (a jvp of a jvp):
+    no Hessian is formed and all K points go through the batched evaluator together.
+    """
+    from .nets import differentiable_jets
+
+    obj = run.objective(formulation, device, dtype)
+    if term is not None:
+        check_choice("term", term, obj.term_names)
+    p = obj._check(torch.as_tensor(params)).detach()
+    d = torch.as_tensor(direction).to(device=obj.device, dtype=obj.dtype).reshape(1, -1).expand_as(p).contiguous()
+
+    def loss(x):
+        terms = obj.terms(x)
+        return terms[term] if term is not None else sum(terms.values())
+
+    def slope(x):
+        return torch.func.jvp(loss, (x,), (d,))[1]
+
+    with differentiable_jets():
+        return torch.func.jvp(slope, (p,), (d,))[1].detach()

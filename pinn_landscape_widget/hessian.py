@@ -53,34 +53,61 @@ class HessianOperator:
         return torch.stack([self.matvec(eye[i]) for i in range(self.n)])
 
 
-def lanczos(matvec, v0: torch.Tensor, m: int):
-    """m steps of Lanczos with full reorthogonalization from v0.
+class Lanczos:
+    """Lanczos with full reorthogonalization, one step at a time, so callers can stop once converged.
 
-    Returns (alpha [j], beta [j-1], Q [j, P], beta_last) with j <= m (fewer when an invariant subspace is
-    found). T = tridiag(beta, alpha, beta) is Q H Q^T.
+    After j steps: basis Q [j, P], tridiagonal T_j = tridiag(beta, alpha, beta) = Q H Q^T, and the next
+    off-diagonal ``beta_last`` (zero when an invariant subspace was found: ``done``).
     """
-    n = v0.numel()
-    Q = torch.zeros((m, n), dtype=v0.dtype, device=v0.device)
-    alpha = torch.zeros(m, dtype=torch.float64)
-    beta = torch.zeros(m, dtype=torch.float64)
-    q = v0 / v0.norm()
-    b_prev, q_prev = 0.0, torch.zeros_like(q)
-    j_end = m
-    for j in range(m):
-        Q[j] = q
-        w = matvec(q)
-        a = float(q @ w)
-        w = w - a * q - b_prev * q_prev
-        # full reorthogonalization, twice ("twice is enough")
-        for _ in range(2):
-            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+
+    def __init__(self, matvec, v0: torch.Tensor, max_steps: int):
+        self.matvec = matvec
+        self.max_steps = min(max_steps, v0.numel())
+        self.Q = torch.zeros((self.max_steps, v0.numel()), dtype=v0.dtype, device=v0.device)
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.q = v0 / v0.norm()
+        self.done = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.alpha)
+
+    def step(self) -> None:
+        j = self.steps
+        self.Q[j] = self.q
+        w = self.matvec(self.q)
+        a = float(self.q @ w)
+        w = w - a * self.q - (self.beta[-1] * self.Q[j - 1] if j > 0 else 0.0)
+        for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
+            w = w - self.Q[: j + 1].T @ (self.Q[: j + 1] @ w)
         b = float(w.norm())
-        alpha[j], beta[j] = a, b
-        if b <= 1e-12 * max(1.0, abs(a)) or j == n - 1:
-            j_end = j + 1
-            break
-        q_prev, q, b_prev = q, w / b, b
-    return alpha[:j_end], beta[: j_end - 1], Q[:j_end], float(beta[j_end - 1])
+        self.alpha.append(a)
+        self.beta.append(b)
+        if b <= 1e-12 * max(1.0, abs(a)) or j + 1 >= self.max_steps:
+            self.done = True
+        else:
+            self.q = w / b
+
+    def ritz(self):
+        """(Ritz values ascending, eigenvectors of T [j, j], beta_last)."""
+        alpha = torch.tensor(self.alpha, dtype=torch.float64)
+        beta = torch.tensor(self.beta[:-1], dtype=torch.float64)
+        T = torch.diag(alpha) + torch.diag(beta, 1) + torch.diag(beta, -1)
+        evals, S = torch.linalg.eigh(T)
+        return evals, S, self.beta[-1]
+
+    def basis(self) -> torch.Tensor:
+        return self.Q[: self.steps]
+
+
+def lanczos(matvec, v0: torch.Tensor, m: int):
+    """m steps of Lanczos (fewer at an invariant subspace): (alpha, beta, Q, beta_last)."""
+    lz = Lanczos(matvec, v0, m)
+    while not lz.done:
+        lz.step()
+    return (torch.tensor(lz.alpha, dtype=torch.float64), torch.tensor(lz.beta[:-1], dtype=torch.float64),
+            lz.basis(), lz.beta[-1])
 
 
 def _tridiag_eig(alpha, beta):
@@ -115,34 +142,35 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
     per_end = 2 if which == "both" else 1
     k = check_int("k", k, 1, P // per_end)
     tol = check_positive("tol", tol)
-    max_steps = P if max_steps is None else check_int("max_steps", max_steps, 1)
-    max_steps = min(P, max_steps, 600) if max_steps != P else min(P, 600)
+    max_steps = min(P, 600) if max_steps is None else min(P, check_int("max_steps", max_steps, 1))
     v0 = _start_vector(P, seed, op.device, op.dtype)
-    m = min(max(16, 3 * k), max_steps)
+    lz = Lanczos(op.matvec, v0, max_steps)
+    want = k * per_end
     while True:
-        alpha, beta, Q, b_last = lanczos(op.matvec, v0, m)
-        evals, S = _tridiag_eig(alpha, beta)
-        j = len(alpha)
+        lz.step()
+        j = lz.steps
+        if j < min(want + 2, P) and not lz.done:
+            continue
+        evals, S, b_last = lz.ritz()
         order = []
         if which in ("largest", "both"):
             order += list(range(j - 1, j - 1 - k, -1))
         if which in ("smallest", "both"):
             order += list(range(k))
         order = [i for i in order if 0 <= i < j]
-        # ||H y - theta y|| = |beta_last * s_last| for a Ritz pair (exact arithmetic; reorthogonalized here)
+        # ||H y - theta y|| = |beta_last * s_last| for a Ritz pair y = Q^T s
         res = np.array([abs(b_last * float(S[-1, i])) for i in order])
         scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
-        converged = bool((res <= tol * scale).all()) or j < m
-        if converged or m >= max_steps:
+        if bool((res <= tol * scale).all()) or lz.done:
             break
-        m = min(2 * m, max_steps)
+    Q = lz.basis()
     vals = torch.stack([evals[i] for i in order])
     vecs = torch.stack([Q.T @ S[:, i].to(Q.dtype) for i in order])
     vecs = vecs / vecs.norm(dim=1, keepdim=True)
     true_res = np.array([float((op.matvec(v) - float(l) * v).norm()) for l, v in zip(vals, vecs)])
     converged = bool((true_res <= max(tol, 1e-12) * scale * 10).all())
     if not converged:
-        warnings.warn(f"Lanczos did not converge in {m} steps: residual norms {true_res.tolist()} exceed "
+        warnings.warn(f"Lanczos did not converge in {lz.steps} steps: residual norms {true_res.tolist()} exceed "
                       f"tol * ||H|| = {tol * scale:.3g}; raise max_steps or loosen tol", RuntimeWarning, stacklevel=2)
     ds = xr.Dataset(
         dict(eigenvalue=("mode", vals.numpy()),
@@ -150,7 +178,7 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
              residual_norm=("mode", true_res)),
         coords=dict(mode=np.arange(len(order))),
     )
-    ds.attrs.update(which=which, term=term or "total", lanczos_steps=int(len(alpha)), converged=int(converged),
+    ds.attrs.update(which=which, term=term or "total", lanczos_steps=int(lz.steps), converged=int(converged),
                     tol=tol, spectral_norm_estimate=scale, n_matvecs=int(op.n_matvecs), loss=op.loss,
                     problem=run.problem.name, formulation=op.objective.formulation.name,
                     dtype=str(op.dtype).replace("torch.", ""), seed=int(seed))

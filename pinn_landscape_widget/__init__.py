@@ -16,8 +16,17 @@ from .nets import MLP
 from .problems import Problem, get_problem, list_problems
 from .training import TrainResult, train
 
+
+def __getattr__(name):
+    # the widget imports anywidget; the engine does not need it, so load it on first use
+    if name in ("LandscapeWidget", "explore"):
+        from . import widget
+
+        return getattr(widget, name)
+    raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
+
 __all__ = [
-    "Directions", "HessianOperator", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "Directions", "HessianOperator", "LandscapeWidget", "explore", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
     "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
     "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
     "__version__",

@@ -53,7 +53,8 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
 
 def landscape(run, directions=None, *, span=None, resolution=41, formulation: str | None = None,
               device=None, dtype=None, chunk_size: int | None = None, memory_budget: int | None = None,
-              progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False) -> xr.Dataset:
+              progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False,
+              _on_progress=None) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
 
     directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
@@ -90,8 +91,16 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     def make_params(sl):
         return theta0 + coef[sl] @ D
 
+    done = [0]
+
+    def on_chunk(n):
+        bar.update(n)
+        done[0] += n
+        if _on_progress is not None:  # the widget's progress indicator; it may raise to abandon the grid
+            _on_progress(done[0], n_total)
+
     with tqdm(total=n_total, desc="landscape", unit="pt", disable=not progress, leave=False) as bar:
-        values = evaluate_points(obj, make_params, n_total, chunk, bar.update)
+        values = evaluate_points(obj, make_params, n_total, chunk, on_chunk)
 
     if curvature:
         if n_dims != 1:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install the package with its test extras. Idempotent; safe to re-run.
+# Create .venv (once) and install everything the demo and the tests need: the package (its install builds
+# the JS bundle with npm), the test extras, and Debian's Chromium for the browser tests. Idempotent.
 # TORCH_SPEC picks the torch build: the default pins the CPU wheel these machines carry locally;
 # elsewhere, install torch first (see pytorch.org) and set TORCH_SPEC=torch.
 set -euo pipefail
@@ -14,3 +15,13 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 fi
 python -m pip install -q -e ".[test]"
+if [ ! -f pinn_landscape_widget/static/widget.js ]; then  # e.g. an editable install that skipped the hook
+  (cd js && npm install --no-audit --no-fund --silent && npm run build --silent)
+fi
+if [ "${PLW_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else
+    echo "setup: Chromium is missing; install Debian's 'chromium' package for the browser tests" >&2
+  fi
+fi

@@ -1,0 +1,686 @@
+// LandscapeWidget front end: a three.js surface of the loss over (alpha, beta) with contours, trajectory,
+// hover read-out, click-to-inspect solution, colorbar, and controls. The same ESM renders live (anywidget)
+// and from saved state with no kernel (a model whose save_changes goes nowhere).
+import * as THREE from "three";
+import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
+import {
+  COLORMAP_NAMES, Range, axisValue, buildSurface, colormap, contourLevels, contourSegments, decodeFloat32,
+  formatNumber, scaleValues, ticks,
+} from "./lib";
+import { CSS } from "./style";
+
+type Model = {
+  get(name: string): any;
+  set(name: string, value: any): void;
+  save_changes?(): void;
+  on(event: string, cb: () => void): void;
+  off?(event?: string, cb?: () => void): void;
+};
+
+const HEIGHT = 1.1; // surface height in scene units (x, y span [-1, 1])
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+function labelSprite(text: string, color: string): THREE.Sprite {
+  const c = document.createElement("canvas");
+  const ctx = c.getContext("2d")!;
+  const font = "28px sans-serif";
+  ctx.font = font;
+  c.width = Math.ceil(ctx.measureText(text).width) + 8;
+  c.height = 36;
+  ctx.font = font;
+  ctx.fillStyle = color;
+  ctx.textBaseline = "middle";
+  ctx.fillText(text, 4, 18);
+  const tex = new THREE.CanvasTexture(c);
+  const sprite = new THREE.Sprite(new THREE.SpriteMaterial({ map: tex, depthTest: false, transparent: true }));
+  sprite.scale.set((0.09 * c.width) / c.height, 0.09, 1);
+  return sprite;
+}
+
+function disposeTree(obj: THREE.Object3D) {
+  obj.traverse((o: any) => {
+    o.geometry?.dispose?.();
+    const mats = Array.isArray(o.material) ? o.material : o.material ? [o.material] : [];
+    for (const m of mats) {
+      m.map?.dispose?.();
+      m.dispose?.();
+    }
+  });
+}
+
+function render({ model, el: host }: { model: Model; el: HTMLElement }) {
+  const save = () => model.save_changes?.();
+  const root = el("div", "plw-root");
+  const style = el("style");
+  style.textContent = CSS;
+  root.appendChild(style);
+
+  // ---- controls ------------------------------------------------------------------------------------
+  const bar = el("div", "plw-bar");
+  const control = (label: string, input: HTMLElement) => {
+    const wrap = el("label", "plw-ctl");
+    wrap.appendChild(el("span", "plw-ctl-label", label));
+    wrap.appendChild(input);
+    bar.appendChild(wrap);
+    return input;
+  };
+  const select = (name: string, label: string, options: string[]) => {
+    const s = el("select");
+    s.setAttribute("aria-label", label);
+    s.dataset.trait = name;
+    for (const o of options) s.appendChild(new Option(o, o));
+    control(label, s);
+    return s;
+  };
+  const runSel = select("run_label", "run", model.get("run_labels") ?? []);
+  const dirSel = select("direction_kind", "directions", model.get("direction_kinds") ?? ["random"]);
+  const formSel = select("formulation", "loss", model.get("formulations") ?? ["strong"]);
+  const normSel = select("normalization", "normalization", ["filter", "layer", "none"]);
+  const seedIn = el("input") as HTMLInputElement;
+  seedIn.type = "number";
+  seedIn.min = "0";
+  seedIn.step = "1";
+  seedIn.dataset.trait = "seed";
+  control("seed", seedIn);
+  const resIn = el("input") as HTMLInputElement;
+  resIn.type = "range";
+  resIn.min = "11";
+  resIn.max = "201";
+  resIn.step = "2";
+  resIn.dataset.trait = "resolution";
+  const resOut = el("span", "plw-val");
+  control("resolution", resIn).after(resOut);
+  const spanIn = el("input") as HTMLInputElement;
+  spanIn.type = "range";
+  spanIn.min = "0.05";
+  spanIn.max = "3";
+  spanIn.step = "0.05";
+  spanIn.dataset.trait = "span";
+  const spanOut = el("span", "plw-val");
+  control("span", spanIn).after(spanOut);
+  const scaleSel = select("z_scale", "z scale", ["linear", "log"]);
+  const cmapSel = select("colormap", "colormap", COLORMAP_NAMES);
+  const viewSel = select("view", "view", ["surface", "heatmap"]);
+  const contourIn = el("input") as HTMLInputElement;
+  contourIn.type = "checkbox";
+  contourIn.dataset.trait = "contours";
+  control("contours", contourIn);
+  const wireIn = el("input") as HTMLInputElement;
+  wireIn.type = "checkbox";
+  wireIn.dataset.trait = "wireframe";
+  control("wireframe", wireIn);
+  root.appendChild(bar);
+
+  // ---- plot area ---------------------------------------------------------------------------------
+  const main = el("div", "plw-main");
+  const stage = el("div", "plw-stage");
+  const canvasHolder = el("div", "plw-canvas");
+  const slice = el("canvas", "plw-slice") as HTMLCanvasElement; // 1-D slices and the heatmap view
+  const tip = el("div", "plw-tip");
+  const colorbar = el("canvas", "plw-colorbar") as HTMLCanvasElement;
+  const note = el("div", "plw-note");
+  stage.append(canvasHolder, slice, tip, colorbar, note);
+  const side = el("div", "plw-side");
+  const solTitle = el("div", "plw-sol-title", "click the surface to see u(x) there");
+  const sol = el("canvas", "plw-solution") as HTMLCanvasElement;
+  side.append(solTitle, sol);
+  main.append(stage, side);
+  root.appendChild(main);
+  const status = el("div", "plw-status");
+  const progress = el("progress", "plw-progress") as HTMLProgressElement;
+  progress.max = 1;
+  const statusText = el("span", "plw-status-text");
+  const error = el("div", "plw-error");
+  error.setAttribute("role", "alert");
+  status.append(progress, statusText);
+  root.append(status, error);
+  host.appendChild(root);
+
+  // ---- three.js scene ----------------------------------------------------------------------------
+  const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+  renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
+  canvasHolder.appendChild(renderer.domElement);
+  const scene = new THREE.Scene();
+  const camera = new THREE.PerspectiveCamera(40, 1.5, 0.01, 100);
+  camera.up.set(0, 0, 1);
+  camera.position.set(2.6, -2.4, 2.2);
+  const controls = new OrbitControls(camera, renderer.domElement);
+  controls.target.set(0, 0, HEIGHT * 0.4);
+  controls.update();
+  scene.add(new THREE.AmbientLight(0xffffff, 1.6));
+  const sun = new THREE.DirectionalLight(0xffffff, 1.4);
+  sun.position.set(2, -3, 5);
+  scene.add(sun);
+  let content = new THREE.Group();
+  scene.add(content);
+  let surface: THREE.Mesh | null = null;
+
+  const theme = () => {
+    const cs = getComputedStyle(host);
+    const bg = cs.getPropertyValue("--jp-layout-color0").trim() || "#ffffff";
+    const fg = cs.getPropertyValue("--jp-ui-font-color1").trim() || "#222222";
+    return { bg, fg };
+  };
+
+  // ---- state read from the model -------------------------------------------------------------------
+  type View = {
+    values: Float32Array; errors: Float32Array; nA: number; nB: number; a: Range; b: Range;
+    traj: Float32Array; reference: number | null; zLabel: string;
+  };
+  let view: View | null = null;
+  let scaled = scaleValues(new Float32Array(0), "linear", null);
+
+  function readModel(): View | null {
+    const shape = model.get("grid_shape") as number[];
+    if (!shape || shape.length === 0) return null;
+    const values = decodeFloat32(model.get("grid"));
+    const nA = shape[0];
+    const nB = shape.length > 1 ? shape[1] : 1;
+    if (values.length !== nA * nB) return null;
+    return {
+      values, errors: decodeFloat32(model.get("error_grid")), nA, nB,
+      a: model.get("alpha_range") as Range, b: (model.get("beta_range") as Range) ?? [0, 0],
+      traj: decodeFloat32(model.get("trajectory")), reference: model.get("energy_reference"),
+      zLabel: model.get("z_label") ?? "loss",
+    };
+  }
+
+  function zTitle(): string {
+    if (!view) return "";
+    const log = model.get("z_scale") === "log";
+    const base = view.reference != null ? `${view.zLabel} - E*` : view.zLabel;
+    return log ? `log10(${base})` : base;
+  }
+
+  // ---- drawing -------------------------------------------------------------------------------------
+  function rebuild() {
+    view = readModel();
+    disposeTree(content);
+    scene.remove(content);
+    content = new THREE.Group();
+    scene.add(content);
+    surface = null;
+    const { bg, fg } = theme();
+    renderer.setClearColor(new THREE.Color(bg));
+    root.style.setProperty("--plw-fg", fg);
+    root.style.setProperty("--plw-bg", bg);
+    if (!view) {
+      note.textContent = "no landscape yet";
+      drawSlice();
+      draw();
+      return;
+    }
+    const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
+    scaled = scaleValues(view.values, scale, scale === "log" || view.reference != null ? view.reference : null);
+    const cmap = model.get("colormap") ?? "viridis";
+    const is1d = view.nB === 1;
+    const heat = model.get("view") === "heatmap";
+    canvasHolder.style.display = is1d || heat ? "none" : "block";
+    slice.style.display = is1d || heat ? "block" : "none";
+    const notes: string[] = [];
+    if (scaled.nonFinite) notes.push(`${scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
+    if (scaled.clipped) notes.push(`${scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
+    note.textContent = notes.join("; ");
+    drawColorbar(cmap);
+    if (is1d || heat) {
+      drawSlice();
+      return;
+    }
+    const mesh = buildSurface(scaled, view.nA, view.nB, HEIGHT, cmap);
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute("position", new THREE.BufferAttribute(mesh.positions, 3));
+    geo.setAttribute("color", new THREE.BufferAttribute(mesh.colors, 3));
+    geo.setIndex(new THREE.BufferAttribute(mesh.index, 1));
+    geo.computeVertexNormals();
+    const mat = new THREE.MeshStandardMaterial({
+      vertexColors: true, side: THREE.DoubleSide, roughness: 0.75, metalness: 0.0,
+      wireframe: !!model.get("wireframe"),
+    });
+    surface = new THREE.Mesh(geo, mat);
+    content.add(surface);
+    if (model.get("contours")) content.add(contourLines(fg));
+    content.add(axes(fg));
+    const traj = trajectoryLine();
+    if (traj) content.add(traj);
+    draw();
+  }
+
+  const toScene = (i: number, j: number, zval: number): THREE.Vector3 => {
+    const v = view!;
+    return new THREE.Vector3(
+      v.nA > 1 ? -1 + (2 * i) / (v.nA - 1) : 0,
+      v.nB > 1 ? -1 + (2 * j) / (v.nB - 1) : 0,
+      ((zval - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT,
+    );
+  };
+
+  function contourLines(fg: string): THREE.LineSegments {
+    const v = view!;
+    const pts: number[] = [];
+    for (const level of contourLevels(scaled.min, scaled.max, 12)) {
+      const seg = contourSegments(scaled.z, v.nA, v.nB, level);
+      for (let s = 0; s < seg.length; s += 2) {
+        const p = toScene(seg[s], seg[s + 1], level);
+        pts.push(p.x, p.y, p.z + 0.004);
+      }
+    }
+    const g = new THREE.BufferGeometry();
+    g.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
+    return new THREE.LineSegments(g, new THREE.LineBasicMaterial({ color: new THREE.Color(fg), transparent: true, opacity: 0.6 }));
+  }
+
+  function axes(fg: string): THREE.Group {
+    const v = view!;
+    const g = new THREE.Group();
+    const col = new THREE.Color(fg);
+    const line = (pts: number[]) => {
+      const geo = new THREE.BufferGeometry();
+      geo.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
+      return new THREE.LineSegments(geo, new THREE.LineBasicMaterial({ color: col }));
+    };
+    const tickPts: number[] = [-1, -1.08, 0, 1, -1.08, 0, -1.08, -1, 0, -1.08, 1, 0, -1.08, -1.08, 0, -1.08, -1.08, HEIGHT];
+    for (const t of ticks(v.a[0], v.a[1], 4)) {
+      const x = -1 + (2 * (t - v.a[0])) / (v.a[1] - v.a[0]);
+      tickPts.push(x, -1.08, 0, x, -1.13, 0);
+      const s = labelSprite(formatNumber(t), fg);
+      s.position.set(x, -1.22, 0);
+      g.add(s);
+    }
+    for (const t of ticks(v.b[0], v.b[1], 4)) {
+      const y = -1 + (2 * (t - v.b[0])) / (v.b[1] - v.b[0]);
+      tickPts.push(-1.08, y, 0, -1.13, y, 0);
+      const s = labelSprite(formatNumber(t), fg);
+      s.position.set(-1.25, y, 0);
+      g.add(s);
+    }
+    for (const t of ticks(scaled.min, scaled.max, 4)) {
+      const z = ((t - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT;
+      tickPts.push(-1.08, -1.08, z, -1.13, -1.13, z);
+      const s = labelSprite(formatNumber(t), fg);
+      s.position.set(-1.26, -1.2, z);
+      g.add(s);
+    }
+    g.add(line(tickPts));
+    const la = labelSprite("alpha", fg);
+    la.position.set(0, -1.42, 0);
+    const lb = labelSprite("beta", fg);
+    lb.position.set(-1.45, 0, 0);
+    const lz = labelSprite(zTitle(), fg);
+    lz.position.set(-1.1, -1.1, HEIGHT + 0.12);
+    g.add(la, lb, lz);
+    return g;
+  }
+
+  function trajectoryLine(): THREE.Line | null {
+    const v = view!;
+    if (v.traj.length < 6) return null;
+    const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
+    const pts: number[] = [];
+    const n = v.traj.length / 3;
+    const zs = scaleValues(new Float32Array(Array.from({ length: n }, (_, k) => v.traj[3 * k + 2])), scale,
+      scale === "log" || v.reference != null ? v.reference : null).z;
+    for (let k = 0; k < n; k++) {
+      const fi = ((v.traj[3 * k] - v.a[0]) / (v.a[1] - v.a[0])) * (v.nA - 1);
+      const fj = ((v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0])) * (v.nB - 1);
+      const zval = Number.isFinite(zs[k]) ? Math.min(scaled.max, Math.max(scaled.min, zs[k])) : scaled.max;
+      const p = toScene(fi, fj, zval);
+      pts.push(p.x, p.y, p.z + 0.01);
+    }
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
+    const line = new THREE.Line(geo, new THREE.LineBasicMaterial({ color: 0xff3030, depthTest: false }));
+    line.renderOrder = 10;
+    return line;
+  }
+
+  function drawColorbar(cmap: string) {
+    const ctx = colorbar.getContext("2d")!;
+    colorbar.width = 70;
+    colorbar.height = 200;
+    ctx.clearRect(0, 0, 70, 200);
+    for (let y = 0; y < 180; y++) {
+      const [r, g, b] = colormap(cmap, 1 - y / 179);
+      ctx.fillStyle = `rgb(${r * 255},${g * 255},${b * 255})`;
+      ctx.fillRect(4, 10 + y, 14, 1);
+    }
+    ctx.fillStyle = theme().fg;
+    ctx.font = "11px sans-serif";
+    ctx.fillText(formatNumber(scaled.max), 22, 16);
+    ctx.fillText(formatNumber(scaled.min), 22, 190);
+  }
+
+  /** The 1-D slice (line plot) or the 2-D heatmap with contours, on a plain canvas. */
+  function drawSlice() {
+    const w = Math.max(200, stage.clientWidth - 80);
+    const h = Math.max(160, stage.clientHeight);
+    slice.width = w;
+    slice.height = h;
+    const ctx = slice.getContext("2d")!;
+    const { fg } = theme();
+    ctx.clearRect(0, 0, w, h);
+    if (!view) return;
+    const v = view;
+    const L = 56, R = 12, T = 14, B = 36;
+    const pw = w - L - R, ph = h - T - B;
+    ctx.strokeStyle = fg;
+    ctx.fillStyle = fg;
+    ctx.font = "11px sans-serif";
+    ctx.strokeRect(L, T, pw, ph);
+    const span = scaled.max - scaled.min || 1;
+    if (v.nB === 1) {
+      ctx.beginPath();
+      let pen = false;
+      for (let i = 0; i < v.nA; i++) {
+        const zv = scaled.z[i];
+        if (!Number.isFinite(zv)) { pen = false; continue; }
+        const x = L + (pw * i) / (v.nA - 1);
+        const y = T + ph * (1 - (zv - scaled.min) / span);
+        if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+        pen = true;
+      }
+      ctx.strokeStyle = "#2a6fdb";
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    } else {
+      const cmap = model.get("colormap") ?? "viridis";
+      const img = ctx.createImageData(pw, ph);
+      for (let py = 0; py < ph; py++) {
+        const j = Math.round((1 - py / (ph - 1)) * (v.nB - 1));
+        for (let px = 0; px < pw; px++) {
+          const i = Math.round((px / (pw - 1)) * (v.nA - 1));
+          const zv = scaled.z[i * v.nB + j];
+          const [r, g, b] = Number.isFinite(zv) ? colormap(cmap, (zv - scaled.min) / span) : [0.5, 0.5, 0.5];
+          const o = 4 * (py * pw + px);
+          img.data[o] = r * 255; img.data[o + 1] = g * 255; img.data[o + 2] = b * 255; img.data[o + 3] = 255;
+        }
+      }
+      ctx.putImageData(img, L, T);
+      if (model.get("contours")) {
+        ctx.strokeStyle = "rgba(255,255,255,0.7)";
+        ctx.beginPath();
+        for (const level of contourLevels(scaled.min, scaled.max, 12)) {
+          const seg = contourSegments(scaled.z, v.nA, v.nB, level);
+          for (let s = 0; s < seg.length; s += 4) {
+            ctx.moveTo(L + (pw * seg[s]) / (v.nA - 1), T + ph * (1 - seg[s + 1] / (v.nB - 1)));
+            ctx.lineTo(L + (pw * seg[s + 2]) / (v.nA - 1), T + ph * (1 - seg[s + 3] / (v.nB - 1)));
+          }
+        }
+        ctx.stroke();
+      }
+      if (v.traj.length >= 6) {
+        ctx.strokeStyle = "#ff3030";
+        ctx.lineWidth = 2;
+        ctx.beginPath();
+        for (let k = 0; k < v.traj.length / 3; k++) {
+          const x = L + (pw * (v.traj[3 * k] - v.a[0])) / (v.a[1] - v.a[0]);
+          const y = T + ph * (1 - (v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0]));
+          if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+        ctx.lineWidth = 1;
+      }
+    }
+    ctx.fillStyle = fg;
+    for (const t of ticks(v.a[0], v.a[1], 5)) {
+      const x = L + (pw * (t - v.a[0])) / (v.a[1] - v.a[0]);
+      ctx.fillText(formatNumber(t), x - 10, h - B + 14);
+    }
+    ctx.fillText("alpha", L + pw / 2 - 12, h - 6);
+    const yLo = v.nB === 1 ? scaled.min : v.b[0];
+    const yHi = v.nB === 1 ? scaled.max : v.b[1];
+    for (const t of ticks(yLo, yHi, 5)) {
+      const y = T + ph * (1 - (t - yLo) / (yHi - yLo || 1));
+      ctx.fillText(formatNumber(t), 2, y + 4);
+    }
+    ctx.save();
+    ctx.translate(12, T + ph / 2 + 20);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(v.nB === 1 ? zTitle() : "beta", 0, 0);
+    ctx.restore();
+  }
+
+  function draw() {
+    renderer.render(scene, camera);
+  }
+
+  function resize() {
+    const w = Math.max(240, stage.clientWidth);
+    const h = Math.max(200, stage.clientHeight);
+    renderer.setSize(w, h, false);
+    renderer.domElement.style.width = `${w}px`;
+    renderer.domElement.style.height = `${h}px`;
+    camera.aspect = w / h;
+    camera.updateProjectionMatrix();
+    if (view && (view.nB === 1 || model.get("view") === "heatmap")) drawSlice();
+    draw();
+  }
+
+  // ---- inspection: hover and click -------------------------------------------------------------------
+  const raycaster = new THREE.Raycaster();
+  function gridPointAt(ev: PointerEvent): [number, number] | null {
+    if (!view) return null;
+    const v = view;
+    if (v.nB === 1 || model.get("view") === "heatmap") {
+      const r = slice.getBoundingClientRect();
+      const L = 56, R = 12, T = 14, B = 36;
+      const fx = (ev.clientX - r.left - L) / (r.width - L - R);
+      const fy = 1 - (ev.clientY - r.top - T) / (r.height - T - B);
+      if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
+      return [Math.round(fx * (v.nA - 1)), v.nB === 1 ? 0 : Math.round(fy * (v.nB - 1))];
+    }
+    if (!surface) return null;
+    const r = renderer.domElement.getBoundingClientRect();
+    const ndc = new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
+    raycaster.setFromCamera(ndc, camera);
+    const hit = raycaster.intersectObject(surface)[0];
+    if (!hit) return null;
+    const i = Math.round(((hit.point.x + 1) / 2) * (v.nA - 1));
+    const j = Math.round(((hit.point.y + 1) / 2) * (v.nB - 1));
+    return [Math.min(v.nA - 1, Math.max(0, i)), Math.min(v.nB - 1, Math.max(0, j))];
+  }
+  function describe(i: number, j: number): string {
+    const v = view!;
+    const k = i * v.nB + j;
+    const parts = [`alpha ${formatNumber(axisValue(v.a, v.nA, i))}`];
+    if (v.nB > 1) parts.push(`beta ${formatNumber(axisValue(v.b, v.nB, j))}`);
+    parts.push(`${v.zLabel} ${formatNumber(v.values[k])}`);
+    if (v.errors.length === v.values.length) parts.push(`rel. L2 error ${formatNumber(v.errors[k])}`);
+    return parts.join("  |  ");
+  }
+  const onMove = (ev: PointerEvent) => {
+    const p = gridPointAt(ev);
+    if (!p) { tip.style.display = "none"; return; }
+    tip.textContent = describe(p[0], p[1]);
+    tip.style.display = "block";
+    const r = stage.getBoundingClientRect();
+    tip.style.left = `${Math.min(r.width - 260, ev.clientX - r.left + 12)}px`;
+    tip.style.top = `${ev.clientY - r.top + 12}px`;
+  };
+  let downAt: [number, number] | null = null;
+  const onDown = (ev: PointerEvent) => { downAt = [ev.clientX, ev.clientY]; };
+  const onUp = (ev: PointerEvent) => {
+    if (!downAt || Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;
+    const p = gridPointAt(ev);
+    if (!p || !view) return;
+    const a = axisValue(view.a, view.nA, p[0]);
+    const b = view.nB > 1 ? axisValue(view.b, view.nB, p[1]) : 0;
+    solTitle.textContent = `u at alpha ${formatNumber(a)}${view.nB > 1 ? `, beta ${formatNumber(b)}` : ""}: computing...`;
+    model.set("selected_point", [a, b]);
+    save();
+  };
+  for (const target of [renderer.domElement, slice]) {
+    target.addEventListener("pointermove", onMove);
+    target.addEventListener("pointerleave", () => { tip.style.display = "none"; });
+    target.addEventListener("pointerdown", onDown);
+    target.addEventListener("pointerup", onUp);
+  }
+
+  function drawSolution() {
+    const info = model.get("solution_info") ?? {};
+    const u = decodeFloat32(model.get("solution"));
+    const ctx = sol.getContext("2d")!;
+    sol.width = 260;
+    sol.height = 200;
+    ctx.clearRect(0, 0, 260, 200);
+    if (!info.shape || u.length === 0) return;
+    const { fg } = theme();
+    solTitle.textContent = info.title ?? "u(x)";
+    const shape = info.shape as number[];
+    if (shape.length === 2 && shape[0] === 2) {
+      // rows: u_theta, u_exact (NaN when unknown) over x from info.x_range
+      const n = shape[1];
+      const all = Array.from(u).filter(Number.isFinite);
+      const lo = Math.min(...all), hi = Math.max(...all);
+      const L = 34, T = 8, pw = 260 - L - 6, ph = 200 - T - 24;
+      ctx.strokeStyle = fg;
+      ctx.strokeRect(L, T, pw, ph);
+      const curve = (off: number, color: string, dash: number[]) => {
+        ctx.beginPath();
+        ctx.setLineDash(dash);
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 2;
+        for (let k = 0; k < n; k++) {
+          const val = u[off + k];
+          if (!Number.isFinite(val)) continue;
+          const x = L + (pw * k) / (n - 1), y = T + ph * (1 - (val - lo) / (hi - lo || 1));
+          if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        }
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.lineWidth = 1;
+      };
+      curve(n, "#888888", [5, 4]);
+      curve(0, "#2a6fdb", []);
+      ctx.fillStyle = fg;
+      ctx.font = "10px sans-serif";
+      ctx.fillText(formatNumber(hi), 2, T + 8);
+      ctx.fillText(formatNumber(lo), 2, T + ph);
+      ctx.fillStyle = "#2a6fdb";
+      ctx.fillText("u_theta", L + 6, 196);
+      ctx.fillStyle = "#888888";
+      ctx.fillText("exact (dashed)", L + 60, 196);
+    } else if (shape.length === 2) {
+      const [nx, ny] = shape;
+      const fin = Array.from(u).filter(Number.isFinite);
+      const lo = Math.min(...fin), hi = Math.max(...fin);
+      const img = ctx.createImageData(nx, ny);
+      for (let i = 0; i < nx; i++) for (let j = 0; j < ny; j++) {
+        const [r, g, b] = colormap("coolwarm", (u[i * ny + j] - lo) / (hi - lo || 1));
+        const o = 4 * ((ny - 1 - j) * nx + i);
+        img.data[o] = r * 255; img.data[o + 1] = g * 255; img.data[o + 2] = b * 255; img.data[o + 3] = 255;
+      }
+      const tmp = document.createElement("canvas");
+      tmp.width = nx;
+      tmp.height = ny;
+      tmp.getContext("2d")!.putImageData(img, 0, 0);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(tmp, 30, 4, 190, 190);
+      ctx.fillStyle = fg;
+      ctx.font = "10px sans-serif";
+      ctx.fillText(formatNumber(hi), 224, 14);
+      ctx.fillText(formatNumber(lo), 224, 192);
+    }
+  }
+
+  // ---- controls <-> model ----------------------------------------------------------------------------
+  const inputs: HTMLElement[] = [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, scaleSel, cmapSel, viewSel, contourIn, wireIn];
+  function syncControls() {
+    const setOptions = (s: HTMLSelectElement, opts: string[]) => {
+      if (Array.from(s.options).map((o) => o.value).join() === opts.join()) return;
+      s.innerHTML = "";
+      for (const o of opts) s.appendChild(new Option(o, o));
+    };
+    setOptions(runSel, model.get("run_labels") ?? []);
+    setOptions(dirSel, model.get("direction_kinds") ?? ["random"]);
+    setOptions(formSel, model.get("formulations") ?? ["strong"]);
+    runSel.parentElement!.style.display = (model.get("run_labels") ?? []).length > 1 ? "" : "none";
+    for (const inp of inputs) {
+      const name = inp.dataset.trait!;
+      const val = model.get(name);
+      if (inp instanceof HTMLInputElement && inp.type === "checkbox") inp.checked = !!val;
+      else (inp as HTMLInputElement).value = String(val);
+    }
+    resOut.textContent = String(model.get("resolution"));
+    spanOut.textContent = String(model.get("span"));
+    const interactive = !!model.get("interactive");
+    for (const inp of [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn]) {
+      (inp as HTMLInputElement).disabled = !interactive && !precomputed(inp.dataset.trait!);
+    }
+  }
+  /** In a page with no kernel, a control stays enabled only when its choices were precomputed. */
+  function precomputed(name: string): boolean {
+    return (model.get("static_choices") ?? []).includes(name);
+  }
+  for (const inp of inputs) {
+    const name = inp.dataset.trait!;
+    const handler = () => {
+      let val: any;
+      if (inp instanceof HTMLInputElement && inp.type === "checkbox") val = inp.checked;
+      else if (inp instanceof HTMLInputElement && (inp.type === "number" || inp.type === "range")) val = Number(inp.value);
+      else val = (inp as HTMLSelectElement).value;
+      model.set(name, val);
+      save();
+    };
+    inp.addEventListener(inp instanceof HTMLInputElement && inp.type === "range" ? "change" : "change", handler);
+    if (inp instanceof HTMLInputElement && inp.type === "range") {
+      inp.addEventListener("input", () => {
+        (name === "resolution" ? resOut : spanOut).textContent = inp.value;
+      });
+    }
+  }
+
+  function updateStatus() {
+    const st = model.get("status") ?? "idle";
+    const p = Number(model.get("progress") ?? 0);
+    progress.value = p;
+    progress.style.visibility = st === "computing" || st === "preview" ? "visible" : "hidden";
+    statusText.textContent = model.get("status_text") ?? "";
+    const err = model.get("error") ?? "";
+    error.textContent = err;
+    error.style.display = err ? "block" : "none";
+  }
+
+  // ---- wiring ---------------------------------------------------------------------------------------
+  const onGrid = () => rebuild();
+  const onLook = () => rebuild();
+  const onStatus = () => updateStatus();
+  const onControls = () => syncControls();
+  const onSolution = () => drawSolution();
+  const events: [string, () => void][] = [
+    ["change:grid", onGrid], ["change:grid_shape", onGrid], ["change:trajectory", onGrid],
+    ["change:z_scale", onLook], ["change:colormap", onLook], ["change:contours", onLook],
+    ["change:wireframe", onLook], ["change:view", onLook], ["change:energy_reference", onLook],
+    ["change:status", onStatus], ["change:progress", onStatus], ["change:error", onStatus],
+    ["change:status_text", onStatus], ["change:solution", onSolution], ["change:solution_info", onSolution],
+  ];
+  for (const name of ["direction_kind", "formulation", "normalization", "seed", "resolution", "span", "z_scale",
+    "colormap", "contours", "wireframe", "view", "run_label", "run_labels", "formulations", "direction_kinds",
+    "interactive"]) events.push([`change:${name}`, onControls]);
+  for (const [ev, cb] of events) model.on(ev, cb);
+  controls.addEventListener("change", draw);
+  const ro = new ResizeObserver(() => resize());
+  ro.observe(stage);
+  syncControls();
+  updateStatus();
+  rebuild();
+  resize();
+  drawSolution();
+
+  return () => {
+    for (const [ev, cb] of events) model.off?.(ev, cb);
+    ro.disconnect();
+    controls.dispose();
+    disposeTree(scene);
+    renderer.dispose();
+    renderer.forceContextLoss?.();
+    root.remove();
+  };
+}
+
+export default { render };

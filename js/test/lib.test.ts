@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildSurface, colormap, contourLevels, contourSegments, decodeFloat32, scaleValues, ticks,
+} from "../src/lib";
+
+describe("decodeFloat32", () => {
+  it("reads DataView, ArrayBuffer, typed arrays and base64 alike", () => {
+    const src = new Float32Array([1.5, -2, Number.NaN]);
+    const bytes = new Uint8Array(src.buffer);
+    const b64 = btoa(String.fromCharCode(...bytes));
+    for (const input of [new DataView(src.buffer), src.buffer, bytes, b64]) {
+      const out = decodeFloat32(input);
+      expect(Array.from(out.slice(0, 2))).toEqual([1.5, -2]);
+      expect(Number.isNaN(out[2])).toBe(true);
+    }
+    expect(decodeFloat32(null).length).toBe(0);
+  });
+  it("decodes a DataView with an offset into a larger buffer", () => {
+    const buf = new Float32Array([9, 1, 2, 9]).buffer;
+    expect(Array.from(decodeFloat32(new DataView(buf, 4, 8)))).toEqual([1, 2]);
+  });
+});
+
+describe("scaleValues", () => {
+  it("log scale of loss minus reference, clipping values at or below it", () => {
+    const s = scaleValues(new Float32Array([-2.5, -2.4, -1.5, Infinity, Number.NaN]), "log", -2.5);
+    // differences 0, 0.1, 1: floor is 0.1 / 10
+    expect(s.z[0]).toBeCloseTo(-2, 6);
+    expect(s.z[1]).toBeCloseTo(-1, 5);
+    expect(s.z[2]).toBeCloseTo(0, 6);
+    expect(Number.isNaN(s.z[3]) && Number.isNaN(s.z[4])).toBe(true);
+    expect(s.nonFinite).toBe(2);
+    expect(s.clipped).toBe(1);
+    expect(s.min).toBeCloseTo(-2, 6);
+    expect(s.max).toBeCloseTo(0, 6);
+  });
+  it("linear scale keeps values and reports the finite range", () => {
+    const s = scaleValues(new Float32Array([3, 1, 2]), "linear", null);
+    expect(Array.from(s.z)).toEqual([3, 1, 2]);
+    expect([s.min, s.max]).toEqual([1, 3]);
+  });
+  it("an all-NaN grid still gives a usable range", () => {
+    const s = scaleValues(new Float32Array([Number.NaN, Number.NaN]), "log", null);
+    expect([s.min, s.max, s.nonFinite]).toEqual([0, 1, 2]);
+  });
+});
+
+describe("buildSurface", () => {
+  it("places vertices on [-1, 1]^2 with heights from the scaled range", () => {
+    const s = scaleValues(new Float32Array([0, 1, 2, 3, 4, 5]), "linear", null);
+    const m = buildSurface(s, 2, 3, 2.0, "viridis");
+    expect(Array.from(m.positions.slice(0, 3))).toEqual([-1, -1, 0]);
+    expect(Array.from(m.positions.slice(15, 18))).toEqual([1, 1, 2]);
+    expect(m.positions[3 * 1 + 1]).toBe(0); // j = 1 of 3 is the middle
+    expect(m.index.length).toBe(2 * 2 * 3); // 2 cells x 2 triangles
+  });
+  it("leaves out every cell touching a NaN", () => {
+    const v = new Float32Array(9).fill(1);
+    v[4] = Number.NaN; // the centre of a 3 x 3 grid touches all 4 cells
+    const m = buildSurface(scaleValues(v, "linear", null), 3, 3, 1, "viridis");
+    expect(m.index.length).toBe(0);
+    v[4] = 1;
+    v[0] = Number.POSITIVE_INFINITY;
+    expect(buildSurface(scaleValues(v, "linear", null), 3, 3, 1, "viridis").index.length).toBe(3 * 6);
+  });
+});
+
+describe("colormap", () => {
+  it("hits the viridis end points and clamps", () => {
+    expect(colormap("viridis", 0).map((c) => Math.round(c * 255))).toEqual([68, 1, 84]);
+    expect(colormap("viridis", 1).map((c) => Math.round(c * 255))).toEqual([253, 231, 37]);
+    expect(colormap("viridis", 7)).toEqual(colormap("viridis", 1));
+    expect(colormap("gray", 0.5).map((c) => Math.round(c * 255))).toEqual([128, 128, 128]);
+  });
+});
+
+describe("contours", () => {
+  it("marching squares finds the level line of a plane exactly", () => {
+    // z = i on a 3 x 3 grid: the level 0.5 is the line i = 0.5 across both cells of that row
+    const z = new Float32Array([0, 0, 0, 1, 1, 1, 2, 2, 2]);
+    const seg = contourSegments(z, 3, 3, 0.5);
+    expect(seg.length).toBe(2 * 4);
+    for (let k = 0; k < seg.length; k += 2) expect(seg[k]).toBeCloseTo(0.5, 12);
+  });
+  it("levels sit strictly inside the range; ticks are round", () => {
+    expect(contourLevels(0, 10, 4)).toEqual([2, 4, 6, 8]);
+    expect(contourLevels(1, 1, 4)).toEqual([]);
+    expect(ticks(-1, 1, 4)).toEqual([-1, -0.5, 0, 0.5, 1]);
+  });
+});

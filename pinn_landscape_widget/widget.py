@@ -1,0 +1,362 @@
+"""LandscapeWidget: the loss landscape as an interactive 3-D surface in any Jupyter front end.
+
+The widget talks to the engine only through the public functions (train, *_directions, landscape,
+evaluate). Controls that need new numbers (run, directions, seed, normalization, resolution, span,
+formulation) start a computation in a worker thread; a newer request supersedes an older one, which is
+abandoned at its next chunk and never drawn. A coarse preview arrives first, then the requested
+resolution. Everything else (z scale, colormap, contours, wireframe, view, camera) happens in the browser.
+Grids cross as float32 bytes plus a shape, never as JSON lists.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import anywidget
+import numpy as np
+import torch
+import traitlets
+import xarray as xr
+
+from .directions import (NORMALIZATIONS, hessian_directions, interpolation_direction, pca_directions,
+                         random_directions)
+from .evaluation import evaluate
+from .formulations import supported_formulations
+from .landscape import MAX_RESOLUTION, landscape
+from .training import TrainResult, train
+
+DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
+Z_SCALES = ("linear", "log")
+COLORMAPS = ("viridis", "magma", "coolwarm", "gray")
+VIEWS = ("surface", "heatmap")
+PREVIEW_RESOLUTION = 11
+
+
+class _Superseded(Exception):
+    """A newer request arrived; this computation is abandoned."""
+
+
+def _f32(a) -> bytes:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes()
+
+
+class LandscapeWidget(anywidget.AnyWidget):
+    """An interactive loss landscape.
+
+    ``LandscapeWidget(run)``, ``LandscapeWidget({"strong": run_s, "deep_ritz": run_r})`` or
+    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing).
+    """
+
+    _esm = pathlib.Path(__file__).parent / "static" / "widget.js"
+
+    # what is drawn
+    grid = traitlets.Bytes(b"").tag(sync=True)
+    grid_shape = traitlets.List(traitlets.Int(), []).tag(sync=True)
+    error_grid = traitlets.Bytes(b"").tag(sync=True)
+    alpha_range = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
+    beta_range = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
+    trajectory = traitlets.Bytes(b"").tag(sync=True)
+    energy_reference = traitlets.Float(None, allow_none=True).tag(sync=True)
+    z_label = traitlets.Unicode("loss").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+
+    # controls that need the kernel
+    run_labels = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
+    run_label = traitlets.Unicode("").tag(sync=True)
+    direction_kinds = traitlets.List(traitlets.Unicode(), list(DIRECTION_KINDS)).tag(sync=True)
+    direction_kind = traitlets.Unicode("random").tag(sync=True)
+    formulations = traitlets.List(traitlets.Unicode(), ["strong"]).tag(sync=True)
+    formulation = traitlets.Unicode("strong").tag(sync=True)
+    normalization = traitlets.Unicode("filter").tag(sync=True)
+    seed = traitlets.Int(0).tag(sync=True)
+    resolution = traitlets.Int(41).tag(sync=True)
+    span = traitlets.Float(1.0).tag(sync=True)
+
+    # browser-only look
+    z_scale = traitlets.Unicode("linear").tag(sync=True)
+    colormap = traitlets.Unicode("viridis").tag(sync=True)
+    view = traitlets.Unicode("surface").tag(sync=True)
+    contours = traitlets.Bool(True).tag(sync=True)
+    wireframe = traitlets.Bool(False).tag(sync=True)
+
+    # inspection
+    selected_point = traitlets.List(traitlets.Float(), []).tag(sync=True)
+    solution = traitlets.Bytes(b"").tag(sync=True)
+    solution_info = traitlets.Dict({}).tag(sync=True)
+
+    # status
+    status = traitlets.Unicode("idle").tag(sync=True)
+    status_text = traitlets.Unicode("").tag(sync=True)
+    progress = traitlets.Float(0.0).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    interactive = traitlets.Bool(True).tag(sync=True)
+    static_choices = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
+
+    def __init__(self, source, *, direction_kind: str = "random", formulation: str | None = None,
+                 resolution: int = 41, span: float = 1.0, seed: int = 0, normalization: str = "filter",
+                 compute: bool = True, **kwargs):
+        self._runs: dict[str, TrainResult] = {}
+        self._lock = threading.Lock()
+        self._latest = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plw-landscape")
+        self._cache: dict[tuple, xr.Dataset] = {}
+        self._dir_cache: dict[tuple, object] = {}
+        self._current: tuple | None = None  # (run, Directions, Dataset) of what is drawn
+        self.last_future = None
+        self._ready = False  # no computation while the constructor sets the controls
+        super().__init__(**kwargs)
+        if isinstance(source, xr.Dataset):
+            self.interactive = False
+            self._show(source, None)
+            return
+        if isinstance(source, TrainResult):
+            source = {source.formulation: source}
+        if not isinstance(source, dict) or not source or not all(isinstance(r, TrainResult) for r in source.values()):
+            raise ValueError("LandscapeWidget needs a TrainResult, a dict of labelled TrainResults or an "
+                             f"xarray.Dataset, got {type(source).__name__}")
+        self._runs = {str(k): v for k, v in source.items()}
+        first = next(iter(self._runs.values()))
+        with self.hold_trait_notifications():
+            self.run_labels = list(self._runs)
+            self.run_label = next(iter(self._runs))
+            self.formulations = supported_formulations(first.problem)
+            self.formulation = formulation or first.formulation
+            self.direction_kind = direction_kind
+            self.resolution = resolution
+            self.span = span
+            self.seed = seed
+            self.normalization = normalization
+        self._ready = True
+        if compute:
+            self.request()
+
+    # ---- validation: a bad value from Python is a TraitError and leaves the widget as it was ------------
+    @traitlets.validate("resolution")
+    def _v_resolution(self, proposal):
+        v = proposal["value"]
+        if not 3 <= v <= MAX_RESOLUTION:
+            raise traitlets.TraitError(f"resolution must be an integer in [3, {MAX_RESOLUTION}], got {v}")
+        return v
+
+    @traitlets.validate("span")
+    def _v_span(self, proposal):
+        v = proposal["value"]
+        if not (math.isfinite(v) and v > 0):
+            raise traitlets.TraitError(f"span must be a finite number > 0, got {v}")
+        return v
+
+    @traitlets.validate("seed")
+    def _v_seed(self, proposal):
+        if proposal["value"] < 0:
+            raise traitlets.TraitError(f"seed must be an integer >= 0, got {proposal['value']}")
+        return proposal["value"]
+
+    def _choice(name, allowed_attr=None, allowed=None):  # noqa: N805 - a validator factory
+        def check(self, proposal):
+            v = proposal["value"]
+            ok = getattr(self, allowed_attr) if allowed_attr else allowed
+            if allowed_attr == "run_labels" and not ok:
+                return v
+            if v not in ok:
+                raise traitlets.TraitError(f"{name} must be one of {list(ok)}, got {v!r}")
+            return v
+        return traitlets.validate(name)(check)
+
+    _v_kind = _choice("direction_kind", "direction_kinds")
+    _v_form = _choice("formulation", "formulations")
+    _v_norm = _choice("normalization", allowed=NORMALIZATIONS)
+    _v_scale = _choice("z_scale", allowed=Z_SCALES)
+    _v_cmap = _choice("colormap", allowed=COLORMAPS)
+    _v_view = _choice("view", allowed=VIEWS)
+    _v_run = _choice("run_label", "run_labels")
+    del _choice
+
+    @traitlets.observe("run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span")
+    def _on_setting(self, change):
+        if self._ready and self._runs and self.interactive:
+            self.request()
+
+    @traitlets.observe("selected_point")
+    def _on_select(self, change):
+        if self._runs and len(change["new"]) == 2:
+            self._executor.submit(self._solution_job, tuple(change["new"]))
+
+    # ---- computation ----------------------------------------------------------------------------------
+    def settings(self) -> tuple:
+        return (self.run_label, self.direction_kind, self.formulation, self.normalization, int(self.seed),
+                int(self.resolution), float(self.span))
+
+    def request(self):
+        """Start (or restart) the computation for the current settings; returns a Future."""
+        with self._lock:
+            self._latest += 1
+            rid = self._latest
+        self.last_future = self._executor.submit(self._job, rid, self.settings())
+        return self.last_future
+
+    def _stale(self, rid: int) -> bool:
+        return rid != self._latest
+
+    def _job(self, rid: int, settings: tuple):
+        if self._stale(rid):
+            return None
+        try:
+            ds = self._cache.get(settings)
+            if ds is None:
+                res = settings[5]
+                if res > 2 * PREVIEW_RESOLUTION:
+                    preview = self._compute(rid, settings[:5] + (PREVIEW_RESOLUTION,) + settings[6:], preview=True)
+                    if preview is not None and not self._stale(rid):
+                        self._show(preview, settings, status="preview")
+                ds = self._compute(rid, settings, preview=False)
+                self._cache[settings] = ds
+            if not self._stale(rid):
+                self._show(ds, settings)
+            return ds
+        except _Superseded:
+            return None
+        except Exception as exc:  # shown in the widget, which stays usable
+            if not self._stale(rid):
+                with self.hold_sync():
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    self.status = "error"
+                    self.status_text = "the last request failed; change a setting to try again"
+                    self.progress = 0.0
+            return None
+
+    def _directions(self, run, label, kind, normalization, seed):
+        key = (label, kind, normalization if kind == "random" else "", seed if kind == "random" else 0)
+        if key not in self._dir_cache:
+            if kind == "random":
+                d = random_directions(run, 2, seed=seed, normalization=normalization)
+            elif kind == "pca":
+                d = pca_directions(run, 2)
+            elif kind == "hessian":
+                d = hessian_directions(run, 2, "largest")
+            else:
+                d = interpolation_direction(run.init_params, run.params)
+            self._dir_cache[key] = d
+        return self._dir_cache[key]
+
+    def _span_for(self, dirs, span: float):
+        """The slider's span: the half-width for random and Hessian directions, a zoom factor on the
+        directions' own range for PCA (1 = fits the trajectory) and interpolation (1 = [-0.5, 1.5])."""
+        if dirs.kind == "pca":
+            return float(dirs.default_span) * span
+        if dirs.kind == "interpolation":
+            return (0.5 - span, 0.5 + span)
+        return span
+
+    def _compute(self, rid, settings, preview):
+        label, kind, form, norm, seed, res, span = settings
+        run = self._runs[label]
+        with self.hold_sync():
+            self.error = ""
+            self.status = "computing"
+            self.progress = 0.0
+            self.status_text = f"computing {'preview ' if preview else ''}{res} x {res} ..." if kind != "interpolation" \
+                else f"computing {'preview ' if preview else ''}{res} points ..."
+        dirs = self._directions(run, label, kind, norm, seed)
+        if self._stale(rid):
+            raise _Superseded()
+
+        def on_chunk(done, total):
+            if self._stale(rid):
+                raise _Superseded()
+            self.progress = done / total
+
+        return landscape(run, dirs, span=self._span_for(dirs, span), resolution=res, formulation=form,
+                         progress=False, _on_progress=on_chunk)
+
+    def _show(self, ds: xr.Dataset, settings, status: str = "done"):
+        two_d = "beta" in ds.dims
+        traj = b""
+        run = self._runs.get(settings[0]) if settings else None
+        if "trajectory_alpha" in ds and run is not None:
+            ta = ds.trajectory_alpha.values
+            tb = ds.trajectory_beta.values if two_d else np.zeros_like(ta)
+            pts = torch.as_tensor(run.trajectory)
+            tl = evaluate(run, pts, ds.attrs["formulation"])["loss"].numpy()
+            traj = _f32(np.stack([ta, tb, tl], axis=1))
+        title = (f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: "
+                 f"{ds.attrs.get('direction_kind', '')} directions")
+        n_bad = int((~np.isfinite(ds.loss.values)).sum())
+        with self.hold_sync():
+            self.status = status
+            if status == "done":
+                self.progress = 1.0
+                self.error = ""
+            self.status_text = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
+                                f"{ds.attrs.get('compute_seconds', 0):.2f} s"
+                                + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
+            self.title = title
+            self.alpha_range = [float(ds.alpha.values[0]), float(ds.alpha.values[-1])]
+            self.beta_range = [float(ds.beta.values[0]), float(ds.beta.values[-1])] if two_d else [0.0, 0.0]
+            self.energy_reference = ds.attrs.get("energy_reference")
+            self.z_label = "Deep Ritz energy E" if ds.attrs.get("formulation") == "deep_ritz" else "strong-form loss"
+            self.error_grid = _f32(ds.rel_l2_error.values)
+            self.trajectory = traj
+            self.grid_shape = list(ds.loss.shape)
+            self.grid = _f32(ds.loss.values)  # last: observers of the grid see a consistent state
+        if status == "done" and settings is not None:
+            self._current = (run, settings, ds)
+
+    def _solution_job(self, point):
+        try:
+            if self._current is None:
+                return
+            run, settings, ds = self._current
+            alpha, beta = point
+            theta = torch.as_tensor(ds.center.values, dtype=torch.float64)
+            D = torch.as_tensor(ds.directions.values, dtype=torch.float64)
+            theta = theta + alpha * D[0] + (beta * D[1] if D.shape[0] > 1 else 0.0)
+            prob = run.problem
+            model = run.model_at(theta.to(run.dtype).cpu())
+            if prob.dim == 1:
+                (lo, hi), = prob.domain
+                x = torch.linspace(lo, hi, 201, dtype=torch.float64)[:, None]
+                with torch.no_grad():
+                    u = model(x.to(run.dtype)).double()
+                ex = prob.exact(x)
+                rows = np.stack([u.numpy(), ex.numpy() if ex is not None else np.full(201, np.nan)])
+                info = dict(shape=[2, 201], x_range=[lo, hi])
+            else:
+                n = 64
+                axes = [torch.linspace(lo, hi, n, dtype=torch.float64) for lo, hi in prob.domain]
+                X, Y = torch.meshgrid(*axes, indexing="ij")
+                x = torch.stack([X.reshape(-1), Y.reshape(-1)], 1)
+                with torch.no_grad():
+                    u = model(x.to(run.dtype)).double().reshape(n, n)
+                rows = u.numpy()
+                info = dict(shape=[n, n], x_range=list(prob.domain[0]), y_range=list(prob.domain[1]))
+            err = float(evaluate(run, theta.to(run.dtype))["rel_l2_error"][0])
+            coords = f"alpha {alpha:.3g}" + (f", beta {beta:.3g}" if "beta" in ds.dims else "")
+            info["title"] = f"u at {coords} (rel. L2 error {err:.3g})"
+            with self.hold_sync():
+                self.solution = _f32(rows)
+                self.solution_info = info
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def wait(self, timeout: float = 120.0):
+        """Block until the latest request is drawn (for scripts and tests)."""
+        if self.last_future is not None:
+            self.last_future.result(timeout)
+        return self
+
+    def close(self):
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+
+def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **widget_kwargs) -> LandscapeWidget:
+    """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
+    return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
+    from .problems import get_problem
+
+    prob = get_problem(problem)
+    runs = {f: train(prob, f, steps=steps, progress=progress) for f in supported_formulations(prob)}
+    return LandscapeWidget(runs, **widget_kwargs)

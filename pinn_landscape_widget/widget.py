@@ -76,7 +76,7 @@ class LandscapeWidget(anywidget.AnyWidget):
     span = traitlets.Float(1.0).tag(sync=True)
 
     # browser-only look
-    z_scale = traitlets.Unicode("linear").tag(sync=True)
+    z_scale = traitlets.Unicode("log").tag(sync=True)
     colormap = traitlets.Unicode("viridis").tag(sync=True)
     view = traitlets.Unicode("surface").tag(sync=True)
     contours = traitlets.Bool(True).tag(sync=True)

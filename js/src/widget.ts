@@ -149,9 +149,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   const scene = new THREE.Scene();
   const camera = new THREE.PerspectiveCamera(40, 1.5, 0.01, 100);
   camera.up.set(0, 0, 1);
-  camera.position.set(2.6, -2.4, 2.2);
+  camera.position.set(2.3, -3.3, 2.5);
   const controls = new OrbitControls(camera, renderer.domElement);
-  controls.target.set(0, 0, HEIGHT * 0.4);
+  controls.target.set(0, 0, HEIGHT * 0.3);
   controls.update();
   scene.add(new THREE.AmbientLight(0xffffff, 1.6));
   const sun = new THREE.DirectionalLight(0xffffff, 1.4);

@@ -1,0 +1,94 @@
+"""Helpers for the browser tests: the system Chromium under Playwright, a static file server, pixel reads."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "pinn_landscape_widget" / "static" / "widget.js"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (scripts/setup.sh does it)")
+
+
+@contextlib.contextmanager
+def browser_page(viewport=(1100, 700)):
+    """A fresh headless Chromium page (never a downloaded browser). Console errors are collected."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def serve(directory: Path):
+    """Serve a directory on localhost; yields the base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+def state_json(widget) -> str:
+    """The widget's synced state as JSON, with binary buffers as base64 (what saved state looks like)."""
+    state = {}
+    for k, v in widget.get_state().items():
+        state[k] = base64.b64encode(bytes(v)).decode() if isinstance(v, (bytes, memoryview)) else v
+    return json.dumps(state)
+
+
+# In-page: count pixels of a canvas (WebGL or 2-D) that differ from its corner pixel, and a cheap hash.
+CANVAS_STATS_JS = """(sel) => {
+  const src = document.querySelector(sel);
+  const c = document.createElement('canvas'); c.width = src.width; c.height = src.height;
+  const ctx = c.getContext('2d'); ctx.drawImage(src, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  const bg = [d[0], d[1], d[2]];
+  let differ = 0, hash = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (Math.abs(d[i] - bg[0]) + Math.abs(d[i+1] - bg[1]) + Math.abs(d[i+2] - bg[2]) > 24) differ++;
+    hash = (hash * 31 + d[i] * 7 + d[i+1] * 3 + d[i+2]) >>> 0;
+  }
+  return {fraction: differ / (d.length / 4), hash, width: c.width, height: c.height};
+}"""
+
+
+def screenshot(page, name: str, selector: str | None = None) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    (page.locator(selector).first if selector else page).screenshot(path=str(path))
+    return path

@@ -1,0 +1,136 @@
+"""The widget in a real JupyterLab with a real kernel, driven in headless Chromium.
+
+Starts `jupyter lab` on localhost, opens a notebook, runs it, and uses the widget as a person would:
+the surface is drawn (pixels read), a resolution and a direction change make the kernel recompute and
+the picture change, hover reads out numbers, a click shows the solution panel.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .browser import CANVAS_STATS_JS, browser_page, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": [
+            "import pinn_landscape_widget as plw\n",
+            "run = plw.train('poisson1d', 'strong', width=20, depth=2, steps=(150, 20), progress=False)\n",
+            "w = plw.LandscapeWidget(run, resolution=21)\n",
+            "w",
+        ]},
+    ],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+                 "language_info": {"name": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    (root / "landscape.ipynb").write_text(json.dumps(NOTEBOOK))
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=1)
+            break
+        except Exception:
+            if proc.poll() is not None:
+                raise RuntimeError((root / "lab.log").read_text())
+            time.sleep(0.5)
+    else:
+        raise RuntimeError("jupyter lab did not start:\n" + (root / "lab.log").read_text())
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _wait_for_new_picture(page, old_hash, expect="", timeout=90):
+    """Wait until the full result (not the preview) is drawn and the picture differs from old_hash."""
+    deadline = time.time() + timeout
+    status = ""
+    while time.time() < deadline:
+        page.wait_for_timeout(250)
+        status = page.locator(".plw-status-text").inner_text()
+        if "done in" not in status or expect not in status:
+            continue
+        page.wait_for_timeout(200)  # let the frame with the final grid render
+        stats = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        if stats["hash"] != old_hash and page.locator(".plw-status-text").inner_text() == status:
+            return stats
+    raise AssertionError(f"the picture did not change; status: {status!r}")
+
+
+def test_widget_in_jupyterlab_recomputes_on_demand(lab):
+    with browser_page(viewport=(1300, 950)) as page:
+        page.goto(f"{lab}/lab/tree/landscape.ipynb")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
+        page.wait_for_function("document.querySelector('.plw-status-text')?.textContent.includes('done')",
+                               timeout=120_000)
+        page.wait_for_timeout(500)
+        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert first["fraction"] > 0.05, first
+        screenshot(page, "lab_initial", ".plw-root")
+
+        # resolution from the UI -> the kernel recomputes -> a new picture
+        page.evaluate("""() => { const r = document.querySelector('input[data-trait=resolution]');
+            r.value = '41'; r.dispatchEvent(new Event('change')); }""")
+        second = _wait_for_new_picture(page, first["hash"], "random directions")
+        screenshot(page, "lab_resolution_41", ".plw-root")
+
+        # direction kind from the UI -> PCA plane with the training trajectory
+        page.select_option("select[data-trait=direction_kind]", "pca")
+        third = _wait_for_new_picture(page, second["hash"], "pca directions")
+        screenshot(page, "lab_pca", ".plw-root")
+
+        # hover: numbers; click: the solution panel, computed by the kernel
+        box = page.locator(".plw-canvas canvas").bounding_box()
+        for fx, fy in [(0.5, 0.45), (0.45, 0.5), (0.55, 0.4), (0.5, 0.55), (0.4, 0.45)]:
+            x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+            page.mouse.move(x, y)
+            page.wait_for_timeout(150)
+            if page.locator(".plw-tip").is_visible():
+                break
+        assert "alpha" in page.locator(".plw-tip").inner_text()
+        assert "rel. L2 error" in page.locator(".plw-tip").inner_text()
+        page.mouse.click(x, y)
+        page.wait_for_function("document.querySelector('.plw-sol-title').textContent.includes('rel. L2 error')",
+                               timeout=60_000)
+        sol = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        assert sol["fraction"] > 0.01
+        screenshot(page, "lab_solution", ".plw-root")
+        assert third["fraction"] > 0.05
+        real_errors = [e for e in page.errors if "favicon" not in e and "404" not in e]
+        assert not [e for e in real_errors if "plw" in e or "widget" in e.lower()], real_errors

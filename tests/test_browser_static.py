@@ -1,0 +1,142 @@
+"""The widget's ESM in a plain HTML page with a mock model (no kernel): draws, reacts, inspects, cleans up."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+import pinn_landscape_widget as plw
+
+from .browser import BUNDLE, CANVAS_STATS_JS, browser_page, screenshot, serve, state_json
+from .conftest import small_run
+
+pytestmark = pytest.mark.browser
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head><body style="margin:0">
+<div id="host" style="width:1000px"></div>
+<script type="module">
+import widget from "./widget.js";
+class MockModel {
+  constructor(state) { this.state = state; this.handlers = {}; this.saved = 0; }
+  get(k) { return this.state[k]; }
+  set(k, v) { this.state[k] = v; for (const f of this.handlers["change:" + k] || []) f(); }
+  on(e, f) { (this.handlers[e] ||= []).push(f); }
+  off(e, f) { this.handlers[e] = (this.handlers[e] || []).filter((g) => g !== f); }
+  save_changes() { this.saved++; }
+}
+window.model = new MockModel(__STATE__);
+window.cleanup = widget.render({ model: window.model, el: document.getElementById("host") });
+window.ready = true;
+</script></body></html>"""
+
+
+def _page(tmp_path, widget):
+    shutil.copy(BUNDLE, tmp_path / "widget.js")
+    (tmp_path / "index.html").write_text(PAGE.replace("__STATE__", state_json(widget)))
+
+
+@pytest.fixture(scope="module")
+def widgets():
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    w = plw.LandscapeWidget(run, resolution=31).wait()
+    w2 = plw.LandscapeWidget(run, resolution=21, seed=7).wait()
+    return run, w, w2
+
+
+def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
+    run, w, w2 = widgets
+    _page(tmp_path, w)
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert first["fraction"] > 0.05, first  # a real surface, not a blank canvas
+        screenshot(page, "static_surface", ".plw-root")
+
+        # browser-only change: colormap -> new picture, no kernel asked
+        saved = page.evaluate("window.model.saved")
+        page.select_option("select[data-trait=colormap]", "magma")
+        page.wait_for_timeout(200)
+        recolored = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert recolored["hash"] != first["hash"]
+        assert page.evaluate("window.model.get('colormap')") == "magma"
+        assert page.evaluate("window.model.saved") == saved + 1
+
+        # new numbers arrive from the kernel (another seed and resolution) -> the surface changes
+        page.evaluate("""(s) => { const m = window.model; const st = JSON.parse(s);
+            for (const k of ['grid_shape', 'error_grid']) m.state[k] = st[k]; m.set('grid', st.grid); }""",
+                      state_json(w2))
+        page.wait_for_timeout(200)
+        changed = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert changed["hash"] != recolored["hash"] and changed["fraction"] > 0.05
+
+        # hover the middle of the surface: alpha, beta, loss and the error are read out
+        box = page.locator(".plw-canvas canvas").bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+        page.wait_for_timeout(100)
+        tip = page.locator(".plw-tip")
+        assert tip.is_visible()
+        text = tip.inner_text()
+        assert "alpha" in text and "beta" in text and "loss" in text and "rel. L2 error" in text
+
+        # click: the model is asked for the solution at that point
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+        point = page.evaluate("window.model.get('selected_point')")
+        assert len(point) == 2 and all(-1 <= v <= 1 for v in point)
+
+        # the resolution slider asks the kernel (a trait change + save), keyboard-operable
+        page.focus("input[data-trait=resolution]")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(100)
+        assert page.evaluate("window.model.get('resolution')") != 31 or page.evaluate("window.model.saved") > saved
+
+        page.evaluate("window.cleanup()")
+        assert page.locator(".plw-root").count() == 0
+        assert page.errors == []
+
+
+def test_nan_grid_draws_with_gaps_and_a_note(tmp_path):
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    ds = plw.landscape(run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=9,
+                       progress=False)
+    w = plw.LandscapeWidget(ds)
+    n_bad = int((~np.isfinite(ds.loss.values)).sum())
+    assert n_bad > 0
+    _page(tmp_path, w)
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        assert f"{n_bad} point(s) NaN/inf" in page.locator(".plw-note").inner_text()
+        stats = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert stats["fraction"] > 0.003  # still a picture (axes, finite cells), not a broken canvas
+        # a precomputed Dataset: the controls that would need a kernel are disabled
+        assert page.locator("select[data-trait=direction_kind]").is_disabled()
+        screenshot(page, "static_nan", ".plw-root")
+        assert page.errors == []
+
+
+def test_one_dimensional_slice_and_heatmap_views(tmp_path):
+    run = small_run("poisson1d", dict(n_points=64), "deep_ritz")
+    w = plw.LandscapeWidget(run, direction_kind="interpolation", resolution=41).wait()
+    assert w.grid_shape == [41]
+    _page(tmp_path, w)
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        stats = page.evaluate(CANVAS_STATS_JS, ".plw-slice")
+        assert stats["fraction"] > 0.005, stats
+        screenshot(page, "static_1d_slice", ".plw-root")
+        assert page.errors == []
+    w2 = plw.LandscapeWidget(run, resolution=21).wait()
+    w2.view = "heatmap"
+    _page(tmp_path, w2)
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        assert page.evaluate(CANVAS_STATS_JS, ".plw-slice")["fraction"] > 0.3
+        screenshot(page, "static_heatmap", ".plw-root")
+        assert page.errors == []

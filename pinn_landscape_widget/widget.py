@@ -63,6 +63,19 @@ class LandscapeWidget(anywidget.AnyWidget):
     z_label = traitlets.Unicode("loss").tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
+    # the second panel (compare = side by side, one shared camera)
+    grid2 = traitlets.Bytes(b"").tag(sync=True)
+    grid_shape2 = traitlets.List(traitlets.Int(), []).tag(sync=True)
+    error_grid2 = traitlets.Bytes(b"").tag(sync=True)
+    alpha_range2 = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
+    beta_range2 = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
+    trajectory2 = traitlets.Bytes(b"").tag(sync=True)
+    energy_reference2 = traitlets.Float(None, allow_none=True).tag(sync=True)
+    z_label2 = traitlets.Unicode("loss").tag(sync=True)
+    title2 = traitlets.Unicode("").tag(sync=True)
+    compare = traitlets.Bool(False).tag(sync=True)
+    z_shared = traitlets.Bool(False).tag(sync=True)
+
     # controls that need the kernel
     run_labels = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
     run_label = traitlets.Unicode("").tag(sync=True)
@@ -97,14 +110,15 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def __init__(self, source, *, direction_kind: str = "random", formulation: str | None = None,
                  resolution: int = 41, span: float = 1.0, seed: int = 0, normalization: str = "filter",
-                 compute: bool = True, **kwargs):
+                 compare: bool | None = None, compute: bool = True, **kwargs):
         self._runs: dict[str, TrainResult] = {}
         self._lock = threading.Lock()
         self._latest = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plw-landscape")
         self._cache: dict[tuple, xr.Dataset] = {}
         self._dir_cache: dict[tuple, object] = {}
-        self._current: tuple | None = None  # (run, Directions, Dataset) of what is drawn
+        self._current: tuple | None = None  # (run, settings, Dataset) of what each panel draws
+        self._current2: tuple | None = None
         self.last_future = None
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
@@ -129,6 +143,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             self.span = span
             self.seed = seed
             self.normalization = normalization
+            self.compare = len(self._runs) > 1 if compare is None else bool(compare)
         self._ready = True
         if compute:
             self.request()
@@ -174,20 +189,35 @@ class LandscapeWidget(anywidget.AnyWidget):
     _v_run = _choice("run_label", "run_labels")
     del _choice
 
-    @traitlets.observe("run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span")
+    @traitlets.observe("run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span",
+                       "compare")
     def _on_setting(self, change):
         if self._ready and self._runs and self.interactive:
             self.request()
 
     @traitlets.observe("selected_point")
     def _on_select(self, change):
-        if self._runs and len(change["new"]) == 2:
+        if self._runs and len(change["new"]) in (2, 3):
             self._executor.submit(self._solution_job, tuple(change["new"]))
 
     # ---- computation ----------------------------------------------------------------------------------
     def settings(self) -> tuple:
         return (self.run_label, self.direction_kind, self.formulation, self.normalization, int(self.seed),
-                int(self.resolution), float(self.span))
+                int(self.resolution), float(self.span), bool(self.compare))
+
+    def second_settings(self, settings: tuple) -> tuple | None:
+        """What the second panel shows: the next labelled run under its own trained loss, or, with one run,
+        the same run and directions under the other formulation. Same direction kind, seed, normalization,
+        resolution and span: random directions are normalised against each run's own theta*."""
+        label, kind, form, norm, seed, res, span, compare = settings
+        if not compare:
+            return None
+        others = [lab for lab in self._runs if lab != label]
+        if others:
+            other = others[0]
+            return (other, kind, self._runs[other].formulation, norm, seed, res, span, True)
+        alt = [f for f in self.formulations if f != form]
+        return (label, kind, alt[0], norm, seed, res, span, True) if alt else None
 
     def request(self):
         """Start (or restart) the computation for the current settings; returns a Future."""
@@ -204,7 +234,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         if self._stale(rid):
             return None
         try:
-            ds = self._cache.get(settings)
+            key = settings[:7]
+            ds = self._cache.get(key)
             if ds is None:
                 res = settings[5]
                 if res > 2 * PREVIEW_RESOLUTION:
@@ -212,9 +243,22 @@ class LandscapeWidget(anywidget.AnyWidget):
                     if preview is not None and not self._stale(rid):
                         self._show(preview, settings, status="preview")
                 ds = self._compute(rid, settings, preview=False)
-                self._cache[settings] = ds
+                self._cache[key] = ds
+            second = self.second_settings(settings)
+            ds2 = None
+            if second is not None:
+                ds2 = self._cache.get(second[:7])
+                if ds2 is None:
+                    ds2 = self._compute(rid, second, preview=False)
+                    self._cache[second[:7]] = ds2
             if not self._stale(rid):
-                self._show(ds, settings)
+                with self.hold_sync():
+                    self._show(ds, settings)
+                    if ds2 is not None:
+                        self._show(ds2, second, panel=2)
+                    else:
+                        self.grid_shape2 = []
+                        self.grid2 = b""
             return ds
         except _Superseded:
             return None
@@ -251,7 +295,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         return span
 
     def _compute(self, rid, settings, preview):
-        label, kind, form, norm, seed, res, span = settings
+        label, kind, form, norm, seed, res, span = settings[:7]
         run = self._runs[label]
         with self.hold_sync():
             self.error = ""
@@ -271,7 +315,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         return landscape(run, dirs, span=self._span_for(dirs, span), resolution=res, formulation=form,
                          progress=False, _on_progress=on_chunk)
 
-    def _show(self, ds: xr.Dataset, settings, status: str = "done"):
+    def _show(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1):
         two_d = "beta" in ds.dims
         traj = b""
         run = self._runs.get(settings[0]) if settings else None
@@ -281,35 +325,46 @@ class LandscapeWidget(anywidget.AnyWidget):
             pts = torch.as_tensor(run.trajectory)
             tl = evaluate(run, pts, ds.attrs["formulation"])["loss"].numpy()
             traj = _f32(np.stack([ta, tb, tl], axis=1))
-        title = (f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: "
+        title = (f"{settings[0] + ': ' if settings and len(self._runs) > 1 else ''}"
+                 f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
                  f"{ds.attrs.get('direction_kind', '')} directions")
         n_bad = int((~np.isfinite(ds.loss.values)).sum())
+        sfx = "" if panel == 1 else "2"
+        data = {
+            "title": title,
+            "alpha_range": [float(ds.alpha.values[0]), float(ds.alpha.values[-1])],
+            "beta_range": [float(ds.beta.values[0]), float(ds.beta.values[-1])] if two_d else [0.0, 0.0],
+            "energy_reference": ds.attrs.get("energy_reference"),
+            "z_label": "Deep Ritz energy E" if ds.attrs.get("formulation") == "deep_ritz" else "strong-form loss",
+            "error_grid": _f32(ds.rel_l2_error.values),
+            "trajectory": traj,
+            "grid_shape": list(ds.loss.shape),
+            "grid": _f32(ds.loss.values),  # last: observers of the grid see a consistent state
+        }
         with self.hold_sync():
-            self.status = status
-            if status == "done":
-                self.progress = 1.0
-                self.error = ""
-            self.status_text = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
-                                f"{ds.attrs.get('compute_seconds', 0):.2f} s"
-                                + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
-            self.title = title
-            self.alpha_range = [float(ds.alpha.values[0]), float(ds.alpha.values[-1])]
-            self.beta_range = [float(ds.beta.values[0]), float(ds.beta.values[-1])] if two_d else [0.0, 0.0]
-            self.energy_reference = ds.attrs.get("energy_reference")
-            self.z_label = "Deep Ritz energy E" if ds.attrs.get("formulation") == "deep_ritz" else "strong-form loss"
-            self.error_grid = _f32(ds.rel_l2_error.values)
-            self.trajectory = traj
-            self.grid_shape = list(ds.loss.shape)
-            self.grid = _f32(ds.loss.values)  # last: observers of the grid see a consistent state
+            if panel == 1:
+                self.status = status
+                if status == "done":
+                    self.progress = 1.0
+                    self.error = ""
+                self.status_text = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
+                                    f"{ds.attrs.get('compute_seconds', 0):.2f} s"
+                                    + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
+            for name, value in data.items():
+                setattr(self, name + sfx, value)
         if status == "done" and settings is not None:
-            self._current = (run, settings, ds)
+            if panel == 1:
+                self._current = (run, settings, ds)
+            else:
+                self._current2 = (run, settings, ds)
 
     def _solution_job(self, point):
         try:
-            if self._current is None:
+            current = self._current2 if len(point) == 3 else self._current
+            if current is None:
                 return
-            run, settings, ds = self._current
-            alpha, beta = point
+            run, settings, ds = current
+            alpha, beta = point[:2]
             theta = torch.as_tensor(ds.center.values, dtype=torch.float64)
             D = torch.as_tensor(ds.directions.values, dtype=torch.float64)
             theta = theta + alpha * D[0] + (beta * D[1] if D.shape[0] > 1 else 0.0)

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
-(cd js && { [ -d node_modules ] || npm install --no-audit --no-fund --silent; } && npx vitest run)
+(cd js && { [ -d node_modules ] || npm install --no-audit --no-fund --silent; } && npm test --silent)
 python -m pytest -q "$@"

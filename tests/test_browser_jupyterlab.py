@@ -116,15 +116,15 @@ def test_widget_in_jupyterlab_recomputes_on_demand(lab):
         screenshot(page, "lab_pca", ".plw-root")
 
         # hover: numbers; click: the solution panel, computed by the kernel
-        box = page.locator(".plw-canvas canvas").bounding_box()
+        box = page.locator(".plw-canvas canvas").first.bounding_box()
         for fx, fy in [(0.5, 0.45), (0.45, 0.5), (0.55, 0.4), (0.5, 0.55), (0.4, 0.45)]:
             x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
             page.mouse.move(x, y)
             page.wait_for_timeout(150)
-            if page.locator(".plw-tip").is_visible():
+            if page.locator(".plw-tip").first.is_visible():
                 break
-        assert "alpha" in page.locator(".plw-tip").inner_text()
-        assert "rel. L2 error" in page.locator(".plw-tip").inner_text()
+        assert "alpha" in page.locator(".plw-tip").first.inner_text()
+        assert "rel. L2 error" in page.locator(".plw-tip").first.inner_text()
         page.mouse.click(x, y)
         page.wait_for_function("document.querySelector('.plw-sol-title').textContent.includes('rel. L2 error')",
                                timeout=60_000)

@@ -72,10 +72,10 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
         assert changed["hash"] != recolored["hash"] and changed["fraction"] > 0.05
 
         # hover the middle of the surface: alpha, beta, loss and the error are read out
-        box = page.locator(".plw-canvas canvas").bounding_box()
+        box = page.locator(".plw-canvas canvas").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
         page.wait_for_timeout(100)
-        tip = page.locator(".plw-tip")
+        tip = page.locator(".plw-tip").first
         assert tip.is_visible()
         text = tip.inner_text()
         assert "alpha" in text and "beta" in text and "loss" in text and "rel. L2 error" in text
@@ -108,7 +108,7 @@ def test_nan_grid_draws_with_gaps_and_a_note(tmp_path):
         page.goto(f"{url}/index.html")
         page.wait_for_function("window.ready === true")
         page.wait_for_timeout(300)
-        assert f"{n_bad} point(s) NaN/inf" in page.locator(".plw-note").inner_text()
+        assert f"{n_bad} point(s) NaN/inf" in page.locator(".plw-note").first.inner_text()
         stats = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert stats["fraction"] > 0.003  # still a picture (axes, finite cells), not a broken canvas
         # a precomputed Dataset: the controls that would need a kernel are disabled
@@ -139,4 +139,37 @@ def test_one_dimensional_slice_and_heatmap_views(tmp_path):
         page.wait_for_timeout(300)
         assert page.evaluate(CANVAS_STATS_JS, ".plw-slice")["fraction"] > 0.3
         screenshot(page, "static_heatmap", ".plw-root")
+        assert page.errors == []
+
+
+def test_side_by_side_panels_share_one_camera(tmp_path):
+    a = small_run("poisson1d", dict(n_points=64), "strong")
+    b = small_run("poisson1d", dict(n_points=64), "deep_ritz")
+    w = plw.LandscapeWidget({"strong": a, "deep_ritz": b}, resolution=21).wait()
+    _page(tmp_path, w)
+    stats = """() => Array.from(document.querySelectorAll('.plw-canvas canvas')).map((c, k) => {
+        const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+        const x = t.getContext('2d'); x.drawImage(c, 0, 0);
+        const d = x.getImageData(0, 0, t.width, t.height).data; let h = 0, n = 0;
+        for (let i = 0; i < d.length; i += 4) { h = (h * 31 + d[i] + 3 * d[i+1] + 7 * d[i+2]) >>> 0;
+          if (Math.abs(d[i] - d[0]) + Math.abs(d[i+1] - d[1]) + Math.abs(d[i+2] - d[2]) > 24) n++; }
+        return {hash: h, fraction: n / (d.length / 4)}; })"""
+    with serve(tmp_path) as url, browser_page(viewport=(1400, 700)) as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        before = page.evaluate(stats)
+        assert len(before) == 2 and all(s["fraction"] > 0.03 for s in before), before
+        captions = page.locator(".plw-caption").all_inner_texts()
+        assert captions[0].startswith("strong:") and captions[1].startswith("deep_ritz:")
+        screenshot(page, "static_side_by_side", ".plw-root")
+        # orbit the left panel: the right one turns with it
+        box = page.locator(".plw-canvas canvas").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=8)
+        page.mouse.up()
+        page.wait_for_timeout(200)
+        after = page.evaluate(stats)
+        assert after[0]["hash"] != before[0]["hash"] and after[1]["hash"] != before[1]["hash"]
         assert page.errors == []

@@ -28,7 +28,7 @@ def test_state_is_json_apart_from_binary_buffers_and_bytes_decode_to_the_engine_
     w = plw.LandscapeWidget(run, resolution=15, seed=3).wait()
     state = w.get_state()
     binary = {k for k, v in state.items() if isinstance(v, (bytes, memoryview))}
-    assert binary == {"grid", "error_grid", "trajectory", "solution"}
+    assert binary == {"grid", "error_grid", "trajectory", "solution", "grid2", "error_grid2", "trajectory2"}
     json.dumps({k: v for k, v in state.items() if k not in binary})
     ref = plw.landscape(run, plw.random_directions(run, 2, seed=3), resolution=15, progress=False)
     np.testing.assert_array_equal(_grid(w), ref.loss.values.astype(np.float32))
@@ -176,3 +176,26 @@ def test_labelled_runs_switch_with_run_label():
 def test_explore_one_liner_trains_both_formulations():
     w = plw.explore("poisson1d", steps=20, progress=False, resolution=7).wait()
     assert w.run_labels == ["strong", "deep_ritz"] and w.status == "done"
+
+
+def test_side_by_side_runs_use_the_same_direction_settings():
+    a = small_run("poisson1d", dict(n_points=64), "strong")
+    b = small_run("poisson1d", dict(n_points=64), "deep_ritz")
+    w = plw.LandscapeWidget({"strong": a, "deep_ritz": b}, resolution=7, seed=4).wait()
+    assert w.compare  # two labelled runs: side by side by default
+    ref = plw.landscape(b, plw.random_directions(b, 2, seed=4), resolution=7, progress=False)
+    np.testing.assert_array_equal(np.frombuffer(w.grid2, np.float32).reshape(w.grid_shape2),
+                                  ref.loss.values.astype(np.float32))
+    assert w.z_label2 == "Deep Ritz energy E" and w.title2.startswith("deep_ritz:")
+    w.compare = False
+    w.wait()
+    assert w.grid_shape2 == []
+
+
+def test_side_by_side_formulations_of_one_run_share_parameter_points(run):
+    w = plw.LandscapeWidget(run, resolution=9, compare=True).wait()
+    d = plw.random_directions(run, 2, seed=0)
+    strong = plw.landscape(run, d, resolution=9, formulation="strong", progress=False)
+    np.testing.assert_array_equal(np.frombuffer(w.grid2, np.float32).reshape(9, 9),
+                                  strong.loss.values.astype(np.float32))
+    assert w.z_label == "Deep Ritz energy E" and w.z_label2 == "strong-form loss"

@@ -13,7 +13,10 @@ export const CSS = `
 .plw-bar input[type=range] { width: 90px; }
 .plw-val { min-width: 2.5em; display: inline-block; }
 .plw-main { display: flex; gap: 6px; }
-.plw-stage { position: relative; flex: 1 1 auto; height: 420px; min-width: 240px; }
+.plw-panels { display: flex; flex: 1 1 auto; gap: 6px; min-width: 0; }
+.plw-stage { position: relative; flex: 1 1 0; height: 420px; min-width: 240px; }
+.plw-caption { position: absolute; left: 4px; top: 2px; color: var(--jp-ui-font-color2, #555); pointer-events: none;
+  z-index: 1; }
 .plw-canvas, .plw-canvas canvas { display: block; }
 .plw-slice { position: absolute; left: 0; top: 0; display: none; }
 .plw-colorbar { position: absolute; right: 0; top: 8px; width: 70px; height: 200px; pointer-events: none; }

@@ -115,22 +115,24 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   wireIn.type = "checkbox";
   wireIn.dataset.trait = "wireframe";
   control("wireframe", wireIn);
+  const compareIn = el("input") as HTMLInputElement;
+  compareIn.type = "checkbox";
+  compareIn.dataset.trait = "compare";
+  control("side by side", compareIn);
+  const sharedIn = el("input") as HTMLInputElement;
+  sharedIn.type = "checkbox";
+  sharedIn.dataset.trait = "z_shared";
+  control("shared z", sharedIn);
   root.appendChild(bar);
 
-  // ---- plot area ---------------------------------------------------------------------------------
+  // ---- plot area: one panel, or two side by side (compare) with one shared camera ---------------------
   const main = el("div", "plw-main");
-  const stage = el("div", "plw-stage");
-  const canvasHolder = el("div", "plw-canvas");
-  const slice = el("canvas", "plw-slice") as HTMLCanvasElement; // 1-D slices and the heatmap view
-  const tip = el("div", "plw-tip");
-  const colorbar = el("canvas", "plw-colorbar") as HTMLCanvasElement;
-  const note = el("div", "plw-note");
-  stage.append(canvasHolder, slice, tip, colorbar, note);
+  const panelsBox = el("div", "plw-panels");
   const side = el("div", "plw-side");
   const solTitle = el("div", "plw-sol-title", "click the surface to see u(x) there");
   const sol = el("canvas", "plw-solution") as HTMLCanvasElement;
   side.append(solTitle, sol);
-  main.append(stage, side);
+  main.append(panelsBox, side);
   root.appendChild(main);
   const status = el("div", "plw-status");
   const progress = el("progress", "plw-progress") as HTMLProgressElement;
@@ -142,24 +144,12 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   root.append(status, error);
   host.appendChild(root);
 
-  // ---- three.js scene ----------------------------------------------------------------------------
-  const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-  renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
-  canvasHolder.appendChild(renderer.domElement);
-  const scene = new THREE.Scene();
+  // ---- one camera for every panel: orbiting one orbits all (linked cameras) -------------------------
   const camera = new THREE.PerspectiveCamera(40, 1.5, 0.01, 100);
   camera.up.set(0, 0, 1);
   camera.position.set(2.3, -3.3, 2.5);
-  const controls = new OrbitControls(camera, renderer.domElement);
-  controls.target.set(0, 0, HEIGHT * 0.3);
-  controls.update();
-  scene.add(new THREE.AmbientLight(0xffffff, 1.6));
-  const sun = new THREE.DirectionalLight(0xffffff, 1.4);
-  sun.position.set(2, -3, 5);
-  scene.add(sun);
-  let content = new THREE.Group();
-  scene.add(content);
-  let surface: THREE.Mesh | null = null;
+  const target = new THREE.Vector3(0, 0, HEIGHT * 0.3);
+  camera.lookAt(target);
 
   const theme = () => {
     const cs = getComputedStyle(host);
@@ -168,358 +158,429 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     return { bg, fg };
   };
 
-  // ---- state read from the model -------------------------------------------------------------------
   type View = {
     values: Float32Array; errors: Float32Array; nA: number; nB: number; a: Range; b: Range;
-    traj: Float32Array; reference: number | null; zLabel: string;
+    traj: Float32Array; reference: number | null; zLabel: string; title: string;
   };
-  let view: View | null = null;
-  let scaled = scaleValues(new Float32Array(0), "linear", null);
 
-  function readModel(): View | null {
-    const shape = model.get("grid_shape") as number[];
-    if (!shape || shape.length === 0) return null;
-    const values = decodeFloat32(model.get("grid"));
-    const nA = shape[0];
-    const nB = shape.length > 1 ? shape[1] : 1;
-    if (values.length !== nA * nB) return null;
-    return {
-      values, errors: decodeFloat32(model.get("error_grid")), nA, nB,
-      a: model.get("alpha_range") as Range, b: (model.get("beta_range") as Range) ?? [0, 0],
-      traj: decodeFloat32(model.get("trajectory")), reference: model.get("energy_reference"),
-      zLabel: model.get("z_label") ?? "loss",
-    };
-  }
-
-  function zTitle(): string {
-    if (!view) return "";
-    const log = model.get("z_scale") === "log";
-    const base = view.reference != null ? `${view.zLabel} - E*` : view.zLabel;
-    return log ? `log10(${base})` : base;
-  }
-
-  // ---- drawing -------------------------------------------------------------------------------------
-  function rebuild() {
-    view = readModel();
-    disposeTree(content);
-    scene.remove(content);
-    content = new THREE.Group();
+  /** A panel draws the grid stored under the trait names with suffix sfx ("" or "2"). */
+  function makePanel(sfx: string) {
+    const key = (name: string) => name + sfx;
+    const stage = el("div", "plw-stage");
+    const caption = el("div", "plw-caption");
+    const canvasHolder = el("div", "plw-canvas");
+    const slice = el("canvas", "plw-slice") as HTMLCanvasElement; // 1-D slices and the heatmap view
+    const tip = el("div", "plw-tip");
+    const colorbar = el("canvas", "plw-colorbar") as HTMLCanvasElement;
+    const note = el("div", "plw-note");
+    stage.append(caption, canvasHolder, slice, tip, colorbar, note);
+    const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+    renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
+    canvasHolder.appendChild(renderer.domElement);
+    const scene = new THREE.Scene();
+    const controls = new OrbitControls(camera, renderer.domElement);
+    controls.target.copy(target);
+    controls.update();
+    scene.add(new THREE.AmbientLight(0xffffff, 1.6));
+    const sun = new THREE.DirectionalLight(0xffffff, 1.4);
+    sun.position.set(2, -3, 5);
+    scene.add(sun);
+    let content = new THREE.Group();
     scene.add(content);
-    surface = null;
-    const { bg, fg } = theme();
-    renderer.setClearColor(new THREE.Color(bg));
-    root.style.setProperty("--plw-fg", fg);
-    root.style.setProperty("--plw-bg", bg);
-    if (!view) {
-      note.textContent = "no landscape yet";
-      drawSlice();
-      draw();
-      return;
-    }
-    const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
-    scaled = scaleValues(view.values, scale, scale === "log" || view.reference != null ? view.reference : null);
-    const cmap = model.get("colormap") ?? "viridis";
-    const is1d = view.nB === 1;
-    const heat = model.get("view") === "heatmap";
-    canvasHolder.style.display = is1d || heat ? "none" : "block";
-    slice.style.display = is1d || heat ? "block" : "none";
-    const notes: string[] = [];
-    if (scaled.nonFinite) notes.push(`${scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
-    if (scaled.clipped) notes.push(`${scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
-    note.textContent = notes.join("; ");
-    drawColorbar(cmap);
-    if (is1d || heat) {
-      drawSlice();
-      return;
-    }
-    const mesh = buildSurface(scaled, view.nA, view.nB, HEIGHT, cmap);
-    const geo = new THREE.BufferGeometry();
-    geo.setAttribute("position", new THREE.BufferAttribute(mesh.positions, 3));
-    geo.setAttribute("color", new THREE.BufferAttribute(mesh.colors, 3));
-    geo.setIndex(new THREE.BufferAttribute(mesh.index, 1));
-    geo.computeVertexNormals();
-    const mat = new THREE.MeshStandardMaterial({
-      vertexColors: true, side: THREE.DoubleSide, roughness: 0.75, metalness: 0.0,
-      wireframe: !!model.get("wireframe"),
-    });
-    surface = new THREE.Mesh(geo, mat);
-    content.add(surface);
-    if (model.get("contours")) content.add(contourLines(fg));
-    content.add(axes(fg));
-    const traj = trajectoryLine();
-    if (traj) content.add(traj);
-    draw();
-  }
+    let surface: THREE.Mesh | null = null;
+    let view: View | null = null;
+    let scaled = scaleValues(new Float32Array(0), "linear", null);
 
-  const toScene = (i: number, j: number, zval: number): THREE.Vector3 => {
-    const v = view!;
-    return new THREE.Vector3(
-      v.nA > 1 ? -1 + (2 * i) / (v.nA - 1) : 0,
-      v.nB > 1 ? -1 + (2 * j) / (v.nB - 1) : 0,
-      ((zval - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT,
-    );
-  };
+    function readModel(): View | null {
+      const shape = model.get(key("grid_shape")) as number[];
+      if (!shape || shape.length === 0) return null;
+      const values = decodeFloat32(model.get(key("grid")));
+      const nA = shape[0];
+      const nB = shape.length > 1 ? shape[1] : 1;
+      if (values.length !== nA * nB) return null;
+      return {
+        values, errors: decodeFloat32(model.get(key("error_grid"))), nA, nB,
+        a: model.get(key("alpha_range")) as Range, b: (model.get(key("beta_range")) as Range) ?? [0, 0],
+        traj: decodeFloat32(model.get(key("trajectory"))), reference: model.get(key("energy_reference")),
+        zLabel: model.get(key("z_label")) ?? "loss", title: model.get(key("title")) ?? "",
+      };
+    }
 
-  function contourLines(fg: string): THREE.LineSegments {
-    const v = view!;
-    const pts: number[] = [];
-    for (const level of contourLevels(scaled.min, scaled.max, 12)) {
-      const seg = contourSegments(scaled.z, v.nA, v.nB, level);
-      for (let s = 0; s < seg.length; s += 2) {
-        const p = toScene(seg[s], seg[s + 1], level);
-        pts.push(p.x, p.y, p.z + 0.004);
+    /** The plotted values; with a shared z-scale the range spans every panel. */
+    function scale(v: View): ReturnType<typeof scaleValues> {
+      const sc = (model.get("z_scale") ?? "linear") as "linear" | "log";
+      return scaleValues(v.values, sc, sc === "log" || v.reference != null ? v.reference : null);
+    }
+
+    function zTitle(): string {
+      if (!view) return "";
+      const log = model.get("z_scale") === "log";
+      const base = view.reference != null ? `${view.zLabel} - E*` : view.zLabel;
+      return log ? `log10(${base})` : base;
+    }
+
+    // ---- drawing -------------------------------------------------------------------------------------
+    function rebuild() {
+      view = readModel();
+      stage.style.display = view || sfx === "" ? "" : "none";
+      disposeTree(content);
+      scene.remove(content);
+      content = new THREE.Group();
+      scene.add(content);
+      surface = null;
+      const { bg, fg } = theme();
+      renderer.setClearColor(new THREE.Color(bg));
+      root.style.setProperty("--plw-fg", fg);
+      root.style.setProperty("--plw-bg", bg);
+      if (!view) {
+        note.textContent = "no landscape yet";
+        drawSlice();
+        draw();
+        return;
       }
+      scaled = scale(view);
+      const shared = sharedRange();
+      if (shared) {
+        scaled.min = shared[0];
+        scaled.max = shared[1];
+      }
+      caption.textContent = view.title;
+      const cmap = model.get("colormap") ?? "viridis";
+      const is1d = view.nB === 1;
+      const heat = model.get("view") === "heatmap";
+      canvasHolder.style.display = is1d || heat ? "none" : "block";
+      slice.style.display = is1d || heat ? "block" : "none";
+      const notes: string[] = [];
+      if (scaled.nonFinite) notes.push(`${scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
+      if (scaled.clipped) notes.push(`${scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
+      note.textContent = notes.join("; ");
+      drawColorbar(cmap);
+      if (is1d || heat) {
+        drawSlice();
+        return;
+      }
+      const mesh = buildSurface(scaled, view.nA, view.nB, HEIGHT, cmap);
+      const geo = new THREE.BufferGeometry();
+      geo.setAttribute("position", new THREE.BufferAttribute(mesh.positions, 3));
+      geo.setAttribute("color", new THREE.BufferAttribute(mesh.colors, 3));
+      geo.setIndex(new THREE.BufferAttribute(mesh.index, 1));
+      geo.computeVertexNormals();
+      const mat = new THREE.MeshStandardMaterial({
+        vertexColors: true, side: THREE.DoubleSide, roughness: 0.75, metalness: 0.0,
+        wireframe: !!model.get("wireframe"),
+      });
+      surface = new THREE.Mesh(geo, mat);
+      content.add(surface);
+      if (model.get("contours")) content.add(contourLines(fg));
+      content.add(axes(fg));
+      const traj = trajectoryLine();
+      if (traj) content.add(traj);
+      draw();
     }
-    const g = new THREE.BufferGeometry();
-    g.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
-    return new THREE.LineSegments(g, new THREE.LineBasicMaterial({ color: new THREE.Color(fg), transparent: true, opacity: 0.6 }));
-  }
 
-  function axes(fg: string): THREE.Group {
-    const v = view!;
-    const g = new THREE.Group();
-    const col = new THREE.Color(fg);
-    const line = (pts: number[]) => {
+    const toScene = (i: number, j: number, zval: number): THREE.Vector3 => {
+      const v = view!;
+      return new THREE.Vector3(
+        v.nA > 1 ? -1 + (2 * i) / (v.nA - 1) : 0,
+        v.nB > 1 ? -1 + (2 * j) / (v.nB - 1) : 0,
+        ((zval - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT,
+      );
+    };
+
+    function contourLines(fg: string): THREE.LineSegments {
+      const v = view!;
+      const pts: number[] = [];
+      for (const level of contourLevels(scaled.min, scaled.max, 12)) {
+        const seg = contourSegments(scaled.z, v.nA, v.nB, level);
+        for (let s = 0; s < seg.length; s += 2) {
+          const p = toScene(seg[s], seg[s + 1], level);
+          pts.push(p.x, p.y, p.z + 0.004);
+        }
+      }
+      const g = new THREE.BufferGeometry();
+      g.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
+      return new THREE.LineSegments(g, new THREE.LineBasicMaterial({ color: new THREE.Color(fg), transparent: true, opacity: 0.6 }));
+    }
+
+    function axes(fg: string): THREE.Group {
+      const v = view!;
+      const g = new THREE.Group();
+      const col = new THREE.Color(fg);
+      const line = (pts: number[]) => {
+        const geo = new THREE.BufferGeometry();
+        geo.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
+        return new THREE.LineSegments(geo, new THREE.LineBasicMaterial({ color: col }));
+      };
+      const tickPts: number[] = [-1, -1.08, 0, 1, -1.08, 0, -1.08, -1, 0, -1.08, 1, 0, -1.08, -1.08, 0, -1.08, -1.08, HEIGHT];
+      for (const t of ticks(v.a[0], v.a[1], 4)) {
+        const x = -1 + (2 * (t - v.a[0])) / (v.a[1] - v.a[0]);
+        tickPts.push(x, -1.08, 0, x, -1.13, 0);
+        const s = labelSprite(formatNumber(t), fg);
+        s.position.set(x, -1.22, 0);
+        g.add(s);
+      }
+      for (const t of ticks(v.b[0], v.b[1], 4)) {
+        const y = -1 + (2 * (t - v.b[0])) / (v.b[1] - v.b[0]);
+        tickPts.push(-1.08, y, 0, -1.13, y, 0);
+        const s = labelSprite(formatNumber(t), fg);
+        s.position.set(-1.25, y, 0);
+        g.add(s);
+      }
+      for (const t of ticks(scaled.min, scaled.max, 4)) {
+        const z = ((t - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT;
+        tickPts.push(-1.08, -1.08, z, -1.13, -1.13, z);
+        const s = labelSprite(formatNumber(t), fg);
+        s.position.set(-1.26, -1.2, z);
+        g.add(s);
+      }
+      g.add(line(tickPts));
+      const la = labelSprite("alpha", fg);
+      la.position.set(0, -1.42, 0);
+      const lb = labelSprite("beta", fg);
+      lb.position.set(-1.45, 0, 0);
+      const lz = labelSprite(zTitle(), fg);
+      lz.position.set(-1.1, -1.1, HEIGHT + 0.12);
+      g.add(la, lb, lz);
+      return g;
+    }
+
+    function trajectoryLine(): THREE.Line | null {
+      const v = view!;
+      if (v.traj.length < 6) return null;
+      const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
+      const pts: number[] = [];
+      const n = v.traj.length / 3;
+      const zs = scaleValues(new Float32Array(Array.from({ length: n }, (_, k) => v.traj[3 * k + 2])), scale,
+        scale === "log" || v.reference != null ? v.reference : null).z;
+      for (let k = 0; k < n; k++) {
+        const fi = ((v.traj[3 * k] - v.a[0]) / (v.a[1] - v.a[0])) * (v.nA - 1);
+        const fj = ((v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0])) * (v.nB - 1);
+        const zval = Number.isFinite(zs[k]) ? Math.min(scaled.max, Math.max(scaled.min, zs[k])) : scaled.max;
+        const p = toScene(fi, fj, zval);
+        pts.push(p.x, p.y, p.z + 0.01);
+      }
       const geo = new THREE.BufferGeometry();
       geo.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
-      return new THREE.LineSegments(geo, new THREE.LineBasicMaterial({ color: col }));
-    };
-    const tickPts: number[] = [-1, -1.08, 0, 1, -1.08, 0, -1.08, -1, 0, -1.08, 1, 0, -1.08, -1.08, 0, -1.08, -1.08, HEIGHT];
-    for (const t of ticks(v.a[0], v.a[1], 4)) {
-      const x = -1 + (2 * (t - v.a[0])) / (v.a[1] - v.a[0]);
-      tickPts.push(x, -1.08, 0, x, -1.13, 0);
-      const s = labelSprite(formatNumber(t), fg);
-      s.position.set(x, -1.22, 0);
-      g.add(s);
+      const line = new THREE.Line(geo, new THREE.LineBasicMaterial({ color: 0xff3030, depthTest: false }));
+      line.renderOrder = 10;
+      return line;
     }
-    for (const t of ticks(v.b[0], v.b[1], 4)) {
-      const y = -1 + (2 * (t - v.b[0])) / (v.b[1] - v.b[0]);
-      tickPts.push(-1.08, y, 0, -1.13, y, 0);
-      const s = labelSprite(formatNumber(t), fg);
-      s.position.set(-1.25, y, 0);
-      g.add(s);
-    }
-    for (const t of ticks(scaled.min, scaled.max, 4)) {
-      const z = ((t - scaled.min) / (scaled.max - scaled.min || 1)) * HEIGHT;
-      tickPts.push(-1.08, -1.08, z, -1.13, -1.13, z);
-      const s = labelSprite(formatNumber(t), fg);
-      s.position.set(-1.26, -1.2, z);
-      g.add(s);
-    }
-    g.add(line(tickPts));
-    const la = labelSprite("alpha", fg);
-    la.position.set(0, -1.42, 0);
-    const lb = labelSprite("beta", fg);
-    lb.position.set(-1.45, 0, 0);
-    const lz = labelSprite(zTitle(), fg);
-    lz.position.set(-1.1, -1.1, HEIGHT + 0.12);
-    g.add(la, lb, lz);
-    return g;
-  }
 
-  function trajectoryLine(): THREE.Line | null {
-    const v = view!;
-    if (v.traj.length < 6) return null;
-    const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
-    const pts: number[] = [];
-    const n = v.traj.length / 3;
-    const zs = scaleValues(new Float32Array(Array.from({ length: n }, (_, k) => v.traj[3 * k + 2])), scale,
-      scale === "log" || v.reference != null ? v.reference : null).z;
-    for (let k = 0; k < n; k++) {
-      const fi = ((v.traj[3 * k] - v.a[0]) / (v.a[1] - v.a[0])) * (v.nA - 1);
-      const fj = ((v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0])) * (v.nB - 1);
-      const zval = Number.isFinite(zs[k]) ? Math.min(scaled.max, Math.max(scaled.min, zs[k])) : scaled.max;
-      const p = toScene(fi, fj, zval);
-      pts.push(p.x, p.y, p.z + 0.01);
-    }
-    const geo = new THREE.BufferGeometry();
-    geo.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
-    const line = new THREE.Line(geo, new THREE.LineBasicMaterial({ color: 0xff3030, depthTest: false }));
-    line.renderOrder = 10;
-    return line;
-  }
-
-  function drawColorbar(cmap: string) {
-    const ctx = colorbar.getContext("2d")!;
-    colorbar.width = 70;
-    colorbar.height = 200;
-    ctx.clearRect(0, 0, 70, 200);
-    for (let y = 0; y < 180; y++) {
-      const [r, g, b] = colormap(cmap, 1 - y / 179);
-      ctx.fillStyle = `rgb(${r * 255},${g * 255},${b * 255})`;
-      ctx.fillRect(4, 10 + y, 14, 1);
-    }
-    ctx.fillStyle = theme().fg;
-    ctx.font = "11px sans-serif";
-    ctx.fillText(formatNumber(scaled.max), 22, 16);
-    ctx.fillText(formatNumber(scaled.min), 22, 190);
-  }
-
-  /** The 1-D slice (line plot) or the 2-D heatmap with contours, on a plain canvas. */
-  function drawSlice() {
-    const w = Math.max(200, stage.clientWidth - 80);
-    const h = Math.max(160, stage.clientHeight);
-    slice.width = w;
-    slice.height = h;
-    const ctx = slice.getContext("2d")!;
-    const { fg } = theme();
-    ctx.clearRect(0, 0, w, h);
-    if (!view) return;
-    const v = view;
-    const L = 56, R = 12, T = 14, B = 36;
-    const pw = w - L - R, ph = h - T - B;
-    ctx.strokeStyle = fg;
-    ctx.fillStyle = fg;
-    ctx.font = "11px sans-serif";
-    ctx.strokeRect(L, T, pw, ph);
-    const span = scaled.max - scaled.min || 1;
-    if (v.nB === 1) {
-      ctx.beginPath();
-      let pen = false;
-      for (let i = 0; i < v.nA; i++) {
-        const zv = scaled.z[i];
-        if (!Number.isFinite(zv)) { pen = false; continue; }
-        const x = L + (pw * i) / (v.nA - 1);
-        const y = T + ph * (1 - (zv - scaled.min) / span);
-        if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-        pen = true;
+    function drawColorbar(cmap: string) {
+      const ctx = colorbar.getContext("2d")!;
+      colorbar.width = 70;
+      colorbar.height = 200;
+      ctx.clearRect(0, 0, 70, 200);
+      for (let y = 0; y < 180; y++) {
+        const [r, g, b] = colormap(cmap, 1 - y / 179);
+        ctx.fillStyle = `rgb(${r * 255},${g * 255},${b * 255})`;
+        ctx.fillRect(4, 10 + y, 14, 1);
       }
-      ctx.strokeStyle = "#2a6fdb";
-      ctx.lineWidth = 2;
-      ctx.stroke();
-    } else {
-      const cmap = model.get("colormap") ?? "viridis";
-      const img = ctx.createImageData(pw, ph);
-      for (let py = 0; py < ph; py++) {
-        const j = Math.round((1 - py / (ph - 1)) * (v.nB - 1));
-        for (let px = 0; px < pw; px++) {
-          const i = Math.round((px / (pw - 1)) * (v.nA - 1));
-          const zv = scaled.z[i * v.nB + j];
-          const [r, g, b] = Number.isFinite(zv) ? colormap(cmap, (zv - scaled.min) / span) : [0.5, 0.5, 0.5];
-          const o = 4 * (py * pw + px);
-          img.data[o] = r * 255; img.data[o + 1] = g * 255; img.data[o + 2] = b * 255; img.data[o + 3] = 255;
-        }
-      }
-      ctx.putImageData(img, L, T);
-      if (model.get("contours")) {
-        ctx.strokeStyle = "rgba(255,255,255,0.7)";
+      ctx.fillStyle = theme().fg;
+      ctx.font = "11px sans-serif";
+      ctx.fillText(formatNumber(scaled.max), 22, 16);
+      ctx.fillText(formatNumber(scaled.min), 22, 190);
+    }
+
+    /** The 1-D slice (line plot) or the 2-D heatmap with contours, on a plain canvas. */
+    function drawSlice() {
+      const w = Math.max(200, stage.clientWidth - 80);
+      const h = Math.max(160, stage.clientHeight);
+      slice.width = w;
+      slice.height = h;
+      const ctx = slice.getContext("2d")!;
+      const { fg } = theme();
+      ctx.clearRect(0, 0, w, h);
+      if (!view) return;
+      const v = view;
+      const L = 56, R = 12, T = 14, B = 36;
+      const pw = w - L - R, ph = h - T - B;
+      ctx.strokeStyle = fg;
+      ctx.fillStyle = fg;
+      ctx.font = "11px sans-serif";
+      ctx.strokeRect(L, T, pw, ph);
+      const span = scaled.max - scaled.min || 1;
+      if (v.nB === 1) {
         ctx.beginPath();
-        for (const level of contourLevels(scaled.min, scaled.max, 12)) {
-          const seg = contourSegments(scaled.z, v.nA, v.nB, level);
-          for (let s = 0; s < seg.length; s += 4) {
-            ctx.moveTo(L + (pw * seg[s]) / (v.nA - 1), T + ph * (1 - seg[s + 1] / (v.nB - 1)));
-            ctx.lineTo(L + (pw * seg[s + 2]) / (v.nA - 1), T + ph * (1 - seg[s + 3] / (v.nB - 1)));
+        let pen = false;
+        for (let i = 0; i < v.nA; i++) {
+          const zv = scaled.z[i];
+          if (!Number.isFinite(zv)) { pen = false; continue; }
+          const x = L + (pw * i) / (v.nA - 1);
+          const y = T + ph * (1 - (zv - scaled.min) / span);
+          if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+          pen = true;
+        }
+        ctx.strokeStyle = "#2a6fdb";
+        ctx.lineWidth = 2;
+        ctx.stroke();
+      } else {
+        const cmap = model.get("colormap") ?? "viridis";
+        const img = ctx.createImageData(pw, ph);
+        for (let py = 0; py < ph; py++) {
+          const j = Math.round((1 - py / (ph - 1)) * (v.nB - 1));
+          for (let px = 0; px < pw; px++) {
+            const i = Math.round((px / (pw - 1)) * (v.nA - 1));
+            const zv = scaled.z[i * v.nB + j];
+            const [r, g, b] = Number.isFinite(zv) ? colormap(cmap, (zv - scaled.min) / span) : [0.5, 0.5, 0.5];
+            const o = 4 * (py * pw + px);
+            img.data[o] = r * 255; img.data[o + 1] = g * 255; img.data[o + 2] = b * 255; img.data[o + 3] = 255;
           }
         }
-        ctx.stroke();
-      }
-      if (v.traj.length >= 6) {
-        ctx.strokeStyle = "#ff3030";
-        ctx.lineWidth = 2;
-        ctx.beginPath();
-        for (let k = 0; k < v.traj.length / 3; k++) {
-          const x = L + (pw * (v.traj[3 * k] - v.a[0])) / (v.a[1] - v.a[0]);
-          const y = T + ph * (1 - (v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0]));
-          if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        ctx.putImageData(img, L, T);
+        if (model.get("contours")) {
+          ctx.strokeStyle = "rgba(255,255,255,0.7)";
+          ctx.beginPath();
+          for (const level of contourLevels(scaled.min, scaled.max, 12)) {
+            const seg = contourSegments(scaled.z, v.nA, v.nB, level);
+            for (let s = 0; s < seg.length; s += 4) {
+              ctx.moveTo(L + (pw * seg[s]) / (v.nA - 1), T + ph * (1 - seg[s + 1] / (v.nB - 1)));
+              ctx.lineTo(L + (pw * seg[s + 2]) / (v.nA - 1), T + ph * (1 - seg[s + 3] / (v.nB - 1)));
+            }
+          }
+          ctx.stroke();
         }
-        ctx.stroke();
-        ctx.lineWidth = 1;
+        if (v.traj.length >= 6) {
+          ctx.strokeStyle = "#ff3030";
+          ctx.lineWidth = 2;
+          ctx.beginPath();
+          for (let k = 0; k < v.traj.length / 3; k++) {
+            const x = L + (pw * (v.traj[3 * k] - v.a[0])) / (v.a[1] - v.a[0]);
+            const y = T + ph * (1 - (v.traj[3 * k + 1] - v.b[0]) / (v.b[1] - v.b[0]));
+            if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+          }
+          ctx.stroke();
+          ctx.lineWidth = 1;
+        }
       }
+      ctx.fillStyle = fg;
+      for (const t of ticks(v.a[0], v.a[1], 5)) {
+        const x = L + (pw * (t - v.a[0])) / (v.a[1] - v.a[0]);
+        ctx.fillText(formatNumber(t), x - 10, h - B + 14);
+      }
+      ctx.fillText("alpha", L + pw / 2 - 12, h - 6);
+      const yLo = v.nB === 1 ? scaled.min : v.b[0];
+      const yHi = v.nB === 1 ? scaled.max : v.b[1];
+      for (const t of ticks(yLo, yHi, 5)) {
+        const y = T + ph * (1 - (t - yLo) / (yHi - yLo || 1));
+        ctx.fillText(formatNumber(t), 2, y + 4);
+      }
+      ctx.save();
+      ctx.translate(12, T + ph / 2 + 20);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(v.nB === 1 ? zTitle() : "beta", 0, 0);
+      ctx.restore();
     }
-    ctx.fillStyle = fg;
-    for (const t of ticks(v.a[0], v.a[1], 5)) {
-      const x = L + (pw * (t - v.a[0])) / (v.a[1] - v.a[0]);
-      ctx.fillText(formatNumber(t), x - 10, h - B + 14);
+
+    function draw() {
+      renderer.render(scene, camera);
     }
-    ctx.fillText("alpha", L + pw / 2 - 12, h - 6);
-    const yLo = v.nB === 1 ? scaled.min : v.b[0];
-    const yHi = v.nB === 1 ? scaled.max : v.b[1];
-    for (const t of ticks(yLo, yHi, 5)) {
-      const y = T + ph * (1 - (t - yLo) / (yHi - yLo || 1));
-      ctx.fillText(formatNumber(t), 2, y + 4);
+
+    function resize() {
+      const w = Math.max(240, stage.clientWidth);
+      const h = Math.max(200, stage.clientHeight);
+      renderer.setSize(w, h, false);
+      renderer.domElement.style.width = `${w}px`;
+      renderer.domElement.style.height = `${h}px`;
+      camera.aspect = w / h;
+      // keep about 56 degrees of horizontal view so narrow (side-by-side) panels still show the whole surface
+      camera.fov = Math.max(40, (2 * Math.atan(Math.tan((28 * Math.PI) / 180) / camera.aspect) * 180) / Math.PI);
+      camera.updateProjectionMatrix();
+      if (view && (view.nB === 1 || model.get("view") === "heatmap")) drawSlice();
+      draw();
     }
-    ctx.save();
-    ctx.translate(12, T + ph / 2 + 20);
-    ctx.rotate(-Math.PI / 2);
-    ctx.fillText(v.nB === 1 ? zTitle() : "beta", 0, 0);
-    ctx.restore();
+
+    // ---- inspection: hover and click -------------------------------------------------------------------
+    const raycaster = new THREE.Raycaster();
+    function gridPointAt(ev: PointerEvent): [number, number] | null {
+      if (!view) return null;
+      const v = view;
+      if (v.nB === 1 || model.get("view") === "heatmap") {
+        const r = slice.getBoundingClientRect();
+        const L = 56, R = 12, T = 14, B = 36;
+        const fx = (ev.clientX - r.left - L) / (r.width - L - R);
+        const fy = 1 - (ev.clientY - r.top - T) / (r.height - T - B);
+        if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
+        return [Math.round(fx * (v.nA - 1)), v.nB === 1 ? 0 : Math.round(fy * (v.nB - 1))];
+      }
+      if (!surface) return null;
+      const r = renderer.domElement.getBoundingClientRect();
+      const ndc = new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
+      raycaster.setFromCamera(ndc, camera);
+      const hit = raycaster.intersectObject(surface)[0];
+      if (!hit) return null;
+      const i = Math.round(((hit.point.x + 1) / 2) * (v.nA - 1));
+      const j = Math.round(((hit.point.y + 1) / 2) * (v.nB - 1));
+      return [Math.min(v.nA - 1, Math.max(0, i)), Math.min(v.nB - 1, Math.max(0, j))];
+    }
+    function describe(i: number, j: number): string {
+      const v = view!;
+      const k = i * v.nB + j;
+      const parts = [`alpha ${formatNumber(axisValue(v.a, v.nA, i))}`];
+      if (v.nB > 1) parts.push(`beta ${formatNumber(axisValue(v.b, v.nB, j))}`);
+      parts.push(`${v.zLabel} ${formatNumber(v.values[k])}`);
+      if (v.errors.length === v.values.length) parts.push(`rel. L2 error ${formatNumber(v.errors[k])}`);
+      return parts.join("  |  ");
+    }
+    const onMove = (ev: PointerEvent) => {
+      const p = gridPointAt(ev);
+      if (!p) { tip.style.display = "none"; return; }
+      tip.textContent = describe(p[0], p[1]);
+      tip.style.display = "block";
+      const r = stage.getBoundingClientRect();
+      tip.style.left = `${Math.min(r.width - 260, ev.clientX - r.left + 12)}px`;
+      tip.style.top = `${ev.clientY - r.top + 12}px`;
+    };
+    let downAt: [number, number] | null = null;
+    const onDown = (ev: PointerEvent) => { downAt = [ev.clientX, ev.clientY]; };
+    const onUp = (ev: PointerEvent) => {
+      if (!downAt || Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;
+      const p = gridPointAt(ev);
+      if (!p || !view) return;
+      const a = axisValue(view.a, view.nA, p[0]);
+      const b = view.nB > 1 ? axisValue(view.b, view.nB, p[1]) : 0;
+      solTitle.textContent = `u at alpha ${formatNumber(a)}${view.nB > 1 ? `, beta ${formatNumber(b)}` : ""}: computing...`;
+      model.set("selected_point", sfx === "" ? [a, b] : [a, b, 1]);
+      save();
+    };
+    for (const target of [renderer.domElement, slice]) {
+      target.addEventListener("pointermove", onMove);
+      target.addEventListener("pointerleave", () => { tip.style.display = "none"; });
+      target.addEventListener("pointerdown", onDown);
+      target.addEventListener("pointerup", onUp);
+    }
+
+
+    return {
+      stage, rebuild, draw, resize, dispose() {
+        controls.dispose();
+        disposeTree(scene);
+        renderer.dispose();
+        renderer.forceContextLoss?.();
+      },
+      controls, readModel, scale,
+    };
   }
 
-  function draw() {
-    renderer.render(scene, camera);
-  }
+  const panels = [makePanel(""), makePanel("2")];
+  for (const p of panels) panelsBox.appendChild(p.stage);
+  const drawAll = () => panels.forEach((p) => p.draw());
+  for (const p of panels) p.controls.addEventListener("change", drawAll);
 
-  function resize() {
-    const w = Math.max(240, stage.clientWidth);
-    const h = Math.max(200, stage.clientHeight);
-    renderer.setSize(w, h, false);
-    renderer.domElement.style.width = `${w}px`;
-    renderer.domElement.style.height = `${h}px`;
-    camera.aspect = w / h;
-    camera.updateProjectionMatrix();
-    if (view && (view.nB === 1 || model.get("view") === "heatmap")) drawSlice();
-    draw();
-  }
-
-  // ---- inspection: hover and click -------------------------------------------------------------------
-  const raycaster = new THREE.Raycaster();
-  function gridPointAt(ev: PointerEvent): [number, number] | null {
-    if (!view) return null;
-    const v = view;
-    if (v.nB === 1 || model.get("view") === "heatmap") {
-      const r = slice.getBoundingClientRect();
-      const L = 56, R = 12, T = 14, B = 36;
-      const fx = (ev.clientX - r.left - L) / (r.width - L - R);
-      const fy = 1 - (ev.clientY - r.top - T) / (r.height - T - B);
-      if (fx < 0 || fx > 1 || fy < 0 || fy > 1) return null;
-      return [Math.round(fx * (v.nA - 1)), v.nB === 1 ? 0 : Math.round(fy * (v.nB - 1))];
+  /** With compare on and z_shared set, one z range over both panels' finite values. */
+  function sharedRange(): [number, number] | null {
+    if (!model.get("z_shared")) return null;
+    let lo = Infinity, hi = -Infinity;
+    for (const p of panels) {
+      const v = p.readModel();
+      if (!v) continue;
+      const s = p.scale(v);
+      lo = Math.min(lo, s.min);
+      hi = Math.max(hi, s.max);
     }
-    if (!surface) return null;
-    const r = renderer.domElement.getBoundingClientRect();
-    const ndc = new THREE.Vector2(((ev.clientX - r.left) / r.width) * 2 - 1, -((ev.clientY - r.top) / r.height) * 2 + 1);
-    raycaster.setFromCamera(ndc, camera);
-    const hit = raycaster.intersectObject(surface)[0];
-    if (!hit) return null;
-    const i = Math.round(((hit.point.x + 1) / 2) * (v.nA - 1));
-    const j = Math.round(((hit.point.y + 1) / 2) * (v.nB - 1));
-    return [Math.min(v.nA - 1, Math.max(0, i)), Math.min(v.nB - 1, Math.max(0, j))];
+    return Number.isFinite(lo) ? [lo, hi] : null;
   }
-  function describe(i: number, j: number): string {
-    const v = view!;
-    const k = i * v.nB + j;
-    const parts = [`alpha ${formatNumber(axisValue(v.a, v.nA, i))}`];
-    if (v.nB > 1) parts.push(`beta ${formatNumber(axisValue(v.b, v.nB, j))}`);
-    parts.push(`${v.zLabel} ${formatNumber(v.values[k])}`);
-    if (v.errors.length === v.values.length) parts.push(`rel. L2 error ${formatNumber(v.errors[k])}`);
-    return parts.join("  |  ");
-  }
-  const onMove = (ev: PointerEvent) => {
-    const p = gridPointAt(ev);
-    if (!p) { tip.style.display = "none"; return; }
-    tip.textContent = describe(p[0], p[1]);
-    tip.style.display = "block";
-    const r = stage.getBoundingClientRect();
-    tip.style.left = `${Math.min(r.width - 260, ev.clientX - r.left + 12)}px`;
-    tip.style.top = `${ev.clientY - r.top + 12}px`;
-  };
-  let downAt: [number, number] | null = null;
-  const onDown = (ev: PointerEvent) => { downAt = [ev.clientX, ev.clientY]; };
-  const onUp = (ev: PointerEvent) => {
-    if (!downAt || Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;
-    const p = gridPointAt(ev);
-    if (!p || !view) return;
-    const a = axisValue(view.a, view.nA, p[0]);
-    const b = view.nB > 1 ? axisValue(view.b, view.nB, p[1]) : 0;
-    solTitle.textContent = `u at alpha ${formatNumber(a)}${view.nB > 1 ? `, beta ${formatNumber(b)}` : ""}: computing...`;
-    model.set("selected_point", [a, b]);
-    save();
-  };
-  for (const target of [renderer.domElement, slice]) {
-    target.addEventListener("pointermove", onMove);
-    target.addEventListener("pointerleave", () => { tip.style.display = "none"; });
-    target.addEventListener("pointerdown", onDown);
-    target.addEventListener("pointerup", onUp);
-  }
+  const rebuildAll = () => { panels.forEach((p) => p.rebuild()); panels.forEach((p) => p.resize()); };
 
   function drawSolution() {
     const info = model.get("solution_info") ?? {};
@@ -589,7 +650,8 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   }
 
   // ---- controls <-> model ----------------------------------------------------------------------------
-  const inputs: HTMLElement[] = [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, scaleSel, cmapSel, viewSel, contourIn, wireIn];
+  const inputs: HTMLElement[] = [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, scaleSel, cmapSel, viewSel,
+    contourIn, wireIn, compareIn, sharedIn];
   function syncControls() {
     const setOptions = (s: HTMLSelectElement, opts: string[]) => {
       if (Array.from(s.options).map((o) => o.value).join() === opts.join()) return;
@@ -609,7 +671,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     resOut.textContent = String(model.get("resolution"));
     spanOut.textContent = String(model.get("span"));
     const interactive = !!model.get("interactive");
-    for (const inp of [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn]) {
+    for (const inp of [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, compareIn]) {
       (inp as HTMLInputElement).disabled = !interactive && !precomputed(inp.dataset.trait!);
     }
   }
@@ -647,38 +709,32 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   }
 
   // ---- wiring ---------------------------------------------------------------------------------------
-  const onGrid = () => rebuild();
-  const onLook = () => rebuild();
   const onStatus = () => updateStatus();
   const onControls = () => syncControls();
   const onSolution = () => drawSolution();
   const events: [string, () => void][] = [
-    ["change:grid", onGrid], ["change:grid_shape", onGrid], ["change:trajectory", onGrid],
-    ["change:z_scale", onLook], ["change:colormap", onLook], ["change:contours", onLook],
-    ["change:wireframe", onLook], ["change:view", onLook], ["change:energy_reference", onLook],
     ["change:status", onStatus], ["change:progress", onStatus], ["change:error", onStatus],
     ["change:status_text", onStatus], ["change:solution", onSolution], ["change:solution_info", onSolution],
   ];
+  for (const name of ["grid", "grid_shape", "trajectory", "energy_reference", "grid2", "grid_shape2", "trajectory2",
+    "energy_reference2", "z_scale", "colormap", "contours", "wireframe", "view", "z_shared", "compare"]) {
+    events.push([`change:${name}`, rebuildAll]);
+  }
   for (const name of ["direction_kind", "formulation", "normalization", "seed", "resolution", "span", "z_scale",
     "colormap", "contours", "wireframe", "view", "run_label", "run_labels", "formulations", "direction_kinds",
-    "interactive"]) events.push([`change:${name}`, onControls]);
+    "interactive", "compare", "z_shared"]) events.push([`change:${name}`, onControls]);
   for (const [ev, cb] of events) model.on(ev, cb);
-  controls.addEventListener("change", draw);
-  const ro = new ResizeObserver(() => resize());
-  ro.observe(stage);
+  const ro = new ResizeObserver(() => panels.forEach((p) => p.resize()));
+  ro.observe(panelsBox);
   syncControls();
   updateStatus();
-  rebuild();
-  resize();
+  rebuildAll();
   drawSolution();
 
   return () => {
     for (const [ev, cb] of events) model.off?.(ev, cb);
     ro.disconnect();
-    controls.dispose();
-    disposeTree(scene);
-    renderer.dispose();
-    renderer.forceContextLoss?.();
+    for (const p of panels) p.dispose();
     root.remove();
   };
 }

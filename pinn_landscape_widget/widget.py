@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import pathlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import anywidget
@@ -307,10 +308,15 @@ class LandscapeWidget(anywidget.AnyWidget):
         if self._stale(rid):
             raise _Superseded()
 
+        last = [time.perf_counter()]
+
         def on_chunk(done, total):
             if self._stale(rid):
                 raise _Superseded()
-            self.progress = done / total
+            now = time.perf_counter()
+            if now - last[0] > 0.1 or done == total:  # a message per chunk would cost more than the chunk
+                last[0] = now
+                self.progress = done / total
 
         return landscape(run, dirs, span=self._span_for(dirs, span), resolution=res, formulation=form,
                          progress=False, _on_progress=on_chunk)

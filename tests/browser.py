@@ -7,8 +7,14 @@ import contextlib
 import functools
 import http.server
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -92,3 +98,49 @@ def screenshot(page, name: str, selector: str | None = None) -> Path:
     path = ARTIFACTS / f"{name}.png"
     (page.locator(selector).first if selector else page).screenshot(path=str(path))
     return path
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path):
+    """A real JupyterLab server (this venv's kernel) on a free localhost port, serving ``root``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
+    log_path = root / "lab.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=1)
+                break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError(log_path.read_text())
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("jupyter lab did not start:\n" + log_path.read_text())
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_all_cells(page, notebook_url: str):
+    """Open a notebook in JupyterLab and run all its cells from the Run menu, as a person would."""
+    page.goto(notebook_url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

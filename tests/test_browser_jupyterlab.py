@@ -6,16 +6,11 @@ the picture change, hover reads out numbers, a click shows the solution panel.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from .browser import CANVAS_STATS_JS, browser_page, screenshot
+from .browser import CANVAS_STATS_JS, browser_page, jupyter_lab, run_all_cells, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,43 +29,12 @@ NOTEBOOK = {
 }
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     (root / "landscape.ipynb").write_text(json.dumps(NOTEBOOK))
-    port = _free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=1)
-            break
-        except Exception:
-            if proc.poll() is not None:
-                raise RuntimeError((root / "lab.log").read_text())
-            time.sleep(0.5)
-    else:
-        raise RuntimeError("jupyter lab did not start:\n" + (root / "lab.log").read_text())
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyter_lab(root) as url:
+        yield url
 
 
 def _wait_for_new_picture(page, old_hash, expect="", timeout=90):
@@ -91,11 +55,7 @@ def _wait_for_new_picture(page, old_hash, expect="", timeout=90):
 
 def test_widget_in_jupyterlab_recomputes_on_demand(lab):
     with browser_page(viewport=(1300, 950)) as page:
-        page.goto(f"{lab}/lab/tree/landscape.ipynb")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        run_all_cells(page, f"{lab}/lab/tree/landscape.ipynb")
         page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
         page.wait_for_function("document.querySelector('.plw-status-text')?.textContent.includes('done')",
                                timeout=120_000)

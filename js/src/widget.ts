@@ -580,7 +580,19 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     }
     return Number.isFinite(lo) ? [lo, hi] : null;
   }
-  const rebuildAll = () => { panels.forEach((p) => p.rebuild()); panels.forEach((p) => p.resize()); };
+  // One message from the kernel changes several traits at once; redraw once, after all of them.
+  let pending = false;
+  const rebuildAll = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      if (!root.isConnected && !host.isConnected) return;
+      panels.forEach((p) => p.rebuild());
+      panels.forEach((p) => p.resize());
+      root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: model.get("status"), t: performance.now() } }));
+    });
+  };
 
   function drawSolution() {
     const info = model.get("solution_info") ?? {};

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from .directions import Directions, hessian_directions, interpolation_direction, pca_directions, random_directions
 from .evaluation import evaluate
+from . import formulations
 from .formulations import list_formulations
 from .hessian import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
 from .landscape import landscape
@@ -23,10 +24,18 @@ def __getattr__(name):
         from . import widget
 
         return getattr(widget, name)
+    if name == "to_html":
+        from .export import to_html
+
+        return to_html
+    if name == "plot":
+        from .plotting import plot
+
+        return plot
     raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
 
 __all__ = [
-    "Directions", "HessianOperator", "LandscapeWidget", "explore", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "Directions", "HessianOperator", "LandscapeWidget", "explore", "plot", "to_html", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
     "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
     "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
     "__version__",

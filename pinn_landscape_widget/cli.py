@@ -1,5 +1,6 @@
-"""``pinn-landscape``: train a PINN and write its loss landscape to NetCDF from the shell.
+"""``pinn-landscape``: train PINNs and write their loss landscapes from the shell.
 
+    pinn-landscape demo --out demo-output        # landscape.html (self-contained), NetCDF files, PNGs
     pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out f.nc
 """
 
@@ -51,6 +52,44 @@ def _compute(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    """Train the defaults (poisson1d, strong form and Deep Ritz), compute their landscapes, and write a
+    self-contained HTML page, NetCDF files and a PNG."""
+    import torch
+
+    import pinn_landscape_widget as plw
+    from pinn_landscape_widget.plotting import png_bytes
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {form: plw.train(args.problem, form, steps=args.steps, progress=not args.quiet)
+            for form in plw.formulations.supported_formulations(plw.get_problem(args.problem))}
+    w = plw.LandscapeWidget(runs, resolution=args.resolution).wait(600)
+    written = []
+    html_path = w.to_html(out / "landscape.html", precompute=("direction_kind", "formulation"),
+                          title=f"PINN loss landscapes: {args.problem}, strong form vs Deep Ritz")
+    written.append(html_path)
+    for label, run in runs.items():
+        ds = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=args.resolution,
+                           progress=not args.quiet)
+        nc = out / f"{args.problem}_{label}.nc"
+        ds.to_netcdf(nc)
+        written.append(nc)
+        png = png_bytes(ds)
+        if png is not None:
+            p = out / f"{args.problem}_{label}.png"
+            p.write_bytes(png)
+            written.append(p)
+    for p in written:
+        print(f"wrote {p.resolve()} ({p.stat().st_size / 1e6:.2f} MB)")
+    summary = ", ".join(f"{k}: rel_l2_error {float(r.history.rel_l2_error[-1]):.1e}" for k, r in runs.items())
+    print(f"{args.problem}: {summary}; {time.perf_counter() - t0:.0f} s. Open {html_path.resolve()} in a browser.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pinn-landscape", description="PINN loss landscapes from the shell.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -76,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="NetCDF file to write")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_compute)
+    d = sub.add_parser("demo", help="train the defaults and write landscape.html, NetCDF files and PNGs")
+    d.add_argument("--out", default="demo-output", help="folder to write into")
+    d.add_argument("--problem", default="poisson1d")
+    d.add_argument("--steps", type=int, default=1000)
+    d.add_argument("--resolution", type=int, default=41)
+    d.add_argument("--threads", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_demo)
     return ap
 
 

@@ -123,8 +123,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         self.last_future = None
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
+        self._static_ds = None
         if isinstance(source, xr.Dataset):
             self.interactive = False
+            self._static_ds = source
             self._show(source, None)
             return
         if isinstance(source, TrainResult):
@@ -401,6 +403,25 @@ class LandscapeWidget(anywidget.AnyWidget):
                 self.solution_info = info
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
+
+    def to_html(self, path, **kwargs):
+        """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""
+        from .export import widget_to_html
+
+        return widget_to_html(self, path, **kwargs)
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, plus a PNG of the current view for front ends that cannot run it."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        current = self._current[2] if self._current else self._static_ds
+        if current is not None:
+            from .plotting import png_bytes
+
+            png = png_bytes(current)
+            if png is not None:
+                data = bundle[0] if isinstance(bundle, tuple) else bundle
+                data["image/png"] = png
+        return bundle
 
     def wait(self, timeout: float = 120.0):
         """Block until the latest request is drawn (for scripts and tests)."""

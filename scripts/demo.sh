@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up, train the default poisson1d PINN with the Deep Ritz loss and write its 51 x 51 landscape.
+# Set up, train the default poisson1d PINNs (strong form and Deep Ritz), compute their landscapes and write
+# demo-output/landscape.html (self-contained: open it in any browser), NetCDF files and PNGs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+PLW_SKIP_BROWSER=1 bash scripts/setup.sh  # the demo needs no browser
 . .venv/bin/activate
-pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out demo-output/poisson1d_deep_ritz.nc "$@"
+pinn-landscape demo --out demo-output "$@"

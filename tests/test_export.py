@@ -1,0 +1,125 @@
+"""Static output: self-contained HTML (no network, precomputed slices switch, strings escaped), the PNG
+fallback in the display bundle, matplotlib plots, and the demo command."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pinn_landscape_widget as plw
+
+from .browser import CANVAS_STATS_JS, browser_page, screenshot
+from .conftest import small_run
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {"strong": small_run("poisson1d", dict(n_points=64), "strong", steps=60),
+            "deep_ritz": small_run("poisson1d", dict(n_points=64), "deep_ritz", steps=60)}
+
+
+def _open_offline(page, path):
+    """Open a file with every network request refused: the page must need nothing but itself."""
+    requests = []
+
+    def guard(route):
+        requests.append(route.request.url)
+        if route.request.url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", guard)
+    page.goto(path.as_uri())
+    page.wait_for_function("window.plwReady === true", timeout=30_000)
+    page.wait_for_timeout(300)
+    return requests
+
+
+@pytest.mark.browser
+def test_self_contained_html_draws_offline_and_switches_precomputed_slices(runs, tmp_path):
+    w = plw.LandscapeWidget(runs, resolution=21).wait()
+    path = w.to_html(tmp_path / "landscape.html")
+    size = path.stat().st_size
+    assert size < 3_000_000, size
+    with browser_page(viewport=(1300, 700)) as page:
+        requests = _open_offline(page, path)
+        assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
+        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert first["fraction"] > 0.03
+        screenshot(page, "export_random", ".plw-root")
+        page.select_option("select[data-trait=direction_kind]", "pca")
+        page.wait_for_timeout(300)
+        second = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert second["hash"] != first["hash"] and second["fraction"] > 0.03
+        assert "pca directions" in page.locator(".plw-caption").first.inner_text()
+        page.select_option("select[data-trait=formulation]", "deep_ritz")
+        page.wait_for_timeout(300)
+        assert "deep_ritz loss" in page.locator(".plw-caption").first.inner_text()
+        screenshot(page, "export_pca_ritz", ".plw-root")
+        # what would need a kernel is disabled
+        assert page.locator("input[data-trait=seed]").is_disabled()
+        assert page.locator("input[data-trait=resolution]").is_disabled()
+        assert page.errors == []
+
+
+@pytest.mark.browser
+def test_user_strings_stay_text_in_the_html(tmp_path):
+    evil = "</script><script>alert(1)</script>"
+    run = small_run("poisson1d", dict(n_points=64), "strong", steps=60)
+    w = plw.LandscapeWidget({evil: run}, resolution=9).wait()
+    path = w.to_html(tmp_path / "x.html", title=evil, precompute=("direction_kind",))
+    text = path.read_text()
+    assert "<script>alert(1)" not in text
+    with browser_page() as page:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        _open_offline(page, path)
+        assert dialogs == []
+        assert page.locator(".plw-page-title").inner_text() == evil
+        assert page.locator(".plw-caption").first.inner_text().startswith("poisson1d")
+        assert page.title() == evil
+
+
+def test_display_bundle_carries_a_real_png(runs):
+    from matplotlib.image import imread
+
+    w = plw.LandscapeWidget(runs["strong"], resolution=11).wait()
+    data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    png = data["image/png"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    img = imread(io.BytesIO(png))
+    assert img.shape[0] > 100 and img.shape[1] > 200
+    assert np.std(img[..., :3]) > 0.05  # a picture, not a blank
+
+
+def test_plot_draws_contours_surface_and_1d(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run = runs["deep_ritz"]
+    ds = plw.landscape(run, plw.pca_directions(run), resolution=9, progress=False)
+    fig = plw.plot(ds)
+    assert len(fig.axes) >= 3  # contours, colorbar, surface
+    assert "E - E*" in fig.axes[1].get_ylabel() or "E*" in fig.axes[1].get_ylabel()
+    ds1 = plw.landscape(run, plw.interpolation_direction(run.init_params, run.params), resolution=9,
+                        progress=False)
+    fig1 = plw.plot(ds1, log=False)
+    line = fig1.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), ds1.loss.values.astype(np.float64) - ds1.attrs["energy_reference"],
+                               rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_demo_command_writes_html_netcdf_and_png(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pinn_landscape_widget.cli", "demo", "--out", str(tmp_path),
+                           "--steps", "40", "--resolution", "11", "--quiet"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("landscape.html", "poisson1d_strong.nc", "poisson1d_deep_ritz.nc", "poisson1d_strong.png"):
+        assert (tmp_path / name).exists(), name
+        assert f"wrote {(tmp_path / name).resolve()}" in proc.stdout
+    assert (tmp_path / "landscape.html").stat().st_size < 3_000_000

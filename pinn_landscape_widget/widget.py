@@ -412,6 +412,11 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
+        if self._current is None and self.last_future is not None:
+            try:  # the first grid is seconds away; wait for it so the picture exists for static viewers
+                self.last_future.result(60)
+            except Exception:
+                pass
         bundle = super()._repr_mimebundle_(**kwargs)
         current = self._current[2] if self._current else self._static_ds
         if current is not None:

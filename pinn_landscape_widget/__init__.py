@@ -24,6 +24,10 @@ def __getattr__(name):
         from . import widget
 
         return getattr(widget, name)
+    if name == "landscape_sweep":
+        from .distributed import landscape_sweep
+
+        return landscape_sweep
     if name == "to_html":
         from .export import to_html
 
@@ -35,7 +39,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
 
 __all__ = [
-    "Directions", "HessianOperator", "LandscapeWidget", "explore", "plot", "to_html", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "plot", "to_html", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
     "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
     "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
     "__version__",

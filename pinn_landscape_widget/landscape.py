@@ -54,7 +54,7 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
 def landscape(run, directions=None, *, span=None, resolution=41, formulation: str | None = None,
               device=None, dtype=None, chunk_size: int | None = None, memory_budget: int | None = None,
               progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False,
-              _on_progress=None) -> xr.Dataset:
+              client=None, tile_size: int | None = None, _on_progress=None) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
 
     directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
@@ -66,6 +66,8 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     With trajectory directions (PCA) the checkpoints are projected onto the plane: ``trajectory_alpha``,
     ``trajectory_beta`` and ``trajectory_offplane`` (distance from the plane) over ``step``.
     curvature (1-D slices): also ``curvature`` = d^T H d at every grid point, batched forward-over-forward.
+    client: a dask.distributed Client; the grid is split into tiles of ``tile_size`` points (default: about
+    four tiles per worker) and evaluated on the workers' CPUs. The result is identical to the local one.
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
@@ -100,7 +102,14 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
             _on_progress(done[0], n_total)
 
     with tqdm(total=n_total, desc="landscape", unit="pt", disable=not progress, leave=False) as bar:
-        values = evaluate_points(obj, make_params, n_total, chunk, on_chunk)
+        if client is None:
+            values = evaluate_points(obj, make_params, n_total, chunk, on_chunk)
+        else:
+            from .distributed import evaluate_tiles, spec_for
+
+            if chunk_size is None and memory_budget is None and obj.device.type == "cuda":
+                chunk = chunk_size_for(run.objective(formulation, "cpu", dtype), n_total)
+            values = evaluate_tiles(client, spec_for(run, obj, theta0, D), coef, chunk, tile_size, on_chunk)
 
     if curvature:
         if n_dims != 1:

@@ -1,0 +1,137 @@
+"""Landscape grids split into tiles on dask.distributed, and sweeps over seeds and formulations.
+
+A tile task carries a small picklable ``EvaluatorSpec`` (problem name and parameters, network shape,
+formulation, dtype, centre and direction vectors) plus its slice of grid coefficients; a worker rebuilds
+the objective once per spec (cached) and evaluates its tile with the same chunked engine as a local
+``landscape()``. Values do not depend on the chunk a point falls in, so the assembled grid is identical to
+the local one. Tasks are pure: a worker that dies mid-run costs a retry on another worker, never a wrong
+or missing tile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ._checks import check_int
+
+_OBJECTIVES: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class EvaluatorSpec:
+    problem: str
+    problem_params: tuple
+    width: int
+    depth: int
+    activation: str
+    formulation: str
+    dtype: str
+    center: np.ndarray
+    directions: np.ndarray
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(pickle.dumps((self.problem, self.problem_params, self.width, self.depth,
+                                          self.activation, self.formulation, self.dtype))).hexdigest()
+
+
+def spec_for(run, objective, center: torch.Tensor, directions: torch.Tensor) -> EvaluatorSpec:
+    return EvaluatorSpec(run.problem.name, tuple(sorted(run.problem.params.items())), run.net.width, run.net.depth,
+                         run.net.activation, objective.formulation.name, str(objective.dtype).replace("torch.", ""),
+                         center.detach().cpu().numpy(), directions.detach().cpu().numpy())
+
+
+def _objective(spec: EvaluatorSpec):
+    from .nets import MLP
+    from .objective import Objective
+    from .problems import get_problem
+
+    if spec.key not in _OBJECTIVES:
+        prob = get_problem(spec.problem, **dict(spec.problem_params))
+        net = MLP(prob.dim, spec.width, spec.depth, spec.activation)
+        _OBJECTIVES[spec.key] = Objective(prob, net, spec.formulation, "cpu", getattr(torch, spec.dtype))
+    return _OBJECTIVES[spec.key]
+
+
+def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
+    """Evaluate the grid points ``coef`` [n, n_dirs] of one tile on a worker."""
+    from .evaluation import evaluate_points
+
+    obj = _objective(spec)
+    theta0 = torch.as_tensor(spec.center, dtype=obj.dtype)
+    D = torch.as_tensor(spec.directions, dtype=obj.dtype)
+    c = torch.as_tensor(coef, dtype=obj.dtype)
+    values = evaluate_points(obj, lambda sl: theta0 + c[sl] @ D, c.shape[0], chunk)
+    return {k: v.numpy() for k, v in values.items()}
+
+
+def evaluate_tiles(client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None,
+                   on_tile=None) -> dict[str, torch.Tensor]:
+    """Scatter the grid over the cluster in tiles and gather the values in grid order."""
+    from distributed import as_completed
+
+    n = coef.shape[0]
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    tile = tile_size if tile_size is not None else max(chunk, -(-n // (4 * n_workers)))
+    tile = check_int("tile_size", tile, 1)
+    coef_np = coef.detach().cpu().numpy()
+    spec_future = client.scatter(spec, broadcast=True)
+    futures = {}
+    for start in range(0, n, tile):
+        sl = slice(start, min(n, start + tile))
+        fut = client.submit(evaluate_tile, spec_future, coef_np[sl], chunk, pure=False, retries=3)
+        futures[fut] = sl
+    out: dict[str, torch.Tensor] = {}
+    for fut in as_completed(list(futures)):
+        sl = futures[fut]
+        for key, val in fut.result().items():
+            if key not in out:
+                out[key] = torch.empty(n, dtype=torch.as_tensor(val).dtype)
+            out[key][sl] = torch.as_tensor(val)
+        if on_tile is not None:
+            on_tile(sl.stop - sl.start)
+    return out
+
+
+def landscape_sweep(runs: dict, directions_seeds=(0,), formulations=None, *, span=1.0, resolution=41,
+                    normalization: str = "filter", client=None, progress: bool = False) -> xr.Dataset:
+    """Landscapes of several labelled runs (e.g. betas) x direction seeds x formulations in one Dataset.
+
+    Dims: ("run", "seed", "formulation", "alpha", "beta"). Each run's random directions are drawn with the
+    seed and normalised against that run's own trained parameters. With ``client`` every grid is tiled over
+    the cluster.
+    """
+    from .directions import random_directions
+    from .formulations import supported_formulations
+    from .landscape import landscape
+
+    labels = list(runs)
+    if not labels:
+        raise ValueError("runs must be a non-empty dict of labelled TrainResults")
+    forms = list(formulations) if formulations is not None else [next(iter(runs.values())).formulation]
+    for label in labels:
+        allowed = supported_formulations(runs[label].problem)
+        bad = [f for f in forms if f not in allowed]
+        if bad:
+            raise ValueError(f"formulations {bad} are not supported by run {label!r}; allowed: {allowed}")
+    seeds = [int(s) for s in directions_seeds]
+    blocks = []
+    for label in labels:
+        per_seed = []
+        for seed in seeds:
+            dirs = random_directions(runs[label], 2, seed=seed, normalization=normalization)
+            per_form = [landscape(runs[label], dirs, span=span, resolution=resolution, formulation=f, client=client,
+                                  progress=progress)[["loss", "rel_l2_error"]] for f in forms]
+            per_seed.append(xr.concat(per_form, dim="formulation", combine_attrs="drop"))
+        blocks.append(xr.concat(per_seed, dim="seed", combine_attrs="drop"))
+    ds = xr.concat(blocks, dim="run", combine_attrs="drop")
+    ds = ds.assign_coords(run=[str(x) for x in labels], seed=seeds, formulation=forms)
+    ds.attrs.update(span=float(span), resolution=int(resolution), normalization=normalization,
+                    problem=runs[labels[0]].problem.name)
+    return ds

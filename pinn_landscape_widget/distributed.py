@@ -71,6 +71,10 @@ def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str
     return {k: v.numpy() for k, v in values.items()}
 
 
+def _identity(x):
+    return x
+
+
 def evaluate_tiles(client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None,
                    on_tile=None) -> dict[str, torch.Tensor]:
     """Scatter the grid over the cluster in tiles and gather the values in grid order."""
@@ -81,7 +85,8 @@ def evaluate_tiles(client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, 
     tile = tile_size if tile_size is not None else max(chunk, -(-n // (4 * n_workers)))
     tile = check_int("tile_size", tile, 1)
     coef_np = coef.detach().cpu().numpy()
-    spec_future = client.scatter(spec, broadcast=True)
+    # a computed (not scattered) future: if the worker holding it dies, the scheduler recomputes it
+    spec_future = client.submit(_identity, spec, pure=False)
     futures = {}
     for start in range(0, n, tile):
         sl = slice(start, min(n, start + tile))

@@ -28,6 +28,10 @@ def __getattr__(name):
         from .distributed import landscape_sweep
 
         return landscape_sweep
+    if name == "to_pythreejs":
+        from .pythreejs_interop import to_pythreejs
+
+        return to_pythreejs
     if name == "to_html":
         from .export import to_html
 
@@ -39,7 +43,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
 
 __all__ = [
-    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "plot", "to_html", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "plot", "to_html", "to_pythreejs", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
     "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
     "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
     "__version__",

@@ -1,0 +1,45 @@
+"""pythreejs interop: the mesh carries the landscape's geometry and the named colormap's colours."""
+
+import numpy as np
+import pytest
+
+import pinn_landscape_widget as plw
+
+from .conftest import small_run
+
+p3 = pytest.importorskip("pythreejs")
+
+
+def test_mesh_geometry_matches_the_grid():
+    import matplotlib
+
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    ds = plw.landscape(run, resolution=9, progress=False)
+    mesh = plw.to_pythreejs(ds, log=False)
+    assert isinstance(mesh, p3.Mesh)
+    pos = np.asarray(mesh.geometry.attributes["position"].array)
+    col = np.asarray(mesh.geometry.attributes["color"].array)
+    idx = np.asarray(mesh.geometry.attributes["index"].array)
+    z = ds.loss.values.astype(np.float64)
+    t = (z - z.min()) / (z.max() - z.min())
+    np.testing.assert_allclose(pos[:, 2], 1.1 * t.reshape(-1), rtol=1e-5, atol=1e-6)
+    assert pos[0, :2].tolist() == [-1, -1] and pos[-1, :2].tolist() == [1, 1]
+    np.testing.assert_allclose(col, matplotlib.colormaps["viridis"](t.reshape(-1))[:, :3], atol=1e-6)
+    assert idx.size == 8 * 8 * 6
+
+
+def test_nan_cells_are_left_out_and_1d_is_refused():
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    ds = plw.landscape(run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=5,
+                       progress=False)
+    from pinn_landscape_widget.pythreejs_interop import landscape_geometry
+
+    _, _, idx = landscape_geometry(ds)
+    bad = ~np.isfinite(ds.loss.values)
+    assert bad.any()
+    used = set(idx.tolist())
+    assert not any(k in used for k in np.flatnonzero(bad.reshape(-1)))
+    line = plw.landscape(run, plw.random_directions(run, 1), resolution=5, progress=False)
+    with pytest.raises(ValueError, match="needs a 2-D landscape"):
+        plw.to_pythreejs(line)
+    assert isinstance(plw.to_pythreejs(ds, scene=True), p3.Renderer)

@@ -72,6 +72,13 @@ def _b64(v):
     return base64.b64encode(bytes(v)).decode() if isinstance(v, (bytes, memoryview)) else v
 
 
+def state_json(w: LandscapeWidget) -> str:
+    """The widget's synced state as JSON (binary grids as base64): the body of a MyST {anywidget} block."""
+    state = {k: _b64(v) for k, v in w.get_state().items()}
+    state["interactive"] = False
+    return json.dumps(state)
+
+
 def _json_for_html(obj) -> str:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' survives unescaped."""
     return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -59,8 +59,14 @@ def test_widget_in_jupyterlab_recomputes_on_demand(lab):
         page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
         page.wait_for_function("document.querySelector('.plw-status-text')?.textContent.includes('done')",
                                timeout=120_000)
-        page.wait_for_timeout(500)
-        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        first = {"fraction": 0}
+        for _ in range(40):  # the first frame follows the layout of the output area
+            page.wait_for_timeout(250)
+            first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+            if first["fraction"] > 0.05:
+                break
+        if first["fraction"] <= 0.05:
+            screenshot(page, "lab_blank_failure")
         assert first["fraction"] > 0.05, first
         screenshot(page, "lab_initial", ".plw-root")
 

@@ -173,3 +173,46 @@ def test_side_by_side_panels_share_one_camera(tmp_path):
         after = page.evaluate(stats)
         assert after[0]["hash"] != before[0]["hash"] and after[1]["hash"] != before[1]["hash"]
         assert page.errors == []
+
+
+READ_ONLY_PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="margin:0"><div id="host" style="width:1000px"></div>
+<script type="module">
+import widget from "./widget.js";
+// What MyST's {anywidget} directive gives a widget: JSON state, no kernel, nothing to write back to.
+const state = Object.freeze(__STATE__);
+const handlers = {};
+const model = {
+  get: (k) => state[k],
+  set: () => { throw new Error("read-only model"); },
+  on: (e, f) => { (handlers[e] ||= []).push(f); },
+  off: () => {},
+};
+widget.render({ model, el: document.getElementById("host") });
+window.ready = true;
+</script></body></html>"""
+
+
+def test_renders_from_json_state_with_a_read_only_model(tmp_path, widgets):
+    run, w, _ = widgets
+    shutil.copy(BUNDLE, tmp_path / "widget.js")
+    (tmp_path / "index.html").write_text(READ_ONLY_PAGE.replace("__STATE__", state_json(w)))
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+        assert first["fraction"] > 0.05
+        # browser-only settings still work: kept locally when the model refuses them
+        page.select_option("select[data-trait=colormap]", "coolwarm")
+        page.wait_for_timeout(200)
+        assert page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")["hash"] != first["hash"]
+        assert page.locator("select[data-trait=colormap]").input_value() == "coolwarm"
+        box = page.locator(".plw-canvas canvas").first.bounding_box()
+        for fx, fy in [(0.5, 0.6), (0.5, 0.45), (0.45, 0.5)]:
+            page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            if "kernel" in page.locator(".plw-sol-title").inner_text():
+                break
+        assert "needs a live Python kernel" in page.locator(".plw-sol-title").inner_text()
+        screenshot(page, "static_read_only_model", ".plw-root")
+        assert page.errors == []

@@ -55,7 +55,28 @@ function disposeTree(obj: THREE.Object3D) {
 }
 
 function render({ model, el: host }: { model: Model; el: HTMLElement }) {
-  const save = () => model.save_changes?.();
+  // A model may be read-only (MyST's {anywidget} directive, saved state): settings made here are kept
+  // locally too, so the browser-only controls work everywhere, and writes that fail are not fatal.
+  const overrides: Record<string, unknown> = {};
+  const get = (k: string): any => (k in overrides ? overrides[k] : model.get(k));
+  const save = () => {
+    try {
+      model.save_changes?.();
+    } catch {
+      /* read-only model */
+    }
+  };
+  const setTrait = (k: string, v: unknown): boolean => {
+    overrides[k] = v;
+    try {
+      model.set(k, v);
+      delete overrides[k]; // the model holds it now; its change events drive the redraw
+      save();
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const root = el("div", "plw-root");
   const style = el("style");
   style.textContent = CSS;
@@ -78,9 +99,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     control(label, s);
     return s;
   };
-  const runSel = select("run_label", "run", model.get("run_labels") ?? []);
-  const dirSel = select("direction_kind", "directions", model.get("direction_kinds") ?? ["random"]);
-  const formSel = select("formulation", "loss", model.get("formulations") ?? ["strong"]);
+  const runSel = select("run_label", "run", get("run_labels") ?? []);
+  const dirSel = select("direction_kind", "directions", get("direction_kinds") ?? ["random"]);
+  const formSel = select("formulation", "loss", get("formulations") ?? ["strong"]);
   const normSel = select("normalization", "normalization", ["filter", "layer", "none"]);
   const seedIn = el("input") as HTMLInputElement;
   seedIn.type = "number";
@@ -192,29 +213,29 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     let scaled = scaleValues(new Float32Array(0), "linear", null);
 
     function readModel(): View | null {
-      const shape = model.get(key("grid_shape")) as number[];
+      const shape = get(key("grid_shape")) as number[];
       if (!shape || shape.length === 0) return null;
-      const values = decodeFloat32(model.get(key("grid")));
+      const values = decodeFloat32(get(key("grid")));
       const nA = shape[0];
       const nB = shape.length > 1 ? shape[1] : 1;
       if (values.length !== nA * nB) return null;
       return {
-        values, errors: decodeFloat32(model.get(key("error_grid"))), nA, nB,
-        a: model.get(key("alpha_range")) as Range, b: (model.get(key("beta_range")) as Range) ?? [0, 0],
-        traj: decodeFloat32(model.get(key("trajectory"))), reference: model.get(key("energy_reference")),
-        zLabel: model.get(key("z_label")) ?? "loss", title: model.get(key("title")) ?? "",
+        values, errors: decodeFloat32(get(key("error_grid"))), nA, nB,
+        a: get(key("alpha_range")) as Range, b: (get(key("beta_range")) as Range) ?? [0, 0],
+        traj: decodeFloat32(get(key("trajectory"))), reference: get(key("energy_reference")),
+        zLabel: get(key("z_label")) ?? "loss", title: get(key("title")) ?? "",
       };
     }
 
     /** The plotted values; with a shared z-scale the range spans every panel. */
     function scale(v: View): ReturnType<typeof scaleValues> {
-      const sc = (model.get("z_scale") ?? "linear") as "linear" | "log";
+      const sc = (get("z_scale") ?? "linear") as "linear" | "log";
       return scaleValues(v.values, sc, sc === "log" || v.reference != null ? v.reference : null);
     }
 
     function zTitle(): string {
       if (!view) return "";
-      const log = model.get("z_scale") === "log";
+      const log = get("z_scale") === "log";
       const base = view.reference != null ? `${view.zLabel} - E*` : view.zLabel;
       return log ? `log10(${base})` : base;
     }
@@ -245,9 +266,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
         scaled.max = shared[1];
       }
       caption.textContent = view.title;
-      const cmap = model.get("colormap") ?? "viridis";
+      const cmap = get("colormap") ?? "viridis";
       const is1d = view.nB === 1;
-      const heat = model.get("view") === "heatmap";
+      const heat = get("view") === "heatmap";
       canvasHolder.style.display = is1d || heat ? "none" : "block";
       slice.style.display = is1d || heat ? "block" : "none";
       const notes: string[] = [];
@@ -267,11 +288,11 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       geo.computeVertexNormals();
       const mat = new THREE.MeshStandardMaterial({
         vertexColors: true, side: THREE.DoubleSide, roughness: 0.75, metalness: 0.0,
-        wireframe: !!model.get("wireframe"),
+        wireframe: !!get("wireframe"),
       });
       surface = new THREE.Mesh(geo, mat);
       content.add(surface);
-      if (model.get("contours")) content.add(contourLines(fg));
+      if (get("contours")) content.add(contourLines(fg));
       content.add(axes(fg));
       const traj = trajectoryLine();
       if (traj) content.add(traj);
@@ -347,7 +368,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     function trajectoryLine(): THREE.Line | null {
       const v = view!;
       if (v.traj.length < 6) return null;
-      const scale = (model.get("z_scale") ?? "linear") as "linear" | "log";
+      const scale = (get("z_scale") ?? "linear") as "linear" | "log";
       const pts: number[] = [];
       const n = v.traj.length / 3;
       const zs = scaleValues(new Float32Array(Array.from({ length: n }, (_, k) => v.traj[3 * k + 2])), scale,
@@ -415,7 +436,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
         ctx.lineWidth = 2;
         ctx.stroke();
       } else {
-        const cmap = model.get("colormap") ?? "viridis";
+        const cmap = get("colormap") ?? "viridis";
         const img = ctx.createImageData(pw, ph);
         for (let py = 0; py < ph; py++) {
           const j = Math.round((1 - py / (ph - 1)) * (v.nB - 1));
@@ -428,7 +449,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
           }
         }
         ctx.putImageData(img, L, T);
-        if (model.get("contours")) {
+        if (get("contours")) {
           ctx.strokeStyle = "rgba(255,255,255,0.7)";
           ctx.beginPath();
           for (const level of contourLevels(scaled.min, scaled.max, 12)) {
@@ -486,7 +507,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       // keep about 56 degrees of horizontal view so narrow (side-by-side) panels still show the whole surface
       camera.fov = Math.max(40, (2 * Math.atan(Math.tan((28 * Math.PI) / 180) / camera.aspect) * 180) / Math.PI);
       camera.updateProjectionMatrix();
-      if (view && (view.nB === 1 || model.get("view") === "heatmap")) drawSlice();
+      if (view && (view.nB === 1 || get("view") === "heatmap")) drawSlice();
       draw();
     }
 
@@ -495,7 +516,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     function gridPointAt(ev: PointerEvent): [number, number] | null {
       if (!view) return null;
       const v = view;
-      if (v.nB === 1 || model.get("view") === "heatmap") {
+      if (v.nB === 1 || get("view") === "heatmap") {
         const r = slice.getBoundingClientRect();
         const L = 56, R = 12, T = 14, B = 36;
         const fx = (ev.clientX - r.left - L) / (r.width - L - R);
@@ -540,8 +561,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       const a = axisValue(view.a, view.nA, p[0]);
       const b = view.nB > 1 ? axisValue(view.b, view.nB, p[1]) : 0;
       solTitle.textContent = `u at alpha ${formatNumber(a)}${view.nB > 1 ? `, beta ${formatNumber(b)}` : ""}: computing...`;
-      model.set("selected_point", sfx === "" ? [a, b] : [a, b, 1]);
-      save();
+      if (!setTrait("selected_point", sfx === "" ? [a, b] : [a, b, 1])) {
+        solTitle.textContent = "the solution at a point needs a live Python kernel";
+      }
     };
     for (const target of [renderer.domElement, slice]) {
       target.addEventListener("pointermove", onMove);
@@ -569,7 +591,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
 
   /** With compare on and z_shared set, one z range over both panels' finite values. */
   function sharedRange(): [number, number] | null {
-    if (!model.get("z_shared")) return null;
+    if (!get("z_shared")) return null;
     let lo = Infinity, hi = -Infinity;
     for (const p of panels) {
       const v = p.readModel();
@@ -587,16 +609,15 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     pending = true;
     queueMicrotask(() => {
       pending = false;
-      if (!root.isConnected && !host.isConnected) return;
       panels.forEach((p) => p.rebuild());
       panels.forEach((p) => p.resize());
-      root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: model.get("status"), t: performance.now() } }));
+      root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: get("status"), t: performance.now() } }));
     });
   };
 
   function drawSolution() {
-    const info = model.get("solution_info") ?? {};
-    const u = decodeFloat32(model.get("solution"));
+    const info = get("solution_info") ?? {};
+    const u = decodeFloat32(get("solution"));
     const ctx = sol.getContext("2d")!;
     sol.width = 260;
     sol.height = 200;
@@ -670,26 +691,26 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       s.innerHTML = "";
       for (const o of opts) s.appendChild(new Option(o, o));
     };
-    setOptions(runSel, model.get("run_labels") ?? []);
-    setOptions(dirSel, model.get("direction_kinds") ?? ["random"]);
-    setOptions(formSel, model.get("formulations") ?? ["strong"]);
-    runSel.parentElement!.style.display = (model.get("run_labels") ?? []).length > 1 ? "" : "none";
+    setOptions(runSel, get("run_labels") ?? []);
+    setOptions(dirSel, get("direction_kinds") ?? ["random"]);
+    setOptions(formSel, get("formulations") ?? ["strong"]);
+    runSel.parentElement!.style.display = (get("run_labels") ?? []).length > 1 ? "" : "none";
     for (const inp of inputs) {
       const name = inp.dataset.trait!;
-      const val = model.get(name);
+      const val = get(name);
       if (inp instanceof HTMLInputElement && inp.type === "checkbox") inp.checked = !!val;
       else (inp as HTMLInputElement).value = String(val);
     }
-    resOut.textContent = String(model.get("resolution"));
-    spanOut.textContent = String(model.get("span"));
-    const interactive = !!model.get("interactive");
+    resOut.textContent = String(get("resolution"));
+    spanOut.textContent = String(get("span"));
+    const interactive = !!get("interactive");
     for (const inp of [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, compareIn]) {
       (inp as HTMLInputElement).disabled = !interactive && !precomputed(inp.dataset.trait!);
     }
   }
   /** In a page with no kernel, a control stays enabled only when its choices were precomputed. */
   function precomputed(name: string): boolean {
-    return (model.get("static_choices") ?? []).includes(name);
+    return (get("static_choices") ?? []).includes(name);
   }
   for (const inp of inputs) {
     const name = inp.dataset.trait!;
@@ -698,8 +719,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       if (inp instanceof HTMLInputElement && inp.type === "checkbox") val = inp.checked;
       else if (inp instanceof HTMLInputElement && (inp.type === "number" || inp.type === "range")) val = Number(inp.value);
       else val = (inp as HTMLSelectElement).value;
-      model.set(name, val);
-      save();
+      if (!setTrait(name, val)) {
+        syncControls();
+        rebuildAll();
+      }
     };
     inp.addEventListener(inp instanceof HTMLInputElement && inp.type === "range" ? "change" : "change", handler);
     if (inp instanceof HTMLInputElement && inp.type === "range") {
@@ -710,12 +733,12 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   }
 
   function updateStatus() {
-    const st = model.get("status") ?? "idle";
-    const p = Number(model.get("progress") ?? 0);
+    const st = get("status") ?? "idle";
+    const p = Number(get("progress") ?? 0);
     progress.value = p;
     progress.style.visibility = st === "computing" || st === "preview" ? "visible" : "hidden";
-    statusText.textContent = model.get("status_text") ?? "";
-    const err = model.get("error") ?? "";
+    statusText.textContent = get("status_text") ?? "";
+    const err = get("error") ?? "";
     error.textContent = err;
     error.style.display = err ? "block" : "none";
   }

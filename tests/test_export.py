@@ -123,3 +123,16 @@ def test_demo_command_writes_html_netcdf_and_png(tmp_path):
         assert (tmp_path / name).exists(), name
         assert f"wrote {(tmp_path / name).resolve()}" in proc.stdout
     assert (tmp_path / "landscape.html").stat().st_size < 3_000_000
+
+
+def test_state_json_for_myst_carries_grids_as_base64(runs):
+    import base64
+    import json
+
+    from pinn_landscape_widget.export import state_json
+
+    w = plw.LandscapeWidget(runs["strong"], resolution=9).wait()
+    state = json.loads(state_json(w))
+    assert state["interactive"] is False and state["grid_shape"] == [9, 9]
+    grid = np.frombuffer(base64.b64decode(state["grid"]), np.float32).reshape(9, 9)
+    np.testing.assert_array_equal(grid, np.frombuffer(w.grid, np.float32).reshape(9, 9))

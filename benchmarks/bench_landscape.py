@@ -62,6 +62,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument("--compile", action="store_true", help="landscape(compile=True); the warm-up compiles")
+    ap.add_argument("--loop-repeats", type=int, default=None, help="times the per-point loop runs (default: --repeats)")
+    ap.add_argument("--no-loop", action="store_true", help="time landscape() only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -74,25 +77,34 @@ def main(argv=None):
         dirs = plw.random_directions(run, 2, seed=0)
         coords = grid_coords(-1.0, 1.0, args.resolution)
         ours_t, loop_t = [], []
-        ds = plw.landscape(run, dirs, resolution=args.resolution, progress=False, device=args.device)  # warm-up
-        ref = per_point_loop(run, dirs, coords[:3], form, dev)  # warm-up
-        for _ in range(args.repeats):
-            sync(); t = time.perf_counter()
-            ds = plw.landscape(run, dirs, resolution=args.resolution, progress=False, device=args.device)
-            sync(); ours_t.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            ref = per_point_loop(run, dirs, coords, form, dev)
-            sync(); loop_t.append(time.perf_counter() - t)
+        loop_repeats = 0 if args.no_loop else (args.repeats if args.loop_repeats is None else args.loop_repeats)
+        kw = dict(resolution=args.resolution, progress=False, device=args.device, compile=args.compile)
+        t = time.perf_counter()
+        ds = plw.landscape(run, dirs, **kw)  # warm-up (and compilation)
+        warmup_s = time.perf_counter() - t
+        ref = per_point_loop(run, dirs, coords[:3], form, dev) if not args.no_loop else None  # warm-up
+        for k in range(max(args.repeats, loop_repeats)):
+            if k < args.repeats:
+                sync(); t = time.perf_counter()
+                ds = plw.landscape(run, dirs, **kw)
+                sync(); ours_t.append(time.perf_counter() - t)
+            if k < loop_repeats:
+                t = time.perf_counter()
+                ref = per_point_loop(run, dirs, coords, form, dev)
+                sync(); loop_t.append(time.perf_counter() - t)
         ours_vals = torch.as_tensor(ds["loss"].values).reshape(-1).double()
-        max_rel = float(((ours_vals - ref.double()).abs() / ref.double().abs().clamp_min(1e-12)).max())
+        max_rel = (float(((ours_vals - ref.double()).abs() / ref.double().abs().clamp_min(1e-12)).max())
+                   if loop_t else float("nan"))
         row = dict(formulation=form, resolution=args.resolution, points=args.resolution**2,
-                   landscape_s=statistics.median(ours_t), loop_s=statistics.median(loop_t),
-                   chunk_size=int(ds.attrs["chunk_size"]), max_rel_diff=max_rel)
+                   landscape_s=statistics.median(ours_t), loop_s=statistics.median(loop_t) if loop_t else float("nan"),
+                   chunk_size=int(ds.attrs["chunk_size"]), max_rel_diff=max_rel, compile=args.compile,
+                   warmup_s=warmup_s)
         row["speedup"] = row["loop_s"] / row["landscape_s"]
         results.append(row)
         print(f"{form:10s} {args.resolution}x{args.resolution} on {args.device}: landscape() {row['landscape_s']:.3f} s, "
               f"per-point loop {row['loop_s']:.3f} s, ratio {row['speedup']:.2f}x "
-              f"(chunk {row['chunk_size']}, max rel diff {max_rel:.1e})")
+              f"(chunk {row['chunk_size']}, max rel diff {max_rel:.1e}, compile={args.compile}, "
+              f"first call {warmup_s:.2f} s)")
     machine = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
                    threads=args.threads, torch=torch.__version__, device=args.device,
                    device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu")

@@ -9,4 +9,5 @@ nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
 python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 41 --repeats 3 --out "$OUT/gpu_41.json"
-python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 201 --repeats 1 --out "$OUT/gpu_201.json"
+python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 201 --repeats 3 --loop-repeats 1 --out "$OUT/gpu_201.json"
+python3 benchmarks/bench_landscape.py --device cuda --threads 16 --resolution 201 --repeats 3 --compile --no-loop --out "$OUT/gpu_201_compile.json"

@@ -54,7 +54,8 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
 def landscape(run, directions=None, *, span=None, resolution=41, formulation: str | None = None,
               device=None, dtype=None, chunk_size: int | None = None, memory_budget: int | None = None,
               progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False,
-              client=None, tile_size: int | None = None, _on_progress=None) -> xr.Dataset:
+              client=None, tile_size: int | None = None, compile: bool = False,
+              _on_progress=None) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
 
     directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
@@ -68,6 +69,8 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     curvature (1-D slices): also ``curvature`` = d^T H d at every grid point, batched forward-over-forward.
     client: a dask.distributed Client; the grid is split into tiles of ``tile_size`` points (default: about
     four tiles per worker) and evaluated on the workers' CPUs. The result is identical to the local one.
+    compile: evaluate through torch.compile (fused elementwise kernels; pays a compilation on first use;
+    on a 2-core CPU it was slower than the eager kernel, so it is off by default).
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
@@ -103,7 +106,7 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
 
     with tqdm(total=n_total, desc="landscape", unit="pt", disable=not progress, leave=False) as bar:
         if client is None:
-            values = evaluate_points(obj, make_params, n_total, chunk, on_chunk)
+            values = evaluate_points(obj, make_params, n_total, chunk, on_chunk, compile=compile)
         else:
             from .distributed import evaluate_tiles, spec_for
 

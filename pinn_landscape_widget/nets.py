@@ -171,14 +171,15 @@ class MLP:
         torch.nn.utils.vector_to_parameters(params.detach().clone(), seq.parameters())
         return seq
 
-    def jets(self, params: torch.Tensor, x: torch.Tensor, order: int = 0) -> Jet:
+    def jets(self, params: torch.Tensor, x: torch.Tensor, order: int = 0, functional: bool = False) -> Jet:
         """Network output at points x [N, d] for parameters params [K, P], with derivatives up to ``order``.
 
         order 0: value; 1: value and gradient; 2: value, gradient and Laplacian.
-        Under no_grad this runs the in-place kernel (same arithmetic, fewer memory passes); otherwise the
-        differentiable one that training and the Hessian tools backpropagate through.
+        Under no_grad this runs the in-place kernel (same arithmetic, fewer memory passes); otherwise, or with
+        ``functional=True`` (what torch.compile traces), the out-of-place one that training and the Hessian
+        tools backpropagate through.
         """
-        if getattr(_STATE, "differentiable", False) or (
+        if functional or getattr(_STATE, "differentiable", False) or (
                 torch.is_grad_enabled() and (params.requires_grad or x.requires_grad)):
             return self._jets_differentiable(params, x, order)
         return self._jets_inplace(params, x, order)

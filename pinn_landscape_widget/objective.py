@@ -100,21 +100,21 @@ class Objective:
     def n_params(self) -> int:
         return self.net.n_params
 
-    def u(self, params: torch.Tensor, x: torch.Tensor, phi: Jet | None, order: int) -> Jet:
-        return apply_factor(self.net.jets(params, x, order), phi)
+    def u(self, params: torch.Tensor, x: torch.Tensor, phi: Jet | None, order: int, functional: bool = False) -> Jet:
+        return apply_factor(self.net.jets(params, x, order, functional), phi)
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each loss term [K]; they add up to the loss (penalty terms include lam)."""
         params = self._check(params)
         return self._terms(params, self.u(params, self.x, self.phi, self.order))
 
-    def _terms(self, params, u: Jet) -> dict[str, torch.Tensor]:
+    def _terms(self, params, u: Jet, functional: bool = False) -> dict[str, torch.Tensor]:
         dens = self.formulation.density(self.problem, self.x, u, self.f)
         # elementwise product and row sum: the same reduction order for every K, so a point's value does
         # not depend on which chunk it was evaluated in
         out = {self.formulation.term: (dens * self.w).sum(1)}
         for c in self.constraints:
-            v = self.u(params, c["x"], c["phi"], 0).value
+            v = self.u(params, c["x"], c["phi"], 0, functional).value
             if c["kind"] == "periodic":
                 half = v.shape[1] // 2
                 mis = v[:, :half] - v[:, half:]
@@ -131,24 +131,24 @@ class Objective:
         params = self._check(params)
         return self._rel_l2(params, None)
 
-    def _rel_l2(self, params, u_quad: Jet | None) -> torch.Tensor:
+    def _rel_l2(self, params, u_quad: Jet | None, functional: bool = False) -> torch.Tensor:
         if self.u_exact is None:
             return torch.full((params.shape[0],), float("nan"), device=self.device, dtype=self.dtype)
         if self.eval_on_quadrature and u_quad is not None:
             u = u_quad.value
         else:
-            u = self.u(params, self.x_eval, self.phi_eval, 0).value
+            u = self.u(params, self.x_eval, self.phi_eval, 0, functional).value
         err = u - self.u_exact
         return torch.sqrt((err * err * self.w_eval).sum(1) / self.exact_norm2)
 
-    def evaluate(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+    def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"}: each a [K] tensor."""
         params = self._check(params)
-        u = self.u(params, self.x, self.phi, self.order)
-        terms = self._terms(params, u)
+        u = self.u(params, self.x, self.phi, self.order, functional)
+        terms = self._terms(params, u, functional)
         out = {"loss": sum(terms.values())}
         out.update({f"loss_{k}": v for k, v in terms.items()})
-        out["rel_l2_error"] = self._rel_l2(params, u)
+        out["rel_l2_error"] = self._rel_l2(params, u, functional)
         return out
 
     def bytes_per_point(self) -> int:

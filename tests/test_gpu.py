@@ -49,3 +49,11 @@ def test_tf32_setting_does_not_change_landscape():
     finally:
         torch.backends.cuda.matmul.allow_tf32 = old
     np.testing.assert_array_equal(a.loss.values, b.loss.values)
+
+
+def test_compiled_gpu_grid_matches_eager():
+    run = plw.train("poisson1d", "strong", width=50, depth=3, steps=(50, 0), progress=False)
+    dirs = plw.random_directions(run, 2, seed=0)
+    eager = plw.landscape(run, dirs, resolution=41, progress=False)
+    fused = plw.landscape(run, dirs, resolution=41, progress=False, compile=True, chunk_size=500)
+    np.testing.assert_allclose(fused.loss.values, eager.loss.values, rtol=2e-4)

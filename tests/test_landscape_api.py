@@ -207,3 +207,12 @@ def test_poisson2d_10k_points_201_grid_stays_within_the_memory_budget(budget_mib
     assert proc.returncode == 0, proc.stderr
     chunk, peak_kib = map(int, proc.stdout.split()[-2:])
     assert peak_kib < limit_gib * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB with chunk {chunk}"
+
+
+@pytest.mark.slow
+def test_compiled_grid_matches_the_eager_grid():
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    d = plw.random_directions(run, 2, seed=0)
+    eager = plw.landscape(run, d, resolution=9, progress=False)
+    fused = plw.landscape(run, d, resolution=9, progress=False, compile=True, chunk_size=20)  # 81 = 4 x 20 + 1
+    np.testing.assert_allclose(fused.loss.values, eager.loss.values, rtol=1e-5)

@@ -216,3 +216,25 @@ def test_renders_from_json_state_with_a_read_only_model(tmp_path, widgets):
         assert "needs a live Python kernel" in page.locator(".plw-sol-title").inner_text()
         screenshot(page, "static_read_only_model", ".plw-root")
         assert page.errors == []
+
+
+def test_follows_the_jupyterlab_dark_theme(tmp_path, widgets):
+    run, w, _ = widgets
+    shutil.copy(BUNDLE, tmp_path / "widget.js")
+    dark = PAGE.replace('<div id="host" style="width:1000px"></div>',
+                        '<div id="host" style="width:1000px; --jp-layout-color0: #111111; '
+                        '--jp-ui-font-color1: #eeeeee"></div>')
+    (tmp_path / "index.html").write_text(dark.replace("__STATE__", state_json(w)))
+    corner = """() => { const c = document.querySelector('.plw-canvas canvas');
+        const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+        const x = t.getContext('2d'); x.drawImage(c, 0, 0); return Array.from(x.getImageData(2, 2, 1, 1).data); }"""
+    with serve(tmp_path) as url, browser_page() as page:
+        page.goto(f"{url}/index.html")
+        page.wait_for_function("window.ready === true")
+        page.wait_for_timeout(300)
+        r, g, b, _ = page.evaluate(corner)
+        assert max(r, g, b) < 40  # the scene's background is the theme's, not white
+        color = page.evaluate("getComputedStyle(document.querySelector('.plw-root')).color")
+        assert color == "rgb(238, 238, 238)"
+        screenshot(page, "static_dark_theme", ".plw-root")
+        assert page.errors == []

@@ -7,7 +7,8 @@ export const CSS = `
 .plw-bar { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: center; margin-bottom: 4px; }
 .plw-ctl { display: inline-flex; gap: 4px; align-items: center; }
 .plw-ctl-label { color: var(--jp-ui-font-color2, #555); }
-.plw-bar select, .plw-bar input[type=number] { font: inherit; max-width: 9em; background: var(--jp-layout-color1, #fff);
+.plw-bar select, .plw-bar input[type=number] { font: inherit; max-width: 9em;
+  background: var(--jp-layout-color1, var(--jp-layout-color0, #fff));
   color: inherit; border: 1px solid var(--jp-border-color1, #bbb); border-radius: 3px; }
 .plw-bar input[type=number] { width: 4.5em; }
 .plw-bar input[type=range] { width: 90px; }

@@ -31,7 +31,7 @@ def _check_resolution(resolution, n_dims: int) -> tuple[int, ...]:
     return tuple(check_int("resolution", r, 3, MAX_RESOLUTION) for r in vals)
 
 
-def _check_range(span, default_kind: str) -> tuple[float, float]:
+def _check_range(span) -> tuple[float, float]:
     """span s > 0 -> [-s, s]; a pair (lo, hi) with lo < hi is taken as is."""
     if isinstance(span, (tuple, list)):
         if (len(span) != 2 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in span)
@@ -79,7 +79,7 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     dirs: Directions = as_directions(run, directions)
     n_dims = dirs.n
     res = _check_resolution(resolution, n_dims)
-    lo, hi = _check_range(dirs.default_span if span is None else span, dirs.kind)
+    lo, hi = _check_range(dirs.default_span if span is None else span)
     obj = run.objective(formulation, device, dtype)
 
     if center is None:

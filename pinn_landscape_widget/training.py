@@ -212,7 +212,7 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
         traj.append(final.clone())
         traj_steps.append(step)
 
-    history = _history(rows, names, step, obj)
+    history = _history(rows, names)
     history.attrs.update(problem=prob.name, formulation=form, optimizer=optimizer, lr=lr, seed=int(seed),
                          width=width, depth=depth, activation=activation,
                          train_seconds=time.perf_counter() - t0)
@@ -220,9 +220,8 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
                        dev, dt, diverged, message, {(form, str(dev), dt): obj})
 
 
-def _history(rows: list[dict], names: list[str], n_steps: int, obj: Objective) -> xr.Dataset:
-    data = {}
-    for name in names + ["rel_l2_error"]:
-        data[name] = ("step", np.array([r.get(name, np.nan) for r in rows], dtype=np.float64))
-    ds = xr.Dataset(data, coords={"step": np.arange(len(rows))})
-    return ds
+def _history(rows: list[dict], names: list[str]) -> xr.Dataset:
+    """One row per state (after 0, 1, ... steps); a term missing from a row is NaN."""
+    data = {name: ("step", np.array([r.get(name, np.nan) for r in rows], dtype=np.float64))
+            for name in names + ["rel_l2_error"]}
+    return xr.Dataset(data, coords={"step": np.arange(len(rows))})

@@ -37,7 +37,8 @@ network's solution there, and try the controls: PCA directions show the training
 import pinn_landscape_widget as plw
 
 w = plw.explore("poisson1d")
-w
+# carry the other direction kinds in the saved notebook, so a page without a kernel can switch them too
+w.precompute(("direction_kind",))
 """),
         md("""
 Everything the widget draws is an `xarray.Dataset` you can compute yourself:
@@ -111,7 +112,7 @@ for r in rows:
         md("## The widget, both runs side by side (linked cameras)"),
         code("""
 w = plw.LandscapeWidget(runs, resolution=41)
-w
+w.precompute(("direction_kind",))  # switchable on pages without a kernel (nbconvert HTML, the book)
 """),
         md("""
 **Reading the numbers.** Both losses give smooth, bowl-shaped landscapes around their minima on these
@@ -174,6 +175,8 @@ ax.set_xlabel("eigenvalue"); ax.set_ylabel("density"); ax.legend()
 def main():
     for name, cells in NOTEBOOKS.items():
         nb = nbformat.v4.new_notebook(cells=cells, metadata=KERNEL)
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating leaves unchanged notebooks unchanged
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

@@ -36,6 +36,10 @@ def __getattr__(name):
         from .export import to_html
 
         return to_html
+    if name == "notebook_to_html":
+        from .nbconvert_export import notebook_to_html  # needs nbconvert
+
+        return notebook_to_html
     if name == "plot":
         from .plotting import plot
 
@@ -43,7 +47,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
 
 __all__ = [
-    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "plot", "to_html", "to_pythreejs", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
+    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "notebook_to_html", "plot", "to_html", "to_pythreejs", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
     "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
     "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
     "__version__",

@@ -10,6 +10,8 @@ Grids cross as float32 bytes plus a shape, never as JSON lists.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import pathlib
 import threading
@@ -34,6 +36,12 @@ Z_SCALES = ("linear", "log")
 COLORMAPS = ("viridis", "magma", "coolwarm", "gray")
 VIEWS = ("surface", "heatmap")
 PREVIEW_RESOLUTION = 11
+CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
+
+
+def slice_key(run_label: str, direction_kind: str, formulation: str) -> str:
+    """The key of a precomputed slice; the front end builds the same string with JSON.stringify."""
+    return json.dumps([run_label, direction_kind, formulation], separators=(",", ":"), ensure_ascii=False)
 
 
 class _Superseded(Exception):
@@ -108,6 +116,9 @@ class LandscapeWidget(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     interactive = traitlets.Bool(True).tag(sync=True)
     static_choices = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
+    # Precomputed slices for pages without a kernel: JSON [run_label, direction_kind, formulation] -> the
+    # traits of that slice (binary grids travel as buffers and land in saved widget state). See precompute().
+    static_slices = traitlets.Dict({}).tag(sync=True)
 
     def __init__(self, source, *, direction_kind: str = "random", formulation: str | None = None,
                  resolution: int = 41, span: float = 1.0, seed: int = 0, normalization: str = "filter",
@@ -123,6 +134,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self.last_future = None
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
+        self.on_msg(self._on_front_end_message)
         self._static_ds = None
         if isinstance(source, xr.Dataset):
             self.interactive = False
@@ -202,6 +214,12 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _on_select(self, change):
         if self._runs and len(change["new"]) in (2, 3):
             self._executor.submit(self._solution_job, tuple(change["new"]))
+
+    def _on_front_end_message(self, _widget, content, _buffers):
+        # The view pings on render; a live kernel answers. Saved state (no kernel) never does, and the
+        # view then disables what would need new numbers (and switches precomputed slices itself).
+        if isinstance(content, dict) and content.get("type") == "ping":
+            self.send({"type": "pong"})
 
     # ---- computation ----------------------------------------------------------------------------------
     def settings(self) -> tuple:
@@ -298,18 +316,13 @@ class LandscapeWidget(anywidget.AnyWidget):
         return span
 
     def _compute(self, rid, settings, preview):
-        label, kind, form, norm, seed, res, span = settings[:7]
-        run = self._runs[label]
+        kind, res = settings[1], settings[5]
         with self.hold_sync():
             self.error = ""
             self.status = "computing"
             self.progress = 0.0
             self.status_text = f"computing {'preview ' if preview else ''}{res} x {res} ..." if kind != "interpolation" \
                 else f"computing {'preview ' if preview else ''}{res} points ..."
-        dirs = self._directions(run, label, kind, norm, seed)
-        if self._stale(rid):
-            raise _Superseded()
-
         last = [time.perf_counter()]
 
         def on_chunk(done, total):
@@ -320,10 +333,20 @@ class LandscapeWidget(anywidget.AnyWidget):
                 last[0] = now
                 self.progress = done / total
 
+        return self._landscape_for(settings, on_chunk)
+
+    def _landscape_for(self, settings, on_chunk=None) -> xr.Dataset:
+        """The landscape for one setting tuple (directions cached per run and kind)."""
+        label, kind, form, norm, seed, res, span = settings[:7]
+        run = self._runs[label]
+        dirs = self._directions(run, label, kind, norm, seed)
+        if on_chunk is not None:
+            on_chunk(0, 1)  # a request superseded while directions were computed stops here
         return landscape(run, dirs, span=self._span_for(dirs, span), resolution=res, formulation=form,
                          progress=False, _on_progress=on_chunk)
 
-    def _show(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1):
+    def _slice_traits(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1) -> dict:
+        """The trait values that draw ``ds`` in a panel (names with suffix "2" for the second panel)."""
         two_d = "beta" in ds.dims
         traj = b""
         run = self._runs.get(settings[0]) if settings else None
@@ -337,7 +360,6 @@ class LandscapeWidget(anywidget.AnyWidget):
                  f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
                  f"{ds.attrs.get('direction_kind', '')} directions")
         n_bad = int((~np.isfinite(ds.loss.values)).sum())
-        sfx = "" if panel == 1 else "2"
         data = {
             "title": title,
             "alpha_range": [float(ds.alpha.values[0]), float(ds.alpha.values[-1])],
@@ -349,22 +371,64 @@ class LandscapeWidget(anywidget.AnyWidget):
             "grid_shape": list(ds.loss.shape),
             "grid": _f32(ds.loss.values),  # last: observers of the grid see a consistent state
         }
+        if panel != 1:
+            return {name + "2": value for name, value in data.items()}
+        data["status_text"] = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
+                               f"{ds.attrs.get('compute_seconds', 0):.2f} s"
+                               + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
+        return data
+
+    def _show(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1):
         with self.hold_sync():
             if panel == 1:
                 self.status = status
                 if status == "done":
                     self.progress = 1.0
                     self.error = ""
-                self.status_text = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
-                                    f"{ds.attrs.get('compute_seconds', 0):.2f} s"
-                                    + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
-            for name, value in data.items():
-                setattr(self, name + sfx, value)
+            for name, value in self._slice_traits(ds, settings, status, panel).items():
+                setattr(self, name, value)
         if status == "done" and settings is not None:
+            current = (self._runs.get(settings[0]), settings, ds)
             if panel == 1:
-                self._current = (run, settings, ds)
+                self._current = current
             else:
-                self._current2 = (run, settings, ds)
+                self._current2 = current
+
+    def _precomputed_slices(self, choices) -> dict:
+        """Every combination of the named choices' values, at the current resolution, span, seed and
+        normalization: {slice_key: {trait: value}} for both panels. Combinations that cannot be computed
+        (e.g. PCA of a run with too few checkpoints) are left out; a page then says so when chosen."""
+        unknown = [c for c in choices if c not in CHOICE_TRAITS]
+        if unknown:
+            raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
+        if not self._runs:
+            return {}
+        if self.last_future is not None:
+            self.last_future.result()  # one computation at a time; its grids land in the cache
+        options = {"run_label": list(self.run_labels), "direction_kind": list(self.direction_kinds),
+                   "formulation": list(self.formulations)}
+        axes = [options[c] if c in choices else [getattr(self, c)] for c in CHOICE_TRAITS]
+        base = self.settings()
+        slices = {}
+        for combo in itertools.product(*axes):
+            settings = combo + base[3:]
+            try:
+                traits = self._slice_traits(self._cached(settings), settings)
+                second = self.second_settings(settings)
+                if second is None:
+                    traits.update(grid2=b"", grid_shape2=[])
+                else:
+                    traits.update(self._slice_traits(self._cached(second), second, panel=2))
+            except Exception:  # noqa: BLE001 - left out, as documented
+                continue
+            slices[slice_key(*combo)] = traits
+        return slices
+
+    def _cached(self, settings) -> xr.Dataset:
+        key = settings[:7]
+        if key not in self._cache:
+            self._cache[key] = self._landscape_for(settings)
+        return self._cache[key]
 
     def _solution_job(self, point):
         try:
@@ -403,6 +467,17 @@ class LandscapeWidget(anywidget.AnyWidget):
                 self.solution_info = info
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
+
+    def precompute(self, choices=("direction_kind", "formulation")) -> "LandscapeWidget":
+        """Compute every combination of the named choices (``run_label``, ``direction_kind``,
+        ``formulation``) at the current resolution, span, seed and normalization, and carry them in the
+        widget's state. A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches
+        between them. Returns the widget, so ``w.precompute()`` can end a cell."""
+        slices = self._precomputed_slices(choices)
+        with self.hold_sync():
+            self.static_choices = list(choices)
+            self.static_slices = slices
+        return self
 
     def to_html(self, path, **kwargs):
         """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""

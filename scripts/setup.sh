@@ -15,7 +15,8 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 fi
 python -m pip install -q -e ".[test]"
-if [ ! -f pinn_landscape_widget/static/widget.js ]; then  # e.g. an editable install that skipped the hook
+if [ ! -f pinn_landscape_widget/static/widget.js ] || [ ! -f pinn_landscape_widget/static/embed/plw-embed.js ]; then
+  # e.g. an editable install that skipped the hook
   (cd js && npm install --no-audit --no-fund --silent && npm run build --silent)
 fi
 if [ "${PLW_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then

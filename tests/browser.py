@@ -93,6 +93,25 @@ CANVAS_STATS_JS = """(sel) => {
 }"""
 
 
+def open_offline(page, path: Path, ready_js: str, timeout_ms: int = 60_000) -> list[str]:
+    """Open a file from disk with every network request refused: what draws needs nothing but the disk.
+    Returns every URL the page asked for; waits until ``ready_js`` is true."""
+    requests = []
+
+    def guard(route):
+        requests.append(route.request.url)
+        if route.request.url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", guard)
+    page.goto(Path(path).as_uri())
+    page.wait_for_function(ready_js, timeout=timeout_ms)
+    page.wait_for_timeout(300)
+    return requests
+
+
 def screenshot(page, name: str, selector: str | None = None) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

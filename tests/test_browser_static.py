@@ -23,6 +23,8 @@ class MockModel {
   on(e, f) { (this.handlers[e] ||= []).push(f); }
   off(e, f) { this.handlers[e] = (this.handlers[e] || []).filter((g) => g !== f); }
   save_changes() { this.saved++; }
+  // the kernel's side of the liveness check: a ping on render is answered with a pong
+  send(msg) { if (msg.type === "ping") setTimeout(() => (this.handlers["msg:custom"] || []).forEach((f) => f({ type: "pong" }))); }
 }
 window.model = new MockModel(__STATE__);
 window.cleanup = widget.render({ model: window.model, el: document.getElementById("host") });

@@ -10,7 +10,7 @@ import pytest
 
 import pinn_landscape_widget as plw
 
-from .browser import CANVAS_STATS_JS, browser_page, screenshot
+from .browser import CANVAS_STATS_JS, browser_page, open_offline, screenshot
 from .conftest import small_run
 
 
@@ -21,21 +21,7 @@ def runs():
 
 
 def _open_offline(page, path):
-    """Open a file with every network request refused: the page must need nothing but itself."""
-    requests = []
-
-    def guard(route):
-        requests.append(route.request.url)
-        if route.request.url.startswith(("file:", "data:", "blob:")):
-            route.continue_()
-        else:
-            route.abort()
-
-    page.route("**/*", guard)
-    page.goto(path.as_uri())
-    page.wait_for_function("window.plwReady === true", timeout=30_000)
-    page.wait_for_timeout(300)
-    return requests
+    return open_offline(page, path, "window.plwReady === true", 30_000)
 
 
 @pytest.mark.browser

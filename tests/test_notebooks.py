@@ -1,31 +1,115 @@
-"""The notebooks run top to bottom in a real kernel (nbclient) and produce what they promise."""
+"""The notebooks, executed top to bottom, and what readers without a kernel see of them.
 
+`notebooks/` is also a Jupyter Book (1.x). Building it executes every notebook in a real kernel (nbclient,
+widget state stored), so one build serves three checks: the notebooks run and produce what they promise;
+the built book pages draw the live widget from saved state in Chromium with the network blocked; and
+nbconvert's HTML export of an executed notebook (`--to plw_html`) does the same.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, browser_page, open_offline, screenshot
+
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+DRAWN = "document.querySelector('.plw-root .plw-canvas canvas') !== null && window.plwSavedWidgetsDrawn > 0"
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(path, tmp_path):
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}},
-                   store_widget_state=True).execute()
-    artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    nbformat.write(nb, artifacts / path.name)  # the executed notebook, to look at
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """Build the book from a copy of notebooks/ (executing every notebook); yields its _build folder."""
+    root = tmp_path_factory.mktemp("book") / "notebooks"
+    shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns("_build", "*.py"))
+    exe = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(exe), "build", str(root)], capture_output=True, text=True, timeout=1800)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "build succeeded" in log, log[-5000:]
+    assert "Executing notebook failed" not in log and "execution failed" not in log.lower(), log[-5000:]
+    build = root / "_build"
+    ARTIFACTS.mkdir(exist_ok=True)
+    for nb in (build / "jupyter_execute").glob("*.ipynb"):
+        shutil.copy(nb, ARTIFACTS / nb.name)  # the executed notebooks, to look at
+    return build
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_top_to_bottom(book, name):
+    nb = nbformat.read(book / "jupyter_execute" / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), "every code cell ran"
+    outputs = [o for c in code for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    if path.stem in ("01_quickstart", "02_deep_ritz_vs_strong"):
+    if name in ("01_quickstart", "02_deep_ritz_vs_strong"):
         views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert views, "the widget is displayed"
         assert any("image/png" in o.get("data", {}) for o in views), "with a PNG fallback"
         state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-        assert any(s["model_name"] == "AnyModel" for s in state.values())
+        ours = [s for s in state.values() if s["model_name"] == "AnyModel" and "static_slices" in s["state"]]
+        assert ours, "the widget's state is saved"
+        keys = set(ours[0]["state"]["static_slices"])
+        assert {json.loads(k)[1] for k in keys} == {"random", "pca", "hessian", "interpolation"}
     text = "".join(o.get("text", "") for o in outputs)
-    if path.stem == "03_failure_modes_convection":
+    if name == "03_failure_modes_convection":
         assert "beta =  40" in text
+
+
+def _draws_and_switches(page, label):
+    """The saved widget draws a non-blank WebGL surface; choosing a precomputed slice changes the picture;
+    what would need a kernel is disabled."""
+    root = page.locator(".plw-root").first
+    root.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+    assert first["fraction"] > 0.03, first
+    assert "no kernel" in page.locator(".plw-status-text").first.inner_text()
+    screenshot(page, f"{label}_random", ".plw-root")
+    page.locator("select[data-trait=direction_kind]").first.select_option("pca")
+    page.wait_for_timeout(400)
+    second = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
+    assert second["hash"] != first["hash"] and second["fraction"] > 0.03
+    assert "pca directions" in page.locator(".plw-caption").first.inner_text()
+    screenshot(page, f"{label}_pca", ".plw-root")
+    assert page.locator("input[data-trait=seed]").first.is_disabled()
+    assert page.locator("input[data-trait=resolution]").first.is_disabled()
+    ours = [e for e in page.errors if "plw" in e.lower() or "widget" in e.lower()]
+    assert not ours, page.errors
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ["01_quickstart", "02_deep_ritz_vs_strong"])
+def test_book_page_draws_the_widget_offline(book, name):
+    page_path = book / "html" / f"{name}.html"
+    with browser_page(viewport=(1200, 900)) as page:
+        requests = open_offline(page, page_path, DRAWN)
+        assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests  # nothing off disk
+        _draws_and_switches(page, f"book_{name[:2]}")
+
+
+@pytest.mark.browser
+def test_nbconvert_html_draws_the_widget_offline(book, tmp_path):
+    executed = book / "jupyter_execute" / "01_quickstart.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "plw_html", str(executed),
+                           "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html_path = tmp_path / "01_quickstart.html"
+    assert "cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager" not in html_path.read_text()
+    with browser_page(viewport=(1300, 900)) as page:
+        open_offline(page, html_path, DRAWN)  # nbconvert's own CDN scripts (RequireJS, MathJax) are refused
+        _draws_and_switches(page, "nbconvert_01")
+
+
+def test_notebook_without_widget_state_is_a_clear_error(tmp_path):
+    from pinn_landscape_widget.nbconvert_export import notebook_to_html
+
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
+    with pytest.raises(ValueError, match="carries no widget state"):
+        notebook_to_html(path, tmp_path / "plain.html")

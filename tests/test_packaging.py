@@ -20,5 +20,9 @@ def test_wheel_contains_the_widget_bundle(tmp_path):
         names = zf.namelist()
         assert "pinn_landscape_widget/static/widget.js" in names
         bundle = zf.read("pinn_landscape_widget/static/widget.js")
+        embed = zf.read("pinn_landscape_widget/static/embed/plw-embed.js")  # saved-state renderer (nbconvert, book)
+        entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert len(bundle) > 100_000 and b"plw-root" in bundle  # three.js and our front end, minified
     assert not any(n.startswith("js/") or "node_modules" in n for n in names)
+    assert b"widget-state+json" in embed
+    assert "plw_html = pinn_landscape_widget.nbconvert_export:OfflineWidgetHTMLExporter" in entry_points

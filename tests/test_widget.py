@@ -199,3 +199,34 @@ def test_side_by_side_formulations_of_one_run_share_parameter_points(run):
     np.testing.assert_array_equal(np.frombuffer(w.grid2, np.float32).reshape(9, 9),
                                   strong.loss.values.astype(np.float32))
     assert w.z_label == "Deep Ritz energy E" and w.z_label2 == "strong-form loss"
+
+
+def test_precompute_carries_every_direction_kind_for_pages_without_a_kernel(run):
+    w = plw.LandscapeWidget(run, resolution=9, compare=False).wait()
+    w.precompute(("direction_kind",))
+    assert w.static_choices == ["direction_kind"]
+    slices = {json.loads(k)[1]: v for k, v in w.static_slices.items()}
+    assert set(slices) == {"random", "pca", "hessian", "interpolation"}
+    # the current slice is what the widget draws; another one is what the engine computes independently
+    assert slices["random"]["grid"] == w.grid
+    ref = plw.landscape(run, plw.hessian_directions(run, 2, "largest"), span=w.span, resolution=9, progress=False)
+    hess = np.frombuffer(slices["hessian"]["grid"], np.float32).reshape(slices["hessian"]["grid_shape"])
+    np.testing.assert_allclose(hess, ref.loss.values.astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert "hessian directions" in slices["hessian"]["title"]
+    # binary grids leave as buffers, the rest of the state stays JSON
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, paths, buffers = _remove_buffers(w.get_state())
+    json.dumps(state)
+    assert ["static_slices", json.dumps(["deep_ritz", "pca", "deep_ritz"], separators=(",", ":")), "grid"] in paths
+    with pytest.raises(ValueError, match="choices may name"):
+        w.precompute(("seed",))
+
+
+def test_kernel_answers_the_views_liveness_ping(run):
+    w = plw.LandscapeWidget(run, resolution=5, compute=False)
+    sent = []
+    w.send = lambda content, buffers=None: sent.append(content)
+    w._on_front_end_message(w, {"type": "ping"}, [])
+    w._on_front_end_message(w, {"type": "something else"}, [])
+    assert sent == [{"type": "pong"}]

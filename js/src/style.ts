@@ -13,9 +13,10 @@ export const CSS = `
 .plw-bar input[type=number] { width: 4.5em; }
 .plw-bar input[type=range] { width: 90px; }
 .plw-val { min-width: 2.5em; display: inline-block; }
-.plw-main { display: flex; gap: 6px; }
-.plw-panels { display: flex; flex: 1 1 auto; gap: 6px; min-width: 0; }
-.plw-stage { position: relative; flex: 1 1 0; height: 420px; min-width: 240px; }
+/* narrow hosts (a book column, a split notebook): the solution panel, then the second plot, wrap below */
+.plw-main { display: flex; flex-wrap: wrap; gap: 6px; }
+.plw-panels { display: flex; flex-wrap: wrap; flex: 1 1 460px; gap: 6px; min-width: 0; }
+.plw-stage { position: relative; flex: 1 1 320px; height: 420px; min-width: 280px; }
 .plw-caption { position: absolute; left: 4px; top: 2px; color: var(--jp-ui-font-color2, #555); pointer-events: none;
   z-index: 1; }
 .plw-canvas, .plw-canvas canvas { display: block; }

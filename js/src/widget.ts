@@ -13,9 +13,15 @@ type Model = {
   get(name: string): any;
   set(name: string, value: any): void;
   save_changes?(): void;
-  on(event: string, cb: () => void): void;
-  off?(event?: string, cb?: () => void): void;
+  send?(content: unknown): void;
+  on(event: string, cb: (...args: any[]) => void): void;
+  off?(event?: string, cb?: (...args: any[]) => void): void;
 };
+
+/** The choices a page without a kernel can switch between, in the order of static_slices' keys. */
+const STATIC_CHOICES = ["run_label", "direction_kind", "formulation"];
+/** How long a kernel may take to answer before the view treats its numbers as saved, not live. */
+const KERNEL_WAIT_MS = 2000;
 
 const HEIGHT = 1.1; // surface height in scene units (x, y span [-1, 1])
 
@@ -66,6 +72,11 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       /* read-only model */
     }
   };
+  // Is a kernel listening? A live one answers a ping; saved state (nbconvert, Jupyter Book, MyST, an
+  // exported page) never does. Without one, controls that need new numbers are disabled unless the
+  // widget carries precomputed slices for them (static_slices), which are then swapped in here.
+  let kernel: "unknown" | "live" | "none" = typeof model.send === "function" ? "unknown" : "none";
+  const live = () => !!get("interactive") && kernel !== "none";
   const setTrait = (k: string, v: unknown): boolean => {
     overrides[k] = v;
     try {
@@ -543,7 +554,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       const a = axisValue(view.a, view.nA, p[0]);
       const b = view.nB > 1 ? axisValue(view.b, view.nB, p[1]) : 0;
       solTitle.textContent = `u at alpha ${formatNumber(a)}${view.nB > 1 ? `, beta ${formatNumber(b)}` : ""}: computing...`;
-      if (!setTrait("selected_point", sfx === "" ? [a, b] : [a, b, 1])) {
+      if (kernel === "none" || !setTrait("selected_point", sfx === "" ? [a, b] : [a, b, 1])) {
         solTitle.textContent = "the solution at a point needs a live Python kernel";
       }
     };
@@ -685,7 +696,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     }
     resOut.textContent = String(get("resolution"));
     spanOut.textContent = String(get("span"));
-    const interactive = !!get("interactive");
+    const interactive = live();
     for (const inp of [runSel, dirSel, formSel, normSel, seedIn, resIn, spanIn, compareIn]) {
       (inp as HTMLInputElement).disabled = !interactive && !precomputed(inp.dataset.trait!);
     }
@@ -694,6 +705,20 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   function precomputed(name: string): boolean {
     return (get("static_choices") ?? []).includes(name);
   }
+  /** No kernel: draw the precomputed slice for the chosen run / directions / loss, or say it is missing. */
+  function showStaticSlice() {
+    const slices = (get("static_slices") ?? {}) as Record<string, Record<string, unknown>>;
+    const slice = slices[JSON.stringify(STATIC_CHOICES.map((c) => get(c)))];
+    if (slice) {
+      Object.assign(overrides, slice);
+      overrides.error = "";
+    } else {
+      overrides.error = "This combination was not precomputed for this page; run the notebook to compute it.";
+    }
+    syncControls();
+    updateStatus();
+    rebuildAll();
+  }
   for (const inp of inputs) {
     const name = inp.dataset.trait!;
     const handler = () => {
@@ -701,6 +726,11 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       if (inp instanceof HTMLInputElement && inp.type === "checkbox") val = inp.checked;
       else if (inp instanceof HTMLInputElement && (inp.type === "number" || inp.type === "range")) val = Number(inp.value);
       else val = (inp as HTMLSelectElement).value;
+      if (!live() && precomputed(name)) {
+        overrides[name] = val;
+        showStaticSlice();
+        return;
+      }
       if (!setTrait(name, val)) {
         syncControls();
         rebuildAll();
@@ -719,7 +749,11 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     const p = Number(get("progress") ?? 0);
     progress.value = p;
     progress.style.visibility = st === "computing" || st === "preview" ? "visible" : "hidden";
-    statusText.textContent = get("status_text") ?? "";
+    const saved = kernel === "none" && (get("static_choices") ?? []).length
+      ? " | no kernel: saved results; precomputed choices switch here"
+      : kernel === "none" && get("interactive") ? " | no kernel: saved results" : "";
+    statusText.textContent = (get("status_text") ?? "") + saved;
+    sol.style.display = kernel === "none" ? "none" : ""; // no kernel, no solutions to draw: no empty box
     const err = get("error") ?? "";
     error.textContent = err;
     error.style.display = err ? "block" : "none";
@@ -741,6 +775,24 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     "colormap", "contours", "wireframe", "view", "run_label", "run_labels", "formulations", "direction_kinds",
     "interactive", "compare", "z_shared"]) events.push([`change:${name}`, onControls]);
   for (const [ev, cb] of events) model.on(ev, cb);
+  const onMessage = (msg: any) => {
+    if (msg?.type !== "pong") return;
+    kernel = "live";
+    syncControls();
+    updateStatus();
+  };
+  model.on("msg:custom", onMessage);
+  const noAnswer = window.setTimeout(() => {
+    if (kernel !== "unknown") return;
+    kernel = "none";
+    syncControls();
+    updateStatus();
+  }, KERNEL_WAIT_MS);
+  try {
+    model.send?.({ type: "ping" });
+  } catch {
+    kernel = "none";
+  }
   const ro = new ResizeObserver(() => panels.forEach((p) => p.resize()));
   ro.observe(panelsBox);
   syncControls();
@@ -750,6 +802,8 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
 
   return () => {
     for (const [ev, cb] of events) model.off?.(ev, cb);
+    model.off?.("msg:custom", onMessage);
+    window.clearTimeout(noAnswer);
     ro.disconnect();
     for (const p of panels) p.dispose();
     root.remove();

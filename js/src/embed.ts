@@ -1,0 +1,130 @@
+// Draws anywidget views from saved widget state, with no kernel and no network.
+//
+// nbconvert's HTML export and Jupyter Book (myst-nb) pages carry the notebook's widget state in a
+// <script type="application/vnd.jupyter.widget-state+json"> block and one
+// <script type="application/vnd.jupyter.widget-view+json">{"model_id": ...}</script> per displayed widget.
+// The stock renderer (@jupyter-widgets/html-manager) is fetched from a CDN at view time and then fetches
+// each widget's front end from another CDN, so an offline page shows nothing. An anywidget model already
+// holds its whole front end (the _esm trait), so this script needs nothing but the page: it rebuilds each
+// model (binary buffers included) and calls the ESM's render() with a model that has no kernel behind it.
+// Views of other widget libraries are left alone.
+
+type Buffer = { path: (string | number)[]; data: string; encoding?: "base64" | "hex" };
+type SavedModel = {
+  model_name: string;
+  model_module: string;
+  state: Record<string, unknown>;
+  buffers?: Buffer[];
+};
+type Handler = (...args: unknown[]) => void;
+
+const STATE_TYPE = "application/vnd.jupyter.widget-state+json";
+const VIEW_TYPE = "application/vnd.jupyter.widget-view+json";
+
+function decodeBuffer(b: Buffer): DataView {
+  let bytes: Uint8Array;
+  if (b.encoding === "hex") {
+    bytes = new Uint8Array(b.data.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(b.data.substr(2 * i, 2), 16);
+  } else {
+    const bin = atob(b.data);
+    bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  }
+  return new DataView(bytes.buffer);
+}
+
+/** The model's state with each binary buffer put back where the kernel took it out. */
+export function restoreState(saved: SavedModel): Record<string, unknown> {
+  const state: Record<string, any> = structuredClone(saved.state ?? {});
+  for (const b of saved.buffers ?? []) {
+    let obj: any = state;
+    for (const p of b.path.slice(0, -1)) obj = obj[p] ??= {};
+    obj[b.path[b.path.length - 1]] = decodeBuffer(b);
+  }
+  return state;
+}
+
+/** A model with no kernel: settings made in the view are kept and announced, and go nowhere else. */
+class SavedStateModel {
+  private handlers: Record<string, Handler[]> = {};
+  constructor(private state: Record<string, unknown>) {}
+  get(name: string): unknown {
+    return this.state[name];
+  }
+  set(name: string, value: unknown) {
+    this.state[name] = value;
+    for (const f of this.handlers[`change:${name}`] ?? []) f();
+  }
+  on(event: string, f: Handler) {
+    (this.handlers[event] ??= []).push(f);
+  }
+  off(event?: string, f?: Handler) {
+    if (!event) this.handlers = {};
+    else if (!f) delete this.handlers[event];
+    else this.handlers[event] = (this.handlers[event] ?? []).filter((g) => g !== f);
+  }
+  save_changes() {}
+}
+
+const esmCache = new Map<string, Promise<any>>();
+
+function loadEsm(esm: string): Promise<any> {
+  if (!esmCache.has(esm)) {
+    const isUrl = /^(https?:|data:|blob:|\.{0,2}\/)/.test(esm.trim()) && !esm.includes("\n");
+    const url = isUrl ? esm.trim() : URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+    esmCache.set(esm, import(/* @vite-ignore */ url));
+  }
+  return esmCache.get(esm)!;
+}
+
+/** Draw one view; false when it is not an anywidget view this script can draw. */
+async function renderView(script: HTMLScriptElement, models: Record<string, SavedModel>): Promise<boolean> {
+  const { model_id: id } = JSON.parse(script.textContent || "{}");
+  const saved = models[id];
+  if (!saved || saved.model_module !== "anywidget" || typeof saved.state?._esm !== "string") return false;
+  const state = restoreState(saved);
+  const host = document.createElement("div");
+  host.className = "plw-saved-widget";
+  script.after(host);
+  if (typeof state._css === "string" && state._css) {
+    const style = document.createElement("style");
+    style.textContent = state._css;
+    host.appendChild(style);
+  }
+  let mod = await loadEsm(state._esm as string);
+  let widget = mod.default ?? mod;
+  if (typeof widget === "function") widget = await widget(); // anywidget's factory form
+  const model = new SavedStateModel(state);
+  await widget.initialize?.({ model });
+  await widget.render?.({ model, el: host });
+  return true;
+}
+
+export async function renderSavedWidgets(doc: Document = document): Promise<number> {
+  const models: Record<string, SavedModel> = {};
+  for (const s of Array.from(doc.querySelectorAll<HTMLScriptElement>(`script[type="${STATE_TYPE}"]`))) {
+    try {
+      Object.assign(models, JSON.parse(s.textContent || "{}").state ?? {});
+    } catch (e) {
+      console.warn("pinn-landscape-widget: unreadable widget state", e);
+    }
+  }
+  let drawn = 0;
+  for (const s of Array.from(doc.querySelectorAll<HTMLScriptElement>(`script[type="${VIEW_TYPE}"]`))) {
+    if (s.dataset.plwRendered) continue;
+    s.dataset.plwRendered = "1";
+    try {
+      if (await renderView(s, models)) drawn++;
+    } catch (e) {
+      console.warn("pinn-landscape-widget: a saved widget could not be drawn", e);
+    }
+  }
+  (window as any).plwSavedWidgetsDrawn = drawn;
+  return drawn;
+}
+
+if (typeof document !== "undefined") {
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => renderSavedWidgets());
+  else renderSavedWidgets();
+}

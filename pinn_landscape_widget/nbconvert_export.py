@@ -1,0 +1,55 @@
+"""nbconvert HTML whose saved widgets draw with no kernel and no network.
+
+nbconvert's stock HTML export loads the widget renderer (@jupyter-widgets/html-manager) from a CDN when the
+page is opened, and that renderer fetches anywidget's front end from another CDN: offline, or years later,
+the widget is an empty box. This exporter points nbconvert's ``widget_renderer_url`` at the package's own
+renderer of saved state (``static/embed/plw-embed.js``, inlined as a data: URL), which draws every anywidget
+view from the ``_esm`` its saved state already holds. Everything else is nbconvert's ``lab`` template.
+
+    jupyter nbconvert --to plw_html executed.ipynb        # the exporter is registered as an entry point
+    plw.notebook_to_html("executed.ipynb", "page.html")   # the same from Python
+
+The notebook must carry widget state: execute it with nbclient / ``jupyter nbconvert --execute`` (which store
+it by default) or save it from JupyterLab with "Save Widget State Automatically" on.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import nbformat
+from nbconvert.exporters import HTMLExporter
+from traitlets import default
+
+EMBED_SCRIPT = Path(__file__).parent / "static" / "embed" / "plw-embed.js"
+
+
+def embed_script_data_url() -> str:
+    if not EMBED_SCRIPT.exists():
+        raise FileNotFoundError(f"{EMBED_SCRIPT} is missing: the front end was not built (cd js && npm run build)")
+    return "data:text/javascript;base64," + base64.b64encode(EMBED_SCRIPT.read_bytes()).decode()
+
+
+class OfflineWidgetHTMLExporter(HTMLExporter):
+    """HTML export in which saved anywidget views (LandscapeWidget among them) draw offline."""
+
+    export_from_notebook = "HTML (widgets drawn offline)"
+
+    @default("widget_renderer_url")
+    def _default_widget_renderer_url(self):
+        return embed_script_data_url()
+
+
+def notebook_to_html(notebook, path) -> Path:
+    """Convert an executed notebook (a path or a NotebookNode) to HTML whose widgets draw offline."""
+    nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
+    if "application/vnd.jupyter.widget-state+json" not in nb.metadata.get("widgets", {}):
+        name = "the notebook" if isinstance(notebook, nbformat.NotebookNode) else f"notebook {notebook}"
+        raise ValueError(f"{name} carries no widget state: execute it with nbclient (store_widget_state=True) "
+                         "or save it from JupyterLab with widget state, then convert it")
+    body, _ = OfflineWidgetHTMLExporter().from_notebook_node(nb)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return out

@@ -103,6 +103,7 @@ def main(argv=None):
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(dict(machine=machine, results=rows), indent=2))
         print("wrote", args.out)
+    return rows
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def main(argv=None):
         Path(args.out).write_text(json.dumps(dict(threads=args.threads, torch=torch.__version__, results=rows),
                                              indent=2))
         print("wrote", args.out)
+    return rows
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
 Z_SCALES = ("linear", "log")
 COLORMAPS = ("viridis", "magma", "coolwarm", "gray")
 VIEWS = ("surface", "heatmap")
-PREVIEW_RESOLUTION = 11
+PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly, see below)
+PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last measured cost per point
+PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grid waits for the view to draw the preview
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
 
 
@@ -132,6 +134,9 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._current: tuple | None = None  # (run, settings, Dataset) of what each panel draws
         self._current2: tuple | None = None
         self.last_future = None
+        self._has_view = False  # a view answered our liveness check: it will report when it has drawn
+        self._drawn = threading.Event()
+        self._cost_per_point: dict[tuple, float] = {}  # (run label, formulation) -> seconds per grid point
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
@@ -218,8 +223,12 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _on_front_end_message(self, _widget, content, _buffers):
         # The view pings on render; a live kernel answers. Saved state (no kernel) never does, and the
         # view then disables what would need new numbers (and switches precomputed slices itself).
-        if isinstance(content, dict) and content.get("type") == "ping":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            self._has_view = True
             self.send({"type": "pong"})
+        elif kind == "drawn":
+            self._drawn.set()
 
     # ---- computation ----------------------------------------------------------------------------------
     def settings(self) -> tuple:
@@ -248,6 +257,16 @@ class LandscapeWidget(anywidget.AnyWidget):
         self.last_future = self._executor.submit(self._job, rid, self.settings())
         return self.last_future
 
+    def _preview_resolution(self, settings) -> int:
+        """Odd, 5..PREVIEW_RESOLUTION: as many points as PREVIEW_BUDGET_S buys at the last cost per point
+        measured for this run and formulation (a slow network gets a coarser preview, not a later one)."""
+        per_point = self._cost_per_point.get((settings[0], settings[2]))
+        if per_point is None:
+            return PREVIEW_RESOLUTION
+        n = PREVIEW_BUDGET_S / per_point if settings[1] == "interpolation" else math.sqrt(PREVIEW_BUDGET_S / per_point)
+        n = max(5, min(PREVIEW_RESOLUTION, int(n)))
+        return n if n % 2 else n - 1
+
     def _stale(self, rid: int) -> bool:
         return rid != self._latest
 
@@ -260,9 +279,13 @@ class LandscapeWidget(anywidget.AnyWidget):
             if ds is None:
                 res = settings[5]
                 if res > 2 * PREVIEW_RESOLUTION:
-                    preview = self._compute(rid, settings[:5] + (PREVIEW_RESOLUTION,) + settings[6:], preview=True)
+                    pres = self._preview_resolution(settings)
+                    preview = self._compute(rid, settings[:5] + (pres,) + settings[6:], preview=True)
                     if preview is not None and not self._stale(rid):
+                        self._drawn.clear()
                         self._show(preview, settings, status="preview")
+                        if self._has_view:  # let the browser draw it before the full grid takes the CPU
+                            self._drawn.wait(PREVIEW_DRAW_WAIT_S)
                 ds = self._compute(rid, settings, preview=False)
                 self._cache[key] = ds
             second = self.second_settings(settings)
@@ -333,7 +356,9 @@ class LandscapeWidget(anywidget.AnyWidget):
                 last[0] = now
                 self.progress = done / total
 
-        return self._landscape_for(settings, on_chunk)
+        ds = self._landscape_for(settings, on_chunk)
+        self._cost_per_point[(settings[0], settings[2])] = ds.attrs["compute_seconds"] / ds.loss.size
+        return ds
 
     def _landscape_for(self, settings, on_chunk=None) -> xr.Dataset:
         """The landscape for one setting tuple (directions cached per run and kind)."""

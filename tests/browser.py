@@ -161,5 +161,15 @@ def run_all_cells(page, notebook_url: str):
     page.goto(notebook_url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    started = ("Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+               " || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]') !== null")
+    for _ in range(3):  # a click can land while JupyterLab is still laying out (or under a notification)
+        page.keyboard.press("Escape")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(started, timeout=10_000)
+            return
+        except Exception:
+            continue
+    raise AssertionError("JupyterLab did not start running the notebook")

@@ -63,6 +63,21 @@ def test_coarse_preview_comes_before_the_full_grid(run):
     assert shapes[-1][0] == (41, 41) and w.status == "done"
 
 
+def test_preview_gets_coarser_when_points_are_costly(run):
+    w = plw.LandscapeWidget(run, resolution=15, compute=False)
+    settings = w.settings()
+    assert w._preview_resolution(settings) == 11  # nothing measured yet
+    w._cost_per_point[(settings[0], settings[2])] = 0.08 / 49  # 49 points fill the budget: 7 x 7
+    assert w._preview_resolution(settings) == 7
+    w._cost_per_point[(settings[0], settings[2])] = 1.0  # a huge network: the coarsest preview
+    assert w._preview_resolution(settings) == 5
+    shapes = []
+    w.observe(lambda ch: shapes.append((tuple(w.grid_shape), w.status)), "grid")
+    w.resolution = 41
+    w.wait()
+    assert shapes[0] == ((5, 5), "preview") and shapes[-1][0] == (41, 41)
+
+
 def test_newer_request_supersedes_older_and_stale_results_are_never_drawn(run, monkeypatch):
     w = plw.LandscapeWidget(run, resolution=15, compute=False)
     drawn = []

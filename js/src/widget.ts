@@ -490,9 +490,13 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       renderer.render(scene, camera);
     }
 
+    let size = "";
+    /** Fit the canvas to the stage; a no-op when the size did not change (a render costs CPU time). */
     function resize() {
       const w = Math.max(240, stage.clientWidth);
       const h = Math.max(200, stage.clientHeight);
+      if (`${w}x${h}` === size) return;
+      size = `${w}x${h}`;
       renderer.setSize(w, h, false);
       renderer.domElement.style.width = `${w}px`;
       renderer.domElement.style.height = `${h}px`;
@@ -605,6 +609,15 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       panels.forEach((p) => p.rebuild());
       panels.forEach((p) => p.resize());
       root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: get("status"), t: performance.now() } }));
+      // tell a live kernel the picture is up: it holds the next (full) computation back until then, so the
+      // preview is not starved of CPU on small machines
+      if (kernel === "live") {
+        try {
+          model.send?.({ type: "drawn", status: get("status") });
+        } catch {
+          /* the kernel went away */
+        }
+      }
     });
   };
 

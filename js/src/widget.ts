@@ -766,7 +766,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       ? " | no kernel: saved results; precomputed choices switch here"
       : kernel === "none" && get("interactive") ? " | no kernel: saved results" : "";
     statusText.textContent = (get("status_text") ?? "") + saved;
-    sol.style.display = kernel === "none" ? "none" : ""; // no kernel, no solutions to draw: no empty box
+    // no kernel, no solutions to compute: say so instead of inviting clicks, and leave no empty box
+    const savedSolution = decodeFloat32(get("solution")).length > 0;
+    sol.style.display = kernel === "none" && !savedSolution ? "none" : "";
+    if (kernel === "none" && !savedSolution) solTitle.textContent = "u(x) at a clicked point needs a live Python kernel";
     const err = get("error") ?? "";
     error.textContent = err;
     error.style.display = err ? "block" : "none";

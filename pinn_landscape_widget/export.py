@@ -1,10 +1,12 @@
 """Self-contained HTML: the widget's own front end and the numbers in one file, no kernel, no network.
 
-The page holds the JS bundle (base64, loaded as a module from a Blob URL) and the widget's state with a set
-of precomputed slices (JSON with binary grids as base64). The view itself swaps a precomputed slice in when
-a run / direction kind / formulation is chosen and no kernel answers; every other control that would need
-new numbers is disabled with a note. User-supplied strings only ever reach the page as JSON inside a
-``<script type="application/json">`` block with ``<``, ``>`` and ``&`` escaped, so they stay text.
+The page is what a saved notebook looks like to a browser: the widget's state (its ESM, binary grids as
+base64 buffers, and a set of precomputed slices) in a ``widget-state+json`` block, one ``widget-view+json``
+block where it is drawn, and the package's offline renderer of saved state (``static/embed/plw-embed.js``)
+inline, the same one that draws nbconvert HTML and Jupyter Book pages. The view swaps a precomputed slice
+in when a run / direction kind / formulation is chosen and no kernel answers; every other control that
+would need new numbers is disabled with a note. User-supplied strings reach the page either HTML-escaped
+(the title) or as JSON with ``<``, ``>`` and ``&`` escaped inside a script block, so they stay text.
 """
 
 from __future__ import annotations
@@ -21,35 +23,15 @@ PAGE = """<!doctype html>
 <title>{title}</title><link rel="icon" href="data:,">
 <style>body {{ font-family: system-ui, sans-serif; margin: 16px; }} .plw-static-note {{ color: #555; margin: 6px 0; }}</style>
 </head><body>
-<h2 class="plw-page-title"></h2>
+<h2 class="plw-page-title">{title}</h2>
 <div class="plw-static-note">Static page: the precomputed slices can be switched here; other settings need a live
 Python kernel.</div>
-<div id="plw-host"></div>
-<script type="application/json" id="plw-data">{data}</script>
-<script type="text/plain" id="plw-bundle">{bundle}</script>
-<script type="module">
-const data = JSON.parse(document.getElementById("plw-data").textContent);
-document.querySelector(".plw-page-title").textContent = data.title;
-const b64 = document.getElementById("plw-bundle").textContent.trim();
-const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-const url = URL.createObjectURL(new Blob([bytes], {{ type: "text/javascript" }}));
-const widget = (await import(url)).default;
-// A model with no kernel behind it: the view swaps in the precomputed slices (static_slices) itself.
-class SavedStateModel {{
-  constructor(state) {{ this.state = state; this.handlers = {{}}; }}
-  get(k) {{ return this.state[k]; }}
-  set(k, v) {{ this.state[k] = v; for (const f of this.handlers["change:" + k] || []) f(); }}
-  on(e, f) {{ (this.handlers[e] ||= []).push(f); }}
-  off(e, f) {{ this.handlers[e] = (this.handlers[e] || []).filter((g) => g !== f); }}
-  save_changes() {{}}
-}}
-const model = new SavedStateModel(data.state);
-window.plwModel = model;
-widget.render({{ model, el: document.getElementById("plw-host") }});
-window.plwReady = true;
-</script>
+<script type="application/vnd.jupyter.widget-state+json">{state}</script>
+<script type="application/vnd.jupyter.widget-view+json">{view}</script>
+<script>{renderer}</script>
 </body></html>
 """
+MODEL_ID = "plw-landscape"
 
 
 def _b64(v):
@@ -75,6 +57,17 @@ def _json_for_html(obj) -> str:
     return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def saved_widget_state(state: dict, model_id: str = MODEL_ID) -> dict:
+    """A widget's state in the format nbclient saves in a notebook (binary values as base64 buffers)."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    plain, paths, buffers = _remove_buffers(state)
+    return {"version_major": 2, "version_minor": 0, "state": {model_id: {
+        "model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*", "state": plain,
+        "buffers": [{"path": path, "encoding": "base64", "data": base64.b64encode(bytes(buf)).decode()}
+                    for path, buf in zip(paths, buffers)]}}}
+
+
 def widget_to_html(w: LandscapeWidget, path, *, precompute=("direction_kind", "formulation"),
                    title: str | None = None) -> Path:
     """Write ``w`` as one self-contained HTML file and return its path.
@@ -82,17 +75,21 @@ def widget_to_html(w: LandscapeWidget, path, *, precompute=("direction_kind", "f
     ``precompute`` names the choices to carry (see ``LandscapeWidget.precompute``); ``None`` keeps the
     slices the widget already carries.
     """
-    bundle = (Path(__file__).parent / "static" / "widget.js").read_bytes()
+    from .nbconvert_export import EMBED_SCRIPT
+
+    renderer = EMBED_SCRIPT.read_text(encoding="utf-8")
+    if "</script" in renderer.lower():  # cannot happen with esbuild's output; would end the block early
+        raise RuntimeError(f"{EMBED_SCRIPT} cannot be inlined: it contains '</script'")
     state = w.get_state()
     if precompute is not None and w._runs:
         state["static_slices"] = w._precomputed_slices(precompute)
         state["static_choices"] = list(precompute)
-    state = {k: _b64(v) for k, v in state.items()}
     state["interactive"] = False
     state["status"] = "done"
-    data = dict(title=title or w.title or "PINN loss landscape", state=state)
-    page = PAGE.format(title=html.escape(data["title"]), data=_json_for_html(data),
-                       bundle=base64.b64encode(bundle).decode())
+    title = title or w.title or "PINN loss landscape"
+    page = PAGE.format(title=html.escape(title), state=_json_for_html(saved_widget_state(state)),
+                       view=_json_for_html({"version_major": 2, "version_minor": 0, "model_id": MODEL_ID}),
+                       renderer=renderer)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -21,7 +21,7 @@ def runs():
 
 
 def _open_offline(page, path):
-    return open_offline(page, path, "window.plwReady === true", 30_000)
+    return open_offline(page, path, "window.plwSavedWidgetsDrawn === 1", 30_000)
 
 
 @pytest.mark.browser

@@ -427,7 +427,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         if unknown:
             raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
         if not self._runs:
-            return {}
+            raise ValueError("precompute needs training runs to compute from; a widget made from a Dataset "
+                             "shows that one slice only")
         if self.last_future is not None:
             self.last_future.result()  # one computation at a time; its grids land in the cache
         options = {"run_label": list(self.run_labels), "direction_kind": list(self.direction_kinds),

@@ -236,6 +236,8 @@ def test_precompute_carries_every_direction_kind_for_pages_without_a_kernel(run)
     assert ["static_slices", json.dumps(["deep_ritz", "pca", "deep_ritz"], separators=(",", ":")), "grid"] in paths
     with pytest.raises(ValueError, match="choices may name"):
         w.precompute(("seed",))
+    with pytest.raises(ValueError, match="needs training runs"):
+        plw.LandscapeWidget(plw.landscape(run, resolution=5, progress=False)).precompute()
 
 
 def test_kernel_answers_the_views_liveness_ping(run):

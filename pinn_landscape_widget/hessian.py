@@ -60,10 +60,14 @@ class Lanczos:
     off-diagonal ``beta_last`` (zero when an invariant subspace was found: ``done``).
     """
 
-    def __init__(self, matvec, v0: torch.Tensor, max_steps: int):
+    def __init__(self, matvec, v0: torch.Tensor, max_steps: int, keep_products: bool = False):
         self.matvec = matvec
         self.max_steps = min(max_steps, v0.numel())
-        self.Q = torch.zeros((self.max_steps, v0.numel()), dtype=v0.dtype, device=v0.device)
+        # rows are added as steps are taken (doubling): most runs stop long before max_steps
+        rows = min(self.max_steps, 32)
+        self.Q = torch.empty((rows, v0.numel()), dtype=v0.dtype, device=v0.device)
+        # H q_j as the operator returned them: true residuals of Ritz pairs without further products
+        self.HQ = torch.empty_like(self.Q) if keep_products else None
         self.alpha: list[float] = []
         self.beta: list[float] = []
         self.q = v0 / v0.norm()
@@ -75,8 +79,15 @@ class Lanczos:
 
     def step(self) -> None:
         j = self.steps
+        if j == self.Q.shape[0]:
+            rows = min(self.max_steps, 2 * j)
+            self.Q = torch.cat([self.Q, self.Q.new_empty((rows - j, self.Q.shape[1]))])
+            if self.HQ is not None:
+                self.HQ = torch.cat([self.HQ, self.HQ.new_empty((rows - j, self.HQ.shape[1]))])
         self.Q[j] = self.q
         w = self.matvec(self.q)
+        if self.HQ is not None:
+            self.HQ[j] = w
         a = float(self.q @ w)
         w = w - a * self.q - (self.beta[-1] * self.Q[j - 1] if j > 0 else 0.0)
         for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
@@ -99,6 +110,16 @@ class Lanczos:
 
     def basis(self) -> torch.Tensor:
         return self.Q[: self.steps]
+
+    def ritz_vector(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, H y) for the Ritz vector y = Q^T s, normalised; H y from the stored products (exact up to
+        rounding, whatever orthogonality the basis has kept)."""
+        j = self.steps
+        s = s.to(self.Q.dtype)
+        y = self.Q[:j].T @ s
+        hy = self.HQ[:j].T @ s
+        n = y.norm()
+        return y / n, hy / n
 
 
 def lanczos(matvec, v0: torch.Tensor, m: int):
@@ -144,7 +165,7 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
     tol = check_positive("tol", tol)
     max_steps = min(P, 600) if max_steps is None else min(P, check_int("max_steps", max_steps, 1))
     v0 = _start_vector(P, seed, op.device, op.dtype)
-    lz = Lanczos(op.matvec, v0, max_steps)
+    lz = Lanczos(op.matvec, v0, max_steps, keep_products=True)
     want = k * per_end
     while True:
         lz.step()
@@ -163,11 +184,11 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
         scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
         if bool((res <= tol * scale).all()) or lz.done:
             break
-    Q = lz.basis()
     vals = torch.stack([evals[i] for i in order])
-    vecs = torch.stack([Q.T @ S[:, i].to(Q.dtype) for i in order])
-    vecs = vecs / vecs.norm(dim=1, keepdim=True)
-    true_res = np.array([float((op.matvec(v) - float(l) * v).norm()) for l, v in zip(vals, vecs)])
+    pairs = [lz.ritz_vector(S[:, i]) for i in order]
+    vecs = torch.stack([y for y, _ in pairs])
+    # true residuals ||H y - lambda y||, with H y from the products Lanczos already made
+    true_res = np.array([float((hy - float(l) * y).norm()) for l, (y, hy) in zip(vals, pairs)])
     converged = bool((true_res <= max(tol, 1e-12) * scale * 10).all())
     if not converged:
         warnings.warn(f"Lanczos did not converge in {lz.steps} steps: residual norms {true_res.tolist()} exceed "

@@ -58,6 +58,10 @@ def test_lanczos_extremes_match_dense_eigvalsh(case):
             cos = abs(float(torch.as_tensor(ds.eigenvector.values[m]) @ evecs[:, i]))
             assert cos > 0.999, (m, i, cos)
     assert (ds.residual_norm.values <= 1e-7 * scale).all()
+    # the reported residuals are true ones: ||H v - lambda v|| with the dense H
+    V = torch.as_tensor(ds.eigenvector.values)
+    dense_res = (V @ H - torch.as_tensor(got)[:, None] * V).norm(dim=1).numpy()
+    np.testing.assert_allclose(ds.residual_norm.values, dense_res, rtol=0, atol=1e-10 * scale)
 
 
 @pytest.mark.parametrize("which", ["largest", "smallest"])
@@ -191,6 +195,10 @@ def test_lanczos_non_convergence_is_reported():
     with pytest.warns(RuntimeWarning, match="Lanczos did not converge"):
         ds = plw.hessian_eigenpairs(run, 3, "smallest", max_steps=4, tol=1e-14)
     assert ds.attrs["converged"] == 0 and (ds.residual_norm.values > 0).all()
+    H = dense_hessian(run)
+    V = torch.as_tensor(ds.eigenvector.values)
+    dense_res = (V @ H - torch.as_tensor(ds.eigenvalue.values)[:, None] * V).norm(dim=1).numpy()
+    np.testing.assert_allclose(ds.residual_norm.values, dense_res, rtol=1e-8)
 
 
 def test_bad_direction_and_curvature_arguments():

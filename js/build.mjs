@@ -6,23 +6,19 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const out = (...parts) => path.join(here, "..", "pinn_landscape_widget", "static", ...parts);
+const common = { bundle: true, minify: true, target: "es2020", logLevel: "warning" };
 await esbuild.build({
+  ...common,
   entryPoints: [path.join(here, "src", "widget.ts")],
-  bundle: true,
   format: "esm",
-  minify: true,
-  target: "es2020",
-  outfile: path.join(here, "..", "pinn_landscape_widget", "static", "widget.js"),
+  outfile: out("widget.js"),
   define: { "define.amd": "false" },
-  logLevel: "warning",
 });
 await esbuild.build({
+  ...common,
   entryPoints: [path.join(here, "src", "embed.ts")],
-  bundle: true,
   format: "iife",
-  minify: true,
-  target: "es2020",
-  outfile: path.join(here, "..", "pinn_landscape_widget", "static", "embed", "plw-embed.js"),
-  logLevel: "warning",
+  outfile: out("embed", "plw-embed.js"),
 });
 console.log("built pinn_landscape_widget/static/widget.js and static/embed/plw-embed.js");

@@ -92,7 +92,7 @@ async function renderView(script: HTMLScriptElement, models: Record<string, Save
     style.textContent = state._css;
     host.appendChild(style);
   }
-  let mod = await loadEsm(state._esm as string);
+  const mod = await loadEsm(state._esm as string);
   let widget = mod.default ?? mod;
   if (typeof widget === "function") widget = await widget(); // anywidget's factory form
   const model = new SavedStateModel(state);

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .browser import CANVAS_STATS_JS, browser_page, jupyter_lab, run_all_cells, screenshot
+from .browser import ARTIFACTS, CANVAS_STATS_JS, browser_page, jupyter_lab, run_all_cells, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -56,7 +56,15 @@ def _wait_for_new_picture(page, old_hash, expect="", timeout=90):
 def test_widget_in_jupyterlab_recomputes_on_demand(lab):
     with browser_page(viewport=(1300, 950)) as page:
         run_all_cells(page, f"{lab}/lab/tree/landscape.ipynb")
-        page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
+        try:
+            page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=90_000)
+        except Exception:
+            # on a loaded machine a first run can stall in JupyterLab itself (seen once in ~10 CI runs);
+            # keep the evidence, then do what a person would: run the notebook again
+            screenshot(page, "lab_no_widget_first_try")
+            (ARTIFACTS / "lab_no_widget_first_try.txt").write_text("\n".join(page.errors))
+            run_all_cells(page, f"{lab}/lab/tree/landscape.ipynb")
+            page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
         page.wait_for_function("document.querySelector('.plw-status-text')?.textContent.includes('done')",
                                timeout=120_000)
         first = {"fraction": 0}

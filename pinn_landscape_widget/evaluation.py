@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 import torch
 
 from ._checks import check_int
+from .nets import reused_buffers
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 # On a CPU the grid is bound by memory passes: chunks whose activations stay in cache are fastest
@@ -85,7 +86,7 @@ def evaluate_points(objective, make_params: Callable[[slice], torch.Tensor], n: 
             if k < chunk:  # pad to the compiled shape, drop the padding after
                 p = torch.cat([p, p[-1:].expand(chunk - k, -1)])
             return {key: v[:k] for key, v in fn(p).items()}
-    with _GridNumerics():
+    with _GridNumerics(), reused_buffers():
         for sl in iter_chunks(n, chunk):
             try:
                 res = evaluate(make_params(sl))

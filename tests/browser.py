@@ -164,6 +164,7 @@ def run_all_cells(page, notebook_url: str):
     started = ("Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
                " || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]') !== null")
     for _ in range(3):  # a click can land while JupyterLab is still laying out (or under a notification)
+        _accept_kernel_dialog(page)
         page.keyboard.press("Escape")
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
@@ -173,3 +174,15 @@ def run_all_cells(page, notebook_url: str):
         except Exception:
             continue
     raise AssertionError("JupyterLab did not start running the notebook")
+
+
+def _accept_kernel_dialog(page) -> None:
+    """Now and then JupyterLab asks for a kernel even though the notebook names one (a race while its
+    session starts); Escape would answer "No Kernel", so accept the preselected python3 instead."""
+    accept = page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept")
+    try:
+        accept.first.wait_for(state="visible", timeout=1_500)
+    except Exception:
+        return
+    accept.first.click()
+    page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)

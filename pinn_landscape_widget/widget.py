@@ -38,6 +38,10 @@ VIEWS = ("surface", "heatmap")
 PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly, see below)
 PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last measured cost per point
 PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grid waits for the view to draw the preview
+# Progress reaches the view at most this often. Every update repaints the page, and in a software-rendered
+# browser (headless Chromium, remote desktops) that took a core from the kernel: at 0.1 s a 41 x 41 grid
+# computed in 1.4 s instead of 0.95 s (benchmarks/bench_widget_latency.py).
+PROGRESS_INTERVAL_S = 0.4
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
 
 
@@ -352,7 +356,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             if self._stale(rid):
                 raise _Superseded()
             now = time.perf_counter()
-            if now - last[0] > 0.1 or done == total:  # a message per chunk would cost more than the chunk
+            if now - last[0] > PROGRESS_INTERVAL_S or done == total:
                 last[0] = now
                 self.progress = done / total
 

@@ -125,15 +125,16 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
 
 
 def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
-    """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded.
+    """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded
+    (above 16: 16 threads with T // 16 torch threads each).
 
     Why not torch's own threads: a chunk is ~50 short ops, each an OpenMP parallel region, and libgomp's
     helper threads only stay awake between regions while it manages no more threads than there are cores.
     A second thread using torch (the widget's worker) gets a second team, libgomp stops spinning, and every
     region pays a futex wake-up: the reference grid took 1.6 s instead of 0.95 s. Whole chunks per thread
-    need no wake-ups at all. torch's thread count is process-wide, so it is 1 while any grid runs and is
-    restored by the last one to finish. Each chunk is evaluated single-threaded wherever it runs, so a
-    point's value does not depend on the thread count or on which thread took its chunk.
+    need no wake-ups at all. torch's thread count is process-wide, so it stays lowered while any grid runs
+    and the last one to finish restores it. Every chunk runs with the same thread count wherever it runs,
+    so a point's value does not depend on which thread took its chunk (nor, up to 16, on how many there are).
     """
     if not chunks:
         return
@@ -155,7 +156,7 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
                 return
 
     def work():
-        torch.set_num_threads(1)  # also MKL's per-thread setting, for this thread
+        torch.set_num_threads(per_worker)  # also MKL's per-thread setting, for this thread
         flushed = torch.set_flush_denormal(True)  # per thread, see _GridNumerics
         try:
             with torch.no_grad(), reused_buffers():
@@ -164,9 +165,13 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
             if flushed:
                 torch.set_flush_denormal(False)
 
-    with _single_threaded_ops() as n_threads:
+    with _few_threads_per_op() as n_threads:
+        # past ~16 Python threads the GIL (about 5% of a single-threaded chunk) becomes the limit
+        n_workers = min(n_threads, MAX_CHUNK_WORKERS)
+        per_worker = n_threads // n_workers
+        torch.set_num_threads(per_worker)
         helpers = [threading.Thread(target=work, name=f"plw-chunks-{k}", daemon=True)
-                   for k in range(min(n_threads, len(chunks)) - 1)]
+                   for k in range(min(n_workers, len(chunks)) - 1)]
         for t in helpers:
             t.start()
         work()  # the calling thread takes chunks too
@@ -176,13 +181,14 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
         raise failures[0]
 
 
+MAX_CHUNK_WORKERS = 16
 _OPS_LOCK = threading.Lock()
 _OPS_USERS = [0, 1]  # grids running now, torch's thread count before the first of them
 
 
 @contextlib.contextmanager
-def _single_threaded_ops():
-    """torch ops single-threaded while any chunk-parallel grid runs; yields the thread count to use."""
+def _few_threads_per_op():
+    """Yields torch's thread count as it was before any running grid; restores it after the last one."""
     with _OPS_LOCK:
         if _OPS_USERS[0] == 0:
             _OPS_USERS[1] = torch.get_num_threads()

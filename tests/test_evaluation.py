@@ -69,3 +69,28 @@ def test_a_failing_chunk_stops_the_grid_and_reaches_the_caller(two_threads):
     # and the engine works afterwards
     ok = evaluate_points(obj, lambda sl: P[sl], 40, 2)
     assert torch.isfinite(ok["loss"]).all()
+
+
+def test_many_torch_threads_are_capped_at_sixteen_workers():
+    """With 32 torch threads: 16 Python workers with 2 torch threads each; same numbers, count restored."""
+    before = torch.get_num_threads()
+    run = small_run("poisson1d", {}, "strong")
+    obj = run.objective(None, "cpu", torch.float32)
+    P = run.params[None] + 0.01 * torch.randn(64, run.n_params, generator=torch.Generator().manual_seed(0))
+    names = set()
+    seen = []
+
+    def record(n):
+        names.add(threading.current_thread().name)
+        seen.append(torch.get_num_threads())
+
+    try:
+        torch.set_num_threads(1)
+        ref = evaluate_points(obj, lambda sl: P[sl], 64, 1)
+        torch.set_num_threads(32)
+        got = evaluate_points(obj, lambda sl: P[sl], 64, 1, on_chunk=record)
+        assert torch.get_num_threads() == 32
+    finally:
+        torch.set_num_threads(before)
+    assert 1 < len(names) <= 16 and set(seen) == {2}
+    torch.testing.assert_close(got["loss"], ref["loss"], rtol=1e-6, atol=0)

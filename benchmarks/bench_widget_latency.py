@@ -49,9 +49,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--progress-interval", type=float, default=None,
+                    help="override the widget's PROGRESS_INTERVAL_S in the kernel (to measure its cost)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp, jupyter_lab(Path(tmp)) as url:
-        (Path(tmp) / "latency.ipynb").write_text(json.dumps(NOTEBOOK))
+        nb = json.loads(json.dumps(NOTEBOOK))
+        if args.progress_interval is not None:
+            nb["cells"][0]["source"].insert(1, "import pinn_landscape_widget.widget as _w; "
+                                               f"_w.PROGRESS_INTERVAL_S = {args.progress_interval!r}\n")
+        (Path(tmp) / "latency.ipynb").write_text(json.dumps(nb))
         with browser_page(viewport=(1300, 950)) as page:
             run_all_cells(page, f"{url}/lab/tree/latency.ipynb")
             try:
@@ -76,6 +82,7 @@ def main(argv=None):
                 status = page.locator(".plw-status-text").inner_text()
                 print(f"trial {trial}: preview drawn after {previews[-1]:.3f} s, full 41x41 after {fulls[-1]:.3f} s ({status})")
     result = dict(preview_median_s=statistics.median(previews), full_median_s=statistics.median(fulls),
+                  progress_interval_s=args.progress_interval,
                   previews_s=previews, fulls_s=fulls, workload="poisson1d strong 1-50-50-50-1 tanh, 1000 pts, 41x41")
     print(f"median: preview {result['preview_median_s']:.3f} s (target 0.3), full {result['full_median_s']:.3f} s "
           f"(target 1.0)")

@@ -40,7 +40,7 @@ PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last 
 PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grid waits for the view to draw the preview
 # Progress reaches the view at most this often. Every update repaints the page, and in a software-rendered
 # browser (headless Chromium, remote desktops) that took a core from the kernel: at 0.1 s a 41 x 41 grid
-# computed in 1.4 s instead of 0.95 s (benchmarks/bench_widget_latency.py).
+# computed in 1.4 s instead of 1.1 s (benchmarks/bench_widget_latency.py --progress-interval 0.1).
 PROGRESS_INTERVAL_S = 0.4
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
 

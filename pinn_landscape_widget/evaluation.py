@@ -41,21 +41,32 @@ def iter_chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-class _GridNumerics:
-    """While a grid is evaluated: TF32 matmuls off (landscapes must not change with the GPU), and on the CPU
-    subnormal floats flushed to zero. Saturated tanh units make products like (1 - t^2)^2 * grad
-    subnormal, and x86 arithmetic on subnormals is ~100x slower: a well-trained network's grid took 1.5x
-    longer than an untrained one's before this. Values below 1e-38 cannot change a loss."""
+@contextlib.contextmanager
+def _subnormals_flushed():
+    """Subnormal floats flushed to zero, in this thread (the x86 flag belongs to the thread that sets it).
 
-    def __enter__(self):
-        self.saved = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = False
-        self.flushed = torch.set_flush_denormal(True)
-
-    def __exit__(self, *exc):
-        torch.backends.cuda.matmul.allow_tf32 = self.saved
-        if self.flushed:
+    Saturated tanh units make products like (1 - t^2)^2 * grad subnormal, and x86 arithmetic on subnormals
+    is ~100x slower: a well-trained network's grid took 1.5x longer than an untrained one's before this.
+    Values below 1e-38 cannot change a loss."""
+    flushed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flushed:
             torch.set_flush_denormal(False)
+
+
+@contextlib.contextmanager
+def _grid_numerics():
+    """While a grid is evaluated: TF32 matmuls off (landscapes must not change with the GPU), subnormals
+    flushed on the CPU."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with _subnormals_flushed():
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 _COMPILED: dict[int, Callable] = {}
@@ -108,7 +119,7 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
             if k < chunk:  # pad to the compiled shape, drop the padding after
                 p = torch.cat([p, p[-1:].expand(chunk - k, -1)])
             return {key: v[:k] for key, v in fn(p).items()}
-    with _GridNumerics(), reused_buffers():
+    with _grid_numerics(), reused_buffers():
         for sl in iter_chunks(n, chunk):
             try:
                 res = evaluate(make_params(sl))
@@ -157,13 +168,8 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
 
     def work():
         torch.set_num_threads(per_worker)  # also MKL's per-thread setting, for this thread
-        flushed = torch.set_flush_denormal(True)  # per thread, see _GridNumerics
-        try:
-            with torch.no_grad(), reused_buffers():
-                take_chunks()
-        finally:
-            if flushed:
-                torch.set_flush_denormal(False)
+        with torch.no_grad(), _subnormals_flushed(), reused_buffers():
+            take_chunks()
 
     with _few_threads_per_op() as n_threads:
         # past ~16 Python threads the GIL (about 5% of a single-threaded chunk) becomes the limit

@@ -61,13 +61,13 @@ def _objective(spec: EvaluatorSpec):
 
 def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
     """Evaluate the grid points ``coef`` [n, n_dirs] of one tile on a worker."""
-    from .evaluation import evaluate_points
+    from .evaluation import evaluate_points, points_on_slice
 
     obj = _objective(spec)
     theta0 = torch.as_tensor(spec.center, dtype=obj.dtype)
     D = torch.as_tensor(spec.directions, dtype=obj.dtype)
     c = torch.as_tensor(coef, dtype=obj.dtype)
-    values = evaluate_points(obj, lambda sl: theta0 + c[sl] @ D, c.shape[0], chunk)
+    values = evaluate_points(obj, lambda sl: points_on_slice(theta0, c[sl], D), c.shape[0], chunk)
     return {k: v.numpy() for k, v in values.items()}
 
 

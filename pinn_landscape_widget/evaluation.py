@@ -36,6 +36,17 @@ def chunk_size_for(objective, n_points: int, chunk_size: int | None = None,
     return max(1, min(n_points, budget // objective.bytes_per_point()))
 
 
+def points_on_slice(theta0: torch.Tensor, coef: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """theta0 + sum_i coef[:, i] D[i] -> [k, P], element by element.
+
+    Not ``coef @ D``: BLAS rounds that product differently for different k (FMA or not), which made a
+    point's parameters, and so its loss, depend on the size of its chunk."""
+    p = theta0 + coef[:, :1] * D[0]
+    for i in range(1, D.shape[0]):
+        p += coef[:, i : i + 1] * D[i]
+    return p
+
+
 def iter_chunks(n: int, size: int) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))

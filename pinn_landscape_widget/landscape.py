@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ._checks import check_int
 from .directions import Directions, as_directions
-from .evaluation import chunk_size_for, evaluate_points
+from .evaluation import chunk_size_for, evaluate_points, points_on_slice
 from .evaluation import iter_chunks as _slices
 
 MAX_RESOLUTION = 1025
@@ -94,7 +94,7 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     chunk = chunk_size_for(obj, n_total, chunk_size, memory_budget)
 
     def make_params(sl):
-        return theta0 + coef[sl] @ D
+        return points_on_slice(theta0, coef[sl], D)
 
     done = [0]
 

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 
 from ._checks import check_int
+from ._threads import few_threads_per_op, run_parts, workers_for
 from .nets import reused_buffers
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
@@ -148,15 +149,10 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
 
 def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
     """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded
-    (above 16: 16 threads with T // 16 torch threads each).
+    (above 16: 16 threads with T // 16 torch threads each); see ``_threads`` for why.
 
-    Why not torch's own threads: a chunk is ~50 short ops, each an OpenMP parallel region, and libgomp's
-    helper threads only stay awake between regions while it manages no more threads than there are cores.
-    A second thread using torch (the widget's worker) gets a second team, libgomp stops spinning, and every
-    region pays a futex wake-up (benchmarks/bench_threads.py: 1.4 s against 0.8 s). Whole chunks per thread
-    need no wake-ups at all. torch's thread count is process-wide, so it stays lowered while any grid runs
-    and the last one to finish restores it. Every chunk runs with the same thread count wherever it runs,
-    so a point's value does not depend on which thread took its chunk (nor, up to 16, on how many there are).
+    Every chunk runs with the same thread count wherever it runs, so a point's value does not depend on
+    which thread took its chunk (nor, up to 16, on how many there are).
     """
     if not chunks:
         return
@@ -178,46 +174,14 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
                 return
 
     def work():
-        torch.set_num_threads(per_worker)  # also MKL's per-thread setting, for this thread
         with torch.no_grad(), _subnormals_flushed(), reused_buffers():
             take_chunks()
 
-    with _few_threads_per_op() as n_threads:
-        # past ~16 Python threads the GIL (about 5% of a single-threaded chunk) becomes the limit
-        n_workers = min(n_threads, MAX_CHUNK_WORKERS)
-        per_worker = n_threads // n_workers
-        torch.set_num_threads(per_worker)
-        helpers = [threading.Thread(target=work, name=f"plw-chunks-{k}", daemon=True)
-                   for k in range(min(n_workers, len(chunks)) - 1)]
-        for t in helpers:
-            t.start()
-        work()  # the calling thread takes chunks too
-        for t in helpers:
-            t.join()
+    with few_threads_per_op() as n_threads:
+        n_workers, per_worker = workers_for(n_threads)
+        run_parts([work] * min(n_workers, len(chunks)), per_worker)
     if failures:
         raise failures[0]
-
-
-MAX_CHUNK_WORKERS = 16
-_OPS_LOCK = threading.Lock()
-_OPS_USERS = [0, 1]  # grids running now, torch's thread count before the first of them
-
-
-@contextlib.contextmanager
-def _few_threads_per_op():
-    """Yields torch's thread count as it was before any running grid; restores it after the last one."""
-    with _OPS_LOCK:
-        if _OPS_USERS[0] == 0:
-            _OPS_USERS[1] = torch.get_num_threads()
-        _OPS_USERS[0] += 1
-        n_threads = _OPS_USERS[1]
-    try:
-        yield n_threads
-    finally:
-        with _OPS_LOCK:
-            _OPS_USERS[0] -= 1
-            if _OPS_USERS[0] == 0:
-                torch.set_num_threads(_OPS_USERS[1])
 
 
 def evaluate(run, params, formulation: str | None = None, *, device=None, dtype=None,

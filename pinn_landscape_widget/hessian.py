@@ -8,6 +8,7 @@ terms (residual / energy / boundary / initial), as Rathore et al. (2024) do.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import warnings
@@ -17,10 +18,19 @@ import torch
 import xarray as xr
 
 from ._checks import check_choice, check_int, check_positive
+from ._threads import few_threads_per_op, run_parts, workers_for
 
 
 class HessianOperator:
-    """H = d^2 L / d theta^2 at ``params`` (default: the trained parameters) as a linear operator."""
+    """H = d^2 L / d theta^2 at ``params`` (default: the trained parameters) as a linear operator.
+
+    On a CPU with T > 1 torch threads the loss is split over the interior quadrature points into T parts
+    (at least 64 points each), one per thread, each with its own autograd graph and single-threaded ops;
+    H v is the sum of the parts' products. A product is a chain of ~150 short ops, and torch's own threads
+    pay an OpenMP wake-up on each (see ``_threads``).
+    """
+
+    MIN_POINTS_PER_PART = 64
 
     def __init__(self, run, params=None, term: str | None = None, formulation: str | None = None,
                  dtype=torch.float64, device=None):
@@ -33,24 +43,72 @@ class HessianOperator:
         self.theta = theta
         self.n = theta.numel()
         self.device, self.dtype = obj.device, obj.dtype
-        with torch.enable_grad():
-            terms = obj.terms(theta[None])
-            loss = terms[term][0] if term is not None else sum(terms.values())[0]
-            self.loss = float(loss.detach())
-            (self.grad,) = torch.autograd.grad(loss, theta, create_graph=True)
         self.n_matvecs = 0
+        self._per_part = None
+        self._parts = self._split(obj, term)
+
+        def gradient(part):
+            with torch.enable_grad():
+                terms = part.terms(theta[None])
+                loss = terms[term][0] if term is not None else sum(terms.values())[0]
+                (g,) = torch.autograd.grad(loss, theta, create_graph=True)
+            return float(loss.detach()), g
+
+        done = self._map([lambda p=p: gradient(p) for p in self._parts])
+        self.loss = sum(loss for loss, _ in done)
+        self._grads = [g for _, g in done]
+
+    def _split(self, obj, term):
+        """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
+        self._threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
+        n_parts = min(workers_for(self._threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
+        if n_parts < 2 or term not in (None, obj.formulation.term):
+            return [obj]
+        bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
+        return [obj.quadrature_part(slice(a, b), with_constraints=(i == 0) and term is None)
+                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+    @contextlib.contextmanager
+    def parallel(self):
+        """Keep torch's thread count lowered across many products (changing it per product costs more
+        than a product); ``matvec`` outside this block lowers and restores it each time."""
+        if len(self._parts) == 1 or self._per_part is not None:
+            yield
+            return
+        with few_threads_per_op() as n_threads:
+            self._per_part = max(1, n_threads // len(self._parts))
+            try:
+                yield
+            finally:
+                self._per_part = None
+
+    def _map(self, tasks):
+        if len(tasks) == 1:
+            return [tasks[0]()]
+        with self.parallel():
+            return run_parts(tasks, self._per_part)
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """H v (v: [P])."""
         self.n_matvecs += 1
-        with torch.enable_grad():
-            (hv,) = torch.autograd.grad(self.grad, self.theta, grad_outputs=v.to(self.dtype), retain_graph=True)
-        return hv.detach()
+        v = v.to(self.dtype)
+
+        def product(g):
+            with torch.enable_grad():
+                (hv,) = torch.autograd.grad(g, self.theta, grad_outputs=v, retain_graph=True)
+            return hv.detach()
+
+        parts = self._map([lambda g=g: product(g) for g in self._grads])
+        hv = parts[0]
+        for p in parts[1:]:
+            hv = hv + p
+        return hv
 
     def dense(self) -> torch.Tensor:
         """The full P x P matrix (P matvecs; for small networks and tests)."""
         eye = torch.eye(self.n, dtype=self.dtype, device=self.device)
-        return torch.stack([self.matvec(eye[i]) for i in range(self.n)])
+        with self.parallel():
+            return torch.stack([self.matvec(eye[i]) for i in range(self.n)])
 
 
 class Lanczos:
@@ -164,26 +222,27 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
     k = check_int("k", k, 1, P // per_end)
     tol = check_positive("tol", tol)
     max_steps = min(P, 600) if max_steps is None else min(P, check_int("max_steps", max_steps, 1))
-    v0 = _start_vector(P, seed, op.device, op.dtype)
-    lz = Lanczos(op.matvec, v0, max_steps, keep_products=True)
-    want = k * per_end
-    while True:
-        lz.step()
-        j = lz.steps
-        if j < min(want + 2, P) and not lz.done:
-            continue
-        evals, S, b_last = lz.ritz()
-        order = []
-        if which in ("largest", "both"):
-            order += list(range(j - 1, j - 1 - k, -1))
-        if which in ("smallest", "both"):
-            order += list(range(k))
-        order = [i for i in order if 0 <= i < j]
-        # ||H y - theta y|| = |beta_last * s_last| for a Ritz pair y = Q^T s
-        res = np.array([abs(b_last * float(S[-1, i])) for i in order])
-        scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
-        if bool((res <= tol * scale).all()) or lz.done:
-            break
+    with op.parallel():  # every product of this Lanczos run at the lowered thread count
+        v0 = _start_vector(P, seed, op.device, op.dtype)
+        lz = Lanczos(op.matvec, v0, max_steps, keep_products=True)
+        want = k * per_end
+        while True:
+            lz.step()
+            j = lz.steps
+            if j < min(want + 2, P) and not lz.done:
+                continue
+            evals, S, b_last = lz.ritz()
+            order = []
+            if which in ("largest", "both"):
+                order += list(range(j - 1, j - 1 - k, -1))
+            if which in ("smallest", "both"):
+                order += list(range(k))
+            order = [i for i in order if 0 <= i < j]
+            # ||H y - theta y|| = |beta_last * s_last| for a Ritz pair y = Q^T s
+            res = np.array([abs(b_last * float(S[-1, i])) for i in order])
+            scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
+            if bool((res <= tol * scale).all()) or lz.done:
+                break
     vals = torch.stack([evals[i] for i in order])
     pairs = [lz.ritz_vector(S[:, i]) for i in order]
     vecs = torch.stack([y for y, _ in pairs])
@@ -249,10 +308,11 @@ def hessian_spectrum(run, term: str | None = None, *, formulation: str | None = 
     negative_mass (fraction of the density below zero).
     """
     op = HessianOperator(run, params, term, formulation, dtype, device)
-    ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed)
-    lam_max, lam_min = float(ends.eigenvalue[0]), float(ends.eigenvalue[1])
-    nodes, weights = slq(op, n_vectors, n_steps, seed)
-    trace, trace_se = hutchinson_trace(op, n_trace_samples, seed + 1)
+    with op.parallel():
+        ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed)
+        lam_max, lam_min = float(ends.eigenvalue[0]), float(ends.eigenvalue[1])
+        nodes, weights = slq(op, n_vectors, n_steps, seed)
+        trace, trace_se = hutchinson_trace(op, n_trace_samples, seed + 1)
     width = lam_max - lam_min
     sigma = check_positive("sigma", sigma) if sigma is not None else max(width, 1e-12) / 200.0
     grid = np.linspace(lam_min - 5 * sigma, lam_max + 5 * sigma, check_int("n_grid", n_grid, 16))

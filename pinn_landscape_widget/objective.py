@@ -6,6 +6,8 @@ landscapes call it with K parameter points under no_grad; the Hessian tools diff
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from .formulations import Formulation, get_formulation
@@ -150,6 +152,19 @@ class Objective:
         out.update({f"loss_{k}": v for k, v in terms.items()})
         out["rel_l2_error"] = self._rel_l2(params, u, functional)
         return out
+
+    def quadrature_part(self, sl: slice, with_constraints: bool) -> "Objective":
+        """The same objective restricted to the interior quadrature points ``sl`` (and, if asked, its
+        constraint terms): the parts of a split loss add up to the whole. For the error norm use the whole."""
+        part = copy.copy(self)
+        part.x, part.w, part.f = self.x[sl], self.w[sl], self.f[sl]
+        if self.phi is not None:
+            part.phi = Jet(self.phi.value[sl], None if self.phi.grad is None else self.phi.grad[:, sl],
+                           None if self.phi.lap is None else self.phi.lap[sl])
+        if not with_constraints:
+            part.constraints = []
+            part.term_names = [self.formulation.term]
+        return part
 
     def bytes_per_point(self) -> int:
         """Rough peak working memory of one parameter point in ``evaluate`` (for chunk sizing)."""

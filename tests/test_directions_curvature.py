@@ -64,6 +64,29 @@ def test_lanczos_extremes_match_dense_eigvalsh(case):
     np.testing.assert_allclose(ds.residual_norm.values, dense_res, rtol=0, atol=1e-10 * scale)
 
 
+@pytest.mark.parametrize("case", PROBLEM_FORMULATIONS, ids=case_id)
+def test_hessian_split_over_threads_equals_dense_hessian(case, monkeypatch):
+    """On a CPU with 2 threads the operator splits the loss over the quadrature points, one part per
+    thread (boundary terms in the first): its products, loss and per-term products are the dense ones."""
+    name, kw, form = case
+    run = tiny_run(name, kw, form)
+    monkeypatch.setattr(HessianOperator, "MIN_POINTS_PER_PART", 16)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        op = HessianOperator(run)
+        assert len(op._parts) == 2
+        torch.testing.assert_close(op.dense(), dense_hessian(run), rtol=1e-10, atol=1e-10)
+        assert abs(op.loss - float(run.objective(dtype=torch.float64).loss(run.params.double()[None])[0])) < 1e-12
+        interior = op.objective.formulation.term
+        op_term = HessianOperator(run, term=interior)
+        assert len(op_term._parts) == 2
+        torch.testing.assert_close(op_term.dense(), dense_hessian(run, interior), rtol=1e-10, atol=1e-10)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("which", ["largest", "smallest"])
 def test_hessian_directions_are_unit_eigenvectors(which):
     run = tiny_run("poisson1d", {}, "strong")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import native
 from ._checks import check_choice, check_int
 
 ACTIVATIONS = ("tanh", "sin", "gelu", "silu")
@@ -233,7 +234,9 @@ class MLP:
         On a CPU the grid is bound by memory: every elementwise pass over the [K, C, N, width] activations
         costs as much as the matmul's share, and every fresh multi-MB tensor costs page faults (glibc hands
         large blocks back to the OS on free). So the work arrays come from a ``_BufferPool``, and tanh runs in
-        its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11.
+        its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11. In float32 on a CPU,
+        with derivatives, a tanh layer is one fused pass of C instead (``native``: the first layer's affine
+        map included, and the output layer's row sums in the same call as the last hidden layer).
         """
         K = params.shape[0]
         N, d = x.shape
@@ -248,40 +251,54 @@ class MLP:
         h = pool.take("h", shape, params)
         spare = pool.take("spare", shape, params)
 
-        # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its Laplacian 0
-        ws, bs, _ = slices[0]
-        W = params[:, ws].reshape(K, self.width, d)
-        torch.baddbmm(params[:, bs][:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in,
-                      out=h[:, 0])
-        self._activate(h, d, order, pool, first_grad=k_in * W.transpose(1, 2))
-
-        for n in range(1, n_layers):
+        fused = self.activation == "tanh" and native.supports(params, x, d, order)
+        ws_out, bs_out, _ = slices[-1]
+        for n in range(n_layers - 1):  # the hidden layers
             ws, bs, (o, i) = slices[n]
             W = params[:, ws].reshape(K, o, i)
             b = params[:, bs]
-            # a hidden layer computes y = k_in (W a + b), the next activation's argument
-            last = n == n_layers - 1
-            if not last and k_in != 1:
-                W, b = k_in * W, k_in * b
-            if last:
-                torch.mul(h, W[:, None], out=spare)  # see _output_layer: a product and a row sum, not bmm
-                z = spare.sum(-1)
-                return Jet(z[:, 0] + b, z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
-            torch.bmm(h.view(K, C * N, i), W.transpose(1, 2), out=spare.view(K, C * N, o))
-            spare[:, 0] += b[:, None, :]
-            h, spare = spare, h
-            self._activate(h, d, order, pool)
-        raise AssertionError("unreachable")
+            if fused:  # one pass per layer (native.py); the weights carry k_in, exactly (a power of two)
+                if n > 0:
+                    torch.bmm(h.view(K, C * N, i), k_in * W.transpose(1, 2), out=spare.view(K, C * N, o))
+                    h, spare = spare, h
+                last = n == n_layers - 2
+                z = native.tanh_layer(
+                    h, (k_in * b).contiguous(), d, order,
+                    x=x.contiguous() if n == 0 else None, w=(k_in * W.transpose(1, 2)).contiguous() if n == 0 else None,
+                    w_out=params[:, ws_out].contiguous() if last else None,
+                    b_out=params[:, bs_out].reshape(K).contiguous() if last else None)
+                if last:
+                    return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
+            elif n == 0:
+                # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its Laplacian 0
+                torch.baddbmm(b[:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in,
+                              out=h[:, 0])
+                self._activate(h, d, order, pool, first_grad=(k_in * W.transpose(1, 2)).contiguous())
+            else:
+                # a hidden layer computes y = k_in (W a + b), the next activation's argument
+                if k_in != 1:
+                    W, b = k_in * W, k_in * b
+                torch.bmm(h.view(K, C * N, i), W.transpose(1, 2), out=spare.view(K, C * N, o))
+                h, spare = spare, h
+                self._activate(h, d, order, pool, bias=b)
+
+        W = params[:, ws_out].reshape(K, 1, self.width)
+        torch.mul(h, W[:, None], out=spare)  # see _output_layer: a product and a row sum, not bmm
+        z = spare.sum(-1)
+        z[:, 0] += params[:, bs_out]
+        return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
 
     def _activate(self, h: torch.Tensor, d: int, order: int, pool: "_BufferPool",
-                  first_grad: torch.Tensor | None = None) -> None:
-        """In place: value y <- a(y); gradient <- a' grad; Laplacian <- a' lap + a'' |grad|^2.
+                  first_grad: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:
+        """In place: value y <- a(y + bias); gradient <- a' grad; Laplacian <- a' lap + a'' |grad|^2.
 
         Here a is the activation as a function of y = k_in z (``_ARGUMENT_SCALE``). For the first layer
         ``first_grad`` [K, d, width] is grad y (the same at every x) and the gradient and Laplacian channels
         are written, not updated.
         """
         y = h[:, 0]
+        if bias is not None:
+            y += bias[:, None, :]
         if self.activation == "tanh":  # a(y) = tanh(y / 2) = 2 sigmoid(y) - 1, a' = (1 - a^2) / 2, a'' = -a a'
             if order == 0:
                 # values only (boundary and error points, few): torch's tanh rounds the same in its vector

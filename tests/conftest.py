@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
+from pinn_landscape_widget import native
 
 torch.set_num_threads(2)
 
@@ -38,3 +39,15 @@ def small_run(name, kw, form, dtype=torch.float32, steps=30):
 def poisson_run():
     """The default poisson1d strong run, shortened."""
     return plw.train("poisson1d", "strong", width=20, depth=2, steps=(150, 20), progress=False, device="cpu")
+
+
+@pytest.fixture(params=["native", "torch"])
+def kernels(request, monkeypatch):
+    """Run a test with the fused C kernels and again with torch's only (what a machine without a C compiler,
+    or PLW_NATIVE=0, gets). The test machines have gcc, so failing to build the kernels is a failure here."""
+    if request.param == "torch":
+        monkeypatch.setattr(native, "_LIB", None)
+        monkeypatch.setattr(native, "_TRIED", True)
+    else:
+        assert native.library() is not None, "the fused C kernels (pinn_landscape_widget/native.py) did not build"
+    return request.param

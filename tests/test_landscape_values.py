@@ -85,7 +85,7 @@ def test_center_of_grid_equals_evaluate_exactly(case):
 
 
 @pytest.mark.parametrize("form", ["strong", "deep_ritz"])
-def test_values_do_not_depend_on_chunk_size(form):
+def test_values_do_not_depend_on_chunk_size(form, kernels):
     """Bit for bit: a point's parameters and loss must not depend on which chunk it was evaluated in."""
     run = small_run("poisson1d", dict(n_points=64), form)
     a = plw.landscape(run, resolution=9, progress=False, chunk_size=1)

@@ -24,9 +24,9 @@ def _params(net, K, seed):
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("d", [1, 2])
-@pytest.mark.parametrize("depth", [1, 3])
-def test_in_place_and_differentiable_kernels_match_autograd(activation, d, depth):
+@pytest.mark.parametrize("d", [1, 2, 3, 4])  # 4: past the fused kernels' d <= 3, torch's path
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_in_place_and_differentiable_kernels_match_autograd(activation, d, depth, kernels):
     net = MLP(in_dim=d, width=9, depth=depth, activation=activation)
     params = _params(net, 3, seed=d + depth)
     x = torch.rand(40, d, generator=torch.Generator().manual_seed(1)) * 2 - 1
@@ -62,7 +62,7 @@ def test_float64_in_place_kernel_is_exact_to_rounding(activation):
         torch.testing.assert_close(jet.lap[k], lap, rtol=1e-10, atol=1e-10)
 
 
-def test_reused_buffers_give_identical_results_and_never_alias_them():
+def test_reused_buffers_give_identical_results_and_never_alias_them(kernels):
     """Inside reused_buffers the work arrays persist between calls: a second call, and calls with other
     shapes in between, must not change the first call's results or each other's."""
     net = MLP(in_dim=2, width=11, depth=3, activation="tanh")

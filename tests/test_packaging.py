@@ -19,6 +19,8 @@ def test_wheel_contains_the_widget_bundle(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "pinn_landscape_widget/static/widget.js" in names
+        assert "pinn_landscape_widget/_native/jets.c" in names  # the fused CPU kernels, built at first use
+        assert not any(n.endswith(".so") for n in names)  # built per machine (-march=native), never shipped
         bundle = zf.read("pinn_landscape_widget/static/widget.js")
         embed = zf.read("pinn_landscape_widget/static/embed/plw-embed.js")  # saved-state renderer (nbconvert, book)
         entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()

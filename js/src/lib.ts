@@ -198,3 +198,24 @@ export function formatNumber(v: number): string {
   if (a !== 0 && (a < 1e-3 || a >= 1e4)) return v.toExponential(2);
   return Number(v.toPrecision(4)).toString();
 }
+
+/** Whether a WebGL renderer string names a software rasterizer (Chromium's SwiftShader, Mesa's llvmpipe or
+ * softpipe, Microsoft's Basic Render Driver). There every pixel is CPU time taken from the kernel on the same
+ * machine, so the widget renders without multisampling and at one pixel per CSS pixel. */
+export function isSoftwareRenderer(name: string): boolean {
+  return /swiftshader|llvmpipe|softpipe|basic render|software/i.test(name);
+}
+
+/** The WebGL renderer string of this browser ("" if it hides it), from a throwaway context. */
+export function webglRendererName(): string {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl");
+    if (!gl) return "";
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? "");
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return name;
+  } catch {
+    return "";
+  }
+}

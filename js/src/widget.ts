@@ -5,7 +5,7 @@ import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import {
   COLORMAP_NAMES, Range, axisValue, buildSurface, colormap, contourLevels, contourSegments, decodeFloat32,
-  formatNumber, scaleValues, ticks,
+  formatNumber, isSoftwareRenderer, scaleValues, ticks, webglRendererName,
 } from "./lib";
 import { CSS } from "./style";
 
@@ -188,8 +188,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     const colorbar = el("canvas", "plw-colorbar") as HTMLCanvasElement;
     const note = el("div", "plw-note");
     stage.append(caption, canvasHolder, slice, tip, colorbar, note);
-    const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
-    renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
+    const software = isSoftwareRenderer(webglRendererName());
+    const renderer = new THREE.WebGLRenderer({ antialias: !software, preserveDrawingBuffer: true });
+    renderer.setPixelRatio(software ? 1 : Math.min(2, window.devicePixelRatio || 1));
     canvasHolder.appendChild(renderer.domElement);
     const scene = new THREE.Scene();
     const controls = new OrbitControls(camera, renderer.domElement);
@@ -279,8 +280,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       geo.setAttribute("color", new THREE.BufferAttribute(mesh.colors, 3));
       geo.setIndex(new THREE.BufferAttribute(mesh.index, 1));
       geo.computeVertexNormals();
-      const mat = new THREE.MeshStandardMaterial({
-        vertexColors: true, side: THREE.DoubleSide, roughness: 0.75, metalness: 0.0,
+      // Lambert, not the PBR standard material: the same look here for a fraction of the per-pixel work
+      const mat = new THREE.MeshLambertMaterial({
+        vertexColors: true, side: THREE.DoubleSide,
         wireframe: !!get("wireframe"),
       });
       surface = new THREE.Mesh(geo, mat);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  buildSurface, colormap, contourLevels, contourSegments, decodeFloat32, scaleValues, ticks,
+  buildSurface, colormap, contourLevels, contourSegments, decodeFloat32, isSoftwareRenderer, scaleValues, ticks,
 } from "../src/lib";
 
 describe("decodeFloat32", () => {
@@ -86,5 +86,18 @@ describe("contours", () => {
     expect(contourLevels(0, 10, 4)).toEqual([2, 4, 6, 8]);
     expect(contourLevels(1, 1, 4)).toEqual([]);
     expect(ticks(-1, 1, 4)).toEqual([-1, -0.5, 0, 0.5, 1]);
+  });
+});
+
+describe("isSoftwareRenderer", () => {
+  it("recognises software rasterizers and nothing else", () => {
+    for (const name of ["ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)",
+      "llvmpipe (LLVM 15.0.6, 256 bits)", "Microsoft Basic Render Driver", "softpipe"]) {
+      expect(isSoftwareRenderer(name)).toBe(true);
+    }
+    for (const name of ["ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0, D3D11)",
+      "Apple M2", "Mesa Intel(R) UHD Graphics 620 (KBL GT2)", ""]) {
+      expect(isSoftwareRenderer(name)).toBe(false);
+    }
   });
 });

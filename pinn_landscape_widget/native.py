@@ -94,22 +94,10 @@ def library() -> ctypes.CDLL | None:
                           RuntimeWarning, stacklevel=3)
             return None
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        lib.plw_tanh_layer.argtypes = [ptr] * 8 + [i64] * 5
+        lib.plw_tanh_layer.argtypes = [ptr] * 7 + [i64] * 5
         lib.plw_tanh_layer.restype = ctypes.c_int
-        lib.plw_tile_rows.restype = ctypes.c_int
         _LIB = lib
         return _LIB
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(n: int) -> torch.Tensor:
-    """A float32 work array of at least n elements, kept per thread (the kernels run on several)."""
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None or buf.numel() < n:
-        buf = _SCRATCH.buf = torch.empty(n, dtype=torch.float32)
-    return buf
 
 
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
@@ -122,26 +110,27 @@ def supports(params: torch.Tensor, x: torch.Tensor, d: int, order: int) -> bool:
             and 1 <= order <= 2 and 1 <= d <= MAX_INPUT_DIM and library() is not None)
 
 
-def tanh_layer(h: torch.Tensor, bias: torch.Tensor, d: int, order: int, *, x: torch.Tensor | None = None, w: torch.Tensor | None = None,
-               w_out: torch.Tensor | None = None, b_out: torch.Tensor | None = None) -> torch.Tensor | None:
-    """One tanh layer in place on h [K, C, N, W] (see jets.c for the arithmetic), C = 1 + d (+ 1 for order 2).
+def tanh_layer(h: torch.Tensor, bias: torch.Tensor, d: int, order: int, *, xt: torch.Tensor | None = None,
+               w: torch.Tensor | None = None, w_out: torch.Tensor | None = None,
+               b_out: torch.Tensor | None = None) -> torch.Tensor | None:
+    """One tanh layer in place on unit-major activations h [K, W, C, N], C = 1 + d (+ 1 for order 2); see
+    jets.c for the arithmetic.
 
-    bias [K, W]; for the first layer also the points x [N, d] and weights w [K, d, W] (scaled); for the last
-    hidden layer the output row w_out [K, W] and bias b_out [K]: then the network's output jet [K, C, N] is
-    returned and h is left as scratch. All contiguous float32 CPU tensors (check ``supports`` first).
+    bias [K, W]; for the first layer also the points transposed, xt [d, N], and the (scaled) weights
+    w [K, W, d]; for the last hidden layer the output row w_out [K, W] and bias b_out [K]: then the network's
+    output jet [K, C, N] is returned and h is left as it was. All contiguous float32 CPU tensors (check
+    ``supports`` first).
     """
-    K, C, N, W = h.shape
+    K, W, C, N = h.shape
     if C != 1 + d + (order >= 2):
         raise ValueError(f"h has {C} channels; input dimension {d} and order {order} need {1 + d + (order >= 2)}")
-    for t in (h, bias, x, w, w_out, b_out):
+    for t in (h, bias, xt, w, w_out, b_out):
         if t is not None and not (t.is_contiguous() and t.dtype == torch.float32 and t.device.type == "cpu"):
             raise ValueError("native.tanh_layer takes contiguous float32 CPU tensors")
-    lib = library()
     out = torch.empty((K, C, N), dtype=torch.float32) if w_out is not None else None
-    tiles = _scratch((1 + 2 * d) * lib.plw_tile_rows() * W)
     ptr = lambda t: None if t is None else t.data_ptr()  # noqa: E731
-    status = lib.plw_tanh_layer(h.data_ptr(), bias.data_ptr(), ptr(x), ptr(w), ptr(w_out), ptr(b_out), ptr(out),
-                                tiles.data_ptr(), K, N, W, d, order)
+    status = library().plw_tanh_layer(h.data_ptr(), bias.data_ptr(), ptr(xt), ptr(w), ptr(w_out), ptr(b_out),
+                                      ptr(out), K, N, W, d, order)
     if status != 0:
         raise ValueError(f"no fused kernel for input dimension {d} and order {order}")
     return out

@@ -235,8 +235,7 @@ class MLP:
         costs as much as the matmul's share, and every fresh multi-MB tensor costs page faults (glibc hands
         large blocks back to the OS on free). So the work arrays come from a ``_BufferPool``, and tanh runs in
         its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11. In float32 on a CPU,
-        with derivatives, a tanh layer is one fused pass of C instead (``native``: the first layer's affine
-        map included, and the output layer's row sums in the same call as the last hidden layer).
+        with derivatives, ``_jets_native`` runs instead: one fused pass of C per tanh layer.
         """
         K = params.shape[0]
         N, d = x.shape
@@ -244,6 +243,8 @@ class MLP:
         n_layers = len(slices)
         if n_layers == 1:
             return self._jets_differentiable(params, x, order)
+        if self.activation == "tanh" and native.supports(params, x, d, order):
+            return self._jets_native(params, x, order)
         C = 1 + (d if order >= 1 else 0) + (1 if order >= 2 else 0)
         k_in = _ARGUMENT_SCALE.get(self.activation, 1.0)
         pool = _current_pool()
@@ -251,25 +252,11 @@ class MLP:
         h = pool.take("h", shape, params)
         spare = pool.take("spare", shape, params)
 
-        fused = self.activation == "tanh" and native.supports(params, x, d, order)
-        ws_out, bs_out, _ = slices[-1]
         for n in range(n_layers - 1):  # the hidden layers
             ws, bs, (o, i) = slices[n]
             W = params[:, ws].reshape(K, o, i)
             b = params[:, bs]
-            if fused:  # one pass per layer (native.py); the weights carry k_in, exactly (a power of two)
-                if n > 0:
-                    torch.bmm(h.view(K, C * N, i), k_in * W.transpose(1, 2), out=spare.view(K, C * N, o))
-                    h, spare = spare, h
-                last = n == n_layers - 2
-                z = native.tanh_layer(
-                    h, (k_in * b).contiguous(), d, order,
-                    x=x.contiguous() if n == 0 else None, w=(k_in * W.transpose(1, 2)).contiguous() if n == 0 else None,
-                    w_out=params[:, ws_out].contiguous() if last else None,
-                    b_out=params[:, bs_out].reshape(K).contiguous() if last else None)
-                if last:
-                    return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
-            elif n == 0:
+            if n == 0:
                 # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its Laplacian 0
                 torch.baddbmm(b[:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in,
                               out=h[:, 0])
@@ -282,11 +269,41 @@ class MLP:
                 h, spare = spare, h
                 self._activate(h, d, order, pool, bias=b)
 
-        W = params[:, ws_out].reshape(K, 1, self.width)
+        ws, bs, _ = slices[-1]
+        W = params[:, ws].reshape(K, 1, self.width)
         torch.mul(h, W[:, None], out=spare)  # see _output_layer: a product and a row sum, not bmm
         z = spare.sum(-1)
-        z[:, 0] += params[:, bs_out]
+        z[:, 0] += params[:, bs]
         return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
+
+    def _jets_native(self, params: torch.Tensor, x: torch.Tensor, order: int) -> Jet:
+        """The in-place recursion for float32 tanh networks on a CPU, one fused pass of C per layer
+        (``native``): activations unit-major [K, width, C, N], so each matmul is W @ h (13-15% faster here
+        than h @ W^T) and the C loops run along the points. The weights and biases carry k_in = 2 (exactly)."""
+        K = params.shape[0]
+        N, d = x.shape
+        slices = self.param_slices()
+        C = 1 + d + (1 if order >= 2 else 0)
+        pool = _current_pool()
+        shape = (K, self.width, C, N)
+        h = pool.take("h_units", shape, params)
+        spare = pool.take("spare_units", shape, params)
+        k_in = _ARGUMENT_SCALE["tanh"]
+        ws_out, bs_out, _ = slices[-1]
+        last_hidden = len(slices) - 2
+        for n in range(len(slices) - 1):
+            ws, bs, (o, i) = slices[n]
+            W = k_in * params[:, ws].reshape(K, o, i)  # a fresh contiguous [K, out, in]
+            if n > 0:
+                torch.bmm(W, h.view(K, i, C * N), out=spare.view(K, o, C * N))
+                h, spare = spare, h
+            last = n == last_hidden
+            z = native.tanh_layer(
+                h, k_in * params[:, bs], d, order,
+                xt=x.T.contiguous() if n == 0 else None, w=W if n == 0 else None,
+                w_out=params[:, ws_out].contiguous() if last else None,
+                b_out=params[:, bs_out].reshape(K).contiguous() if last else None)
+        return Jet(z[:, 0], z[:, 1 : 1 + d], z[:, 1 + d] if order >= 2 else None)
 
     def _activate(self, h: torch.Tensor, d: int, order: int, pool: "_BufferPool",
                   first_grad: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:

@@ -17,10 +17,11 @@ def lib():
 
 
 def _hidden(y: torch.Tensor, g: torch.Tensor, lap: torch.Tensor, bias: torch.Tensor):
-    """Run one hidden tanh layer (order 2, d = 1) on values laid out as h [K, 3, N, W]."""
-    h = torch.stack([y, g, lap], 1).contiguous()
+    """Run one hidden tanh layer (order 2, d = 1) on values given as [K, N, W] (points, then units) and
+    return them the same way; the kernel's layout is unit-major, h [K, W, C, N]."""
+    h = torch.stack([y, g, lap], 1).permute(0, 3, 1, 2).contiguous()
     native.tanh_layer(h, bias.contiguous(), 1, 2)
-    return h[:, 0], h[:, 1], h[:, 2]
+    return tuple(h[:, :, c].transpose(1, 2) for c in range(3))
 
 
 def test_tanh_chain_rule_matches_float64_over_the_whole_range(lib):

@@ -2,7 +2,7 @@
 cached on disk, called through ctypes on tensors' memory.
 
 Why C and not torch: on a CPU a grid chunk is its batched matmuls plus ~25 elementwise passes over the
-activations, and those passes cost ~40% of the time (benchmarks/bench_landscape.py). One fused pass per
+activations, and those passes cost ~40% of the time (a profile of the reference grid). One fused pass per
 layer removes most of that. Why at first use and not at install: the build is one small file (~0.3 s) with
 ``-march=native`` for the machine that runs it; no compiler means torch's kernels, not an error.
 
@@ -124,9 +124,16 @@ def tanh_layer(h: torch.Tensor, bias: torch.Tensor, d: int, order: int, *, xt: t
     K, W, C, N = h.shape
     if C != 1 + d + (order >= 2):
         raise ValueError(f"h has {C} channels; input dimension {d} and order {order} need {1 + d + (order >= 2)}")
-    for t in (h, bias, xt, w, w_out, b_out):
-        if t is not None and not (t.is_contiguous() and t.dtype == torch.float32 and t.device.type == "cpu"):
-            raise ValueError("native.tanh_layer takes contiguous float32 CPU tensors")
+    want = dict(bias=(K, W), xt=(d, N), w=(K, W, d), w_out=(K, W), b_out=(K,))
+    for name, t in dict(h=h, bias=bias, xt=xt, w=w, w_out=w_out, b_out=b_out).items():
+        if t is None:
+            continue
+        if not (t.is_contiguous() and t.dtype == torch.float32 and t.device.type == "cpu"):
+            raise ValueError(f"native.tanh_layer: {name} must be a contiguous float32 CPU tensor")
+        if name in want and tuple(t.shape) != want[name]:  # the C code trusts these sizes
+            raise ValueError(f"native.tanh_layer: {name} has shape {tuple(t.shape)}, expected {want[name]}")
+    if (xt is None) != (w is None) or (w_out is None) != (b_out is None):
+        raise ValueError("native.tanh_layer: give xt with w (first layer) and w_out with b_out (last layer)")
     out = torch.empty((K, C, N), dtype=torch.float32) if w_out is not None else None
     ptr = lambda t: None if t is None else t.data_ptr()  # noqa: E731
     status = library().plw_tanh_layer(h.data_ptr(), bias.data_ptr(), ptr(xt), ptr(w), ptr(w_out), ptr(b_out),

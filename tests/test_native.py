@@ -104,3 +104,17 @@ def test_the_build_is_cached(lib, monkeypatch):
 
     monkeypatch.setattr(native.subprocess, "run", no_compiler)
     assert native._build(compiler) == path
+
+
+def test_wrong_shapes_are_refused_before_reaching_c(lib):
+    h = torch.zeros(2, 5, 3, 7)
+    with pytest.raises(ValueError, match="bias has shape"):
+        native.tanh_layer(h, torch.zeros(2, 4), 1, 2)
+    with pytest.raises(ValueError, match="xt has shape"):
+        native.tanh_layer(h, torch.zeros(2, 5), 1, 2, xt=torch.zeros(1, 6), w=torch.zeros(2, 5, 1))
+    with pytest.raises(ValueError, match="channels"):
+        native.tanh_layer(h, torch.zeros(2, 5), 1, 1)
+    with pytest.raises(ValueError, match="contiguous float32"):
+        native.tanh_layer(h, torch.zeros(2, 5, dtype=torch.float64), 1, 2)
+    with pytest.raises(ValueError, match="give xt with w"):
+        native.tanh_layer(h, torch.zeros(2, 5), 1, 2, xt=torch.zeros(1, 7))

@@ -60,8 +60,8 @@ class HessianOperator:
 
     def _split(self, obj, term):
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
-        self._threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
-        n_parts = min(workers_for(self._threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
+        n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
+        n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
         if n_parts < 2 or term not in (None, obj.formulation.term):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
@@ -99,10 +99,7 @@ class HessianOperator:
             return hv.detach()
 
         parts = self._map([lambda g=g: product(g) for g in self._grads])
-        hv = parts[0]
-        for p in parts[1:]:
-            hv = hv + p
-        return hv
+        return sum(parts[1:], parts[0])
 
     def dense(self) -> torch.Tensor:
         """The full P x P matrix (P matvecs; for small networks and tests)."""

@@ -94,8 +94,8 @@ def library() -> ctypes.CDLL | None:
                           RuntimeWarning, stacklevel=3)
             return None
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        lib.plw_tanh_layer.argtypes = [ptr] * 7 + [i64] * 5
-        lib.plw_tanh_layer.restype = ctypes.c_int
+        lib.plw_tanh_mlp.argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr, i64, ptr]
+        lib.plw_tanh_mlp.restype = ctypes.c_int
         _LIB = lib
         return _LIB
 
@@ -103,41 +103,50 @@ def library() -> ctypes.CDLL | None:
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 
 
-def supports(params: torch.Tensor, x: torch.Tensor, d: int, order: int) -> bool:
-    """Whether ``tanh_layer`` can evaluate this chunk: float32 on the CPU, derivatives wanted (order 1 or 2;
-    values alone are few and go to torch's tanh), d <= 3, and the kernels built."""
-    return (params.device.type == "cpu" and params.dtype == torch.float32 and x.dtype == torch.float32
+def applies(activation: str, device, dtype, d: int, order: int) -> bool:
+    """Whether ``tanh_mlp`` will evaluate a tanh network's jets: float32 on the CPU, derivatives wanted
+    (order 1 or 2; values alone are few and go to torch's tanh), d <= 3, and the kernels built."""
+    return (activation == "tanh" and torch.device(device).type == "cpu" and dtype == torch.float32
             and 1 <= order <= 2 and 1 <= d <= MAX_INPUT_DIM and library() is not None)
 
 
-def tanh_layer(h: torch.Tensor, bias: torch.Tensor, d: int, order: int, *, xt: torch.Tensor | None = None,
-               w: torch.Tensor | None = None, w_out: torch.Tensor | None = None,
-               b_out: torch.Tensor | None = None) -> torch.Tensor | None:
-    """One tanh layer in place on unit-major activations h [K, W, C, N], C = 1 + d (+ 1 for order 2); see
-    jets.c for the arithmetic.
+def supports(params: torch.Tensor, x: torch.Tensor, d: int, order: int) -> bool:
+    """``applies`` for the tensors of one chunk (tanh assumed)."""
+    return x.dtype == params.dtype and applies("tanh", params.device, params.dtype, d, order)
 
-    bias [K, W]; for the first layer also the points transposed, xt [d, N], and the (scaled) weights
-    w [K, W, d]; for the last hidden layer the output row w_out [K, W] and bias b_out [K]: then the network's
-    output jet [K, C, N] is returned and h is left as it was. All contiguous float32 CPU tensors (check
-    ``supports`` first).
+
+def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch.Tensor:
+    """The output jet [K, C, N] (value, d gradient components, and the Laplacian for order 2) of a tanh MLP
+    at the points x [N, d] for each parameter row of params [K, P]; see jets.c for the arithmetic.
+
+    layers: per layer (weight slice, bias slice, (out, in)) into a parameter row, as ``MLP.param_slices``;
+    the last is the linear output layer with one output. Check ``supports`` first.
     """
-    K, W, C, N = h.shape
-    if C != 1 + d + (order >= 2):
-        raise ValueError(f"h has {C} channels; input dimension {d} and order {order} need {1 + d + (order >= 2)}")
-    want = dict(bias=(K, W), xt=(d, N), w=(K, W, d), w_out=(K, W), b_out=(K,))
-    for name, t in dict(h=h, bias=bias, xt=xt, w=w, w_out=w_out, b_out=b_out).items():
-        if t is None:
-            continue
-        if not (t.is_contiguous() and t.dtype == torch.float32 and t.device.type == "cpu"):
-            raise ValueError(f"native.tanh_layer: {name} must be a contiguous float32 CPU tensor")
-        if name in want and tuple(t.shape) != want[name]:  # the C code trusts these sizes
-            raise ValueError(f"native.tanh_layer: {name} has shape {tuple(t.shape)}, expected {want[name]}")
-    if (xt is None) != (w is None) or (w_out is None) != (b_out is None):
-        raise ValueError("native.tanh_layer: give xt with w (first layer) and w_out with b_out (last layer)")
-    out = torch.empty((K, C, N), dtype=torch.float32) if w_out is not None else None
-    ptr = lambda t: None if t is None else t.data_ptr()  # noqa: E731
-    status = library().plw_tanh_layer(h.data_ptr(), bias.data_ptr(), ptr(xt), ptr(w), ptr(w_out), ptr(b_out),
-                                      ptr(out), K, N, W, d, order)
-    if status != 0:
+    if params.dim() != 2 or x.dim() != 2:
+        raise ValueError(f"native.tanh_mlp: params must be [K, P] and x [N, d], got {tuple(params.shape)} "
+                         f"and {tuple(x.shape)}")
+    for name, t in dict(params=params, x=x).items():
+        if not (t.dtype == torch.float32 and t.device.type == "cpu"):
+            raise ValueError(f"native.tanh_mlp: {name} must be a float32 CPU tensor")
+    K, P = params.shape
+    N, d = x.shape
+    if len(layers) < 2 or layers[-1][2][0] != 1:
+        raise ValueError("native.tanh_mlp: need at least one hidden layer and one output")
+    # the C code trusts these sizes: every layer must chain to the next and lie inside a parameter row
+    layout, width_in = [], d
+    for n, (ws, bs, (o, i)) in enumerate(layers):
+        if i != width_in or ws.stop - ws.start != o * i or bs.stop - bs.start != o or max(ws.stop, bs.stop) > P:
+            raise ValueError(f"native.tanh_mlp: layer {n} ({o} x {i}, weights {ws}, biases {bs}) does not fit "
+                             f"input dimension {d} and {P} parameters")
+        layout.append((ws.start, bs.start, o, i))
+        width_in = o
+    params, xt = params.contiguous(), x.T.contiguous()
+    lay = torch.tensor(layout, dtype=torch.int64)
+    out = torch.empty((K, 1 + d + (order >= 2), N), dtype=torch.float32)
+    status = library().plw_tanh_mlp(params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(),
+                                    len(layout), out.data_ptr())
+    if status == -1:
         raise ValueError(f"no fused kernel for input dimension {d} and order {order}")
+    if status != 0:
+        raise MemoryError("native.tanh_mlp: could not allocate its scratch memory")
     return out

@@ -235,7 +235,7 @@ class MLP:
         costs as much as the matmul's share, and every fresh multi-MB tensor costs page faults (glibc hands
         large blocks back to the OS on free). So the work arrays come from a ``_BufferPool``, and tanh runs in
         its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11. In float32 on a CPU,
-        with derivatives, ``_jets_native`` runs instead: one fused pass of C per tanh layer.
+        with derivatives, ``_jets_native`` runs instead: the whole network in one call of fused C.
         """
         K = params.shape[0]
         N, d = x.shape
@@ -277,32 +277,10 @@ class MLP:
         return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
 
     def _jets_native(self, params: torch.Tensor, x: torch.Tensor, order: int) -> Jet:
-        """The in-place recursion for float32 tanh networks on a CPU, one fused pass of C per layer
-        (``native``): activations unit-major [K, width, C, N], so each matmul is W @ h (13-15% faster here
-        than h @ W^T) and the C loops run along the points. The weights and biases carry k_in = 2 (exactly)."""
-        K = params.shape[0]
-        N, d = x.shape
-        slices = self.param_slices()
-        C = 1 + d + (1 if order >= 2 else 0)
-        pool = _current_pool()
-        shape = (K, self.width, C, N)
-        h = pool.take("h_units", shape, params)
-        spare = pool.take("spare_units", shape, params)
-        k_in = _ARGUMENT_SCALE["tanh"]
-        ws_out, bs_out, _ = slices[-1]
-        last_hidden = len(slices) - 2
-        for n in range(len(slices) - 1):
-            ws, bs, (o, i) = slices[n]
-            W = k_in * params[:, ws].reshape(K, o, i)  # a fresh contiguous [K, out, in]
-            if n > 0:
-                torch.bmm(W, h.view(K, i, C * N), out=spare.view(K, o, C * N))
-                h, spare = spare, h
-            last = n == last_hidden
-            z = native.tanh_layer(
-                h, k_in * params[:, bs], d, order,
-                xt=x.T.contiguous() if n == 0 else None, w=W if n == 0 else None,
-                w_out=params[:, ws_out].contiguous() if last else None,
-                b_out=params[:, bs_out].reshape(K).contiguous() if last else None)
+        """The whole forward jet of a float32 tanh network on a CPU in one call of C (``native``): blocks of
+        points go through every layer in cache, with register-tiled matmuls and the chain rule fused."""
+        d = x.shape[1]
+        z = native.tanh_mlp(params, x, order, self.param_slices())
         return Jet(z[:, 0], z[:, 1 : 1 + d], z[:, 1 + d] if order >= 2 else None)
 
     def _activate(self, h: torch.Tensor, d: int, order: int, pool: "_BufferPool",

@@ -1,5 +1,6 @@
-"""The fused C kernels (native.py, _native/jets.c): accurate over the whole float range, bit-identical
-wherever a value sits in an array, and a failed build falls back to torch with a warning."""
+"""The fused C kernels (native.py, _native/jets.c): the whole network's jet against float64 autograd,
+accurate over the whole float range, bit-identical wherever a point or a parameter row sits, and a failed
+build falls back to torch with a warning."""
 
 import warnings
 
@@ -7,6 +8,7 @@ import pytest
 import torch
 
 from pinn_landscape_widget import native
+from pinn_landscape_widget.nets import MLP
 
 
 @pytest.fixture
@@ -16,60 +18,91 @@ def lib():
     return out
 
 
-def _hidden(y: torch.Tensor, g: torch.Tensor, lap: torch.Tensor, bias: torch.Tensor):
-    """Run one hidden tanh layer (order 2, d = 1) on values given as [K, N, W] (points, then units) and
-    return them the same way; the kernel's layout is unit-major, h [K, W, C, N]."""
-    h = torch.stack([y, g, lap], 1).permute(0, 3, 1, 2).contiguous()
-    native.tanh_layer(h, bias.contiguous(), 1, 2)
-    return tuple(h[:, :, c].transpose(1, 2) for c in range(3))
+def _reference(net: MLP, params: torch.Tensor, x: torch.Tensor, order: int):
+    """The output jet in float64 by autograd, from the same float32 parameters and points."""
+    out = []
+    for theta in params.double():
+        xs = x.double().clone().requires_grad_(True)
+        u = net.module(theta)(xs)[:, 0]
+        (g,) = torch.autograd.grad(u.sum(), xs, create_graph=True)
+        chans = [u.detach(), *g.T.detach()]
+        if order == 2:
+            lap = sum(torch.autograd.grad(g[:, i].sum(), xs, retain_graph=True)[0][:, i] for i in range(x.shape[1]))
+            chans.append(lap.detach())
+        out.append(torch.stack(chans))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("d,order,depth,width", [(1, 2, 3, 50), (1, 1, 3, 50), (2, 2, 2, 13), (3, 1, 1, 7),
+                                                 (3, 2, 4, 6), (2, 1, 2, 50), (1, 2, 2, 12), (1, 1, 2, 12),
+                                                 (2, 1, 3, 24)])
+def test_the_whole_jet_matches_float64_autograd(lib, d, order, depth, width):
+    """Value, input gradient and Laplacian of the network output, for widths that fill the register tiles
+    exactly and widths that leave a remainder, at more points than a block, the last block partial."""
+    net = MLP(d, width, depth, "tanh")
+    gen = torch.Generator().manual_seed(d * 10 + depth)
+    params = torch.stack([net.init(seed=s) for s in range(3)])
+    params = params + 0.3 * torch.randn(params.shape, generator=gen)  # nonzero biases too
+    x = torch.rand(301, d, generator=gen) * 2 - 1
+    got = native.tanh_mlp(params, x, order, net.param_slices())
+    ref = _reference(net, params, x, order)
+    assert got.shape == ref.shape == (3, 1 + d + (order == 2), 301)
+    scale = ref.abs().amax(dim=(0, 2), keepdim=True)  # per channel
+    assert ((got.double() - ref).abs() <= 2e-6 * scale).all(), ((got.double() - ref).abs() / scale).max()
+
+
+def _single_unit(bias: torch.Tensor, weight: float, x: float, order: int = 2):
+    """A 1-1-1 network per parameter row with output weight 1: the output jet is one tanh unit's,
+    a(y) with y = weight * x + bias, exactly as the kernel forms it."""
+    net = MLP(1, 1, 1, "tanh")
+    K = bias.numel()
+    params = torch.zeros(K, net.n_params)
+    (ws, bs, _), (wo, bo, _) = net.param_slices()
+    params[:, ws] = weight
+    params[:, bs] = bias[:, None]
+    params[:, wo] = 1.0
+    return native.tanh_mlp(params, torch.full((1, 1), x), order, net.param_slices())[:, :, 0]
 
 
 def test_tanh_chain_rule_matches_float64_over_the_whole_range(lib):
-    """a = tanh(y / 2) with a' = (1 - a^2)/2, from -1e4 to 1e4 (saturation, the linear region, tiny y)."""
-    K, N, W = 2, 41, 50
-    gen = torch.Generator().manual_seed(0)
-    mag = torch.logspace(-8, 4, K * N * W // 2, dtype=torch.float64)
-    y = torch.cat([mag, -mag])[torch.randperm(K * N * W, generator=gen)].reshape(K, N, W).float()
-    g = torch.randn(K, N, W, generator=gen)
-    lap = torch.randn(K, N, W, generator=gen)
-    bias = torch.zeros(K, W)
-    a, ga, la = _hidden(y, g, lap, bias)
-    t = torch.tanh(y.double() / 2)
-    a1 = (1 - t * t) / 2
-    torch.testing.assert_close(a.double(), t, rtol=0, atol=3e-7)
-    # a' is formed from a in float32, (1 - a^2)/2: absolute error ~ float32's epsilon, large relative
-    # error only where a' itself is below ~1e-6 (saturated units), as in torch's path
-    ref_g = a1 * g.double()
-    assert ((ga.double() - ref_g).abs() <= 3e-7 * g.double().abs() + 1e-6 * ref_g.abs()).all()
-    ref_l = a1 * (lap.double() - t * g.double() ** 2)
-    scale = lap.double().abs() + g.double() ** 2
-    assert ((la.double() - ref_l).abs() <= 5e-7 * scale + 1e-6 * ref_l.abs()).all()
+    """tanh(z) and its derivatives from |z| = 1e-8 to 1e4 (saturation, the linear region, tiny z)."""
+    mag = torch.logspace(-8, 4, 2000, dtype=torch.float64)
+    z = torch.cat([mag, -mag]).float()
+    out = _single_unit(z, 0.5, 0.0).double()  # y = 0 * 0.5 + z; dy/dx = 0.5
+    t = torch.tanh(z.double())
+    t1 = 1 - t * t
+    torch.testing.assert_close(out[:, 0], t, rtol=0, atol=3e-7)
+    # the derivative is formed from a in float32, (1 - a^2)/2: absolute error ~ float32's epsilon, large
+    # relative error only where it is itself below ~1e-6 (saturated units), as in torch's path
+    assert ((out[:, 1] - 0.5 * t1).abs() <= 3e-7 + 1e-6 * t1).all()
+    ref_l = -2 * t * t1 * 0.25
+    assert ((out[:, 2] - ref_l).abs() <= 3e-7 + 1e-6 * ref_l.abs()).all()
 
 
 def test_infinities_saturate_and_nan_propagates(lib):
-    y = torch.tensor([float("inf"), float("-inf"), float("nan"), 200.0, -200.0, 0.0] * 3).reshape(1, 3, 6)
-    a, ga, _ = _hidden(y, torch.ones_like(y), torch.zeros_like(y), torch.zeros(1, 6))
-    row = a[0, 0]
-    assert row[0] == 1 and row[1] == -1 and torch.isnan(row[2]) and row[3] == 1 and row[4] == -1 and row[5] == 0
-    assert ga[0, 0, 0] == 0 and ga[0, 0, 5] == 0.5
+    bias = torch.tensor([float("inf"), float("-inf"), float("nan"), 200.0, -200.0, 0.0])
+    out = _single_unit(bias, 0.5, 0.0)
+    value, grad = out[:, 0], out[:, 1]
+    assert value[0] == 1 and value[1] == -1 and torch.isnan(value[2]) and value[3] == 1 and value[4] == -1
+    assert value[5] == 0 and grad[0] == 0 and grad[1] == 0 and grad[5] == 0.5
 
 
 def test_values_do_not_depend_on_where_they_sit(lib):
-    """The same unit at another row, another point of the chunk or in a chunk of another size gives the
-    same bits (the vector loop and its remainder must round alike)."""
+    """The same parameter row at another row of a chunk of another size, and the same input point at
+    another position among another number of points, give the same bits (padding, never a remainder)."""
     gen = torch.Generator().manual_seed(1)
-    W = 50
-    row = [torch.randn(W, generator=gen) * 4 for _ in range(3)]
-    bias = torch.randn(W, generator=gen)
-    results = []
-    for K, N, k, n in [(1, 1, 0, 0), (3, 17, 2, 16), (2, 40, 1, 5), (5, 33, 3, 32)]:
-        y, g, lap = (torch.randn(K, N, W, generator=gen) for _ in range(3))
-        for arr, r in zip((y, g, lap), row):
-            arr[k, n] = r
-        out = _hidden(y, g, lap, bias.expand(K, W))
-        results.append(torch.stack([o[k, n] for o in out]))
-    for r in results[1:]:
-        assert torch.equal(r, results[0])
+    for d, order in [(1, 2), (2, 1), (3, 2)]:
+        net = MLP(d, 50, 2, "tanh")
+        theta = net.init(seed=3) + 0.2 * torch.randn(net.n_params, generator=gen)
+        point = torch.rand(d, generator=gen)
+        results = []
+        for K, N, k, n in [(1, 1, 0, 0), (3, 17, 2, 16), (2, 40, 1, 5), (5, 1000, 3, 999), (4, 257, 0, 256)]:
+            params = torch.randn(K, net.n_params, generator=gen) * 0.3
+            x = torch.rand(N, d, generator=gen)
+            params[k], x[n] = theta, point
+            results.append(native.tanh_mlp(params, x, order, net.param_slices())[k, :, n])
+        for r in results[1:]:
+            assert torch.equal(r, results[0])
 
 
 def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path):
@@ -107,14 +140,18 @@ def test_the_build_is_cached(lib, monkeypatch):
 
 
 def test_wrong_shapes_are_refused_before_reaching_c(lib):
-    h = torch.zeros(2, 5, 3, 7)
-    with pytest.raises(ValueError, match="bias has shape"):
-        native.tanh_layer(h, torch.zeros(2, 4), 1, 2)
-    with pytest.raises(ValueError, match="xt has shape"):
-        native.tanh_layer(h, torch.zeros(2, 5), 1, 2, xt=torch.zeros(1, 6), w=torch.zeros(2, 5, 1))
-    with pytest.raises(ValueError, match="channels"):
-        native.tanh_layer(h, torch.zeros(2, 5), 1, 1)
-    with pytest.raises(ValueError, match="contiguous float32"):
-        native.tanh_layer(h, torch.zeros(2, 5, dtype=torch.float64), 1, 2)
-    with pytest.raises(ValueError, match="give xt with w"):
-        native.tanh_layer(h, torch.zeros(2, 5), 1, 2, xt=torch.zeros(1, 7))
+    net = MLP(1, 5, 2, "tanh")
+    layers = net.param_slices()
+    params, x = torch.zeros(2, net.n_params), torch.zeros(7, 1)
+    with pytest.raises(ValueError, match="does not fit input dimension 2"):
+        native.tanh_mlp(params, torch.zeros(7, 2), 2, layers)
+    with pytest.raises(ValueError, match=f"{net.n_params - 1} parameters"):
+        native.tanh_mlp(params[:, :-1], x, 2, layers)
+    with pytest.raises(ValueError, match="float32 CPU"):
+        native.tanh_mlp(params.double(), x, 2, layers)
+    with pytest.raises(ValueError, match="must be \\[K, P\\]"):
+        native.tanh_mlp(params[0], x, 2, layers)
+    with pytest.raises(ValueError, match="no fused kernel for input dimension 1 and order 3"):
+        native.tanh_mlp(params, x, 3, layers)
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        native.tanh_mlp(params, x, 2, layers[-1:])

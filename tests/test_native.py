@@ -2,6 +2,7 @@
 accurate over the whole float range, bit-identical wherever a point or a parameter row sits, and a failed
 build falls back to torch with a warning."""
 
+import platform
 import warnings
 
 import pytest
@@ -115,6 +116,18 @@ def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path
     params, x = torch.zeros(1, 10), torch.zeros(3, 1)
     assert not native.supports(params, x, 1, 2)
     assert not list(tmp_path.rglob("*.so"))
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="builds for a baseline x86-64 CPU")
+def test_a_cpu_without_fused_multiply_add_uses_torch(monkeypatch, tmp_path):
+    """Without an FMA instruction every fmaf is a libm call (~100x slower than torch): not used."""
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setattr(native, "_TRIED", False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(native, "FLAGS", [f if f != "-march=native" else "-march=x86-64" for f in native.FLAGS])
+    with pytest.warns(RuntimeWarning, match="no fused multiply-add instruction"):
+        assert native.library() is None
+    assert not native.applies("tanh", "cpu", torch.float32, 1, 2)
 
 
 def test_disabled_by_environment(monkeypatch):

@@ -283,6 +283,17 @@ mlp(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const
     }
 PLW_VARIANT(1, 0) PLW_VARIANT(1, 1) PLW_VARIANT(2, 0) PLW_VARIANT(2, 1) PLW_VARIANT(3, 0) PLW_VARIANT(3, 1)
 
+/* 1 when fused multiply-adds are instructions here; without them every fmaf is a call into libm and the
+   kernel is ~100x slower than torch's, so native.py does not use it */
+int plw_hardware_fma(void)
+{
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* out [K, C, N]: the network's output jet (value, d gradient components, Laplacian if order 2) at the
    points xt [d, N] for each parameter row of params [K, P]. Returns 0; -1 where there is no kernel for
    (d, order) (the caller then uses torch); -2 when memory could not be allocated. */

@@ -103,8 +103,11 @@ class Objective:
     def n_params(self) -> int:
         return self.net.n_params
 
-    def u(self, params: torch.Tensor, x: torch.Tensor, phi: Jet | None, order: int, functional: bool = False) -> Jet:
-        return apply_factor(self.net.jets(params, x, order, functional), phi)
+    def u(self, params, x: torch.Tensor, phi: Jet | None, order: int, functional: bool = False) -> Jet:
+        """The solution's jet at x: the network's times the hard-ansatz factor. params [K, P], or a function
+        (x, order) -> the network's Jet (``rop`` puts its own output jets in the loss this way)."""
+        n = params(x, order) if callable(params) else self.net.jets(params, x, order, functional)
+        return apply_factor(n, phi)
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each loss term [K]; they add up to the loss (penalty terms include lam)."""

@@ -27,13 +27,15 @@ from ._threads import few_threads_per_op, run_parts, workers_for
 class HessianOperator:
     """H = d^2 L / d theta^2 at ``params`` (default: the trained parameters) as a linear operator.
 
-    On a CPU with T > 1 torch threads the loss is split over the interior quadrature points into T parts
-    (at least 64 points each), one per thread, each with its own product (R-operator or autograd graph) and
-    single-threaded ops; H v is the sum of the parts' products. A product is a chain of ~100-300 short
-    ops, and torch's own threads pay an OpenMP wake-up on each (see ``_threads``).
+    For tanh networks a product is the R-operator (``rop``) on torch's own threads. Otherwise, on a CPU
+    with T > 1 torch threads, the loss is split over the interior quadrature points into T parts (at least
+    64 points each), one per thread, each with its own autograd graph and single-threaded ops; H v is the
+    sum of the parts' products. A double backward is a chain of ~300 short ops, and torch's own threads pay
+    an OpenMP wake-up on each (see ``_threads``).
     """
 
     MIN_POINTS_PER_PART = 64
+    SPLIT_R_OPERATOR = False  # tests set it to exercise the split with R-operator parts
 
     def __init__(self, run, params=None, term: str | None = None, formulation: str | None = None,
                  dtype=torch.float64, device=None):
@@ -80,7 +82,9 @@ class HessianOperator:
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
         n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
-        if n_parts < 2 or term not in (None, obj.formulation.term):
+        # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
+        # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL)
+        if n_parts < 2 or term not in (None, obj.formulation.term) or (rop.applies(obj) and not self.SPLIT_R_OPERATOR):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
         return [obj.quadrature_part(slice(a, b), with_constraints=(i == 0) and term is None)

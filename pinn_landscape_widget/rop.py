@@ -54,8 +54,8 @@ class _Layer:
     Q: torch.Tensor | None
     s1: torch.Tensor
     s2: torch.Tensor
-    s3: torch.Tensor
-    s4: torch.Tensor
+    s3: torch.Tensor | None  # only where the loss takes input derivatives (order >= 1)
+    s4: torch.Tensor | None  # only with the Laplacian (order 2)
     # from the backward pass: the adjoints of the pre-activations and the coefficients (independent of v)
     # of the R-passes below
     yb: torch.Tensor | None = None
@@ -85,8 +85,8 @@ class _PointSet:
             t = torch.tanh(y)
             s1 = 1 - t * t
             s2 = -2 * t * s1
-            s3 = -2 * s1 * s1 - 2 * t * s2
-            s4 = -6 * s1 * s2 - 2 * t * s3
+            s3 = -2 * s1 * s1 - 2 * t * s2 if order >= 1 else None
+            s4 = -6 * s1 * s2 - 2 * t * s3 if order >= 2 else None
             self.layers.append(_Layer(W, h, G, Lp, Gy, Ly, Q, s1, s2, s3, s4))
             h, G = t, [s1 * g for g in Gy]
             Lp = s1 * Ly + s2 * Q if order >= 2 else None

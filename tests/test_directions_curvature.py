@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
+from pinn_landscape_widget import rop
 from pinn_landscape_widget.hessian import HessianOperator, hutchinson_trace
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
@@ -64,18 +65,23 @@ def test_lanczos_extremes_match_dense_eigvalsh(case):
     np.testing.assert_allclose(ds.residual_norm.values, dense_res, rtol=0, atol=1e-10 * scale)
 
 
+@pytest.mark.parametrize("method", ["r-operator", "double backward"])
 @pytest.mark.parametrize("case", PROBLEM_FORMULATIONS, ids=case_id)
-def test_hessian_split_over_threads_equals_dense_hessian(case, monkeypatch):
-    """On a CPU with 2 threads the operator splits the loss over the quadrature points, one part per
-    thread (boundary terms in the first): its products, loss and per-term products are the dense ones."""
+def test_hessian_split_over_threads_equals_dense_hessian(case, method, monkeypatch):
+    """On a CPU with 2 threads the operator can split the loss over the quadrature points, one part per
+    thread (boundary terms in the first): its products, loss and per-term products are the dense ones,
+    with either kind of product in the parts."""
     name, kw, form = case
     run = tiny_run(name, kw, form)
     monkeypatch.setattr(HessianOperator, "MIN_POINTS_PER_PART", 16)
+    monkeypatch.setattr(HessianOperator, "SPLIT_R_OPERATOR", True)
+    if method == "double backward":
+        monkeypatch.setattr(rop, "applies", lambda objective: False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         op = HessianOperator(run)
-        assert len(op._parts) == 2
+        assert len(op._parts) == 2 and op.method == method
         torch.testing.assert_close(op.dense(), dense_hessian(run), rtol=1e-10, atol=1e-10)
         assert abs(op.loss - float(run.objective(dtype=torch.float64).loss(run.params.double()[None])[0])) < 1e-12
         interior = op.objective.formulation.term

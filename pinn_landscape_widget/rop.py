@@ -140,7 +140,8 @@ class _PointSet:
             LAb = L.Lyb @ L.W if L.Lyb is not None else None
 
     def r_forward(self, v: torch.Tensor) -> tuple[Jet, list]:
-        """R{Y} = J v, and per layer (Ry, RGy, RLy, Rh, RG, RLp) for the R-backward pass."""
+        """R{Y} = J v, and for the R-backward pass: per layer (Ry, RGy, RLy, Rh, RG, RLp), and the output
+        layer's (RA, RGA, RLA)."""
         cache = []
         Rh = RG = RLp = None
         for (ws, bs, (o, i)), L in zip(self.slices[:-1], self.layers):
@@ -167,14 +168,14 @@ class _PointSet:
         grad = torch.stack([torch.addmv(rg @ self.wo, ga, Vo) for rg, ga in zip(RG, self.GA)])[None] \
             if self.order >= 1 else None
         lap = torch.addmv(RLp @ self.wo, self.LA, Vo)[None] if self.order >= 2 else None
-        self._last_out = (Rh, RG, RLp)
-        return Jet(value[None], grad, lap), cache
+        return Jet(value[None], grad, lap), (cache, (Rh, RG, RLp))
 
-    def r_backward(self, v: torch.Tensor, Yb: Jet, RYb: Jet, cache: list, out: torch.Tensor) -> None:
-        """Adds R{J^T Yb} (the derivative along v of this set's gradient, given R{Yb}) into out [P]."""
+    def r_backward(self, v: torch.Tensor, Yb: Jet, RYb: Jet, r_cache, out: torch.Tensor) -> None:
+        """Adds R{J^T Yb} (the derivative along v of this set's gradient, given R{Yb}) into out [P];
+        r_cache is what ``r_forward`` returned with R{Y}."""
+        cache, (RA, RGA, RLA) = r_cache
         ws, bs, _ = self.slices[-1]
         Vo = v[ws]
-        RA, RGA, RLA = self._last_out
         yb0, ryb0 = Yb.value[0], RYb.value[0]
         wob = ryb0 @ self.A + yb0 @ RA
         RAb = torch.outer(ryb0, self.wo).addr_(yb0, Vo)
@@ -225,6 +226,15 @@ class _PointSet:
             RLAb = (RLyb @ L.W).addmm_(L.Lyb, V) if RLyb is not None else None
 
 
+def _channels(jet: Jet) -> list:
+    return [t for t in (jet.value, jet.grad, jet.lap) if t is not None]
+
+
+def _jet_like(jet: Jet, it) -> Jet:
+    """A Jet with jet's channels, filled in order from the iterator it."""
+    return Jet(*(None if t is None else next(it) for t in (jet.value, jet.grad, jet.lap)))
+
+
 class NetworkHVP:
     """H v for one objective (or one quadrature part of it) at theta, restricted to ``term`` if given."""
 
@@ -235,23 +245,21 @@ class NetworkHVP:
         self.sets: dict[tuple, _PointSet] = {}
 
         def network(x, order):
+            """The network's output jet at x, as leaves of the loss's graph (one _PointSet per point set)."""
             key = (x.data_ptr(), tuple(x.shape), order)
             if key not in self.sets:
-                self.sets[key] = _PointSet(net, theta, x, order)
+                ps = _PointSet(net, theta, x, order)
+                ps.Y = _jet_like(ps.Y, (t.detach().requires_grad_(True) for t in _channels(ps.Y)))
+                self.sets[key] = ps
             return self.sets[key].Y
 
-        # the loss as a function of the network's output jets, by the objective's own code: a first pass
-        # finds every point set the loss evaluates the network at, the second differentiates through leaves
-        objective._terms(network, objective.u(network, objective.x, objective.phi, objective.order))
-        for ps in self.sets.values():
-            ps.Y = Jet(*(None if t is None else t.detach().requires_grad_(True) for t in (ps.Y.value, ps.Y.grad,
-                                                                                           ps.Y.lap)))
+        # the loss as a function of the network's output jets, by the objective's own code
         with torch.enable_grad():
             u = objective.u(network, objective.x, objective.phi, objective.order)
             terms = objective._terms(network, u)
             loss = terms[term][0] if term is not None else sum(terms.values())[0]
             self.loss = float(loss.detach())
-            leaves = [t for ps in self.sets.values() for t in (ps.Y.value, ps.Y.grad, ps.Y.lap) if t is not None]
+            leaves = [t for ps in self.sets.values() for t in _channels(ps.Y)]
             grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
         grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
         self._leaves, self._grads = leaves, grads
@@ -259,14 +267,12 @@ class NetworkHVP:
         it = iter(g.detach() for g in grads)
         self._Yb = {}
         for key, ps in self.sets.items():
-            Yb = Jet(*(None if t is None else next(it) for t in (ps.Y.value, ps.Y.grad, ps.Y.lap)))
-            self._Yb[key] = Yb
-            ps.backward(Yb)
+            self._Yb[key] = _jet_like(ps.Y, it)
+            ps.backward(self._Yb[key])
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         forward = {key: ps.r_forward(v) for key, ps in self.sets.items()}
-        RY = [t for key in self.sets for t in (forward[key][0].value, forward[key][0].grad, forward[key][0].lap)
-              if t is not None]
+        RY = [t for RY_set, _ in forward.values() for t in _channels(RY_set)]
         RYb = [torch.zeros_like(t) for t in self._leaves]
         if self._second:
             with torch.enable_grad():
@@ -277,7 +283,5 @@ class NetworkHVP:
         out = torch.zeros(self.n, dtype=v.dtype, device=v.device)
         it = iter(RYb)
         for key, ps in self.sets.items():
-            Y = ps.Y
-            RYb_set = Jet(*(None if t is None else next(it) for t in (Y.value, Y.grad, Y.lap)))
-            ps.r_backward(v, self._Yb[key], RYb_set, forward[key][1], out)
+            ps.r_backward(v, self._Yb[key], _jet_like(ps.Y, it), forward[key][1], out)
         return out

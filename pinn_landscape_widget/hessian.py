@@ -21,7 +21,7 @@ import xarray as xr
 
 from . import rop
 from ._checks import check_choice, check_int, check_positive
-from ._threads import few_threads_per_op, run_parts, workers_for
+from ._threads import few_threads_per_op, one_torch_thread, run_parts, workers_for
 
 
 class HessianOperator:
@@ -50,6 +50,7 @@ class HessianOperator:
         self.device, self.dtype = obj.device, obj.dtype
         self.n_matvecs = 0
         self._per_part = None
+        self._native_threads = None  # inside ``parallel``: the cores the R-operator's C passes take
         self._parts = self._split(obj, term)
 
         def gradient(part):
@@ -62,7 +63,7 @@ class HessianOperator:
         def prepare(part):
             if rop.applies(part):  # tanh: Pearlmutter's R-operator, 1.4-1.7x faster than a double backward
                 hvp = rop.NetworkHVP(part, theta, term)
-                return hvp.loss, hvp.matvec
+                return hvp.loss, lambda v: hvp.matvec(v, self._native_threads)
             loss, g = gradient(part)
 
             def product(v):
@@ -74,7 +75,11 @@ class HessianOperator:
 
         # how products are formed, reported in results: "r-operator" (tanh) or "double backward"
         self.method = "r-operator" if rop.applies(obj) else "double backward"
-        done = self._map([lambda p=p: prepare(p) for p in self._parts])
+        self.native = rop.native_applies(obj) and len(self._parts) == 1  # its passes in C (float32 CPU)
+        # with the passes in C, torch stays at one thread here too: libgomp's workers spin for milliseconds
+        # after each parallel op, and would take the core the first products' helper thread needs
+        with one_torch_thread() if self.native else contextlib.nullcontext():
+            done = self._map([lambda p=p: prepare(p) for p in self._parts])
         self.loss = sum(loss for loss, _ in done)
         self._products = [product for _, product in done]
 
@@ -83,7 +88,8 @@ class HessianOperator:
         n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
-        # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL)
+        # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL),
+        # or in C (float32 CPU), which splits the points over threads itself
         if n_parts < 2 or term not in (None, obj.formulation.term) or (rop.applies(obj) and not self.SPLIT_R_OPERATOR):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
@@ -93,7 +99,18 @@ class HessianOperator:
     @contextlib.contextmanager
     def parallel(self):
         """Keep torch's thread count lowered across many products (changing it per product costs more
-        than a product); ``matvec`` outside this block lowers and restores it each time."""
+        than a product); ``matvec`` outside this block lowers and restores it each time. With the passes
+        in C, torch keeps one thread in the block and the passes take the cores (their helpers spin
+        between products, and would fight torch's threads)."""
+        if self.native and self._native_threads is None:
+            with one_torch_thread() as n_threads:
+                self._native_threads = n_threads
+                try:
+                    yield
+                finally:
+                    self._native_threads = None
+                    rop.rest()
+            return
         if len(self._parts) == 1 or self._per_part is not None:
             yield
             return
@@ -115,6 +132,8 @@ class HessianOperator:
         self.n_matvecs += 1
         v = v.to(self.dtype)
         parts = self._map([lambda product=product: product(v) for product in self._products])
+        if self.native and self._native_threads is None:  # a single product: no helper spins after it
+            rop.rest()
         return sum(parts[1:], parts[0])
 
     def dense(self) -> torch.Tensor:

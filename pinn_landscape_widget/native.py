@@ -26,10 +26,11 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_native") / "jets.c"
+NATIVE_DIR = Path(__file__).with_name("_native")
+SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include vec.h
 # -ffp-contract=off: fused multiply-adds only where jets.c writes them out
 FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
-         "-fPIC", "-shared"]
+         "-fPIC", "-shared", "-pthread"]
 
 _LOCK = threading.Lock()
 _LIB: ctypes.CDLL | None = None
@@ -53,7 +54,8 @@ def cache_dir() -> Path:
 
 
 def _build(compiler: str) -> Path:
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()
+    code = b"".join(p.read_bytes() for p in [*SOURCES, NATIVE_DIR / "vec.h"])
+    key = hashlib.sha256(code + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()
     target = cache_dir() / f"jets-{key[:16]}.so"
     if target.exists():
         return target
@@ -62,7 +64,7 @@ def _build(compiler: str) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], check=True, capture_output=True, text=True,
+        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True, text=True,
                        timeout=120)
         os.replace(tmp, target)
     finally:
@@ -102,6 +104,11 @@ def library() -> ctypes.CDLL | None:
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         lib.plw_tanh_mlp.argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr, i64, ptr]
         lib.plw_tanh_mlp.restype = ctypes.c_int
+        for name in ("plw_rop_forward", "plw_rop_backward"):  # see rop.py
+            getattr(lib, name).restype = ctypes.c_int
+        lib.plw_rop_rest.restype = None
+        lib.plw_rop_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
+        lib.plw_rop_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, i64]
         _LIB = lib
         return _LIB
 

@@ -16,7 +16,10 @@ and the R-operator (the directional derivative along v) splits into
 
 Everything that does not depend on v (the activations, their derivatives, the adjoints of the backward
 pass) is computed once per operator. A product is then two passes of a few dozen large ops each, against
-~300 small ones for autograd's double backward through the jet graph.
+~300 small ones for autograd's double backward through the jet graph. The jets are stacked over their
+channels ([units, C, n]), so one matmul moves every channel. In float32 on a CPU the two passes run in C
+(``_native/rop.c``), on threads that split the points; elsewhere in torch. Their arrays live in a
+``Workspace``, whose memory the next operator reuses.
 
 Per hidden layer, with inputs (h, G_k, Lp) (value, gradient components, Laplacian), weights W and bias b:
     y = h W^T + b,  Gy_k = G_k W^T,  Ly = Lp W^T,  Q = sum_k Gy_k^2
@@ -34,7 +37,11 @@ from dataclasses import dataclass
 
 import torch
 
+from . import native
+from ._workspace import Workspace
 from .nets import Jet
+
+PLAN_FIELDS = 17  # F_N in _native/rop.c: the int64 fields of a layer's record
 
 
 def applies(objective) -> bool:
@@ -43,215 +50,224 @@ def applies(objective) -> bool:
     return objective.net.activation == "tanh"
 
 
+def native_applies(objective) -> bool:
+    """Whether its passes run in C (``_native/rop.c``): float32 on the CPU, with the kernels built."""
+    return (applies(objective) and objective.device.type == "cpu" and objective.dtype == torch.float32
+            and native.library() is not None)
+
+
 @dataclass
 class _Layer:
-    W: torch.Tensor
-    h: torch.Tensor  # [n, in]
-    G: list  # d tensors [n, in], or []
-    Lp: torch.Tensor | None
-    Gy: list
-    Ly: torch.Tensor | None
-    Q: torch.Tensor | None
-    s1: torch.Tensor
-    s2: torch.Tensor
-    s3: torch.Tensor | None  # only where the loss takes input derivatives (order >= 1)
-    s4: torch.Tensor | None  # only with the Laplacian (order 2)
-    # from the backward pass: the adjoints of the pre-activations and the coefficients (independent of v)
-    # of the R-passes below
-    yb: torch.Tensor | None = None
-    Gyb: list | None = None
-    Lyb: torch.Tensor | None = None
-    c: dict | None = None
+    """One hidden layer's v-independent arrays. Jet quantities are stacked over channels (value, the d
+    gradient components, the Laplacian) as [units, C, n]: one matmul moves every channel, and the rules
+    per channel act on views."""
+
+    W: torch.Tensor  # [out, in]
+    H: torch.Tensor  # the layer's input jet [in, C, n]
+    s1: torch.Tensor  # tanh' at the pre-activation [out, n]
+    s2Gy: torch.Tensor | None  # s2 Gy_k [out, d, n]
+    lap_ry: torch.Tensor | None  # s2 Ly + s3 Q [out, n]
+    # from the backward pass
+    Yb: torch.Tensor | None = None  # adjoints of the pre-activation jet [out, C, n]
+    c_ry: torch.Tensor | None = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
+    c_rgy: torch.Tensor | None = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
+    LAbs2: torch.Tensor | None = None  # LAb s2
 
 
 class _PointSet:
-    """The network's forward jet at one set of points, with everything its R-passes reuse."""
+    """The network's forward jet at one set of points, with everything its R-passes reuse. Jets are
+    stacked [units, C, n] with C = 1 (value), 1 + d (and the gradient) or 2 + d (and the Laplacian)."""
 
-    def __init__(self, net, theta: torch.Tensor, x: torch.Tensor, order: int):
-        self.order = order
+    def __init__(self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace):
+        self.order, self.ws = order, ws
         self.slices = net.param_slices()
-        n, d = x.shape
+        n, d_in = x.shape
+        d = self.d = d_in if order >= 1 else 0
+        C = self.C = 1 + d + (order >= 2)
+        H = ws.zeros(d_in, C, n)
+        H[:, 0] = x.T
+        for k in range(d):
+            H[k, 1 + k] = 1
         self.layers: list[_Layer] = []
-        h = x
-        eye = torch.eye(d, dtype=x.dtype, device=x.device)
-        G = [eye[k].expand(n, d) for k in range(d)] if order >= 1 else []
-        Lp = torch.zeros_like(x) if order >= 2 else None
-        for ws, bs, (o, i) in self.slices[:-1]:
-            W = theta[ws].view(o, i)
-            y = torch.addmm(theta[bs], h, W.T)
-            Gy = [g @ W.T for g in G]
-            Ly = Lp @ W.T if Lp is not None else None
-            Q = sum(g * g for g in Gy) if order >= 2 else None
-            t = torch.tanh(y)
-            s1 = 1 - t * t
+        self._backward_factors = []  # per layer (s2, s3, Gy, s4, Ly, Q): for the backward pass only
+        for w_s, b_s, (o, i) in self.slices[:-1]:
+            W = theta[w_s].view(o, i)
+            Z = torch.mm(W, H.view(i, C * n)).view(o, C, n)  # y, Gy_k, Ly
+            Z[:, 0] += theta[b_s][:, None]
+            t = torch.tanh(Z[:, 0])
+            s1 = torch.mul(t, t, out=ws.empty(o, n)).neg_().add_(1)
             s2 = -2 * t * s1
-            s3 = -2 * s1 * s1 - 2 * t * s2 if order >= 1 else None
+            s3 = -2 * s1 * s1 - 2 * t * s2 if d else None
             s4 = -6 * s1 * s2 - 2 * t * s3 if order >= 2 else None
-            self.layers.append(_Layer(W, h, G, Lp, Gy, Ly, Q, s1, s2, s3, s4))
-            h, G = t, [s1 * g for g in Gy]
-            Lp = s1 * Ly + s2 * Q if order >= 2 else None
-        ws, bs, _ = self.slices[-1]
-        self.wo = theta[ws]
-        self.A, self.GA, self.LA = h, G, Lp
-        value = h @ self.wo + theta[bs]
-        self.Y = Jet(value[None], torch.stack([g @ self.wo for g in G])[None] if order >= 1 else None,
-                     (Lp @ self.wo)[None] if order >= 2 else None)
+            Gy = Z[:, 1:1 + d]
+            Ly, Q = (Z[:, -1], (Gy * Gy).sum(1)) if order >= 2 else (None, None)
+            s2Gy = torch.mul(Gy, s2[:, None], out=ws.empty(o, d, n)) if d else None
+            lap_ry = torch.mul(s2, Ly, out=ws.empty(o, n)).addcmul_(s3, Q) if order >= 2 else None
+            self.layers.append(_Layer(W, H, s1, s2Gy, lap_ry))
+            self._backward_factors.append((s2, s3, Gy, s4, Ly, Q))
+            H = ws.empty(o, C, n)  # the next layer's input: A = tanh(y), GA_k = s1 Gy_k, LA = s1 Ly + s2 Q
+            H[:, 0] = t
+            if d:
+                torch.mul(Gy, s1[:, None], out=H[:, 1:1 + d])
+            if order >= 2:
+                torch.mul(s1, Ly, out=H[:, -1]).addcmul_(s2, Q)
+        w_s, b_s, _ = self.slices[-1]
+        self.wo, self.H = theta[w_s], H
+        Y = torch.mv(H.view(-1, C * n).T, self.wo).view(C, n)
+        Y[0] += theta[b_s]
+        self.Y = Y
 
-    def backward(self, Yb: Jet) -> None:
-        """The backward pass from output adjoints Yb (shaped like Y). Keeps each layer's adjoints and folds
-        the R-passes' v-independent factors into a few coefficient arrays per layer (``c``)."""
-        Ab = Yb.value[0][:, None] * self.wo
-        GAb = [Yb.grad[0, k][:, None] * self.wo for k in range(len(self.GA))] if self.order >= 1 else []
-        LAb = Yb.lap[0][:, None] * self.wo if self.order >= 2 else None
-        for L in reversed(self.layers):
-            lap = LAb is not None
-            c = {}
-            # R{A} = s1 Ry;  R{GA_k} = s2 Gy_k Ry + s1 RGy_k;  R{LA} = (s2 Ly + s3 Q) Ry + s1 RLy + 2 s2 sum Gy_k RGy_k
-            c["s2Gy"] = [L.s2 * gy for gy in L.Gy]
-            if lap:
-                c["lap_ry"] = L.s2 * L.Ly + L.s3 * L.Q
-                c["2s2Gy"] = [2 * g for g in c["s2Gy"]]
-            # R{yb} = c_ry Ry + s1 R{Ab} + sum_k (s2 Gy_k R{GAb_k} + c_rgy_k RGy_k) [+ lap_ry R{LAb} + LAb s2 RLy]
-            # R{Gyb_k} = s1 R{GAb_k} + c_rgy_k Ry [+ 2 s2 Gy_k R{LAb} + 2 LAb s2 RGy_k]
-            # R{Lyb} = s1 R{LAb} + LAb s2 Ry          (c_rgy_k = s2 GAb_k + 2 LAb s3 Gy_k: the same in both)
-            c_ry = Ab * L.s2
-            c["rgy"] = []
-            for gab, gy in zip(GAb, L.Gy):
-                c_ry = c_ry + L.s3 * gab * gy
-                c["rgy"].append(L.s2 * gab + (2 * LAb * L.s3 * gy if lap else 0))
-            if lap:
-                c_ry = c_ry + LAb * (L.s3 * L.Ly + L.s4 * L.Q)
-                c["LAbs2"] = LAb * L.s2
-                c["2LAbs2"] = 2 * c["LAbs2"]
-            c["ry"] = c_ry
-            L.c = c
-            # the plain backward pass
-            yb = Ab * L.s1
-            for gab, gy in zip(GAb, L.Gy):
-                yb = yb + L.s2 * gab * gy
-            L.Gyb = [gab * L.s1 for gab in GAb]
-            if lap:
-                yb = yb + LAb * c["lap_ry"]
-                L.Gyb = [gyb + 2 * LAb * L.s2 * gy for gyb, gy in zip(L.Gyb, L.Gy)]
-                L.Lyb = LAb * L.s1
-            L.yb = yb
-            Ab = yb @ L.W
-            GAb = [gyb @ L.W for gyb in L.Gyb]
-            LAb = L.Lyb @ L.W if L.Lyb is not None else None
+    def jet(self, Y: torch.Tensor) -> Jet:
+        """A [C, n] stack as the loss code's Jet (value [1, n], grad [1, d, n], lap [1, n])."""
+        return Jet(Y[None, 0], Y[None, 1:1 + self.d] if self.d else None, Y[None, -1] if self.order >= 2 else None)
 
-    def r_forward(self, v: torch.Tensor) -> tuple[Jet, list]:
-        """R{Y} = J v, and for the R-backward pass: per layer (Ry, RGy, RLy, Rh, RG, RLp), and the output
-        layer's (RA, RGA, RLA)."""
+    def backward(self, Yb: torch.Tensor) -> None:
+        """The backward pass from the output adjoints Yb [C, n]. Keeps each layer's adjoints and folds the
+        R-passes' v-independent factors into a few coefficient arrays per layer."""
+        ws, d, C = self.ws, self.d, self.C
+        n = Yb.shape[1]
+        A = torch.outer(self.wo, Yb.view(-1)).view(-1, C, n)  # adjoints of the layer's output: Ab, GAb_k, LAb
+        for L, (s2, s3, Gy, s4, Ly, Q) in zip(reversed(self.layers), reversed(self._backward_factors)):
+            o = L.s1.shape[0]
+            L.Yb = torch.mul(A, L.s1[:, None], out=ws.empty(o, C, n))  # yb, Gyb_k, Lyb before the cross terms
+            L.c_ry = torch.mul(A[:, 0], s2, out=ws.empty(o, n))
+            if d:
+                GAb = A[:, 1:1 + d]
+                L.Yb[:, 0] += (GAb * L.s2Gy).sum(1)
+                L.c_ry.addcmul_((GAb * Gy).sum(1), s3)
+                L.c_rgy = torch.mul(GAb, s2[:, None], out=ws.empty(o, d, n))
+            if self.order >= 2:
+                LAb = A[:, -1]
+                L.Yb[:, 0].addcmul_(LAb, L.lap_ry)
+                L.Yb[:, 1:1 + d].addcmul_(LAb[:, None], L.s2Gy, value=2)
+                L.c_ry.addcmul_(LAb, s3 * Ly + s4 * Q)
+                L.c_rgy.addcmul_((LAb * s3)[:, None], Gy, value=2)
+                L.LAbs2 = torch.mul(LAb, s2, out=ws.empty(o, n))
+            if L is not self.layers[0]:
+                A = torch.mm(L.W.T, L.Yb.view(o, C * n)).view(-1, C, n)
+        del self._backward_factors
+
+    def use_native(self) -> None:
+        """Run the R-passes in C from now on (float32 on the CPU): the arrays they write, and the plan of
+        addresses rop.c reads (every array of this point set is contiguous)."""
+        ws, C, n = self.ws, self.C, self.Y.shape[1]
+
+        def addr(t):
+            return 0 if t is None else t.data_ptr()
+
+        rows = []
+        for (w_s, b_s, (o, i)), L in zip(self.slices[:-1], self.layers):
+            written = [ws.empty(o, C, n) for _ in range(4)]  # R{Z}, R{output jet}, its adjoint's R, R{Yb}
+            rows.append([o, i, w_s.start, b_s.start, *map(addr, (
+                L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, *written))])
+            L.native = written  # alive as long as the plan
+        w_s, b_s, (o, i) = self.slices[-1]
+        rows.append([o, i, w_s.start, b_s.start, addr(self.wo), addr(self.H)] + [0] * (PLAN_FIELDS - 6))
+        self.plan = torch.tensor(rows, dtype=torch.int64)
+        self.RY = ws.empty(C, n)
+        self._lib = native.library()
+
+    MIN_POINTS_PER_THREAD = 128
+
+    def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
+        """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
+        inputs stay in the plan's arrays."""
+        n = self.RY.shape[1]
+        self.threads = max(1, min(threads, n // self.MIN_POINTS_PER_THREAD, 64))
+        self._lib.plw_rop_forward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2), n,
+                                  v.data_ptr(), self.RY.data_ptr(), self.threads)
+        return self.RY
+
+    def r_backward_native(self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, out: torch.Tensor) -> None:
+        """``r_backward`` in C, after ``r_forward_native`` with the same v (inside a workspace scope)."""
+        sums = self.ws.zeros(self.threads - 1, out.numel())  # the other threads' weight gradients
+        self._lib.plw_rop_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
+                                   self.RY.shape[1], v.data_ptr(), Yb.data_ptr(), RYb.data_ptr(), out.data_ptr(),
+                                   sums.data_ptr(), out.numel(), self.threads)
+
+    def r_forward(self, v: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """R{Y} = J v as [C, n], and what the R-backward pass needs: each hidden layer's (RZ, RH), the
+        R-derivatives of its pre-activation jet and of its input jet (None for the first layer), and last
+        the output layer's (None, RH)."""
+        ws, d, C = self.ws, self.d, self.C
         cache = []
-        Rh = RG = RLp = None
-        for (ws, bs, (o, i)), L in zip(self.slices[:-1], self.layers):
-            V = v[ws].view(o, i)
-            Ry = torch.addmm(v[bs], L.h, V.T)
-            RGy = [g @ V.T for g in L.G]
-            RLy = L.Lp @ V.T if L.Lp is not None else None
-            if Rh is not None:
-                Ry.addmm_(Rh, L.W.T)
-                for rgy, rg in zip(RGy, RG):
-                    rgy.addmm_(rg, L.W.T)
-                if RLy is not None:
-                    RLy.addmm_(RLp, L.W.T)
-            cache.append((Ry, RGy, RLy, Rh, RG, RLp))
-            Rh = L.s1 * Ry
-            RG = [torch.addcmul(L.s1 * rgy, Ry, s2gy) for rgy, s2gy in zip(RGy, L.c["s2Gy"])]
-            if RLy is not None:
-                RLp = torch.addcmul(L.s1 * RLy, Ry, L.c["lap_ry"])
-                for rgy, w in zip(RGy, L.c["2s2Gy"]):
-                    RLp.addcmul_(rgy, w)
-        ws, bs, _ = self.slices[-1]
-        Vo = v[ws]
-        value = torch.addmv(Rh @ self.wo, self.A, Vo).add_(v[bs])
-        grad = torch.stack([torch.addmv(rg @ self.wo, ga, Vo) for rg, ga in zip(RG, self.GA)])[None] \
-            if self.order >= 1 else None
-        lap = torch.addmv(RLp @ self.wo, self.LA, Vo)[None] if self.order >= 2 else None
-        return Jet(value[None], grad, lap), (cache, (Rh, RG, RLp))
+        RH = None
+        for (w_s, b_s, (o, i)), L in zip(self.slices[:-1], self.layers):
+            n = L.s1.shape[1]
+            RZ = torch.mm(v[w_s].view(o, i), L.H.view(i, C * n), out=ws.empty(o, C * n))
+            if RH is not None:
+                RZ.addmm_(L.W, RH.view(i, C * n))
+            RZ = RZ.view(o, C, n)
+            RZ[:, 0] += v[b_s][:, None]
+            cache.append((RZ, RH))
+            Ry = RZ[:, 0]
+            RH = torch.mul(RZ, L.s1[:, None], out=ws.empty(o, C, n))
+            if d:
+                RH[:, 1:1 + d].addcmul_(L.s2Gy, Ry[:, None])
+            if self.order >= 2:
+                RH[:, -1].addcmul_(L.lap_ry, Ry).add_((RZ[:, 1:1 + d] * L.s2Gy).sum(1), alpha=2)
+        cache.append((None, RH))
+        w_s, b_s, _ = self.slices[-1]
+        o = self.wo.numel()
+        RY = torch.mv(self.H.view(o, -1).T, v[w_s]).addmv_(RH.view(o, -1).T, self.wo).view(C, -1)
+        RY[0] += v[b_s]
+        return RY, cache
 
-    def r_backward(self, v: torch.Tensor, Yb: Jet, RYb: Jet, r_cache, out: torch.Tensor) -> None:
-        """Adds R{J^T Yb} (the derivative along v of this set's gradient, given R{Yb}) into out [P];
-        r_cache is what ``r_forward`` returned with R{Y}."""
-        cache, (RA, RGA, RLA) = r_cache
-        ws, bs, _ = self.slices[-1]
-        Vo = v[ws]
-        yb0, ryb0 = Yb.value[0], RYb.value[0]
-        wob = ryb0 @ self.A + yb0 @ RA
-        RAb = torch.outer(ryb0, self.wo).addr_(yb0, Vo)
-        RGAb = []
-        for k in range(len(self.GA)):
-            gyb, rgyb = Yb.grad[0, k], RYb.grad[0, k]
-            wob = wob + rgyb @ self.GA[k] + gyb @ RGA[k]
-            RGAb.append(torch.outer(rgyb, self.wo).addr_(gyb, Vo))
-        RLAb = None
-        if self.order >= 2:
-            lyb, rlyb = Yb.lap[0], RYb.lap[0]
-            wob = wob + rlyb @ self.LA + lyb @ RLA
-            RLAb = torch.outer(rlyb, self.wo).addr_(lyb, Vo)
-        out[ws] += wob
-        out[bs] += ryb0.sum()
-        for (lws, lbs, (o, i)), L, (Ry, RGy, RLy, Rh, RG, RLp) in reversed(
-                list(zip(self.slices[:-1], self.layers, cache))):
-            c = L.c
-            Ryb = torch.addcmul(Ry * c["ry"], RAb, L.s1)
-            RGyb = []
-            for k, rgy in enumerate(RGy):
-                Ryb.addcmul_(RGAb[k], c["s2Gy"][k]).addcmul_(rgy, c["rgy"][k])
-                RGyb.append(torch.addcmul(RGAb[k] * L.s1, Ry, c["rgy"][k]))
-            RLyb = None
-            if RLy is not None:
-                Ryb.addcmul_(RLAb, c["lap_ry"]).addcmul_(RLy, c["LAbs2"])
-                for k, rgy in enumerate(RGy):
-                    RGyb[k].addcmul_(RLAb, c["2s2Gy"][k]).addcmul_(rgy, c["2LAbs2"])
-                RLyb = torch.addcmul(RLAb * L.s1, Ry, c["LAbs2"])
-            Wb = Ryb.T @ L.h
-            if Rh is not None:
-                Wb.addmm_(L.yb.T, Rh)
-            for k in range(len(L.G)):
-                Wb.addmm_(RGyb[k].T, L.G[k])
-                if RG is not None:
-                    Wb.addmm_(L.Gyb[k].T, RG[k])
-            if RLyb is not None:
-                Wb.addmm_(RLyb.T, L.Lp)
-                if RLp is not None:
-                    Wb.addmm_(L.Lyb.T, RLp)
-            out[lws] += Wb.reshape(-1)
-            out[lbs] += Ryb.sum(0)
-            if Rh is None:  # the first layer: its inputs are the points, constant in theta
+    def r_backward(self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, cache, out: torch.Tensor) -> None:
+        """Adds R{J^T Yb} (the derivative along v of this set's gradient, given R{Yb} [C, n]) into out [P];
+        cache is what ``r_forward`` returned with R{Y}."""
+        ws, d, C = self.ws, self.d, self.C
+        n = Yb.shape[1]
+        w_s, b_s, _ = self.slices[-1]
+        o = self.wo.numel()
+        RH = cache[-1][1]
+        out[w_s].view(1, o).addmm_(RYb.view(1, -1), self.H.view(o, -1).T).addmm_(Yb.view(1, -1), RH.view(o, -1).T)
+        out[b_s] += RYb[0].sum()
+        RAb = torch.outer(self.wo, RYb.view(-1), out=ws.empty(o, C * n)).addr_(v[w_s], Yb.view(-1)).view(o, C, n)
+        for (l_ws, l_bs, (o, i)), L, (RZ, RH) in reversed(list(zip(self.slices[:-1], self.layers, cache))):
+            Ry = RZ[:, 0]
+            RYb_l = torch.mul(RAb, L.s1[:, None], out=ws.empty(o, C, n))
+            Ryb = RYb_l[:, 0]
+            Ryb.addcmul_(Ry, L.c_ry)
+            if d:
+                Ryb += (RAb[:, 1:1 + d] * L.s2Gy).sum(1) + (RZ[:, 1:1 + d] * L.c_rgy).sum(1)
+                RYb_l[:, 1:1 + d].addcmul_(Ry[:, None], L.c_rgy)
+            if self.order >= 2:
+                RLAb, RLy = RAb[:, -1], RZ[:, -1]
+                Ryb.addcmul_(RLAb, L.lap_ry).addcmul_(RLy, L.LAbs2)
+                RYb_l[:, 1:1 + d].addcmul_(RLAb[:, None], L.s2Gy, value=2)
+                RYb_l[:, 1:1 + d].addcmul_(RZ[:, 1:1 + d], L.LAbs2[:, None], value=2)
+                RYb_l[:, -1].addcmul_(Ry, L.LAbs2)
+            RYb2 = RYb_l.view(o, C * n)
+            Wb = out[l_ws].view(o, i)
+            Wb.addmm_(RYb2, L.H.view(i, C * n).T)
+            out[l_bs] += Ryb.sum(1)
+            if RH is None:  # the first layer: its inputs are the points, constant in theta
                 break
-            V = v[lws].view(o, i)
-            RAb = (Ryb @ L.W).addmm_(L.yb, V)
-            RGAb = [(rgyb @ L.W).addmm_(gyb, V) for rgyb, gyb in zip(RGyb, L.Gyb)]
-            RLAb = (RLyb @ L.W).addmm_(L.Lyb, V) if RLyb is not None else None
-
-
-def _channels(jet: Jet) -> list:
-    return [t for t in (jet.value, jet.grad, jet.lap) if t is not None]
-
-
-def _jet_like(jet: Jet, it) -> Jet:
-    """A Jet with jet's channels, filled in order from the iterator it."""
-    return Jet(*(None if t is None else next(it) for t in (jet.value, jet.grad, jet.lap)))
+            Wb.addmm_(L.Yb.view(o, C * n), RH.view(i, C * n).T)
+            RAb = torch.mm(L.W.T, RYb2, out=ws.empty(i, C * n))
+            RAb = RAb.addmm_(v[l_ws].view(o, i).T, L.Yb.view(o, C * n)).view(i, C, n)
 
 
 class NetworkHVP:
     """H v for one objective (or one quadrature part of it) at theta, restricted to ``term`` if given."""
 
     def __init__(self, objective, theta: torch.Tensor, term: str | None = None):
-        theta = theta.detach()
+        theta = theta.detach().contiguous()  # the C passes read the weights where the layers view them
         self.n = theta.numel()
         net = objective.net
+        # owned by this operator; its memory goes to the next one (see _workspace)
+        self.ws = Workspace(theta.device, theta.dtype, owner=self)
         self.sets: dict[tuple, _PointSet] = {}
+        leaves = {}
 
         def network(x, order):
-            """The network's output jet at x, as leaves of the loss's graph (one _PointSet per point set)."""
+            """The network's output jet at x, views of a leaf of the loss's graph (one per point set)."""
             key = (x.data_ptr(), tuple(x.shape), order)
             if key not in self.sets:
-                ps = _PointSet(net, theta, x, order)
-                ps.Y = _jet_like(ps.Y, (t.detach().requires_grad_(True) for t in _channels(ps.Y)))
-                self.sets[key] = ps
-            return self.sets[key].Y
+                self.sets[key] = _PointSet(net, theta, x, order, self.ws)
+                leaves[key] = self.sets[key].Y.detach().requires_grad_(True)
+            return self.sets[key].jet(leaves[key])
 
         # the loss as a function of the network's output jets, by the objective's own code
         with torch.enable_grad():
@@ -259,29 +275,45 @@ class NetworkHVP:
             terms = objective._terms(network, u)
             loss = terms[term][0] if term is not None else sum(terms.values())[0]
             self.loss = float(loss.detach())
-            leaves = [t for ps in self.sets.values() for t in _channels(ps.Y)]
-            grads = torch.autograd.grad(loss, leaves, create_graph=True, allow_unused=True)
-        grads = [torch.zeros_like(t) if g is None else g for t, g in zip(leaves, grads)]
-        self._leaves, self._grads = leaves, grads
-        self._second = [i for i, g in enumerate(grads) if g.requires_grad]  # l is not linear in these
-        it = iter(g.detach() for g in grads)
-        self._Yb = {}
-        for key, ps in self.sets.items():
-            self._Yb[key] = _jet_like(ps.Y, it)
-            ps.backward(self._Yb[key])
+            self._leaves = list(leaves.values())
+            grads = torch.autograd.grad(loss, self._leaves, create_graph=True, allow_unused=True)
+        self._grads = [torch.zeros_like(t) if g is None else g for t, g in zip(self._leaves, grads)]
+        self._second = [i for i, g in enumerate(self._grads) if g.requires_grad]  # l is not linear in these
+        self._Yb = [g.detach().contiguous() for g in self._grads]
+        self.native = native_applies(objective)
+        for ps, g in zip(self.sets.values(), self._Yb):
+            ps.backward(g)
+            if self.native:
+                ps.use_native()
 
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        forward = {key: ps.r_forward(v) for key, ps in self.sets.items()}
-        RY = [t for RY_set, _ in forward.values() for t in _channels(RY_set)]
-        RYb = [torch.zeros_like(t) for t in self._leaves]
-        if self._second:
-            with torch.enable_grad():
-                hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
-                                         grad_outputs=[RY[i] for i in self._second], retain_graph=True,
-                                         allow_unused=True)
-            RYb = [torch.zeros_like(t) if h is None else h for t, h in zip(self._leaves, hv)]
+    def matvec(self, v: torch.Tensor, threads: int | None = None) -> torch.Tensor:
+        """H v. threads: for the passes in C (default: torch's thread count; they leave helper threads
+        spinning for a next product: see ``rest``)."""
         out = torch.zeros(self.n, dtype=v.dtype, device=v.device)
-        it = iter(RYb)
-        for key, ps in self.sets.items():
-            ps.r_backward(v, self._Yb[key], _jet_like(ps.Y, it), forward[key][1], out)
+        if self.native:
+            v = v.contiguous()
+            threads = threads or torch.get_num_threads()
+        with self.ws.scope():  # a product's scratch is reused by the next
+            forward = [(ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v)
+                       for ps in self.sets.values()]
+            RYb = [None] * len(self._leaves)  # R{dl/dY} = (d^2 l / dY^2) R{Y}, by autograd in Y-space
+            if self._second:
+                with torch.enable_grad():
+                    hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
+                                             grad_outputs=[forward[i][0] for i in self._second],
+                                             retain_graph=True, allow_unused=True)
+                RYb = [None if h is None else h.contiguous() for h in hv]
+            for ps, g, rg, (_, cache) in zip(self.sets.values(), self._Yb, RYb, forward):
+                rg = torch.zeros_like(g) if rg is None else rg
+                if self.native:
+                    ps.r_backward_native(v, g, rg, out)
+                else:
+                    ps.r_backward(v, g, rg, cache, out)
         return out
+
+
+def rest() -> None:
+    """After a series of products in C: their helper threads sleep now instead of spinning for more."""
+    lib = native.library()
+    if lib is not None:
+        lib.plw_rop_rest()

@@ -19,7 +19,8 @@ def test_wheel_contains_the_widget_bundle(tmp_path):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "pinn_landscape_widget/static/widget.js" in names
-        assert "pinn_landscape_widget/_native/jets.c" in names  # the fused CPU kernels, built at first use
+        for source in ("jets.c", "rop.c", "vec.h"):  # the fused CPU kernels, built at first use
+            assert f"pinn_landscape_widget/_native/{source}" in names
         assert not any(n.endswith(".so") for n in names)  # built per machine (-march=native), never shipped
         bundle = zf.read("pinn_landscape_widget/static/widget.js")
         embed = zf.read("pinn_landscape_widget/static/embed/plw-embed.js")  # saved-state renderer (nbconvert, book)

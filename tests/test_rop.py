@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget import rop
+from pinn_landscape_widget import native, rop
 from pinn_landscape_widget.hessian import HessianOperator
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
@@ -73,3 +73,92 @@ def test_float32_products_agree_with_float64():
     want = HessianOperator(run).matvec(v)
     got = HessianOperator(run, dtype=torch.float32).matvec(v.float()).double()
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+
+
+# --- the R-passes in C (float32 CPU: _native/rop.c) -------------------------------------------------------
+
+def _point_sets(d, order, depth, width, n, seed):
+    """The same network and points as a float64 and a float32 _PointSet, after a backward pass from random
+    output adjoints; the float32 one runs its passes in C."""
+    from pinn_landscape_widget._workspace import Workspace
+    from pinn_landscape_widget.nets import MLP
+
+    net = MLP(d, width, depth, "tanh")
+    gen = torch.Generator().manual_seed(seed)
+    theta = (net.init(seed=seed) + 0.3 * torch.randn(net.n_params, generator=gen)).double()
+    x = (torch.rand(n, d, generator=gen) * 2 - 1).double()
+    sets = []
+    for dtype in (torch.float64, torch.float32):
+        ps = rop._PointSet(net, theta.to(dtype), x.to(dtype), order, Workspace("cpu", dtype))
+        sets.append(ps)
+    Yb = torch.randn(sets[0].Y.shape, generator=gen, dtype=torch.float64)
+    for ps in sets:
+        ps.backward(Yb.to(ps.Y.dtype).contiguous())
+    sets[1].use_native()
+    return sets, theta, Yb, gen
+
+
+@pytest.mark.parametrize("d,order,depth,width,n", [(1, 1, 3, 50, 1000), (1, 2, 3, 50, 301), (2, 2, 2, 13, 37),
+                                                   (3, 1, 1, 7, 300), (3, 2, 4, 6, 129), (2, 0, 2, 24, 200),
+                                                   (1, 0, 1, 5, 1), (2, 1, 3, 17, 16)])
+def test_passes_in_c_equal_the_float64_passes(d, order, depth, width, n):
+    """R{Y} and R{J^T Yb} from C against rop's torch passes in float64: every channel rule (value, gradient,
+    Laplacian), widths that fill the register tiles and widths that leave remainders, point counts that
+    are and are not whole vectors, on 1, 2 and 3 threads."""
+    if native.library() is None:
+        pytest.fail("the fused C kernels did not build")
+    (ref, fast), theta, Yb, gen = _point_sets(d, order, depth, width, n, seed=d + 10 * depth + n)
+    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64)
+    RYb = torch.randn(ref.Y.shape, generator=gen, dtype=torch.float64)
+    RY_ref, cache = ref.r_forward(v)
+    want = torch.zeros(theta.numel(), dtype=torch.float64)
+    ref.r_backward(v, Yb, RYb, cache, want)
+    for threads in (1, 2, 3):
+        with fast.ws.scope():
+            RY = fast.r_forward_native(v.float(), threads).double()
+            got = torch.zeros(theta.numel())
+            fast.r_backward_native(v.float(), Yb.float().contiguous(), RYb.float().contiguous(), got)
+        scale = RY_ref.abs().amax(dim=1, keepdim=True)  # per channel
+        assert ((RY - RY_ref).abs() <= 2e-5 * scale).all(), (threads, ((RY - RY_ref).abs() / scale).max())
+        for w_s, b_s, _ in ref.slices:  # per parameter tensor
+            for s in (w_s, b_s):
+                err = (got[s].double() - want[s]).abs().max() / want[s].abs().max().clamp_min(1e-30)
+                assert err <= 5e-5, (threads, s, float(err))
+    rop.rest()
+
+
+@pytest.mark.parametrize("case", PROBLEM_FORMULATIONS, ids=case_id)
+def test_float32_operator_in_c_equals_float64_for_every_problem(case):
+    """The whole product (C passes and the loss's part by autograd) in float32 against float64."""
+    name, kw, form = case
+    run = run_for(name, kw, form)
+    fast, ref = HessianOperator(run, dtype=torch.float32), HessianOperator(run)
+    assert fast.native and not ref.native
+    gen = torch.Generator().manual_seed(1)
+    with fast.parallel():
+        for _ in range(2):
+            v = torch.randn(fast.n, generator=gen, dtype=torch.float64)
+            want, got = ref.matvec(v), fast.matvec(v).double()
+            assert (got - want).abs().max() <= 1e-4 * want.abs().max(), float((got - want).abs().max() / want.abs().max())
+
+
+def test_c_passes_survive_a_fork():
+    """A forked child (dask's fork start method) has none of the parent's helper threads: its products
+    must start new ones, not wait for the parent's."""
+    import multiprocessing as mp
+
+    run = run_for("poisson1d", {}, "deep_ritz")
+    op = HessianOperator(run, dtype=torch.float32)
+    v = torch.randn(op.n, generator=torch.Generator().manual_seed(2))
+    with op.parallel():
+        want = op.matvec(v)  # helpers now exist in this process
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_product_in_child, (run, v)).get(timeout=120)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6 * float(want.abs().max()))
+
+
+def _product_in_child(run, v):
+    op = HessianOperator(run, dtype=torch.float32)
+    with op.parallel():
+        return op.matvec(v)

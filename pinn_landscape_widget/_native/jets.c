@@ -18,33 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define VL 16
-#define ACCUMULATORS 24 /* of the 32 vector registers */
-typedef float vf __attribute__((vector_size(64), aligned(64)));
-static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
-static inline vf vset1(float a) { return (vf)_mm512_set1_ps(a); }
-#elif defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define VL 8
-#define ACCUMULATORS 12 /* of the 16 vector registers */
-typedef float vf __attribute__((vector_size(32), aligned(32)));
-static inline vf vfma(vf a, vf b, vf c) { return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
-static inline vf vset1(float a) { return (vf)_mm256_set1_ps(a); }
-#else
-#define VL 4
-#define ACCUMULATORS 12
-typedef float vf __attribute__((vector_size(16), aligned(16)));
-static inline vf vfma(vf a, vf b, vf c)
-{
-    vf r;
-    for (int l = 0; l < VL; ++l)
-        r[l] = __builtin_fmaf(a[l], b[l], c[l]);
-    return r;
-}
-static inline vf vset1(float a) { return (vf){a, a, a, a}; }
-#endif
+#include "vec.h"
+
 #define VPMAX 2              /* vectors per channel in a register tile: 2 for 2 channels, else 1 */
 #define TPMAX (VL * VPMAX)   /* points per tile, at most */
 #define BLOCK (8 * TPMAX)    /* points per block: a block's activations stay in cache through all layers */

@@ -84,6 +84,11 @@ def table(m: dict, land: list, peers: list, hess: list, gpu: list) -> str:
             lines.append(f"| top-2 Hessian eigenvalues: ours (f32, error {ours['max_rel_error']:.0e}) vs PyHessian "
                          f"({what}, error {ph['max_rel_error']:.0e}), CPU | {r['formulation']} | - | "
                          f"{ours['seconds']:.3f} s | {ph['seconds']:.3f} s | **{ph['seconds'] / ours['seconds']:.2f}x** |")
+    for r in hess:  # the R-operator's passes in C (_native/rop.c) against the same passes in torch
+        ours, torch_passes = r["ours_f32_tol1e-5"], r["ours_f32_tol1e-5_torch_passes"]
+        lines.append(f"| top-2 Hessian eigenvalues: R-passes in C vs in torch (both ours, f32), CPU | "
+                     f"{r['formulation']} | - | {ours['seconds']:.3f} s | {torch_passes['seconds']:.3f} s | "
+                     f"**{torch_passes['seconds'] / ours['seconds']:.2f}x** |")
     for r in gpu:
         if r.get("loop_s") == r.get("loop_s") and r.get("loop_s"):  # not NaN
             ratio = f"**{r['loop_s'] / r['landscape_s']:.0f}x**"
@@ -98,7 +103,8 @@ def table(m: dict, land: list, peers: list, hess: list, gpu: list) -> str:
 
 def hessian_table(hess: list) -> str:
     """Every Hessian method with its time and its error against a tol-1e-12 float64 Lanczos."""
-    keys = ["ours_f32_tol1e-5", "ours_f64_tol1e-8", "pyhessian_tol1e-3", "pyhessian_tol1e-5", "pyhessian_tol1e-7"]
+    keys = ["ours_f32_tol1e-5", "ours_f32_tol1e-5_torch_passes", "ours_f64_tol1e-8", "pyhessian_tol1e-3",
+            "pyhessian_tol1e-5", "pyhessian_tol1e-7"]
     lines = ["| loss | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for r in hess:
         cells = [f"{r[k]['seconds']:.3f} s, error {r[k]['max_rel_error']:.0e}" for k in keys]

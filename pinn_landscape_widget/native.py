@@ -28,7 +28,7 @@ import torch
 
 NATIVE_DIR = Path(__file__).with_name("_native")
 SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include vec.h
-# -ffp-contract=off: fused multiply-adds only where jets.c writes them out
+# -ffp-contract=off: fused multiply-adds only where the C files write them out
 FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
          "-fPIC", "-shared", "-pthread"]
 

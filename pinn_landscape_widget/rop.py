@@ -72,6 +72,7 @@ class _Layer:
     c_ry: torch.Tensor | None = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
     c_rgy: torch.Tensor | None = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
     LAbs2: torch.Tensor | None = None  # LAb s2
+    native: list | None = None  # the arrays the C passes write (see use_native)
 
 
 class _PointSet:
@@ -169,21 +170,25 @@ class _PointSet:
 
     MIN_POINTS_PER_THREAD = 128
 
+    def _shares(self, threads: int) -> int:
+        """How many threads a C pass over this set's points uses, of at most ``threads``."""
+        return max(1, min(threads, self.RY.shape[1] // self.MIN_POINTS_PER_THREAD, 64))
+
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
         inputs stay in the plan's arrays."""
-        n = self.RY.shape[1]
-        self.threads = max(1, min(threads, n // self.MIN_POINTS_PER_THREAD, 64))
-        self._lib.plw_rop_forward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2), n,
-                                  v.data_ptr(), self.RY.data_ptr(), self.threads)
+        self._lib.plw_rop_forward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
+                                  self.RY.shape[1], v.data_ptr(), self.RY.data_ptr(), self._shares(threads))
         return self.RY
 
-    def r_backward_native(self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, out: torch.Tensor) -> None:
+    def r_backward_native(self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, out: torch.Tensor,
+                          threads: int) -> None:
         """``r_backward`` in C, after ``r_forward_native`` with the same v (inside a workspace scope)."""
-        sums = self.ws.zeros(self.threads - 1, out.numel())  # the other threads' weight gradients
+        shares = self._shares(threads)
+        sums = self.ws.zeros(shares - 1, out.numel())  # the other threads' weight gradients
         self._lib.plw_rop_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
                                    self.RY.shape[1], v.data_ptr(), Yb.data_ptr(), RYb.data_ptr(), out.data_ptr(),
-                                   sums.data_ptr(), out.numel(), self.threads)
+                                   sums.data_ptr(), out.numel(), shares)
 
     def r_forward(self, v: torch.Tensor) -> tuple[torch.Tensor, list]:
         """R{Y} = J v as [C, n], and what the R-backward pass needs: each hidden layer's (RZ, RH), the
@@ -306,7 +311,7 @@ class NetworkHVP:
             for ps, g, rg, (_, cache) in zip(self.sets.values(), self._Yb, RYb, forward):
                 rg = torch.zeros_like(g) if rg is None else rg
                 if self.native:
-                    ps.r_backward_native(v, g, rg, out)
+                    ps.r_backward_native(v, g, rg, out, threads)
                 else:
                     ps.r_backward(v, g, rg, cache, out)
         return out

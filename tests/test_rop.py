@@ -117,7 +117,7 @@ def test_passes_in_c_equal_the_float64_passes(d, order, depth, width, n):
         with fast.ws.scope():
             RY = fast.r_forward_native(v.float(), threads).double()
             got = torch.zeros(theta.numel())
-            fast.r_backward_native(v.float(), Yb.float().contiguous(), RYb.float().contiguous(), got)
+            fast.r_backward_native(v.float(), Yb.float().contiguous(), RYb.float().contiguous(), got, threads)
         scale = RY_ref.abs().amax(dim=1, keepdim=True)  # per channel
         assert ((RY - RY_ref).abs() <= 2e-5 * scale).all(), (threads, ((RY - RY_ref).abs() / scale).max())
         for w_s, b_s, _ in ref.slices:  # per parameter tensor

@@ -21,7 +21,7 @@ import xarray as xr
 
 from . import rop
 from ._checks import check_choice, check_int, check_positive
-from ._threads import few_threads_per_op, one_torch_thread, run_parts, workers_for
+from ._threads import few_threads_per_op, run_parts, workers_for
 
 
 class HessianOperator:
@@ -50,7 +50,6 @@ class HessianOperator:
         self.device, self.dtype = obj.device, obj.dtype
         self.n_matvecs = 0
         self._per_part = None
-        self._native_threads = None  # inside ``parallel``: the cores the R-operator's C passes take
         self._parts = self._split(obj, term)
 
         def gradient(part):
@@ -63,7 +62,7 @@ class HessianOperator:
         def prepare(part):
             if rop.applies(part):  # tanh: Pearlmutter's R-operator, 1.4-1.7x faster than a double backward
                 hvp = rop.NetworkHVP(part, theta, term)
-                return hvp.loss, lambda v: hvp.matvec(v, self._native_threads)
+                return hvp.loss, hvp.matvec
             loss, g = gradient(part)
 
             def product(v):
@@ -76,11 +75,10 @@ class HessianOperator:
         # how products are formed, reported in results: "r-operator" (tanh) or "double backward"
         self.method = "r-operator" if rop.applies(obj) else "double backward"
         self.native = rop.native_applies(obj) and len(self._parts) == 1  # its passes in C (float32 CPU)
-        # with the passes in C, torch stays at one thread here too: libgomp's workers spin for milliseconds
-        # after each parallel op, and would take the core the first products' helper thread needs
-        with one_torch_thread() if self.native else contextlib.nullcontext():
-            done = self._map([lambda p=p: prepare(p) for p in self._parts])
+        done = self._map([lambda p=p: prepare(p) for p in self._parts])
         self.loss = sum(loss for loss, _ in done)
+        # nothing in a product refers back to the operator, so it is freed (and its workspace pooled for
+        # the next one) as soon as the caller drops it, not at the next cyclic collection
         self._products = [product for _, product in done]
 
     def _split(self, obj, term):
@@ -99,18 +97,7 @@ class HessianOperator:
     @contextlib.contextmanager
     def parallel(self):
         """Keep torch's thread count lowered across many products (changing it per product costs more
-        than a product); ``matvec`` outside this block lowers and restores it each time. With the passes
-        in C, torch keeps one thread in the block and the passes take the cores (their helpers spin
-        between products, and would fight torch's threads)."""
-        if self.native and self._native_threads is None:
-            with one_torch_thread() as n_threads:
-                self._native_threads = n_threads
-                try:
-                    yield
-                finally:
-                    self._native_threads = None
-                    rop.rest()
-            return
+        than a product); ``matvec`` outside this block lowers and restores it each time."""
         if len(self._parts) == 1 or self._per_part is not None:
             yield
             return
@@ -132,8 +119,6 @@ class HessianOperator:
         self.n_matvecs += 1
         v = v.to(self.dtype)
         parts = self._map([lambda product=product: product(v) for product in self._products])
-        if self.native and self._native_threads is None:  # a single product: no helper spins after it
-            rop.rest()
         return sum(parts[1:], parts[0])
 
     def dense(self) -> torch.Tensor:
@@ -178,17 +163,21 @@ class Lanczos:
         w = self.matvec(self.q)
         if self.HQ is not None:
             self.HQ[j] = w
-        a = float(self.q @ w)
-        w = w - a * self.q - (self.beta[-1] * self.Q[j - 1] if j > 0 else 0.0)
-        for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
-            w = w - self.Q[: j + 1].T @ (self.Q[: j + 1] @ w)
+        # w minus its projection on the basis, twice ("twice is enough"): full reorthogonalization, which
+        # also takes off alpha q_j and beta q_{j-1} (the three-term recurrence), alpha being the first
+        # projection's last coefficient. A few ops: on a CPU each costs about as much as its arithmetic.
+        Q = self.Q[: j + 1]
+        h = Q @ w
+        a = float(h[j])
+        w = w.addmv(Q.T, h, alpha=-1)
+        w.addmv_(Q.T, Q @ w, alpha=-1)
         b = float(w.norm())
         self.alpha.append(a)
         self.beta.append(b)
         if b <= 1e-12 * max(1.0, abs(a)) or j + 1 >= self.max_steps:
             self.done = True
         else:
-            self.q = w / b
+            self.q = w.div_(b)
 
     def ritz(self):
         """(Ritz values ascending, eigenvectors of T [j, j], beta_last)."""

@@ -29,7 +29,8 @@ import torch
 NATIVE_DIR = Path(__file__).with_name("_native")
 SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include vec.h
 # -ffp-contract=off: fused multiply-adds only where the C files write them out
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
+# -fopenmp: rop.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)
+FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
          "-fPIC", "-shared", "-pthread"]
 
 _LOCK = threading.Lock()
@@ -104,11 +105,14 @@ def library() -> ctypes.CDLL | None:
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         lib.plw_tanh_mlp.argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr, i64, ptr]
         lib.plw_tanh_mlp.restype = ctypes.c_int
-        for name in ("plw_rop_forward", "plw_rop_backward"):  # see rop.py
-            getattr(lib, name).restype = ctypes.c_int
-        lib.plw_rop_rest.restype = None
+        for name in ("plw_rop_setup_forward", "plw_rop_setup_backward", "plw_rop_forward", "plw_rop_backward",
+                     "plw_rop_product"):
+            getattr(lib, name).restype = ctypes.c_int  # see rop.py
+        lib.plw_rop_setup_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
+        lib.plw_rop_setup_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64]
         lib.plw_rop_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
         lib.plw_rop_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, i64]
+        lib.plw_rop_product.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
         _LIB = lib
         return _LIB
 

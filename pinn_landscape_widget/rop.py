@@ -17,9 +17,14 @@ and the R-operator (the directional derivative along v) splits into
 Everything that does not depend on v (the activations, their derivatives, the adjoints of the backward
 pass) is computed once per operator. A product is then two passes of a few dozen large ops each, against
 ~300 small ones for autograd's double backward through the jet graph. The jets are stacked over their
-channels ([units, C, n]), so one matmul moves every channel. In float32 on a CPU the two passes run in C
-(``_native/rop.c``), on threads that split the points; elsewhere in torch. Their arrays live in a
-``Workspace``, whose memory the next operator reuses.
+channels ([units, C, n]), so one matmul moves every channel. Their arrays live in a ``Workspace``, whose
+memory the next operator reuses.
+
+In float32 on a CPU every pass runs in C (``_native/rop.c``: the setup's forward and backward, and the
+R-passes), in OpenMP teams on torch's own threads, which split the points; elsewhere in torch. When l is
+a sum over points of a function of each point's jet (every loss here but a periodic constraint's, which
+pairs points), its Hessian in Y-space is a C x C block per point, read off once per operator; a product
+is then a single C call per point set, with no autograd step and no join between the passes.
 
 Per hidden layer, with inputs (h, G_k, Lp) (value, gradient components, Laplacian), weights W and bias b:
     y = h W^T + b,  Gy_k = G_k W^T,  Ly = Lp W^T,  Q = sum_k Gy_k^2
@@ -41,7 +46,7 @@ from . import native
 from ._workspace import Workspace
 from .nets import Jet
 
-PLAN_FIELDS = 17  # F_N in _native/rop.c: the int64 fields of a layer's record
+PLAN_FIELDS = 18  # F_N in _native/rop.c: the int64 fields of a layer's record
 
 
 def applies(objective) -> bool:
@@ -72,15 +77,20 @@ class _Layer:
     c_ry: torch.Tensor | None = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
     c_rgy: torch.Tensor | None = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
     LAbs2: torch.Tensor | None = None  # LAb s2
-    native: list | None = None  # the arrays the C passes write (see use_native)
+    Z: torch.Tensor | None = None  # the pre-activation jet [out, C, n] (C passes only)
+    native: list | None = None  # the arrays the C R-passes write (see _PointSet._forward_native)
 
 
 class _PointSet:
     """The network's forward jet at one set of points, with everything its R-passes reuse. Jets are
-    stacked [units, C, n] with C = 1 (value), 1 + d (and the gradient) or 2 + d (and the Laplacian)."""
+    stacked [units, C, n] with C = 1 (value), 1 + d (and the gradient) or 2 + d (and the Laplacian).
 
-    def __init__(self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace):
-        self.order, self.ws = order, ws
+    threads: run every pass (this setup's forward and backward, and the R-passes) in C on up to that many
+    threads (float32 on a CPU, see ``native_applies``); None: in torch."""
+
+    def __init__(self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace,
+                 threads: int | None = None):
+        self.order, self.ws, self.threads = order, ws, threads
         self.slices = net.param_slices()
         n, d_in = x.shape
         d = self.d = d_in if order >= 1 else 0
@@ -89,6 +99,16 @@ class _PointSet:
         H[:, 0] = x.T
         for k in range(d):
             H[k, 1 + k] = 1
+        w_s, b_s, _ = self.slices[-1]
+        self.wo = theta[w_s]
+        if threads is None:
+            self._forward(theta, H)
+        else:
+            self._forward_native(theta, H)
+
+    def _forward(self, theta: torch.Tensor, H: torch.Tensor) -> None:
+        ws, d, C, order = self.ws, self.d, self.C, self.order
+        n = H.shape[2]
         self.layers: list[_Layer] = []
         self._backward_factors = []  # per layer (s2, s3, Gy, s4, Ly, Q): for the backward pass only
         for w_s, b_s, (o, i) in self.slices[:-1]:
@@ -113,18 +133,54 @@ class _PointSet:
             if order >= 2:
                 torch.mul(s1, Ly, out=H[:, -1]).addcmul_(s2, Q)
         w_s, b_s, _ = self.slices[-1]
-        self.wo, self.H = theta[w_s], H
+        self.H = H
         Y = torch.mv(H.view(-1, C * n).T, self.wo).view(C, n)
         Y[0] += theta[b_s]
         self.Y = Y
+
+    def _forward_native(self, theta: torch.Tensor, H: torch.Tensor) -> None:
+        """``_forward`` in C: every array of this point set allocated here (contiguous, in the workspace),
+        their addresses in the plan rop.c reads, and the forward pass run."""
+        ws, d, C, lap = self.ws, self.d, self.C, self.order >= 2
+        n = H.shape[2]
+
+        def addr(t):
+            return 0 if t is None else t.data_ptr()
+
+        self.layers, rows = [], []
+        for w_s, b_s, (o, i) in self.slices[:-1]:
+            L = _Layer(theta[w_s].view(o, i), H, ws.empty(o, n), ws.empty(o, d, n) if d else None,
+                       ws.empty(o, n) if lap else None, ws.empty(o, C, n), ws.empty(o, n),
+                       ws.empty(o, d, n) if d else None, ws.empty(o, n) if lap else None)
+            L.Z = ws.empty(o, C, n)
+            # written by the R-passes: R{Z}, R{output jet}, its adjoint's R (the setup's output adjoint
+            # first), R{Yb}
+            L.native = [ws.empty(o, C, n) for _ in range(4)]
+            H = ws.empty(o, C, n)  # the layer's output, the next one's input
+            rows.append([o, i, w_s.start, b_s.start, *map(addr, (
+                L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, L.Z, *L.native))])
+            self.layers.append(L)
+        w_s, b_s, (o, i) = self.slices[-1]
+        rows.append([o, i, w_s.start, b_s.start, addr(self.wo), addr(H)] + [0] * (PLAN_FIELDS - 6))
+        self.H = H
+        self.plan = torch.tensor(rows, dtype=torch.int64)
+        self.Y, self.RY = ws.empty(C, n), ws.empty(C, n)
+        self._lib = native.library()
+        self._lib.plw_rop_setup_forward(self.plan.data_ptr(), len(self.layers), C, d, int(lap), n,
+                                        theta.data_ptr(), self.Y.data_ptr(), self._shares(self.threads))
 
     def jet(self, Y: torch.Tensor) -> Jet:
         """A [C, n] stack as the loss code's Jet (value [1, n], grad [1, d, n], lap [1, n])."""
         return Jet(Y[None, 0], Y[None, 1:1 + self.d] if self.d else None, Y[None, -1] if self.order >= 2 else None)
 
     def backward(self, Yb: torch.Tensor) -> None:
-        """The backward pass from the output adjoints Yb [C, n]. Keeps each layer's adjoints and folds the
-        R-passes' v-independent factors into a few coefficient arrays per layer."""
+        """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
+        and folds the R-passes' v-independent factors into a few coefficient arrays per layer."""
+        if self.threads is not None:
+            self._lib.plw_rop_setup_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d,
+                                             int(self.order >= 2), Yb.shape[1], Yb.data_ptr(),
+                                             self._shares(self.threads))
+            return
         ws, d, C = self.ws, self.d, self.C
         n = Yb.shape[1]
         A = torch.outer(self.wo, Yb.view(-1)).view(-1, C, n)  # adjoints of the layer's output: Ab, GAb_k, LAb
@@ -148,31 +204,11 @@ class _PointSet:
                 A = torch.mm(L.W.T, L.Yb.view(o, C * n)).view(-1, C, n)
         del self._backward_factors
 
-    def use_native(self) -> None:
-        """Run the R-passes in C from now on (float32 on the CPU): the arrays they write, and the plan of
-        addresses rop.c reads (every array of this point set is contiguous)."""
-        ws, C, n = self.ws, self.C, self.Y.shape[1]
-
-        def addr(t):
-            return 0 if t is None else t.data_ptr()
-
-        rows = []
-        for (w_s, b_s, (o, i)), L in zip(self.slices[:-1], self.layers):
-            written = [ws.empty(o, C, n) for _ in range(4)]  # R{Z}, R{output jet}, its adjoint's R, R{Yb}
-            rows.append([o, i, w_s.start, b_s.start, *map(addr, (
-                L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, *written))])
-            L.native = written  # alive as long as the plan
-        w_s, b_s, (o, i) = self.slices[-1]
-        rows.append([o, i, w_s.start, b_s.start, addr(self.wo), addr(self.H)] + [0] * (PLAN_FIELDS - 6))
-        self.plan = torch.tensor(rows, dtype=torch.int64)
-        self.RY = ws.empty(C, n)
-        self._lib = native.library()
-
     MIN_POINTS_PER_THREAD = 128
 
     def _shares(self, threads: int) -> int:
         """How many threads a C pass over this set's points uses, of at most ``threads``."""
-        return max(1, min(threads, self.RY.shape[1] // self.MIN_POINTS_PER_THREAD, 64))
+        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, 64))
 
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
@@ -189,6 +225,18 @@ class _PointSet:
         self._lib.plw_rop_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
                                    self.RY.shape[1], v.data_ptr(), Yb.data_ptr(), RYb.data_ptr(), out.data_ptr(),
                                    sums.data_ptr(), out.numel(), shares)
+
+    def product_native(self, v: torch.Tensor, Yb: torch.Tensor, B: torch.Tensor, out: torch.Tensor,
+                       threads: int) -> None:
+        """Both R-passes and the loss's part between them in one C call (inside a workspace scope), given
+        the loss's Hessian in Y-space as per-point blocks B [C, C, n]: adds this set's R{J^T Yb} into out."""
+        shares = self._shares(threads)
+        C, n = self.C, self.Y.shape[1]
+        sums = self.ws.zeros(shares - 1, out.numel())
+        RYb = self.ws.empty(C, n)
+        self._lib.plw_rop_product(self.plan.data_ptr(), len(self.layers), C, self.d, int(self.order >= 2), n,
+                                  v.data_ptr(), Yb.data_ptr(), B.data_ptr(), self.RY.data_ptr(), RYb.data_ptr(),
+                                  out.data_ptr(), sums.data_ptr(), out.numel(), shares)
 
     def r_forward(self, v: torch.Tensor) -> tuple[torch.Tensor, list]:
         """R{Y} = J v as [C, n], and what the R-backward pass needs: each hidden layer's (RZ, RH), the
@@ -257,9 +305,12 @@ class _PointSet:
 class NetworkHVP:
     """H v for one objective (or one quadrature part of it) at theta, restricted to ``term`` if given."""
 
-    def __init__(self, objective, theta: torch.Tensor, term: str | None = None):
+    def __init__(self, objective, theta: torch.Tensor, term: str | None = None, threads: int | None = None):
+        """threads: for the passes in C (default: torch's thread count)."""
         theta = theta.detach().contiguous()  # the C passes read the weights where the layers view them
         self.n = theta.numel()
+        self.native = native_applies(objective)
+        setup_threads = (threads or torch.get_num_threads()) if self.native else None
         net = objective.net
         # owned by this operator; its memory goes to the next one (see _workspace)
         self.ws = Workspace(theta.device, theta.dtype, owner=self)
@@ -270,8 +321,9 @@ class NetworkHVP:
             """The network's output jet at x, views of a leaf of the loss's graph (one per point set)."""
             key = (x.data_ptr(), tuple(x.shape), order)
             if key not in self.sets:
-                self.sets[key] = _PointSet(net, theta, x, order, self.ws)
-                leaves[key] = self.sets[key].Y.detach().requires_grad_(True)
+                self.sets[key] = _PointSet(net, theta, x, order, self.ws, setup_threads)
+                # a copy: views of the workspace share one version counter, which later writes there bump
+                leaves[key] = self.sets[key].Y.clone().requires_grad_(True)
             return self.sets[key].jet(leaves[key])
 
         # the loss as a function of the network's output jets, by the objective's own code
@@ -285,20 +337,62 @@ class NetworkHVP:
         self._grads = [torch.zeros_like(t) if g is None else g for t, g in zip(self._leaves, grads)]
         self._second = [i for i, g in enumerate(self._grads) if g.requires_grad]  # l is not linear in these
         self._Yb = [g.detach().contiguous() for g in self._grads]
-        self.native = native_applies(objective)
         for ps, g in zip(self.sets.values(), self._Yb):
             ps.backward(g)
-            if self.native:
-                ps.use_native()
+        # with the passes in C, a product is one C call per point set when l's Hessian is per point
+        self._blocks = self._y_space_blocks() if self.native else None
+
+    def _y_space_hvp(self, probes: list, batched: bool = False) -> list:
+        """(d^2 l / dY^2) R by autograd, for R given per leaf (ignored where l is linear in the leaf); zeros
+        where l's gradient does not depend on the leaf. batched: every probe with a leading batch dim."""
+        with torch.enable_grad():
+            hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
+                                     grad_outputs=[probes[i] for i in self._second], retain_graph=True,
+                                     allow_unused=True, is_grads_batched=batched)
+        return [torch.zeros_like(p) if h is None else h for h, p in zip(hv, probes)]
+
+    def _y_space_blocks(self) -> list | None:
+        """l's Hessian in Y-space as per-point blocks, B[c, c', p] = d^2 l / dY[c, p] dY[c', p] per point set
+        ([C, C, n] each), or None when l couples points (or point sets) and the blocks would not be it.
+
+        The objectives' losses are quadrature sums, each point's term a function of that point's jet, and
+        then a probe per channel (ones on that channel at every point) reads the blocks off: C products by
+        autograd, against one per H v product afterwards. A random probe checks the blocks against
+        autograd; a loss that couples points fails it (to float32 rounding), and its products keep their
+        autograd step."""
+        C = max(ps.C for ps in self.sets.values())
+        gen = torch.Generator().manual_seed(0)
+        probes = []
+        for leaf, ps in zip(self._leaves, self.sets.values()):
+            batch = torch.zeros((C + 1, ps.C, leaf.shape[1]), dtype=leaf.dtype)
+            for c in range(ps.C):
+                batch[c, c] = 1
+            batch[C] = torch.randn(batch[C].shape, generator=gen, dtype=leaf.dtype)
+            probes.append(batch.to(leaf.device))
+        try:
+            hv = self._y_space_hvp(probes, batched=True)
+        except RuntimeError:  # an op of the loss without a batching rule: one probe at a time
+            hv = [torch.stack(h) for h in zip(*(self._y_space_hvp([p[b] for p in probes]) for b in range(C + 1)))]
+        blocks = []
+        for h, ps, p in zip(hv, self.sets.values(), probes):
+            B = h[:ps.C].transpose(0, 1).contiguous()  # [c, c', n]: column c' from probe c'
+            got, want = torch.einsum("abn,bn->an", B, p[C]), h[C]
+            if (got - want).abs().max() > 1e-4 * want.abs().max() + 1e-30:
+                return None
+            blocks.append(B)
+        return blocks
 
     def matvec(self, v: torch.Tensor, threads: int | None = None) -> torch.Tensor:
-        """H v. threads: for the passes in C (default: torch's thread count; they leave helper threads
-        spinning for a next product: see ``rest``)."""
+        """H v. threads: for the passes in C (default: torch's thread count)."""
         out = torch.zeros(self.n, dtype=v.dtype, device=v.device)
         if self.native:
             v = v.contiguous()
             threads = threads or torch.get_num_threads()
         with self.ws.scope():  # a product's scratch is reused by the next
+            if self._blocks is not None:
+                for ps, g, B in zip(self.sets.values(), self._Yb, self._blocks):
+                    ps.product_native(v, g, B, out, threads)
+                return out
             forward = [(ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v)
                        for ps in self.sets.values()]
             RYb = [None] * len(self._leaves)  # R{dl/dY} = (d^2 l / dY^2) R{Y}, by autograd in Y-space
@@ -316,9 +410,3 @@ class NetworkHVP:
                     ps.r_backward(v, g, rg, cache, out)
         return out
 
-
-def rest() -> None:
-    """After a series of products in C: their helper threads sleep now instead of spinning for more."""
-    lib = native.library()
-    if lib is not None:
-        lib.plw_rop_rest()

@@ -25,32 +25,6 @@
 #define BLOCK (8 * TPMAX)    /* points per block: a block's activations stay in cache through all layers */
 #define ALIGN 64
 
-/* exp(x) for float32: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two so that n * LN2_HI is exact),
-   e^r by its Taylor polynomial to degree 7 (truncation error (ln2/2)^8/8! = 5e-9, below float32's
-   2^-24 = 6e-8) in fused multiply-adds, times 2^n built in the exponent bits. x is clamped to [-87, 88],
-   where 2^n stays normal and e^x finite; NaN passes through. */
-static inline float plw_expf(float x)
-{
-    const float LN2_HI = 0.693359375f;             /* 355/512: 9 significant bits */
-    const float LN2_LO = -2.12194440054690583e-4f; /* ln 2 - LN2_HI */
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float n = __builtin_rintf(x * 1.44269504088896341f);
-    float r = __builtin_fmaf(-n, LN2_LO, __builtin_fmaf(-n, LN2_HI, x));
-    float p = 1.0f / 5040.0f;
-    p = __builtin_fmaf(p, r, 1.0f / 720.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 120.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 24.0f);
-    p = __builtin_fmaf(p, r, 1.0f / 6.0f);
-    p = __builtin_fmaf(p, r, 0.5f);
-    p = __builtin_fmaf(p, r, 1.0f);
-    p = __builtin_fmaf(p, r, 1.0f);
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 /* The chain rule of one unit over TP points. tanh is taken at y = 2z (the 2 folded into the weights and
    bias, exactly): a = 2 sigmoid(y) - 1, a' = (1 - a^2)/2, a'' = -a a', so
      grad a = a' grad y,   lap a = a' lap y + a'' |grad y|^2 = a' (lap y - a |grad y|^2).

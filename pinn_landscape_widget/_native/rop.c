@@ -15,10 +15,9 @@
    (sizes, parameter offsets and the addresses of its arrays, see the enum) and a last one for the output
    layer (F_I, F_WOFF, F_BOFF, F_W, F_H; one output). */
 
+#include <omp.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "vec.h"
 
@@ -36,6 +35,7 @@ enum {
     F_CRGY,   /* [O][d][n] */
     F_LABS2,  /* [O][n] */
     F_YB,     /* adjoints of the pre-activation jet [O][C][n] */
+    F_Z,      /* the pre-activation jet [O][C][n] */
     F_RZ,     /* written: R{pre-activation jet} [O][C][n] */
     F_RHOUT,  /* written: R{output jet} [O][C][n], the next layer's R-input */
     F_RABOUT, /* written: R{adjoint of the output jet} [O][C][n] */
@@ -46,7 +46,7 @@ enum {
 #define ADDR(x) ((float *)(intptr_t)(x))
 #define RT 6                      /* rows of a matmul register tile */
 #define VT (ACCUMULATORS / RT)    /* vectors of a matmul register tile */
-#define GR (ACCUMULATORS >= 24 ? 4 : 3) /* rows and columns of a Gram register tile */
+#define GR (ACCUMULATORS >= 24 ? 4 : 3) /* rows of a Gram register tile */
 
 /* out[r][c] = sum over terms of sum_k A[r * ars + k * aks] B[k * ldb + c] */
 typedef struct {
@@ -113,49 +113,55 @@ static void matmul(int64_t M, int64_t N, float *restrict out, int64_t ldo, const
 }
 
 /* G[r][s] += sum over terms of sum_c X[r * ldx + c] Y[s * ldy + c], c < N: a weight gradient, summed over
-   points and channels */
+   points (and, one term per channel, over channels: the register tile is summed across lanes once) */
 typedef struct {
     const float *X, *Y;
     int64_t ldx, ldy;
 } gram_t;
 
+#define GS (ACCUMULATORS / GR) /* columns of a Gram register tile */
+
 static inline __attribute__((always_inline)) void
 gram_tile(float *restrict G, int64_t ldg, int64_t r0, int64_t s0, const gram_t *t, int nt, int64_t N, const int ro,
           const int so)
 {
-    vf acc[GR][GR];
+    vf acc[GR][GS];
     for (int r = 0; r < GR; ++r)
-        for (int s = 0; s < GR; ++s)
+        for (int s = 0; s < GS; ++s)
             acc[r][s] = (vf){0};
     for (int m = 0; m < nt; ++m) {
         const float *X = t[m].X + r0 * t[m].ldx, *Y = t[m].Y + s0 * t[m].ldy;
         const int64_t ldx = t[m].ldx, ldy = t[m].ldy;
         int64_t c = 0;
         for (; c + VL <= N; c += VL) {
-            vf x[GR], y[GR];
+            vf x[GR];
             for (int r = 0; r < GR; ++r)
                 if (r < ro)
                     x[r] = vload(X + r * ldx + c);
-            for (int s = 0; s < GR; ++s)
-                if (s < so)
-                    y[s] = vload(Y + s * ldy + c);
-            for (int r = 0; r < GR; ++r)
-                for (int s = 0; s < GR; ++s)
-                    if (r < ro && s < so)
-                        acc[r][s] = vfma(x[r], y[s], acc[r][s]);
-        }
-        if (c < N) { /* the last, partial vector */
-            vf x[GR], y[GR];
             for (int r = 0; r < GR; ++r)
                 if (r < ro)
-                    x[r] = vloadn(X + r * ldx + c, (int)(N - c));
-            for (int s = 0; s < GR; ++s)
-                if (s < so)
-                    y[s] = vloadn(Y + s * ldy + c, (int)(N - c));
+                    vkeep(&x[r]);
+            for (int s = 0; s < GS; ++s)
+                if (s < so) {
+                    const vf y = vload(Y + s * ldy + c);
+                    for (int r = 0; r < GR; ++r)
+                        if (r < ro)
+                            acc[r][s] = vfma(x[r], y, acc[r][s]);
+                }
+        }
+        if (c < N) { /* the last, partial vector */
+            const int w = (int)(N - c);
+            vf x[GR];
             for (int r = 0; r < GR; ++r)
-                for (int s = 0; s < GR; ++s)
-                    if (r < ro && s < so)
-                        acc[r][s] = vfma(x[r], y[s], acc[r][s]);
+                if (r < ro)
+                    x[r] = vloadn(X + r * ldx + c, w);
+            for (int s = 0; s < GS; ++s)
+                if (s < so) {
+                    const vf y = vloadn(Y + s * ldy + c, w);
+                    for (int r = 0; r < GR; ++r)
+                        if (r < ro)
+                            acc[r][s] = vfma(x[r], y, acc[r][s]);
+                }
         }
     }
     for (int r = 0; r < ro; ++r)
@@ -173,10 +179,10 @@ static void gram(int64_t R, int64_t S, float *restrict G, int64_t ldg, const gra
         const int ro = R - r0 < GR ? (int)(R - r0) : GR;
         int64_t s0 = 0;
         if (ro == GR)
-            for (; s0 + GR <= S; s0 += GR)
-                gram_tile(G, ldg, r0, s0, t, nt, N, GR, GR);
-        for (; s0 < S; s0 += GR)
-            gram_tile(G, ldg, r0, s0, t, nt, N, ro, S - s0 < GR ? (int)(S - s0) : GR);
+            for (; s0 + GS <= S; s0 += GS)
+                gram_tile(G, ldg, r0, s0, t, nt, N, GR, GS);
+        for (; s0 < S; s0 += GS)
+            gram_tile(G, ldg, r0, s0, t, nt, N, ro, S - s0 < GS ? (int)(S - s0) : GS);
     }
 }
 
@@ -194,9 +200,12 @@ static float dot(const float *restrict a, const float *restrict b, int64_t N)
 typedef struct {
     const int64_t *plan;
     int64_t L, C, d, lap, n, p0, p1;
-    const float *v, *Yb, *RYb;
-    float *RY;  /* forward: R{Y} [C][n] */
-    float *out; /* backward: this thread's sums [P] */
+    const float *v;  /* the direction, or theta for the setup passes */
+    const float *Yb; /* the output adjoints [C][n] */
+    float *RYb;      /* their R-derivative [C][n]: read by the R-backward pass, written by a whole product */
+    const float *B;  /* a whole product: the loss's per-point Hessian blocks [C][C][n] in Y-space */
+    float *RY;       /* R-forward: R{Y} [C][n]; setup forward: Y [C][n] */
+    float *out;      /* R-backward: this thread's sums [P] */
 } share_t;
 
 /* out[:, c * n + p0 ..< c * n + p1] for every channel c: a matmul over one thread's points */
@@ -213,6 +222,162 @@ static void matmul_points(const share_t *j, int64_t M, float *out, const term_t 
         matmul(M, j->p1 - j->p0, out + at, N, tc, nt);
     }
 }
+
+/* The output layer, one output: Y[c] = sum_r w[r] X[r][c] + (c == 0) b, over one thread's points; also
+   R{Y} with two terms (w2, X2) */
+static void output_points(const share_t *j, float *Y, float b, const float *w, const float *X, const float *w2,
+                          const float *X2, int64_t I)
+{
+    const int64_t n = j->n, N = j->C * n;
+    for (int64_t c = 0; c < j->C; ++c) {
+        float *restrict y = Y + c * n;
+        for (int64_t p = j->p0; p < j->p1; ++p)
+            y[p] = c == 0 ? b : 0.0f;
+        for (int64_t r = 0; r < I; ++r) {
+            const float *restrict x = X + r * N + c * n, *restrict x2 = X2 ? X2 + r * N + c * n : x;
+            const float a = w[r], a2 = X2 ? w2[r] : 0.0f;
+#pragma omp simd
+            for (int64_t p = j->p0; p < j->p1; ++p)
+                y[p] = __builtin_fmaf(a2, x2[p], __builtin_fmaf(a, x[p], y[p]));
+        }
+    }
+}
+
+/* The setup's forward pass (rop.py's _PointSet.__init__): the network's jet at theta, layer by layer
+   Z = W H + b; H' = (tanh y, s1 Gy_k, s1 Ly + s2 Q) with the factors the R-passes reuse (s1, s2 Gy_k,
+   s2 Ly + s3 Q), and the output Y. The first layer's H (points and unit gradients) comes filled. */
+static void setup_forward_share(const share_t *j)
+{
+    const int64_t C = j->C, d = j->d, n = j->n, N = C * n, p0 = j->p0, p1 = j->p1;
+    const float *theta = j->v;
+    for (int64_t l = 0; l < j->L; ++l) {
+        const int64_t *f = j->plan + l * F_N;
+        const int64_t O = f[F_O], I = f[F_I];
+        float *Z = ADDR(f[F_Z]), *Hout = ADDR(f[F_N + F_H]); /* the next layer's input */
+        const term_t t[1] = {{ADDR(f[F_W]), I, 1, ADDR(f[F_H]), N, I}};
+        matmul_points(j, O, Z, t, 1);
+        for (int64_t r = 0; r < O; ++r) {
+            float *restrict z = Z + r * N, *restrict h = Hout + r * N, *restrict s1 = ADDR(f[F_S1]) + r * n;
+            const float b = theta[f[F_BOFF] + r];
+#pragma omp simd
+            for (int64_t p = p0; p < p1; ++p) {
+                const float y = z[p] + b, a = plw_tanhf(y);
+                z[p] = y;
+                h[p] = a;
+                s1[p] = 1.0f - a * a;
+            }
+            for (int64_t k = 0; k < d; ++k) {
+                const int64_t ck = (1 + k) * n;
+                float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p) {
+                    const float s2 = -2.0f * h[p] * s1[p];
+                    h[ck + p] = s1[p] * z[ck + p];
+                    sg[p] = s2 * z[ck + p];
+                }
+            }
+            if (j->lap) { /* Q = sum_k Gy_k^2 first gathered in lap_ry */
+                const int64_t cl = (C - 1) * n;
+                float *restrict lr = ADDR(f[F_LAPRY]) + r * n;
+                for (int64_t p = p0; p < p1; ++p)
+                    lr[p] = 0.0f;
+                for (int64_t k = 0; k < d; ++k) {
+                    const int64_t ck = (1 + k) * n;
+#pragma omp simd
+                    for (int64_t p = p0; p < p1; ++p)
+                        lr[p] = __builtin_fmaf(z[ck + p], z[ck + p], lr[p]);
+                }
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p) {
+                    const float a = h[p], s2 = -2.0f * a * s1[p], s3 = -2.0f * s1[p] * s1[p] - 2.0f * a * s2;
+                    const float q = lr[p], ly = z[cl + p];
+                    h[cl + p] = __builtin_fmaf(s2, q, s1[p] * ly);
+                    lr[p] = __builtin_fmaf(s3, q, s2 * ly);
+                }
+            }
+        }
+    }
+    const int64_t *f = j->plan + j->L * F_N;
+    output_points(j, j->RY, theta[f[F_BOFF]], ADDR(f[F_W]), ADDR(f[F_H]), 0, 0, f[F_I]);
+}
+
+/* The setup's backward pass (rop.py's _PointSet.backward) from the output adjoints Yb [C][n]: each layer's
+   pre-activation adjoints (F_YB) and the R-backward pass's coefficients (c_ry, c_rgy, LAb s2). The
+   adjoint of a layer's output jet goes through its F_RABOUT array, which the R-passes overwrite later. */
+static void setup_backward_share(const share_t *j)
+{
+    const int64_t C = j->C, d = j->d, n = j->n, N = C * n, p0 = j->p0, p1 = j->p1;
+    {
+        const int64_t *f = j->plan + j->L * F_N;
+        const float *wo = ADDR(f[F_W]);
+        float *A = ADDR(j->plan[(j->L - 1) * F_N + F_RABOUT]);
+        for (int64_t r = 0; r < f[F_I]; ++r)
+            for (int64_t c = 0; c < C; ++c) {
+                float *restrict a = A + r * N + c * n;
+                const float *restrict yb = j->Yb + c * n;
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p)
+                    a[p] = wo[r] * yb[p];
+            }
+    }
+    for (int64_t l = j->L - 1; l >= 0; --l) {
+        const int64_t *f = j->plan + l * F_N;
+        const int64_t O = f[F_O], I = f[F_I];
+        const float *A = ADDR(f[F_RABOUT]), *Z = ADDR(f[F_Z]), *Hout = ADDR(f[F_N + F_H]);
+        float *Ybl = ADDR(f[F_YB]);
+        /* yb = Ab s1 + sum_k GAb_k s2 Gy_k + LAb (s2 Ly + s3 Q);  Gyb_k = GAb_k s1 + 2 LAb s2 Gy_k;  Lyb = LAb s1
+           c_ry = Ab s2 + s3 sum_k GAb_k Gy_k + LAb (s3 Ly + s4 Q);  c_rgy_k = s2 GAb_k + 2 LAb s3 Gy_k */
+        for (int64_t r = 0; r < O; ++r) {
+            const float *restrict a = A + r * N, *restrict z = Z + r * N, *restrict h = Hout + r * N;
+            const float *restrict s1 = ADDR(f[F_S1]) + r * n;
+            float *restrict yb = Ybl + r * N, *restrict cry = ADDR(f[F_CRY]) + r * n;
+#pragma omp simd
+            for (int64_t p = p0; p < p1; ++p) {
+                yb[p] = a[p] * s1[p];
+                cry[p] = a[p] * (-2.0f * h[p] * s1[p]);
+            }
+            const int64_t cl = (C - 1) * n;
+            for (int64_t k = 0; k < d; ++k) {
+                const int64_t ck = (1 + k) * n;
+                const float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
+                float *restrict cg = ADDR(f[F_CRGY]) + (r * d + k) * n;
+                const float *restrict lab = j->lap ? a + cl : a; /* read only with lap */
+                const float two_lap = j->lap ? 2.0f : 0.0f;
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p) {
+                    const float t = h[p], s2 = -2.0f * t * s1[p], s3 = -2.0f * s1[p] * s1[p] - 2.0f * t * s2;
+                    const float s4 = -6.0f * s1[p] * s2 - 2.0f * t * s3, g = z[ck + p], gab = a[ck + p];
+                    const float lb = two_lap * lab[p]; /* 2 LAb */
+                    yb[p] = __builtin_fmaf(gab, sg[p], yb[p]);
+                    yb[ck + p] = __builtin_fmaf(lb, sg[p], gab * s1[p]);
+                    /* c_ry: s3 GAb_k Gy_k, and the Q part of LAb s4 Q */
+                    cry[p] = __builtin_fmaf(s3 * g, gab, __builtin_fmaf(0.5f * lb * s4, g * g, cry[p]));
+                    cg[p] = __builtin_fmaf(lb * s3, g, s2 * gab);
+                }
+            }
+            if (j->lap) {
+                const float *restrict lr = ADDR(f[F_LAPRY]) + r * n;
+                float *restrict ls = ADDR(f[F_LABS2]) + r * n;
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p) {
+                    const float t = h[p], s2 = -2.0f * t * s1[p], s3 = -2.0f * s1[p] * s1[p] - 2.0f * t * s2;
+                    const float lab = a[cl + p];
+                    yb[p] = __builtin_fmaf(lab, lr[p], yb[p]);
+                    yb[cl + p] = lab * s1[p];
+                    cry[p] = __builtin_fmaf(lab * s3, z[cl + p], cry[p]);
+                    ls[p] = lab * s2;
+                }
+            }
+        }
+        if (l > 0) { /* the adjoint of the layer's input jet: W^T Yb, the output adjoint of the layer below */
+            const term_t t[1] = {{ADDR(f[F_W]), 1, I, Ybl, N, O}};
+            matmul_points(j, I, ADDR(j->plan[(l - 1) * F_N + F_RABOUT]), t, 1);
+        }
+    }
+}
+
+#define MAX_SHARES 64
+#define GRAM_CHANNELS 4
 
 static void forward_share(const share_t *j)
 {
@@ -257,19 +422,7 @@ static void forward_share(const share_t *j)
         RHin = RH;
     }
     const int64_t *f = j->plan + j->L * F_N;
-    const float *wo = ADDR(f[F_W]), *H = ADDR(f[F_H]), *vo = v + f[F_WOFF];
-    for (int64_t c = 0; c < C; ++c) {
-        float *restrict ry = j->RY + c * n;
-        for (int64_t p = p0; p < p1; ++p)
-            ry[p] = c == 0 ? v[f[F_BOFF]] : 0.0f;
-        for (int64_t r = 0; r < f[F_I]; ++r) {
-            const float *restrict h = H + r * N + c * n, *restrict rh = RHin + r * N + c * n;
-            const float a = vo[r], b = wo[r];
-#pragma omp simd
-            for (int64_t p = p0; p < p1; ++p)
-                ry[p] = __builtin_fmaf(a, h[p], __builtin_fmaf(b, rh[p], ry[p]));
-        }
-    }
+    output_points(j, j->RY, v[f[F_BOFF]], v + f[F_WOFF], ADDR(f[F_H]), ADDR(f[F_W]), RHin, f[F_I]);
 }
 
 static void backward_share(const share_t *j)
@@ -349,10 +502,16 @@ static void backward_share(const share_t *j)
         }
         /* weights: R{Wb} = R{Yb} H^T + Yb R{H}^T (the first layer's input is constant in theta) */
         const float *RHin = l > 0 ? ADDR(j->plan[(l - 1) * F_N + F_RHOUT]) : 0;
-        for (int64_t c = 0; c < C; ++c) {
-            const int64_t at = c * n + p0;
-            const gram_t g[2] = {{RYbl + at, ADDR(f[F_H]) + at, N, N}, {ADDR(f[F_YB]) + at, RHin + at, N, N}};
-            gram(O, I, out + f[F_WOFF], I, g, RHin ? 2 : 1, p1 - p0);
+        for (int64_t c0 = 0; c0 < C; c0 += GRAM_CHANNELS) { /* one Gram over a few channels at a time */
+            gram_t g[2 * GRAM_CHANNELS];
+            int nt = 0;
+            for (int64_t c = c0; c < C && c < c0 + GRAM_CHANNELS; ++c) {
+                const int64_t at = c * n + p0;
+                g[nt++] = (gram_t){RYbl + at, ADDR(f[F_H]) + at, N, N};
+                if (RHin)
+                    g[nt++] = (gram_t){ADDR(f[F_YB]) + at, RHin + at, N, N};
+            }
+            gram(O, I, out + f[F_WOFF], I, g, nt, p1 - p0);
         }
         if (l > 0) { /* R{adjoint of the input jet} = W^T R{Yb} + V^T Yb */
             const term_t t[2] = {{ADDR(f[F_W]), 1, I, RYbl, N, O}, {v + f[F_WOFF], 1, I, ADDR(f[F_YB]), N, O}};
@@ -361,139 +520,76 @@ static void backward_share(const share_t *j)
     }
 }
 
-/* A pass is ~0.2-0.6 ms, and a product's two passes are a fraction of a millisecond apart: starting a thread
-   per pass (~45 us here, and more before a sleeping core wakes) would cost much of what it gains. So the
-   helpers persist: each spins for its next share for SPIN_NS before it sleeps on a condition variable,
-   or at once after plw_rop_rest. A spinning helper takes a core: torch's threads should not run meanwhile
-   (rop.py keeps torch at one thread during a series of products). */
-#define MAX_THREADS 64
-#define SPIN_NS 500000
+/* Runs work on `threads` shares of the points (whole vectors each, but the last) in an OpenMP team.
 
-typedef struct {
-    _Atomic uint64_t posted, finished; /* generation numbers */
-    void (*work)(const share_t *);
-    const share_t *share;
-} helper_t;
+   Why OpenMP and not threads of our own: torch's CPU ops run on OpenMP too, and this library is linked
+   against the libgomp torch has loaded (the dynamic linker reuses a loaded libgomp.so.1), so the team is
+   torch's own pool. libgomp's workers spin for a while after each parallel region; with helpers of our
+   own, the workers of torch's last op took a core from them for milliseconds (a Deep Ritz top-2 run after
+   a few torch ops: 18 ms instead of 9.5). Here they are the threads that take our shares. A pass is
+   ~0.2-0.8 ms, and a product's two passes are a fraction of a millisecond apart: spinning workers start
+   them at once. A smaller team than asked for (nested in another region, a thread limit) takes all the
+   shares between its threads.
 
-static helper_t helpers[MAX_THREADS]; /* 1 .. n_helpers */
-static int n_helpers;
-static uint64_t generation;
-static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER; /* one pass at a time uses the helpers */
-static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
-static _Atomic int resting; /* set by plw_rop_rest: helpers sleep now instead of spinning */
+   A forked child runs every share on its calling thread: libgomp's pool there is the parent's, whose
+   threads are gone, and a team would wait for them for ever (torch's own parallel ops hang there too). */
+static int forked_child;
+static void note_fork(void) { forked_child = 1; }
+__attribute__((constructor)) static void install_fork_handler(void) { pthread_atfork(0, 0, note_fork); }
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static void *helper_main(void *arg)
-{
-    helper_t *h = arg;
-    uint64_t seen = atomic_load(&h->finished); /* the generation it was started at (posted may be newer) */
-    for (;;) {
-        uint64_t posted;
-        const int64_t t0 = now_ns();
-        for (int64_t i = 1; (posted = atomic_load_explicit(&h->posted, memory_order_acquire)) == seen; ++i) {
-            if (i % 256 == 0 && (atomic_load(&resting) || now_ns() - t0 > SPIN_NS)) {
-                pthread_mutex_lock(&sleep_lock);
-                while ((posted = atomic_load(&h->posted)) == seen)
-                    pthread_cond_wait(&wake, &sleep_lock);
-                pthread_mutex_unlock(&sleep_lock);
-                break;
-            }
-            relax();
-        }
-        seen = posted;
-        h->work(h->share);
-        atomic_store_explicit(&h->finished, seen, memory_order_release);
-    }
-    return 0;
-}
-
-/* a forked child has none of the parent's helpers */
-static void forget_helpers(void)
-{
-    n_helpers = 0;
-    pthread_mutex_init(&pass_lock, 0);
-    pthread_mutex_init(&sleep_lock, 0);
-    pthread_cond_init(&wake, 0);
-}
-
-static void install_fork_handler(void) { pthread_atfork(0, 0, forget_helpers); }
-
-/* Runs work on `threads` shares of the points (whole vectors each, but the last): the first on the calling
-   thread, the others on helpers; on this thread alone when another pass holds the helpers or none starts. */
 static void in_shares(share_t *share, int threads, void (*work)(const share_t *))
 {
     const int64_t n = share[0].n;
-    if (threads > 1 && pthread_mutex_trylock(&pass_lock) != 0)
-        threads = 1;
-    if (threads > 1) {
-        pthread_once(&fork_handler_once, install_fork_handler);
-        while (n_helpers < threads - 1) {
-            pthread_t id;
-            helper_t *h = &helpers[n_helpers + 1];
-            atomic_store(&h->posted, generation);
-            atomic_store(&h->finished, generation);
-            if (pthread_create(&id, 0, helper_main, h) != 0)
-                break;
-            pthread_detach(id);
-            ++n_helpers;
-        }
-        if (n_helpers < threads - 1)
-            threads = n_helpers + 1;
-    }
     const int64_t per = ((n + threads - 1) / threads + VL - 1) / VL * VL;
     for (int t = 0; t < threads; ++t) {
         share[t].p0 = t * per < n ? t * per : n;
         share[t].p1 = (t + 1) * per < n ? (t + 1) * per : n;
     }
-    if (threads > 1) {
-        ++generation;
-        atomic_store(&resting, 0);
-        pthread_mutex_lock(&sleep_lock);
-        for (int t = 1; t < threads; ++t) {
-            helpers[t].work = work;
-            helpers[t].share = &share[t];
-            atomic_store_explicit(&helpers[t].posted, generation, memory_order_release);
-        }
-        pthread_cond_broadcast(&wake);
-        pthread_mutex_unlock(&sleep_lock);
+    if (threads == 1 || forked_child) {
+        for (int t = 0; t < threads; ++t)
+            work(&share[t]);
+        return;
     }
-    work(&share[0]);
-    if (threads > 1) {
-        for (int t = 1; t < threads; ++t)
-            while (atomic_load_explicit(&helpers[t].finished, memory_order_acquire) != generation)
-                relax();
-        pthread_mutex_unlock(&pass_lock);
-    }
+#pragma omp parallel num_threads(threads)
+    for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads())
+        work(&share[t]);
 }
 
-/* Tells the helpers to sleep now rather than spin for a next pass (rop.py calls it after a series of
-   products, before torch's own threads want the cores). */
-void plw_rop_rest(void) { atomic_store(&resting, 1); }
+/* The setup's passes at theta: forward (fills F_Z, F_S1, F_S2GY, F_LAPRY, every next F_H, and Y [C][n]),
+   then, given the output adjoints Yb [C][n], backward (F_YB, F_CRY, F_CRGY, F_LABS2) */
+int plw_rop_setup_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
+                          const float *theta, float *Y, int64_t threads)
+{
+    if (threads < 1 || threads > MAX_SHARES)
+        return -1;
+    share_t share[MAX_SHARES];
+    for (int t = 0; t < threads; ++t)
+        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = theta, .RY = Y};
+    in_shares(share, (int)threads, setup_forward_share);
+    return 0;
+}
+
+int plw_rop_setup_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
+                           const float *Yb, int64_t threads)
+{
+    if (threads < 1 || threads > MAX_SHARES)
+        return -1;
+    share_t share[MAX_SHARES];
+    for (int t = 0; t < threads; ++t)
+        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .Yb = Yb};
+    in_shares(share, (int)threads, setup_backward_share);
+    return 0;
+}
 
 /* R{Y} [C][n] = J v on `threads` threads; fills each hidden layer's F_RZ and F_RHOUT */
 int plw_rop_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n, const float *v,
                     float *RY, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_THREADS)
+    if (threads < 1 || threads > MAX_SHARES)
         return -1;
-    share_t share[MAX_THREADS];
+    share_t share[MAX_SHARES];
     for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){plan, L, C, d, lap, n, 0, 0, v, 0, 0, RY, 0};
+        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .RY = RY};
     in_shares(share, (int)threads, forward_share);
     return 0;
 }
@@ -503,12 +599,51 @@ int plw_rop_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_
 int plw_rop_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n, const float *v,
                      const float *Yb, const float *RYb, float *out, float *sums, int64_t P, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_THREADS)
+    if (threads < 1 || threads > MAX_SHARES)
         return -1;
-    share_t share[MAX_THREADS];
+    share_t share[MAX_SHARES];
     for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){plan, L, C, d, lap, n, 0, 0, v, Yb, RYb, 0, t == 0 ? out : sums + (t - 1) * P};
+        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb,
+                             .RYb = (float *)RYb /* only read */, .out = t == 0 ? out : sums + (t - 1) * P};
     in_shares(share, (int)threads, backward_share);
+    for (int t = 1; t < threads; ++t)
+        for (int64_t i = 0; i < P; ++i)
+            out[i] += sums[(t - 1) * P + i];
+    return 0;
+}
+
+/* A whole product, when the loss's Hessian in Y-space is block diagonal over the points (rop.py checks):
+   R-forward, R{Yb}[c][p] = sum_c' B[c][c'][p] R{Y}[c'][p], R-backward, all per point, so each thread takes
+   its share through all three with no join between them. RY and RYb [C][n] are scratch. */
+static void product_share(const share_t *j)
+{
+    const int64_t C = j->C, n = j->n;
+    forward_share(j);
+    for (int64_t c = 0; c < C; ++c) {
+        float *restrict ryb = j->RYb + c * n;
+        for (int64_t p = j->p0; p < j->p1; ++p)
+            ryb[p] = 0.0f;
+        for (int64_t e = 0; e < C; ++e) {
+            const float *restrict b = j->B + (c * C + e) * n, *restrict ry = j->RY + e * n;
+#pragma omp simd
+            for (int64_t p = j->p0; p < j->p1; ++p)
+                ryb[p] = __builtin_fmaf(b[p], ry[p], ryb[p]);
+        }
+    }
+    backward_share(j);
+}
+
+int plw_rop_product(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n, const float *v,
+                    const float *Yb, const float *B, float *RY, float *RYb, float *out, float *sums, int64_t P,
+                    int64_t threads)
+{
+    if (threads < 1 || threads > MAX_SHARES)
+        return -1;
+    share_t share[MAX_SHARES];
+    for (int t = 0; t < threads; ++t)
+        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb, .RYb = RYb,
+                             .B = B, .RY = RY, .out = t == 0 ? out : sums + (t - 1) * P};
+    in_shares(share, (int)threads, product_share);
     for (int t = 1; t < threads; ++t)
         for (int64_t i = 0; i < P; ++i)
             out[i] += sums[(t - 1) * P + i];

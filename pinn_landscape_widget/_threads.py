@@ -44,14 +44,6 @@ def few_threads_per_op():
                 torch.set_num_threads(_OPS_USERS[1])
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """torch at one thread inside (for work that brings threads of its own); yields the count before."""
-    with few_threads_per_op() as n_threads:
-        torch.set_num_threads(1)
-        yield n_threads
-
-
 def workers_for(n_threads: int) -> tuple[int, int]:
     """(Python workers, torch threads per worker) for torch's thread count."""
     n_workers = max(1, min(n_threads, MAX_WORKERS))

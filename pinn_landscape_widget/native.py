@@ -54,9 +54,12 @@ def cache_dir() -> Path:
     return Path(base) / "pinn-landscape-widget"
 
 
-def _build(compiler: str) -> Path:
+def _build(compiler: str, flags: list[str] | None = None) -> Path:
+    """The library built with ``flags`` (default FLAGS); without OpenMP if the compiler has no OpenMP
+    runtime (then rop.c's passes run on the calling thread, with a warning)."""
+    flags = FLAGS if flags is None else flags
     code = b"".join(p.read_bytes() for p in [*SOURCES, NATIVE_DIR / "vec.h"])
-    key = hashlib.sha256(code + " ".join(FLAGS).encode() + _cpu_signature().encode()).hexdigest()
+    key = hashlib.sha256(code + " ".join(flags).encode() + _cpu_signature().encode()).hexdigest()
     target = cache_dir() / f"jets-{key[:16]}.so"
     if target.exists():
         return target
@@ -65,9 +68,15 @@ def _build(compiler: str) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True, text=True,
-                       timeout=120)
+        subprocess.run([compiler, *flags, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True,
+                       text=True, timeout=120)
         os.replace(tmp, target)
+    except subprocess.CalledProcessError:
+        if "-fopenmp" not in flags:
+            raise
+        warnings.warn("the C compiler has no OpenMP: the Hessian's C passes run on one thread", RuntimeWarning,
+                      stacklevel=4)
+        return _build(compiler, [f if f != "-fopenmp" else "-fopenmp-simd" for f in flags])
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

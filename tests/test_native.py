@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 
+import pinn_landscape_widget as plw
 from pinn_landscape_widget import native
 from pinn_landscape_widget.nets import MLP
 
@@ -116,6 +117,31 @@ def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path
     params, x = torch.zeros(1, 10), torch.zeros(3, 1)
     assert not native.supports(params, x, 1, 2)
     assert not list(tmp_path.rglob("*.so"))
+
+
+def test_a_compiler_without_openmp_builds_serial_kernels(monkeypatch, tmp_path):
+    """A compiler whose -fopenmp fails (no OpenMP runtime) still gives the kernels, with the Hessian's C
+    passes on one thread (warned); their products equal float64 ones."""
+    from pinn_landscape_widget.hessian import HessianOperator
+
+    real = native.os.environ.get("CC") or native.shutil.which("cc") or native.shutil.which("gcc")
+    fake = tmp_path / "cc-without-openmp"
+    fake.write_text(f'#!/bin/sh\ncase " $* " in *" -fopenmp "*) exit 1;; esac\nexec {real} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setattr(native, "_TRIED", False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", str(fake))
+    with pytest.warns(RuntimeWarning, match="no OpenMP"):
+        lib = native.library()
+    assert lib is not None
+    run = plw.train("poisson1d", "deep_ritz", width=16, depth=2, steps=20, progress=False, device="cpu",
+                    problem_params=dict(n_points=300))
+    fast, ref = HessianOperator(run, dtype=torch.float32), HessianOperator(run, dtype=torch.float64)
+    assert fast.native
+    v = torch.randn(fast.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    want = ref.matvec(v)
+    assert (fast.matvec(v).double() - want).abs().max() <= 1e-4 * want.abs().max()
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="builds for a baseline x86-64 CPU")

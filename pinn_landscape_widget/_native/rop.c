@@ -15,7 +15,9 @@
    (sizes, parameter offsets and the addresses of its arrays, see the enum) and a last one for the output
    layer (F_I, F_WOFF, F_BOFF, F_W, F_H; one output). */
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <pthread.h>
 #include <stdint.h>
 
@@ -545,13 +547,15 @@ static void in_shares(share_t *share, int threads, void (*work)(const share_t *)
         share[t].p0 = t * per < n ? t * per : n;
         share[t].p1 = (t + 1) * per < n ? (t + 1) * per : n;
     }
-    if (threads == 1 || forked_child) {
-        for (int t = 0; t < threads; ++t)
+#ifdef _OPENMP
+    if (threads > 1 && !forked_child) {
+#pragma omp parallel num_threads(threads)
+        for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads())
             work(&share[t]);
         return;
     }
-#pragma omp parallel num_threads(threads)
-    for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads())
+#endif
+    for (int t = 0; t < threads; ++t) /* built without OpenMP (native.py warns), or one thread */
         work(&share[t]);
 }
 

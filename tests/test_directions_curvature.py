@@ -65,6 +65,23 @@ def test_lanczos_extremes_match_dense_eigvalsh(case):
     np.testing.assert_allclose(ds.residual_norm.values, dense_res, rtol=0, atol=1e-10 * scale)
 
 
+@pytest.mark.parametrize("case", PROBLEM_FORMULATIONS, ids=case_id)
+def test_float32_lanczos_converges_at_its_default_tolerance(case):
+    """In float32 (the R-operator's passes in C on a CPU) the default tolerance is 1e-5: reachable with
+    float32 products, so the run converges without a warning, and the extremes match the dense float64
+    spectrum to that tolerance."""
+    name, kw, form = case
+    run = tiny_run(name, kw, form)
+    evals = torch.linalg.eigvalsh(dense_hessian(run))
+    scale = float(evals.abs().max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = plw.hessian_eigenpairs(run, 2, "both", dtype=torch.float32)
+    assert ds.attrs["converged"] == 1 and ds.attrs["tol"] == 1e-5 and ds.attrs["dtype"] == "float32"
+    want = np.concatenate([evals[-2:].flip(0).numpy(), evals[:2].numpy()])
+    np.testing.assert_allclose(ds.eigenvalue.values, want, rtol=0, atol=1e-5 * scale)
+
+
 @pytest.mark.parametrize("method", ["r-operator", "double backward"])
 @pytest.mark.parametrize("case", PROBLEM_FORMULATIONS, ids=case_id)
 def test_hessian_split_over_threads_equals_dense_hessian(case, method, monkeypatch):

@@ -360,6 +360,9 @@ class NetworkHVP:
         autograd, against one per H v product afterwards. A random probe checks the blocks against
         autograd; a loss that couples points fails it (to float32 rounding), and its products keep their
         autograd step."""
+        if not self._second:  # l is linear in Y: no second derivative at all
+            return [self._leaves[0].new_zeros((ps.C, ps.C, leaf.shape[1]))
+                    for leaf, ps in zip(self._leaves, self.sets.values())]
         C = max(ps.C for ps in self.sets.values())
         gen = torch.Generator().manual_seed(0)
         probes = []

@@ -170,8 +170,8 @@ class _PointSet:
                                         theta.data_ptr(), self.Y.data_ptr(), self._shares(self.threads))
 
     def jet(self, Y: torch.Tensor) -> Jet:
-        """A [C, n] stack as the loss code's Jet (value [1, n], grad [1, d, n], lap [1, n])."""
-        return Jet(Y[None, 0], Y[None, 1:1 + self.d] if self.d else None, Y[None, -1] if self.order >= 2 else None)
+        """K [C, n] stacks ([K, C, n]) as the loss code's Jet (value [K, n], grad [K, d, n], lap [K, n])."""
+        return Jet(Y[:, 0], Y[:, 1:1 + self.d] if self.d else None, Y[:, -1] if self.order >= 2 else None)
 
     def backward(self, Yb: torch.Tensor) -> None:
         """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
@@ -316,39 +316,45 @@ class NetworkHVP:
         self.ws = Workspace(theta.device, theta.dtype, owner=self)
         self.sets: dict[tuple, _PointSet] = {}
         leaves = {}
+        # The loss's graph is built for K copies of the network's jets, each copy a parameter point of the
+        # loss code (as the grid evaluates K of them): row 0 serves the products, and with the passes in C
+        # the others take the probes that read off the per-point Y-space blocks (see _y_space_blocks) in one
+        # autograd call, no vmap. C <= 2 + d: one row per channel, and one for the check.
+        self.K = K = 3 + objective.x.shape[1] if self.native else 1
 
         def network(x, order):
             """The network's output jet at x, views of a leaf of the loss's graph (one per point set)."""
             key = (x.data_ptr(), tuple(x.shape), order)
             if key not in self.sets:
-                self.sets[key] = _PointSet(net, theta, x, order, self.ws, setup_threads)
+                self.sets[key] = ps = _PointSet(net, theta, x, order, self.ws, setup_threads)
                 # a copy: views of the workspace share one version counter, which later writes there bump
-                leaves[key] = self.sets[key].Y.clone().requires_grad_(True)
+                leaves[key] = ps.Y.expand(K, *ps.Y.shape).clone().requires_grad_(True)
             return self.sets[key].jet(leaves[key])
 
         # the loss as a function of the network's output jets, by the objective's own code
         with torch.enable_grad():
             u = objective.u(network, objective.x, objective.phi, objective.order)
             terms = objective._terms(network, u)
-            loss = terms[term][0] if term is not None else sum(terms.values())[0]
-            self.loss = float(loss.detach())
+            loss = terms[term] if term is not None else sum(terms.values())  # [K], every row the same
+            self.loss = float(loss[0].detach())
             self._leaves = list(leaves.values())
-            grads = torch.autograd.grad(loss, self._leaves, create_graph=True, allow_unused=True)
+            grads = torch.autograd.grad(loss.sum(), self._leaves, create_graph=True, allow_unused=True)
         self._grads = [torch.zeros_like(t) if g is None else g for t, g in zip(self._leaves, grads)]
         self._second = [i for i, g in enumerate(self._grads) if g.requires_grad]  # l is not linear in these
-        self._Yb = [g.detach().contiguous() for g in self._grads]
+        self._Yb = [g[0].detach().contiguous() for g in self._grads]
         for ps, g in zip(self.sets.values(), self._Yb):
             ps.backward(g)
         # with the passes in C, a product is one C call per point set when l's Hessian is per point
         self._blocks = self._y_space_blocks() if self.native else None
 
-    def _y_space_hvp(self, probes: list, batched: bool = False) -> list:
-        """(d^2 l / dY^2) R by autograd, for R given per leaf (ignored where l is linear in the leaf); zeros
-        where l's gradient does not depend on the leaf. batched: every probe with a leading batch dim."""
+    def _y_space_hvp(self, probes: list) -> list:
+        """(d^2 l / dY^2) R by autograd for each of the K rows of the probes R (per leaf, shaped like it:
+        [K, C, n]); rows of R where l is linear in the leaf are ignored, and zeros come back where l's
+        gradient does not depend on it."""
         with torch.enable_grad():
             hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
                                      grad_outputs=[probes[i] for i in self._second], retain_graph=True,
-                                     allow_unused=True, is_grads_batched=batched)
+                                     allow_unused=True)
         return [torch.zeros_like(p) if h is None else h for h, p in zip(hv, probes)]
 
     def _y_space_blocks(self) -> list | None:
@@ -356,30 +362,25 @@ class NetworkHVP:
         ([C, C, n] each), or None when l couples points (or point sets) and the blocks would not be it.
 
         The objectives' losses are quadrature sums, each point's term a function of that point's jet, and
-        then a probe per channel (ones on that channel at every point) reads the blocks off: C products by
-        autograd, against one per H v product afterwards. A random probe checks the blocks against
-        autograd; a loss that couples points fails it (to float32 rounding), and its products keep their
-        autograd step."""
+        then a probe per channel (ones on that channel at every point) reads the blocks off, one per row of
+        the loss's graph: a single autograd call, against one per H v product afterwards. The last row's
+        random probe checks the blocks against autograd; a loss that couples points fails it (to float32
+        rounding), and its products keep their autograd step."""
         if not self._second:  # l is linear in Y: no second derivative at all
-            return [self._leaves[0].new_zeros((ps.C, ps.C, leaf.shape[1]))
+            return [self._leaves[0].new_zeros((ps.C, ps.C, leaf.shape[2]))
                     for leaf, ps in zip(self._leaves, self.sets.values())]
-        C = max(ps.C for ps in self.sets.values())
         gen = torch.Generator().manual_seed(0)
         probes = []
         for leaf, ps in zip(self._leaves, self.sets.values()):
-            batch = torch.zeros((C + 1, ps.C, leaf.shape[1]), dtype=leaf.dtype)
+            rows = torch.zeros(leaf.shape, dtype=leaf.dtype)  # [K, C, n]
             for c in range(ps.C):
-                batch[c, c] = 1
-            batch[C] = torch.randn(batch[C].shape, generator=gen, dtype=leaf.dtype)
-            probes.append(batch.to(leaf.device))
-        try:
-            hv = self._y_space_hvp(probes, batched=True)
-        except RuntimeError:  # an op of the loss without a batching rule: one probe at a time
-            hv = [torch.stack(h) for h in zip(*(self._y_space_hvp([p[b] for p in probes]) for b in range(C + 1)))]
+                rows[c, c] = 1
+            rows[-1] = torch.randn(rows[-1].shape, generator=gen, dtype=leaf.dtype)
+            probes.append(rows.to(leaf.device))
         blocks = []
-        for h, ps, p in zip(hv, self.sets.values(), probes):
+        for h, ps, p in zip(self._y_space_hvp(probes), self.sets.values(), probes):
             B = h[:ps.C].transpose(0, 1).contiguous()  # [c, c', n]: column c' from probe c'
-            got, want = torch.einsum("abn,bn->an", B, p[C]), h[C]
+            got, want = torch.einsum("abn,bn->an", B, p[-1]), h[-1]
             if (got - want).abs().max() > 1e-4 * want.abs().max() + 1e-30:
                 return None
             blocks.append(B)
@@ -399,12 +400,9 @@ class NetworkHVP:
             forward = [(ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v)
                        for ps in self.sets.values()]
             RYb = [None] * len(self._leaves)  # R{dl/dY} = (d^2 l / dY^2) R{Y}, by autograd in Y-space
-            if self._second:
-                with torch.enable_grad():
-                    hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
-                                             grad_outputs=[forward[i][0] for i in self._second],
-                                             retain_graph=True, allow_unused=True)
-                RYb = [None if h is None else h.contiguous() for h in hv]
+            if self._second:  # R{Y} in row 0 of the loss's graph
+                probes = [torch.cat([RY[None], RY.new_zeros((self.K - 1, *RY.shape))]) for RY, _ in forward]
+                RYb = [h[0].contiguous() for h in self._y_space_hvp(probes)]
             for ps, g, rg, (_, cache) in zip(self.sets.values(), self._Yb, RYb, forward):
                 rg = torch.zeros_like(g) if rg is None else rg
                 if self.native:

@@ -173,14 +173,16 @@ def test_float32_operator_in_c_equals_float64_for_every_problem(case):
 
 
 def _dense_y_space_hessian(hvp):
-    """d^2 l / dY^2 over every leaf's entries, one unit probe at a time (no per-point structure assumed)."""
-    sizes = [leaf.numel() for leaf in hvp._leaves]
+    """d^2 l / dY^2 over every leaf's entries (row 0 of the loss's graph), one unit probe at a time (no
+    per-point structure assumed)."""
+    sizes = [leaf[0].numel() for leaf in hvp._leaves]
     cols = []
     for j in range(sum(sizes)):
         e = torch.zeros(sum(sizes), dtype=hvp._leaves[0].dtype)
         e[j] = 1
-        probes = [p.view(leaf.shape) for p, leaf in zip(torch.split(e, sizes), hvp._leaves)]
-        cols.append(torch.cat([h.reshape(-1) for h in hvp._y_space_hvp(probes)]))
+        probes = [torch.cat([p.view(leaf[0].shape)[None], leaf.new_zeros(leaf[1:].shape)])
+                  for p, leaf in zip(torch.split(e, sizes), hvp._leaves)]
+        cols.append(torch.cat([h[0].reshape(-1) for h in hvp._y_space_hvp(probes)]))
     return torch.stack(cols, 1)
 
 

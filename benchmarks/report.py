@@ -8,7 +8,7 @@ GPU rows come from the stored results of a lent device (benchmarks/results/gpu_*
 benchmarks/gpu_check.sh) and are marked as such; they are not re-measured here.
 
     pip install -e ".[bench]"
-    python benchmarks/report.py [--repeats 5] [--out benchmarks/results/report_cpu]
+    python benchmarks/report.py [--repeats 5] [--hessian-repeats 15] [--out benchmarks/results/report_cpu]
 """
 
 from __future__ import annotations
@@ -155,6 +155,9 @@ def plot(land, peers, hess, gpu, path: Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
+    # the Hessian runs take milliseconds, and on a shared VM single runs vary by 30%: more alternations
+    # steady their medians at little cost (~10 s)
+    ap.add_argument("--hessian-repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resolution", type=int, default=41)
     ap.add_argument("--out", default=str(HERE / "results" / "report_cpu"), help="path prefix of .md/.json/.png")
@@ -165,7 +168,7 @@ def main(argv=None):
     print("== landscape() vs loss-landscapes")
     peers = bench_peers.main(common + ["--steps", str(args.resolution)])
     print("== Hessian top-2 vs PyHessian")
-    hess = bench_hessian.main(common)
+    hess = bench_hessian.main(["--threads", str(args.threads), "--repeats", str(args.hessian_repeats)])
     gpu = stored_gpu_rows()
     m = machine(args.threads)
     out = Path(args.out)

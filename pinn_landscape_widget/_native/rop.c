@@ -522,7 +522,9 @@ static void backward_share(const share_t *j)
     }
 }
 
-/* Runs work on `threads` shares of the points (whole vectors each, but the last) in an OpenMP team.
+/* Runs work on `threads` shares of the points (whole vectors each, but the last) in an OpenMP team, each
+   share a copy of proto with its own points (and, for passes that sum weight gradients into proto.out, its
+   own row of sums [threads - 1][P], zeroed, added to out at the end).
 
    Why OpenMP and not threads of our own: torch's CPU ops run on OpenMP too, and this library is linked
    against the libgomp torch has loaded (the dynamic linker reuses a loaded libgomp.so.1), so the team is
@@ -539,24 +541,34 @@ static int forked_child;
 static void note_fork(void) { forked_child = 1; }
 __attribute__((constructor)) static void install_fork_handler(void) { pthread_atfork(0, 0, note_fork); }
 
-static void in_shares(share_t *share, int threads, void (*work)(const share_t *))
+static int run_shares(share_t proto, int64_t threads, void (*work)(const share_t *), float *sums, int64_t P)
 {
-    const int64_t n = share[0].n;
+    if (threads < 1 || threads > MAX_SHARES)
+        return -1;
+    share_t share[MAX_SHARES];
+    const int64_t n = proto.n;
     const int64_t per = ((n + threads - 1) / threads + VL - 1) / VL * VL;
     for (int t = 0; t < threads; ++t) {
+        share[t] = proto;
         share[t].p0 = t * per < n ? t * per : n;
         share[t].p1 = (t + 1) * per < n ? (t + 1) * per : n;
+        if (t > 0 && proto.out)
+            share[t].out = sums + (t - 1) * P; /* the other threads' weight gradients, added at the end */
     }
 #ifdef _OPENMP
     if (threads > 1 && !forked_child) {
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads((int)threads)
         for (int t = omp_get_thread_num(); t < threads; t += omp_get_num_threads())
             work(&share[t]);
-        return;
-    }
+    } else
 #endif
-    for (int t = 0; t < threads; ++t) /* built without OpenMP (native.py warns), or one thread */
-        work(&share[t]);
+        for (int t = 0; t < threads; ++t) /* one thread, a forked child, or built without OpenMP */
+            work(&share[t]);
+    if (proto.out)
+        for (int t = 1; t < threads; ++t)
+            for (int64_t i = 0; i < P; ++i)
+                proto.out[i] += sums[(t - 1) * P + i];
+    return 0;
 }
 
 /* The setup's passes at theta: forward (fills F_Z, F_S1, F_S2GY, F_LAPRY, every next F_H, and Y [C][n]),
@@ -564,38 +576,23 @@ static void in_shares(share_t *share, int threads, void (*work)(const share_t *)
 int plw_rop_setup_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
                           const float *theta, float *Y, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_SHARES)
-        return -1;
-    share_t share[MAX_SHARES];
-    for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = theta, .RY = Y};
-    in_shares(share, (int)threads, setup_forward_share);
-    return 0;
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = theta, .RY = Y},
+                      threads, setup_forward_share, 0, 0);
 }
 
 int plw_rop_setup_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
                            const float *Yb, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_SHARES)
-        return -1;
-    share_t share[MAX_SHARES];
-    for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .Yb = Yb};
-    in_shares(share, (int)threads, setup_backward_share);
-    return 0;
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .Yb = Yb}, threads,
+                      setup_backward_share, 0, 0);
 }
 
 /* R{Y} [C][n] = J v on `threads` threads; fills each hidden layer's F_RZ and F_RHOUT */
 int plw_rop_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n, const float *v,
                     float *RY, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_SHARES)
-        return -1;
-    share_t share[MAX_SHARES];
-    for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .RY = RY};
-    in_shares(share, (int)threads, forward_share);
-    return 0;
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .RY = RY},
+                      threads, forward_share, 0, 0);
 }
 
 /* out [P] += R{J^T Yb}, given the output adjoints Yb [C][n] and R{Yb} [C][n], after plw_rop_forward with the
@@ -603,17 +600,9 @@ int plw_rop_forward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_
 int plw_rop_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n, const float *v,
                      const float *Yb, const float *RYb, float *out, float *sums, int64_t P, int64_t threads)
 {
-    if (threads < 1 || threads > MAX_SHARES)
-        return -1;
-    share_t share[MAX_SHARES];
-    for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb,
-                             .RYb = (float *)RYb /* only read */, .out = t == 0 ? out : sums + (t - 1) * P};
-    in_shares(share, (int)threads, backward_share);
-    for (int t = 1; t < threads; ++t)
-        for (int64_t i = 0; i < P; ++i)
-            out[i] += sums[(t - 1) * P + i];
-    return 0;
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb,
+                                .RYb = (float *)RYb /* only read */, .out = out},
+                      threads, backward_share, sums, P);
 }
 
 /* A whole product, when the loss's Hessian in Y-space is block diagonal over the points (rop.py checks):
@@ -641,15 +630,7 @@ int plw_rop_product(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_
                     const float *Yb, const float *B, float *RY, float *RYb, float *out, float *sums, int64_t P,
                     int64_t threads)
 {
-    if (threads < 1 || threads > MAX_SHARES)
-        return -1;
-    share_t share[MAX_SHARES];
-    for (int t = 0; t < threads; ++t)
-        share[t] = (share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb, .RYb = RYb,
-                             .B = B, .RY = RY, .out = t == 0 ? out : sums + (t - 1) * P};
-    in_shares(share, (int)threads, product_share);
-    for (int t = 1; t < threads; ++t)
-        for (int64_t i = 0; i < P; ++i)
-            out[i] += sums[(t - 1) * P + i];
-    return 0;
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .v = v, .Yb = Yb,
+                                .RYb = RYb, .B = B, .RY = RY, .out = out},
+                      threads, product_share, sums, P);
 }

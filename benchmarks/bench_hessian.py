@@ -1,7 +1,7 @@
 """Top-2 Hessian eigenvalues: our Lanczos against PyHessian's power iteration, side by side in one process.
 
 Reference workload: poisson1d (strong form and Deep Ritz), 1000 uniform points, MLP 1-50-50-50-1 tanh,
-at the trained parameters, 2 threads. Ours in float32 runs every pass of the R-operator in C (_native/rop.c:
+at the trained parameters, 2 threads. Ours in float32 runs every pass of the R-operator in C (csrc/rop.c:
 the setup's, and each product as one call); "ours_f32_tol1e-5_torch_passes" is the same with them in torch,
 for the C kernels' own ratio. Accuracy is measured against a tightly converged float64 Lanczos
 (tol 1e-12). PyHessian's power iteration ranks eigenvalues by magnitude, not algebraically, and runs in the
@@ -67,8 +67,8 @@ def ours_top2(run, dtype, tol):
 
 def ours_top2_torch_passes(run, dtype, tol):
     """As ours_top2, with the R-operator's passes (and the loss's part of a product) in torch and autograd
-    instead of C (the baseline of _native/rop.c)."""
-    from pinn_landscape_widget import rop
+    instead of C (the baseline of csrc/rop.c)."""
+    from pinn_landscape_widget.analysis import _rop as rop
 
     native_applies = rop.native_applies
     rop.native_applies = lambda objective: False

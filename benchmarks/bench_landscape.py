@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.landscape import grid_coords
+from pinn_landscape_widget.analysis.landscape import grid_coords
 
 
 def per_point_loop(run, directions, coords, formulation, device):

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.evaluation import _chunk_serial, chunk_size_for, evaluate_points
-from pinn_landscape_widget.landscape import grid_coords
+from pinn_landscape_widget.engine.evaluation import _chunk_serial, chunk_size_for, evaluate_points
+from pinn_landscape_widget.analysis.landscape import grid_coords
 
 
 def main(argv=None):

@@ -55,7 +55,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp, jupyter_lab(Path(tmp)) as url:
         nb = json.loads(json.dumps(NOTEBOOK))
         if args.progress_interval is not None:
-            nb["cells"][0]["source"].insert(1, "import pinn_landscape_widget.widget as _w; "
+            nb["cells"][0]["source"].insert(1, "import pinn_landscape_widget.viz.widget as _w; "
                                                f"_w.PROGRESS_INTERVAL_S = {args.progress_interval!r}\n")
         (Path(tmp) / "latency.ipynb").write_text(json.dumps(nb))
         with browser_page(viewport=(1300, 950)) as page:

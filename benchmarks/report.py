@@ -84,7 +84,7 @@ def table(m: dict, land: list, peers: list, hess: list, gpu: list) -> str:
             lines.append(f"| top-2 Hessian eigenvalues: ours (f32, error {ours['max_rel_error']:.0e}) vs PyHessian "
                          f"({what}, error {ph['max_rel_error']:.0e}), CPU | {r['formulation']} | - | "
                          f"{ours['seconds']:.3f} s | {ph['seconds']:.3f} s | **{ph['seconds'] / ours['seconds']:.2f}x** |")
-    for r in hess:  # the R-operator's passes in C (_native/rop.c) against the same passes in torch
+    for r in hess:  # the R-operator's passes in C (csrc/rop.c) against the same passes in torch
         ours, torch_passes = r["ours_f32_tol1e-5"], r["ours_f32_tol1e-5_torch_passes"]
         lines.append(f"| top-2 Hessian eigenvalues: R-operator passes in C vs in torch (both ours, f32), CPU | "
                      f"{r['formulation']} | - | {ours['seconds']:.3f} s | {torch_passes['seconds']:.3f} s | "

@@ -3,52 +3,82 @@
     import pinn_landscape_widget as plw
     run = plw.train("poisson1d", "deep_ritz")
     ds = plw.landscape(run)            # xarray.Dataset over (alpha, beta)
+    plw.LandscapeWidget(run)           # the interactive view in a notebook
+
+The public API is this flat namespace. The subpackages are the layers underneath, lowest first:
+``pde`` (problems, formulations), ``engine`` (the batched loss evaluator), ``models`` (training),
+``analysis`` (directions, landscapes, curvature) and ``viz`` (widget, plots, export).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .analysis.curvature import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
+from .analysis.directions import (
+    Directions,
+    hessian_directions,
+    interpolation_direction,
+    pca_directions,
+    random_directions,
+)
+from .analysis.landscape import landscape
+from .analysis.sweep import landscape_sweep
+from .engine.evaluation import evaluate
+from .engine.mlp import MLP
+from .models.training import TrainResult, train
+from .pde import formulations
+from .pde.formulations import list_formulations
+from .pde.problems import Problem, get_problem, list_problems
 
-from .directions import Directions, hessian_directions, interpolation_direction, pca_directions, random_directions
-from .evaluation import evaluate
-from . import formulations
-from .formulations import list_formulations
-from .hessian import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
-from .landscape import landscape
-from .nets import MLP
-from .problems import Problem, get_problem, list_problems
-from .training import TrainResult, train
+# the viz layer imports anywidget and matplotlib; the engine does not need them, so load it on first use
+_LAZY = {
+    "LandscapeWidget": ".viz.widget",
+    "explore": ".viz.widget",
+    "to_html": ".viz.widget",
+    "plot": ".viz.plotting",
+    "to_pythreejs": ".viz.pythreejs_interop",
+}
 
 
 def __getattr__(name):
-    # the widget imports anywidget; the engine does not need it, so load it on first use
-    if name in ("LandscapeWidget", "explore"):
-        from . import widget
+    import importlib
 
-        return getattr(widget, name)
-    if name == "landscape_sweep":
-        from .distributed import landscape_sweep
-
-        return landscape_sweep
-    if name == "to_pythreejs":
-        from .pythreejs_interop import to_pythreejs
-
-        return to_pythreejs
-    if name == "to_html":
-        from .export import to_html
-
-        return to_html
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     if name == "notebook_to_html":
-        from .nbconvert_export import notebook_to_html  # needs nbconvert
+        from ._optional import require
+
+        require("nbconvert", "book", "notebook_to_html")
+        require("nbformat", "book", "notebook_to_html")
+        from .viz.nbconvert import notebook_to_html
 
         return notebook_to_html
-    if name == "plot":
-        from .plotting import plot
-
-        return plot
     raise AttributeError(f"module 'pinn_landscape_widget' has no attribute {name!r}")
 
+
 __all__ = [
-    "Directions", "HessianOperator", "LandscapeWidget", "explore", "landscape_sweep", "notebook_to_html", "plot", "to_html", "to_pythreejs", "MLP", "Problem", "TrainResult", "directional_curvature", "evaluate",
-    "get_problem", "hessian_directions", "hessian_eigenpairs", "hessian_spectrum", "interpolation_direction",
-    "landscape", "list_formulations", "list_problems", "pca_directions", "random_directions", "train",
+    "MLP",
+    "Directions",
+    "HessianOperator",
+    "LandscapeWidget",
+    "Problem",
+    "TrainResult",
     "__version__",
+    "directional_curvature",
+    "evaluate",
+    "explore",
+    "get_problem",
+    "hessian_directions",
+    "hessian_eigenpairs",
+    "hessian_spectrum",
+    "interpolation_direction",
+    "landscape",
+    "landscape_sweep",
+    "list_formulations",
+    "list_problems",
+    "notebook_to_html",
+    "pca_directions",
+    "plot",
+    "random_directions",
+    "to_html",
+    "to_pythreejs",
+    "train",
 ]

@@ -58,7 +58,7 @@ def _demo(args) -> int:
     import torch
 
     import pinn_landscape_widget as plw
-    from pinn_landscape_widget.plotting import png_bytes
+    from pinn_landscape_widget.viz.plotting import png_bytes
 
     if args.threads:
         torch.set_num_threads(args.threads)

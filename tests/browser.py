@@ -73,7 +73,7 @@ def serve(directory: Path):
         httpd.shutdown()
 
 
-def state_json(widget) -> str:  # same as pinn_landscape_widget.export.state_json, kept independent
+def state_json(widget) -> str:  # same as pinn_landscape_widget.viz.export.state_json, kept independent
     """The widget's synced state as JSON, with binary buffers as base64 (what saved state looks like)."""
     state = {}
     for k, v in widget.get_state().items():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget import native
+from pinn_landscape_widget.engine import _native as native
 
 torch.set_num_threads(2)
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget import rop
-from pinn_landscape_widget.hessian import HessianOperator, hutchinson_trace
+from pinn_landscape_widget.analysis import _rop as rop
+from pinn_landscape_widget.analysis.curvature import HessianOperator, hutchinson_trace
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
 

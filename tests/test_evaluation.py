@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.evaluation import evaluate_points
+from pinn_landscape_widget.engine.evaluation import evaluate_points
 
 from .conftest import small_run
 

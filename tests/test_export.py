@@ -115,7 +115,7 @@ def test_state_json_for_myst_carries_grids_as_base64(runs):
     import base64
     import json
 
-    from pinn_landscape_widget.export import state_json
+    from pinn_landscape_widget.viz.export import state_json
 
     w = plw.LandscapeWidget(runs["strong"], resolution=9).wait()
     state = json.loads(state_json(w))

@@ -1,4 +1,4 @@
-"""The fused C kernels (native.py, _native/jets.c): the whole network's jet against float64 autograd,
+"""The fused C kernels (native.py, csrc/jets.c): the whole network's jet against float64 autograd,
 accurate over the whole float range, bit-identical wherever a point or a parameter row sits, and a failed
 build falls back to torch with a warning."""
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget import native
-from pinn_landscape_widget.nets import MLP
+from pinn_landscape_widget.engine import _native as native
+from pinn_landscape_widget.engine.mlp import MLP
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path
 def test_a_compiler_without_openmp_builds_serial_kernels(monkeypatch, tmp_path):
     """A compiler whose -fopenmp fails (no OpenMP runtime) still gives the kernels, with the Hessian's C
     passes on one thread (warned); their products equal float64 ones."""
-    from pinn_landscape_widget.hessian import HessianOperator
+    from pinn_landscape_widget.analysis.curvature import HessianOperator
 
     real = native.os.environ.get("CC") or native.shutil.which("cc") or native.shutil.which("gcc")
     fake = tmp_path / "cc-without-openmp"

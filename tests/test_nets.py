@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pinn_landscape_widget.nets import ACTIVATIONS, MLP, reused_buffers
+from pinn_landscape_widget.engine.mlp import ACTIVATIONS, MLP, reused_buffers
 
 
 def autograd_jet(net, theta, x):

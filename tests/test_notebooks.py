@@ -107,7 +107,7 @@ def test_nbconvert_html_draws_the_widget_offline(book, tmp_path):
 
 
 def test_notebook_without_widget_state_is_a_clear_error(tmp_path):
-    from pinn_landscape_widget.nbconvert_export import notebook_to_html
+    from pinn_landscape_widget.viz.nbconvert import notebook_to_html
 
     path = tmp_path / "plain.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)

@@ -20,7 +20,7 @@ def test_wheel_contains_the_widget_bundle(tmp_path):
         names = zf.namelist()
         assert "pinn_landscape_widget/static/widget.js" in names
         for source in ("jets.c", "rop.c", "vec.h"):  # the fused CPU kernels, built at first use
-            assert f"pinn_landscape_widget/_native/{source}" in names
+            assert f"pinn_landscape_widget/engine/csrc/{source}" in names
         assert not any(n.endswith(".so") for n in names)  # built per machine (-march=native), never shipped
         bundle = zf.read("pinn_landscape_widget/static/widget.js")
         embed = zf.read("pinn_landscape_widget/static/embed/plw-embed.js")  # saved-state renderer (nbconvert, book)
@@ -28,4 +28,4 @@ def test_wheel_contains_the_widget_bundle(tmp_path):
     assert len(bundle) > 100_000 and b"plw-root" in bundle  # three.js and our front end, minified
     assert not any(n.startswith("js/") or "node_modules" in n for n in names)
     assert b"widget-state+json" in embed
-    assert "plw_html = pinn_landscape_widget.nbconvert_export:OfflineWidgetHTMLExporter" in entry_points
+    assert "plw_html = pinn_landscape_widget.viz.nbconvert:OfflineWidgetHTMLExporter" in entry_points

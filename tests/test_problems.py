@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.formulations import get_formulation
-from pinn_landscape_widget.nets import Jet
+from pinn_landscape_widget.pde.formulations import get_formulation
+from pinn_landscape_widget.pde.derivatives import Jet
 
 ALL = [("poisson1d", {}), ("poisson1d", dict(source="sin", k=3)), ("poisson1d", dict(source="multiscale")),
        ("poisson2d", {}), ("poisson2d", dict(k=2)), ("convection1d", dict(beta=30.0))]

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget import native, rop
-from pinn_landscape_widget.hessian import HessianOperator
+from pinn_landscape_widget.analysis import _rop as rop
+from pinn_landscape_widget.engine import _native as native
+from pinn_landscape_widget.analysis.curvature import HessianOperator
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
 
@@ -75,13 +76,13 @@ def test_float32_products_agree_with_float64():
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
 
 
-# --- the R-passes in C (float32 CPU: _native/rop.c) -------------------------------------------------------
+# --- the R-passes in C (float32 CPU: csrc/rop.c) -------------------------------------------------------
 
 def _point_sets(d, order, depth, width, n, seed, threads=2):
     """The same network and points as a float64 and a float32 _PointSet, after a backward pass from random
     output adjoints; the float32 one runs its passes (the setup's, on ``threads``) in C."""
-    from pinn_landscape_widget._workspace import Workspace
-    from pinn_landscape_widget.nets import MLP
+    from pinn_landscape_widget.engine._workspace import Workspace
+    from pinn_landscape_widget.engine.mlp import MLP
 
     net = MLP(d, width, depth, "tanh")
     gen = torch.Generator().manual_seed(seed)

@@ -80,8 +80,9 @@ def test_divergence_stops_with_message_and_keeps_trajectory():
     assert len(run.history.step) == run.trajectory_steps[-1] + 1
     assert torch.equal(run.trajectory[-1], run.params)
     # the kept parameters are the last state whose loss was finite, and the history says so
-    assert float(run.history.loss[-1]) == float(plw.evaluate(run, run.params)["loss"][0]) or \
-        abs(float(run.history.loss[-1]) / float(plw.evaluate(run, run.params)["loss"][0]) - 1) < 1e-5
+    # (through training's own kernel: at ~1e27 the float32 sums of the grid kernel differ by ~1%)
+    theta = run.params.clone().requires_grad_(True)
+    assert float(run.history.loss[-1]) == float(run.objective().loss(theta[None])[0])
 
 
 def test_deep_ritz_on_convection_is_a_clear_error():

@@ -83,7 +83,7 @@ def test_newer_request_supersedes_older_and_stale_results_are_never_drawn(run, m
     drawn = []
     w.observe(lambda ch: drawn.append((w.seed, tuple(w.grid_shape), _grid(w).copy())), "grid")
     gate = threading.Event()
-    import pinn_landscape_widget.widget as wmod
+    import pinn_landscape_widget.viz.widget as wmod
     real = wmod.landscape
 
     def slow_landscape(*args, **kwargs):  # hold the first request until the second has been made

@@ -22,7 +22,8 @@ import nbformat
 from nbconvert.exporters import HTMLExporter
 from traitlets import default
 
-EMBED_SCRIPT = Path(__file__).parent / "static" / "embed" / "plw-embed.js"
+from ._assets import EMBED_SCRIPT
+
 
 
 def embed_script_data_url() -> str:

@@ -12,9 +12,9 @@ from typing import Callable, Iterator
 
 import torch
 
-from ._checks import check_int
+from .._checks import check_int
 from ._threads import few_threads_per_op, run_parts, workers_for
-from .nets import reused_buffers
+from .mlp import reused_buffers
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 # On a CPU the torch kernels are bound by memory passes: chunks whose activations stay in cache are fastest

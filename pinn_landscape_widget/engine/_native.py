@@ -1,4 +1,4 @@
-"""The fused float32 tanh network kernel of ``_native/jets.c``: built with the system C compiler at first
+"""The fused float32 tanh network kernel of ``csrc/jets.c``: built with the system C compiler at first
 use, cached on disk, called through ctypes on tensors' memory.
 
 Why C and not torch: on a CPU a grid chunk is K networks at the same points. torch runs it as batched
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-NATIVE_DIR = Path(__file__).with_name("_native")
+NATIVE_DIR = Path(__file__).with_name("csrc")
 SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include vec.h
 # -ffp-contract=off: fused multiply-adds only where the C files write them out
 # -fopenmp: rop.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)

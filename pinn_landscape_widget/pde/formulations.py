@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .nets import Jet
+from .derivatives import Jet
 from .problems import Problem
 
 

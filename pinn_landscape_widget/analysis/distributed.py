@@ -1,4 +1,4 @@
-"""Landscape grids split into tiles on dask.distributed, and sweeps over seeds and formulations.
+"""Landscape grids split into tiles on dask.distributed.
 
 A tile task carries a small picklable ``EvaluatorSpec`` (problem name and parameters, network shape,
 formulation, dtype, centre and direction vectors) plus its slice of grid coefficients; a worker rebuilds
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import xarray as xr
 
-from ._checks import check_int
+from .._checks import check_int
 
 _OBJECTIVES: dict[str, object] = {}
 
@@ -48,9 +47,9 @@ def spec_for(run, objective, center: torch.Tensor, directions: torch.Tensor) -> 
 
 
 def _objective(spec: EvaluatorSpec):
-    from .nets import MLP
-    from .objective import Objective
-    from .problems import get_problem
+    from ..engine.mlp import MLP
+    from ..engine.objective import Objective
+    from ..pde.problems import get_problem
 
     if spec.key not in _OBJECTIVES:
         prob = get_problem(spec.problem, **dict(spec.problem_params))
@@ -61,7 +60,7 @@ def _objective(spec: EvaluatorSpec):
 
 def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
     """Evaluate the grid points ``coef`` [n, n_dirs] of one tile on a worker."""
-    from .evaluation import evaluate_points, points_on_slice
+    from ..engine.evaluation import evaluate_points, points_on_slice
 
     obj = _objective(spec)
     theta0 = torch.as_tensor(spec.center, dtype=obj.dtype)
@@ -102,41 +101,3 @@ def evaluate_tiles(client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, 
         if on_tile is not None:
             on_tile(sl.stop - sl.start)
     return out
-
-
-def landscape_sweep(runs: dict, directions_seeds=(0,), formulations=None, *, span=1.0, resolution=41,
-                    normalization: str = "filter", client=None, progress: bool = False) -> xr.Dataset:
-    """Landscapes of several labelled runs (e.g. betas) x direction seeds x formulations in one Dataset.
-
-    Dims: ("run", "seed", "formulation", "alpha", "beta"). Each run's random directions are drawn with the
-    seed and normalised against that run's own trained parameters. With ``client`` every grid is tiled over
-    the cluster.
-    """
-    from .directions import random_directions
-    from .formulations import supported_formulations
-    from .landscape import landscape
-
-    labels = list(runs)
-    if not labels:
-        raise ValueError("runs must be a non-empty dict of labelled TrainResults")
-    forms = list(formulations) if formulations is not None else [next(iter(runs.values())).formulation]
-    for label in labels:
-        allowed = supported_formulations(runs[label].problem)
-        bad = [f for f in forms if f not in allowed]
-        if bad:
-            raise ValueError(f"formulations {bad} are not supported by run {label!r}; allowed: {allowed}")
-    seeds = [int(s) for s in directions_seeds]
-    blocks = []
-    for label in labels:
-        per_seed = []
-        for seed in seeds:
-            dirs = random_directions(runs[label], 2, seed=seed, normalization=normalization)
-            per_form = [landscape(runs[label], dirs, span=span, resolution=resolution, formulation=f, client=client,
-                                  progress=progress)[["loss", "rel_l2_error"]] for f in forms]
-            per_seed.append(xr.concat(per_form, dim="formulation", combine_attrs="drop"))
-        blocks.append(xr.concat(per_seed, dim="seed", combine_attrs="drop"))
-    ds = xr.concat(blocks, dim="run", combine_attrs="drop")
-    ds = ds.assign_coords(run=[str(x) for x in labels], seed=seeds, formulation=forms)
-    ds.attrs.update(span=float(span), resolution=int(resolution), normalization=normalization,
-                    problem=runs[labels[0]].problem.name)
-    return ds

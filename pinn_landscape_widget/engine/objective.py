@@ -10,10 +10,11 @@ import copy
 
 import torch
 
-from . import native
-from .formulations import Formulation, get_formulation
-from .nets import MLP, Jet
-from .problems import Problem
+from . import _native
+from ..pde.formulations import Formulation, get_formulation
+from ..pde.derivatives import Jet
+from .mlp import MLP
+from ..pde.problems import Problem
 
 
 def _factor_jet(problem: Problem, x64: torch.Tensor, order: int) -> Jet | None:
@@ -176,7 +177,7 @@ class Objective:
         channels = 1 + (d if self.order >= 1 else 0) + (1 if self.order >= 2 else 0)
         n_points = self.x.shape[0] * channels + (0 if self.eval_on_quadrature else self.x_eval.shape[0])
         item = torch.finfo(self.dtype).bits // 8
-        if native.applies(self.net.activation, self.device, self.dtype, d, self.order):
+        if _native.applies(self.net.activation, self.device, self.dtype, d, self.order):
             # the fused kernel keeps its activations in a fixed scratch; a point costs its output jet and
             # the loss assembly's temporaries
             return 24 * n_points * item + 4 * self.n_params * item

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import rop
-from ._checks import check_choice, check_int, check_positive
-from ._threads import few_threads_per_op, run_parts, workers_for
+from . import _rop
+from .._checks import check_choice, check_int, check_positive
+from ..engine._threads import few_threads_per_op, run_parts, workers_for
 
 
 class HessianOperator:
@@ -60,8 +60,8 @@ class HessianOperator:
             return float(loss.detach()), g
 
         def prepare(part):
-            if rop.applies(part):  # tanh: Pearlmutter's R-operator, 1.4-1.7x faster than a double backward
-                hvp = rop.NetworkHVP(part, theta, term)
+            if _rop.applies(part):  # tanh: Pearlmutter's R-operator, 1.4-1.7x faster than a double backward
+                hvp = _rop.NetworkHVP(part, theta, term)
                 return hvp.loss, hvp.matvec
             loss, g = gradient(part)
 
@@ -73,8 +73,8 @@ class HessianOperator:
             return loss, product
 
         # how products are formed, reported in results: "r-operator" (tanh) or "double backward"
-        self.method = "r-operator" if rop.applies(obj) else "double backward"
-        self.native = rop.native_applies(obj) and len(self._parts) == 1  # its passes in C (float32 CPU)
+        self.method = "r-operator" if _rop.applies(obj) else "double backward"
+        self.native = _rop.native_applies(obj) and len(self._parts) == 1  # its passes in C (float32 CPU)
         done = self._map([lambda p=p: prepare(p) for p in self._parts])
         self.loss = sum(loss for loss, _ in done)
         # nothing in a product refers back to the operator, so it is freed (and its workspace pooled for
@@ -88,7 +88,7 @@ class HessianOperator:
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
         # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL),
         # or in C (float32 CPU), which splits the points over threads itself
-        if n_parts < 2 or term not in (None, obj.formulation.term) or (rop.applies(obj) and not self.SPLIT_R_OPERATOR):
+        if n_parts < 2 or term not in (None, obj.formulation.term) or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
         return [obj.quadrature_part(slice(a, b), with_constraints=(i == 0) and term is None)
@@ -378,7 +378,7 @@ def directional_curvature(run, direction: torch.Tensor, params: torch.Tensor, *,
     The second derivative of t -> L(theta_k + t d) at t = 0, by forward-over-forward mode (a jvp of a jvp):
     no Hessian is formed and all K points go through the batched evaluator together.
     """
-    from .nets import differentiable_jets
+    from ..engine.mlp import differentiable_jets
 
     obj = run.objective(formulation, device, dtype)
     if term is not None:

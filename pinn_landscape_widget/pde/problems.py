@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_choice, check_finite, check_int, check_positive
-from .nets import Jet
+from .._checks import check_choice, check_finite, check_int, check_positive
+from .derivatives import Jet
 
 F64 = torch.float64
 

@@ -16,11 +16,11 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
-from .formulations import get_formulation
-from .nets import MLP
-from .objective import Objective
-from .problems import Problem, get_problem
+from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
+from ..pde.formulations import get_formulation
+from ..engine.mlp import MLP
+from ..engine.objective import Objective
+from ..pde.problems import Problem, get_problem
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
 

@@ -16,10 +16,10 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ._checks import check_int
+from .._checks import check_int
 from .directions import Directions, as_directions
-from .evaluation import chunk_size_for, evaluate_points, points_on_slice
-from .evaluation import iter_chunks as _slices
+from ..engine.evaluation import chunk_size_for, evaluate_points, points_on_slice
+from ..engine.evaluation import iter_chunks as _slices
 
 MAX_RESOLUTION = 1025
 
@@ -117,7 +117,7 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     if curvature:
         if n_dims != 1:
             raise ValueError(f"curvature=True needs a 1-D slice (one direction), got {n_dims} directions")
-        from .hessian import directional_curvature
+        from .curvature import directional_curvature
 
         curv = torch.cat([directional_curvature(run, D[0], make_params(sl), formulation=obj.formulation.name,
                                                 dtype=obj.dtype, device=obj.device).cpu()
@@ -141,7 +141,7 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
 
     with torch.no_grad():
         center_vals = obj.evaluate(theta0[None])
-    from . import __version__
+    from .._version import __version__
 
     attrs = dict(
         problem=run.problem.name, problem_params=json.dumps(run.problem.params), formulation=obj.formulation.name,

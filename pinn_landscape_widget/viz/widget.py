@@ -24,12 +24,14 @@ import torch
 import traitlets
 import xarray as xr
 
-from .directions import (NORMALIZATIONS, hessian_directions, interpolation_direction, pca_directions,
+from ..analysis.directions import (NORMALIZATIONS, hessian_directions, interpolation_direction, pca_directions,
                          random_directions)
-from .evaluation import evaluate
-from .formulations import supported_formulations
-from .landscape import MAX_RESOLUTION, landscape
-from .training import TrainResult, train
+from ..engine.evaluation import evaluate
+from ..pde.formulations import supported_formulations
+from ..analysis.landscape import MAX_RESOLUTION, landscape
+from ..models.training import TrainResult, train
+from ._assets import WIDGET_ESM
+from .export import widget_to_html
 
 DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
 Z_SCALES = ("linear", "log")
@@ -65,7 +67,7 @@ class LandscapeWidget(anywidget.AnyWidget):
     ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing).
     """
 
-    _esm = pathlib.Path(__file__).parent / "static" / "widget.js"
+    _esm = WIDGET_ESM
 
     # what is drawn
     grid = traitlets.Bytes(b"").tag(sync=True)
@@ -511,8 +513,6 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def to_html(self, path, **kwargs):
         """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""
-        from .export import widget_to_html
-
         return widget_to_html(self, path, **kwargs)
 
     def _repr_mimebundle_(self, **kwargs):
@@ -547,8 +547,17 @@ class LandscapeWidget(anywidget.AnyWidget):
 def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **widget_kwargs) -> LandscapeWidget:
     """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
     return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
-    from .problems import get_problem
+    from ..pde.problems import get_problem
 
     prob = get_problem(problem)
     runs = {f: train(prob, f, steps=steps, progress=progress) for f in supported_formulations(prob)}
     return LandscapeWidget(runs, **widget_kwargs)
+
+
+def to_html(source, path, **kwargs) -> pathlib.Path:
+    """Self-contained HTML of a Dataset, a run, a dict of labelled runs, or a LandscapeWidget."""
+    w = source if isinstance(source, LandscapeWidget) else LandscapeWidget(source, compute=False)
+    if w._runs and not w.grid:
+        w.request()
+        w.wait()
+    return widget_to_html(w, path, **kwargs)

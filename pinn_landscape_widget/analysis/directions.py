@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._checks import check_choice, check_int
+from .._checks import check_choice, check_int
 
 NORMALIZATIONS = ("filter", "layer", "none")
 BIAS_MODES = ("zero", "filter")
@@ -160,7 +160,7 @@ def pca_directions(run, n: int = 2) -> Directions:
 def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None = None, **kwargs) -> Directions:
     """Unit eigenvectors of the loss Hessian at theta*: "largest" (algebraic), "smallest" (most negative)
     or "both" (the top and the bottom one, n = 2). attrs carry the eigenvalues and residual norms."""
-    from .hessian import hessian_eigenpairs
+    from .curvature import hessian_eigenpairs
 
     n = check_int("n", n, 1, 2)
     check_choice("which", which, ("largest", "smallest", "both"))

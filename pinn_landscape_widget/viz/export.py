@@ -16,7 +16,7 @@ import html
 import json
 from pathlib import Path
 
-from .widget import LandscapeWidget
+from ._assets import embed_script_text
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -45,7 +45,7 @@ def _b64(v):
     return v
 
 
-def state_json(w: LandscapeWidget) -> str:
+def state_json(w) -> str:
     """The widget's synced state as JSON (binary grids as base64): the body of a MyST {anywidget} block."""
     state = {k: _b64(v) for k, v in w.get_state().items()}
     state["interactive"] = False
@@ -68,18 +68,16 @@ def saved_widget_state(state: dict, model_id: str = MODEL_ID) -> dict:
                     for path, buf in zip(paths, buffers)]}}}
 
 
-def widget_to_html(w: LandscapeWidget, path, *, precompute=("direction_kind", "formulation"),
+def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"),
                    title: str | None = None) -> Path:
     """Write ``w`` as one self-contained HTML file and return its path.
 
     ``precompute`` names the choices to carry (see ``LandscapeWidget.precompute``); ``None`` keeps the
     slices the widget already carries.
     """
-    from .nbconvert_export import EMBED_SCRIPT
-
-    renderer = EMBED_SCRIPT.read_text(encoding="utf-8")
+    renderer = embed_script_text()
     if "</script" in renderer.lower():  # cannot happen with esbuild's output; would end the block early
-        raise RuntimeError(f"{EMBED_SCRIPT} cannot be inlined: it contains '</script'")
+        raise RuntimeError("the saved-state renderer cannot be inlined: it contains '</script'")
     state = w.get_state()
     if precompute is not None and w._runs:
         state["static_slices"] = w._precomputed_slices(precompute)
@@ -94,12 +92,3 @@ def widget_to_html(w: LandscapeWidget, path, *, precompute=("direction_kind", "f
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def to_html(source, path, **kwargs) -> Path:
-    """Self-contained HTML of a Dataset, a run, a dict of labelled runs, or a LandscapeWidget."""
-    w = source if isinstance(source, LandscapeWidget) else LandscapeWidget(source, compute=False)
-    if w._runs and not w.grid:
-        w.request()
-        w.wait()
-    return widget_to_html(w, path, **kwargs)

@@ -20,7 +20,7 @@ pass) is computed once per operator. A product is then two passes of a few dozen
 channels ([units, C, n]), so one matmul moves every channel. Their arrays live in a ``Workspace``, whose
 memory the next operator reuses.
 
-In float32 on a CPU every pass runs in C (``_native/rop.c``: the setup's forward and backward, and the
+In float32 on a CPU every pass runs in C (``csrc/rop.c``: the setup's forward and backward, and the
 R-passes), in OpenMP teams on torch's own threads, which split the points; elsewhere in torch. When l is
 a sum over points of a function of each point's jet (every loss here but a periodic constraint's, which
 pairs points), its Hessian in Y-space is a C x C block per point, read off once per operator; a product
@@ -42,11 +42,11 @@ from dataclasses import dataclass
 
 import torch
 
-from . import native
-from ._workspace import Workspace
-from .nets import Jet
+from ..engine import _native
+from ..engine._workspace import Workspace
+from ..pde.derivatives import Jet
 
-PLAN_FIELDS = 18  # F_N in _native/rop.c: the int64 fields of a layer's record
+PLAN_FIELDS = 18  # F_N in csrc/rop.c: the int64 fields of a layer's record
 
 
 def applies(objective) -> bool:
@@ -56,9 +56,9 @@ def applies(objective) -> bool:
 
 
 def native_applies(objective) -> bool:
-    """Whether its passes run in C (``_native/rop.c``): float32 on the CPU, with the kernels built."""
+    """Whether its passes run in C (``csrc/rop.c``): float32 on the CPU, with the kernels built."""
     return (applies(objective) and objective.device.type == "cpu" and objective.dtype == torch.float32
-            and native.library() is not None)
+            and _native.library() is not None)
 
 
 @dataclass
@@ -165,7 +165,7 @@ class _PointSet:
         self.H = H
         self.plan = torch.tensor(rows, dtype=torch.int64)
         self.Y, self.RY = ws.empty(C, n), ws.empty(C, n)
-        self._lib = native.library()
+        self._lib = _native.library()
         self._lib.plw_rop_setup_forward(self.plan.data_ptr(), len(self.layers), C, d, int(lap), n,
                                         theta.data_ptr(), self.Y.data_ptr(), self._shares(self.threads))
 

@@ -8,14 +8,13 @@ already holds. In a Jupyter Book ``_config.yml``:
 
     sphinx:
       extra_extensions:
-        - pinn_landscape_widget.sphinx_ext
+        - pinn_landscape_widget.viz.sphinx_ext
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from ._assets import EMBED_DIR
 
-EMBED_DIR = Path(__file__).parent / "static" / "embed"
 
 
 def _use_offline_renderer(app, config):

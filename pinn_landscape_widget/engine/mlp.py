@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-from . import native
-from ._checks import check_choice, check_int
+from . import _native
+from .._checks import check_choice, check_int
+from ..pde.derivatives import Jet
 
 ACTIVATIONS = ("tanh", "sin", "gelu", "silu")
 _STATE = threading.local()
@@ -101,18 +102,6 @@ def _output_layer(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     one matrix-vector product, which would make a point's value depend on its chunk's size.
     """
     return (h * W).sum(-1)
-
-
-@dataclass
-class Jet:
-    """A scalar field and its input derivatives at N points, for K parameter points.
-
-    value [K, N]; grad [K, d, N] or None; lap [K, N] or None (the Laplacian, sum of second derivatives).
-    """
-
-    value: torch.Tensor
-    grad: torch.Tensor | None = None
-    lap: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +232,7 @@ class MLP:
         n_layers = len(slices)
         if n_layers == 1:
             return self._jets_differentiable(params, x, order)
-        if self.activation == "tanh" and native.supports(params, x, d, order):
+        if self.activation == "tanh" and _native.supports(params, x, d, order):
             return self._jets_native(params, x, order)
         C = 1 + (d if order >= 1 else 0) + (1 if order >= 2 else 0)
         k_in = _ARGUMENT_SCALE.get(self.activation, 1.0)
@@ -280,7 +269,7 @@ class MLP:
         """The whole forward jet of a float32 tanh network on a CPU in one call of C (``native``): blocks of
         points go through every layer in cache, with register-tiled matmuls and the chain rule fused."""
         d = x.shape[1]
-        z = native.tanh_mlp(params, x, order, self.param_slices())
+        z = _native.tanh_mlp(params, x, order, self.param_slices())
         return Jet(z[:, 0], z[:, 1 : 1 + d], z[:, 1 + d] if order >= 2 else None)
 
     def _activate(self, h: torch.Tensor, d: int, order: int, pool: "_BufferPool",

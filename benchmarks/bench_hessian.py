@@ -90,12 +90,12 @@ def main(argv=None):
         run = plw.train("poisson1d", form, progress=False, device="cpu")
         ref = [float(v) for v in plw.hessian_eigenpairs(run, 2, "largest", tol=1e-12).eigenvalue.values]
         methods = {
-            "ours_f64_tol1e-8": lambda: ours_top2(run, torch.float64, 1e-8)[0],
-            "ours_f32_tol1e-5": lambda: ours_top2(run, torch.float32, 1e-5)[0],
-            "ours_f32_tol1e-5_torch_passes": lambda: ours_top2_torch_passes(run, torch.float32, 1e-5)[0],
-            "pyhessian_tol1e-3": lambda: pyhessian_top2(run, 1e-3),
-            "pyhessian_tol1e-5": lambda: pyhessian_top2(run, 1e-5),
-            "pyhessian_tol1e-7": lambda: pyhessian_top2(run, 1e-7),
+            "ours_f64_tol1e-8": lambda run=run: ours_top2(run, torch.float64, 1e-8)[0],
+            "ours_f32_tol1e-5": lambda run=run: ours_top2(run, torch.float32, 1e-5)[0],
+            "ours_f32_tol1e-5_torch_passes": lambda run=run: ours_top2_torch_passes(run, torch.float32, 1e-5)[0],
+            "pyhessian_tol1e-3": lambda run=run: pyhessian_top2(run, 1e-3),
+            "pyhessian_tol1e-5": lambda run=run: pyhessian_top2(run, 1e-5),
+            "pyhessian_tol1e-7": lambda run=run: pyhessian_top2(run, 1e-7),
         }
         timings = {key: [] for key in methods}
         results = {}
@@ -107,8 +107,11 @@ def main(argv=None):
         row = dict(formulation=form, reference=ref)
         for key in timings:
             vals = results[key]
-            row[key] = dict(seconds=statistics.median(timings[key]), eigenvalues=vals,
-                            max_rel_error=max(abs(v - r) / abs(r) for v, r in zip(vals, ref)))
+            row[key] = dict(
+                seconds=statistics.median(timings[key]),
+                eigenvalues=vals,
+                max_rel_error=max(abs(v - r) / abs(r) for v, r in zip(vals, ref)),
+            )
         rows.append(row)
         print(f"{form:10s} reference top-2 {ref[0]:.6g}, {ref[1]:.6g}")
         for key in timings:

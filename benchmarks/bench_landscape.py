@@ -72,8 +72,17 @@ def main(argv=None):
 
     results = []
     for form in ("strong", "deep_ritz"):
-        run = plw.train("poisson1d", form, width=50, depth=3, steps=(200, 0), optimizer="adam+lbfgs",
-                        progress=False, device=args.device, problem_params=dict(n_points=1000))
+        run = plw.train(
+            "poisson1d",
+            form,
+            width=50,
+            depth=3,
+            steps=(200, 0),
+            optimizer="adam+lbfgs",
+            progress=False,
+            device=args.device,
+            problem_params=dict(n_points=1000),
+        )
         dirs = plw.random_directions(run, 2, seed=0)
         coords = grid_coords(-1.0, 1.0, args.resolution)
         ours_t, loop_t = [], []
@@ -85,29 +94,49 @@ def main(argv=None):
         ref = per_point_loop(run, dirs, coords[:3], form, dev) if not args.no_loop else None  # warm-up
         for k in range(max(args.repeats, loop_repeats)):
             if k < args.repeats:
-                sync(); t = time.perf_counter()
+                sync()
+                t = time.perf_counter()
                 ds = plw.landscape(run, dirs, **kw)
-                sync(); ours_t.append(time.perf_counter() - t)
+                sync()
+                ours_t.append(time.perf_counter() - t)
             if k < loop_repeats:
                 t = time.perf_counter()
                 ref = per_point_loop(run, dirs, coords, form, dev)
-                sync(); loop_t.append(time.perf_counter() - t)
+                sync()
+                loop_t.append(time.perf_counter() - t)
         ours_vals = torch.as_tensor(ds["loss"].values).reshape(-1).double()
-        max_rel = (float(((ours_vals - ref.double()).abs() / ref.double().abs().clamp_min(1e-12)).max())
-                   if loop_t else float("nan"))
-        row = dict(formulation=form, resolution=args.resolution, points=args.resolution**2,
-                   landscape_s=statistics.median(ours_t), loop_s=statistics.median(loop_t) if loop_t else float("nan"),
-                   chunk_size=int(ds.attrs["chunk_size"]), max_rel_diff=max_rel, compile=args.compile,
-                   warmup_s=warmup_s)
+        max_rel = (
+            float(((ours_vals - ref.double()).abs() / ref.double().abs().clamp_min(1e-12)).max())
+            if loop_t
+            else float("nan")
+        )
+        row = dict(
+            formulation=form,
+            resolution=args.resolution,
+            points=args.resolution**2,
+            landscape_s=statistics.median(ours_t),
+            loop_s=statistics.median(loop_t) if loop_t else float("nan"),
+            chunk_size=int(ds.attrs["chunk_size"]),
+            max_rel_diff=max_rel,
+            compile=args.compile,
+            warmup_s=warmup_s,
+        )
         row["speedup"] = row["loop_s"] / row["landscape_s"]
         results.append(row)
-        print(f"{form:10s} {args.resolution}x{args.resolution} on {args.device}: landscape() {row['landscape_s']:.3f} s, "
-              f"per-point loop {row['loop_s']:.3f} s, ratio {row['speedup']:.2f}x "
-              f"(chunk {row['chunk_size']}, max rel diff {max_rel:.1e}, compile={args.compile}, "
-              f"first call {warmup_s:.2f} s)")
-    machine = dict(platform=platform.platform(), processor=platform.processor() or platform.machine(),
-                   threads=args.threads, torch=torch.__version__, device=args.device,
-                   device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu")
+        print(
+            f"{form:10s} {args.resolution}x{args.resolution} on {args.device}: landscape() {row['landscape_s']:.3f} s, "
+            f"per-point loop {row['loop_s']:.3f} s, ratio {row['speedup']:.2f}x "
+            f"(chunk {row['chunk_size']}, max rel diff {max_rel:.1e}, compile={args.compile}, "
+            f"first call {warmup_s:.2f} s)"
+        )
+    machine = dict(
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        threads=args.threads,
+        torch=torch.__version__,
+        device=args.device,
+        device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(dict(machine=machine, results=results), indent=2))

@@ -67,19 +67,28 @@ def main(argv=None):
             ours.append(time.perf_counter() - t)
             model = run.model_at(run.params)
             t = time.perf_counter()
-            grid = loss_landscapes.random_plane(model, metric, distance=2.0, steps=args.steps,
-                                                normalization="filter", deepcopy_model=True)
+            grid = loss_landscapes.random_plane(
+                model, metric, distance=2.0, steps=args.steps, normalization="filter", deepcopy_model=True
+            )
             peer.append(time.perf_counter() - t)
         grid_ok = grid.shape == (args.steps, args.steps)
-        row = dict(formulation=form, steps=args.steps, landscape_s=statistics.median(ours),
-                   loss_landscapes_s=statistics.median(peer), grid_ok=bool(grid_ok))
+        row = dict(
+            formulation=form,
+            steps=args.steps,
+            landscape_s=statistics.median(ours),
+            loss_landscapes_s=statistics.median(peer),
+            grid_ok=bool(grid_ok),
+        )
         row["ratio"] = row["loss_landscapes_s"] / row["landscape_s"]
         rows.append(row)
-        print(f"{form:10s} {args.steps}x{args.steps}: landscape() {row['landscape_s']:.2f} s, loss-landscapes "
-              f"{row['loss_landscapes_s']:.2f} s, ratio {row['ratio']:.2f}x")
+        print(
+            f"{form:10s} {args.steps}x{args.steps}: landscape() {row['landscape_s']:.2f} s, loss-landscapes "
+            f"{row['loss_landscapes_s']:.2f} s, ratio {row['ratio']:.2f}x"
+        )
     if args.out:
-        Path(args.out).write_text(json.dumps(dict(threads=args.threads, torch=torch.__version__, results=rows),
-                                             indent=2))
+        Path(args.out).write_text(
+            json.dumps(dict(threads=args.threads, torch=torch.__version__, results=rows), indent=2)
+        )
         print("wrote", args.out)
     return rows
 

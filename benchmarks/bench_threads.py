@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.engine.evaluation import _chunk_serial, chunk_size_for, evaluate_points
 from pinn_landscape_widget.analysis.landscape import grid_coords
+from pinn_landscape_widget.engine.evaluation import _chunk_serial, chunk_size_for, evaluate_points
 
 
 def main(argv=None):
@@ -37,8 +37,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    run = plw.train("poisson1d", "strong", width=50, depth=3, steps=(200, 0), optimizer="adam+lbfgs",
-                    progress=False, problem_params=dict(n_points=1000))
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        width=50,
+        depth=3,
+        steps=(200, 0),
+        optimizer="adam+lbfgs",
+        progress=False,
+        problem_params=dict(n_points=1000),
+    )
     dirs = plw.random_directions(run, 2, seed=0)
     obj = run.objective(None, "cpu", torch.float32)
     axis = grid_coords(-1.0, 1.0, 41)
@@ -87,12 +95,17 @@ def main(argv=None):
     for name, t in rows.items():
         print(f"{name:26s} {t:.3f} s  (runs: {', '.join(f'{x:.2f}' for x in times[name])})")
     base = rows["intra-op, worker thread"]
-    print(f"engine vs intra-op from a worker thread: {base / rows['engine, worker thread']:.2f}x; "
-          f"from the main thread: {rows['intra-op, main thread'] / rows['engine, main thread']:.2f}x; "
-          f"max rel. difference of the grids {diff:.1e}")
+    print(
+        f"engine vs intra-op from a worker thread: {base / rows['engine, worker thread']:.2f}x; "
+        f"from the main thread: {rows['intra-op, main thread'] / rows['engine, main thread']:.2f}x; "
+        f"max rel. difference of the grids {diff:.1e}"
+    )
     if args.out:
-        Path(args.out).write_text(json.dumps(dict(threads=args.threads, chunk=chunk, median_s=rows, runs_s=times,
-                                                  max_rel_diff=diff), indent=2))
+        Path(args.out).write_text(
+            json.dumps(
+                dict(threads=args.threads, chunk=chunk, median_s=rows, runs_s=times, max_rel_diff=diff), indent=2
+            )
+        )
         print("wrote", args.out)
 
 

@@ -41,8 +41,14 @@ def cpu_name() -> str:
 
 
 def machine(threads: int) -> dict:
-    return dict(cpu=cpu_name(), cores=os.cpu_count(), threads=threads, platform=platform.platform(),
-                python=platform.python_version(), torch=torch.__version__)
+    return dict(
+        cpu=cpu_name(),
+        cores=os.cpu_count(),
+        threads=threads,
+        platform=platform.platform(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+    )
 
 
 def stored_gpu_rows() -> list[dict]:
@@ -55,40 +61,55 @@ def stored_gpu_rows() -> list[dict]:
             continue
         data = json.loads(path.read_text())
         for r in data["results"]:
-            rows.append(dict(where=f"{data['machine']['device_name']} (lent device, torch {data['machine']['torch']})",
-                             **r))
+            rows.append(
+                dict(where=f"{data['machine']['device_name']} (lent device, torch {data['machine']['torch']})", **r)
+            )
     for r in rows:
         if r.get("compile") and not r.get("loop_s") == r.get("loop_s"):  # NaN: borrow the eager loop
-            eager = [e for e in rows if not e.get("compile") and e["formulation"] == r["formulation"]
-                     and e["resolution"] == r["resolution"]]
+            eager = [
+                e
+                for e in rows
+                if not e.get("compile") and e["formulation"] == r["formulation"] and e["resolution"] == r["resolution"]
+            ]
             if eager:
                 r["loop_s"], r["loop_from"] = eager[0]["loop_s"], "the eager run's loop"
     return rows
 
 
 def table(m: dict, land: list, peers: list, hess: list, gpu: list) -> str:
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
-             f"Python {m['python']}. Ratios are baseline time / our time, medians of alternating runs.", ""]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
+        f"Python {m['python']}. Ratios are baseline time / our time, medians of alternating runs.",
+        "",
+    ]
     lines += ["| comparison | loss | grid | ours | baseline | ratio |", "|---|---|---|---|---|---|"]
     for r in land:
-        lines.append(f"| landscape() vs per-point autograd loop, CPU | {r['formulation']} | {r['resolution']}^2 | "
-                     f"{r['landscape_s']:.3f} s | {r['loop_s']:.3f} s | **{r['speedup']:.2f}x** |")
+        lines.append(
+            f"| landscape() vs per-point autograd loop, CPU | {r['formulation']} | {r['resolution']}^2 | "
+            f"{r['landscape_s']:.3f} s | {r['loop_s']:.3f} s | **{r['speedup']:.2f}x** |"
+        )
     for r in peers:
-        lines.append(f"| landscape() vs loss-landscapes `random_plane`, CPU | {r['formulation']} | {r['steps']}^2 | "
-                     f"{r['landscape_s']:.3f} s | {r['loss_landscapes_s']:.3f} s | **{r['ratio']:.2f}x** |")
+        lines.append(
+            f"| landscape() vs loss-landscapes `random_plane`, CPU | {r['formulation']} | {r['steps']}^2 | "
+            f"{r['landscape_s']:.3f} s | {r['loss_landscapes_s']:.3f} s | **{r['ratio']:.2f}x** |"
+        )
     for r in hess:
         ours = r["ours_f32_tol1e-5"]
         # PyHessian at its default and at its tightest setting (float32 stops its error near 2e-6)
         for key, what in (("pyhessian_tol1e-3", "default tol 1e-3"), ("pyhessian_tol1e-7", "tol 1e-7")):
             ph = r[key]
-            lines.append(f"| top-2 Hessian eigenvalues: ours (f32, error {ours['max_rel_error']:.0e}) vs PyHessian "
-                         f"({what}, error {ph['max_rel_error']:.0e}), CPU | {r['formulation']} | - | "
-                         f"{ours['seconds']:.3f} s | {ph['seconds']:.3f} s | **{ph['seconds'] / ours['seconds']:.2f}x** |")
+            lines.append(
+                f"| top-2 Hessian eigenvalues: ours (f32, error {ours['max_rel_error']:.0e}) vs PyHessian "
+                f"({what}, error {ph['max_rel_error']:.0e}), CPU | {r['formulation']} | - | "
+                f"{ours['seconds']:.3f} s | {ph['seconds']:.3f} s | **{ph['seconds'] / ours['seconds']:.2f}x** |"
+            )
     for r in hess:  # the R-operator's passes in C (csrc/rop.c) against the same passes in torch
         ours, torch_passes = r["ours_f32_tol1e-5"], r["ours_f32_tol1e-5_torch_passes"]
-        lines.append(f"| top-2 Hessian eigenvalues: R-operator passes in C vs in torch (both ours, f32), CPU | "
-                     f"{r['formulation']} | - | {ours['seconds']:.3f} s | {torch_passes['seconds']:.3f} s | "
-                     f"**{torch_passes['seconds'] / ours['seconds']:.2f}x** |")
+        lines.append(
+            f"| top-2 Hessian eigenvalues: R-operator passes in C vs in torch (both ours, f32), CPU | "
+            f"{r['formulation']} | - | {ours['seconds']:.3f} s | {torch_passes['seconds']:.3f} s | "
+            f"**{torch_passes['seconds'] / ours['seconds']:.2f}x** |"
+        )
     for r in gpu:
         if r.get("loop_s") == r.get("loop_s") and r.get("loop_s"):  # not NaN
             ratio = f"**{r['loop_s'] / r['landscape_s']:.0f}x**"
@@ -96,15 +117,23 @@ def table(m: dict, land: list, peers: list, hess: list, gpu: list) -> str:
         else:
             ratio, base = "-", "(loop not rerun)"
         label = "landscape(compile=True)" if r.get("compile") else "landscape()"
-        lines.append(f"| {label} vs per-point loop, {r['where']} | {r['formulation']} | {r['resolution']}^2 | "
-                     f"{r['landscape_s']:.3f} s | {base} | {ratio} |")
+        lines.append(
+            f"| {label} vs per-point loop, {r['where']} | {r['formulation']} | {r['resolution']}^2 | "
+            f"{r['landscape_s']:.3f} s | {base} | {ratio} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def hessian_table(hess: list) -> str:
     """Every Hessian method with its time and its error against a tol-1e-12 float64 Lanczos."""
-    keys = ["ours_f32_tol1e-5", "ours_f32_tol1e-5_torch_passes", "ours_f64_tol1e-8", "pyhessian_tol1e-3",
-            "pyhessian_tol1e-5", "pyhessian_tol1e-7"]
+    keys = [
+        "ours_f32_tol1e-5",
+        "ours_f32_tol1e-5_torch_passes",
+        "ours_f64_tol1e-8",
+        "pyhessian_tol1e-3",
+        "pyhessian_tol1e-5",
+        "pyhessian_tol1e-7",
+    ]
     lines = ["| loss | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for r in hess:
         cells = [f"{r[k]['seconds']:.3f} s, error {r[k]['max_rel_error']:.0e}" for k in keys]
@@ -175,8 +204,9 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     md = table(m, land, peers, hess, gpu) + "\nTop-2 Hessian eigenvalues, all settings:\n\n" + hessian_table(hess)
     out.with_suffix(".md").write_text(md)
-    out.with_suffix(".json").write_text(json.dumps(dict(machine=m, landscape=land, peers=peers, hessian=hess,
-                                                        gpu_stored=gpu), indent=2))
+    out.with_suffix(".json").write_text(
+        json.dumps(dict(machine=m, landscape=land, peers=peers, hessian=hess, gpu_stored=gpu), indent=2)
+    )
     plot(land, peers, hess, gpu, out.with_suffix(".png"))
     print(md)
     print("wrote", out.with_suffix(".md"), out.with_suffix(".json"), out.with_suffix(".png"))

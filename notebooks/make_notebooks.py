@@ -1,6 +1,6 @@
 """Writes the notebooks in this folder from the cell lists below (so their JSON stays reviewable as code).
 
-    python notebooks/make_notebooks.py
+python notebooks/make_notebooks.py
 """
 
 from pathlib import Path
@@ -8,8 +8,10 @@ from pathlib import Path
 import nbformat
 
 HERE = Path(__file__).parent
-KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-          "language_info": {"name": "python"}}
+KERNEL = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+    "language_info": {"name": "python"},
+}
 
 
 def md(text):

@@ -24,7 +24,7 @@ from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
 from .models.training import TrainResult, train
-from .pde import formulations
+from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
 from .pde.formulations import list_formulations
 from .pde.problems import Problem, get_problem, list_problems
 

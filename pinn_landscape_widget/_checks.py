@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -42,7 +42,7 @@ def check_finite(name: str, value) -> float:
 
 
 def resolve_device(device) -> torch.device:
-    """"auto" -> CUDA when present, else CPU. A device that is not there is a ValueError, not a crash later."""
+    """ "auto" -> CUDA when present, else CPU. A device that is not there is a ValueError, not a crash later."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -1,7 +1,7 @@
 """``pinn-landscape``: train PINNs and write their loss landscapes from the shell.
 
-    pinn-landscape demo --out demo-output        # landscape.html (self-contained), NetCDF files, PNGs
-    pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out f.nc
+pinn-landscape demo --out demo-output        # landscape.html (self-contained), NetCDF files, PNGs
+pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out f.nc
 """
 
 from __future__ import annotations
@@ -33,22 +33,35 @@ def _compute(args) -> int:
 
     torch.set_num_threads(args.threads) if args.threads else None
     t0 = time.perf_counter()
-    run = plw.train(args.problem, args.formulation, width=args.width, depth=args.depth,
-                    activation=args.activation, optimizer=args.optimizer, steps=args.steps, lr=args.lr,
-                    seed=args.seed, device=args.device, progress=not args.quiet,
-                    problem_params=_problem_params(args.param))
+    run = plw.train(
+        args.problem,
+        args.formulation,
+        width=args.width,
+        depth=args.depth,
+        activation=args.activation,
+        optimizer=args.optimizer,
+        steps=args.steps,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+        problem_params=_problem_params(args.param),
+    )
     dirs = plw.random_directions(run, args.dims, seed=args.direction_seed, normalization=args.normalization)
-    ds = plw.landscape(run, dirs, span=args.span, resolution=args.resolution, device=args.device,
-                       progress=not args.quiet)
+    ds = plw.landscape(
+        run, dirs, span=args.span, resolution=args.resolution, device=args.device, progress=not args.quiet
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(out)
     loss = ds["loss"].values
     print(f"wrote {out.resolve()}")
-    print(f"{run.problem.name}/{run.formulation}: {run.n_params} params, trained rel_l2_error "
-          f"{float(run.history.rel_l2_error[-1]):.2e}; {'x'.join(map(str, loss.shape))} grid, loss at center "
-          f"{ds.attrs['loss_center']:.4g}, range [{float(loss.min()):.4g}, {float(loss.max()):.4g}]; "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"{run.problem.name}/{run.formulation}: {run.n_params} params, trained rel_l2_error "
+        f"{float(run.history.rel_l2_error[-1]):.2e}; {'x'.join(map(str, loss.shape))} grid, loss at center "
+        f"{ds.attrs['loss_center']:.4g}, range [{float(loss.min()):.4g}, {float(loss.max()):.4g}]; "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
@@ -65,16 +78,22 @@ def _demo(args) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = {form: plw.train(args.problem, form, steps=args.steps, progress=not args.quiet)
-            for form in plw.formulations.supported_formulations(plw.get_problem(args.problem))}
+    runs = {
+        form: plw.train(args.problem, form, steps=args.steps, progress=not args.quiet)
+        for form in plw.formulations.supported_formulations(plw.get_problem(args.problem))
+    }
     w = plw.LandscapeWidget(runs, resolution=args.resolution).wait(600)
     written = []
-    html_path = w.to_html(out / "landscape.html", precompute=("direction_kind", "formulation"),
-                          title=f"PINN loss landscapes: {args.problem}, strong form vs Deep Ritz")
+    html_path = w.to_html(
+        out / "landscape.html",
+        precompute=("direction_kind", "formulation"),
+        title=f"PINN loss landscapes: {args.problem}, strong form vs Deep Ritz",
+    )
     written.append(html_path)
     for label, run in runs.items():
-        ds = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=args.resolution,
-                           progress=not args.quiet)
+        ds = plw.landscape(
+            run, plw.random_directions(run, 2, seed=0), resolution=args.resolution, progress=not args.quiet
+        )
         nc = out / f"{args.problem}_{label}.nc"
         ds.to_netcdf(nc)
         written.append(nc)
@@ -95,8 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compute", help="train a PINN and write its landscape to a NetCDF file")
     c.add_argument("--problem", default="poisson1d")
-    c.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="problem parameter, e.g. --param beta=30 (repeatable)")
+    c.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="problem parameter, e.g. --param beta=30 (repeatable)",
+    )
     c.add_argument("--formulation", default="strong")
     c.add_argument("--width", type=int, default=50)
     c.add_argument("--depth", type=int, default=3)

@@ -26,9 +26,18 @@ ARTIFACTS = ROOT / "test-artifacts"
 # software. Forcing SwiftShader for compositing as well (--use-angle=swiftshader alone) made its worker
 # threads take most of a core while the widget's kernel computed (measured: 1.0 s of GPU-process CPU per
 # widget update against 0.26 s with software compositing).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu-sandbox", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic",
-                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-gpu-compositing"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu-sandbox",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-gpu-compositing",
+]
 
 
 def chromium_path() -> str:
@@ -59,6 +68,7 @@ def browser_page(viewport=(1100, 700)):
 @contextlib.contextmanager
 def serve(directory: Path):
     """Serve a directory on localhost; yields the base URL."""
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -133,11 +143,26 @@ def jupyter_lab(root: Path):
     log_path = root / "lab.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -146,7 +171,7 @@ def jupyter_lab(root: Path):
                 break
             except Exception:
                 if proc.poll() is not None:
-                    raise RuntimeError(log_path.read_text())
+                    raise RuntimeError(log_path.read_text()) from None
                 time.sleep(0.5)
         else:
             raise RuntimeError("jupyter lab did not start:\n" + log_path.read_text())
@@ -165,8 +190,10 @@ def run_all_cells(page, notebook_url: str):
     page.goto(notebook_url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-    started = ("Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-               " || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]') !== null")
+    started = (
+        "Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+        " || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]') !== null"
+    )
     for _ in range(3):  # a click can land while JupyterLab is still laying out (or under a notification)
         _accept_kernel_dialog(page)
         page.keyboard.press("Escape")

@@ -30,8 +30,19 @@ def small_run(name, kw, form, dtype=torch.float32, steps=30):
     """A short, cached training run on a small network (landscape tests need a run, not a good one)."""
     key = (name, tuple(sorted(kw.items())), form, dtype, steps)
     if key not in _RUNS:
-        _RUNS[key] = plw.train(name, form, width=12, depth=2, steps=steps, optimizer="adam", lr=1e-2,
-                               progress=False, dtype=dtype, device="cpu", problem_params=kw)
+        _RUNS[key] = plw.train(
+            name,
+            form,
+            width=12,
+            depth=2,
+            steps=steps,
+            optimizer="adam",
+            lr=1e-2,
+            progress=False,
+            dtype=dtype,
+            device="cpu",
+            problem_params=kw,
+        )
     return _RUNS[key]
 
 

@@ -14,14 +14,17 @@ ROOT = "pinn_landscape_widget"
 
 # lowest first; a top-level module not listed here is a failure (every module must have a layer)
 LAYERS = {
-    "_version": 0, "_checks": 0, "_optional": 0,
+    "_version": 0,
+    "_checks": 0,
+    "_optional": 0,
     "pde": 1,
     "engine": 2,
     "models": 3,
     "analysis": 4,
     "viz": 5,
     "reproduce": 6,
-    "cli": 7, "__init__": 7,
+    "cli": 7,
+    "__init__": 7,
 }
 
 

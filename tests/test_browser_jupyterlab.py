@@ -16,16 +16,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = {
     "cells": [
-        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": [
-            "import pinn_landscape_widget as plw\n",
-            "run = plw.train('poisson1d', 'strong', width=20, depth=2, steps=(150, 20), progress=False)\n",
-            "w = plw.LandscapeWidget(run, resolution=21)\n",
-            "w",
-        ]},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": [
+                "import pinn_landscape_widget as plw\n",
+                "run = plw.train('poisson1d', 'strong', width=20, depth=2, steps=(150, 20), progress=False)\n",
+                "w = plw.LandscapeWidget(run, resolution=21)\n",
+                "w",
+            ],
+        },
     ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-                 "language_info": {"name": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python"},
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -65,8 +74,9 @@ def test_widget_in_jupyterlab_recomputes_on_demand(lab):
             (ARTIFACTS / "lab_no_widget_first_try.txt").write_text("\n".join(page.errors))
             run_all_cells(page, f"{lab}/lab/tree/landscape.ipynb")
             page.wait_for_selector(".plw-root .plw-canvas canvas", timeout=120_000)
-        page.wait_for_function("document.querySelector('.plw-status-text')?.textContent.includes('done')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "document.querySelector('.plw-status-text')?.textContent.includes('done')", timeout=120_000
+        )
         first = {"fraction": 0}
         for _ in range(40):  # the first frame follows the layout of the output area
             page.wait_for_timeout(250)
@@ -100,8 +110,9 @@ def test_widget_in_jupyterlab_recomputes_on_demand(lab):
         assert "alpha" in page.locator(".plw-tip").first.inner_text()
         assert "rel. L2 error" in page.locator(".plw-tip").first.inner_text()
         page.mouse.click(x, y)
-        page.wait_for_function("document.querySelector('.plw-sol-title').textContent.includes('rel. L2 error')",
-                               timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('.plw-sol-title').textContent.includes('rel. L2 error')", timeout=60_000
+        )
         sol = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
         assert sol["fraction"] > 0.01
         screenshot(page, "lab_solution", ".plw-root")

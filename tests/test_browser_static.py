@@ -66,9 +66,11 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
         assert page.evaluate("window.model.saved") == saved + 1
 
         # new numbers arrive from the kernel (another seed and resolution) -> the surface changes
-        page.evaluate("""(s) => { const m = window.model; const st = JSON.parse(s);
+        page.evaluate(
+            """(s) => { const m = window.model; const st = JSON.parse(s);
             for (const k of ['grid_shape', 'error_grid']) m.state[k] = st[k]; m.set('grid', st.grid); }""",
-                      state_json(w2))
+            state_json(w2),
+        )
         page.wait_for_timeout(200)
         changed = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert changed["hash"] != recolored["hash"] and changed["fraction"] > 0.05
@@ -100,8 +102,9 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
 
 def test_nan_grid_draws_with_gaps_and_a_note(tmp_path):
     run = small_run("poisson1d", dict(n_points=64), "strong")
-    ds = plw.landscape(run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=9,
-                       progress=False)
+    ds = plw.landscape(
+        run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=9, progress=False
+    )
     w = plw.LandscapeWidget(ds)
     n_bad = int((~np.isfinite(ds.loss.values)).sum())
     assert n_bad > 0
@@ -223,9 +226,10 @@ def test_renders_from_json_state_with_a_read_only_model(tmp_path, widgets):
 def test_follows_the_jupyterlab_dark_theme(tmp_path, widgets):
     run, w, _ = widgets
     shutil.copy(BUNDLE, tmp_path / "widget.js")
-    dark = PAGE.replace('<div id="host" style="width:1000px"></div>',
-                        '<div id="host" style="width:1000px; --jp-layout-color0: #111111; '
-                        '--jp-ui-font-color1: #eeeeee"></div>')
+    dark = PAGE.replace(
+        '<div id="host" style="width:1000px"></div>',
+        '<div id="host" style="width:1000px; --jp-layout-color0: #111111; --jp-ui-font-color1: #eeeeee"></div>',
+    )
     (tmp_path / "index.html").write_text(dark.replace("__STATE__", state_json(w)))
     corner = """() => { const c = document.querySelector('.plw-canvas canvas');
         const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;

@@ -10,7 +10,7 @@ import torch
 
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.analysis import _rop as rop
-from pinn_landscape_widget.analysis.curvature import HessianOperator, hutchinson_trace
+from pinn_landscape_widget.analysis.curvature import HessianOperator
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
 
@@ -21,8 +21,18 @@ def tiny_run(name, kw, form):
     """A float64 run on a network small enough for a dense Hessian (~100 parameters)."""
     key = (name, tuple(sorted(kw.items())), form)
     if key not in _RUNS:
-        _RUNS[key] = plw.train(name, form, width=8, depth=2, steps=(150, 30), lr=1e-2, progress=False,
-                               dtype=torch.float64, problem_params=dict(kw, n_points=64), record_every=5)
+        _RUNS[key] = plw.train(
+            name,
+            form,
+            width=8,
+            depth=2,
+            steps=(150, 30),
+            lr=1e-2,
+            progress=False,
+            dtype=torch.float64,
+            problem_params=dict(kw, n_points=64),
+            record_every=5,
+        )
     return _RUNS[key]
 
 
@@ -186,8 +196,11 @@ def test_pca_plane_reproduces_in_plane_checkpoints_and_measures_offplane_distanc
     dirs = plw.pca_directions(run, 2)
     assert sum(dirs.attrs["explained_variance_ratio"]) == pytest.approx(1.0, abs=1e-12)
     ds = plw.landscape(run, dirs, resolution=5, progress=False)
-    rebuilt = (base.params[None] + torch.as_tensor(ds.trajectory_alpha.values)[:, None] * dirs.vectors[0]
-               + torch.as_tensor(ds.trajectory_beta.values)[:, None] * dirs.vectors[1])
+    rebuilt = (
+        base.params[None]
+        + torch.as_tensor(ds.trajectory_alpha.values)[:, None] * dirs.vectors[0]
+        + torch.as_tensor(ds.trajectory_beta.values)[:, None] * dirs.vectors[1]
+    )
     torch.testing.assert_close(rebuilt, traj, rtol=0, atol=1e-10)
     assert ds.trajectory_offplane.values.max() < 1e-10
     assert list(ds.step.values) == list(range(0, 120, 10))

@@ -17,17 +17,23 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                       silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
     cluster.close()
 
 
-@pytest.mark.parametrize("name,kw,form", [("poisson1d", dict(n_points=64), "strong"),
-                                          ("poisson2d", dict(n_points=64, boundary="penalty"), "deep_ritz"),
-                                          ("convection1d", dict(n_points=64, beta=5.0), "strong")])
+@pytest.mark.parametrize(
+    "name,kw,form",
+    [
+        ("poisson1d", dict(n_points=64), "strong"),
+        ("poisson2d", dict(n_points=64, boundary="penalty"), "deep_ritz"),
+        ("convection1d", dict(n_points=64, beta=5.0), "strong"),
+    ],
+)
 def test_distributed_grid_equals_local_grid_exactly(client, name, kw, form):
     run = small_run(name, kw, form)
     d = plw.random_directions(run, 2, seed=1)
@@ -69,13 +75,14 @@ def test_killed_worker_costs_a_retry_not_a_tile(client):
 
 
 def test_landscape_sweep_stacks_runs_seeds_and_formulations(client):
-    runs = {"beta=1": small_run("convection1d", dict(n_points=64, beta=1.0), "strong"),
-            "beta=5": small_run("convection1d", dict(n_points=64, beta=5.0), "strong")}
+    runs = {
+        "beta=1": small_run("convection1d", dict(n_points=64, beta=1.0), "strong"),
+        "beta=5": small_run("convection1d", dict(n_points=64, beta=5.0), "strong"),
+    }
     ds = plw.landscape_sweep(runs, directions_seeds=[0, 3], resolution=7, client=client)
     assert ds.loss.dims == ("run", "seed", "formulation", "alpha", "beta")
     assert list(ds.run.values) == ["beta=1", "beta=5"] and list(ds.seed.values) == [0, 3]
-    one = plw.landscape(runs["beta=5"], plw.random_directions(runs["beta=5"], 2, seed=3), resolution=7,
-                        progress=False)
+    one = plw.landscape(runs["beta=5"], plw.random_directions(runs["beta=5"], 2, seed=3), resolution=7, progress=False)
     np.testing.assert_array_equal(ds.loss.sel(run="beta=5", seed=3, formulation="strong").values, one.loss.values)
     with pytest.raises(ValueError, match=r"formulations \['deep_ritz'\] are not supported by run 'beta=1'"):
         plw.landscape_sweep(runs, formulations=["deep_ritz"], resolution=5)

@@ -16,8 +16,10 @@ from .conftest import small_run
 
 @pytest.fixture(scope="module")
 def runs():
-    return {"strong": small_run("poisson1d", dict(n_points=64), "strong", steps=60),
-            "deep_ritz": small_run("poisson1d", dict(n_points=64), "deep_ritz", steps=60)}
+    return {
+        "strong": small_run("poisson1d", dict(n_points=64), "strong", steps=60),
+        "deep_ritz": small_run("poisson1d", dict(n_points=64), "deep_ritz", steps=60),
+    }
 
 
 def _open_offline(page, path):
@@ -91,19 +93,34 @@ def test_plot_draws_contours_surface_and_1d(runs):
     fig = plw.plot(ds)
     assert len(fig.axes) >= 3  # contours, colorbar, surface
     assert "E - E*" in fig.axes[1].get_ylabel() or "E*" in fig.axes[1].get_ylabel()
-    ds1 = plw.landscape(run, plw.interpolation_direction(run.init_params, run.params), resolution=9,
-                        progress=False)
+    ds1 = plw.landscape(run, plw.interpolation_direction(run.init_params, run.params), resolution=9, progress=False)
     fig1 = plw.plot(ds1, log=False)
     line = fig1.axes[0].lines[0]
-    np.testing.assert_allclose(line.get_ydata(), ds1.loss.values.astype(np.float64) - ds1.attrs["energy_reference"],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        line.get_ydata(), ds1.loss.values.astype(np.float64) - ds1.attrs["energy_reference"], rtol=1e-12
+    )
 
 
 @pytest.mark.slow
 def test_demo_command_writes_html_netcdf_and_png(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pinn_landscape_widget.cli", "demo", "--out", str(tmp_path),
-                           "--steps", "40", "--resolution", "11", "--quiet"],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinn_landscape_widget.cli",
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "40",
+            "--resolution",
+            "11",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("landscape.html", "poisson1d_strong.nc", "poisson1d_deep_ritz.nc", "poisson1d_strong.png"):
         assert (tmp_path / name).exists(), name

@@ -15,11 +15,23 @@ def test_auto_device_is_cuda_and_training_runs_there():
     assert float(run.history.loss[-1]) < float(run.history.loss[0])
 
 
-@pytest.mark.parametrize("name,form", [("poisson1d", "strong"), ("poisson1d", "deep_ritz"), ("poisson2d", "strong"),
-                                       ("convection1d", "strong")])
+@pytest.mark.parametrize(
+    "name,form",
+    [("poisson1d", "strong"), ("poisson1d", "deep_ritz"), ("poisson2d", "strong"), ("convection1d", "strong")],
+)
 def test_gpu_grid_equals_cpu_grid(name, form):
-    run = plw.train(name, form, width=16, depth=2, steps=20, optimizer="adam", progress=False, device="cpu",
-                    dtype=torch.float64, problem_params=dict(n_points=256))
+    run = plw.train(
+        name,
+        form,
+        width=16,
+        depth=2,
+        steps=20,
+        optimizer="adam",
+        progress=False,
+        device="cpu",
+        dtype=torch.float64,
+        problem_params=dict(n_points=256),
+    )
     dirs = plw.random_directions(run, 2, seed=0)
     cpu = plw.landscape(run, dirs, resolution=9, progress=False, device="cpu")
     gpu = plw.landscape(run, dirs, resolution=9, progress=False, device="cuda")

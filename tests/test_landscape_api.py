@@ -28,14 +28,14 @@ def _rows(run, vec):
 def test_filter_normalization_matches_row_norms(run):
     d = plw.random_directions(run, 2, seed=5, normalization="filter", bias="zero")
     for k in range(2):
-        for (dw, db), (tw, tb) in zip(_rows(run, d.vectors[k]), _rows(run, run.params)):
+        for (dw, db), (tw, _tb) in zip(_rows(run, d.vectors[k]), _rows(run, run.params)):
             torch.testing.assert_close(dw.norm(dim=1), tw.norm(dim=1), rtol=1e-5, atol=1e-7)
             assert torch.count_nonzero(db) == 0
 
 
 def test_filter_normalized_biases_match_magnitudes(run):
     d = plw.random_directions(run, 1, seed=5, normalization="filter", bias="filter")
-    for (dw, db), (tw, tb) in zip(_rows(run, d.vectors[0]), _rows(run, run.params)):
+    for (_dw, db), (_tw, tb) in zip(_rows(run, d.vectors[0]), _rows(run, run.params)):
         torch.testing.assert_close(db.abs(), tb.abs(), rtol=1e-5, atol=1e-7)
 
 
@@ -68,8 +68,20 @@ def test_dataset_schema(run):
     np.testing.assert_array_equal(ds.alpha.values, np.array([-0.5, -1 / 3, -1 / 6, 0, 1 / 6, 1 / 3, 0.5]))
     assert ds.alpha.values[3] == 0.0
     np.testing.assert_allclose(ds.loss.values, ds.loss_residual.values + ds.loss_boundary.values, rtol=1e-6)
-    for key in ("problem", "formulation", "direction_kind", "normalization", "seed", "span", "resolution",
-                "n_params", "dtype", "device", "package_version", "loss_center"):
+    for key in (
+        "problem",
+        "formulation",
+        "direction_kind",
+        "normalization",
+        "seed",
+        "span",
+        "resolution",
+        "n_params",
+        "dtype",
+        "device",
+        "package_version",
+        "loss_center",
+    ):
         assert key in ds.attrs, key
     assert ds.attrs["problem"] == "poisson1d" and ds.attrs["n_params"] == run.n_params
     assert json.loads(ds.attrs["problem_params"])["boundary"] == "penalty"
@@ -79,7 +91,7 @@ def test_dataset_schema(run):
 def test_deep_ritz_landscape_carries_energy_reference():
     r = small_run("poisson1d", dict(n_points=64), "deep_ritz")
     ds = plw.landscape(r, resolution=3, progress=False)
-    assert ds.attrs["energy_reference"] == pytest.approx(-math.pi**2 / 4)
+    assert ds.attrs["energy_reference"] == pytest.approx(-(math.pi**2) / 4)
     # a strong run can be looked at through the Deep Ritz loss, on the same directions
     s = small_run("poisson1d", dict(n_points=64), "strong")
     ds2 = plw.landscape(s, resolution=3, formulation="deep_ritz", progress=False)
@@ -105,20 +117,23 @@ def test_overflow_is_stored_not_raised():
     ds = plw.landscape(r, d, span=1e30, resolution=5, progress=False)
     vals = ds.loss.values
     assert not np.isfinite(vals).all()  # the far corners overflow ...
-    assert np.isfinite(vals[2, 2])      # ... the centre does not
+    assert np.isfinite(vals[2, 2])  # ... the centre does not
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(resolution=0), r"resolution must be an integer in \[3, 1025\], got 0"),
-    (dict(resolution=5000), r"resolution must be an integer in \[3, 1025\], got 5000"),
-    (dict(resolution=2.5), r"resolution must be an integer in \[3, 1025\], got 2.5"),
-    (dict(span=0), r"span must be a finite number > 0 or a pair \(lo, hi\) with lo < hi, got 0"),
-    (dict(span=float("nan")), r"span must be a finite number > 0 or a pair \(lo, hi\) with lo < hi, got nan"),
-    (dict(span=(1.0, -1.0)), r"span must be .* got \(1.0, -1.0\)"),
-    (dict(formulation="galerkin"), r"formulation must be one of \['strong', 'deep_ritz'\], got 'galerkin'"),
-    (dict(device="gpu"), r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
-    (dict(chunk_size=0), r"chunk_size must be an integer in \[1, inf\], got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(resolution=0), r"resolution must be an integer in \[3, 1025\], got 0"),
+        (dict(resolution=5000), r"resolution must be an integer in \[3, 1025\], got 5000"),
+        (dict(resolution=2.5), r"resolution must be an integer in \[3, 1025\], got 2.5"),
+        (dict(span=0), r"span must be a finite number > 0 or a pair \(lo, hi\) with lo < hi, got 0"),
+        (dict(span=float("nan")), r"span must be a finite number > 0 or a pair \(lo, hi\) with lo < hi, got nan"),
+        (dict(span=(1.0, -1.0)), r"span must be .* got \(1.0, -1.0\)"),
+        (dict(formulation="galerkin"), r"formulation must be one of \['strong', 'deep_ritz'\], got 'galerkin'"),
+        (dict(device="gpu"), r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"),
+        (dict(chunk_size=0), r"chunk_size must be an integer in \[1, inf\], got 0"),
+    ],
+)
 def test_bad_landscape_arguments_are_clear_errors(run, kwargs, match):
     with pytest.raises(ValueError, match=match):
         plw.landscape(run, progress=False, **kwargs)
@@ -156,10 +171,34 @@ def test_evaluate_many_points_matches_one_at_a_time(run):
 
 def test_cli_compute_writes_netcdf(tmp_path):
     out = tmp_path / "f.nc"
-    proc = subprocess.run([sys.executable, "-m", "pinn_landscape_widget.cli", "compute", "--problem", "poisson1d",
-                           "--formulation", "deep_ritz", "--resolution", "5", "--steps", "20", "--width", "8",
-                           "--depth", "1", "--param", "n_points=64", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinn_landscape_widget.cli",
+            "compute",
+            "--problem",
+            "poisson1d",
+            "--formulation",
+            "deep_ritz",
+            "--resolution",
+            "5",
+            "--steps",
+            "20",
+            "--width",
+            "8",
+            "--depth",
+            "1",
+            "--param",
+            "n_points=64",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out.resolve()}" in proc.stdout and "poisson1d/deep_ritz" in proc.stdout
     ds = xr.open_dataset(out)
@@ -167,8 +206,22 @@ def test_cli_compute_writes_netcdf(tmp_path):
 
 
 def test_cli_bad_argument_is_a_clear_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pinn_landscape_widget.cli", "compute", "--problem", "heat",
-                           "--out", str(tmp_path / "x.nc"), "--quiet"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinn_landscape_widget.cli",
+            "compute",
+            "--problem",
+            "heat",
+            "--out",
+            str(tmp_path / "x.nc"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "problem must be one of ['poisson1d', 'poisson2d', 'convection1d'], got 'heat'" in proc.stderr
 

@@ -105,8 +105,16 @@ def test_rel_l2_error_matches_direct_computation():
 
 
 def test_separate_evaluation_grid_is_used_when_asked():
-    run = plw.train("poisson1d", "strong", width=8, depth=1, steps=5, progress=False, dtype=torch.float64,
-                    problem_params=dict(n_points=50, n_eval=301))
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        width=8,
+        depth=1,
+        steps=5,
+        progress=False,
+        dtype=torch.float64,
+        problem_params=dict(n_points=50, n_eval=301),
+    )
     xe = torch.linspace(0, 1, 301, dtype=torch.float64)[:, None]
     u = run.model_at(run.params)(xe).detach()
     ustar = run.problem.exact(xe)

@@ -35,9 +35,20 @@ def _reference(net: MLP, params: torch.Tensor, x: torch.Tensor, order: int):
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("d,order,depth,width", [(1, 2, 3, 50), (1, 1, 3, 50), (2, 2, 2, 13), (3, 1, 1, 7),
-                                                 (3, 2, 4, 6), (2, 1, 2, 50), (1, 2, 2, 12), (1, 1, 2, 12),
-                                                 (2, 1, 3, 24)])
+@pytest.mark.parametrize(
+    "d,order,depth,width",
+    [
+        (1, 2, 3, 50),
+        (1, 1, 3, 50),
+        (2, 2, 2, 13),
+        (3, 1, 1, 7),
+        (3, 2, 4, 6),
+        (2, 1, 2, 50),
+        (1, 2, 2, 12),
+        (1, 1, 2, 12),
+        (2, 1, 3, 24),
+    ],
+)
 def test_the_whole_jet_matches_float64_autograd(lib, d, order, depth, width):
     """Value, input gradient and Laplacian of the network output, for widths that fill the register tiles
     exactly and widths that leave a remainder, at more points than a block, the last block partial."""
@@ -135,8 +146,16 @@ def test_a_compiler_without_openmp_builds_serial_kernels(monkeypatch, tmp_path):
     with pytest.warns(RuntimeWarning, match="no OpenMP"):
         lib = native.library()
     assert lib is not None
-    run = plw.train("poisson1d", "deep_ritz", width=16, depth=2, steps=20, progress=False, device="cpu",
-                    problem_params=dict(n_points=300))
+    run = plw.train(
+        "poisson1d",
+        "deep_ritz",
+        width=16,
+        depth=2,
+        steps=20,
+        progress=False,
+        device="cpu",
+        problem_params=dict(n_points=300),
+    )
     fast, ref = HessianOperator(run, dtype=torch.float32), HessianOperator(run, dtype=torch.float64)
     assert fast.native
     v = torch.randn(fast.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

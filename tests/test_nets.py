@@ -76,8 +76,16 @@ def test_reused_buffers_give_identical_results_and_never_alias_them(kernels):
             b = net.jets(p2, x, 2)
             c = net.jets(p1, xb, 0)
             a2 = net.jets(p1, x, 2)
-    for got, want in [(a.value, kept[0]), (a.grad, kept[1]), (a.lap, kept[2]),
-                      (a.value, fresh1.value), (a.lap, fresh1.lap), (b.lap, fresh2.lap), (b.grad, fresh2.grad),
-                      (c.value, freshb.value), (a2.lap, fresh1.lap)]:
+    for got, want in [
+        (a.value, kept[0]),
+        (a.grad, kept[1]),
+        (a.lap, kept[2]),
+        (a.value, fresh1.value),
+        (a.lap, fresh1.lap),
+        (b.lap, fresh2.lap),
+        (b.grad, fresh2.grad),
+        (c.value, freshb.value),
+        (a2.lap, fresh1.lap),
+    ]:
         assert torch.equal(got, want)
     assert not torch.equal(a.lap, b.lap)

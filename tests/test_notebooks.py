@@ -96,8 +96,22 @@ def test_book_page_draws_the_widget_offline(book, name):
 @pytest.mark.browser
 def test_nbconvert_html_draws_the_widget_offline(book, tmp_path):
     executed = book / "jupyter_execute" / "01_quickstart.ipynb"
-    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "plw_html", str(executed),
-                           "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "plw_html",
+            str(executed),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     html_path = tmp_path / "01_quickstart.html"
     assert "cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager" not in html_path.read_text()

@@ -6,11 +6,17 @@ import pytest
 import torch
 
 import pinn_landscape_widget as plw
-from pinn_landscape_widget.pde.formulations import get_formulation
 from pinn_landscape_widget.pde.derivatives import Jet
+from pinn_landscape_widget.pde.formulations import get_formulation
 
-ALL = [("poisson1d", {}), ("poisson1d", dict(source="sin", k=3)), ("poisson1d", dict(source="multiscale")),
-       ("poisson2d", {}), ("poisson2d", dict(k=2)), ("convection1d", dict(beta=30.0))]
+ALL = [
+    ("poisson1d", {}),
+    ("poisson1d", dict(source="sin", k=3)),
+    ("poisson1d", dict(source="multiscale")),
+    ("poisson2d", {}),
+    ("poisson2d", dict(k=2)),
+    ("convection1d", dict(beta=30.0)),
+]
 
 
 def exact_jet(prob, x):
@@ -87,16 +93,25 @@ def test_problem_repr_rebuilds_it():
     assert again.params == prob.params
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: plw.get_problem("heat3d"), r"problem must be one of \['poisson1d', 'poisson2d', 'convection1d'\], got 'heat3d'"),
-    (lambda: plw.get_problem("poisson1d", nu=1.0), r"unknown parameter\(s\) \['nu'\] for problem 'poisson1d'"),
-    (lambda: plw.get_problem("poisson1d", source="cos"), r"source must be one of \['sin', 'multiscale'\], got 'cos'"),
-    (lambda: plw.get_problem("poisson1d", n_points=1), r"n_points must be an integer in \[2, "),
-    (lambda: plw.get_problem("poisson1d", boundary="soft"), r"boundary must be one of \['hard', 'penalty'\]"),
-    (lambda: plw.get_problem("convection1d", boundary="hard"), r"boundary must be one of \['penalty'\]"),
-    (lambda: plw.get_problem("convection1d", beta=float("nan")), r"beta must be a finite number, got nan"),
-    (lambda: plw.get_problem("poisson2d", lam=-1), r"lam must be a finite number > 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda: plw.get_problem("heat3d"),
+            r"problem must be one of \['poisson1d', 'poisson2d', 'convection1d'\], got 'heat3d'",
+        ),
+        (lambda: plw.get_problem("poisson1d", nu=1.0), r"unknown parameter\(s\) \['nu'\] for problem 'poisson1d'"),
+        (
+            lambda: plw.get_problem("poisson1d", source="cos"),
+            r"source must be one of \['sin', 'multiscale'\], got 'cos'",
+        ),
+        (lambda: plw.get_problem("poisson1d", n_points=1), r"n_points must be an integer in \[2, "),
+        (lambda: plw.get_problem("poisson1d", boundary="soft"), r"boundary must be one of \['hard', 'penalty'\]"),
+        (lambda: plw.get_problem("convection1d", boundary="hard"), r"boundary must be one of \['penalty'\]"),
+        (lambda: plw.get_problem("convection1d", beta=float("nan")), r"beta must be a finite number, got nan"),
+        (lambda: plw.get_problem("poisson2d", lam=-1), r"lam must be a finite number > 0, got -1"),
+    ],
+)
 def test_bad_problem_arguments_are_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()

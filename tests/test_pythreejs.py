@@ -30,8 +30,9 @@ def test_mesh_geometry_matches_the_grid():
 
 def test_nan_cells_are_left_out_and_1d_is_refused():
     run = small_run("poisson1d", dict(n_points=64), "strong")
-    ds = plw.landscape(run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=5,
-                       progress=False)
+    ds = plw.landscape(
+        run, plw.random_directions(run, 2, normalization="none"), span=1e30, resolution=5, progress=False
+    )
     from pinn_landscape_widget.viz.pythreejs_interop import landscape_geometry
 
     _, _, idx = landscape_geometry(ds)

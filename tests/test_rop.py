@@ -6,8 +6,8 @@ import torch
 
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.analysis import _rop as rop
-from pinn_landscape_widget.engine import _native as native
 from pinn_landscape_widget.analysis.curvature import HessianOperator
+from pinn_landscape_widget.engine import _native as native
 
 from .conftest import PROBLEM_FORMULATIONS, case_id
 
@@ -19,8 +19,20 @@ def run_for(name, kw, form, activation="tanh"):
     third and fourth tanh derivatives take part; trained a little, so no activation is trivially small."""
     key = (name, tuple(sorted(kw.items())), form, activation)
     if key not in _RUNS:
-        _RUNS[key] = plw.train(name, form, width=16, depth=3, activation=activation, steps=40, optimizer="adam",
-                               lr=1e-2, progress=False, dtype=torch.float64, device="cpu", problem_params=kw)
+        _RUNS[key] = plw.train(
+            name,
+            form,
+            width=16,
+            depth=3,
+            activation=activation,
+            steps=40,
+            optimizer="adam",
+            lr=1e-2,
+            progress=False,
+            dtype=torch.float64,
+            device="cpu",
+            problem_params=kw,
+        )
     return _RUNS[key]
 
 
@@ -51,8 +63,19 @@ def test_r_operator_products_equal_double_backward_for_every_term(case, monkeypa
 
 def test_r_operator_dense_matrix_is_the_autograd_hessian():
     """Independent of our autograd path too: the dense Hessian by torch.autograd.functional.hessian."""
-    run = plw.train("poisson2d", "strong", width=6, depth=2, steps=30, optimizer="adam", lr=1e-2, progress=False,
-                    dtype=torch.float64, device="cpu", problem_params=dict(n_points=64, boundary="penalty"))
+    run = plw.train(
+        "poisson2d",
+        "strong",
+        width=6,
+        depth=2,
+        steps=30,
+        optimizer="adam",
+        lr=1e-2,
+        progress=False,
+        dtype=torch.float64,
+        device="cpu",
+        problem_params=dict(n_points=64, boundary="penalty"),
+    )
     obj = run.objective(dtype=torch.float64)
     H = torch.autograd.functional.hessian(lambda t: obj.loss(t[None])[0], run.params.double())
     op = HessianOperator(run)
@@ -78,6 +101,7 @@ def test_float32_products_agree_with_float64():
 
 # --- the R-passes in C (float32 CPU: csrc/rop.c) -------------------------------------------------------
 
+
 def _point_sets(d, order, depth, width, n, seed, threads=2):
     """The same network and points as a float64 and a float32 _PointSet, after a backward pass from random
     output adjoints; the float32 one runs its passes (the setup's, on ``threads``) in C."""
@@ -88,16 +112,26 @@ def _point_sets(d, order, depth, width, n, seed, threads=2):
     gen = torch.Generator().manual_seed(seed)
     theta = (net.init(seed=seed) + 0.3 * torch.randn(net.n_params, generator=gen)).double()
     x = (torch.rand(n, d, generator=gen) * 2 - 1).double()
-    sets = [rop._PointSet(net, theta.to(dtype), x.to(dtype), order, Workspace("cpu", dtype), t)
-            for dtype, t in ((torch.float64, None), (torch.float32, threads))]
+    sets = [
+        rop._PointSet(net, theta.to(dtype), x.to(dtype), order, Workspace("cpu", dtype), t)
+        for dtype, t in ((torch.float64, None), (torch.float32, threads))
+    ]
     Yb = torch.randn(sets[0].Y.shape, generator=gen, dtype=torch.float64)
     for ps in sets:
         ps.backward(Yb.to(ps.Y.dtype).contiguous())
     return sets, theta, Yb, gen
 
 
-SHAPES = [(1, 1, 3, 50, 1000), (1, 2, 3, 50, 301), (2, 2, 2, 13, 37), (3, 1, 1, 7, 300), (3, 2, 4, 6, 129),
-          (2, 0, 2, 24, 200), (1, 0, 1, 5, 1), (2, 1, 3, 17, 16)]
+SHAPES = [
+    (1, 1, 3, 50, 1000),
+    (1, 2, 3, 50, 301),
+    (2, 2, 2, 13, 37),
+    (3, 1, 1, 7, 300),
+    (3, 2, 4, 6, 129),
+    (2, 0, 2, 24, 200),
+    (1, 0, 1, 5, 1),
+    (2, 1, 3, 17, 16),
+]
 
 
 @pytest.mark.parametrize("d,order,depth,width,n", SHAPES)
@@ -170,7 +204,9 @@ def test_float32_operator_in_c_equals_float64_for_every_problem(case):
         for _ in range(2):
             v = torch.randn(fast.n, generator=gen, dtype=torch.float64)
             want, got = ref.matvec(v), fast.matvec(v).double()
-            assert (got - want).abs().max() <= 1e-4 * want.abs().max(), float((got - want).abs().max() / want.abs().max())
+            assert (got - want).abs().max() <= 1e-4 * want.abs().max(), float(
+                (got - want).abs().max() / want.abs().max()
+            )
 
 
 def _dense_y_space_hessian(hvp):
@@ -181,17 +217,22 @@ def _dense_y_space_hessian(hvp):
     for j in range(sum(sizes)):
         e = torch.zeros(sum(sizes), dtype=hvp._leaves[0].dtype)
         e[j] = 1
-        probes = [torch.cat([p.view(leaf[0].shape)[None], leaf.new_zeros(leaf[1:].shape)])
-                  for p, leaf in zip(torch.split(e, sizes), hvp._leaves)]
+        probes = [
+            torch.cat([p.view(leaf[0].shape)[None], leaf.new_zeros(leaf[1:].shape)])
+            for p, leaf in zip(torch.split(e, sizes), hvp._leaves)
+        ]
         cols.append(torch.cat([h[0].reshape(-1) for h in hvp._y_space_hvp(probes)]))
     return torch.stack(cols, 1)
 
 
-@pytest.mark.parametrize("name,kw,form,per_point", [
-    ("poisson1d", dict(n_points=24, boundary="penalty"), "strong", True),
-    ("poisson2d", dict(n_points=16, boundary="penalty"), "deep_ritz", True),
-    ("convection1d", dict(n_points=16, beta=10.0), "strong", False),  # periodic: couples boundary points
-])
+@pytest.mark.parametrize(
+    "name,kw,form,per_point",
+    [
+        ("poisson1d", dict(n_points=24, boundary="penalty"), "strong", True),
+        ("poisson2d", dict(n_points=16, boundary="penalty"), "deep_ritz", True),
+        ("convection1d", dict(n_points=16, beta=10.0), "strong", False),  # periodic: couples boundary points
+    ],
+)
 def test_y_space_blocks_are_the_loss_hessian_where_it_is_per_point(name, kw, form, per_point):
     """The per-point blocks a whole product in C uses, against the dense Hessian of the loss in Y-space:
     block diagonal over points and point sets, and equal to it, where the loss is a sum over points; no

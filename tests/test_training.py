@@ -1,7 +1,5 @@
 """Training: convergence of the default runs, reproducibility, trajectory and history, divergence."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -33,8 +31,7 @@ def test_same_seed_same_numbers_and_different_seed_differs():
 
 
 def test_trajectory_starts_at_init_and_ends_at_solution():
-    run = plw.train("poisson1d", "deep_ritz", width=10, depth=2, steps=(25, 0), record_every=10,
-                    progress=False, seed=3)
+    run = plw.train("poisson1d", "deep_ritz", width=10, depth=2, steps=(25, 0), record_every=10, progress=False, seed=3)
     assert run.trajectory_steps == [0, 10, 20, 25]
     assert torch.equal(run.trajectory[0], run.net.init(3))
     assert torch.equal(run.trajectory[-1], run.params)
@@ -42,8 +39,15 @@ def test_trajectory_starts_at_init_and_ends_at_solution():
 
 
 def test_history_records_every_step_with_terms_and_final_state():
-    run = plw.train("poisson1d", "strong", width=10, depth=2, steps=(12, 3), progress=False,
-                    problem_params=dict(boundary="penalty", n_points=100))
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        width=10,
+        depth=2,
+        steps=(12, 3),
+        progress=False,
+        problem_params=dict(boundary="penalty", n_points=100),
+    )
     h = run.history
     assert list(h.step.values) == list(range(16))
     for name in ("loss", "loss_residual", "loss_boundary", "rel_l2_error"):
@@ -57,21 +61,49 @@ def test_history_records_every_step_with_terms_and_final_state():
 
 @pytest.mark.parametrize("optimizer,steps", [("adam", 30), ("lbfgs", 10), ("adam+lbfgs", (20, 10))])
 def test_each_optimizer_lowers_the_loss(optimizer, steps):
-    run = plw.train("poisson1d", "strong", width=10, depth=2, optimizer=optimizer, steps=steps, lr=1e-2,
-                    progress=False, problem_params=dict(n_points=100))
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        width=10,
+        depth=2,
+        optimizer=optimizer,
+        steps=steps,
+        lr=1e-2,
+        progress=False,
+        problem_params=dict(n_points=100),
+    )
     assert float(run.history.loss[-1]) < 0.5 * float(run.history.loss[0])
 
 
 def test_convection_small_beta_trains():
-    run = plw.train("convection1d", "strong", width=20, depth=3, steps=(300, 100), lr=3e-3, progress=False,
-                    problem_params=dict(beta=1.0, n_points=400))
+    run = plw.train(
+        "convection1d",
+        "strong",
+        width=20,
+        depth=3,
+        steps=(300, 100),
+        lr=3e-3,
+        progress=False,
+        problem_params=dict(beta=1.0, n_points=400),
+    )
     assert float(run.history.rel_l2_error[-1]) < 0.2
 
 
 def test_divergence_stops_with_message_and_keeps_trajectory():
     with pytest.warns(RuntimeWarning, match="training diverged at step"):
-        run = plw.train("poisson1d", "strong", width=10, depth=2, activation="gelu", optimizer="adam",
-                        steps=200, lr=1e6, record_every=1, progress=False, problem_params=dict(n_points=50))
+        run = plw.train(
+            "poisson1d",
+            "strong",
+            width=10,
+            depth=2,
+            activation="gelu",
+            optimizer="adam",
+            steps=200,
+            lr=1e6,
+            record_every=1,
+            progress=False,
+            problem_params=dict(n_points=50),
+        )
     assert run.diverged and "diverged" in run.message
     assert torch.isfinite(run.params).all()
     assert torch.isfinite(run.trajectory).all()
@@ -86,22 +118,28 @@ def test_divergence_stops_with_message_and_keeps_trajectory():
 
 
 def test_deep_ritz_on_convection_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"formulation 'deep_ritz' needs an energy functional and problem "
-                                         r"'convection1d' has none; allowed formulations for it: \['strong'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"formulation 'deep_ritz' needs an energy functional and problem "
+        r"'convection1d' has none; allowed formulations for it: \['strong'\]",
+    ):
         plw.train("convection1d", "deep_ritz", progress=False)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(formulation="weak"), r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"),
-    (dict(activation="relu"), r"activation must be one of \['tanh', 'sin', 'gelu', 'silu'\], got 'relu'"),
-    (dict(optimizer="sgd"), r"optimizer must be one of \['adam', 'lbfgs', 'adam\+lbfgs'\], got 'sgd'"),
-    (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
-    (dict(steps=-1), r"steps must be an integer in \[0, "),
-    (dict(width=0), r"width must be an integer in \[1, 4096\], got 0"),
-    (dict(device="tpu"), r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
-    (dict(dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
-    (dict(optimizer="adam", steps=(1, 2)), r"steps may be a pair"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(formulation="weak"), r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"),
+        (dict(activation="relu"), r"activation must be one of \['tanh', 'sin', 'gelu', 'silu'\], got 'relu'"),
+        (dict(optimizer="sgd"), r"optimizer must be one of \['adam', 'lbfgs', 'adam\+lbfgs'\], got 'sgd'"),
+        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
+        (dict(steps=-1), r"steps must be an integer in \[0, "),
+        (dict(width=0), r"width must be an integer in \[1, 4096\], got 0"),
+        (dict(device="tpu"), r"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        (dict(dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
+        (dict(optimizer="adam", steps=(1, 2)), r"steps may be a pair"),
+    ],
+)
 def test_bad_training_arguments_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         plw.train("poisson1d", progress=False, **kwargs)

@@ -20,8 +20,9 @@ def _grid(w):
 
 @pytest.fixture(scope="module")
 def run():
-    return plw.train("poisson1d", "deep_ritz", width=12, depth=2, steps=(60, 10), progress=False,
-                     problem_params=dict(n_points=128))
+    return plw.train(
+        "poisson1d", "deep_ritz", width=12, depth=2, steps=(60, 10), progress=False, problem_params=dict(n_points=128)
+    )
 
 
 def test_state_is_json_apart_from_binary_buffers_and_bytes_decode_to_the_engine_grid(run):
@@ -32,10 +33,11 @@ def test_state_is_json_apart_from_binary_buffers_and_bytes_decode_to_the_engine_
     json.dumps({k: v for k, v in state.items() if k not in binary})
     ref = plw.landscape(run, plw.random_directions(run, 2, seed=3), resolution=15, progress=False)
     np.testing.assert_array_equal(_grid(w), ref.loss.values.astype(np.float32))
-    np.testing.assert_array_equal(np.frombuffer(w.error_grid, np.float32).reshape(15, 15),
-                                  ref.rel_l2_error.values.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.frombuffer(w.error_grid, np.float32).reshape(15, 15), ref.rel_l2_error.values.astype(np.float32)
+    )
     assert w.alpha_range == [-1.0, 1.0] and w.status == "done"
-    assert w.energy_reference == pytest.approx(-np.pi**2 / 4) and w.z_label == "Deep Ritz energy E"
+    assert w.energy_reference == pytest.approx(-(np.pi**2) / 4) and w.z_label == "Deep Ritz energy E"
 
 
 def test_every_direction_kind_and_the_trajectory(run):
@@ -84,6 +86,7 @@ def test_newer_request_supersedes_older_and_stale_results_are_never_drawn(run, m
     w.observe(lambda ch: drawn.append((w.seed, tuple(w.grid_shape), _grid(w).copy())), "grid")
     gate = threading.Event()
     import pinn_landscape_widget.viz.widget as wmod
+
     real = wmod.landscape
 
     def slow_landscape(*args, **kwargs):  # hold the first request until the second has been made
@@ -105,8 +108,16 @@ def test_newer_request_supersedes_older_and_stale_results_are_never_drawn(run, m
 
 
 def test_failed_computation_shows_message_and_next_request_works():
-    short = plw.train("poisson1d", "strong", width=6, depth=1, steps=2, record_every=1, progress=False,
-                      problem_params=dict(n_points=32))
+    short = plw.train(
+        "poisson1d",
+        "strong",
+        width=6,
+        depth=1,
+        steps=2,
+        record_every=1,
+        progress=False,
+        problem_params=dict(n_points=32),
+    )
     w = plw.LandscapeWidget(short, resolution=9).wait()
     before = _grid(w).copy()
     w.direction_kind = "pca"  # 3 checkpoints: too few for a 2-D PCA
@@ -119,14 +130,17 @@ def test_failed_computation_shows_message_and_next_request_works():
     assert w.status == "done" and w.error == ""
 
 
-@pytest.mark.parametrize("name,value,match", [
-    ("resolution", -3, r"resolution must be an integer in \[3, 1025\], got -3"),
-    ("span", 0.0, r"span must be a finite number > 0, got 0.0"),
-    ("seed", -1, r"seed must be an integer >= 0, got -1"),
-    ("direction_kind", "eigen", r"direction_kind must be one of \['random', 'pca', 'hessian', 'interpolation'\]"),
-    ("formulation", "weak", r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"),
-    ("z_scale", "sqrt", r"z_scale must be one of \['linear', 'log'\], got 'sqrt'"),
-])
+@pytest.mark.parametrize(
+    "name,value,match",
+    [
+        ("resolution", -3, r"resolution must be an integer in \[3, 1025\], got -3"),
+        ("span", 0.0, r"span must be a finite number > 0, got 0.0"),
+        ("seed", -1, r"seed must be an integer >= 0, got -1"),
+        ("direction_kind", "eigen", r"direction_kind must be one of \['random', 'pca', 'hessian', 'interpolation'\]"),
+        ("formulation", "weak", r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"),
+        ("z_scale", "sqrt", r"z_scale must be one of \['linear', 'log'\], got 'sqrt'"),
+    ],
+)
 def test_invalid_values_from_python_raise_and_leave_the_widget_as_it_was(run, name, value, match):
     w = plw.LandscapeWidget(run, resolution=9).wait()
     old = getattr(w, name)
@@ -169,8 +183,7 @@ def test_click_computes_the_solution_at_that_point(run):
 
 def test_dataset_input_computes_nothing_and_nan_is_reported():
     r = small_run("poisson1d", dict(n_points=64), "strong")
-    ds = plw.landscape(r, plw.random_directions(r, 2, normalization="none"), span=1e30, resolution=5,
-                       progress=False)
+    ds = plw.landscape(r, plw.random_directions(r, 2, normalization="none"), span=1e30, resolution=5, progress=False)
     w = plw.LandscapeWidget(ds)
     assert not w.interactive and w.grid_shape == [5, 5]
     assert "non-finite point(s)" in w.status_text
@@ -199,8 +212,9 @@ def test_side_by_side_runs_use_the_same_direction_settings():
     w = plw.LandscapeWidget({"strong": a, "deep_ritz": b}, resolution=7, seed=4).wait()
     assert w.compare  # two labelled runs: side by side by default
     ref = plw.landscape(b, plw.random_directions(b, 2, seed=4), resolution=7, progress=False)
-    np.testing.assert_array_equal(np.frombuffer(w.grid2, np.float32).reshape(w.grid_shape2),
-                                  ref.loss.values.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.frombuffer(w.grid2, np.float32).reshape(w.grid_shape2), ref.loss.values.astype(np.float32)
+    )
     assert w.z_label2 == "Deep Ritz energy E" and w.title2.startswith("deep_ritz:")
     w.compare = False
     w.wait()
@@ -211,8 +225,9 @@ def test_side_by_side_formulations_of_one_run_share_parameter_points(run):
     w = plw.LandscapeWidget(run, resolution=9, compare=True).wait()
     d = plw.random_directions(run, 2, seed=0)
     strong = plw.landscape(run, d, resolution=9, formulation="strong", progress=False)
-    np.testing.assert_array_equal(np.frombuffer(w.grid2, np.float32).reshape(9, 9),
-                                  strong.loss.values.astype(np.float32))
+    np.testing.assert_array_equal(
+        np.frombuffer(w.grid2, np.float32).reshape(9, 9), strong.loss.values.astype(np.float32)
+    )
     assert w.z_label == "Deep Ritz energy E" and w.z_label2 == "strong-form loss"
 
 

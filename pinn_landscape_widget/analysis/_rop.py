@@ -57,8 +57,12 @@ def applies(objective) -> bool:
 
 def native_applies(objective) -> bool:
     """Whether its passes run in C (``csrc/rop.c``): float32 on the CPU, with the kernels built."""
-    return (applies(objective) and objective.device.type == "cpu" and objective.dtype == torch.float32
-            and _native.library() is not None)
+    return (
+        applies(objective)
+        and objective.device.type == "cpu"
+        and objective.dtype == torch.float32
+        and _native.library() is not None
+    )
 
 
 @dataclass
@@ -88,8 +92,9 @@ class _PointSet:
     threads: run every pass (this setup's forward and backward, and the R-passes) in C on up to that many
     threads (float32 on a CPU, see ``native_applies``); None: in torch."""
 
-    def __init__(self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace,
-                 threads: int | None = None):
+    def __init__(
+        self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace, threads: int | None = None
+    ):
         self.order, self.ws, self.threads = order, ws, threads
         self.slices = net.param_slices()
         n, d_in = x.shape
@@ -120,7 +125,7 @@ class _PointSet:
             s2 = -2 * t * s1
             s3 = -2 * s1 * s1 - 2 * t * s2 if d else None
             s4 = -6 * s1 * s2 - 2 * t * s3 if order >= 2 else None
-            Gy = Z[:, 1:1 + d]
+            Gy = Z[:, 1 : 1 + d]
             Ly, Q = (Z[:, -1], (Gy * Gy).sum(1)) if order >= 2 else (None, None)
             s2Gy = torch.mul(Gy, s2[:, None], out=ws.empty(o, d, n)) if d else None
             lap_ry = torch.mul(s2, Ly, out=ws.empty(o, n)).addcmul_(s3, Q) if order >= 2 else None
@@ -129,7 +134,7 @@ class _PointSet:
             H = ws.empty(o, C, n)  # the next layer's input: A = tanh(y), GA_k = s1 Gy_k, LA = s1 Ly + s2 Q
             H[:, 0] = t
             if d:
-                torch.mul(Gy, s1[:, None], out=H[:, 1:1 + d])
+                torch.mul(Gy, s1[:, None], out=H[:, 1 : 1 + d])
             if order >= 2:
                 torch.mul(s1, Ly, out=H[:, -1]).addcmul_(s2, Q)
         w_s, b_s, _ = self.slices[-1]
@@ -149,16 +154,31 @@ class _PointSet:
 
         self.layers, rows = [], []
         for w_s, b_s, (o, i) in self.slices[:-1]:
-            L = _Layer(theta[w_s].view(o, i), H, ws.empty(o, n), ws.empty(o, d, n) if d else None,
-                       ws.empty(o, n) if lap else None, ws.empty(o, C, n), ws.empty(o, n),
-                       ws.empty(o, d, n) if d else None, ws.empty(o, n) if lap else None)
+            L = _Layer(
+                theta[w_s].view(o, i),
+                H,
+                ws.empty(o, n),
+                ws.empty(o, d, n) if d else None,
+                ws.empty(o, n) if lap else None,
+                ws.empty(o, C, n),
+                ws.empty(o, n),
+                ws.empty(o, d, n) if d else None,
+                ws.empty(o, n) if lap else None,
+            )
             L.Z = ws.empty(o, C, n)
             # written by the R-passes: R{Z}, R{output jet}, its adjoint's R (the setup's output adjoint
             # first), R{Yb}
             L.native = [ws.empty(o, C, n) for _ in range(4)]
             H = ws.empty(o, C, n)  # the layer's output, the next one's input
-            rows.append([o, i, w_s.start, b_s.start, *map(addr, (
-                L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, L.Z, *L.native))])
+            rows.append(
+                [
+                    o,
+                    i,
+                    w_s.start,
+                    b_s.start,
+                    *map(addr, (L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, L.Z, *L.native)),
+                ]
+            )
             self.layers.append(L)
         w_s, b_s, (o, i) = self.slices[-1]
         rows.append([o, i, w_s.start, b_s.start, addr(self.wo), addr(H)] + [0] * (PLAN_FIELDS - 6))
@@ -166,20 +186,36 @@ class _PointSet:
         self.plan = torch.tensor(rows, dtype=torch.int64)
         self.Y, self.RY = ws.empty(C, n), ws.empty(C, n)
         self._lib = _native.library()
-        self._lib.plw_rop_setup_forward(self.plan.data_ptr(), len(self.layers), C, d, int(lap), n,
-                                        theta.data_ptr(), self.Y.data_ptr(), self._shares(self.threads))
+        self._lib.plw_rop_setup_forward(
+            self.plan.data_ptr(),
+            len(self.layers),
+            C,
+            d,
+            int(lap),
+            n,
+            theta.data_ptr(),
+            self.Y.data_ptr(),
+            self._shares(self.threads),
+        )
 
     def jet(self, Y: torch.Tensor) -> Jet:
         """K [C, n] stacks ([K, C, n]) as the loss code's Jet (value [K, n], grad [K, d, n], lap [K, n])."""
-        return Jet(Y[:, 0], Y[:, 1:1 + self.d] if self.d else None, Y[:, -1] if self.order >= 2 else None)
+        return Jet(Y[:, 0], Y[:, 1 : 1 + self.d] if self.d else None, Y[:, -1] if self.order >= 2 else None)
 
     def backward(self, Yb: torch.Tensor) -> None:
         """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
         and folds the R-passes' v-independent factors into a few coefficient arrays per layer."""
         if self.threads is not None:
-            self._lib.plw_rop_setup_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d,
-                                             int(self.order >= 2), Yb.shape[1], Yb.data_ptr(),
-                                             self._shares(self.threads))
+            self._lib.plw_rop_setup_backward(
+                self.plan.data_ptr(),
+                len(self.layers),
+                self.C,
+                self.d,
+                int(self.order >= 2),
+                Yb.shape[1],
+                Yb.data_ptr(),
+                self._shares(self.threads),
+            )
             return
         ws, d, C = self.ws, self.d, self.C
         n = Yb.shape[1]
@@ -189,14 +225,14 @@ class _PointSet:
             L.Yb = torch.mul(A, L.s1[:, None], out=ws.empty(o, C, n))  # yb, Gyb_k, Lyb before the cross terms
             L.c_ry = torch.mul(A[:, 0], s2, out=ws.empty(o, n))
             if d:
-                GAb = A[:, 1:1 + d]
+                GAb = A[:, 1 : 1 + d]
                 L.Yb[:, 0] += (GAb * L.s2Gy).sum(1)
                 L.c_ry.addcmul_((GAb * Gy).sum(1), s3)
                 L.c_rgy = torch.mul(GAb, s2[:, None], out=ws.empty(o, d, n))
             if self.order >= 2:
                 LAb = A[:, -1]
                 L.Yb[:, 0].addcmul_(LAb, L.lap_ry)
-                L.Yb[:, 1:1 + d].addcmul_(LAb[:, None], L.s2Gy, value=2)
+                L.Yb[:, 1 : 1 + d].addcmul_(LAb[:, None], L.s2Gy, value=2)
                 L.c_ry.addcmul_(LAb, s3 * Ly + s4 * Q)
                 L.c_rgy.addcmul_((LAb * s3)[:, None], Gy, value=2)
                 L.LAbs2 = torch.mul(LAb, s2, out=ws.empty(o, n))
@@ -213,30 +249,67 @@ class _PointSet:
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
         inputs stay in the plan's arrays."""
-        self._lib.plw_rop_forward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
-                                  self.RY.shape[1], v.data_ptr(), self.RY.data_ptr(), self._shares(threads))
+        self._lib.plw_rop_forward(
+            self.plan.data_ptr(),
+            len(self.layers),
+            self.C,
+            self.d,
+            int(self.order >= 2),
+            self.RY.shape[1],
+            v.data_ptr(),
+            self.RY.data_ptr(),
+            self._shares(threads),
+        )
         return self.RY
 
-    def r_backward_native(self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, out: torch.Tensor,
-                          threads: int) -> None:
+    def r_backward_native(
+        self, v: torch.Tensor, Yb: torch.Tensor, RYb: torch.Tensor, out: torch.Tensor, threads: int
+    ) -> None:
         """``r_backward`` in C, after ``r_forward_native`` with the same v (inside a workspace scope)."""
         shares = self._shares(threads)
         sums = self.ws.zeros(shares - 1, out.numel())  # the other threads' weight gradients
-        self._lib.plw_rop_backward(self.plan.data_ptr(), len(self.layers), self.C, self.d, int(self.order >= 2),
-                                   self.RY.shape[1], v.data_ptr(), Yb.data_ptr(), RYb.data_ptr(), out.data_ptr(),
-                                   sums.data_ptr(), out.numel(), shares)
+        self._lib.plw_rop_backward(
+            self.plan.data_ptr(),
+            len(self.layers),
+            self.C,
+            self.d,
+            int(self.order >= 2),
+            self.RY.shape[1],
+            v.data_ptr(),
+            Yb.data_ptr(),
+            RYb.data_ptr(),
+            out.data_ptr(),
+            sums.data_ptr(),
+            out.numel(),
+            shares,
+        )
 
-    def product_native(self, v: torch.Tensor, Yb: torch.Tensor, B: torch.Tensor, out: torch.Tensor,
-                       threads: int) -> None:
+    def product_native(
+        self, v: torch.Tensor, Yb: torch.Tensor, B: torch.Tensor, out: torch.Tensor, threads: int
+    ) -> None:
         """Both R-passes and the loss's part between them in one C call (inside a workspace scope), given
         the loss's Hessian in Y-space as per-point blocks B [C, C, n]: adds this set's R{J^T Yb} into out."""
         shares = self._shares(threads)
         C, n = self.C, self.Y.shape[1]
         sums = self.ws.zeros(shares - 1, out.numel())
         RYb = self.ws.empty(C, n)
-        self._lib.plw_rop_product(self.plan.data_ptr(), len(self.layers), C, self.d, int(self.order >= 2), n,
-                                  v.data_ptr(), Yb.data_ptr(), B.data_ptr(), self.RY.data_ptr(), RYb.data_ptr(),
-                                  out.data_ptr(), sums.data_ptr(), out.numel(), shares)
+        self._lib.plw_rop_product(
+            self.plan.data_ptr(),
+            len(self.layers),
+            C,
+            self.d,
+            int(self.order >= 2),
+            n,
+            v.data_ptr(),
+            Yb.data_ptr(),
+            B.data_ptr(),
+            self.RY.data_ptr(),
+            RYb.data_ptr(),
+            out.data_ptr(),
+            sums.data_ptr(),
+            out.numel(),
+            shares,
+        )
 
     def r_forward(self, v: torch.Tensor) -> tuple[torch.Tensor, list]:
         """R{Y} = J v as [C, n], and what the R-backward pass needs: each hidden layer's (RZ, RH), the
@@ -256,9 +329,9 @@ class _PointSet:
             Ry = RZ[:, 0]
             RH = torch.mul(RZ, L.s1[:, None], out=ws.empty(o, C, n))
             if d:
-                RH[:, 1:1 + d].addcmul_(L.s2Gy, Ry[:, None])
+                RH[:, 1 : 1 + d].addcmul_(L.s2Gy, Ry[:, None])
             if self.order >= 2:
-                RH[:, -1].addcmul_(L.lap_ry, Ry).add_((RZ[:, 1:1 + d] * L.s2Gy).sum(1), alpha=2)
+                RH[:, -1].addcmul_(L.lap_ry, Ry).add_((RZ[:, 1 : 1 + d] * L.s2Gy).sum(1), alpha=2)
         cache.append((None, RH))
         w_s, b_s, _ = self.slices[-1]
         o = self.wo.numel()
@@ -283,13 +356,13 @@ class _PointSet:
             Ryb = RYb_l[:, 0]
             Ryb.addcmul_(Ry, L.c_ry)
             if d:
-                Ryb += (RAb[:, 1:1 + d] * L.s2Gy).sum(1) + (RZ[:, 1:1 + d] * L.c_rgy).sum(1)
-                RYb_l[:, 1:1 + d].addcmul_(Ry[:, None], L.c_rgy)
+                Ryb += (RAb[:, 1 : 1 + d] * L.s2Gy).sum(1) + (RZ[:, 1 : 1 + d] * L.c_rgy).sum(1)
+                RYb_l[:, 1 : 1 + d].addcmul_(Ry[:, None], L.c_rgy)
             if self.order >= 2:
                 RLAb, RLy = RAb[:, -1], RZ[:, -1]
                 Ryb.addcmul_(RLAb, L.lap_ry).addcmul_(RLy, L.LAbs2)
-                RYb_l[:, 1:1 + d].addcmul_(RLAb[:, None], L.s2Gy, value=2)
-                RYb_l[:, 1:1 + d].addcmul_(RZ[:, 1:1 + d], L.LAbs2[:, None], value=2)
+                RYb_l[:, 1 : 1 + d].addcmul_(RLAb[:, None], L.s2Gy, value=2)
+                RYb_l[:, 1 : 1 + d].addcmul_(RZ[:, 1 : 1 + d], L.LAbs2[:, None], value=2)
                 RYb_l[:, -1].addcmul_(Ry, L.LAbs2)
             RYb2 = RYb_l.view(o, C * n)
             Wb = out[l_ws].view(o, i)
@@ -352,9 +425,13 @@ class NetworkHVP:
         [K, C, n]); rows of R where l is linear in the leaf are ignored, and zeros come back where l's
         gradient does not depend on it."""
         with torch.enable_grad():
-            hv = torch.autograd.grad([self._grads[i] for i in self._second], self._leaves,
-                                     grad_outputs=[probes[i] for i in self._second], retain_graph=True,
-                                     allow_unused=True)
+            hv = torch.autograd.grad(
+                [self._grads[i] for i in self._second],
+                self._leaves,
+                grad_outputs=[probes[i] for i in self._second],
+                retain_graph=True,
+                allow_unused=True,
+            )
         return [torch.zeros_like(p) if h is None else h for h, p in zip(hv, probes)]
 
     def _y_space_blocks(self) -> list | None:
@@ -367,8 +444,10 @@ class NetworkHVP:
         random probe checks the blocks against autograd; a loss that couples points fails it (to float32
         rounding), and its products keep their autograd step."""
         if not self._second:  # l is linear in Y: no second derivative at all
-            return [self._leaves[0].new_zeros((ps.C, ps.C, leaf.shape[2]))
-                    for leaf, ps in zip(self._leaves, self.sets.values())]
+            return [
+                self._leaves[0].new_zeros((ps.C, ps.C, leaf.shape[2]))
+                for leaf, ps in zip(self._leaves, self.sets.values())
+            ]
         gen = torch.Generator().manual_seed(0)
         probes = []
         for leaf, ps in zip(self._leaves, self.sets.values()):
@@ -379,7 +458,7 @@ class NetworkHVP:
             probes.append(rows.to(leaf.device))
         blocks = []
         for h, ps, p in zip(self._y_space_hvp(probes), self.sets.values(), probes):
-            B = h[:ps.C].transpose(0, 1).contiguous()  # [c, c', n]: column c' from probe c'
+            B = h[: ps.C].transpose(0, 1).contiguous()  # [c, c', n]: column c' from probe c'
             got, want = torch.einsum("abn,bn->an", B, p[-1]), h[-1]
             if (got - want).abs().max() > 1e-4 * want.abs().max() + 1e-30:
                 return None
@@ -397,8 +476,9 @@ class NetworkHVP:
                 for ps, g, B in zip(self.sets.values(), self._Yb, self._blocks):
                     ps.product_native(v, g, B, out, threads)
                 return out
-            forward = [(ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v)
-                       for ps in self.sets.values()]
+            forward = [
+                (ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v) for ps in self.sets.values()
+            ]
             RYb = [None] * len(self._leaves)  # R{dl/dY} = (d^2 l / dY^2) R{Y}, by autograd in Y-space
             if self._second:  # R{Y} in row 0 of the loss's graph
                 probes = [torch.cat([RY[None], RY.new_zeros((self.K - 1, *RY.shape))]) for RY, _ in forward]
@@ -410,4 +490,3 @@ class NetworkHVP:
                 else:
                     ps.r_backward(v, g, rg, cache, out)
         return out
-

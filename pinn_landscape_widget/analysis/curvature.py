@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import warnings
 
 import numpy as np
 import torch
 import xarray as xr
 
-from . import _rop
 from .._checks import check_choice, check_int, check_positive
 from ..engine._threads import few_threads_per_op, run_parts, workers_for
+from . import _rop
 
 
 class HessianOperator:
@@ -37,8 +36,15 @@ class HessianOperator:
     MIN_POINTS_PER_PART = 64
     SPLIT_R_OPERATOR = False  # tests set it to exercise the split with R-operator parts
 
-    def __init__(self, run, params=None, term: str | None = None, formulation: str | None = None,
-                 dtype=torch.float64, device=None):
+    def __init__(
+        self,
+        run,
+        params=None,
+        term: str | None = None,
+        formulation: str | None = None,
+        dtype=torch.float64,
+        device=None,
+    ):
         self.objective = obj = run.objective(formulation, device, dtype)
         if term is not None:
             check_choice("term", term, obj.term_names)
@@ -91,8 +97,10 @@ class HessianOperator:
         if n_parts < 2 or term not in (None, obj.formulation.term) or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
-        return [obj.quadrature_part(slice(a, b), with_constraints=(i == 0) and term is None)
-                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        return [
+            obj.quadrature_part(slice(a, b), with_constraints=(i == 0) and term is None)
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+        ]
 
     @contextlib.contextmanager
     def parallel(self):
@@ -206,8 +214,12 @@ def lanczos(matvec, v0: torch.Tensor, m: int):
     lz = Lanczos(matvec, v0, m)
     while not lz.done:
         lz.step()
-    return (torch.tensor(lz.alpha, dtype=torch.float64), torch.tensor(lz.beta[:-1], dtype=torch.float64),
-            lz.basis(), lz.beta[-1])
+    return (
+        torch.tensor(lz.alpha, dtype=torch.float64),
+        torch.tensor(lz.beta[:-1], dtype=torch.float64),
+        lz.basis(),
+        lz.beta[-1],
+    )
 
 
 def _tridiag_eig(alpha, beta):
@@ -228,11 +240,21 @@ def default_tol(dtype) -> float:
     return 1e-8 if dtype == torch.float64 else 1e-5
 
 
-def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None = None, *,
-                       formulation: str | None = None, params=None, tol: float | None = None,
-                       max_steps: int | None = None,
-                       seed: int = 0, dtype=torch.float64, device=None, operator: HessianOperator | None = None
-                       ) -> xr.Dataset:
+def hessian_eigenpairs(
+    run,
+    k: int = 2,
+    which: str = "largest",
+    term: str | None = None,
+    *,
+    formulation: str | None = None,
+    params=None,
+    tol: float | None = None,
+    max_steps: int | None = None,
+    seed: int = 0,
+    dtype=torch.float64,
+    device=None,
+    operator: HessianOperator | None = None,
+) -> xr.Dataset:
     """Extreme eigenpairs of the loss Hessian by Lanczos with full reorthogonalization.
 
     which: "largest" (algebraically largest), "smallest" (most negative: saddle directions) or "both"
@@ -276,22 +298,38 @@ def hessian_eigenpairs(run, k: int = 2, which: str = "largest", term: str | None
     pairs = [lz.ritz_vector(S[:, i]) for i in order]
     vecs = torch.stack([y for y, _ in pairs])
     # true residuals ||H y - lambda y||, with H y from the products Lanczos already made
-    true_res = np.array([float((hy - float(l) * y).norm()) for l, (y, hy) in zip(vals, pairs)])
+    true_res = np.array([float((hy - float(lam) * y).norm()) for lam, (y, hy) in zip(vals, pairs)])
     converged = bool((true_res <= max(tol, 1e-12) * scale * 10).all())
     if not converged:
-        warnings.warn(f"Lanczos did not converge in {lz.steps} steps: residual norms {true_res.tolist()} exceed "
-                      f"tol * ||H|| = {tol * scale:.3g}; raise max_steps or loosen tol", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"Lanczos did not converge in {lz.steps} steps: residual norms {true_res.tolist()} exceed "
+            f"tol * ||H|| = {tol * scale:.3g}; raise max_steps or loosen tol",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     ds = xr.Dataset(
-        dict(eigenvalue=("mode", vals.numpy()),
-             eigenvector=(("mode", "param"), vecs.detach().cpu().numpy()),
-             residual_norm=("mode", true_res)),
+        dict(
+            eigenvalue=("mode", vals.numpy()),
+            eigenvector=(("mode", "param"), vecs.detach().cpu().numpy()),
+            residual_norm=("mode", true_res),
+        ),
         coords=dict(mode=np.arange(len(order))),
     )
-    ds.attrs.update(which=which, term=term or "total", lanczos_steps=int(lz.steps), converged=int(converged),
-                    tol=tol, spectral_norm_estimate=scale, n_matvecs=int(op.n_matvecs), loss=op.loss,
-                    hvp_method=op.method,
-                    problem=run.problem.name, formulation=op.objective.formulation.name,
-                    dtype=str(op.dtype).replace("torch.", ""), seed=int(seed))
+    ds.attrs.update(
+        which=which,
+        term=term or "total",
+        lanczos_steps=int(lz.steps),
+        converged=int(converged),
+        tol=tol,
+        spectral_norm_estimate=scale,
+        n_matvecs=int(op.n_matvecs),
+        loss=op.loss,
+        hvp_method=op.method,
+        problem=run.problem.name,
+        formulation=op.objective.formulation.name,
+        dtype=str(op.dtype).replace("torch.", ""),
+        seed=int(seed),
+    )
     return ds
 
 
@@ -327,9 +365,21 @@ def slq(op: HessianOperator, n_vectors: int = 8, n_steps: int = 64, seed: int = 
     return nodes, weights
 
 
-def hessian_spectrum(run, term: str | None = None, *, formulation: str | None = None, params=None,
-                     n_vectors: int = 8, n_steps: int = 64, n_trace_samples: int = 100, n_grid: int = 512,
-                     sigma: float | None = None, seed: int = 0, dtype=torch.float64, device=None) -> xr.Dataset:
+def hessian_spectrum(
+    run,
+    term: str | None = None,
+    *,
+    formulation: str | None = None,
+    params=None,
+    n_vectors: int = 8,
+    n_steps: int = 64,
+    n_trace_samples: int = 100,
+    n_grid: int = 512,
+    sigma: float | None = None,
+    seed: int = 0,
+    dtype=torch.float64,
+    device=None,
+) -> xr.Dataset:
     """Eigenvalue density (SLQ, Gaussian-broadened), extremes, condition number and trace of the Hessian.
 
     Returns a Dataset with ``density`` over ``eigenvalue`` (integrates to 1), the SLQ nodes and weights,
@@ -353,26 +403,50 @@ def hessian_spectrum(run, term: str | None = None, *, formulation: str | None = 
     slq_trace = op.n * float(np.nansum(weights * np.where(ok, nodes, 0.0), axis=1).mean())
     neg = float((weights * (np.where(ok, nodes, 0.0) < 0)).sum(1).mean())
     ds = xr.Dataset(
-        dict(density=("eigenvalue", density), slq_node=(("probe", "node"), nodes),
-             slq_weight=(("probe", "node"), weights)),
+        dict(
+            density=("eigenvalue", density),
+            slq_node=(("probe", "node"), nodes),
+            slq_weight=(("probe", "node"), weights),
+        ),
         coords=dict(eigenvalue=grid),
     )
     ds.attrs.update(
-        problem=run.problem.name, formulation=op.objective.formulation.name, term=term or "total",
-        n_params=int(op.n), lambda_max=lam_max, lambda_min=lam_min,
-        condition_number=abs(lam_max) / max(abs(lam_min), 1e-300) if abs(lam_max) >= abs(lam_min)
+        problem=run.problem.name,
+        formulation=op.objective.formulation.name,
+        term=term or "total",
+        n_params=int(op.n),
+        lambda_max=lam_max,
+        lambda_min=lam_min,
+        condition_number=abs(lam_max) / max(abs(lam_min), 1e-300)
+        if abs(lam_max) >= abs(lam_min)
         else abs(lam_min) / max(abs(lam_max), 1e-300),
-        trace_hutchinson=trace, trace_hutchinson_stderr=trace_se, trace_slq=slq_trace, negative_mass=neg,
-        sigma=sigma, n_vectors=int(n_vectors), n_steps=int(n_steps), converged=int(ends.attrs["converged"]),
-        residual_norms=ends.residual_norm.values.tolist(), seed=int(seed), loss=op.loss,
+        trace_hutchinson=trace,
+        trace_hutchinson_stderr=trace_se,
+        trace_slq=slq_trace,
+        negative_mass=neg,
+        sigma=sigma,
+        n_vectors=int(n_vectors),
+        n_steps=int(n_steps),
+        converged=int(ends.attrs["converged"]),
+        residual_norms=ends.residual_norm.values.tolist(),
+        seed=int(seed),
+        loss=op.loss,
         dtype=str(op.dtype).replace("torch.", ""),
     )
     ds["density"].attrs["long_name"] = "eigenvalue density (SLQ, Gaussian broadening sigma)"
     return ds
 
 
-def directional_curvature(run, direction: torch.Tensor, params: torch.Tensor, *, formulation: str | None = None,
-                          term: str | None = None, dtype=None, device=None) -> torch.Tensor:
+def directional_curvature(
+    run,
+    direction: torch.Tensor,
+    params: torch.Tensor,
+    *,
+    formulation: str | None = None,
+    term: str | None = None,
+    dtype=None,
+    device=None,
+) -> torch.Tensor:
     """d^T H(theta_k) d at each of K parameter points params [K, P], batched.
 
     The second derivative of t -> L(theta_k + t d) at t = 0, by forward-over-forward mode (a jvp of a jvp):

@@ -65,8 +65,15 @@ def _normalize(d: torch.Tensor, ref: torch.Tensor, net, normalization: str, bias
     return out
 
 
-def random_directions(run, n: int = 2, seed: int = 0, normalization: str = "filter", bias: str = "zero",
-                      orthogonalize: bool = False, reference: torch.Tensor | None = None) -> Directions:
+def random_directions(
+    run,
+    n: int = 2,
+    seed: int = 0,
+    normalization: str = "filter",
+    bias: str = "zero",
+    orthogonalize: bool = False,
+    reference: torch.Tensor | None = None,
+) -> Directions:
     """n Gaussian directions normalised against ``reference`` (default: the trained parameters).
 
     The same seed gives the same vectors on every machine and device (drawn on the CPU in float64).
@@ -93,8 +100,11 @@ def random_directions(run, n: int = 2, seed: int = 0, normalization: str = "filt
             d = d * (length / d.norm().clamp_min(1e-30))
         vecs.append(d)
     vectors = torch.stack(vecs).to(run.dtype)
-    return Directions(vectors, "random", dict(seed=int(seed), normalization=normalization, bias=bias,
-                                              orthogonalize=bool(orthogonalize)))
+    return Directions(
+        vectors,
+        "random",
+        dict(seed=int(seed), normalization=normalization, bias=bias, orthogonalize=bool(orthogonalize)),
+    )
 
 
 def as_directions(run, directions) -> Directions:
@@ -104,20 +114,27 @@ def as_directions(run, directions) -> Directions:
     if isinstance(directions, Directions):
         vec = directions.vectors
         kind, attrs = directions.kind, dict(directions.attrs)
-        extra = dict(origin=directions.origin, default_span=directions.default_span,
-                     trajectory=directions.trajectory, trajectory_steps=directions.trajectory_steps)
+        extra = dict(
+            origin=directions.origin,
+            default_span=directions.default_span,
+            trajectory=directions.trajectory,
+            trajectory_steps=directions.trajectory_steps,
+        )
     else:
         try:
             vec = torch.as_tensor(directions)
         except (TypeError, ValueError, RuntimeError) as exc:
-            raise ValueError(f"directions must be a Directions or a tensor of shape [n, {run.n_params}], "
-                             f"got {type(directions).__name__}") from exc
+            raise ValueError(
+                f"directions must be a Directions or a tensor of shape [n, {run.n_params}], "
+                f"got {type(directions).__name__}"
+            ) from exc
         kind, attrs, extra = "custom", {}, {}
     if vec.dim() == 1:
         vec = vec[None]
     if vec.dim() != 2 or vec.shape[0] not in (1, 2) or vec.shape[1] != run.n_params:
-        raise ValueError(f"directions must have shape [1, {run.n_params}] or [2, {run.n_params}], "
-                         f"got {tuple(vec.shape)}")
+        raise ValueError(
+            f"directions must have shape [1, {run.n_params}] or [2, {run.n_params}], got {tuple(vec.shape)}"
+        )
     if not torch.isfinite(vec).all():
         raise ValueError("directions contain NaN or inf entries")
     zero = [i for i in range(vec.shape[0]) if not bool(vec[i].abs().max() > 0)]
@@ -137,8 +154,10 @@ def pca_directions(run, n: int = 2) -> Directions:
     n = check_int("n", n, 1, 2)
     traj = run.trajectory.detach().cpu().to(torch.float64)
     if traj.shape[0] - 1 < n + 1:
-        raise ValueError(f"pca_directions(n={n}) needs a trajectory of at least {n + 2} checkpoints "
-                         f"(n + 1 besides theta*), got {traj.shape[0]}; train with a smaller record_every")
+        raise ValueError(
+            f"pca_directions(n={n}) needs a trajectory of at least {n + 2} checkpoints "
+            f"(n + 1 besides theta*), got {traj.shape[0]}; train with a smaller record_every"
+        )
     M = traj[:-1] - run.params.detach().cpu().to(torch.float64)
     Mc = M - M.mean(0)
     _, S, Vh = torch.linalg.svd(Mc, full_matrices=False)
@@ -150,11 +169,14 @@ def pca_directions(run, n: int = 2) -> Directions:
     vecs = vecs * torch.where(signs == 0, torch.ones_like(signs), signs)[:, None]
     coords = M @ vecs.T
     span = float(coords.abs().max()) * 1.2 if coords.numel() else 1.0
-    return Directions(vecs.to(run.dtype), "pca",
-                      dict(explained_variance_ratio=ratio[:n], normalization="none", centered=True,
-                           n_checkpoints=int(traj.shape[0])),
-                      default_span=span if span > 0 else 1.0, trajectory=run.trajectory.detach(),
-                      trajectory_steps=list(run.trajectory_steps))
+    return Directions(
+        vecs.to(run.dtype),
+        "pca",
+        dict(explained_variance_ratio=ratio[:n], normalization="none", centered=True, n_checkpoints=int(traj.shape[0])),
+        default_span=span if span > 0 else 1.0,
+        trajectory=run.trajectory.detach(),
+        trajectory_steps=list(run.trajectory_steps),
+    )
 
 
 def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None = None, **kwargs) -> Directions:
@@ -168,10 +190,18 @@ def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None
         raise ValueError(f"which='both' gives one direction from each end of the spectrum, so n must be 2, got {n}")
     ds = hessian_eigenpairs(run, 1 if which == "both" else n, which, term, **kwargs)
     vecs = torch.as_tensor(ds.eigenvector.values)
-    return Directions(vecs.to(run.dtype), "hessian",
-                      dict(which=which, term=term or "total", eigenvalues=ds.eigenvalue.values.tolist(),
-                           residual_norms=ds.residual_norm.values.tolist(), converged=int(ds.attrs["converged"]),
-                           normalization="unit"))
+    return Directions(
+        vecs.to(run.dtype),
+        "hessian",
+        dict(
+            which=which,
+            term=term or "total",
+            eigenvalues=ds.eigenvalue.values.tolist(),
+            residual_norms=ds.residual_norm.values.tolist(),
+            converged=int(ds.attrs["converged"]),
+            normalization="unit",
+        ),
+    )
 
 
 def interpolation_direction(start_params, end_params) -> Directions:
@@ -182,10 +212,17 @@ def interpolation_direction(start_params, end_params) -> Directions:
     a = torch.as_tensor(start_params).detach()
     b = torch.as_tensor(end_params).detach()
     if a.dim() != 1 or a.shape != b.shape:
-        raise ValueError(f"start_params and end_params must be 1-D vectors of the same length, "
-                         f"got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"start_params and end_params must be 1-D vectors of the same length, "
+            f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     d = b.to(torch.float64) - a.to(torch.float64)
     if not bool(d.abs().max() > 0):
         raise ValueError("start_params and end_params are identical; interpolation needs two different points")
-    return Directions(d.to(a.dtype)[None], "interpolation",
-                      dict(normalization="none", distance=float(d.norm())), origin=a, default_span=(-0.5, 1.5))
+    return Directions(
+        d.to(a.dtype)[None],
+        "interpolation",
+        dict(normalization="none", distance=float(d.norm())),
+        origin=a,
+        default_span=(-0.5, 1.5),
+    )

@@ -36,14 +36,33 @@ class EvaluatorSpec:
 
     @property
     def key(self) -> str:
-        return hashlib.sha1(pickle.dumps((self.problem, self.problem_params, self.width, self.depth,
-                                          self.activation, self.formulation, self.dtype))).hexdigest()
+        return hashlib.sha1(
+            pickle.dumps(
+                (
+                    self.problem,
+                    self.problem_params,
+                    self.width,
+                    self.depth,
+                    self.activation,
+                    self.formulation,
+                    self.dtype,
+                )
+            )
+        ).hexdigest()
 
 
 def spec_for(run, objective, center: torch.Tensor, directions: torch.Tensor) -> EvaluatorSpec:
-    return EvaluatorSpec(run.problem.name, tuple(sorted(run.problem.params.items())), run.net.width, run.net.depth,
-                         run.net.activation, objective.formulation.name, str(objective.dtype).replace("torch.", ""),
-                         center.detach().cpu().numpy(), directions.detach().cpu().numpy())
+    return EvaluatorSpec(
+        run.problem.name,
+        tuple(sorted(run.problem.params.items())),
+        run.net.width,
+        run.net.depth,
+        run.net.activation,
+        objective.formulation.name,
+        str(objective.dtype).replace("torch.", ""),
+        center.detach().cpu().numpy(),
+        directions.detach().cpu().numpy(),
+    )
 
 
 def _objective(spec: EvaluatorSpec):
@@ -74,8 +93,9 @@ def _identity(x):
     return x
 
 
-def evaluate_tiles(client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None,
-                   on_tile=None) -> dict[str, torch.Tensor]:
+def evaluate_tiles(
+    client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None
+) -> dict[str, torch.Tensor]:
     """Scatter the grid over the cluster in tiles and gather the values in grid order."""
     from distributed import as_completed
 

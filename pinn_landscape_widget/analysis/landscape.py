@@ -17,9 +17,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .._checks import check_int
-from .directions import Directions, as_directions
 from ..engine.evaluation import chunk_size_for, evaluate_points, points_on_slice
 from ..engine.evaluation import iter_chunks as _slices
+from .directions import Directions, as_directions
 
 MAX_RESOLUTION = 1025
 
@@ -34,8 +34,11 @@ def _check_resolution(resolution, n_dims: int) -> tuple[int, ...]:
 def _check_range(span) -> tuple[float, float]:
     """span s > 0 -> [-s, s]; a pair (lo, hi) with lo < hi is taken as is."""
     if isinstance(span, (tuple, list)):
-        if (len(span) != 2 or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in span)
-                or not span[0] < span[1]):
+        if (
+            len(span) != 2
+            or not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in span)
+            or not span[0] < span[1]
+        ):
             raise ValueError(f"span must be a finite number > 0 or a pair (lo, hi) with lo < hi, got {span!r}")
         return float(span[0]), float(span[1])
     if isinstance(span, bool) or not isinstance(span, numbers.Real) or not math.isfinite(span) or span <= 0:
@@ -51,11 +54,25 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
     return lo + (hi - lo) * i / (n - 1)
 
 
-def landscape(run, directions=None, *, span=None, resolution=41, formulation: str | None = None,
-              device=None, dtype=None, chunk_size: int | None = None, memory_budget: int | None = None,
-              progress: bool = True, center: torch.Tensor | None = None, curvature: bool = False,
-              client=None, tile_size: int | None = None, compile: bool = False,
-              _on_progress=None) -> xr.Dataset:
+def landscape(
+    run,
+    directions=None,
+    *,
+    span=None,
+    resolution=41,
+    formulation: str | None = None,
+    device=None,
+    dtype=None,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    progress: bool = True,
+    center: torch.Tensor | None = None,
+    curvature: bool = False,
+    client=None,
+    tile_size: int | None = None,
+    compile: bool = False,
+    _on_progress=None,
+) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
 
     directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
@@ -119,9 +136,14 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
             raise ValueError(f"curvature=True needs a 1-D slice (one direction), got {n_dims} directions")
         from .curvature import directional_curvature
 
-        curv = torch.cat([directional_curvature(run, D[0], make_params(sl), formulation=obj.formulation.name,
-                                                dtype=obj.dtype, device=obj.device).cpu()
-                          for sl in _slices(n_total, chunk)])
+        curv = torch.cat(
+            [
+                directional_curvature(
+                    run, D[0], make_params(sl), formulation=obj.formulation.name, dtype=obj.dtype, device=obj.device
+                ).cpu()
+                for sl in _slices(n_total, chunk)
+            ]
+        )
         values["curvature"] = curv
 
     dims = ("alpha", "beta")[:n_dims]
@@ -144,15 +166,27 @@ def landscape(run, directions=None, *, span=None, resolution=41, formulation: st
     from .._version import __version__
 
     attrs = dict(
-        problem=run.problem.name, problem_params=json.dumps(run.problem.params), formulation=obj.formulation.name,
-        trained_formulation=run.formulation, terms=json.dumps(obj.term_names),
-        direction_kind=dirs.kind, direction_attrs=json.dumps(_jsonable(dirs.attrs)),
-        normalization=str(dirs.attrs.get("normalization", "none")), seed=int(dirs.attrs.get("seed", -1)),
-        span=float(hi) if lo == -hi else float(hi - lo) / 2, range_lo=lo, range_hi=hi,
-        resolution=int(res[0]), n_params=int(run.n_params), dtype=str(obj.dtype).replace("torch.", ""),
-        device=str(obj.device), chunk_size=int(chunk), package_version=__version__,
+        problem=run.problem.name,
+        problem_params=json.dumps(run.problem.params),
+        formulation=obj.formulation.name,
+        trained_formulation=run.formulation,
+        terms=json.dumps(obj.term_names),
+        direction_kind=dirs.kind,
+        direction_attrs=json.dumps(_jsonable(dirs.attrs)),
+        normalization=str(dirs.attrs.get("normalization", "none")),
+        seed=int(dirs.attrs.get("seed", -1)),
+        span=float(hi) if lo == -hi else float(hi - lo) / 2,
+        range_lo=lo,
+        range_hi=hi,
+        resolution=int(res[0]),
+        n_params=int(run.n_params),
+        dtype=str(obj.dtype).replace("torch.", ""),
+        device=str(obj.device),
+        chunk_size=int(chunk),
+        package_version=__version__,
         network=f"MLP {run.net.width}x{run.net.depth} {run.net.activation}",
-        loss_center=float(center_vals["loss"][0]), rel_l2_error_center=float(center_vals["rel_l2_error"][0]),
+        loss_center=float(center_vals["loss"][0]),
+        rel_l2_error_center=float(center_vals["rel_l2_error"][0]),
         compute_seconds=time.perf_counter() - t0,
     )
     e_ref = run.problem.exact_energy() if obj.formulation.name == "deep_ritz" else None

@@ -9,8 +9,17 @@ from .directions import random_directions
 from .landscape import landscape
 
 
-def landscape_sweep(runs: dict, directions_seeds=(0,), formulations=None, *, span=1.0, resolution=41,
-                    normalization: str = "filter", client=None, progress: bool = False) -> xr.Dataset:
+def landscape_sweep(
+    runs: dict,
+    directions_seeds=(0,),
+    formulations=None,
+    *,
+    span=1.0,
+    resolution=41,
+    normalization: str = "filter",
+    client=None,
+    progress: bool = False,
+) -> xr.Dataset:
     """Landscapes of several labelled runs (e.g. betas) x direction seeds x formulations in one Dataset.
 
     Dims: ("run", "seed", "formulation", "alpha", "beta"). Each run's random directions are drawn with the
@@ -32,12 +41,17 @@ def landscape_sweep(runs: dict, directions_seeds=(0,), formulations=None, *, spa
         per_seed = []
         for seed in seeds:
             dirs = random_directions(runs[label], 2, seed=seed, normalization=normalization)
-            per_form = [landscape(runs[label], dirs, span=span, resolution=resolution, formulation=f, client=client,
-                                  progress=progress)[["loss", "rel_l2_error"]] for f in forms]
+            per_form = [
+                landscape(
+                    runs[label], dirs, span=span, resolution=resolution, formulation=f, client=client, progress=progress
+                )[["loss", "rel_l2_error"]]
+                for f in forms
+            ]
             per_seed.append(xr.concat(per_form, dim="formulation", combine_attrs="drop"))
         blocks.append(xr.concat(per_seed, dim="seed", combine_attrs="drop"))
     ds = xr.concat(blocks, dim="run", combine_attrs="drop")
     ds = ds.assign_coords(run=[str(x) for x in labels], seed=seeds, formulation=forms)
-    ds.attrs.update(span=float(span), resolution=int(resolution), normalization=normalization,
-                    problem=runs[labels[0]].problem.name)
+    ds.attrs.update(
+        span=float(span), resolution=int(resolution), normalization=normalization, problem=runs[labels[0]].problem.name
+    )
     return ds

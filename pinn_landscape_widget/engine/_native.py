@@ -30,8 +30,17 @@ NATIVE_DIR = Path(__file__).with_name("csrc")
 SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include vec.h
 # -ffp-contract=off: fused multiply-adds only where the C files write them out
 # -fopenmp: rop.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math",
-         "-fPIC", "-shared", "-pthread"]
+FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fopenmp",
+    "-ffp-contract=off",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fPIC",
+    "-shared",
+    "-pthread",
+]
 
 _LOCK = threading.Lock()
 _LIB: ctypes.CDLL | None = None
@@ -68,14 +77,16 @@ def _build(compiler: str, flags: list[str] | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *flags, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True,
-                       text=True, timeout=120)
+        subprocess.run(
+            [compiler, *flags, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True, text=True, timeout=120
+        )
         os.replace(tmp, target)
     except subprocess.CalledProcessError:
         if "-fopenmp" not in flags:
             raise
-        warnings.warn("the C compiler has no OpenMP: the Hessian's C passes run on one thread", RuntimeWarning,
-                      stacklevel=4)
+        warnings.warn(
+            "the C compiler has no OpenMP: the Hessian's C passes run on one thread", RuntimeWarning, stacklevel=4
+        )
         return _build(compiler, [f if f != "-fopenmp" else "-fopenmp-simd" for f in flags])
     finally:
         if os.path.exists(tmp):
@@ -97,25 +108,39 @@ def library() -> ctypes.CDLL | None:
             return None
         compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
         if compiler is None:
-            warnings.warn("no C compiler found: landscapes use torch's kernels (about half as fast on CPU)",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                "no C compiler found: landscapes use torch's kernels (about half as fast on CPU)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return None
         try:
             lib = ctypes.CDLL(str(_build(compiler)))
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", "") or exc
-            warnings.warn(f"building the fused CPU kernels failed ({detail}); landscapes use torch's kernels",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"building the fused CPU kernels failed ({detail}); landscapes use torch's kernels",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return None
         if not lib.plw_hardware_fma():
-            warnings.warn("this CPU has no fused multiply-add instruction: landscapes use torch's kernels",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                "this CPU has no fused multiply-add instruction: landscapes use torch's kernels",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return None
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
         lib.plw_tanh_mlp.argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr, i64, ptr]
         lib.plw_tanh_mlp.restype = ctypes.c_int
-        for name in ("plw_rop_setup_forward", "plw_rop_setup_backward", "plw_rop_forward", "plw_rop_backward",
-                     "plw_rop_product"):
+        for name in (
+            "plw_rop_setup_forward",
+            "plw_rop_setup_backward",
+            "plw_rop_forward",
+            "plw_rop_backward",
+            "plw_rop_product",
+        ):
             getattr(lib, name).restype = ctypes.c_int  # see rop.py
         lib.plw_rop_setup_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
         lib.plw_rop_setup_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64]
@@ -132,8 +157,14 @@ MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 def applies(activation: str, device, dtype, d: int, order: int) -> bool:
     """Whether ``tanh_mlp`` will evaluate a tanh network's jets: float32 on the CPU, derivatives wanted
     (order 1 or 2; values alone are few and go to torch's tanh), d <= 3, and the kernels built."""
-    return (activation == "tanh" and torch.device(device).type == "cpu" and dtype == torch.float32
-            and 1 <= order <= 2 and 1 <= d <= MAX_INPUT_DIM and library() is not None)
+    return (
+        activation == "tanh"
+        and torch.device(device).type == "cpu"
+        and dtype == torch.float32
+        and 1 <= order <= 2
+        and 1 <= d <= MAX_INPUT_DIM
+        and library() is not None
+    )
 
 
 def supports(params: torch.Tensor, x: torch.Tensor, d: int, order: int) -> bool:
@@ -149,8 +180,9 @@ def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch
     the last is the linear output layer with one output. Check ``supports`` first.
     """
     if params.dim() != 2 or x.dim() != 2:
-        raise ValueError(f"native.tanh_mlp: params must be [K, P] and x [N, d], got {tuple(params.shape)} "
-                         f"and {tuple(x.shape)}")
+        raise ValueError(
+            f"native.tanh_mlp: params must be [K, P] and x [N, d], got {tuple(params.shape)} and {tuple(x.shape)}"
+        )
     for name, t in dict(params=params, x=x).items():
         if not (t.dtype == torch.float32 and t.device.type == "cpu"):
             raise ValueError(f"native.tanh_mlp: {name} must be a float32 CPU tensor")
@@ -162,15 +194,18 @@ def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch
     layout, width_in = [], d
     for n, (ws, bs, (o, i)) in enumerate(layers):
         if i != width_in or ws.stop - ws.start != o * i or bs.stop - bs.start != o or max(ws.stop, bs.stop) > P:
-            raise ValueError(f"native.tanh_mlp: layer {n} ({o} x {i}, weights {ws}, biases {bs}) does not fit "
-                             f"input dimension {d} and {P} parameters")
+            raise ValueError(
+                f"native.tanh_mlp: layer {n} ({o} x {i}, weights {ws}, biases {bs}) does not fit "
+                f"input dimension {d} and {P} parameters"
+            )
         layout.append((ws.start, bs.start, o, i))
         width_in = o
     params, xt = params.contiguous(), x.T.contiguous()
     lay = torch.tensor(layout, dtype=torch.int64)
     out = torch.empty((K, 1 + d + (order >= 2), N), dtype=torch.float32)
-    status = library().plw_tanh_mlp(params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(),
-                                    len(layout), out.data_ptr())
+    status = library().plw_tanh_mlp(
+        params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(), len(layout), out.data_ptr()
+    )
     if status == -1:
         raise ValueError(f"no fused kernel for input dimension {d} and order {order}")
     if status != 0:

@@ -67,7 +67,7 @@ class Workspace:
         if i == len(self._buffers):
             self._buffers.append(_take_buffer(self.device, self.dtype, n))
         self._at = (i, off + -(-n // _ALIGN) * _ALIGN)
-        return self._buffers[i][off:off + n].view(shape)
+        return self._buffers[i][off : off + n].view(shape)
 
     def zeros(self, *shape: int) -> torch.Tensor:
         return self.empty(*shape).zero_()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -23,8 +23,7 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 CPU_CACHE_BUDGET = 24 * 2**20
 
 
-def chunk_size_for(objective, n_points: int, chunk_size: int | None = None,
-                   memory_budget: int | None = None) -> int:
+def chunk_size_for(objective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None) -> int:
     """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget."""
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size, 1)
@@ -94,8 +93,14 @@ def compiled_evaluator(objective) -> Callable:
     return _COMPILED[key]
 
 
-def evaluate_points(objective, make_params: Callable[[slice], torch.Tensor], n: int, chunk: int,
-                    on_chunk: Callable[[int], None] | None = None, compile: bool = False) -> dict[str, torch.Tensor]:
+def evaluate_points(
+    objective,
+    make_params: Callable[[slice], torch.Tensor],
+    n: int,
+    chunk: int,
+    on_chunk: Callable[[int], None] | None = None,
+    compile: bool = False,
+) -> dict[str, torch.Tensor]:
     """Evaluate n parameter points, built chunk by chunk by ``make_params(slice) -> [k, P]``.
 
     Returns {"loss", "loss_<term>"..., "rel_l2_error"} as [n] tensors on the CPU. ``compile`` runs each
@@ -132,6 +137,7 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
             if k < chunk:  # pad to the compiled shape, drop the padding after
                 p = torch.cat([p, p[-1:].expand(chunk - k, -1)])
             return {key: v[:k] for key, v in fn(p).items()}
+
     with _grid_numerics(), reused_buffers():
         for sl in iter_chunks(n, chunk):
             try:
@@ -141,8 +147,11 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
                     raise
                 import warnings
 
-                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); using the eager kernel",
-                              RuntimeWarning, stacklevel=4)
+                warnings.warn(
+                    f"torch.compile failed ({type(exc).__name__}: {exc}); using the eager kernel",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
                 evaluate = objective.evaluate
                 res = evaluate(make_params(sl))
             store(sl, res)
@@ -185,8 +194,9 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
         raise failures[0]
 
 
-def evaluate(run, params, formulation: str | None = None, *, device=None, dtype=None,
-             chunk_size: int | None = None) -> dict[str, torch.Tensor]:
+def evaluate(
+    run, params, formulation: str | None = None, *, device=None, dtype=None, chunk_size: int | None = None
+) -> dict[str, torch.Tensor]:
     """Loss, each loss term and the relative L2 error at parameter points params [K, P] (or [P]).
 
     Returns a dict of [K] tensors (CPU): "loss", "loss_<term>" for each term, "rel_l2_error".

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _native
 from .._checks import check_choice, check_int
 from ..pde.derivatives import Jet
+from . import _native
 
 ACTIVATIONS = ("tanh", "sin", "gelu", "silu")
 _STATE = threading.local()
@@ -169,8 +169,11 @@ class MLP:
         ``functional=True`` (what torch.compile traces), the out-of-place one that training and the Hessian
         tools backpropagate through.
         """
-        if functional or getattr(_STATE, "differentiable", False) or (
-                torch.is_grad_enabled() and (params.requires_grad or x.requires_grad)):
+        if (
+            functional
+            or getattr(_STATE, "differentiable", False)
+            or (torch.is_grad_enabled() and (params.requires_grad or x.requires_grad))
+        ):
             return self._jets_differentiable(params, x, order)
         return self._jets_inplace(params, x, order)
 
@@ -193,8 +196,11 @@ class MLP:
         b = params[:, bs]
         z = torch.matmul(x, W.transpose(1, 2)) + b[:, None, :]  # [K, N, o]
         if n_layers == 1:
-            return Jet(z[..., 0], W[:, 0, :, None].expand(K, d, N) if order >= 1 else None,
-                       torch.zeros_like(z[..., 0]) if order >= 2 else None)
+            return Jet(
+                z[..., 0],
+                W[:, 0, :, None].expand(K, d, N) if order >= 1 else None,
+                torch.zeros_like(z[..., 0]) if order >= 2 else None,
+            )
         a, s1, s2 = activation_jet(self.activation, z, order)
         grads = [s1 * W[:, None, :, k] for k in range(d)] if order >= 1 else []  # d channels [K, N, o]
         lap = s2 * (W * W).sum(2)[:, None, :] if order >= 2 else None
@@ -204,9 +210,11 @@ class MLP:
             W = params[:, ws].reshape(K, o, i)
             b = params[:, bs]
             if n == n_layers - 1:
-                return Jet(_output_layer(a, W) + b,
-                           torch.stack([_output_layer(g, W) for g in grads], 1) if order >= 1 else None,
-                           _output_layer(lap, W) if order >= 2 else None)
+                return Jet(
+                    _output_layer(a, W) + b,
+                    torch.stack([_output_layer(g, W) for g in grads], 1) if order >= 1 else None,
+                    _output_layer(lap, W) if order >= 2 else None,
+                )
             Wt = W.transpose(1, 2)
             a, s1, s2 = activation_jet(self.activation, torch.baddbmm(b[:, None, :], a, Wt), order)
             if order >= 1:
@@ -247,8 +255,7 @@ class MLP:
             b = params[:, bs]
             if n == 0:
                 # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its Laplacian 0
-                torch.baddbmm(b[:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in,
-                              out=h[:, 0])
+                torch.baddbmm(b[:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in, out=h[:, 0])
                 self._activate(h, d, order, pool, first_grad=(k_in * W.transpose(1, 2)).contiguous())
             else:
                 # a hidden layer computes y = k_in (W a + b), the next activation's argument
@@ -272,8 +279,15 @@ class MLP:
         z = _native.tanh_mlp(params, x, order, self.param_slices())
         return Jet(z[:, 0], z[:, 1 : 1 + d], z[:, 1 + d] if order >= 2 else None)
 
-    def _activate(self, h: torch.Tensor, d: int, order: int, pool: "_BufferPool",
-                  first_grad: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:
+    def _activate(
+        self,
+        h: torch.Tensor,
+        d: int,
+        order: int,
+        pool: _BufferPool,
+        first_grad: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> None:
         """In place: value y <- a(y + bias); gradient <- a' grad; Laplacian <- a' lap + a'' |grad|^2.
 
         Here a is the activation as a function of y = k_in z (``_ARGUMENT_SCALE``). For the first layer

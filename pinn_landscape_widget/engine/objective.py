@@ -10,11 +10,11 @@ import copy
 
 import torch
 
-from . import _native
-from ..pde.formulations import Formulation, get_formulation
 from ..pde.derivatives import Jet
-from .mlp import MLP
+from ..pde.formulations import Formulation, get_formulation
 from ..pde.problems import Problem
+from . import _native
+from .mlp import MLP
 
 
 def _factor_jet(problem: Problem, x64: torch.Tensor, order: int) -> Jet | None:
@@ -78,11 +78,16 @@ class Objective:
 
         self.constraints = []
         for c in problem.constraints():
-            self.constraints.append(dict(
-                name=c.name, kind=c.kind, x=c.points.to(**cast), w=c.weights.to(**cast),
-                target=None if c.target is None else c.target.to(**cast),
-                phi=_to(_factor_jet(problem, c.points, 0), **cast),
-            ))
+            self.constraints.append(
+                dict(
+                    name=c.name,
+                    kind=c.kind,
+                    x=c.points.to(**cast),
+                    w=c.weights.to(**cast),
+                    target=None if c.target is None else c.target.to(**cast),
+                    phi=_to(_factor_jet(problem, c.points, 0), **cast),
+                )
+            )
 
         # The error norm: on the quadrature points with their weights unless the problem names its own grid
         # (then uniform weights). On the quadrature points the values come free with the loss.
@@ -158,14 +163,17 @@ class Objective:
         out["rel_l2_error"] = self._rel_l2(params, u, functional)
         return out
 
-    def quadrature_part(self, sl: slice, with_constraints: bool) -> "Objective":
+    def quadrature_part(self, sl: slice, with_constraints: bool) -> Objective:
         """The same objective restricted to the interior quadrature points ``sl`` (and, if asked, its
         constraint terms): the parts of a split loss add up to the whole. For the error norm use the whole."""
         part = copy.copy(self)
         part.x, part.w, part.f = self.x[sl], self.w[sl], self.f[sl]
         if self.phi is not None:
-            part.phi = Jet(self.phi.value[sl], None if self.phi.grad is None else self.phi.grad[:, sl],
-                           None if self.phi.lap is None else self.phi.lap[sl])
+            part.phi = Jet(
+                self.phi.value[sl],
+                None if self.phi.grad is None else self.phi.grad[:, sl],
+                None if self.phi.lap is None else self.phi.lap[sl],
+            )
         if not with_constraints:
             part.constraints = []
             part.term_names = [self.formulation.term]

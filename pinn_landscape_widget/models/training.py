@@ -17,9 +17,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
-from ..pde.formulations import get_formulation
 from ..engine.mlp import MLP
 from ..engine.objective import Objective
+from ..pde.formulations import get_formulation
 from ..pde.problems import Problem, get_problem
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
@@ -85,17 +85,20 @@ class TrainResult:
 
     def __repr__(self) -> str:
         last = self.history.isel(step=-1)
-        return (f"TrainResult(problem={self.problem.name!r}, formulation={self.formulation!r}, "
-                f"net={self.net.width}x{self.net.depth} {self.net.activation}, n_params={self.n_params}, "
-                f"steps={int(last.step)}, loss={float(last.loss):.4g}, rel_l2_error={float(last.rel_l2_error):.3g}"
-                f"{', DIVERGED' if self.diverged else ''})")
+        return (
+            f"TrainResult(problem={self.problem.name!r}, formulation={self.formulation!r}, "
+            f"net={self.net.width}x{self.net.depth} {self.net.activation}, n_params={self.n_params}, "
+            f"steps={int(last.step)}, loss={float(last.loss):.4g}, rel_l2_error={float(last.rel_l2_error):.3g}"
+            f"{', DIVERGED' if self.diverged else ''})"
+        )
 
 
 def _split_steps(optimizer: str, steps) -> tuple[int, int]:
     if isinstance(steps, (tuple, list)):
         if optimizer != "adam+lbfgs" or len(steps) != 2:
-            raise ValueError(f"steps may be a pair (adam_steps, lbfgs_steps) only for optimizer 'adam+lbfgs', "
-                             f"got {steps!r}")
+            raise ValueError(
+                f"steps may be a pair (adam_steps, lbfgs_steps) only for optimizer 'adam+lbfgs', got {steps!r}"
+            )
         return check_int("steps[0]", steps[0], 0, 10**7), check_int("steps[1]", steps[1], 0, 10**7)
     n = check_int("steps", steps, 0, 10**7)
     if optimizer == "adam":
@@ -106,10 +109,23 @@ def _split_steps(optimizer: str, steps) -> tuple[int, int]:
     return n - n_lbfgs, n_lbfgs
 
 
-def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, depth: int = 3,
-          activation: str = "tanh", optimizer: str = "adam+lbfgs", steps=1000, lr: float = 1e-3, seed: int = 0,
-          device="auto", dtype=torch.float32, record_every: int | None = None, progress: bool = True,
-          problem_params: dict | None = None) -> TrainResult:
+def train(
+    problem="poisson1d",
+    formulation: str = "strong",
+    *,
+    width: int = 50,
+    depth: int = 3,
+    activation: str = "tanh",
+    optimizer: str = "adam+lbfgs",
+    steps=1000,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device="auto",
+    dtype=torch.float32,
+    record_every: int | None = None,
+    progress: bool = True,
+    problem_params: dict | None = None,
+) -> TrainResult:
     """Train a PINN and return a TrainResult.
 
     ``steps`` counts optimizer steps (one L-BFGS step is one iteration with a strong-Wolfe line search);
@@ -139,7 +155,7 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
     names = ["loss"] + [f"loss_{t}" for t in obj.term_names]
     diverged, message = False, ""
     last_good = theta.detach().clone()
-    loss_val, err = float('nan'), float('nan')
+    loss_val, err = float("nan"), float("nan")
 
     def closure_for(opt):
         def closure():
@@ -150,12 +166,24 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
             if closure.terms is None:  # the first call sees the parameters *before* this step
                 closure.terms = {t: float(v.detach()[0]) for t, v in terms.items()}
             return loss
+
         closure.terms = None
         return closure
 
     adam = torch.optim.Adam([theta], lr=lr) if n_adam else None
-    lbfgs = torch.optim.LBFGS([theta], lr=1.0, max_iter=1, history_size=50, line_search_fn="strong_wolfe",
-                              tolerance_grad=0.0, tolerance_change=0.0) if n_lbfgs else None
+    lbfgs = (
+        torch.optim.LBFGS(
+            [theta],
+            lr=1.0,
+            max_iter=1,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )
+        if n_lbfgs
+        else None
+    )
     t0 = time.perf_counter()
     bar = tqdm(total=total, desc=f"train {prob.name}/{form}", disable=not progress, leave=False)
     step = 0  # rows[k] describes the parameters after k steps; `step` is the newest such state
@@ -175,16 +203,19 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
             loss_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
             if not math.isfinite(loss_val):
                 diverged = True
-                message = (f"training diverged at step {k}: loss is {loss_val}; stopped and kept the run up to "
-                           f"step {k - 1} (lower lr={lr:g} or change the optimizer)")
+                message = (
+                    f"training diverged at step {k}: loss is {loss_val}; stopped and kept the run up to "
+                    f"step {k - 1} (lower lr={lr:g} or change the optimizer)"
+                )
                 break
-            rows.append({"loss": loss_val, **{f"loss_{t}": v for t, v in closure.terms.items()},
-                         "rel_l2_error": err})
+            rows.append({"loss": loss_val, **{f"loss_{t}": v for t, v in closure.terms.items()}, "rel_l2_error": err})
             last_good, step = state, k
             if not torch.isfinite(theta).all():
                 diverged = True
-                message = (f"training diverged at step {k + 1}: parameters became non-finite; stopped and kept "
-                           f"the run up to step {k} (lower lr={lr:g} or change the optimizer)")
+                message = (
+                    f"training diverged at step {k + 1}: parameters became non-finite; stopped and kept "
+                    f"the run up to step {k} (lower lr={lr:g} or change the optimizer)"
+                )
                 break
             step = k + 1
             if step % record_every == 0 and step < total:
@@ -213,15 +244,39 @@ def train(problem="poisson1d", formulation: str = "strong", *, width: int = 50, 
         traj_steps.append(step)
 
     history = _history(rows, names)
-    history.attrs.update(problem=prob.name, formulation=form, optimizer=optimizer, lr=lr, seed=int(seed),
-                         width=width, depth=depth, activation=activation,
-                         train_seconds=time.perf_counter() - t0)
-    return TrainResult(prob, form, net, final, torch.stack(traj), traj_steps, history, int(seed), optimizer,
-                       dev, dt, diverged, message, {(form, str(dev), dt): obj})
+    history.attrs.update(
+        problem=prob.name,
+        formulation=form,
+        optimizer=optimizer,
+        lr=lr,
+        seed=int(seed),
+        width=width,
+        depth=depth,
+        activation=activation,
+        train_seconds=time.perf_counter() - t0,
+    )
+    return TrainResult(
+        prob,
+        form,
+        net,
+        final,
+        torch.stack(traj),
+        traj_steps,
+        history,
+        int(seed),
+        optimizer,
+        dev,
+        dt,
+        diverged,
+        message,
+        {(form, str(dev), dt): obj},
+    )
 
 
 def _history(rows: list[dict], names: list[str]) -> xr.Dataset:
     """One row per state (after 0, 1, ... steps); a term missing from a row is NaN."""
-    data = {name: ("step", np.array([r.get(name, np.nan) for r in rows], dtype=np.float64))
-            for name in names + ["rel_l2_error"]}
+    data = {
+        name: ("step", np.array([r.get(name, np.nan) for r in rows], dtype=np.float64))
+        for name in names + ["rel_l2_error"]
+    }
     return xr.Dataset(data, coords={"step": np.arange(len(rows))})

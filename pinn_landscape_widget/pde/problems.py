@@ -103,7 +103,7 @@ class Problem:
 
     def _uniform_grid(self, n: int) -> torch.Tensor:
         if self.dim == 1:
-            (lo, hi), = self.domain
+            ((lo, hi),) = self.domain
             return torch.linspace(lo, hi, n, dtype=F64)[:, None]
         side = _side(n)
         return _tensor_grid(*(torch.linspace(lo, hi, side, dtype=F64) for lo, hi in self.domain))
@@ -164,8 +164,16 @@ class Poisson1D(Problem):
     description = "u'' + f = 0 on [0, 1], u(0) = u(1) = 0"
     SOURCES = ("sin", "multiscale")
 
-    def __init__(self, *, source: str = "sin", k: int = 1, n_points: int = 1000, n_eval: int | None = None,
-                 boundary: str = "hard", lam: float = 100.0):
+    def __init__(
+        self,
+        *,
+        source: str = "sin",
+        k: int = 1,
+        n_points: int = 1000,
+        n_eval: int | None = None,
+        boundary: str = "hard",
+        lam: float = 100.0,
+    ):
         super().__init__(n_points=n_points, n_eval=n_eval, boundary=boundary, lam=lam)
         self.source_name = check_choice("source", source, self.SOURCES)
         self.k = check_int("k", k, 1, 1000)
@@ -176,8 +184,14 @@ class Poisson1D(Problem):
 
     @property
     def params(self):
-        return dict(source=self.source_name, k=self.k, n_points=self.n_points, n_eval=self.n_eval,
-                    boundary=self.boundary, lam=self.lam)
+        return dict(
+            source=self.source_name,
+            k=self.k,
+            n_points=self.n_points,
+            n_eval=self.n_eval,
+            boundary=self.boundary,
+            lam=self.lam,
+        )
 
     def quadrature(self):
         x, w = _midpoints(0.0, 1.0, self.n_points)
@@ -227,8 +241,9 @@ class Poisson2D(Problem):
     residual_order = 2
     description = "-Laplace(u) = f on the unit square, u = 0 on the boundary"
 
-    def __init__(self, *, k: int = 1, n_points: int = 1024, n_eval: int | None = None, boundary: str = "hard",
-                 lam: float = 100.0):
+    def __init__(
+        self, *, k: int = 1, n_points: int = 1024, n_eval: int | None = None, boundary: str = "hard", lam: float = 100.0
+    ):
         super().__init__(n_points=n_points, n_eval=n_eval, boundary=boundary, lam=lam)
         self.k = check_int("k", k, 1, 1000)
         self.side = _side(self.n_points)
@@ -246,8 +261,14 @@ class Poisson2D(Problem):
             return []
         s, w = _midpoints(0.0, 1.0, self.side)
         zeros, ones = torch.zeros_like(s), torch.ones_like(s)
-        pts = torch.cat([torch.stack([s, zeros], 1), torch.stack([s, ones], 1),
-                         torch.stack([zeros, s], 1), torch.stack([ones, s], 1)])
+        pts = torch.cat(
+            [
+                torch.stack([s, zeros], 1),
+                torch.stack([s, ones], 1),
+                torch.stack([zeros, s], 1),
+                torch.stack([ones, s], 1),
+            ]
+        )
         return [Constraint("boundary", "dirichlet", pts, torch.cat([w] * 4), torch.zeros(4 * self.side, dtype=F64))]
 
     def source(self, x):
@@ -291,16 +312,22 @@ class Convection1D(Problem):
     def boundary_modes(cls):
         return ("penalty",)
 
-    def __init__(self, *, beta: float = 1.0, n_points: int = 2500, n_eval: int | None = None,
-                 boundary: str = "penalty", lam: float = 1.0):
+    def __init__(
+        self,
+        *,
+        beta: float = 1.0,
+        n_points: int = 2500,
+        n_eval: int | None = None,
+        boundary: str = "penalty",
+        lam: float = 1.0,
+    ):
         super().__init__(n_points=n_points, n_eval=n_eval, boundary=boundary, lam=lam)
         self.beta = check_finite("beta", beta)
         self.side = _side(self.n_points)
 
     @property
     def params(self):
-        return dict(beta=self.beta, n_points=self.n_points, n_eval=self.n_eval, boundary=self.boundary,
-                    lam=self.lam)
+        return dict(beta=self.beta, n_points=self.n_points, n_eval=self.n_eval, boundary=self.boundary, lam=self.lam)
 
     def quadrature(self):
         x, wx = _midpoints(0.0, 2 * math.pi, self.side)

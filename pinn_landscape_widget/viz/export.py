@@ -62,14 +62,25 @@ def saved_widget_state(state: dict, model_id: str = MODEL_ID) -> dict:
     from ipywidgets.widgets.widget import _remove_buffers
 
     plain, paths, buffers = _remove_buffers(state)
-    return {"version_major": 2, "version_minor": 0, "state": {model_id: {
-        "model_name": "AnyModel", "model_module": "anywidget", "model_module_version": "*", "state": plain,
-        "buffers": [{"path": path, "encoding": "base64", "data": base64.b64encode(bytes(buf)).decode()}
-                    for path, buf in zip(paths, buffers)]}}}
+    return {
+        "version_major": 2,
+        "version_minor": 0,
+        "state": {
+            model_id: {
+                "model_name": "AnyModel",
+                "model_module": "anywidget",
+                "model_module_version": "*",
+                "state": plain,
+                "buffers": [
+                    {"path": path, "encoding": "base64", "data": base64.b64encode(bytes(buf)).decode()}
+                    for path, buf in zip(paths, buffers)
+                ],
+            }
+        },
+    }
 
 
-def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"),
-                   title: str | None = None) -> Path:
+def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"), title: str | None = None) -> Path:
     """Write ``w`` as one self-contained HTML file and return its path.
 
     ``precompute`` names the choices to carry (see ``LandscapeWidget.precompute``); ``None`` keeps the
@@ -85,9 +96,12 @@ def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"),
     state["interactive"] = False
     state["status"] = "done"
     title = title or w.title or "PINN loss landscape"
-    page = PAGE.format(title=html.escape(title), state=_json_for_html(saved_widget_state(state)),
-                       view=_json_for_html({"version_major": 2, "version_minor": 0, "model_id": MODEL_ID}),
-                       renderer=renderer)
+    page = PAGE.format(
+        title=html.escape(title),
+        state=_json_for_html(saved_widget_state(state)),
+        view=_json_for_html({"version_major": 2, "version_minor": 0, "model_id": MODEL_ID}),
+        renderer=renderer,
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -25,7 +25,6 @@ from traitlets import default
 from ._assets import EMBED_SCRIPT
 
 
-
 def embed_script_data_url() -> str:
     if not EMBED_SCRIPT.exists():
         raise FileNotFoundError(f"{EMBED_SCRIPT} is missing: the front end was not built (cd js && npm run build)")
@@ -47,8 +46,10 @@ def notebook_to_html(notebook, path) -> Path:
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
     if "application/vnd.jupyter.widget-state+json" not in nb.metadata.get("widgets", {}):
         name = "the notebook" if isinstance(notebook, nbformat.NotebookNode) else f"notebook {notebook}"
-        raise ValueError(f"{name} carries no widget state: execute it with nbclient (store_widget_state=True) "
-                         "or save it from JupyterLab with widget state, then convert it")
+        raise ValueError(
+            f"{name} carries no widget state: execute it with nbclient (store_widget_state=True) "
+            "or save it from JupyterLab with widget state, then convert it"
+        )
     body, _ = OfflineWidgetHTMLExporter().from_notebook_node(nb)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,9 @@ def _plotted(ds, log: bool):
     return z, label
 
 
-def plot(ds, *, log: bool = True, ax=None, contour_levels: int = 20, cmap: str = "viridis", surface: bool = True,
-         fig=None):
+def plot(
+    ds, *, log: bool = True, ax=None, contour_levels: int = 20, cmap: str = "viridis", surface: bool = True, fig=None
+):
     """Contours (and a 3-D surface) of a landscape Dataset; 1-D slices as a line. Returns the Figure.
 
     Draws into ``ax`` (contours only) or ``fig`` when given, else a new pyplot figure.

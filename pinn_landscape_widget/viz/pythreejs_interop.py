@@ -17,18 +17,17 @@ def landscape_geometry(ds, *, log: bool = True, height: float = 1.1, colormap: s
     from .plotting import _plotted
 
     if "beta" not in ds.dims:
-        raise ValueError("landscape_geometry needs a 2-D landscape (dims alpha, beta), got dims "
-                         f"{tuple(ds.loss.dims)}")
+        raise ValueError(f"landscape_geometry needs a 2-D landscape (dims alpha, beta), got dims {tuple(ds.loss.dims)}")
     z, _ = _plotted(ds, log)
     nA, nB = z.shape
     finite = np.isfinite(z)
     lo, hi = (np.min(z[finite]), np.max(z[finite])) if finite.any() else (0.0, 1.0)
     t = np.where(finite, (z - lo) / ((hi - lo) or 1.0), 0.0)
-    I, J = np.meshgrid(np.arange(nA), np.arange(nB), indexing="ij")
-    positions = np.stack([-1 + 2 * I / (nA - 1), -1 + 2 * J / (nB - 1), t * height], axis=-1).reshape(-1, 3)
+    ii, jj = np.meshgrid(np.arange(nA), np.arange(nB), indexing="ij")
+    positions = np.stack([-1 + 2 * ii / (nA - 1), -1 + 2 * jj / (nB - 1), t * height], axis=-1).reshape(-1, 3)
     colors = matplotlib.colormaps[colormap](t.reshape(-1))[:, :3]
     colors[~finite.reshape(-1)] = 0.5
-    a = (I[:-1, :-1] * nB + J[:-1, :-1]).reshape(-1)
+    a = (ii[:-1, :-1] * nB + jj[:-1, :-1]).reshape(-1)
     b, c, d = a + nB, a + nB + 1, a + 1
     ok = (finite[:-1, :-1] & finite[1:, :-1] & finite[1:, 1:] & finite[:-1, 1:]).reshape(-1)
     index = np.stack([a, b, c, a, c, d], axis=1)[ok].reshape(-1)
@@ -42,17 +41,19 @@ def to_pythreejs(ds, *, log: bool = True, height: float = 1.1, colormap: str = "
     except ImportError as exc:
         raise ImportError("to_pythreejs needs pythreejs: pip install 'pinn-landscape-widget[pythreejs]'") from exc
     positions, colors, index = landscape_geometry(ds, log=log, height=height, colormap=colormap)
-    geometry = p3.BufferGeometry(attributes={
-        "position": p3.BufferAttribute(positions, normalized=False),
-        "color": p3.BufferAttribute(colors, normalized=False),
-        "index": p3.BufferAttribute(index, normalized=False),
-    })
+    geometry = p3.BufferGeometry(
+        attributes={
+            "position": p3.BufferAttribute(positions, normalized=False),
+            "color": p3.BufferAttribute(colors, normalized=False),
+            "index": p3.BufferAttribute(index, normalized=False),
+        }
+    )
     geometry.exec_three_obj_method("computeVertexNormals")
     mesh = p3.Mesh(geometry, p3.MeshLambertMaterial(vertexColors="VertexColors", side="DoubleSide"))
     if not scene:
         return mesh
     camera = p3.PerspectiveCamera(position=[2.3, -3.3, 2.5], up=[0, 0, 1], aspect=1.5)
-    sc = p3.Scene(children=[mesh, camera, p3.AmbientLight(intensity=0.6),
-                            p3.DirectionalLight(position=[2, -3, 5], intensity=0.7)])
-    return p3.Renderer(camera=camera, scene=sc, controls=[p3.OrbitControls(controlling=camera)], width=640,
-                       height=420)
+    sc = p3.Scene(
+        children=[mesh, camera, p3.AmbientLight(intensity=0.6), p3.DirectionalLight(position=[2, -3, 5], intensity=0.7)]
+    )
+    return p3.Renderer(camera=camera, scene=sc, controls=[p3.OrbitControls(controlling=camera)], width=640, height=420)

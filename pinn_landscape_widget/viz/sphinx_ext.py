@@ -16,11 +16,11 @@ from __future__ import annotations
 from ._assets import EMBED_DIR
 
 
-
 def _use_offline_renderer(app, config):
     if not (EMBED_DIR / "plw-embed.js").exists():
-        raise FileNotFoundError(f"{EMBED_DIR / 'plw-embed.js'} is missing: the front end was not built "
-                                "(cd js && npm run build)")
+        raise FileNotFoundError(
+            f"{EMBED_DIR / 'plw-embed.js'} is missing: the front end was not built (cd js && npm run build)"
+        )
     config.html_static_path = [*config.html_static_path, str(EMBED_DIR)]
     config.nb_ipywidgets_js = {"plw-embed.js": {"defer": "defer"}}
 

@@ -24,12 +24,17 @@ import torch
 import traitlets
 import xarray as xr
 
-from ..analysis.directions import (NORMALIZATIONS, hessian_directions, interpolation_direction, pca_directions,
-                         random_directions)
-from ..engine.evaluation import evaluate
-from ..pde.formulations import supported_formulations
+from ..analysis.directions import (
+    NORMALIZATIONS,
+    hessian_directions,
+    interpolation_direction,
+    pca_directions,
+    random_directions,
+)
 from ..analysis.landscape import MAX_RESOLUTION, landscape
+from ..engine.evaluation import evaluate
 from ..models.training import TrainResult, train
+from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
 from .export import widget_to_html
 
@@ -128,9 +133,20 @@ class LandscapeWidget(anywidget.AnyWidget):
     # traits of that slice (binary grids travel as buffers and land in saved widget state). See precompute().
     static_slices = traitlets.Dict({}).tag(sync=True)
 
-    def __init__(self, source, *, direction_kind: str = "random", formulation: str | None = None,
-                 resolution: int = 41, span: float = 1.0, seed: int = 0, normalization: str = "filter",
-                 compare: bool | None = None, compute: bool = True, **kwargs):
+    def __init__(
+        self,
+        source,
+        *,
+        direction_kind: str = "random",
+        formulation: str | None = None,
+        resolution: int = 41,
+        span: float = 1.0,
+        seed: int = 0,
+        normalization: str = "filter",
+        compare: bool | None = None,
+        compute: bool = True,
+        **kwargs,
+    ):
         self._runs: dict[str, TrainResult] = {}
         self._lock = threading.Lock()
         self._latest = 0
@@ -155,8 +171,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         if isinstance(source, TrainResult):
             source = {source.formulation: source}
         if not isinstance(source, dict) or not source or not all(isinstance(r, TrainResult) for r in source.values()):
-            raise ValueError("LandscapeWidget needs a TrainResult, a dict of labelled TrainResults or an "
-                             f"xarray.Dataset, got {type(source).__name__}")
+            raise ValueError(
+                "LandscapeWidget needs a TrainResult, a dict of labelled TrainResults or an "
+                f"xarray.Dataset, got {type(source).__name__}"
+            )
         self._runs = {str(k): v for k, v in source.items()}
         first = next(iter(self._runs.values()))
         with self.hold_trait_notifications():
@@ -204,6 +222,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             if v not in ok:
                 raise traitlets.TraitError(f"{name} must be one of {list(ok)}, got {v!r}")
             return v
+
         return traitlets.validate(name)(check)
 
     _v_kind = _choice("direction_kind", "direction_kinds")
@@ -215,8 +234,9 @@ class LandscapeWidget(anywidget.AnyWidget):
     _v_run = _choice("run_label", "run_labels")
     del _choice
 
-    @traitlets.observe("run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span",
-                       "compare")
+    @traitlets.observe(
+        "run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span", "compare"
+    )
     def _on_setting(self, change):
         if self._ready and self._runs and self.interactive:
             self.request()
@@ -238,8 +258,16 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     # ---- computation ----------------------------------------------------------------------------------
     def settings(self) -> tuple:
-        return (self.run_label, self.direction_kind, self.formulation, self.normalization, int(self.seed),
-                int(self.resolution), float(self.span), bool(self.compare))
+        return (
+            self.run_label,
+            self.direction_kind,
+            self.formulation,
+            self.normalization,
+            int(self.seed),
+            int(self.resolution),
+            float(self.span),
+            bool(self.compare),
+        )
 
     def second_settings(self, settings: tuple) -> tuple | None:
         """What the second panel shows: the next labelled run under its own trained loss, or, with one run,
@@ -350,8 +378,11 @@ class LandscapeWidget(anywidget.AnyWidget):
             self.error = ""
             self.status = "computing"
             self.progress = 0.0
-            self.status_text = f"computing {'preview ' if preview else ''}{res} x {res} ..." if kind != "interpolation" \
+            self.status_text = (
+                f"computing {'preview ' if preview else ''}{res} x {res} ..."
+                if kind != "interpolation"
                 else f"computing {'preview ' if preview else ''}{res} points ..."
+            )
         last = [time.perf_counter()]
 
         def on_chunk(done, total):
@@ -373,8 +404,15 @@ class LandscapeWidget(anywidget.AnyWidget):
         dirs = self._directions(run, label, kind, norm, seed)
         if on_chunk is not None:
             on_chunk(0, 1)  # a request superseded while directions were computed stops here
-        return landscape(run, dirs, span=self._span_for(dirs, span), resolution=res, formulation=form,
-                         progress=False, _on_progress=on_chunk)
+        return landscape(
+            run,
+            dirs,
+            span=self._span_for(dirs, span),
+            resolution=res,
+            formulation=form,
+            progress=False,
+            _on_progress=on_chunk,
+        )
 
     def _slice_traits(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1) -> dict:
         """The trait values that draw ``ds`` in a panel (names with suffix "2" for the second panel)."""
@@ -387,9 +425,11 @@ class LandscapeWidget(anywidget.AnyWidget):
             pts = torch.as_tensor(run.trajectory)
             tl = evaluate(run, pts, ds.attrs["formulation"])["loss"].numpy()
             traj = _f32(np.stack([ta, tb, tl], axis=1))
-        title = (f"{settings[0] + ': ' if settings and len(self._runs) > 1 else ''}"
-                 f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
-                 f"{ds.attrs.get('direction_kind', '')} directions")
+        title = (
+            f"{settings[0] + ': ' if settings and len(self._runs) > 1 else ''}"
+            f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
+            f"{ds.attrs.get('direction_kind', '')} directions"
+        )
         n_bad = int((~np.isfinite(ds.loss.values)).sum())
         data = {
             "title": title,
@@ -404,9 +444,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         }
         if panel != 1:
             return {name + "2": value for name, value in data.items()}
-        data["status_text"] = (f"{title}; {'preview' if status == 'preview' else 'done'} in "
-                               f"{ds.attrs.get('compute_seconds', 0):.2f} s"
-                               + (f"; {n_bad} non-finite point(s)" if n_bad else ""))
+        data["status_text"] = (
+            f"{title}; {'preview' if status == 'preview' else 'done'} in "
+            f"{ds.attrs.get('compute_seconds', 0):.2f} s" + (f"; {n_bad} non-finite point(s)" if n_bad else "")
+        )
         return data
 
     def _show(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1):
@@ -433,12 +474,16 @@ class LandscapeWidget(anywidget.AnyWidget):
         if unknown:
             raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
         if not self._runs:
-            raise ValueError("precompute needs training runs to compute from; a widget made from a Dataset "
-                             "shows that one slice only")
+            raise ValueError(
+                "precompute needs training runs to compute from; a widget made from a Dataset shows that one slice only"
+            )
         if self.last_future is not None:
             self.last_future.result()  # one computation at a time; its grids land in the cache
-        options = {"run_label": list(self.run_labels), "direction_kind": list(self.direction_kinds),
-                   "formulation": list(self.formulations)}
+        options = {
+            "run_label": list(self.run_labels),
+            "direction_kind": list(self.direction_kinds),
+            "formulation": list(self.formulations),
+        }
         axes = [options[c] if c in choices else [getattr(self, c)] for c in CHOICE_TRAITS]
         base = self.settings()
         slices = {}
@@ -475,7 +520,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             prob = run.problem
             model = run.model_at(theta.to(run.dtype).cpu())
             if prob.dim == 1:
-                (lo, hi), = prob.domain
+                ((lo, hi),) = prob.domain
                 x = torch.linspace(lo, hi, 201, dtype=torch.float64)[:, None]
                 with torch.no_grad():
                     u = model(x.to(run.dtype)).double()
@@ -500,7 +545,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def precompute(self, choices=("direction_kind", "formulation")) -> "LandscapeWidget":
+    def precompute(self, choices=("direction_kind", "formulation")) -> LandscapeWidget:
         """Compute every combination of the named choices (``run_label``, ``direction_kind``,
         ``formulation``) at the current resolution, span, seed and normalization, and carry them in the
         widget's state. A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches

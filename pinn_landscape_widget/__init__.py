@@ -23,6 +23,7 @@ from .analysis.landscape import landscape
 from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
+from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
 from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
 from .pde.formulations import list_formulations
@@ -78,6 +79,7 @@ __all__ = [
     "pca_directions",
     "plot",
     "random_directions",
+    "solution_snapshot",
     "to_html",
     "to_pythreejs",
     "train",

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
 from ..engine.mlp import MLP
 from ..engine.objective import Objective
-from ..pde.formulations import get_formulation
+from ..pde.formulations import get_formulation, supported_formulations
 from ..pde.problems import Problem, get_problem
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
@@ -61,6 +61,11 @@ class TrainResult:
     @property
     def n_params(self) -> int:
         return self.net.n_params
+
+    @property
+    def formulations(self) -> list[str]:
+        """The losses this run can be evaluated under (``formulation=`` of landscape, evaluate, ...)."""
+        return supported_formulations(self.problem)
 
     @property
     def init_params(self) -> torch.Tensor:

@@ -60,6 +60,7 @@ class Problem:
     name: str = ""
     dim: int = 1
     input_names: tuple[str, ...] = ("x",)
+    unknowns: tuple[str, ...] = ("u",)
     domain: tuple[tuple[float, float], ...] = ((0.0, 1.0),)
     has_energy: bool = False
     residual_order: int = 2  # derivative order the strong residual needs

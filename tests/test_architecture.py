@@ -17,6 +17,7 @@ LAYERS = {
     "_version": 0,
     "_checks": 0,
     "_optional": 0,
+    "_cache": 0,
     "pde": 1,
     "engine": 2,
     "models": 3,

@@ -26,8 +26,10 @@ from .engine.mlp import MLP
 from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
 from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
+from .pde.conditions import dirichlet, initial, initial_rate, neumann, periodic
 from .pde.formulations import list_formulations
-from .pde.problems import Problem, get_problem, list_problems
+from .pde.library import get_problem, list_problems
+from .pde.problems import Problem, define_problem
 
 # the viz layer imports anywidget and matplotlib; the engine does not need them, so load it on first use
 _LAZY = {
@@ -63,6 +65,8 @@ __all__ = [
     "Problem",
     "TrainResult",
     "__version__",
+    "define_problem",
+    "dirichlet",
     "directional_curvature",
     "evaluate",
     "explore",
@@ -70,13 +74,17 @@ __all__ = [
     "hessian_directions",
     "hessian_eigenpairs",
     "hessian_spectrum",
+    "initial",
+    "initial_rate",
     "interpolation_direction",
     "landscape",
     "landscape_sweep",
     "list_formulations",
     "list_problems",
+    "neumann",
     "notebook_to_html",
     "pca_directions",
+    "periodic",
     "plot",
     "random_directions",
     "solution_snapshot",

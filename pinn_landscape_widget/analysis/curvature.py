@@ -94,7 +94,11 @@ class HessianOperator:
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
         # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL),
         # or in C (float32 CPU), which splits the points over threads itself
-        if n_parts < 2 or term not in (None, obj.formulation.term) or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR):
+        if (
+            n_parts < 2
+            or term not in (None, *obj.formulation.terms(obj.problem))
+            or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR)
+        ):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
         return [

@@ -129,7 +129,8 @@ def landscape(
 
             if chunk_size is None and memory_budget is None and obj.device.type == "cuda":
                 chunk = chunk_size_for(run.objective(formulation, "cpu", dtype), n_total)
-            values = evaluate_tiles(client, spec_for(run, obj, theta0, D), coef, chunk, tile_size, on_chunk)
+            spec = spec_for(run, obj.formulation.name, obj.dtype, theta0, D)
+            values = evaluate_tiles(client, spec, coef, chunk, tile_size, on_chunk)
 
     if curvature:
         if n_dims != 1:
@@ -167,7 +168,7 @@ def landscape(
 
     attrs = dict(
         problem=run.problem.name,
-        problem_params=json.dumps(run.problem.params),
+        problem_params=json.dumps(run.problem.options),
         formulation=obj.formulation.name,
         trained_formulation=run.formulation,
         terms=json.dumps(obj.term_names),

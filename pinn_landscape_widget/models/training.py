@@ -20,13 +20,15 @@ from .._checks import check_choice, check_int, check_positive, resolve_device, r
 from ..engine.mlp import MLP
 from ..engine.objective import Objective
 from ..pde.formulations import get_formulation, supported_formulations
-from ..pde.problems import Problem, get_problem
+from ..pde.library import get_problem
+from ..pde.problems import Problem
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
 
 
 class PINNModel(torch.nn.Module):
-    """x [N, d] -> u(x) [N], the network times the problem's hard-ansatz factor (if any)."""
+    """x [N, d] -> u(x): [N] for one unknown, [N, m] for several; the network with the problem's hard
+    ansatz (lift + factor * network) applied where the problem has one."""
 
     def __init__(self, net: torch.nn.Module, problem: Problem):
         super().__init__()
@@ -34,9 +36,7 @@ class PINNModel(torch.nn.Module):
         self.problem = problem
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.net(x)[..., 0]
-        phi = self.problem.hard_factor(x)
-        return n if phi is None else phi * n
+        return self.problem.solution_from_network(x, self.net(x))
 
 
 @dataclass
@@ -151,7 +151,7 @@ def train(
     record_every = check_int("record_every", record_every, 1)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    net = MLP(prob.dim, width, depth, activation)
+    net = MLP(prob.dim, width, depth, activation, out_dim=len(prob.unknowns))
     obj = Objective(prob, net, form, dev, dt)
 
     theta = net.init(seed, dt).to(dev).requires_grad_(True)

@@ -319,9 +319,13 @@ def _plant_stale(path, **change):
     path.chmod(0o700)
 
 
-def test_a_stale_cached_library_is_rebuilt_once(env, tmp_path):
+@pytest.mark.parametrize("loader", ["by open file", "by path"])
+def test_a_stale_cached_library_is_rebuilt_once(env, tmp_path, loader):
     """A cached library with another interface is replaced by a fresh build; when that build disagrees
-    too, the compiler has run once more, and torch's kernels run (one warning)."""
+    too, the compiler has run once more, and torch's kernels run (one warning). Also where the dynamic
+    loader opens libraries by path (not Linux), which keeps the stale one under the cached name."""
+    if loader == "by path":
+        env.setattr(native, "_loader_name", lambda fd, path: str(path))
     good = FakeCompiler(tmp_path)
     use(env, good)
     assert native.library() is not None

@@ -274,6 +274,12 @@ def _interface_problem(lib: ctypes.CDLL) -> str | None:
     return f"its interface differs ({', '.join(wrong)})" if wrong else None
 
 
+def _loader_name(fd: int, path: Path) -> str:
+    """The name the dynamic loader opens: the open file itself where the system names it (Linux), else path."""
+    by_fd = f"/proc/self/fd/{fd}"
+    return by_fd if os.path.exists(by_fd) else str(path)
+
+
 def _open(path: Path) -> ctypes.CDLL:
     """The library at path, loaded only if it is a regular file of this user's that nobody else can write,
     and reports the expected interface; else ``_BadLibrary``. The checks are made on the opened file, and
@@ -289,13 +295,12 @@ def _open(path: Path) -> ctypes.CDLL:
         problem = _who(st, path, "library") if stat.S_ISREG(st.st_mode) else f"{path} is not a regular file"
         if problem:
             raise _BadLibrary(problem)
-        by_fd = f"/proc/self/fd/{fd}"
-        name = by_fd if os.path.exists(by_fd) else str(path)
+        name = _loader_name(fd, path)
         try:
             lib = ctypes.CDLL(name)
         except OSError as exc:
             raise _BadLibrary(f"{path} does not load ({exc})") from None
-        if name == by_fd:
+        if name != str(path):
             _PINNED_FDS.append(fd)
             pinned = True
     finally:
@@ -364,7 +369,8 @@ def _load() -> ctypes.CDLL:
                 pass  # not ours, writable by others, corrupt or stale: replaced by a fresh build below
         built = _compile(compiler, FLAGS, where)
         try:
-            lib = _open(built)  # by its own unique name: the loader may hold a stale library under the cached one
+            # by its own unique name: a loader that opens by path may hold a stale library under the cached one
+            lib = _open(built)
         except _BadLibrary as exc:
             os.unlink(built)
             raise _Unusable(f"the library just built is not usable: {exc}") from None

@@ -13,8 +13,10 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -444,3 +446,30 @@ def test_a_compiler_without_openmp_skips_the_c_path_with_one_warning(env, tmp_pa
     lib, warned = load_recording_warnings()
     assert lib is None and not cached_files()
     _assert_quietly_torch(warned, "has no OpenMP", str(cc.path))
+
+
+def test_a_new_process_warns_once(tmp_path):
+    """The same in a fresh interpreter, with every warning shown: first use from several threads, kernel
+    checks and two networks' jets give one warning line in all."""
+    cc = FakeCompiler(tmp_path, openmp=False)
+    script = (
+        "import threading, torch\n"
+        "from pinn_landscape_widget.engine import _native as native\n"
+        "from pinn_landscape_widget.engine.mlp import MLP\n"
+        "ts = [threading.Thread(target=native.library) for _ in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "net = MLP(1, 12, 2, 'tanh')\n"
+        "for _ in range(2):\n"
+        "    with torch.no_grad():\n"
+        "        net.jets(net.init()[None], torch.rand(20, 1), 2)\n"
+        "print(native.library(), native.applies('tanh', 'cpu', torch.float32, 1, 2))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PLW_NATIVE"}
+    root = str(Path(__file__).resolve().parents[1])
+    env.update(CC=str(cc.path), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONPATH=root)
+    proc = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["None", "False"]
+    assert proc.stderr.count("fast CPU path (fused C kernels) is off") == 1, proc.stderr

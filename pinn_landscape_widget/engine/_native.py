@@ -427,7 +427,8 @@ def library() -> ctypes.CDLL | None:
         except (_Unusable, OSError, subprocess.SubprocessError) as exc:
             warnings.warn(
                 f"pinn-landscape-widget's fast CPU path (fused C kernels) is off: {exc}. torch's kernels run "
-                f"instead, with the same results, about half as fast on a CPU ({ENV}=0 chooses this silently)",
+                f"instead: the same results to float32 rounding, about half as fast on a CPU ({ENV}=0 chooses "
+                "this silently)",
                 NativeKernelsWarning,
                 stacklevel=2,
             )

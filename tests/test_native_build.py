@@ -58,9 +58,10 @@ def stub_defines(**changes) -> list[str]:
 
 class FakeCompiler:
     """A C compiler script in tmp_path: probes answered from $FAKE_CPU and $FAKE_VERSION, each call logged,
-    builds (calls with -o) logged and turned into a stub library that reports the interface in defines."""
+    builds (calls with -o) logged and turned into a stub library that reports the interface in defines;
+    openmp=False: -fopenmp fails; broken: building the kernels' sources fails."""
 
-    def __init__(self, tmp_path, name="fakecc", *, defines=None, openmp=True, delay=0.0):
+    def __init__(self, tmp_path, name="fakecc", *, defines=None, openmp=True, delay=0.0, broken=False):
         self.path = tmp_path / name
         self.calls = tmp_path / f"{name}.calls"
         self.builds = tmp_path / f"{name}.builds"
@@ -83,6 +84,10 @@ class FakeCompiler:
         lines += [
             'out=; prev=; for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done',
             f'echo build >> "{self.builds}"',
+        ]
+        if broken:  # the kernels do not build (and, like ld, it removes its output)
+            lines.append('case "$*" in *jets.c*) rm -f "$out"; echo "jets.c:1:1: error: broken" >&2; exit 1;; esac')
+        lines += [
             f"sleep {delay}",
             f'exec {REAL_CC} -shared -fPIC {" ".join(stub_defines(**(defines or {})))} "{stub}" -o "$out"',
         ]
@@ -172,8 +177,8 @@ def test_the_cache_key_changes_with_every_input_it_depends_on():
     for name in cpus:
         another_cpu = another_cpu.replace(name, "neoverse-n1")
     sources, cpu = native._sources(), native._cpu_description()
-    base = native.build_key(identity, target, native.FLAGS, sources, cpu)
-    assert base == native.build_key(identity, target, list(native.FLAGS), dict(sources), cpu)
+    base = native._build_key(identity, target, native.FLAGS, sources, cpu)
+    assert base == native._build_key(identity, target, list(native.FLAGS), dict(sources), cpu)
     other_sources = {**sources, "rop.c": sources["rop.c"] + b"\n"}
     others = [
         (identity, another_cpu, native.FLAGS, sources, cpu),
@@ -185,7 +190,7 @@ def test_the_cache_key_changes_with_every_input_it_depends_on():
         (identity, target, [f for f in native.FLAGS if f != "-ffp-contract=off"], sources, cpu),
         (identity, target, native.FLAGS, other_sources, cpu),
     ]
-    keys = [native.build_key(*args) for args in others]
+    keys = [native._build_key(*args) for args in others]
     assert base not in keys and len(set(keys)) == len(keys)
 
 
@@ -473,3 +478,11 @@ def test_a_new_process_warns_once(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["None", "False"]
     assert proc.stderr.count("fast CPU path (fused C kernels) is off") == 1, proc.stderr
+
+
+def test_a_failed_build_skips_the_c_path_with_the_compilers_message(env, tmp_path):
+    cc = FakeCompiler(tmp_path, broken=True)
+    use(env, cc)
+    lib, warned = load_recording_warnings()
+    assert lib is None and not list(native.kernel_dir().iterdir())  # nothing cached, no temporary left
+    _assert_quietly_torch(warned, f"building them with {cc.path} failed: jets.c:1:1: error: broken")

@@ -28,6 +28,7 @@ at load: a library that disagrees is rebuilt once, and then not used.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -108,7 +109,7 @@ class _BadLibrary(Exception):
     """A library file that must not be, or cannot be, used; it is rebuilt."""
 
 
-def mode() -> str:
+def _mode() -> str:
     """``PLW_NATIVE`` read: "auto" (unset or empty: the C path on tested platforms), "on" (1: on any
     platform) or "off" (0)."""
     value = os.environ.get(ENV, "")
@@ -214,7 +215,7 @@ def _sources() -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(NATIVE_DIR.iterdir()) if p.suffix in (".c", ".h")}
 
 
-def build_key(identity: str, target: str, flags: list[str], sources: dict[str, bytes], cpu: str) -> str:
+def _build_key(identity: str, target: str, flags: list[str], sources: dict[str, bytes], cpu: str) -> str:
     """The cache key of a build: a hash of everything its code depends on (see the module docstring)."""
     h = hashlib.sha256()
     parts = [b"plw-kernels", identity.encode(), target.encode(), "\0".join(flags).encode(), cpu.encode()]
@@ -341,18 +342,24 @@ def _compile(compiler: str, flags: list[str], where: Path) -> Path:
             raise _Unusable(f"building them with {compiler} failed: {_first_error(proc.stderr)}")
         os.chmod(tmp, 0o700)  # the linker's mode follows the umask, which may let the group write
     except (OSError, subprocess.SubprocessError) as exc:
-        os.unlink(tmp)
+        _remove(tmp)
         raise _Unusable(f"building them with {compiler} failed: {exc}") from None
     except BaseException:
-        os.unlink(tmp)
+        _remove(tmp)
         raise
     return Path(tmp)
+
+
+def _remove(path) -> None:
+    # a failed link may already have removed its output
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _cached_path(compiler: str) -> Path:
     """Where the build for this compiler, CPU, flags and sources is cached."""
     identity, target = _compiler_facts(compiler, FLAGS)
-    return kernel_dir() / f"plw-{build_key(identity, target, FLAGS, _sources(), _cpu_description())[:32]}.so"
+    return kernel_dir() / f"plw-{_build_key(identity, target, FLAGS, _sources(), _cpu_description())[:32]}.so"
 
 
 def _load() -> ctypes.CDLL:
@@ -372,7 +379,7 @@ def _load() -> ctypes.CDLL:
             # by its own unique name: a loader that opens by path may hold a stale library under the cached one
             lib = _open(built)
         except _BadLibrary as exc:
-            os.unlink(built)
+            _remove(built)
             raise _Unusable(f"the library just built is not usable: {exc}") from None
         if cached:
             os.replace(built, where / name)  # atomic: concurrent processes see the old file or the new one
@@ -417,7 +424,7 @@ def library() -> ctypes.CDLL | None:
         if _TRIED:
             return _LIB
         lib = None
-        setting = mode()  # an invalid value raises here, and again on every call, until it is fixed
+        setting = _mode()  # an invalid value raises here, and again on every call, until it is fixed
         try:
             why = _untested_platform() if setting == "auto" else None
             if why:

@@ -130,5 +130,5 @@ def kernels(request, monkeypatch):
         monkeypatch.setattr(native, "_LIB", None)
         monkeypatch.setattr(native, "_TRIED", True)
     else:
-        assert native.library() is not None, "the fused C kernels (pinn_landscape_widget/native.py) did not build"
+        assert native.library() is not None, "the fused C kernels (engine/_native.py) did not build"
     return request.param

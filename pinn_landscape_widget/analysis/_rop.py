@@ -46,7 +46,8 @@ from ..engine import _native
 from ..engine._workspace import Workspace
 from ..pde.derivatives import Jet
 
-PLAN_FIELDS = 18  # F_N in csrc/rop.c: the int64 fields of a layer's record
+# the int64 fields of a layer's record in rop.c's plan: checked against the library when it loads
+PLAN_FIELDS = _native.PLAN_FIELDS
 
 
 def applies(objective) -> bool:
@@ -247,7 +248,7 @@ class _PointSet:
 
     def _shares(self, threads: int) -> int:
         """How many threads a C pass over this set's points uses, of at most ``threads``."""
-        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, 64))
+        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, _native.MAX_SHARES))
 
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "vec.h"
 
 enum {
@@ -380,6 +381,11 @@ static void setup_backward_share(const share_t *j)
 
 #define MAX_SHARES 64
 #define GRAM_CHANNELS 4
+
+/* The plan's int64 fields per layer and the most threads a pass may be split over: _native.py checks both
+   against the values analysis/_rop.py is written for (PLAN_FIELDS, MAX_SHARES) */
+int64_t plw_plan_fields(void) { return F_N; }
+int64_t plw_max_shares(void) { return MAX_SHARES; }
 
 static void forward_share(const share_t *j)
 {

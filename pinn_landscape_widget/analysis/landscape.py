@@ -185,7 +185,7 @@ def landscape(
         device=str(obj.device),
         chunk_size=int(chunk),
         package_version=__version__,
-        network=f"MLP {run.net.width}x{run.net.depth} {run.net.activation}",
+        network=run.net.description,
         loss_center=float(center_vals["loss"][0]),
         rel_l2_error_center=float(center_vals["rel_l2_error"][0]),
         compute_seconds=time.perf_counter() - t0,

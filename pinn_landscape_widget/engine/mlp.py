@@ -153,6 +153,11 @@ class MLP:
             out.append((w, b, (o, i)))
         return out
 
+    @property
+    def description(self) -> str:
+        out = f", {self.out_dim} outputs" if self.out_dim > 1 else ""
+        return f"MLP {self.width}x{self.depth} {self.activation}{out}"
+
     def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
         """(name, slice, shape) of each parameter tensor in the flat vector, as ``nn.Sequential`` names them."""
         out = []

@@ -31,6 +31,7 @@ import torch
 
 from .._checks import check_choice, check_int
 from .conditions import Condition, check_conditions
+from .reference import GridReference
 from .derivatives import (
     Jet,
     JetSpec,
@@ -252,8 +253,11 @@ class Problem:
         if not isinstance(params, dict):
             raise ValueError(_problem_error(self.name, f"params must be a dict name -> number, got {params!r}"))
         out = {}
+        taken = set(self.input_names) | set(self.unknowns) | {"f"}
         for k, v in params.items():
-            check_names("parameter", [k], self.input_names + self.unknowns + ("f",))
+            if not isinstance(k, str) or not k.isidentifier() or k.startswith("_") or k in taken:
+                raise ValueError(_problem_error(self.name, f"parameter names must be identifiers other than the "
+                                                           f"coordinates, the unknowns and 'f', got {k!r}"))
             out[k] = v
         return out
 
@@ -392,8 +396,11 @@ class Problem:
     def _bind_exact(self, exact):
         if exact is None:
             return None
-        if hasattr(exact, "evaluate_points"):  # a GridReference: a function of the points
-            return exact.evaluate_points
+        if isinstance(exact, GridReference):  # a function of the points [N, d]
+            if tuple(exact.names) != self.input_names:
+                raise ValueError(_problem_error(self.name, f"exact is a GridReference over {list(exact.names)}; the "
+                                                           f"problem's coordinates are {list(self.input_names)}"))
+            return exact
         call = self._bind_coordinate_fn(exact, "exact")
         m = len(self.unknowns)
 

@@ -120,7 +120,7 @@ def test_wheel_version_is_the_one_in_version_py(metadata):
     exec((PACKAGE / "_version.py").read_text(encoding="utf-8"), namespace)
     assert metadata["Version"] == namespace["__version__"]
     assert metadata["Name"] == "pinn-landscape-widget"
-    assert metadata["License"] == "BSD-3-Clause"
+    assert (metadata["License-Expression"] or metadata["License"]) == "BSD-3-Clause"  # PEP 639 or the older field
 
 
 def _require_calls():

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int
+from .._optional import require
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def evaluate_tiles(
     client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None
 ) -> dict[str, torch.Tensor]:
     """Scatter the grid over the cluster in tiles and gather the values in grid order."""
-    from distributed import as_completed
+    as_completed = require("distributed", "distributed", "landscape(..., client=...)").as_completed
 
     n = coef.shape[0]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -58,7 +58,7 @@ def _subnormals_flushed():
     """Subnormal floats flushed to zero, in this thread (the x86 flag belongs to the thread that sets it).
 
     Saturated tanh units make products like (1 - t^2)^2 * grad subnormal, and x86 arithmetic on subnormals
-    is ~100x slower: a well-trained network's grid took 1.5x longer than an untrained one's before this.
+    is ~100x slower: unflushed, a well-trained network's grid takes 1.5x longer than an untrained one's.
     Values below 1e-38 cannot change a loss."""
     flushed = torch.set_flush_denormal(True)
     try:

@@ -210,7 +210,9 @@ class MLP:
 
         Channels stay separate [K, N, width] tensors, each with its own matmul, rather than one
         concatenated tensor and one matmul: a double backward differentiates the concatenation's backward
-        (slices), and each of those slices allocates and zero-fills a full-size tensor.
+        (slices), and each of those slices allocates and zero-fills a full-size tensor. Separate channels
+        make a Hessian-vector product 1.25-1.35x faster than one concatenated tensor
+        (benchmarks/bench_hessian.py).
         """
         K = params.shape[0]
         d = x.shape[1]

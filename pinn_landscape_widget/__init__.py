@@ -23,6 +23,8 @@ from .analysis.landscape import landscape
 from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
+from .models.custom import from_model
+from .models.recorder import Recorder
 from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
 from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
@@ -63,6 +65,7 @@ __all__ = [
     "HessianOperator",
     "LandscapeWidget",
     "Problem",
+    "Recorder",
     "TrainResult",
     "__version__",
     "define_problem",
@@ -70,6 +73,7 @@ __all__ = [
     "directional_curvature",
     "evaluate",
     "explore",
+    "from_model",
     "get_problem",
     "hessian_directions",
     "hessian_eigenpairs",

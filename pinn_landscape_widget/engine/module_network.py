@@ -37,15 +37,25 @@ def float_parameters(module: torch.nn.Module, selected=None) -> list[tuple[str, 
     known = {n for n, _ in pairs}
     missing = [n for n in names if n not in known]
     if missing:
-        raise ValueError(f"params names {missing} are not float parameters of the model; its parameters: {sorted(known)}")
+        raise ValueError(
+            f"params names {missing} are not float parameters of the model; its parameters: {sorted(known)}"
+        )
     return [(n, p) for n, p in pairs if n in set(names)]
 
 
 class ModuleNetwork:
     """A user's module as a network: flat parameters, batched jets, plain copies for ``model_at``."""
 
-    def __init__(self, module: torch.nn.Module, in_dim: int, out_dim: int, *, dtype=torch.float32, selected=None,
-                 quiet: bool = False):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        in_dim: int,
+        out_dim: int,
+        *,
+        dtype=torch.float32,
+        selected=None,
+        quiet: bool = False,
+    ):
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(module).__name__}")
         pairs = float_parameters(module, selected)
@@ -70,9 +80,15 @@ class ModuleNetwork:
             warnings.warn(
                 "the model's buffers and unselected parameters are held at their current values"
                 + (f" ({', '.join(held[:6])}{', ...' if len(held) > 6 else ''})" if held else "")
-                + ("; modules whose output depends on training mode (" + ", ".join(stateful[:4]) + ") are evaluated "
-                   "in eval mode" if stateful else ""),
-                UserWarning, stacklevel=3)
+                + (
+                    "; modules whose output depends on training mode (" + ", ".join(stateful[:4]) + ") are evaluated "
+                    "in eval mode"
+                    if stateful
+                    else ""
+                ),
+                UserWarning,
+                stacklevel=3,
+            )
         self.width = max(max(s) for s in self.shapes if s) if any(self.shapes) else 64
         self._local = threading.local()  # functional_call swaps a module's tensors: one copy per thread
         self.activation = None
@@ -210,7 +226,10 @@ class ModuleNetwork:
             except Exception as exc:  # noqa: BLE001 - any module vmap cannot batch takes the general path
                 warnings.warn(
                     f"the model cannot be batched with torch.func.vmap ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "its parameter points are evaluated one at a time with autograd", RuntimeWarning, stacklevel=3)
+                    "its parameter points are evaluated one at a time with autograd",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 self.mode = "loop"
         if chans is None:
             per = [self._channels_autograd(params[k], x, spec) for k in range(params.shape[0])]

@@ -47,8 +47,9 @@ class Recorder:
     (name, parameter) -> bool; default all float parameters), as ``from_model``'s ``params``.
     """
 
-    def __init__(self, model: torch.nn.Module, every: int = 10, *, max_snapshots: int = 500, spill_to=None,
-                 params=None):
+    def __init__(
+        self, model: torch.nn.Module, every: int = 10, *, max_snapshots: int = 500, spill_to=None, params=None
+    ):
         if not isinstance(model, torch.nn.Module):
             raise ValueError(f"Recorder needs the torch.nn.Module being trained, got {type(model).__name__}")
         self.model = model
@@ -92,8 +93,10 @@ class Recorder:
         before the step (``loss`` and any named terms) and, every ``every`` steps, the parameters now."""
         current = [p for _, p in float_parameters(self.model, self.selected)]
         if len(current) != len(self._pairs) or any(a is not b for a, (_, b) in zip(current, self._pairs)):
-            raise ValueError("Recorder.step: the model's parameters are not the ones this Recorder was made for "
-                             "(a different model, or parameters replaced); make a Recorder for this model")
+            raise ValueError(
+                "Recorder.step: the model's parameters are not the ones this Recorder was made for "
+                "(a different model, or parameters replaced); make a Recorder for this model"
+            )
         row = {}
         if loss is not None:
             row["loss"] = _scalar("loss", loss)
@@ -130,5 +133,4 @@ class Recorder:
 
     def __repr__(self) -> str:
         where = f", spilling to {os.fspath(self.spill_to)}" if self.spill_to is not None else ""
-        return (f"Recorder(steps={self.steps_done}, snapshots={len(self.snapshot_steps)}, every={self.every}"
-                f"{where})")
+        return f"Recorder(steps={self.steps_done}, snapshots={len(self.snapshot_steps)}, every={self.every}{where})"

@@ -103,8 +103,10 @@ def _initial_params(init, net, dtype) -> torch.Tensor:
     """A warm start: a parameter vector, or a run whose final parameters to start from."""
     if hasattr(init, "params") and hasattr(init, "objective"):
         if init.n_params != net.n_params:
-            raise ValueError(f"init_params: the run has {init.n_params} parameters and this network {net.n_params}; "
-                             "a warm start needs the same network")
+            raise ValueError(
+                f"init_params: the run has {init.n_params} parameters and this network {net.n_params}; "
+                "a warm start needs the same network"
+            )
         init = init.params
     try:
         theta = torch.as_tensor(init).detach().to(device="cpu", dtype=dtype).clone()

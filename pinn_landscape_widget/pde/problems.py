@@ -256,8 +256,13 @@ class Problem:
         taken = set(self.input_names) | set(self.unknowns) | {"f"}
         for k, v in params.items():
             if not isinstance(k, str) or not k.isidentifier() or k.startswith("_") or k in taken:
-                raise ValueError(_problem_error(self.name, f"parameter names must be identifiers other than the "
-                                                           f"coordinates, the unknowns and 'f', got {k!r}"))
+                raise ValueError(
+                    _problem_error(
+                        self.name,
+                        f"parameter names must be identifiers other than the "
+                        f"coordinates, the unknowns and 'f', got {k!r}",
+                    )
+                )
             out[k] = v
         return out
 
@@ -398,8 +403,13 @@ class Problem:
             return None
         if isinstance(exact, GridReference):  # a function of the points [N, d]
             if tuple(exact.names) != self.input_names:
-                raise ValueError(_problem_error(self.name, f"exact is a GridReference over {list(exact.names)}; the "
-                                                           f"problem's coordinates are {list(self.input_names)}"))
+                raise ValueError(
+                    _problem_error(
+                        self.name,
+                        f"exact is a GridReference over {list(exact.names)}; the "
+                        f"problem's coordinates are {list(self.input_names)}",
+                    )
+                )
             return exact
         call = self._bind_coordinate_fn(exact, "exact")
         m = len(self.unknowns)

@@ -31,7 +31,6 @@ import torch
 
 from .._checks import check_choice, check_int
 from .conditions import Condition, check_conditions
-from .reference import GridReference
 from .derivatives import (
     Jet,
     JetSpec,
@@ -43,6 +42,7 @@ from .derivatives import (
     fields,
     spec_from_keys,
 )
+from .reference import GridReference
 from .sampling import SAMPLINGS, box_points, face_points, grid_counts, tensor_grid
 
 F64 = torch.float64

@@ -119,7 +119,9 @@ def evaluate_points(
             if on_chunk is not None:
                 on_chunk(sl.stop - sl.start)
 
-    if objective.device.type == "cpu" and not compile and getattr(objective.net, "thread_safe", True):
+    net = getattr(objective, "net", None)
+    threads_ok = getattr(objective, "thread_safe", True) and not getattr(net, "vmap_on_cpu", False)
+    if objective.device.type == "cpu" and not compile and threads_ok:
         _chunk_parallel(objective, make_params, list(iter_chunks(n, chunk)), store)
     else:
         _chunk_serial(objective, make_params, n, chunk, store, compile)

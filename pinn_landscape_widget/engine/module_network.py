@@ -92,10 +92,11 @@ class ModuleNetwork:
         self.width = max(max(s) for s in self.shapes if s) if any(self.shapes) else 64
         self._local = threading.local()  # functional_call swaps a module's tensors: one copy per thread
         self.activation = None
-        self.mode = "vmap"  # falls back to "loop" (autograd per parameter point) when vmap cannot batch it
-        # torch's forward-mode AD levels are process-wide: grids of this network run chunk after chunk on one
-        # thread (with torch's own intra-op threads), never on several Python threads at once
-        self.thread_safe = False
+        self.mode = "vmap"  # on a GPU; falls back to "loop" (autograd per parameter point) when vmap cannot batch it
+        # on a CPU every parameter point goes through autograd on a module copy of its thread, so grid chunks
+        # can run on several threads (torch's forward-mode AD levels are process-wide: vmap never does)
+        self.thread_safe = True
+        self.vmap_on_cpu = False  # take the vmap path on a CPU too (then grids run on one Python thread)
 
     # --- parameters --------------------------------------------------------------------------------------------
     def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
@@ -212,16 +213,21 @@ class ModuleNetwork:
     def jets(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec | int = 0, functional: bool = False) -> Jet:
         """Outputs and the spec's input derivatives at x [N, d] for params [K, P].
 
-        Grids (no autograd graph wanted) batch the K parameter points with ``vmap`` over forward-mode
-        derivatives; training and the Hessian tools (a graph to the parameters) take autograd per parameter
-        point, which backpropagates (twice, for Hessian-vector products) like a hand-written PINN loss."""
+        On a GPU, grids (no autograd graph wanted) batch the K parameter points with ``vmap`` over
+        forward-mode derivatives. Otherwise, and for training and the Hessian tools (a graph to the
+        parameters), each parameter point takes autograd on the inputs, which backpropagates (twice, for
+        Hessian-vector products) like a hand-written PINN loss."""
         if isinstance(spec, int):
             spec = JetSpec.classic(x.shape[1], spec)
         differentiable = functional or (torch.is_grad_enabled() and params.requires_grad)
         chans = None
-        if not differentiable and self.mode == "vmap":
+        # vmap batches K parameter points into large kernels, which pays on a GPU; on a CPU the ops are large
+        # already (N points x width) and forward-over-forward derivatives cost more than autograd's two passes
+        if not differentiable and self.mode == "vmap" and (params.device.type != "cpu" or self.vmap_on_cpu):
             try:
-                with torch.no_grad():
+                with torch.no_grad(), warnings.catch_warnings():
+                    # torch.func compiles some of its rules with torch.jit.script, which warns of its own deprecation
+                    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
                     chans = torch.func.vmap(lambda th: self._channels(th, x, spec))(params)
             except Exception as exc:  # noqa: BLE001 - any module vmap cannot batch takes the general path
                 warnings.warn(

@@ -113,12 +113,12 @@ def main(argv=None):
         dirs = plw.random_directions(run, 2, seed=0)
         D = dirs.vectors
         theta0 = run.params.clone()
-        methods = {"loop": lambda: loop(seq, loss, theta0, D, coef)}
+        methods = {"loop": lambda seq=seq, theta0=theta0, D=D: loop(seq, loss, theta0, D, coef)}
         if label == "mlp":
-            methods["from_model"] = lambda: plw.landscape(
+            methods["from_model"] = lambda user=user, dirs=dirs: plw.landscape(
                 user, dirs, span=1.0, resolution=res, progress=False
             ).loss.values.reshape(-1)
-        methods["train(model=)"] = lambda: plw.landscape(
+        methods["train(model=)"] = lambda run=run, dirs=dirs: plw.landscape(
             run, dirs, span=1.0, resolution=res, progress=False
         ).loss.values.reshape(-1)
         times = {k: [] for k in methods}

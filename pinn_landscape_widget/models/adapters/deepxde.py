@@ -49,10 +49,8 @@ def _deepxde(feature: str):
 
 def _check_model(model, feature: str):
     """deepxde, after checking that ``model`` is a compiled DeepXDE model on the PyTorch backend."""
-    if not type(model).__module__.startswith("deepxde"):
-        raise ValueError(f"{feature}: model must be a deepxde.Model, got {type(model).__name__}")
-    dde = _deepxde(feature)
-    if not isinstance(model, dde.Model):
+    dde = sys.modules.get("deepxde")  # a DeepXDE model exists only once deepxde is imported
+    if dde is None or not isinstance(model, dde.Model):
         raise ValueError(f"{feature}: model must be a deepxde.Model, got {type(model).__name__}")
     backend = dde.backend.backend_name
     if backend != "pytorch" or not isinstance(model.net, torch.nn.Module):
@@ -87,19 +85,18 @@ class DeepXDELoss:
     """DeepXDE's training loss terms for a module shaped like ``model.net``: {name: weighted term}."""
 
     def __init__(self, model):
-        data = model.data
-        x = getattr(data, "train_x", None)
-        if x is None:
-            x = model.train_state.X_train
+        data, state = model.data, model.train_state
+        if getattr(data, "train_x", None) is not None:
+            x, y, aux = data.train_x, getattr(data, "train_y", None), getattr(data, "train_aux_vars", None)
+        else:
+            x, y, aux = state.X_train, state.y_train, state.train_aux_vars
         if not isinstance(x, np.ndarray):
             raise ValueError(
                 f"from_deepxde: the training inputs must be one array (got {type(x).__name__}); "
                 "data with several inputs (DeepONet operator data) is not supported"
             )
         self.model = model
-        self.x = x
-        self.y = getattr(data, "train_y", None) if getattr(data, "train_x", None) is not None else None
-        self.aux = getattr(data, "train_aux_vars", None)
+        self.x, self.y, self.aux = x, y, aux
         self._cast: dict = {}
         self.names: list[str] = []
         self.names = list(self(model.net))  # one evaluation counts DeepXDE's terms

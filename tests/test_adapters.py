@@ -1,7 +1,7 @@
 """plw.adapters against the real DeepXDE (PyTorch backend) and PINA, on a tiny 1-D Poisson problem.
 
 u'' = -pi^2 sin(pi x) on [0, 1], u(0) = 0, u(1) = 1 (exact u = sin(pi x) + x), a 1-10-10-1 tanh network
-(141 parameters), about 60 points, a few hundred optimizer steps in each library. Every loss the adapters
+(141 parameters), about 60 points, 120 optimizer steps in each library. Every loss the adapters
 give is checked against the library's own numbers (DeepXDE's loss history, PINA's logged condition losses
 and its condition loss function) and against the same loss written out by hand below, in float64, whose
 dense Hessian checks the top eigenvalue of ``plw.hessian_eigenpairs``.

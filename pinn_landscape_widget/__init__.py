@@ -49,7 +49,7 @@ def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     if name == "adapters":  # plw.adapters.from_deepxde / from_pina; imports neither library until called
-        return importlib.import_module(".models.adapters", __name__)
+        return importlib.import_module(".adapters", __name__)
     if name == "notebook_to_html":
         from ._optional import require
 

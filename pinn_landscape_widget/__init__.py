@@ -51,6 +51,8 @@ def __getattr__(name):
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name == "adapters":  # plw.adapters.from_deepxde / from_pina; imports neither library until called
+        return importlib.import_module(".adapters", __name__)
     if name == "notebook_to_html":
         from ._optional import require
 
@@ -71,6 +73,7 @@ __all__ = [
     "Recorder",
     "TrainResult",
     "__version__",
+    "adapters",
     "compare_landscapes",
     "curvature_map",
     "define_problem",

@@ -15,8 +15,8 @@ from types import ModuleType
 EXTRAS = {
     "book": "nbformat, nbconvert and jupyter-book (notebook_to_html, nbconvert's plw_html, the Sphinx extension)",
     "distributed": "dask.distributed (landscapes tiled over a cluster)",
-    "deepxde": "DeepXDE (plw.adapters.from_deepxde)",
-    "pina": "PINA (plw.adapters.from_pina)",
+    "deepxde": "DeepXDE (plw.adapters.from_deepxde and DeepXDERecorder)",
+    "pina": "PINA and Lightning (plw.adapters.from_pina and PinaRecorder)",
 }
 
 

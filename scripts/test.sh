@@ -16,9 +16,8 @@ echo "test.sh: ruff"
 ruff format --check .
 ruff check .
 
-# ---- type check ------------------------------------------------------------------------------------------
-# mypy runs here. Its configuration ([tool.mypy] in pyproject.toml) and the command are the lead's to add.
-# -----------------------------------------------------------------------------------------------------------
+echo "test.sh: mypy (the public API's modules, [tool.mypy] in pyproject.toml)"
+mypy
 
 if [ "${PLW_SKIP_INSTALL_CHECK:-0}" != "1" ]; then
   echo "test.sh: the wheel in a clean venv"

@@ -40,7 +40,9 @@ REQUIRED = {
 EXTRAS = {
     "book": {"nbformat", "nbconvert", "jupyter-book"},
     "distributed": {"dask"},
-    "test": {"pytest", "ruff"},
+    "deepxde": {"deepxde"},
+    "pina": {"pina-mathlab"},
+    "test": {"pytest", "ruff", "deepxde", "pina-mathlab"},
     "bench": {"pyhessian", "loss-landscapes"},
 }
 
@@ -158,7 +160,15 @@ def _brought_by(reqs: list[Requirement]) -> set[str]:
 def test_every_optional_import_names_an_extra_that_provides_it(metadata):
     _, extras = _requirements(metadata)
     calls = list(_require_calls())
-    assert {m for *_, m, _ in calls} >= {"nbformat", "nbconvert.exporters", "distributed", "myst_nb"}
+    assert {m for *_, m, _ in calls} >= {
+        "nbformat",
+        "nbconvert.exporters",
+        "distributed",
+        "myst_nb",
+        "deepxde",
+        "pina.solver",
+        "lightning.pytorch",
+    }
     providers = importlib.metadata.packages_distributions()
     for path, line, module, extra in calls:
         assert extra in extras, f"{path}:{line}: require({module!r}, {extra!r}): the wheel has no extra {extra!r}"

@@ -145,7 +145,7 @@ def as_directions(run, directions) -> Directions:
     zero = [i for i in range(vec.shape[0]) if not bool(vec[i].abs().max() > 0)]
     if zero:
         raise ValueError(f"directions {zero} are all zero; a slice needs non-zero directions")
-    return Directions(vec, kind, attrs, **extra)
+    return Directions(vec, kind, attrs, **extra)  # type: ignore[arg-type]
 
 
 def pca_directions(run, n: int = 2) -> Directions:

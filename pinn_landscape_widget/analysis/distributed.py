@@ -34,9 +34,8 @@ def spec_for(run, formulation, dtype, center: torch.Tensor, directions: torch.Te
     spec = EvaluatorSpec(
         run.objective(formulation, "cpu", dtype), center.detach().cpu().numpy(), directions.detach().cpu().numpy()
     )
+    cloudpickle = require("cloudpickle", "distributed", "landscape(client=...)")
     try:
-        import cloudpickle
-
         cloudpickle.dumps(spec.objective)
     except Exception as exc:  # noqa: BLE001 - any failure to serialise is the user's to fix
         raise ValueError(

@@ -89,7 +89,11 @@ def compiled_evaluator(objective) -> Callable:
     objective. Shapes are static: callers pad the last chunk to the chunk size."""
     key = id(objective)
     if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(lambda p: objective.evaluate(p, functional=True), dynamic=False)
+
+        def functional_evaluate(p: torch.Tensor) -> dict[str, torch.Tensor]:
+            return objective.evaluate(p, functional=True)
+
+        _COMPILED[key] = torch.compile(functional_evaluate, dynamic=False)
     return _COMPILED[key]
 
 

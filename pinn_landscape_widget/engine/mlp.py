@@ -19,6 +19,7 @@ import contextlib
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,9 +42,10 @@ def differentiable_jets():
         _STATE.differentiable = old
 
 
-def activation_jet(name: str, z: torch.Tensor, order: int):
+def activation_jet(name: str, z: torch.Tensor, order: int) -> tuple[Any, Any, Any]:
     """Return (s(z), s'(z), s''(z)) for the activation; derivatives above ``order`` are None."""
-    d1 = d2 = None
+    d1: Any = None
+    d2: Any = None
     if name == "tanh":
         t = torch.tanh(z)
         if order >= 1:
@@ -106,7 +108,7 @@ def _output_layer(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 def _quadratic(form: SecondOrder, g: dict[int, torch.Tensor]) -> torch.Tensor:
     """sum over the form's terms of c g_i g_j (the s'' part of a second-order channel's chain rule)."""
-    out = None
+    out: Any = None
     for i, j, c in form.terms:
         t = g[i] * g[j]
         if c != 1.0:
@@ -160,7 +162,7 @@ class MLP:
 
     def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
         """(name, slice, shape) of each parameter tensor in the flat vector, as ``nn.Sequential`` names them."""
-        out = []
+        out: list[tuple[str, slice, tuple[int, ...]]] = []
         for n, (ws, bs, (o, i)) in enumerate(self.param_slices()):
             out.append((f"{2 * n}.weight", ws, (o, i)))
             out.append((f"{2 * n}.bias", bs, (o,)))

@@ -275,12 +275,14 @@ def recognise_mlp(module: torch.nn.Module, in_dim: int, out_dim: int) -> MLP | N
     widths = {m.out_features for m in linears[:-1]}
     if len(widths) != 1 or linears[0].in_features != in_dim or linears[-1].out_features != out_dim:
         return None
-    width = widths.pop()
+    width = int(widths.pop())  # type: ignore[arg-type]
     if any(m.in_features != width for m in linears[1:]):
         return None
     if any(not p.requires_grad for p in module.parameters()):
         return None
-    return MLP(in_dim, width, len(linears) - 1, names.pop(), out_dim=out_dim)
+    activation = names.pop()
+    assert activation is not None
+    return MLP(in_dim, width, len(linears) - 1, activation, out_dim=out_dim)
 
 
 def as_network(module: torch.nn.Module, in_dim: int, out_dim: int, *, dtype=torch.float32):

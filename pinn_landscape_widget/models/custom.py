@@ -31,6 +31,7 @@ import xarray as xr
 
 from .._checks import resolve_device, resolve_dtype
 from ..engine.module_network import ModuleNetwork, float_parameters
+from ..engine.objective import total
 
 DEFAULT_COORDS = {1: ("x",), 2: ("x", "y"), 3: ("x", "y", "z")}
 
@@ -158,7 +159,7 @@ class CustomObjective:
         return {t: torch.stack([r[t] for r in rows]) for t in self.term_names}
 
     def loss(self, params: torch.Tensor) -> torch.Tensor:
-        return sum(self.terms(params).values())
+        return total(self.terms(params).values())
 
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"} as [K] tensors, one parameter point at a time."""
@@ -172,12 +173,9 @@ class CustomObjective:
             model = self._write(params[k].detach())
             with torch.enable_grad():  # the user's loss takes derivatives with respect to its inputs
                 terms = _terms_of(self.fn(model), self.formulation.name)
-            total = 0.0
             for t in self.term_names:
-                v = terms[t].detach()
-                out[f"loss_{t}"][k] = v
-                total = total + v
-            out["loss"][k] = total
+                out[f"loss_{t}"][k] = terms[t].detach()
+            out["loss"][k] = total(terms[t].detach() for t in self.term_names)
             out["rel_l2_error"][k] = self._error(model)
         return out
 
@@ -372,9 +370,9 @@ def from_model(
     for lname, fn in losses.items():
         with torch.enable_grad():
             terms = _terms_of(fn(model), lname)
-            total = sum(terms.values())
+            whole = total(terms.values())
             grads = (
-                torch.autograd.grad(total, [p for _, p in pairs], allow_unused=True) if total.requires_grad else [None]
+                torch.autograd.grad(whole, [p for _, p in pairs], allow_unused=True) if whole.requires_grad else [None]
             )
         if all(g is None for g in grads):
             raise ValueError(

@@ -24,7 +24,7 @@ def _common(n_points, n_eval, sampling, seed):
     return dict(n_points=n_points, n_eval=n_eval, sampling=sampling, seed=seed)
 
 
-def _paper_points(prob: Problem, collocation, mean_terms: bool) -> Problem:
+def _paper_points(prob: Problem, collocation, mean_terms: bool, seed: int) -> Problem:
     """The point layout of the failure-mode papers' code, as options of the built-in problems.
 
     collocation: an integer n draws n interior points, without replacement and with the problem's seed,
@@ -41,7 +41,7 @@ def _paper_points(prob: Problem, collocation, mean_terms: bool) -> Problem:
             if prob.sampling != "grid":
                 raise ValueError(f"collocation draws from the grid, so sampling must be 'grid', got {prob.sampling!r}")
             n = check_int("collocation", collocation, 1, prob._x.shape[0])
-            gen = torch.Generator().manual_seed(prob.seed)
+            gen = torch.Generator().manual_seed(int(seed))
             x = prob._x[torch.randperm(prob._x.shape[0], generator=gen)[:n]].contiguous()
         else:
             x = _explicit_points(prob, collocation)
@@ -200,7 +200,7 @@ def convection1d(
         description="u_t + beta u_x = 0 on [0, 2 pi] x [0, 1], periodic in x, u(x, 0) = sin x",
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms)
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 # --- the standard PINN benchmark problems -----------------------------------------------------------------
@@ -246,7 +246,7 @@ def reaction1d(
         description="u_t - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x, Gaussian initial bump",
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms)
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def reaction_diffusion1d(
@@ -282,7 +282,7 @@ def reaction_diffusion1d(
         description="u_t - nu u_xx - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x",
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms)
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def heat1d(
@@ -342,7 +342,7 @@ def wave1d(
         description="u_tt = c^2 u_xx on [0, 1] x [0, 1], fixed ends, two-mode initial shape, at rest",
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms)
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def burgers1d(

@@ -123,4 +123,12 @@ def render_docs(results_dir, studies=None) -> str:
     return "\n".join(parts)
 
 
-__all__ = ["STUDIES", "StudyResult", "list_studies", "render_docs", "reproduce", "study_options"]
+__all__ = [
+    "STUDIES",
+    "StudyResult",
+    "list_studies",
+    "render_docs",
+    "render_markdown",
+    "reproduce",
+    "study_options",
+]

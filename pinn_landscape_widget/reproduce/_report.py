@@ -110,6 +110,11 @@ def fmt(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _cell(text) -> str:
+    """Text for a Markdown table cell: a literal | would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def render_markdown(d: dict, heading_level: int = 2) -> str:
     """The Markdown of a study result (a ``StudyResult.to_dict()``, e.g. read back from its JSON)."""
     h = "#" * heading_level
@@ -120,9 +125,8 @@ def render_markdown(d: dict, heading_level: int = 2) -> str:
     lines.append("|---|---|---|---|---|---|")
     for r in d["rows"]:
         ours = r.get("ours_text") or fmt(r["ours"])
-        lines.append(
-            f"| {r['case']} | {r['quantity']} | {r['published']} | {ours} | {fmt(r.get('ratio'))} | {r['verdict']} |"
-        )
+        cells = [r["case"], r["quantity"], r["published"], ours, fmt(r.get("ratio")), r["verdict"]]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
     lines.append("Criteria: " + "; ".join(sorted({f"{r['quantity']}: {r['criterion']}" for r in d["rows"]})) + ".")
     lines.append("")
@@ -135,7 +139,7 @@ def render_markdown(d: dict, heading_level: int = 2) -> str:
             ours, theirs = item.get("ours", ""), item.get("paper", "")
         else:
             ours, theirs = item, ""
-        lines.append(f"| {key} | {ours} | {theirs} |")
+        lines.append(f"| {_cell(key)} | {_cell(ours)} | {_cell(theirs)} |")
     lines.append("")
     if d["notes"]:
         lines.append(f"{h}# Notes")

@@ -130,8 +130,7 @@ def _reproduce(args) -> int:
     )
     print(result.to_markdown())
     if args.out:
-        stem = args.study + ("_quick" if args.quick else "")
-        print(f"wrote {Path(args.out, stem + '.json').resolve()} and .md")
+        print(f"wrote {Path(args.out, result.stem + '.json').resolve()} and .md")
     return 0
 
 

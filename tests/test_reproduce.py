@@ -181,10 +181,12 @@ def test_what_a_study_does_not_define_is_a_clear_error(capsys):
 def test_docs_page_is_rendered_from_the_committed_results():
     page = (ROOT / "docs" / "reproductions.md").read_text(encoding="utf-8")
     assert page == render_docs(ROOT / "docs" / "results")
-    for name in ("krishnapriyan2021", "rathore2024", "rowan2026"):
-        data = json.loads((ROOT / "docs" / "results" / f"{name}.json").read_text(encoding="utf-8"))
-        assert not data["quick"]
-        assert (ROOT / "docs" / "results" / f"{name}.md").read_text(encoding="utf-8") == render_markdown(data)
+    files = sorted((ROOT / "docs" / "results").glob("*.json"))
+    assert {"krishnapriyan2021", "rathore2024", "rowan2026"} <= {f.stem for f in files}
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert not data["quick"] and path.stem == data["study"] + (f"_{data['variant']}" if data["variant"] else "")
+        assert path.with_suffix(".md").read_text(encoding="utf-8") == render_markdown(data)
         for row in data["rows"]:
             if row["published_value"] and row["ours"] is not None:
                 assert row["ratio"] == pytest.approx(row["ours"] / row["published_value"])

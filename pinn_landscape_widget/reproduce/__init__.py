@@ -86,6 +86,7 @@ def reproduce(study: str, *, quick: bool = False, out=None, progress: bool = Tru
         seconds=time.perf_counter() - t0,
         machine=machine,
         extra=extra,
+        variant=module.variant(**options) if hasattr(module, "variant") else "",
     )
     result.runs = runs
     if out is not None:
@@ -104,12 +105,20 @@ in it is typed by hand. `--quick` runs a few-minute version of a study (the test
 Each study's setup table says what matches the paper and its authors' code and what does not (a smaller
 budget on two CPU cores, other random points with the same distribution). The dtype is stated: float32
 L-BFGS can stop at its tolerance test on a loss plateau (Xu et al., "FP64 is all you need", arXiv
-2505.10949), so a failure in float32 need not be a minimum.
+2505.10949), so a failure in float32 need not be a minimum; the convection study is also run in float64.
+
+The landscape metrics the studies use are public functions, each defined in its docstring:
+`plw.curvature_map` (full-Hessian extreme eigenvalues over a slice and Li et al.'s convexity ratio
+|lambda_min / lambda_max|), `plw.roughness_index` (the normalised total variation of random lines, after
+Wu et al. 2021) and `plw.compare_landscapes` (rank correlation, distance between minima and curvature
+ratio of two landscapes on the same directions).
 """
 
 
 def render_docs(results_dir, studies=None) -> str:
-    """The Markdown of docs/reproductions.md from the study JSON files in ``results_dir`` (full runs)."""
+    """The Markdown of docs/reproductions.md from the study JSON files in ``results_dir``: each study's full
+    run (STUDY.json), then its variants (STUDY_VARIANT.json, e.g. krishnapriyan2021_float64); quick runs
+    are left out."""
     results_dir = Path(results_dir)
     parts = [DOCS_INTRO]
     for name in studies or list_studies():
@@ -119,7 +128,9 @@ def render_docs(results_dir, studies=None) -> str:
                 f"## {STUDIES[name].TITLE}\n\nNot run yet: `pinn-landscape reproduce {name} --out {results_dir}`.\n"
             )
             continue
-        parts.append(render_markdown(json.loads(path.read_text(encoding="utf-8"))))
+        variants = sorted(p for p in results_dir.glob(f"{name}_*.json") if not p.stem.endswith("_quick"))
+        for p in [path, *variants]:
+            parts.append(render_markdown(json.loads(p.read_text(encoding="utf-8"))))
     return "\n".join(parts)
 
 

@@ -62,6 +62,12 @@ class StudyResult:
     seconds: float = 0.0
     machine: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    variant: str = ""
+
+    @property
+    def stem(self) -> str:
+        """The file name without suffix: STUDY, then _VARIANT (e.g. _float64) and _quick where they apply."""
+        return self.study + (f"_{self.variant}" if self.variant else "") + ("_quick" if self.quick else "")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -76,11 +82,11 @@ class StudyResult:
         return render_markdown(self.to_dict())
 
     def write(self, out) -> list[Path]:
-        """STUDY.json and STUDY.md (STUDY_quick.* for --quick) in the folder ``out``; returns their paths."""
+        """STEM.json and STEM.md in the folder ``out`` (``stem``: STUDY, STUDY_float64, STUDY_quick, ...);
+        returns their paths."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        stem = self.study + ("_quick" if self.quick else "")
-        paths = [out / f"{stem}.json", out / f"{stem}.md"]
+        paths = [out / f"{self.stem}.json", out / f"{self.stem}.md"]
         paths[0].write_text(self.to_json(), encoding="utf-8")
         paths[1].write_text(self.to_markdown(), encoding="utf-8")
         return paths
@@ -118,7 +124,8 @@ def _cell(text) -> str:
 def render_markdown(d: dict, heading_level: int = 2) -> str:
     """The Markdown of a study result (a ``StudyResult.to_dict()``, e.g. read back from its JSON)."""
     h = "#" * heading_level
-    lines = [f"{h} {d['title']}{' (quick)' if d['quick'] else ''}", ""]
+    variant = d.get("variant") or ""
+    lines = [f"{h} {d['title']}{f' ({variant})' if variant else ''}{' (quick)' if d['quick'] else ''}", ""]
     lines.append(f"Source of the published numbers: {d['source']}")
     lines.append("")
     lines.append("| case | quantity | published | ours | ours / published | verdict |")

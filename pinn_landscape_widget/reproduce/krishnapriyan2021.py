@@ -253,6 +253,12 @@ SPREAD_SEEDS = (1, 2, 3)
 _POINT_LABEL = {"paper": "the paper's points", "cells": "another draw of 1000 points"}
 
 
+def variant(dtype="float32", **_options) -> str:
+    """The file-name variant of a run with these options: the dtype when it is not the paper's."""
+    name = str(resolve_dtype(dtype)).replace("torch.", "")
+    return "" if name == "float32" else name
+
+
 def _check_betas(betas) -> tuple[int, ...]:
     if isinstance(betas, (int, float)):
         betas = (betas,)

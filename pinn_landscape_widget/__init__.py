@@ -23,6 +23,8 @@ from .analysis.landscape import landscape
 from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
+from .models.custom import from_model
+from .models.recorder import Recorder
 from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
 from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
@@ -46,6 +48,8 @@ def __getattr__(name):
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name == "adapters":  # plw.adapters.from_deepxde / from_pina; imports neither library until called
+        return importlib.import_module(".adapters", __name__)
     if name == "notebook_to_html":
         from ._optional import require
 
@@ -63,13 +67,16 @@ __all__ = [
     "HessianOperator",
     "LandscapeWidget",
     "Problem",
+    "Recorder",
     "TrainResult",
     "__version__",
+    "adapters",
     "define_problem",
     "dirichlet",
     "directional_curvature",
     "evaluate",
     "explore",
+    "from_model",
     "get_problem",
     "hessian_directions",
     "hessian_eigenpairs",

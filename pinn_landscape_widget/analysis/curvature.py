@@ -89,6 +89,8 @@ class HessianOperator:
 
     def _split(self, obj, term):
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
+        if not hasattr(obj, "quadrature_part"):  # a user's loss: one function, not a sum over our points
+            return [obj]
         n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep

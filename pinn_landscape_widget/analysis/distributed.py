@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int
+from .._optional import require
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,8 @@ def spec_for(run, formulation, dtype, center: torch.Tensor, directions: torch.Te
     spec = EvaluatorSpec(
         run.objective(formulation, "cpu", dtype), center.detach().cpu().numpy(), directions.detach().cpu().numpy()
     )
+    cloudpickle = require("cloudpickle", "distributed", "landscape(client=...)")
     try:
-        import cloudpickle
-
         cloudpickle.dumps(spec.objective)
     except Exception as exc:  # noqa: BLE001 - any failure to serialise is the user's to fix
         raise ValueError(
@@ -66,7 +66,7 @@ def evaluate_tiles(
     client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None
 ) -> dict[str, torch.Tensor]:
     """Scatter the grid over the cluster in tiles and gather the values in grid order."""
-    from distributed import as_completed
+    as_completed = require("distributed", "distributed", "landscape(..., client=...)").as_completed
 
     n = coef.shape[0]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -19,6 +19,7 @@ import contextlib
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -41,9 +42,10 @@ def differentiable_jets():
         _STATE.differentiable = old
 
 
-def activation_jet(name: str, z: torch.Tensor, order: int):
+def activation_jet(name: str, z: torch.Tensor, order: int) -> tuple[Any, Any, Any]:
     """Return (s(z), s'(z), s''(z)) for the activation; derivatives above ``order`` are None."""
-    d1 = d2 = None
+    d1: Any = None
+    d2: Any = None
     if name == "tanh":
         t = torch.tanh(z)
         if order >= 1:
@@ -106,7 +108,7 @@ def _output_layer(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 def _quadratic(form: SecondOrder, g: dict[int, torch.Tensor]) -> torch.Tensor:
     """sum over the form's terms of c g_i g_j (the s'' part of a second-order channel's chain rule)."""
-    out = None
+    out: Any = None
     for i, j, c in form.terms:
         t = g[i] * g[j]
         if c != 1.0:
@@ -153,9 +155,14 @@ class MLP:
             out.append((w, b, (o, i)))
         return out
 
+    @property
+    def description(self) -> str:
+        out = f", {self.out_dim} outputs" if self.out_dim > 1 else ""
+        return f"MLP {self.width}x{self.depth} {self.activation}{out}"
+
     def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
         """(name, slice, shape) of each parameter tensor in the flat vector, as ``nn.Sequential`` names them."""
-        out = []
+        out: list[tuple[str, slice, tuple[int, ...]]] = []
         for n, (ws, bs, (o, i)) in enumerate(self.param_slices()):
             out.append((f"{2 * n}.weight", ws, (o, i)))
             out.append((f"{2 * n}.bias", bs, (o,)))
@@ -205,7 +212,9 @@ class MLP:
 
         Channels stay separate [K, N, width] tensors, each with its own matmul, rather than one
         concatenated tensor and one matmul: a double backward differentiates the concatenation's backward
-        (slices), and each of those slices allocates and zero-fills a full-size tensor.
+        (slices), and each of those slices allocates and zero-fills a full-size tensor. Separate channels
+        make a Hessian-vector product 1.25-1.35x faster than one concatenated tensor
+        (benchmarks/bench_hessian.py).
         """
         K = params.shape[0]
         d = x.shape[1]

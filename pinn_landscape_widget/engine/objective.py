@@ -12,8 +12,11 @@ product rule; the problem's own functions then turn the solution's jet into dens
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import functools
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -21,6 +24,11 @@ from ..pde.derivatives import Jet, JetSpec, apply_ansatz
 from ..pde.formulations import Formulation, get_formulation
 from ..pde.problems import ConditionSet, Problem
 from . import _native
+
+
+def total(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of loss terms, in order (as ``sum`` adds them, without its leading 0)."""
+    return functools.reduce(operator.add, tensors)
 
 
 def _cast_jet(j: Jet | None, **cast) -> Jet | None:
@@ -156,9 +164,12 @@ class Objective:
         dens = self.formulation.densities(self.problem, u, ps.cols, ps.f)
         # elementwise product and row sum: the same reduction order for every K, so a point's value does
         # not depend on which chunk it was evaluated in
-        out = {term: (dens[term] * ps.w).sum(1) for term in dens}
+        w = ps.w
+        assert w is not None  # the interior has weights
+        out = {term: (dens[term] * w).sum(1) for term in dens}
         for cps in self.conditions:
             c = cps.condition
+            assert c is not None  # every condition point set carries its condition
             mis = c.misfit(self.solution(network(cps), cps))
             val = c.lam * (mis * mis * c.row_weights()).sum(1)
             out[c.name] = out[c.name] + val if c.name in out else val
@@ -170,7 +181,7 @@ class Objective:
         return self.loss_terms(lambda ps: self.network_jet(params, ps))[0]
 
     def loss(self, params: torch.Tensor) -> torch.Tensor:
-        return sum(self.terms(params).values())
+        return total(self.terms(params).values())
 
     def rel_l2_error(self, params: torch.Tensor) -> torch.Tensor:
         """||u - u*|| / ||u*|| on the problem's evaluation grid (over all unknowns); NaN when no exact
@@ -188,22 +199,25 @@ class Objective:
             ps = self.eval_set
             u = self.solution(self.network_jet(params, ps, functional), ps)
         w = self.eval_set.w
-        errs, total, norm = {}, 0, 0.0
+        assert w is not None
+        errs: dict[str, torch.Tensor] = {}
+        sq_sum: Any = 0
+        norm = 0.0
         names = self.problem.unknowns
         for k, name in enumerate(names):
             diff = u.value(k) - self.u_exact[k]
             sq = (diff * diff * w).sum(1)
-            total = total + sq
+            sq_sum = sq_sum + sq
             norm += self.exact_norm2[k]
             if len(names) > 1:
                 errs[f"rel_l2_error_{name}"] = torch.sqrt(sq / self.exact_norm2[k])
-        return {"rel_l2_error": torch.sqrt(total / norm), **errs}
+        return {"rel_l2_error": torch.sqrt(sq_sum / norm), **errs}
 
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"} (and "rel_l2_error_<unknown>" for systems): [K] each."""
         params = self._check(params)
         terms, u = self.loss_terms(lambda ps: self.network_jet(params, ps, functional))
-        out = {"loss": sum(terms.values())}
+        out = {"loss": total(terms.values())}
         out.update({f"loss_{k}": v for k, v in terms.items()})
         out.update(self._errors(params, u, functional))
         return out

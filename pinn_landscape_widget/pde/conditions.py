@@ -224,4 +224,3 @@ def check_conditions(conditions) -> list[Condition]:
             )
         out.append(c)
     return out
-

@@ -413,7 +413,7 @@ def autograd_jet(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, sp
     with torch.enable_grad():
         v = fn(x)
         parts = [v.detach()]
-        grads = None
+        grads = torch.zeros_like(x)
         if spec.order >= 1:
             (g,) = torch.autograd.grad(v.sum(), x, create_graph=spec.order >= 2, allow_unused=True)
             grads = torch.zeros_like(x) if g is None else g

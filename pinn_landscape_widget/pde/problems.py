@@ -42,6 +42,7 @@ from .derivatives import (
     fields,
     spec_from_keys,
 )
+from .reference import GridReference
 from .sampling import SAMPLINGS, box_points, face_points, grid_counts, tensor_grid
 
 F64 = torch.float64
@@ -75,17 +76,18 @@ class ConditionSet:
     def misfit(self, u: Jet) -> torch.Tensor:
         """[K, rows] misfits of every constrained unknown, concatenated."""
         parts = []
+        targets, axis = self.targets or (), self.axis if self.axis is not None else -1
         for j, k in enumerate(self.unknown_index):
             if self.kind == "value":
-                parts.append(u.value(k) - self.targets[j])
+                parts.append(u.value(k) - targets[j])
             elif self.kind in ("rate", "neumann"):
-                parts.append(u.first(self.axis, k) - self.targets[j])
+                parts.append(u.first(axis, k) - targets[j])
             else:  # periodic
                 v = u.value(k)
                 n = v.shape[1] // 2
                 parts.append(v[:, :n] - v[:, n:])
                 if self.derivatives:
-                    g = u.first(self.axis, k)
+                    g = u.first(axis, k)
                     parts.append(g[:, :n] - g[:, n:])
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
@@ -116,6 +118,31 @@ class Problem:
     Attributes: name, input_names (coordinates), domain ((lo, hi) per coordinate), dim, unknowns, params
     (the parameters ``with_params`` and ``get_problem`` vary), has_energy, residual_order, description.
     """
+
+    name: str
+    input_names: tuple[str, ...]
+    domain: tuple[tuple[float, float], ...]
+    dim: int
+    unknowns: tuple[str, ...]
+    params: dict
+    time: str | None
+    n_eval: int | None
+    has_energy: bool
+    residual_spec: JetSpec
+    energy_spec: JetSpec | None
+    residual_terms: tuple[str, ...]
+    conditions: list[ConditionSet]
+    _x: torch.Tensor
+    _w: torch.Tensor
+    _source: Callable | None
+    _exact: Callable | None
+    _residual: Callable
+    _residual_args: tuple[str, ...]
+    _energy: Callable | None
+    _energy_args: tuple[str, ...]
+    _factors: list
+    _lifts: list
+    _energy_reference: float | None
 
     def __init__(
         self,
@@ -252,8 +279,16 @@ class Problem:
         if not isinstance(params, dict):
             raise ValueError(_problem_error(self.name, f"params must be a dict name -> number, got {params!r}"))
         out = {}
+        taken = set(self.input_names) | set(self.unknowns) | {"f"}
         for k, v in params.items():
-            check_names("parameter", [k], self.input_names + self.unknowns + ("f",))
+            if not isinstance(k, str) or not k.isidentifier() or k.startswith("_") or k in taken:
+                raise ValueError(
+                    _problem_error(
+                        self.name,
+                        f"parameter names must be identifiers other than the "
+                        f"coordinates, the unknowns and 'f', got {k!r}",
+                    )
+                )
             out[k] = v
         return out
 
@@ -392,8 +427,16 @@ class Problem:
     def _bind_exact(self, exact):
         if exact is None:
             return None
-        if hasattr(exact, "evaluate_points"):  # a GridReference: a function of the points
-            return exact.evaluate_points
+        if isinstance(exact, GridReference):  # a function of the points [N, d]
+            if tuple(exact.names) != self.input_names:
+                raise ValueError(
+                    _problem_error(
+                        self.name,
+                        f"exact is a GridReference over {list(exact.names)}; the "
+                        f"problem's coordinates are {list(self.input_names)}",
+                    )
+                )
+            return exact
         call = self._bind_coordinate_fn(exact, "exact")
         m = len(self.unknowns)
 
@@ -583,7 +626,7 @@ class Problem:
         first = sets[0]
         targets = None
         if first.targets is not None:
-            targets = tuple(torch.cat([s.targets[j] for s in sets]) for j in range(len(first.targets)))
+            targets = tuple(torch.cat([(s.targets or ())[j] for s in sets]) for j in range(len(first.targets)))
         return [
             ConditionSet(
                 first.name,
@@ -606,6 +649,7 @@ class Problem:
             if not cs.hard:
                 kept.append(cs)
                 continue
+            targets = cs.targets or ()
             for j, k in enumerate(cs.unknown_index):
                 u = self.unknowns[k]
                 if self._factors[k] is None:
@@ -631,7 +675,7 @@ class Problem:
                         )
                     )
                 lift = self._lifts[k](cs.points).detach() if self._lifts[k] is not None else torch.zeros_like(phi)
-                target = cs.targets[j]
+                target = targets[j]
                 if float((lift - target).abs().max()) > 1e-9 * (1.0 + float(target.abs().max())):
                     raise ValueError(
                         _problem_error(
@@ -690,6 +734,7 @@ class Problem:
             return None
         if not self._exact_energy_cache:
             spec = self.energy_spec
+            assert spec is not None  # has_energy
             jets = []
             for k in range(len(self.unknowns)):
 

@@ -269,7 +269,7 @@ def _save(path, key_text: str, ref: GridReference) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as fh:
-            np.savez(fh, key=np.array(key_text), values=ref.values.numpy(), **arrays)
+            np.savez(fh, key=np.array(key_text), values=ref.values.numpy(), **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
     except OSError:
         try:

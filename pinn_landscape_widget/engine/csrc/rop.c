@@ -3,8 +3,8 @@
    docstring and _PointSet) and prepares every array that does not depend on the direction v; these two
    functions are its r_forward and r_backward.
 
-   Why C: in torch a Deep Ritz product was ~250 calls (matmuls, elementwise passes, views) for ~120 MFLOP,
-   and the elementwise passes and the calls themselves took half its time. Here a layer is one register-
+   Why C: in torch a Deep Ritz product is ~250 calls (matmuls, elementwise passes, views) for ~120 MFLOP,
+   and the elementwise passes and the calls themselves take half its time. Here a layer is one register-
    tiled matmul (both of its terms accumulate in the same registers) and one elementwise pass over rows
    that are still in cache. Threads split the points (each takes its share through every layer, and sums
    its own weight gradients), so a pass needs no synchronisation but the final join; ctypes releases the

@@ -39,6 +39,7 @@ SETUP = """
 import math
 import torch
 import pinn_landscape_widget as plw
+from pinn_landscape_widget.pde.reference import GridReference
 heat = plw.define_problem(
     "heat", {"x": (0.0, 1.0), "t": (0.0, 1.0)},
     residual=lambda u, kappa: u.t - kappa * u.xx, params={"kappa": 0.1},
@@ -97,6 +98,11 @@ MISTAKES = [
         "An exact solution with the wrong number of unknowns",
         f'plw.define_problem("pair", {BOX}, residual=lambda u, v: [u.t - v.x, v.t - u.x],\n'
         '                   unknowns=("u", "v"), exact=lambda x, t: torch.sin(x + t))',
+    ),
+    (
+        "A GridReference over other coordinates than the problem's",
+        'ref = GridReference({"t": torch.linspace(0, 1, 5), "x": torch.linspace(0, 1, 5)}, torch.zeros(5, 5))\n'
+        f'plw.define_problem("heat", {BOX}, residual=lambda u: u.t - u.xx, exact=ref)',
     ),
     (
         "A coordinate name that is taken",

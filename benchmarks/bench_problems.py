@@ -136,13 +136,17 @@ class PointLoop:
     """The loss terms and the error of a run at one parameter vector after another: one torch module
     (``run.model_at`` once, then ``vector_to_parameters`` per point), derivatives by autograd on the
     problem's points, the problem's own residual or energy, condition points and targets. Everything that
-    does not depend on the parameters (points, weights, source, targets, exact solution) is prepared once."""
+    does not depend on the parameters (points, weights, source, targets, exact solution) is prepared once;
+    the weights do not require gradients (only derivatives in x are taken) and a first derivative keeps its
+    graph only when the loss reads second derivatives."""
 
     def __init__(self, run, formulation: str):
         prob, dt = run.problem, run.dtype
         self.prob, self.formulation = prob, formulation
         self.model = run.model_at(run.params.detach().clone())
         self.params = list(self.model.parameters())
+        for q in self.params:  # derivatives are taken in x only: no graph back to the weights
+            q.requires_grad_(False)
         x, w = prob.quadrature()
         self.x = x.to(dt).requires_grad_(True)
         self.w = w.to(dt)
@@ -434,6 +438,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(JSON_OUT))
     ap.add_argument("--table", default=str(TABLE_OUT))
     ap.add_argument("--table-only", action="store_true", help="rewrite the table from the JSON at --out")
+    ap.add_argument("--resume", action="store_true", help="keep the rows an interrupted run stored at --out")
     args = ap.parse_args(argv)
     if args.table_only:
         Path(args.table).write_text(table(json.loads(Path(args.out).read_text())))
@@ -441,32 +446,49 @@ def main(argv=None):
         return None
     torch.set_num_threads(args.threads)
     names = plw.list_problems() if args.problems is None else args.problems.split(",")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     rows = []
+    if args.resume and out.exists():  # rows of an interrupted run, measured with the same settings
+        old = json.loads(out.read_text())
+        if old.get("steps") == args.steps and old.get("repeats") == args.repeats:
+            rows = old["results"]
+            started = datetime.datetime.fromisoformat(old["started"])
+    done = {(r["problem"], r["formulation"]) for r in rows}
+
+    def snapshot(complete: bool) -> dict:
+        return dict(
+            date=started.strftime("%Y-%m-%d"),
+            started=started.isoformat(timespec="seconds"),
+            finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            complete=complete,
+            machine=dict(
+                cpu=cpu_name(),
+                cores=os.cpu_count(),
+                threads=args.threads,
+                platform=platform.platform(),
+                python=platform.python_version(),
+                torch=torch.__version__,
+                package=plw.__version__,
+            ),
+            repeats=args.repeats,
+            steps=args.steps,
+            resolution=RESOLUTION,
+            sanity_rtol=SANITY_RTOL,
+            results=rows,
+        )
+
     for name in names:
         for form in plw.formulations.supported_formulations(plw.get_problem(name)):
+            if (name, form) in done:
+                continue
             rows.append(bench_one(name, form, args))
-    data = dict(
-        date=started.strftime("%Y-%m-%d"),
-        started=started.isoformat(timespec="seconds"),
-        finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        machine=dict(
-            cpu=cpu_name(),
-            cores=os.cpu_count(),
-            threads=args.threads,
-            platform=platform.platform(),
-            python=platform.python_version(),
-            torch=torch.__version__,
-            package=plw.__version__,
-        ),
-        repeats=args.repeats,
-        steps=args.steps,
-        resolution=RESOLUTION,
-        sanity_rtol=SANITY_RTOL,
-        results=rows,
-    )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(data, indent=2) + "\n")
+            out.write_text(json.dumps(snapshot(False), indent=2) + "\n")  # kept if a later row fails
+    forms = plw.list_formulations()
+    rows.sort(key=lambda r: (names.index(r["problem"]), forms.index(r["formulation"])))
+    data = snapshot(True)
+    out.write_text(json.dumps(data, indent=2) + "\n")
     Path(args.table).write_text(table(data))
     print(table(data))
     print("wrote", args.out, args.table)

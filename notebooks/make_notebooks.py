@@ -1,4 +1,5 @@
-"""Writes the notebooks in this folder from the cell lists below (so their JSON stays reviewable as code).
+"""Writes the notebooks in this folder from the cell lists below (so their JSON stays reviewable as code),
+and the book's table of contents (_toc.yml), one chapter per notebook in this order.
 
 python notebooks/make_notebooks.py
 """
@@ -306,6 +307,126 @@ ax.set_ylabel("density")
 ax.legend()
 """),
     ],
+    "05_define_your_pde": [
+        md("""
+# Define your own PDE
+
+Any PDE on a box takes a few lines with `plw.define_problem`, and then works everywhere a built-in
+problem does: training, landscapes, Hessians, the widget. Here: the heat equation
+
+u_t = kappa u_xx for x in [0, 1], t in [0, 1], with u(0, t) = u(1, t) = 0 and u(x, 0) = sin(pi x),
+
+whose exact solution is u = exp(-kappa pi^2 t) sin(pi x). (The full guide: `docs/problems.md`.)
+"""),
+        code("""
+import math
+
+import torch
+
+import pinn_landscape_widget as plw
+
+heat = plw.define_problem(
+    "heat",
+    domain={"x": (0.0, 1.0), "t": (0.0, 1.0)},
+    residual=lambda u, kappa: u.t - kappa * u.xx,  # zero for the solution
+    params={"kappa": 0.1},
+    conditions=[
+        plw.initial(lambda x: torch.sin(math.pi * x)),  # u(x, 0) = sin(pi x)
+        plw.dirichlet("x"),  # u = 0 at x = 0 and x = 1
+    ],
+    exact=lambda x, t, kappa: torch.exp(-kappa * math.pi**2 * t) * torch.sin(math.pi * x),
+    n_points=(20, 20),
+)
+heat
+"""),
+        md("""
+`u` in the residual is a field whose attributes are derivatives by coordinate name: `u.t`, `u.xx` (also
+`u.xt`, `u.laplacian`, `u.grad`, ...). The arguments are matched by name: unknowns, coordinates, the
+parameters in `params` (here `kappa`). `define_problem` called the residual once to see what it reads, so
+the network will propagate exactly u_t and u_xx; it laid out a 20 x 20 midpoint grid inside the box and
+points on each condition's faces, and checked every function's output shape. Mistakes (a coordinate that
+does not exist, a condition off the box, ...) are errors here, not wrong numbers later.
+"""),
+        code("""
+x, w = heat.quadrature()
+print(f"{x.shape[0]} interior points; their weights sum to {float(w.sum()):.3f}, the area of the box")
+for c in heat.conditions:
+    print(f"loss term {c.name!r}: {c.points.shape[0]} points, weight {c.lam}")
+"""),
+        md("""
+## Train
+
+The loss is the squared residual integrated over the box, plus one penalty term per condition
+(`loss_residual`, `loss_initial`, `loss_boundary`). A short budget keeps this notebook quick: Adam, then a
+few L-BFGS steps, on a small network.
+"""),
+        code("""
+run = plw.train(heat, "strong", width=20, depth=2, steps=(300, 50), lr=1e-2, progress=False)
+last = run.history.isel(step=-1)
+print(
+    f"loss {float(last.loss):.2e} = residual {float(last.loss_residual):.1e} + initial "
+    f"{float(last.loss_initial):.1e} + boundary {float(last.loss_boundary):.1e}"
+)
+print(f"relative L2 error against the exact solution: {float(last.rel_l2_error):.2e}")
+"""),
+        md("""
+## Its loss landscape
+
+The loss on a plane through the trained parameters, spanned by two filter-normalised random directions
+(Li et al. 2018), with each term and the error at every grid point. The centre is the trained network.
+"""),
+        code("""
+ds = plw.landscape(run, resolution=31, progress=False)
+centre = ds.sel(alpha=0.0, beta=0.0)
+print(
+    f"loss at the centre {float(centre.loss):.3e} (the trained loss), "
+    f"lowest on the plane {float(ds.loss.min()):.3e}, highest {float(ds.loss.max()):.3e}"
+)
+fig = plw.plot(ds)
+"""),
+        md("""
+## The widget
+
+Turn the surface, switch the directions (PCA shows the training path), click a point to see the solution
+there.
+"""),
+        code("""
+w = plw.LandscapeWidget(run, resolution=31)
+w
+"""),
+        md("""
+## Something less usual: a mixed derivative, conditions imposed exactly
+
+The Goursat problem u_xt = u on [0, 1]^2 with u(x, 0) = e^x and u(0, t) = e^t (data on two
+characteristics), exact u = e^(x + t). Instead of penalising the conditions, the network's output is
+shaped so they hold exactly: u = lift + x t N(x, t), with lift = e^x + e^t - 1. Conditions marked
+`hard=True` cost nothing; the problem checks that the ansatz really satisfies them.
+"""),
+        code("""
+goursat = plw.define_problem(
+    "goursat",
+    domain={"x": (0.0, 1.0), "t": (0.0, 1.0)},
+    residual=lambda u: u.xt - u,
+    conditions=[
+        plw.initial(lambda x: torch.exp(x), hard=True),
+        plw.dirichlet("x", at=0.0, value=lambda t: torch.exp(t), hard=True),
+    ],
+    ansatz=lambda x, t: x * t,
+    lift=lambda x, t: torch.exp(x) + torch.exp(t) - 1,
+    exact=lambda x, t: torch.exp(x + t),
+    n_points=(16, 16),
+)
+run2 = plw.train(goursat, "strong", width=20, depth=2, steps=(200, 30), lr=3e-3, progress=False)
+print("loss terms:", [v for v in run2.history.data_vars if v.startswith("loss_")])
+print(f"Goursat: relative L2 error {float(run2.history.rel_l2_error[-1]):.2e}")
+to_solution = plw.interpolation_direction(run2.init_params, run2.params)
+line = plw.landscape(run2, to_solution, resolution=41, progress=False)
+print(
+    f"from the initialisation (alpha = 0) to the solution (alpha = 1) the loss falls from "
+    f"{float(line.loss.sel(alpha=0.0)):.2e} to {float(line.loss.sel(alpha=1.0)):.2e}"
+)
+"""),
+    ],
 }
 
 
@@ -316,6 +437,9 @@ def main():
             cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating leaves unchanged notebooks unchanged
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
+    toc = "format: jb-book\nroot: intro\nchapters:\n" + "".join(f"  - file: {name}\n" for name in NOTEBOOKS)
+    (HERE / "_toc.yml").write_text(toc)
+    print("wrote", HERE / "_toc.yml")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import inspect
 import keyword
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -28,9 +29,11 @@ import torch
 RESERVED = ("value", "grad", "laplacian", "d", "name")
 
 
-@dataclass(frozen=True)
-class SecondOrder:
-    """sum of coef * d^2 / dx_i dx_j over ``terms`` = ((i, j, coef), ...) with i <= j, sorted."""
+class SecondOrder(NamedTuple):
+    """sum of coef * d^2 / dx_i dx_j over ``terms`` = ((i, j, coef), ...) with i <= j, sorted.
+
+    A named tuple, so comparing and looking one up stays plain tuple arithmetic (which torch.compile traces).
+    """
 
     terms: tuple[tuple[int, int, float], ...]
 

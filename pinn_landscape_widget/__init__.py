@@ -7,7 +7,8 @@
 
 The public API is this flat namespace. The subpackages are the layers underneath, lowest first:
 ``pde`` (problems, formulations), ``engine`` (the batched loss evaluator), ``models`` (training),
-``analysis`` (directions, landscapes, curvature) and ``viz`` (widget, plots, export).
+``analysis`` (directions, landscapes, curvature, metrics), ``viz`` (widget, plots, export) and
+``reproduce`` (published studies rerun: ``plw.reproduce("krishnapriyan2021")``).
 """
 
 from ._version import __version__
@@ -20,6 +21,7 @@ from .analysis.directions import (
     random_directions,
 )
 from .analysis.landscape import landscape
+from .analysis.metrics import compare_landscapes, curvature_map, roughness_index
 from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
@@ -32,6 +34,7 @@ from .pde.conditions import dirichlet, initial, initial_rate, neumann, periodic
 from .pde.formulations import list_formulations
 from .pde.library import get_problem, list_problems
 from .pde.problems import Problem, define_problem
+from .reproduce import reproduce  # the function; the studies live in pinn_landscape_widget.reproduce
 
 # the viz layer imports anywidget and matplotlib; the engine does not need them, so load it on first use
 _LAZY = {
@@ -71,6 +74,8 @@ __all__ = [
     "TrainResult",
     "__version__",
     "adapters",
+    "compare_landscapes",
+    "curvature_map",
     "define_problem",
     "dirichlet",
     "directional_curvature",
@@ -94,6 +99,8 @@ __all__ = [
     "periodic",
     "plot",
     "random_directions",
+    "reproduce",
+    "roughness_index",
     "solution_snapshot",
     "to_html",
     "to_pythreejs",

@@ -2,6 +2,7 @@
 
 pinn-landscape demo --out demo-output        # landscape.html (self-contained), NetCDF files, PNGs
 pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out f.nc
+pinn-landscape reproduce krishnapriyan2021 --quick --out results   # published | ours | ratio, JSON + Markdown
 pinn-landscape compute --problem my_pdes.py:heat --param kappa=0.05 --out heat.nc   # your own problem
 pinn-landscape problems                      # the built-in problems, one line each
 """
@@ -225,6 +226,50 @@ def _problems(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    """Run a published study (``plw.reproduce``) and write STUDY.json and STUDY.md, or render
+    docs/reproductions.md from the JSON files already written (``--docs``)."""
+    from pinn_landscape_widget.reproduce import list_studies, render_docs, reproduce
+
+    if args.docs:
+        if args.study:
+            raise ValueError("--docs renders the page from existing results; give it without a STUDY")
+        page = render_docs(args.results)
+        Path(args.docs).write_text(page, encoding="utf-8")
+        print(f"wrote {Path(args.docs).resolve()}")
+        return 0
+    if not args.study:
+        raise ValueError(f"STUDY is required, one of {list_studies()} (or --docs PATH)")
+    options = _problem_params(args.param)
+    result = reproduce(
+        args.study, quick=args.quick, out=args.out, progress=not args.quiet, threads=args.threads, **options
+    )
+    print(result.to_markdown())
+    if args.out:
+        print(f"wrote {Path(args.out, result.stem + '.json').resolve()} and .md")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    from pinn_landscape_widget.reproduce import list_studies
+
+    r = sub.add_parser(
+        "reproduce",
+        help="rerun a published study and write published | ours | ratio as JSON and Markdown",
+        description="Studies: " + ", ".join(list_studies()) + ". Options of a study: --param NAME=VALUE "
+        "(JSON values), e.g. --param betas=[1,30] for krishnapriyan2021.",
+    )
+    r.add_argument("study", nargs="?", help="the study to run: " + ", ".join(list_studies()))
+    r.add_argument("--quick", action="store_true", help="a few-minute version in the same regime")
+    r.add_argument("--out", default=None, help="folder for STUDY.json and STUDY.md (default: print only)")
+    r.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a study option (repeatable)")
+    r.add_argument("--threads", type=int, default=1, help="torch CPU threads during the run (default 1)")
+    r.add_argument("--docs", default=None, metavar="PATH", help="render docs/reproductions.md from --results")
+    r.add_argument("--results", default="docs/results", help="folder of the study JSON files (for --docs)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=_reproduce)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pinn-landscape", description="PINN loss landscapes from the shell.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -263,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threads", type=int, default=0)
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_demo)
+    _add_reproduce(sub)
     p = sub.add_parser("problems", help="list the built-in problems, one line each")
     p.add_argument("--params", action="store_true", help="also list each problem's options and defaults")
     p.set_defaults(func=_problems)

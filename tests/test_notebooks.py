@@ -7,6 +7,7 @@ nbconvert's HTML export of an executed notebook (`--to plw_html`) does the same.
 """
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -58,8 +59,28 @@ def test_notebook_runs_top_to_bottom(book, name):
         keys = set(ours[0]["state"]["static_slices"])
         assert {json.loads(k)[1] for k in keys} == {"random", "pca", "hessian", "interpolation"}
     text = "".join(o.get("text", "") for o in outputs)
+    if name == "02_deep_ritz_vs_strong":
+        # a number under each of the seed paper's three findings, and a verdict for each
+        for form in ("strong", "deep_ritz"):
+            ri = float(re.search(rf"{form}\s+roughness index ([-+.\de]+)", text).group(1))
+            assert 0 <= ri < 1
+            ratio = float(re.search(rf"{form}\s+at theta\*: .*\|lambda_min / lambda_max\| ([-+.\de]+)", text).group(1))
+            assert 0 <= ratio < 1
+        rank = float(re.search(r"rank_correlation\s+([-+.\de]+)", text).group(1))
+        assert -1 <= rank <= 1
+        for finding in ("1. smooth: strong", "2. convex-like near the solution: deep_ritz", "3. similar across"):
+            assert re.search(rf"{re.escape(finding)}.*: (reproduced|differs)", text), finding
     if name == "03_failure_modes_convection":
-        assert "beta =  40" in text
+        err = {int(b): float(e) for b, e in re.findall(r"vanilla, beta = (\d+): relative L2 error ([-+.\de]+)", text)}
+        assert err[1] < 5e-2 and err[30] > 0.5, err
+        assert text.count("stopped by tolerance") == 2  # both calls end at their own tolerance test
+        assert len(re.findall(r"beta = (?:1|30): top Hessian eigenvalues", text)) == 2
+        assert any("image/png" in o.get("data", {}) for o in outputs)
+    if name == "04_spectra":
+        top = {t: float(v) for t, v in re.findall(r"(\w+)\s+top eigenvalues \[([-+.\de]+)", text)}
+        assert {"total", "residual", "initial", "initial_rate", "boundary", "preconditioned"} <= set(top), top
+        assert all(math.isfinite(v) for v in top.values()) and top["total"] > 0
+        assert any("image/png" in o.get("data", {}) for o in outputs)
     if name == "05_define_your_pde":
         _check_define_your_pde(nb, outputs, text)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 
 import torch
 
@@ -21,6 +22,73 @@ PI = math.pi
 
 def _common(n_points, n_eval, sampling, seed):
     return dict(n_points=n_points, n_eval=n_eval, sampling=sampling, seed=seed)
+
+
+def _paper_points(prob: Problem, collocation, mean_terms: bool, seed: int) -> Problem:
+    """The point layout of the failure-mode papers' code, as options of the built-in problems.
+
+    collocation: an integer n draws n interior points, without replacement and with the problem's seed,
+    from the cell centres of the ``n_points`` grid; a sequence of points ((x, t), ...) is used as it is (a
+    paper's own draw). The conditions stay on the grid's faces. Krishnapriyan et al. (2021) draw
+    N_f = 1000 nodes of a 256 x 100 grid, Rathore et al. (2024) 10 000 of a 255 x 100 grid.
+    mean_terms: every loss term is the mean of its squares over its points (per face for a condition on
+    several faces), as in both papers' code, instead of the integral over its part of the box. On
+    [0, 2 pi] x [0, 1] the integrals of the residual and of the initial misfit are 2 pi times the means.
+    """
+    if collocation is not None:
+        measure = float(prob._w.sum())
+        if isinstance(collocation, numbers.Integral) and not isinstance(collocation, bool):
+            if prob.sampling != "grid":
+                raise ValueError(f"collocation draws from the grid, so sampling must be 'grid', got {prob.sampling!r}")
+            n = check_int("collocation", collocation, 1, prob._x.shape[0])
+            gen = torch.Generator().manual_seed(int(seed))
+            x = prob._x[torch.randperm(prob._x.shape[0], generator=gen)[:n]].contiguous()
+        else:
+            x = _explicit_points(prob, collocation)
+        prob._x = x
+        prob._w = torch.full((x.shape[0],), measure / x.shape[0], dtype=torch.float64)
+    if not isinstance(mean_terms, bool):
+        raise ValueError(f"mean_terms must be True or False, got {mean_terms!r}")
+    if mean_terms:
+        prob._w = prob._w / prob._w.sum()
+        for cs in prob.conditions:
+            axis = cs.axis if cs.axis is not None else _face_axis(prob, cs.points)
+            face = math.prod(hi - lo for k, (lo, hi) in enumerate(prob.domain) if k != axis)
+            cs.weights = cs.weights / face
+    return prob
+
+
+def _explicit_points(prob: Problem, points) -> torch.Tensor:
+    """Interior points given as a sequence of coordinate tuples, checked against the box."""
+    if isinstance(points, torch.Tensor) or not isinstance(points, (list, tuple)):
+        raise ValueError(
+            f"collocation must be an integer or a list of points (tuples of {prob.dim} coordinates; a tensor or "
+            f"array: pass .tolist(), since options are kept as plain data), got {type(points).__name__}"
+        )
+    try:
+        x = torch.tensor(points, dtype=torch.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"collocation points must be tuples of {prob.dim} numbers") from exc
+    if x.dim() != 2 or x.shape[1] != prob.dim or x.shape[0] == 0:
+        raise ValueError(
+            f"collocation points must have shape [N, {prob.dim}] ({list(prob.input_names)}), got {list(x.shape)}"
+        )
+    lo = torch.tensor([a for a, _ in prob.domain], dtype=torch.float64)
+    hi = torch.tensor([b for _, b in prob.domain], dtype=torch.float64)
+    if not bool(torch.isfinite(x).all()) or bool(((x < lo) | (x > hi)).any()):
+        box = ", ".join(f"{n} in [{a:g}, {b:g}]" for n, (a, b) in zip(prob.input_names, prob.domain))
+        raise ValueError(f"collocation points must lie in the box ({box})")
+    return x
+
+
+def _face_axis(prob: Problem, points: torch.Tensor) -> int:
+    """The axis a condition's points are constant along (the face they lie on)."""
+    for k in range(prob.dim):
+        lo, hi = prob.domain[k]
+        col = points[:, k]
+        if bool(((col == lo) | (col == hi)).all()):
+            return k
+    raise ValueError(f"problem {prob.name!r}: condition points do not lie on a face of the box")
 
 
 # --- the seed paper's problems and the failure-mode problem ------------------------------------------------
@@ -104,16 +172,25 @@ def poisson2d(
 
 
 def convection1d(
-    *, beta: float = 1.0, n_points=2500, n_eval=None, lam: float = 1.0, sampling: str = "grid", seed: int = 0
+    *,
+    beta: float = 1.0,
+    n_points=2500,
+    n_eval=None,
+    lam: float = 1.0,
+    sampling: str = "grid",
+    seed: int = 0,
+    collocation=None,
+    mean_terms: bool = False,
 ) -> Problem:
     """u_t + beta u_x = 0, x in [0, 2 pi] periodic, u(x, 0) = sin x, t in [0, 1]; exact sin(x - beta t).
 
     The failure-mode problem of Krishnapriyan et al. (2021). The initial condition and periodicity are
     penalised (terms ``initial`` and ``boundary``, weight lam), as in that paper. No energy functional.
-    """
+    collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
     beta = check_finite("beta", beta)
     lam = check_positive("lam", lam)
-    return define_problem(
+    prob = define_problem(
         "convection1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, beta: u.t + beta * u.x,
@@ -123,6 +200,7 @@ def convection1d(
         description="u_t + beta u_x = 0 on [0, 2 pi] x [0, 1], periodic in x, u(x, 0) = sin x",
         **_common(n_points, n_eval, sampling, seed),
     )
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 # --- the standard PINN benchmark problems -----------------------------------------------------------------
@@ -134,12 +212,22 @@ def _gaussian_bump(x):
 
 
 def reaction1d(
-    *, rho: float = 5.0, n_points=2500, n_eval=None, lam: float = 1.0, sampling: str = "grid", seed: int = 0
+    *,
+    rho: float = 5.0,
+    n_points=2500,
+    n_eval=None,
+    lam: float = 1.0,
+    sampling: str = "grid",
+    seed: int = 0,
+    collocation=None,
+    mean_terms: bool = False,
 ) -> Problem:
     """u_t - rho u (1 - u) = 0, x in [0, 2 pi] periodic, t in [0, 1], u(x, 0) = exp(-(x - pi)^2 / (pi^2/8)).
 
     Krishnapriyan et al. (2021); exact u = h e^{rho t} / (h e^{rho t} + 1 - h). Initial condition and
-    periodicity penalised (weight lam)."""
+    periodicity penalised (weight lam).
+    collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
     rho = check_finite("rho", rho)
     lam = check_positive("lam", lam)
 
@@ -148,7 +236,7 @@ def reaction1d(
         e = h * torch.exp(rho * t)
         return e / (e + 1 - h)
 
-    return define_problem(
+    prob = define_problem(
         "reaction1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, rho: u.t - rho * u * (1 - u),
@@ -158,6 +246,7 @@ def reaction1d(
         description="u_t - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x, Gaussian initial bump",
         **_common(n_points, n_eval, sampling, seed),
     )
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def reaction_diffusion1d(
@@ -169,17 +258,21 @@ def reaction_diffusion1d(
     lam: float = 1.0,
     sampling: str = "grid",
     seed: int = 0,
+    collocation=None,
+    mean_terms: bool = False,
 ) -> Problem:
     """u_t - nu u_xx - rho u (1 - u) = 0, x in [0, 2 pi] periodic, t in [0, 1], Gaussian initial bump.
 
     Krishnapriyan et al. (2021). Reference solution by Strang splitting of the exact reaction and Fourier
-    diffusion steps (``reference.reaction_diffusion_reference``), computed once and cached."""
+    diffusion steps (``reference.reaction_diffusion_reference``), computed once and cached.
+    collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
     nu = check_positive("nu", nu)
     rho = check_finite("rho", rho)
     lam = check_positive("lam", lam)
     from .reference import reaction_diffusion_reference
 
-    return define_problem(
+    prob = define_problem(
         "reaction_diffusion1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, nu, rho: u.t - nu * u.xx - rho * u * (1 - u),
@@ -189,6 +282,7 @@ def reaction_diffusion1d(
         description="u_t - nu u_xx - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x",
         **_common(n_points, n_eval, sampling, seed),
     )
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def heat1d(
@@ -219,16 +313,20 @@ def wave1d(
     lam: float = 1.0,
     sampling: str = "grid",
     seed: int = 0,
+    collocation=None,
+    mean_terms: bool = False,
 ) -> Problem:
     """u_tt - c^2 u_xx = 0 on [0, 1] x [0, 1], u(0, t) = u(1, t) = 0, u(x, 0) = sin(pi x) + 0.5 sin(beta pi x),
     u_t(x, 0) = 0 (Rathore et al. 2024: c = 2, beta = 5).
 
     Exact u = sin(pi x) cos(c pi t) + 0.5 sin(beta pi x) cos(c beta pi t) (beta an integer). Conditions
-    penalised (weight lam)."""
+    penalised (weight lam).
+    collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
     c = check_positive("c", c)
     beta = check_int("beta", beta, 1, 1000)
     lam = check_positive("lam", lam)
-    return define_problem(
+    prob = define_problem(
         "wave1d",
         {"x": (0.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, c: u.tt - c * c * u.xx,
@@ -244,6 +342,7 @@ def wave1d(
         description="u_tt = c^2 u_xx on [0, 1] x [0, 1], fixed ends, two-mode initial shape, at rest",
         **_common(n_points, n_eval, sampling, seed),
     )
+    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def burgers1d(

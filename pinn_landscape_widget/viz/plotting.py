@@ -12,11 +12,14 @@ import io
 import numpy as np
 
 
-def _plotted(ds, log: bool):
-    z = np.asarray(ds.loss.values, dtype=np.float64)
-    label = ds.loss.attrs.get("long_name", "loss")
+def _plotted(ds, log: bool, var: str = "loss"):
+    if var not in ds.data_vars or tuple(ds[var].dims) not in (("alpha",), ("alpha", "beta")):
+        drawable = [k for k, v in ds.data_vars.items() if tuple(v.dims) in (("alpha",), ("alpha", "beta"))]
+        raise ValueError(f"var must name a variable over the slice's grid, one of {drawable}, got {var!r}")
+    z = np.asarray(ds[var].values, dtype=np.float64)
+    label = ds[var].attrs.get("long_name", var)
     ref = ds.attrs.get("energy_reference")
-    if ds.attrs.get("formulation") == "deep_ritz":
+    if var == "loss" and ds.attrs.get("formulation") == "deep_ritz":
         if ref is None:
             ref = float(np.nanmin(np.where(np.isfinite(z), z, np.nan)))
         z = z - ref
@@ -30,13 +33,22 @@ def _plotted(ds, log: bool):
 
 
 def plot(
-    ds, *, log: bool = True, ax=None, contour_levels: int = 20, cmap: str = "viridis", surface: bool = True, fig=None
+    ds,
+    *,
+    log: bool = True,
+    ax=None,
+    contour_levels: int = 20,
+    cmap: str = "viridis",
+    surface: bool = True,
+    fig=None,
+    var: str = "loss",
 ):
     """Contours (and a 3-D surface) of a landscape Dataset; 1-D slices as a line. Returns the Figure.
 
-    Draws into ``ax`` (contours only) or ``fig`` when given, else a new pyplot figure.
+    Draws into ``ax`` (contours only) or ``fig`` when given, else a new pyplot figure. ``var`` draws another
+    variable over the grid instead of the loss, e.g. ``convexity_ratio`` of a ``curvature_map``.
     """
-    z, label = _plotted(ds, log)
+    z, label = _plotted(ds, log, var)
     title = f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: {ds.attrs.get('direction_kind', '')}"
     if fig is None and ax is None:
         import matplotlib.pyplot as plt

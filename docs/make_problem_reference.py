@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,10 +122,23 @@ def _message(code: str) -> str:
     raise AssertionError(f"this mistake raised nothing: {code}")
 
 
+def _formatted(code: str) -> str:
+    """The snippet as ``ruff format`` writes it (the test command checks the page's code blocks with ruff)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(HERE / "snippet.py"), "-"],
+        input=code,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PAGE.parent,
+    )
+    return done.stdout.rstrip("\n")
+
+
 def render_errors() -> str:
     out = []
     for title, code in MISTAKES:
-        out += [f"**{title}**", "", "```python", code, "```", "", "```text", _message(code), "```", ""]
+        out += [f"**{title}**", "", "```python", _formatted(code), "```", "", "```text", _message(code), "```", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -83,12 +83,19 @@ def serve(directory: Path):
         httpd.shutdown()
 
 
-def state_json(widget) -> str:  # same as pinn_landscape_widget.viz.export.state_json, kept independent
-    """The widget's synced state as JSON, with binary buffers as base64 (what saved state looks like)."""
-    state = {}
-    for k, v in widget.get_state().items():
-        state[k] = base64.b64encode(bytes(v)).decode() if isinstance(v, (bytes, memoryview)) else v
-    return json.dumps(state)
+def _b64(v):
+    if isinstance(v, (bytes, memoryview)):
+        return base64.b64encode(bytes(v)).decode()
+    if isinstance(v, dict):
+        return {k: _b64(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_b64(x) for x in v]
+    return v
+
+
+def state_json(widget, state: dict | None = None) -> str:  # as viz.export.state_json, kept independent
+    """The widget's synced state as JSON, binary buffers (also nested ones) as base64, as saved state has them."""
+    return json.dumps({k: _b64(v) for k, v in (state or widget.get_state()).items()})
 
 
 # In-page: count pixels of a canvas (WebGL or 2-D) that differ from its corner pixel, and a cheap hash.

@@ -114,6 +114,57 @@ CANVAS_STATS_JS = """(sel) => {
 }"""
 
 
+# In-page: a 32 x 32 RGB thumbnail of a canvas (to compare two pictures with a tolerance).
+CANVAS_THUMB_JS = """(sel) => { const src = document.querySelector(sel);
+  const c = document.createElement('canvas'); c.width = 32; c.height = 32;
+  const ctx = c.getContext('2d'); ctx.drawImage(src, 0, 0, 32, 32);
+  return Array.from(ctx.getImageData(0, 0, 32, 32).data); }"""
+
+
+def thumb_difference(a, b) -> float:
+    """Mean absolute difference of two CANVAS_THUMB_JS thumbnails, in [0, 255]."""
+    import numpy as np
+
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean())
+
+
+# Per panel: the share of its canvas's pixels that differ from the corner pixel, and a cheap hash.
+PANEL_STATS_JS = """() => Array.from(document.querySelectorAll('.plw-canvas canvas')).map((c) => {
+    const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+    const x = t.getContext('2d'); x.drawImage(c, 0, 0);
+    const d = x.getImageData(0, 0, t.width, t.height).data; let h = 0, n = 0;
+    for (let i = 0; i < d.length; i += 4) { h = (h * 31 + d[i] + 3 * d[i+1] + 7 * d[i+2]) >>> 0;
+      if (Math.abs(d[i] - d[0]) + Math.abs(d[i+1] - d[1]) + Math.abs(d[i+2] - d[2]) > 24) n++; }
+    return {hash: h, fraction: n / (d.length / 4)}; })"""
+
+# Every label shown over a panel: its text, font size and box on screen, and which panel it belongs to.
+LABELS_JS = """() => Array.from(document.querySelectorAll('.plw-label')).filter((e) => e.style.display !== 'none')
+  .map((e) => { const r = e.getBoundingClientRect(); const panel = e.closest('.plw-panel');
+    return {text: e.textContent, size: parseFloat(getComputedStyle(e).fontSize), x: r.left, y: r.top, w: r.width,
+            h: r.height, panel: Array.from(document.querySelectorAll('.plw-panel')).indexOf(panel)}; })"""
+
+
+def assert_legible(page) -> int:
+    """Every shown label is at least 11 CSS px and no two labels of a panel overlap (boxes read from the DOM).
+    Returns how many labels are shown."""
+    labels = page.evaluate(LABELS_JS)
+    for lab in labels:
+        assert lab["size"] >= 11, lab
+        assert lab["w"] > 0 and lab["h"] > 0, lab
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if a["panel"] != b["panel"]:
+                continue
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
+            assert apart, (a, b)
+    return len(labels)
+
+
 def open_offline(page, path: Path, ready_js: str, timeout_ms: int = 60_000) -> list[str]:
     """Open a file from disk with every network request refused: what draws needs nothing but the disk.
     Returns every URL the page asked for; waits until ``ready_js`` is true."""

@@ -3,6 +3,14 @@
 import { Box, Label } from "./layout";
 import { FONT_FAMILY, boxOf, layoutLabels } from "./plot2d";
 
+/** The label moved (not resized) so its box lies inside bounds, where it fits. */
+export function clampInto(l: Label, bounds: Box): Label {
+  const b = boxOf(l);
+  const dx = Math.max(bounds.x - b.x, Math.min(0, bounds.x + bounds.w - (b.x + b.w)));
+  const dy = Math.max(bounds.y - b.y, Math.min(0, bounds.y + bounds.h - (b.y + b.h)));
+  return dx || dy ? { ...l, x: l.x + dx, y: l.y + dy } : l;
+}
+
 export class LabelOverlay {
   readonly el: HTMLDivElement;
   private nodes: HTMLDivElement[] = [];
@@ -17,6 +25,8 @@ export class LabelOverlay {
   }
 
   update(labels: Label[], bounds: Box) {
+    // a title is moved inside the view rather than dropped (a tick may go; an axis name must stay)
+    labels = labels.map((l) => (l.kind === "title" ? clampInto(l, bounds) : l));
     this.labels = labels;
     this.show = layoutLabels(labels, bounds);
     while (this.nodes.length < labels.length) {

@@ -221,7 +221,11 @@ export function formatTicks(values: number[]): string[] {
   const step = values.length > 1 ? Math.abs(values[1] - values[0]) : Math.abs(values[0]) || 1;
   const big = Math.max(...values.map(Math.abs));
   if (big >= 1e5 || (big > 0 && big < 1e-3)) return values.map((v) => (v === 0 ? "0" : formatNumber(v)));
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
+  // as few decimals as write every tick exactly (0.25 needs two, 0.5 one)
+  let decimals = 0;
+  while (decimals < 6 && values.some((v) => Math.abs(v * 10 ** decimals - Math.round(v * 10 ** decimals)) > 1e-6 * Math.max(1, step * 10 ** decimals))) {
+    decimals++;
+  }
   return values.map((v) => {
     const s = v.toFixed(decimals);
     return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;

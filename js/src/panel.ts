@@ -2,6 +2,7 @@
 // training path and replay marker, hover read-out, click-to-inspect, and a text description for screen
 // readers. It draws from one entry of panel_data and the browser-only settings.
 import * as THREE from "three";
+import { rowAt } from "./interp";
 import { Range, Scaled, axisValue, decodeFloat32, formatNumber, scaleValues } from "./lib";
 import { Box, Label } from "./layout";
 import { LabelOverlay } from "./labels";
@@ -29,6 +30,12 @@ export interface PanelHost {
 export function plotted(p: Payload, log: boolean): Scaled {
   const ref = p.energy_reference ?? null;
   return scaleValues(decodeFloat32(p.grid), log ? "log" : "linear", log || ref != null ? ref : null);
+}
+
+/** The loss axis' short name in 3-D, e.g. "E − E* (log)": the colorbar beside it has the full one. */
+export function shortTitle(p: Payload, log: boolean): string {
+  const base = p.energy_reference != null ? "E \u2212 E*" : "loss";
+  return log ? `${base} (log)` : base;
 }
 
 /** The plotted quantity's name with its scale, e.g. "Deep Ritz energy E − E* (log scale)". */
@@ -181,7 +188,7 @@ export class PanelView {
       this.marker = path.find((o) => o.name === "marker") ?? null;
       this.scene.setAxes({
         a: g.a, b: g.b, aTicks: linearTicks(g.a, 4), bTicks: linearTicks(g.b, 4),
-        z: { min: g.scaled.min, max: g.scaled.max, ticks: this.zTicks, title: quantityTitle(p, log) }, fg, oneD: false,
+        z: { min: g.scaled.min, max: g.scaled.max, ticks: this.zTicks, title: shortTitle(p, log) }, fg, oneD: false,
       });
       this.scene.controls.enabled = true;
     } else if (this.scene) {
@@ -275,6 +282,22 @@ export class PanelView {
     const p = this.host.replayPosition(this);
     const labels = this.paint(this.ctx, this.canvas.width / this.cw, bg, fg, p, 0, 0);
     this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
+    // where the camera and the replay marker are, for scripts and tests (no effect on the picture)
+    if (this.scene && this.mode === "surface") this.root.dataset.camera = JSON.stringify(this.scene.getCamera());
+    const m = this.markerScreen();
+    if (m) this.root.dataset.marker = `${m[0].toFixed(1)},${m[1].toFixed(1)}`;
+  }
+
+  /** The replay marker's position on screen (CSS px), or null without a path. */
+  markerScreen(): [number, number] | null {
+    if (this.mode === "surface" && this.scene && this.marker && this.pts3.length) {
+      return this.scene.project(this.marker.position, this.cw, this.ch);
+    }
+    if (this.mode === "2d" && this.pts2.length) {
+      const m = rowAt(this.pts2.flat(), 2, this.host.replayPosition(this));
+      return [m[0], m[1]];
+    }
+    return null;
   }
 
   /** Paint the view into ctx at (dx, dy) CSS px with ``scale`` device px per CSS px; returns its labels. */
@@ -327,8 +350,8 @@ export class PanelView {
   exportTo(ctx: CanvasRenderingContext2D, dx: number, dy: number, scale: number, bg: string, fg: string) {
     if (!this.grid || !this.cw) return;
     const labels = this.paint(ctx, scale, bg, fg, this.host.replayPosition(this), dx, dy);
-    const show = this.overlayFor(labels);
-    drawLabels(ctx, labels, show, fg, scale, dx, dy);
+    this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
+    drawLabels(ctx, this.overlay.labels, this.overlay.show, fg, scale, dx, dy);
     if (this.grid.nB > 1) {
       const [w, h] = this.colorbarSize();
       ctx.save();
@@ -340,11 +363,6 @@ export class PanelView {
       ctx.restore();
     }
     this.render(); // the shared renderer's size may have changed: redraw the screen copy
-  }
-
-  private overlayFor(labels: Label[]): boolean[] {
-    this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
-    return this.overlay.show;
   }
 
   private drawColorbar() {
@@ -390,7 +408,8 @@ export class PanelView {
         `${min}${path}`;
     }
     this.desc.textContent = text;
-    this.canvas.setAttribute("aria-label", text.split(". ")[0] + ".");
+    // the name says what is shown; the description (aria-describedby) adds the minimum and the path
+    this.canvas.setAttribute("aria-label", text.split(". ").slice(0, 2).join(". ") + ".");
   }
 
   // ---- hover and click ----------------------------------------------------------------------------------

@@ -237,7 +237,7 @@ export function drawColorbarH(ctx: CanvasRenderingContext2D, cssW: number, cssH:
   });
   ctx.stroke();
   ctx.restore();
-  labels.push({ text: o.title, x: cssW / 2, y: 8 + barH + size * 1.35, ax: 0.5, ay: 0, size, priority: 10,
+  labels.push({ text: o.title, x: cssW / 2, y: 8 + barH + Math.ceil(size * 1.25) + 5, ax: 0.5, ay: 0, size, priority: 10,
     kind: "title" });
   drawLabels(ctx, labels, layoutLabels(labels, { x: 0, y: 0, w: cssW, h: cssH }), o.fg, scale);
 }

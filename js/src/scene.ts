@@ -157,7 +157,7 @@ export class PanelScene {
     const [cx, cy] = corner;
     spec.z.ticks.values.forEach((v, k) => tick(spec.z.ticks.labels[k],
       new THREE.Vector3(cx * 1.12, cy * 1.12, this.height(v)), end(spec.z.ticks.values.length, k)));
-    title(spec.z.title, new THREE.Vector3(cx, cy, HEIGHT + 0.16));
+    title(spec.z.title, new THREE.Vector3(cx, cy, HEIGHT + 0.1), 0);
     return out;
   }
 

@@ -58,11 +58,13 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   // ---- body ----
   const body = el("div", "plw-body");
   const content = el("div", "plw-content");
-  let solutionMode: "replay" | "point" = "replay";
+  // what the solution panel shows: the replayed checkpoint, a clicked point, or a message about one
+  let solutionMode: "replay" | "point" | "message" = "replay";
   const panels: Panels = new Panels(state, {
     theme,
     replayPosition: (v: PanelView): number => positionFor(tableSteps(v.table), replay.steps, replay.position),
     inspect: (i, a, b) => {
+      solutionMode = "message";
       solution.message(`u at alpha ${a.toPrecision(3)}${b ? `, beta ${b.toPrecision(3)}` : ""}: computing…`);
       if (!state.live() || !state.set("selected_point", [a, b, i])) {
         solution.message("The solution at a clicked point needs a live Python kernel; the replay shows the " +
@@ -94,8 +96,8 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     selectedTable: () => panels.views[panels.selectedIndex]?.table ?? new Float32Array(0),
     selectedRun: () => state.panels()[panels.selectedIndex]?.run ?? "",
   });
-  replay.scrubber.addEventListener("input", () => (solutionMode = "replay"));
-  replay.el.querySelector("button")!.addEventListener("click", () => (solutionMode = "replay"));
+  // any use of the replay shows its checkpoints again (capture: before the replay draws the new position)
+  for (const ev of ["input", "click", "keydown"]) replay.el.addEventListener(ev, () => (solutionMode = "replay"), true);
   const bottom = el("div", "plw-bottom");
   bottom.append(solution.el, replay.historyEl);
   content.append(panels.el, replay.el, bottom);
@@ -113,6 +115,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
 
   // ---- what each part draws ----
   function showSolution() {
+    if (solutionMode === "message") return;
     const { fg } = theme();
     const run = state.panels()[panels.selectedIndex]?.run ?? "";
     if (solutionMode === "point") {
@@ -224,7 +227,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     }
   };
   model.on("msg:custom", onMessage);
+  let lastWidth = -1;
   const ro = new ResizeObserver(() => {
+    if (root.clientWidth === lastWidth) return; // height changes come from our own content
+    lastWidth = root.clientWidth;
     updateChrome();
     panels.layoutColumns();
     replay.drawHistory();

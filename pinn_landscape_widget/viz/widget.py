@@ -423,6 +423,10 @@ class LandscapeWidget(anywidget.AnyWidget):
             self._drawn.set()
         elif kind == "png":
             self._receive_png(content, buffers)
+        elif kind == "png_error":  # the browser could not draw it: matplotlib does
+            entry = self._png_requests.pop(str(content.get("id")), None)
+            if entry is not None:
+                self._save_png_matplotlib(entry[1], entry[0])
 
     # ---- computation ----------------------------------------------------------------------------------
     def request(self):

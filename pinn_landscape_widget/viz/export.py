@@ -46,10 +46,9 @@ def _b64(v):
 
 
 def state_json(w) -> str:
-    """The widget's synced state as JSON (binary grids as base64): the body of a MyST {anywidget} block."""
-    state = {k: _b64(v) for k, v in w.get_state().items()}
-    state["interactive"] = False
-    return json.dumps(state)
+    """The widget's state as a page without a kernel needs it (the slices it carries, each shown run's
+    replay), as JSON with binary grids in base64: the body of a MyST {anywidget} block."""
+    return json.dumps({k: _b64(v) for k, v in w.export_state(None).items()})
 
 
 def _json_for_html(obj) -> str:

@@ -191,21 +191,27 @@ def screenshot(page, name: str, selector: str | None = None) -> Path:
     return path
 
 
+# the two front ends the widget is tested in: the app to start and where it opens a notebook
+FRONT_ENDS = {"lab": ("lab", "lab/tree/{name}"), "notebook": ("notebook", "notebooks/{name}")}
+
+
 @contextlib.contextmanager
-def jupyter_lab(root: Path):
-    """A real JupyterLab server (this venv's kernel) on a free localhost port, serving ``root``."""
+def jupyter_server(root: Path, front_end: str = "lab"):
+    """A real JupyterLab (or Jupyter Notebook 7) server with this venv's kernel on a free localhost port,
+    serving ``root``; yields its base URL."""
+    app = FRONT_ENDS[front_end][0]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
-    log_path = root / "lab.log"
+    log_path = root / f"{app}.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "jupyter",
-            "lab",
+            app,
             "--no-browser",
             "--allow-root",
             f"--port={port}",
@@ -232,7 +238,7 @@ def jupyter_lab(root: Path):
                     raise RuntimeError(log_path.read_text()) from None
                 time.sleep(0.5)
         else:
-            raise RuntimeError("jupyter lab did not start:\n" + log_path.read_text())
+            raise RuntimeError(f"jupyter {app} did not start:\n" + log_path.read_text())
         yield url
     finally:
         proc.terminate()
@@ -241,6 +247,15 @@ def jupyter_lab(root: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def jupyter_lab(root: Path):
+    """A real JupyterLab server (see jupyter_server)."""
+    return jupyter_server(root, "lab")
+
+
+def notebook_url(base: str, name: str, front_end: str = "lab") -> str:
+    return f"{base}/{FRONT_ENDS[front_end][1].format(name=name)}"
 
 
 def run_all_cells(page, notebook_url: str):

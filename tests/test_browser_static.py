@@ -470,7 +470,8 @@ def test_follows_the_jupyterlab_dark_theme(tmp_path, widgets):
     )
     (tmp_path / "index.html").write_text(dark.replace("__STATE__", state_json(w)))
     corner = """() => { const c = document.querySelector('.plw-canvas canvas');
-        return Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data); }"""
+        const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+        const x = t.getContext('2d'); x.drawImage(c, 0, 0); return Array.from(x.getImageData(2, 2, 1, 1).data); }"""
     with serve(tmp_path) as url, browser_page() as page:
         _open(page, url)
         r, g, b, _ = page.evaluate(corner)

@@ -10,7 +10,9 @@ import { COLORBAR_H_HEIGHT, Ticks, colorbarWidth, drawColorbar, drawColorbarH, d
 } from "./plot2d";
 import { FLOOR, PanelScene, viewPixelRatio } from "./scene";
 import { Grid, HeatmapImage, contourValues, draw2d, frame2d, gridPointIn2d, surfaceObjects } from "./surface";
-import { TRAJ_COLS, drawPath2d, endLabels, markerAt, path2d, pathColor, pathObjects, pathPoints } from "./trajectory";
+import {
+  MARKER_RADIUS, TRAJ_COLS, drawMarker, drawPath2d, endLabels, markerAt, path2d, pathColor, pathObjects, pathPoints,
+} from "./trajectory";
 
 export type Payload = Record<string, any>;
 
@@ -50,7 +52,8 @@ export class PanelView {
   private removeBtn = document.createElement("button");
   private view = document.createElement("div");
   private body = document.createElement("div");
-  readonly canvas = document.createElement("canvas");
+  /** The 2-D views' canvas (heatmap, 1-D slice); the 3-D view shows its scene's WebGL canvas instead. */
+  private canvas2d = document.createElement("canvas");
   private overlay = new LabelOverlay();
   private tip = document.createElement("div");
   private note = document.createElement("div");
@@ -62,7 +65,8 @@ export class PanelView {
   private heat = new HeatmapImage();
   private pts3: THREE.Vector3[] = [];
   private pts2: [number, number][] = [];
-  private marker: THREE.Object3D | null = null;
+  /** The replay marker: an element over the canvas, moved without drawing the scene again. */
+  private marker = document.createElement("div");
   private frame: ReturnType<typeof frame2d> | null = null;
   private zTicks: Ticks = { values: [], labels: [] };
   private cw = 0;
@@ -92,23 +96,44 @@ export class PanelView {
     const body = this.body;
     body.className = "plw-panel-body";
     this.view.className = "plw-canvas";
-    this.canvas.tabIndex = 0;
-    this.canvas.setAttribute("role", "img");
     this.desc.className = "plw-sr";
     this.desc.id = `${id}-desc`;
-    this.canvas.setAttribute("aria-describedby", this.desc.id);
+    this.prepare(this.canvas2d);
     this.tip.className = "plw-tip";
     this.note.className = "plw-note";
     this.badge.className = "plw-badge";
-    this.view.append(this.canvas, this.overlay.el, this.tip, this.note, this.badge);
+    this.marker.className = "plw-marker";
+    this.marker.style.width = this.marker.style.height = `${2 * MARKER_RADIUS}px`;
+    this.view.append(this.canvas2d, this.marker, this.overlay.el, this.tip, this.note, this.badge);
     this.colorbar.className = "plw-colorbar";
     this.colorbar.setAttribute("aria-hidden", "true");
     body.append(this.view, this.colorbar);
     this.root.append(head, body, this.desc);
-    this.ctx = this.canvas.getContext("2d")!;
+    this.ctx = this.canvas2d.getContext("2d")!;
     this.root.addEventListener("pointerdown", () => host.select(this.index));
-    this.canvas.addEventListener("focus", () => host.select(this.index));
-    this.bindPointer();
+  }
+
+  /** The canvas on screen now. */
+  get canvas(): HTMLCanvasElement {
+    return this.mode === "surface" && this.scene ? this.scene.canvas : this.canvas2d;
+  }
+
+  /** Keyboard focus, a role and a description, hover and click, for either canvas. */
+  private prepare(c: HTMLCanvasElement) {
+    c.tabIndex = 0;
+    c.setAttribute("role", "img");
+    c.setAttribute("aria-describedby", this.desc.id);
+    c.addEventListener("focus", () => this.host.select(this.index));
+    this.bindPointer(c);
+  }
+
+  /** Put the canvas of the current mode in the view. */
+  private showCanvas() {
+    const c = this.canvas;
+    if (c.parentElement !== this.view) {
+      this.view.querySelector("canvas")?.remove();
+      this.view.prepend(c);
+    }
   }
 
   // ---- data ---------------------------------------------------------------------------------------------
@@ -140,6 +165,7 @@ export class PanelView {
 
   /** Rebuild everything drawn from the data and the look settings. */
   rebuild() {
+    this.labelKey = "";
     const p = this.data;
     const g = (this.grid = this.decode());
     this.table = decodeFloat32(p.trajectory);
@@ -157,7 +183,8 @@ export class PanelView {
     if (!g) {
       this.mode = "empty";
       this.scene?.setContent([]);
-      this.ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+      this.showCanvas();
+      this.ctx.clearRect(0, 0, this.canvas2d.width, this.canvas2d.height);
       this.overlay.update([], { x: 0, y: 0, w: 0, h: 0 });
       this.describe();
       return;
@@ -171,7 +198,8 @@ export class PanelView {
     this.mode = surface ? "surface" : "2d";
     if (surface) {
       if (!this.scene) {
-        this.scene = new PanelScene(this.canvas);
+        this.scene = new PanelScene();
+        this.prepare(this.scene.canvas);
         this.scene.controls.addEventListener("change", () => {
           if (this.syncing) return;
           this.fitted = false;
@@ -185,7 +213,6 @@ export class PanelView {
       const objs = surfaceObjects(g, cmap, !!this.host.get("wireframe"), levels, fg);
       const path = this.pts3.length ? pathObjects(this.pts3, pathColor(cmap)) : [];
       this.scene.setContent([...objs, ...path]);
-      this.marker = path.find((o) => o.name === "marker") ?? null;
       this.scene.setAxes({
         a: g.a, b: g.b, aTicks: linearTicks(g.a, 4), bTicks: linearTicks(g.b, 4),
         z: { min: g.scaled.min, max: g.scaled.max, ticks: this.zTicks, title: shortTitle(p, log) }, fg, oneD: false,
@@ -194,6 +221,7 @@ export class PanelView {
     } else if (this.scene) {
       this.scene.controls.enabled = false;
     }
+    this.showCanvas();
     this.drawColorbar();
     this.describe();
     this.layout(true);
@@ -208,15 +236,16 @@ export class PanelView {
     this.barBelow = total < 440;
     const cbw = hasBar && !this.barBelow ? this.colorbarSize()[0] + 4 : 0;
     const w = Math.max(160, total - cbw);
-    const h = Math.round(Math.min(460, Math.max(240, w * (this.barBelow ? 0.78 : 0.7))));
+    const h = Math.round(Math.min(460, Math.max(220, w * (this.barBelow ? 0.7 : 0.66))));
     if (!force && w === this.cw && h === this.ch) return;
     this.cw = w;
     this.ch = h;
-    const s = this.mode === "surface" ? viewPixelRatio() : Math.min(2, window.devicePixelRatio || 1);
-    this.canvas.width = Math.round(w * s);
-    this.canvas.height = Math.round(h * s);
-    this.canvas.style.width = `${w}px`;
-    this.canvas.style.height = `${h}px`;
+    const s = Math.min(2, window.devicePixelRatio || 1);
+    this.canvas2d.width = Math.round(w * s);
+    this.canvas2d.height = Math.round(h * s);
+    this.canvas2d.style.width = `${w}px`;
+    this.canvas2d.style.height = `${h}px`;
+    this.scene?.setSize(w, h, viewPixelRatio());
     this.view.style.width = `${w}px`;
     this.view.style.height = `${h}px`;
     this.body.classList.toggle("plw-bar-below", this.barBelow);
@@ -252,6 +281,7 @@ export class PanelView {
   }
 
   private syncing = false;
+  private labelKey = "";
 
   /** Move this panel's camera (a linked one turned, or Python set the camera trait). */
   setCamera(c: { position: number[]; target: number[] } | null, preset?: string) {
@@ -280,36 +310,54 @@ export class PanelView {
     if (this.mode === "empty" || !this.grid || !this.cw) return;
     const { bg, fg } = this.host.theme();
     const p = this.host.replayPosition(this);
-    const labels = this.paint(this.ctx, this.canvas.width / this.cw, bg, fg, p, 0, 0);
-    this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
-    // where the camera and the replay marker are, for scripts and tests (no effect on the picture)
+    const labels = this.paint(this.mode === "surface" ? null : this.ctx, this.canvas2d.width / this.cw, bg, fg, p, 0, 0);
+    // labels move only with the camera or the size (a replay frame moves the marker alone)
+    const key = `${this.mode}:${this.cw}x${this.ch}:${this.scene?.camera.matrixWorld.elements.join()}:${labels.length}`;
+    if (key !== this.labelKey || this.mode !== "surface") this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
+    this.labelKey = key;
+    // where the camera is, for scripts and tests (no effect on the picture)
     if (this.scene && this.mode === "surface") this.root.dataset.camera = JSON.stringify(this.scene.getCamera());
+    this.moveMarker();
+  }
+
+  /** Put the replay marker at the replay's position (a replay frame does only this). */
+  moveMarker() {
     const m = this.markerScreen();
-    if (m) this.root.dataset.marker = `${m[0].toFixed(1)},${m[1].toFixed(1)}`;
+    this.marker.style.display = m ? "block" : "none";
+    if (!m) return;
+    this.marker.style.transform = `translate(${(m[0] - MARKER_RADIUS).toFixed(1)}px, ${(m[1] - MARKER_RADIUS).toFixed(1)}px)`;
+    this.root.dataset.marker = `${m[0].toFixed(1)},${m[1].toFixed(1)}`;
   }
 
   /** The replay marker's position on screen (CSS px), or null without a path. */
   markerScreen(): [number, number] | null {
-    if (this.mode === "surface" && this.scene && this.marker && this.pts3.length) {
-      return this.scene.project(this.marker.position, this.cw, this.ch);
+    if (this.mode === "empty" || !this.grid) return null;
+    const p = this.host.replayPosition(this);
+    if (this.mode === "surface" && this.scene && this.pts3.length) {
+      return this.scene.project(markerAt(this.pts3, p), this.cw, this.ch);
     }
     if (this.mode === "2d" && this.pts2.length) {
-      const m = rowAt(this.pts2.flat(), 2, this.host.replayPosition(this));
+      const m = rowAt(this.pts2.flat(), 2, p);
       return [m[0], m[1]];
     }
     return null;
   }
 
-  /** Paint the view into ctx at (dx, dy) CSS px with ``scale`` device px per CSS px; returns its labels. */
-  paint(ctx: CanvasRenderingContext2D, scale: number, bg: string, fg: string, p: number, dx: number, dy: number,
-  ): Label[] {
+  /** Paint the view into ctx at (dx, dy) CSS px with ``scale`` device px per CSS px (ctx null: the 3-D view
+   * onto its own canvas); returns its labels. */
+  paint(ctx: CanvasRenderingContext2D | null, scale: number, bg: string, fg: string, p: number, dx: number,
+    dy: number): Label[] {
     const g = this.grid!;
     const w = this.cw;
     const h = this.ch;
     const log = this.host.get("z_scale") === "log";
     if (this.mode === "surface" && this.scene) {
-      if (this.marker && this.pts3.length) this.marker.position.copy(markerAt(this.pts3, p));
-      this.scene.render(ctx, w, h, scale, bg, dx * scale, dy * scale);
+      if (ctx) this.scene.renderTo(ctx, w, h, scale, bg, dx * scale, dy * scale);
+      else this.scene.render(bg);
+      if (!ctx && this.labelKey.endsWith(`:${this.scene.camera.matrixWorld.elements.join()}:${this.overlay.labels.length}`) &&
+        this.labelKey.startsWith(`surface:${w}x${h}:`)) {
+        return this.overlay.labels; // the camera did not move: the same labels
+      }
       const labels: Label[] = [];
       const centre = this.scene.project(new THREE.Vector3(0, 0, FLOOR), w, h) ?? [w / 2, h / 2];
       for (const { label, at, push } of this.scene.labelAnchors()) {
@@ -328,6 +376,7 @@ export class PanelView {
       }
       return labels;
     }
+    if (!ctx) return [];
     ctx.save();
     ctx.translate(dx * scale, dy * scale);
     ctx.fillStyle = bg;
@@ -339,7 +388,7 @@ export class PanelView {
     const labels = [...fr.labels];
     if (this.table.length >= 2 * TRAJ_COLS) {
       this.pts2 = path2d(this.table, g, fr.f, log, this.data.energy_reference ?? 0);
-      drawPath2d(ctx, this.pts2, p, pathColor(cmap), scale, fr.f);
+      drawPath2d(ctx, this.pts2, pathColor(cmap), scale, fr.f);
       labels.push(...endLabels(this.pts2[0], this.pts2[this.pts2.length - 1]));
     }
     ctx.restore();
@@ -351,6 +400,8 @@ export class PanelView {
     if (!this.grid || !this.cw) return;
     const labels = this.paint(ctx, scale, bg, fg, this.host.replayPosition(this), dx, dy);
     this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
+    const m = this.markerScreen();
+    if (m) drawMarker(ctx, dx + m[0], dy + m[1], scale);
     drawLabels(ctx, this.overlay.labels, this.overlay.show, fg, scale, dx, dy);
     if (this.grid.nB > 1) {
       const [w, h] = this.colorbarSize();
@@ -409,7 +460,9 @@ export class PanelView {
     }
     this.desc.textContent = text;
     // the name says what is shown; the description (aria-describedby) adds the minimum and the path
-    this.canvas.setAttribute("aria-label", text.split(". ").slice(0, 2).join(". ") + ".");
+    const name = text.split(". ").slice(0, 2).join(". ") + ".";
+    this.canvas2d.setAttribute("aria-label", name);
+    this.scene?.canvas.setAttribute("aria-label", name);
   }
 
   // ---- hover and click ----------------------------------------------------------------------------------
@@ -445,9 +498,9 @@ export class PanelView {
     return parts.join("  |  ");
   }
 
-  private bindPointer() {
+  private bindPointer(c: HTMLCanvasElement) {
     let downAt: [number, number] | null = null;
-    this.canvas.addEventListener("pointermove", (ev) => {
+    c.addEventListener("pointermove", (ev) => {
       const p = this.gridPointAt(ev);
       if (!p) {
         this.tip.style.display = "none";
@@ -459,9 +512,9 @@ export class PanelView {
       this.tip.style.left = `${Math.max(0, Math.min(r.width - this.tip.offsetWidth - 4, ev.clientX - r.left + 12))}px`;
       this.tip.style.top = `${Math.min(r.height - 28, ev.clientY - r.top + 14)}px`;
     });
-    this.canvas.addEventListener("pointerleave", () => (this.tip.style.display = "none"));
-    this.canvas.addEventListener("pointerdown", (ev) => (downAt = [ev.clientX, ev.clientY]));
-    this.canvas.addEventListener("pointerup", (ev) => {
+    c.addEventListener("pointerleave", () => (this.tip.style.display = "none"));
+    c.addEventListener("pointerdown", (ev) => (downAt = [ev.clientX, ev.clientY]));
+    c.addEventListener("pointerup", (ev) => {
       if (!downAt || Math.hypot(ev.clientX - downAt[0], ev.clientY - downAt[1]) > 4) return;
       const p = this.gridPointAt(ev);
       const g = this.grid;

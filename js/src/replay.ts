@@ -179,14 +179,22 @@ export class Replay {
     this.drawHistory();
   }
 
-  /** The history plot: the training loss over steps, and each checkpoint's distance from the plane. */
+  private historyKey = "";
+  /** The plot's width, measured once per resize (see SolutionPanel.width). */
+  width = 0;
+  private historyImage: HTMLCanvasElement | null = null;
+  private historyCursor: ((ctx: CanvasRenderingContext2D, step: number) => void) | null = null;
+
+  /** The history plot: the training loss over steps, and each checkpoint's distance from the plane (drawn
+   * once), with a cursor at the current step (drawn per frame). */
   drawHistory() {
     const rep = (this.state.get("replay") ?? {})[this.host.selectedRun()] ?? {};
     const hs = decodeFloat32(rep.history_step);
     const hl = decodeFloat32(rep.history_loss);
     const table = this.host.selectedTable();
     const T = Math.floor(table.length / TRAJ_COLS);
-    const cssW = Math.max(220, this.historyEl.clientWidth || 300);
+    if (!this.width) this.width = this.historyEl.clientWidth;
+    const cssW = Math.max(220, this.width || 300);
     const cssH = 220;
     const s = Math.min(2, window.devicePixelRatio || 1);
     const c = this.history;
@@ -196,9 +204,22 @@ export class Replay {
     c.style.height = `${cssH}px`;
     const ctx = c.getContext("2d")!;
     const { fg } = this.host.theme();
-    ctx.clearRect(0, 0, c.width, c.height);
     const n = this.steps.length;
     const step = n ? this.steps[Math.min(n - 1, Math.max(0, Math.round(this.position)))] : 0;
+    const key = `${this.host.selectedRun()}|${hs.length}|${hl[hl.length - 1]}|${T}|${table[3]}|${cssW}|${fg}`;
+    if (key === this.historyKey && this.historyImage && this.historyCursor) {
+      ctx.clearRect(0, 0, c.width, c.height);
+      ctx.drawImage(this.historyImage, 0, 0);
+      this.historyCursor(ctx, step);
+      return;
+    }
+    this.historyKey = key;
+    const img = (this.historyImage ??= document.createElement("canvas"));
+    img.width = c.width;
+    img.height = c.height;
+    const bctx = img.getContext("2d")!;
+    bctx.clearRect(0, 0, img.width, img.height);
+    const cursors: ((ctx: CanvasRenderingContext2D, step: number) => void)[] = [];
     const plots: { xs: ArrayLike<number>; ys: ArrayLike<number>; title: string; color: string }[] = [];
     if (hl.length) {
       const positive = Array.from(hl).every((v) => !Number.isFinite(v) || v > 0);
@@ -209,9 +230,13 @@ export class Replay {
       plots.push({ xs: tableSteps(table), ys: Array.from({ length: T }, (_, k) => table[k * TRAJ_COLS + 3]),
         title: "distance from the plane", color: "#d95f02" });
     }
+    this.historyCursor = (cx, st) => cursors.forEach((f) => f(cx, st));
     this.history.setAttribute("aria-label", plots.length ? `${plots.map((p) => p.title).join(" and ")} against the ` +
       `training step; cursor at step ${step}` : "no training history recorded");
-    if (!plots.length) return;
+    if (!plots.length) {
+      ctx.clearRect(0, 0, c.width, c.height);
+      return;
+    }
     const h = cssH / plots.length;
     plots.forEach((p, k) => {
       const fin = Array.from(p.ys).filter(Number.isFinite);
@@ -223,25 +248,31 @@ export class Replay {
       const xt = linearTicks(xr, Math.max(2, Math.floor(cssW / 80)));
       const opts = { xTitle: k === plots.length - 1 ? "training step" : undefined, size: TICK_FONT_PX - 1 };
       const f = makeFrame(cssW, h, xr, [lo, hi === lo ? lo + 1 : hi], yt, { ...opts, top: 20, right: 10 });
-      ctx.save();
-      ctx.translate(0, k * h * s);
-      drawFrame(ctx, f, xt, yt, fg, s);
-      drawCurve(ctx, f, p.xs, p.ys, p.color, 1.8, [], s);
-      ctx.save();
-      ctx.scale(s, s);
-      ctx.strokeStyle = fg;
-      ctx.setLineDash([3, 3]);
-      ctx.beginPath();
-      const x = f.px(step);
-      ctx.moveTo(x, f.T);
-      ctx.lineTo(x, f.T + f.H);
-      ctx.stroke();
-      ctx.restore();
+      bctx.save();
+      bctx.translate(0, k * h * s);
+      drawFrame(bctx, f, xt, yt, fg, s);
+      drawCurve(bctx, f, p.xs, p.ys, p.color, 1.8, [], s);
       const labels: Label[] = [...frameLabels(f, xt, yt, opts),
         { text: p.title, x: f.L, y: 3, ax: 0, ay: 0, size: TICK_FONT_PX, bold: true, priority: 12, kind: "title" }];
-      drawLabels(ctx, labels, layoutLabels(labels, { x: 0, y: 0, w: cssW, h }), fg, s);
-      ctx.restore();
+      drawLabels(bctx, labels, layoutLabels(labels, { x: 0, y: 0, w: cssW, h }), fg, s);
+      bctx.restore();
+      cursors.push((cx, st) => {
+        cx.save();
+        cx.scale(s, s);
+        cx.translate(0, k * h);
+        cx.strokeStyle = fg;
+        cx.setLineDash([3, 3]);
+        cx.beginPath();
+        const x = f.px(st);
+        cx.moveTo(x, f.T);
+        cx.lineTo(x, f.T + f.H);
+        cx.stroke();
+        cx.restore();
+      });
     });
+    ctx.clearRect(0, 0, c.width, c.height);
+    ctx.drawImage(img, 0, 0);
+    this.historyCursor(ctx, step);
   }
 
   dispose() {

@@ -1,6 +1,6 @@
-// The 3-D scene of one panel: camera and orbit controls, lights, the floor grid and axes, and the label
-// anchors that the label overlay projects. Every panel draws through one shared WebGL renderer (one
-// context per page, however many panels and widgets) and copies the picture onto its own 2-D canvas.
+// The 3-D scene of one panel: its WebGL canvas, camera and orbit controls, lights, the floor grid and
+// axes, and the label anchors that the label overlay projects. (A renderer per panel draws straight to the
+// screen: copying one shared renderer's picture into each panel cost 70 % of a replay frame in Chromium.)
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { Range, isSoftwareRenderer, webglRendererName } from "./lib";
@@ -11,33 +11,17 @@ export const HEIGHT = 1.1; // surface height in scene units (alpha and beta span
 export const FLOOR = -0.06; // the floor grid, just under the lowest point of the surface
 const TARGET = new THREE.Vector3(0, 0, HEIGHT * 0.42);
 
-// ---- the shared renderer ------------------------------------------------------------------------------
-let shared: { renderer: THREE.WebGLRenderer; users: number; software: boolean; w: number; h: number } | null = null;
-
-function acquireRenderer() {
-  if (!shared) {
-    const software = isSoftwareRenderer(webglRendererName());
-    const renderer = new THREE.WebGLRenderer({ antialias: !software, preserveDrawingBuffer: true, alpha: false });
-    shared = { renderer, users: 0, software, w: 0, h: 0 };
-  }
-  shared.users++;
-  return shared;
-}
-
-function releaseRenderer() {
-  if (!shared) return;
-  shared.users--;
-  if (shared.users <= 0) {
-    shared.renderer.dispose();
-    shared.renderer.forceContextLoss?.();
-    shared = null;
-  }
+/** Whether WebGL runs on a software rasterizer here (asked once per page). */
+let software: boolean | null = null;
+function isSoftware(): boolean {
+  software ??= isSoftwareRenderer(webglRendererName());
+  return software;
 }
 
 /** The pixel ratio the view draws at: 1 on a software rasterizer (every pixel is CPU time taken from the
  * kernel on the same machine), else the screen's, at most 2. */
 export function viewPixelRatio(): number {
-  return shared?.software ? 1 : Math.min(2, window.devicePixelRatio || 1);
+  return isSoftware() ? 1 : Math.min(2, window.devicePixelRatio || 1);
 }
 
 export interface AxisSpec {
@@ -59,10 +43,15 @@ export class PanelScene {
   readonly content = new THREE.Group(); // surface, contours, trajectory (replaced on new data)
   private axesGroup = new THREE.Group();
   private axes: AxisSpec | null = null;
-  private gl = acquireRenderer();
+  readonly renderer: THREE.WebGLRenderer;
+  readonly canvas: HTMLCanvasElement;
   aspect = 1.5;
 
-  constructor(readonly events: HTMLElement) {
+  constructor() {
+    // preserveDrawingBuffer: the picture can be read back (tests, a page's screenshot) after it is shown
+    this.renderer = new THREE.WebGLRenderer({ antialias: !isSoftware(), preserveDrawingBuffer: true });
+    this.canvas = this.renderer.domElement;
+    const events = this.canvas;
     this.camera.up.set(0, 0, 1);
     this.controls = new OrbitControls(this.camera, events);
     this.controls.enableDamping = false;
@@ -185,7 +174,7 @@ export class PanelScene {
     for (const px of [-1.15, 1.15]) for (const py of [-1.15, 1.15]) for (const pz of [FLOOR, HEIGHT + 0.1]) {
       pts.push(new THREE.Vector3(px, py, pz));
     }
-    return fitDistance(pts, TARGET, dir, new THREE.Vector3(0, 0, 1), this.camera.fov, aspect, 0.1);
+    return fitDistance(pts, TARGET, dir, new THREE.Vector3(0, 0, 1), this.camera.fov, aspect, 0.08);
   }
 
   getCamera(): CameraState {
@@ -200,37 +189,36 @@ export class PanelScene {
     this.controls.update();
   }
 
-  /** Render at cssW x cssH (x scale device px per CSS px) and copy the picture into ctx at (dx, dy). */
-  render(ctx: CanvasRenderingContext2D, cssW: number, cssH: number, scale: number, bg: string, dx = 0, dy = 0) {
-    const g = this.gl;
-    const r = g.renderer;
-    const w = Math.max(1, Math.round(cssW * scale));
-    const h = Math.max(1, Math.round(cssH * scale));
-    if (w > g.w || h > g.h) {
-      // grow only: panels of different sizes share the canvas through viewports, without reallocation
-      g.w = Math.max(g.w, w);
-      g.h = Math.max(g.h, h);
-      r.setPixelRatio(1);
-      r.setSize(g.w, g.h, false);
-    }
+  /** Size the canvas: cssW x cssH CSS px at ``ratio`` device px each. */
+  setSize(cssW: number, cssH: number, ratio: number) {
+    this.renderer.setPixelRatio(ratio);
+    this.renderer.setSize(cssW, cssH, true);
     this.camera.aspect = cssW / cssH;
     this.camera.updateProjectionMatrix();
+  }
+
+  render(bg: string) {
     this.updateZAxis();
-    r.setPixelRatio(1);
-    r.setViewport(0, 0, w, h);
-    r.setScissor(0, 0, w, h);
-    r.setScissorTest(true);
-    r.setClearColor(new THREE.Color(bg));
-    r.render(this.scene, this.camera);
-    r.setScissorTest(false);
-    // the viewport is the drawing buffer's bottom-left corner; a canvas image counts rows from the top
-    ctx.drawImage(r.domElement, 0, g.h - h, w, h, dx, dy, w, h);
+    this.renderer.setClearColor(new THREE.Color(bg));
+    this.renderer.render(this.scene, this.camera);
+  }
+
+  /** The picture at ``scale`` device px per CSS px, drawn into ctx at (dx, dy) device px (for Save PNG). */
+  renderTo(ctx: CanvasRenderingContext2D, cssW: number, cssH: number, scale: number, bg: string, dx: number, dy: number) {
+    const ratio = this.renderer.getPixelRatio();
+    this.setSize(cssW, cssH, scale);
+    this.render(bg);
+    ctx.drawImage(this.canvas, dx, dy);
+    this.setSize(cssW, cssH, ratio);
+    this.render(bg);
   }
 
   dispose() {
     this.controls.dispose();
     disposeTree(this.scene);
-    releaseRenderer();
+    this.renderer.dispose();
+    this.renderer.forceContextLoss?.();
+    this.canvas.remove();
   }
 }
 

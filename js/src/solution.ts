@@ -61,17 +61,24 @@ export function pointFields(sol: Record<string, any>, unknown: string): Fields |
 
 /** Fields of a replayed checkpoint: the frame at or before checkpoint k of the run's replay. The ranges
  * span every frame, so they do not jump during playback. */
+const decoded = new WeakMap<object, { u: Float32Array; exact: Float32Array; errors: Float32Array }>();
+
 export function replayFields(rep: Record<string, any>, k: number, unknown: string, steps: number[]): Fields | null {
   const names = (rep.unknowns ?? []) as string[];
   const frames = (rep.frames ?? []) as number[];
-  const all = decodeFloat32(rep.u);
+  // decoded once per payload: a replay asks for a frame 30 times a second
+  if (!decoded.has(rep)) {
+    decoded.set(rep, { u: decodeFloat32(rep.u), exact: decodeFloat32(rep.exact), errors: decodeFloat32(rep.rel_l2_error) });
+  }
+  const dec = decoded.get(rep)!;
+  const all = dec.u;
   if (!names.length || !frames.length || !all.length) return null;
   const q = Math.max(0, names.indexOf(unknown));
   const perFrame = all.length / frames.length;
   const n = perFrame / names.length;
   const f = lastAtOrBefore(frames, k);
   const u = all.slice(f * perFrame + q * n, f * perFrame + (q + 1) * n);
-  const ex = decodeFloat32(rep.exact);
+  const ex = dec.exact;
   const exact = ex.length ? ex.slice(q * n, (q + 1) * n) : null;
   const error = exact ? u.map((v, i) => v - exact[i]) : null;
   // ranges over every frame of this unknown (cached on the payload object)
@@ -85,7 +92,7 @@ export function replayFields(rep: Record<string, any>, k: number, unknown: strin
     }
     rep[cacheKey] = { u: finiteRange(us, exact) };
   }
-  const errors = decodeFloat32(rep.rel_l2_error);
+  const errors = dec.errors;
   const ck = frames[f];
   const title = `${names[q]}_theta at checkpoint ${ck + 1} (step ${steps[ck] ?? ck})` +
     (errors.length > f ? `, rel. L2 error ${formatNumber(errors[f])}` : "");
@@ -185,6 +192,7 @@ export class SolutionPanel {
   private select = document.createElement("select");
   private canvas = document.createElement("canvas");
   unknown = "";
+  private key = "";
   /** What was drawn last (for tests and the text description). */
   drawn = "";
 
@@ -208,13 +216,18 @@ export class SolutionPanel {
 
   setUnknowns(names: string[]) {
     if (!names.includes(this.unknown)) this.unknown = names[0] ?? "";
+    // no DOM writes when nothing changed: a replay calls this every frame
     if (Array.from(this.select.options).map((o) => o.value).join() !== names.join()) {
       this.select.innerHTML = "";
       for (const n of names) this.select.appendChild(new Option(n, n));
     }
-    this.select.value = this.unknown;
-    this.select.style.display = names.length > 1 ? "" : "none";
+    if (this.select.value !== this.unknown) this.select.value = this.unknown;
+    const display = names.length > 1 ? "" : "none";
+    if (this.select.style.display !== display) this.select.style.display = display;
   }
+
+  /** The box's width, measured once per resize (reading it every frame would force a layout each time). */
+  width = 0;
 
   message(text: string) {
     this.title.textContent = text;
@@ -223,9 +236,13 @@ export class SolutionPanel {
   }
 
   show(f: Fields, fg: string) {
+    if (!this.width) this.width = this.el.clientWidth;
+    const cssW = Math.max(260, this.width || 360);
+    const key = `${f.title}|${f.unknown}|${cssW}|${fg}|${f.u.length}`;
+    if (key === this.key && this.canvas.style.display !== "none") return; // the same picture (a replay frame)
+    this.key = key;
     this.title.textContent = f.title;
     this.canvas.style.display = "";
-    const cssW = Math.max(260, this.el.clientWidth || 360);
     const cssH = f.dims.length === 1 ? 230 : Math.round(Math.min(260, Math.max(180, cssW / 3.6)));
     const s = Math.min(2, window.devicePixelRatio || 1);
     this.canvas.width = Math.round(cssW * s);

@@ -49,6 +49,8 @@ export const CSS = `
 .plw-canvas { position: relative; overflow: hidden; flex: 0 0 auto; }
 .plw-canvas canvas { display: block; touch-action: none; }
 .plw-labels { position: absolute; inset: 0; pointer-events: none; }
+.plw-marker { position: absolute; left: 0; top: 0; display: none; pointer-events: none; border-radius: 50%;
+  background: #fff; border: 2.5px solid #111; box-shadow: 0 0 0 1.5px rgba(255,255,255,0.8); will-change: transform; }
 .plw-label { position: absolute; left: 0; top: 0; white-space: nowrap; color: var(--plw-fg);
   text-shadow: 0 0 2px var(--plw-bg), 0 0 2px var(--plw-bg), 0 0 3px var(--plw-bg); }
 .plw-label-vertical { writing-mode: vertical-rl; }

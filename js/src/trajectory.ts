@@ -3,7 +3,7 @@
 // loss; the loss is measured off the plane, so the path may float above or dip below the surface, and the
 // replay says how far from the plane each checkpoint lies.
 import * as THREE from "three";
-import { bilinear, rowAt } from "./interp";
+import { bilinear } from "./interp";
 import { Label, TICK_FONT_PX } from "./layout";
 import { Frame } from "./plot2d";
 import { HEIGHT } from "./scene";
@@ -47,25 +47,18 @@ export function pathPoints(table: Float32Array, g: Grid, log: boolean, ref: numb
   return pts;
 }
 
-function sphere(r: number, color: string, outline = false): THREE.Object3D {
-  const g = new THREE.Group();
-  g.add(new THREE.Mesh(new THREE.SphereGeometry(r, 20, 14), new THREE.MeshLambertMaterial({ color })));
-  if (outline) {
-    const back = new THREE.Mesh(new THREE.SphereGeometry(r * 1.35, 20, 14),
-      new THREE.MeshBasicMaterial({ color: 0x111111, side: THREE.BackSide }));
-    g.add(back);
-  }
-  return g;
+function sphere(r: number, color: string): THREE.Object3D {
+  return new THREE.Mesh(new THREE.SphereGeometry(r, 16, 12), new THREE.MeshLambertMaterial({ color }));
 }
 
-/** Tube, a faint always-visible copy (parts behind a ridge stay traceable), start and end markers, and the
- * replay marker (named "marker"). */
+/** Tube, a faint always-visible copy (parts behind a ridge stay traceable), start and end markers. (The
+ * replay marker is an element over the canvas: moving it costs no new picture of the scene.) */
 export function pathObjects(pts: THREE.Vector3[], color: string): THREE.Object3D[] {
   const uniq = pts.filter((p, k) => k === 0 || p.distanceTo(pts[k - 1]) > 1e-5);
   const out: THREE.Object3D[] = [];
   if (uniq.length >= 2) {
     const curve = new THREE.CatmullRomCurve3(uniq, false, "centripetal");
-    const tube = new THREE.TubeGeometry(curve, Math.min(600, 6 * uniq.length), 0.013, 8, false);
+    const tube = new THREE.TubeGeometry(curve, Math.min(400, 4 * uniq.length), 0.013, 6, false);
     out.push(new THREE.Mesh(tube, new THREE.MeshLambertMaterial({ color })));
     const ghost = new THREE.BufferGeometry().setFromPoints(curve.getPoints(Math.min(600, 6 * uniq.length)));
     const line = new THREE.Line(ghost, new THREE.LineBasicMaterial({ color, transparent: true, opacity: 0.4,
@@ -78,10 +71,7 @@ export function pathObjects(pts: THREE.Vector3[], color: string): THREE.Object3D
     start.position.copy(pts[0]);
     const end = sphere(0.04, END_COLOR);
     end.position.copy(pts[pts.length - 1]);
-    const marker = sphere(0.045, "#ffffff", true);
-    marker.name = "marker";
-    marker.position.copy(pts[pts.length - 1]);
-    out.push(start, end, marker);
+    out.push(start, end);
   }
   return out;
 }
@@ -123,9 +113,9 @@ export function path2d(table: Float32Array, g: Grid, f: Frame, log: boolean, ref
   return out;
 }
 
-/** Draw the path, its ends and the marker at fractional checkpoint p on a 2-D view. */
-export function drawPath2d(ctx: CanvasRenderingContext2D, pts: [number, number][], p: number, color: string,
-  scale: number, f: Frame) {
+/** Draw the path and its ends on a 2-D view. */
+export function drawPath2d(ctx: CanvasRenderingContext2D, pts: [number, number][], color: string, scale: number,
+  f: Frame) {
   if (!pts.length) return;
   ctx.save();
   ctx.scale(scale, scale);
@@ -152,7 +142,20 @@ export function drawPath2d(ctx: CanvasRenderingContext2D, pts: [number, number][
   };
   dot(pts[0][0], pts[0][1], 5, START_COLOR);
   dot(pts[pts.length - 1][0], pts[pts.length - 1][1], 6, END_COLOR);
-  const m = rowAt(pts.flat(), 2, p);
-  dot(m[0], m[1], 7, "#ffffff");
+  ctx.restore();
+}
+
+export const MARKER_RADIUS = 7; // CSS px
+
+/** The replay marker as drawn in a saved PNG (on screen it is an element, see PanelView). */
+export function drawMarker(ctx: CanvasRenderingContext2D, x: number, y: number, scale: number) {
+  ctx.save();
+  ctx.beginPath();
+  ctx.arc(x * scale, y * scale, MARKER_RADIUS * scale, 0, 2 * Math.PI);
+  ctx.fillStyle = "#ffffff";
+  ctx.fill();
+  ctx.lineWidth = 2.5 * scale;
+  ctx.strokeStyle = "#111111";
+  ctx.stroke();
   ctx.restore();
 }

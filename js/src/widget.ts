@@ -30,11 +30,14 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   const style = el("style");
   style.textContent = CSS;
   root.appendChild(style);
+  // the theme's colours, read once per redraw (getComputedStyle in every replay frame forces a style pass)
+  let themeCache: { bg: string; fg: string } | null = null;
   const theme = () => {
+    if (themeCache) return themeCache;
     const cs = getComputedStyle(host);
     const bg = cs.getPropertyValue("--jp-layout-color0").trim() || "#ffffff";
     const fg = cs.getPropertyValue("--jp-ui-font-color1").trim() || "#222222";
-    return { bg, fg };
+    return (themeCache = { bg, fg });
   };
 
   const state = new State(model, () => {
@@ -90,7 +93,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     root,
     theme,
     frame: () => {
-      panels.render();
+      for (const v of panels.views) v.moveMarker(); // the pictures stay; only the markers move
       if (solutionMode === "replay") showSolution();
     },
     selectedTable: () => panels.views[panels.selectedIndex]?.table ?? new Float32Array(0),
@@ -170,13 +173,18 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     pending = true;
     queueMicrotask(() => {
       pending = false;
+      themeCache = null;
+      solution.width = 0;
+      replay.width = 0;
       updateChrome();
       panels.sync();
       controls.selected = panels.selectedIndex;
       controls.sync();
       replay.sync();
       showSolution();
-      root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: state.get("status"), t: performance.now() } }));
+      const statuses = ((state.get("panel_data") ?? []) as { status?: string }[]).map((p) => p.status ?? "");
+      root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: state.get("status"), panels: statuses,
+        t: performance.now() } }));
       // tell a live kernel the picture is up: it holds the full computation back until then, so the preview
       // is not starved of CPU on small machines
       if (state.kernel === "live") state.send({ type: "drawn", status: state.get("status") });
@@ -231,6 +239,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   const ro = new ResizeObserver(() => {
     if (root.clientWidth === lastWidth) return; // height changes come from our own content
     lastWidth = root.clientWidth;
+    themeCache = null;
+    solution.width = 0;
+    replay.width = 0;
     updateChrome();
     panels.layoutColumns();
     replay.drawHistory();

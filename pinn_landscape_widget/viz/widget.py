@@ -401,7 +401,10 @@ class LandscapeWidget(anywidget.AnyWidget):
                     new.append({**old[i], "status": "computing", "message": ""})
                 else:
                     new.append(placeholder_payload(s, "computing"))
-            self.panel_data = new
+            with self.hold_sync():  # one message: the view never sees new panels with an old "done"
+                if any(p["status"] == "computing" for p in new) and self.interactive:
+                    self.status = "computing"
+                self.panel_data = new
 
     def _publish(self, s: SliceSettings, payload: dict):
         """Draw ``payload`` in every panel whose settings are ``s`` (panels may have changed meanwhile)."""
@@ -446,6 +449,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         t0 = time.perf_counter()
         todo = [s for s in dict.fromkeys(specs) if s not in self._payloads]
         errors: dict[SliceSettings, str] = {}
+        last = None  # the last full grid is drawn with the final status, in one message
         try:
             if todo:
                 self._previews(rid, todo, errors)
@@ -458,7 +462,9 @@ class LandscapeWidget(anywidget.AnyWidget):
                         table = self._computer.trajectory_table(s, ds)
                         payload = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
                         self._payloads[s] = payload
-                        if not self._stale(rid):
+                        if k == len(todo) - 1:
+                            last = (s, payload)
+                        elif not self._stale(rid):
                             self._publish(s, payload)
                     except _Superseded:
                         raise
@@ -466,7 +472,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                         errors[s] = f"{type(exc).__name__}: {exc}"
             if self._stale(rid):
                 return None
-            self._finish(rid, specs, errors, time.perf_counter() - t0)
+            self._finish(specs, errors, time.perf_counter() - t0, cached=not todo, last=last)
             self._build_replays(rid, [s.run for s in specs])
             return self.datasets[0] if not errors else None
         except _Superseded:
@@ -491,8 +497,8 @@ class LandscapeWidget(anywidget.AnyWidget):
                 raise _Superseded()
             if not shown:
                 self._drawn.clear()
-            self._publish(s, panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1))
             with self.hold_sync():
+                self._publish(s, panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1))
                 self.status = "preview"
                 self.status_text = f"{self._title(s)}; preview {pres} x {pres} in {ds.attrs['compute_seconds']:.2f} s"
             shown = True
@@ -529,15 +535,19 @@ class LandscapeWidget(anywidget.AnyWidget):
 
         return on_chunk
 
-    def _finish(self, rid, specs, errors, seconds):
-        with self._lock:
+    def _finish(self, specs, errors, seconds, cached=False, last=None):
+        """Draw the last full grid and mark failed panels, with the final status, in one message."""
+        with self._lock, self.hold_sync():
             data = list(self.panel_data)
             for i, s in enumerate(self.panel_settings()):
-                if s in errors and i < len(data):
+                if i >= len(data):
+                    continue
+                if last is not None and s == last[0]:
+                    data[i] = last[1]
+                if s in errors:
                     data[i] = {**data[i], "status": "error", "message": errors[s]}
             self.panel_data = data
-        n_bad = sum(p.get("non_finite", 0) for p in self.panel_data)
-        with self.hold_sync():
+            n_bad = sum(p.get("non_finite", 0) for p in data)
             if errors:
                 (s, msg), *_ = errors.items()
                 where = f"panel {specs.index(s) + 1}: " if len(specs) > 1 else ""
@@ -550,7 +560,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             self.error = ""
             self.status = "done"
             self.progress = 1.0
-            self.status_text = f"{self._title(specs[0])}{more}; done in {seconds:.2f} s" + (
+            how = " (from the cache)" if cached else ""
+            self.status_text = f"{self._title(specs[0])}{more}; done in {seconds:.2f} s{how}" + (
                 f"; {n_bad} non-finite point(s)" if n_bad else ""
             )
 

@@ -119,6 +119,16 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
         page.wait_for_timeout(100)
         assert page.evaluate("window.model.get('resolution')") == 33
 
+        # the side panel folds away (a synced setting, so a page can be saved without it)
+        page.click("button[data-action=toggle-controls]")
+        page.wait_for_timeout(100)
+        assert (
+            not page.locator(".plw-sidebar").is_visible()
+            and page.evaluate("window.model.get('show_controls')") is False
+        )
+        page.click("button[data-action=toggle-controls]")
+        assert page.locator(".plw-sidebar").is_visible()
+
         page.evaluate("window.cleanup()")
         assert page.locator(".plw-root").count() == 0
         assert page.errors == []
@@ -242,6 +252,16 @@ def test_three_panels_with_linked_cameras_and_add_remove(tmp_path):
         cams = page.evaluate("Array.from(document.querySelectorAll('.plw-panel')).map((p) => p.dataset.camera)")
         assert len(set(cams)) == 1
         assert page.evaluate("window.model.get('camera')") == json.loads(cams[0])
+        # one colour scale for all: the two strong-loss panels (other planes, other ranges) get the same colorbar
+        bars = "() => Array.from(document.querySelectorAll('.plw-colorbar')).map((c) => c.toDataURL())"
+        separate = page.evaluate(bars)
+        assert separate[0] != separate[2]
+        page.check("input[data-trait=z_shared]")
+        page.wait_for_timeout(300)
+        shared = page.evaluate(bars)
+        assert shared[0] == shared[2] and shared[0] != separate[0]
+        page.uncheck("input[data-trait=z_shared]")
+        page.wait_for_timeout(200)
         # the side panel edits the selected panel only: with a kernel, the new panels go to Python
         page.locator(".plw-canvas canvas").nth(1).focus()
         assert page.locator("select[data-role=panel-select]").input_value() == "1"
@@ -481,4 +501,44 @@ def test_follows_the_jupyterlab_dark_theme(tmp_path, widgets):
         label = page.evaluate("getComputedStyle(document.querySelector('.plw-label')).color")
         assert label == "rgb(238, 238, 238)"
         screenshot(page, "static_dark_theme", ".plw-root")
+        assert page.errors == []
+
+
+def test_two_coordinate_solution_as_heatmaps_and_a_selector_for_the_unknown_of_a_system(tmp_path):
+    import base64
+
+    run = small_run("convection1d", dict(n_points=64, beta=10.0), "strong")
+    w = plw.LandscapeWidget(run, resolution=15).wait()
+    w._ensure_replays([run.formulation])
+    _page(tmp_path, w)
+    with serve(tmp_path) as url, browser_page() as page:
+        _open(page, url)
+        title = page.locator(".plw-sol-title").inner_text()
+        assert title.startswith("u_theta at checkpoint") and page.locator(".plw-unknown").is_hidden()
+        sol = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        assert sol["width"] > 2.5 * sol["height"] and sol["fraction"] > 0.3  # three maps side by side
+        screenshot(page, "static_solution_2d", ".plw-root")
+        # a system (u, v) on (x, t): what the kernel sends for a clicked point, as solution_snapshot gives it
+        x, t = np.meshgrid(np.linspace(0, 1, 8), np.linspace(0, 1, 6), indexing="ij")
+        u, v = np.sin(3 * x) * t, np.cos(2 * t) * x
+        values = np.stack([[u, u + 0.1, -0.1 + 0 * u], [v, v, 0 * v]]).astype(np.float32)
+        payload = {
+            "dims": ["x", "t"],
+            "coords": {"x": [0.0, 1.0, 8], "t": [0.0, 1.0, 6]},
+            "unknowns": ["u", "v"],
+            "has_exact": True,
+            "title": "u at alpha 0.1, beta 0.2 (rel. L2 error 0.05)",
+            "values": base64.b64encode(values.tobytes()).decode(),
+        }
+        page.evaluate("(p) => window.model.set('solution', p)", payload)
+        page.wait_for_timeout(200)
+        assert page.locator(".plw-unknown").is_visible()
+        assert page.locator(".plw-unknown option").all_inner_texts() == ["u", "v"]
+        first = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        page.select_option(".plw-unknown", "v")
+        page.wait_for_timeout(200)
+        second = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        assert second["hash"] != first["hash"]
+        assert "v_theta" in page.locator(".plw-solution").get_attribute("aria-label")
+        screenshot(page, "static_system_unknown_v", ".plw-solution-box")
         assert page.errors == []

@@ -171,7 +171,7 @@ export function drawColorbar(ctx: CanvasRenderingContext2D, cssW: number, cssH: 
   const size = TICK_FONT_PX;
   const top = 10;
   const bottom = 10;
-  const barX = size * 1.5 + 6; // room for the title on the left
+  const barX = o.title ? size * 1.5 + 6 : 4; // room for the title on the left
   const barW = 12;
   const h = cssH - top - bottom;
   ctx.save();
@@ -242,8 +242,9 @@ export function drawColorbarH(ctx: CanvasRenderingContext2D, cssW: number, cssH:
   drawLabels(ctx, labels, layoutLabels(labels, { x: 0, y: 0, w: cssW, h: cssH }), o.fg, scale);
 }
 
-/** The colorbar's width for its widest tick label. */
-export function colorbarWidth(min: number, max: number, log: boolean): number {
+/** The colorbar's width for its widest tick label (and its title beside it, when it has one). */
+export function colorbarWidth(min: number, max: number, log: boolean, titled = true): number {
   const t = scaleTicks(min, max, log);
-  return Math.ceil(TICK_FONT_PX * 1.5 + 6 + 12 + 6 + Math.max(24, ...t.labels.map((s) => textWidth(s, TICK_FONT_PX))) + 4);
+  const title = titled ? TICK_FONT_PX * 1.5 + 6 : 4;
+  return Math.ceil(title + 12 + 6 + Math.max(24, ...t.labels.map((s) => textWidth(s, TICK_FONT_PX))) + 4);
 }

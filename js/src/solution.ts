@@ -153,7 +153,7 @@ function drawMaps(ctx: CanvasRenderingContext2D, f: Fields, cssW: number, cssH: 
   if (f.exact) maps.push({ title: "exact", vals: f.exact, range: f.ranges.u, cmap: "viridis", bar: true });
   if (f.error) maps.push({ title: "error", vals: f.error, range: [-f.ranges.err, f.ranges.err], cmap: "coolwarm",
     bar: true });
-  const cbW = Math.max(...maps.map((m) => colorbarWidth(m.range[0], m.range[1], false))) - TICK_FONT_PX;
+  const cbW = Math.max(...maps.map((m) => colorbarWidth(m.range[0], m.range[1], false, false)));
   const bars = maps.filter((m) => m.bar).length;
   const cellW = (cssW - bars * cbW) / maps.length;
   let x0 = 0;

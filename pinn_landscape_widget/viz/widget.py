@@ -402,7 +402,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                 else:
                     new.append(placeholder_payload(s, "computing"))
             with self.hold_sync():  # one message: the view never sees new panels with an old "done"
-                if any(p["status"] == "computing" for p in new) and self.interactive:
+                if any(p["status"] == "computing" for p in new) and self.interactive and self._ready:
                     self.status = "computing"
                 self.panel_data = new
 

@@ -7,7 +7,8 @@
 
 The public API is this flat namespace. The subpackages are the layers underneath, lowest first:
 ``pde`` (problems, formulations), ``engine`` (the batched loss evaluator), ``models`` (training),
-``analysis`` (directions, landscapes, curvature) and ``viz`` (widget, plots, export).
+``analysis`` (directions, landscapes, curvature, metrics), ``viz`` (widget, plots, export) and
+``reproduce`` (published studies rerun: ``plw.reproduce("krishnapriyan2021")``).
 """
 
 from ._version import __version__
@@ -20,14 +21,20 @@ from .analysis.directions import (
     random_directions,
 )
 from .analysis.landscape import landscape
+from .analysis.metrics import compare_landscapes, curvature_map, roughness_index
 from .analysis.sweep import landscape_sweep
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
+from .models.custom import from_model
+from .models.recorder import Recorder
 from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
 from .pde import formulations  # noqa: F401 - plw.formulations.supported_formulations
+from .pde.conditions import dirichlet, initial, initial_rate, neumann, periodic
 from .pde.formulations import list_formulations
-from .pde.problems import Problem, get_problem, list_problems
+from .pde.library import get_problem, list_problems
+from .pde.problems import Problem, define_problem
+from .reproduce import reproduce  # the function; the studies live in pinn_landscape_widget.reproduce
 
 # the viz layer imports anywidget and matplotlib; the engine does not need them, so load it on first use
 _LAZY = {
@@ -44,6 +51,8 @@ def __getattr__(name):
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name == "adapters":  # plw.adapters.from_deepxde / from_pina; imports neither library until called
+        return importlib.import_module(".adapters", __name__)
     if name == "notebook_to_html":
         from ._optional import require
 
@@ -61,24 +70,37 @@ __all__ = [
     "HessianOperator",
     "LandscapeWidget",
     "Problem",
+    "Recorder",
     "TrainResult",
     "__version__",
+    "adapters",
+    "compare_landscapes",
+    "curvature_map",
+    "define_problem",
+    "dirichlet",
     "directional_curvature",
     "evaluate",
     "explore",
+    "from_model",
     "get_problem",
     "hessian_directions",
     "hessian_eigenpairs",
     "hessian_spectrum",
+    "initial",
+    "initial_rate",
     "interpolation_direction",
     "landscape",
     "landscape_sweep",
     "list_formulations",
     "list_problems",
+    "neumann",
     "notebook_to_html",
     "pca_directions",
+    "periodic",
     "plot",
     "random_directions",
+    "reproduce",
+    "roughness_index",
     "solution_snapshot",
     "to_html",
     "to_pythreejs",

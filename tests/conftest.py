@@ -17,6 +17,79 @@ CASES = [
 PROBLEM_FORMULATIONS = [(name, kw, f) for name, kw, forms in CASES for f in forms]
 
 
+def mixed_problem(n_points=64, dtype_params=None):
+    """A defined problem that reads a mixed second partial, a time derivative at the start, a Neumann
+    slope and a periodic slope: u_xt + u u_x - f on [0, 1] x [0, 2], source f = cos(x) sin(t)."""
+    return plw.define_problem(
+        "mixed",
+        {"x": (0.0, 1.0), "t": (0.0, 2.0)},
+        residual=lambda u, f, a: u.xt + a * u * u.x - f,
+        source=lambda x, t: torch.cos(x) * torch.sin(t),
+        params={"a": 0.7},
+        conditions=[
+            plw.initial_rate(lambda x: x),
+            plw.neumann("x", at=1.0, value=0.5, weight=2.0),
+            plw.periodic("x", derivatives=True),
+        ],
+        exact=lambda x, t: torch.sin(x + t),
+        n_points=n_points,
+    )
+
+
+def system_problem(n_points=64):
+    """A defined system of two unknowns with a hard ansatz (factor and lift) on one of them and a
+    penalised condition on the other: u_t - v_x = 0, v_t - u_xx + v = 0 on [0, 1]^2."""
+    return plw.define_problem(
+        "system",
+        {"x": (0.0, 1.0), "t": (0.0, 1.0)},
+        residual=lambda u, v: [u.t - v.x, v.t - u.xx + v],
+        unknowns=("u", "v"),
+        ansatz={"u": lambda x, t: t * x * (1 - x)},
+        lift={"u": lambda x: torch.sin(3.0 * x)},
+        conditions=[
+            plw.initial(lambda x: torch.sin(3.0 * x), unknowns="u", hard=True),
+            plw.dirichlet("x", value={"v": 0.25}, weight=3.0),
+        ],
+        exact=lambda x, t: (torch.sin(3.0 * x) * torch.cos(t), torch.cos(3.0 * x) * torch.sin(t)),
+        n_points=n_points,
+    )
+
+
+def ritz_problem(n_points=64):
+    """A defined problem with an energy that reads a lifted, penalised solution in 2-D:
+    -div(grad u) + u = f, energy 1/2 |grad u|^2 + 1/2 u^2 - f u, on [0, 2] x [0, 1]."""
+    return plw.define_problem(
+        "ritz",
+        {"x": (0.0, 2.0), "y": (0.0, 1.0)},
+        residual=lambda u, f: -u.laplacian + u - f,
+        energy=lambda u, f: 0.5 * (u.x**2 + u.y**2) + 0.5 * u * u - f * u,
+        source=lambda x, y: (1 + 2 * torch.pi**2 / 4) * torch.sin(torch.pi * x / 2) * torch.sin(torch.pi * y),
+        conditions=[plw.dirichlet(weight=10.0)],
+        exact=lambda x, y: torch.sin(torch.pi * x / 2) * torch.sin(torch.pi * y),
+        n_points=n_points,
+    )
+
+
+DEFINED = {"mixed": mixed_problem, "system": system_problem, "ritz": ritz_problem}
+
+# every built-in problem x formulation (small point sets) and the defined ones above, for value checks
+VALUE_CASES = PROBLEM_FORMULATIONS + [
+    ("reaction1d", dict(n_points=64, rho=5.0), "strong"),
+    ("heat1d", dict(n_points=64, diffusivity=0.3), "strong"),
+    ("wave1d", dict(n_points=64), "strong"),
+    ("helmholtz2d", dict(n_points=64), "strong"),
+    ("helmholtz2d", dict(n_points=64, boundary="penalty", k=2.0), "deep_ritz"),
+    ("kovasznay2d", dict(n_points=64), "strong"),
+    ("burgers1d", dict(n_points=64), "strong"),
+    ("allen_cahn1d", dict(n_points=64), "strong"),
+    ("reaction_diffusion1d", dict(n_points=64, nu=2.0, rho=3.0), "strong"),
+    ("mixed", {}, "strong"),
+    ("system", {}, "strong"),
+    ("ritz", {}, "strong"),
+    ("ritz", {}, "deep_ritz"),
+]
+
+
 def case_id(case):
     name, kw, form = case
     extra = ",".join(f"{k}={v}" for k, v in kw.items() if k != "n_points")
@@ -30,8 +103,9 @@ def small_run(name, kw, form, dtype=torch.float32, steps=30):
     """A short, cached training run on a small network (landscape tests need a run, not a good one)."""
     key = (name, tuple(sorted(kw.items())), form, dtype, steps)
     if key not in _RUNS:
+        problem = DEFINED[name](**kw) if name in DEFINED else plw.get_problem(name, **kw)
         _RUNS[key] = plw.train(
-            name,
+            problem,
             form,
             width=12,
             depth=2,
@@ -41,7 +115,6 @@ def small_run(name, kw, form, dtype=torch.float32, steps=30):
             progress=False,
             dtype=dtype,
             device="cpu",
-            problem_params=kw,
         )
     return _RUNS[key]
 
@@ -60,5 +133,5 @@ def kernels(request, monkeypatch):
         monkeypatch.setattr(native, "_LIB", None)
         monkeypatch.setattr(native, "_TRIED", True)
     else:
-        assert native.library() is not None, "the fused C kernels (pinn_landscape_widget/native.py) did not build"
+        assert native.library() is not None, "the fused C kernels (engine/_native.py) did not build"
     return request.param

@@ -25,6 +25,7 @@ LAYERS = {
     "viz": 5,
     "reproduce": 6,
     "cli": 7,
+    "adapters": 7,
     "__init__": 7,
 }
 

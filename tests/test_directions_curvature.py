@@ -111,7 +111,7 @@ def test_hessian_split_over_threads_equals_dense_hessian(case, method, monkeypat
         assert len(op._parts) == 2 and op.method == method
         torch.testing.assert_close(op.dense(), dense_hessian(run), rtol=1e-10, atol=1e-10)
         assert abs(op.loss - float(run.objective(dtype=torch.float64).loss(run.params.double()[None])[0])) < 1e-12
-        interior = op.objective.formulation.term
+        interior = op.objective.formulation.terms(op.objective.problem)[0]
         op_term = HessianOperator(run, term=interior)
         assert len(op_term._parts) == 2
         torch.testing.assert_close(op_term.dense(), dense_hessian(run, interior), rtol=1e-10, atol=1e-10)

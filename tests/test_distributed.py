@@ -1,15 +1,19 @@
 """dask.distributed tiles with a real LocalCluster of worker processes."""
 
+import math
 import os
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 import pinn_landscape_widget as plw
 
+from .autograd_reference import reference_terms
 from .conftest import small_run
 
 distributed = pytest.importorskip("distributed")
@@ -93,3 +97,66 @@ def test_sweep_without_cluster_round_trips_netcdf(tmp_path):
     ds = plw.landscape_sweep(runs, directions_seeds=[0], formulations=["strong", "deep_ritz"], resolution=5)
     ds.to_netcdf(tmp_path / "s.nc")
     xr.testing.assert_identical(xr.open_dataset(tmp_path / "s.nc").load(), ds)
+
+
+def _decay_problem(c=1.0):
+    """A defined problem whose functions exist only here (lambdas and a closure: cloudpickle sends them by
+    value; the workers never import this module). u_xt + c u_x + u = f, exact u = sin(x + s) exp(-c t)."""
+    shift = 0.3
+
+    def exact(x, t, c):
+        return torch.sin(x + shift) * torch.exp(-c * t)
+
+    return plw.define_problem(
+        "decay",
+        {"x": (0.0, 1.0), "t": (0.0, 1.0)},
+        residual=lambda u, f, c: u.xt + c * u.x + u - f,
+        source=lambda x, t, c: exact(x, t, c),
+        params={"c": c},
+        conditions=[
+            plw.initial(lambda x: torch.sin(x + shift)),
+            plw.dirichlet("x", at=0.0, value=lambda t, c: math.sin(shift) * torch.exp(-c * t), weight=2.0),
+        ],
+        exact=exact,
+        n_points=64,
+    )
+
+
+def _train(problem):
+    return plw.train(problem, "strong", width=12, depth=2, steps=30, optimizer="adam", lr=1e-2, progress=False)
+
+
+def test_distributed_grid_of_a_defined_problem_equals_local_grid(client):
+    run = _train(_decay_problem(c=1.5))
+    d = plw.random_directions(run, 2, seed=1)
+    local = plw.landscape(run, d, resolution=9, progress=False)
+    dist = plw.landscape(run, d, resolution=9, progress=False, client=client, tile_size=20)
+    for var in local.data_vars:
+        np.testing.assert_array_equal(dist[var].values, local[var].values, err_msg=var)
+    assert dist.attrs["problem"] == "decay"
+    # the problem's functions went by value: no worker imported this test module to find them
+    assert not any(client.run(lambda: __name__ in sys.modules).values())
+    # and the numbers are the problem's: the centre against per-point autograd of its definition
+    ref = reference_terms(run, run.params, "strong")[0]
+    for key in ("loss", "loss_residual", "loss_initial", "loss_boundary"):
+        assert float(dist[key].sel(alpha=0.0, beta=0.0)) == pytest.approx(ref[key], rel=1e-5), key
+
+
+def test_landscape_sweep_over_a_defined_problems_parameter(client):
+    base = _decay_problem()
+    runs = {f"c={c}": _train(base.with_params(c=c)) for c in (0.5, 2.0)}
+    assert [r.problem.params["c"] for r in runs.values()] == [0.5, 2.0]
+    ds = plw.landscape_sweep(runs, directions_seeds=[0, 2], resolution=5, client=client)
+    assert ds.loss.dims == ("run", "seed", "formulation", "alpha", "beta") and ds.attrs["problem"] == "decay"
+    local = plw.landscape_sweep(runs, directions_seeds=[0, 2], resolution=5)
+    np.testing.assert_array_equal(ds.loss.values, local.loss.values)
+    for label, run in runs.items():
+        one = plw.landscape(run, plw.random_directions(run, 2, seed=2), resolution=5, progress=False)
+        np.testing.assert_array_equal(ds.loss.sel(run=label, seed=2, formulation="strong").values, one.loss.values)
+        # each run's grid is its own parameter's loss: the centre by per-point autograd of that problem
+        ref = reference_terms(run, run.params, "strong")[0]["loss"]
+        assert float(ds.loss.sel(run=label, seed=0, formulation="strong", alpha=0.0, beta=0.0)) == pytest.approx(
+            ref, rel=1e-5
+        )
+    # the parameter changes the loss surface: the two runs' grids differ
+    assert not np.allclose(ds.loss.sel(run="c=0.5").values, ds.loss.sel(run="c=2.0").values)

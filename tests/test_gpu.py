@@ -69,3 +69,54 @@ def test_compiled_gpu_grid_matches_eager():
     eager = plw.landscape(run, dirs, resolution=41, progress=False)
     fused = plw.landscape(run, dirs, resolution=41, progress=False, compile=True, chunk_size=500)
     np.testing.assert_allclose(fused.loss.values, eager.loss.values, rtol=2e-4)
+
+
+@pytest.mark.parametrize("name", ["heat1d", "wave1d", "kovasznay2d", "burgers1d"])
+def test_gpu_grid_of_defined_problems_equals_cpu_grid(name):
+    """The general jet path (any partials, several outputs) on the GPU equals the CPU's."""
+    run = plw.train(
+        name,
+        "strong",
+        width=16,
+        depth=2,
+        steps=10,
+        optimizer="adam",
+        progress=False,
+        device="cpu",
+        dtype=torch.float64,
+        problem_params=dict(n_points=256),
+    )
+    dirs = plw.random_directions(run, 2, seed=0)
+    cpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cpu")
+    gpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cuda")
+    np.testing.assert_allclose(gpu.loss.values, cpu.loss.values, rtol=1e-10)
+
+
+def test_gpu_grid_of_any_module_uses_vmap_and_equals_cpu_grid():
+    class FourierFeatures(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.B = torch.nn.Parameter(
+                torch.randn(1, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+            )
+            self.body = torch.nn.Sequential(torch.nn.Linear(16, 20), torch.nn.Tanh(), torch.nn.Linear(20, 1)).double()
+
+        def forward(self, x):
+            z = x @ self.B
+            return self.body(torch.cat([torch.sin(z), torch.cos(z)], -1))
+
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        model=FourierFeatures(),
+        steps=(10, 0),
+        progress=False,
+        device="cpu",
+        dtype=torch.float64,
+        problem_params=dict(n_points=128),
+    )
+    dirs = plw.random_directions(run, 2, seed=0)
+    cpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cpu")
+    gpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cuda")
+    assert run.net.mode == "vmap"
+    np.testing.assert_allclose(gpu.loss.values, cpu.loss.values, rtol=1e-10)

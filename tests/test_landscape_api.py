@@ -223,7 +223,8 @@ def test_cli_bad_argument_is_a_clear_error(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2
-    assert "problem must be one of ['poisson1d', 'poisson2d', 'convection1d'], got 'heat'" in proc.stderr
+    assert "problem must be one of ['poisson1d', 'poisson2d', 'convection1d', " in proc.stderr
+    assert "or a Problem from plw.define_problem, got 'heat'" in proc.stderr
 
 
 @pytest.mark.slow

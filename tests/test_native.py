@@ -1,6 +1,6 @@
-"""The fused C kernels (native.py, csrc/jets.c): the whole network's jet against float64 autograd,
+"""The fused C kernels (engine/_native.py, csrc/jets.c): the whole network's jet against float64 autograd,
 accurate over the whole float range, bit-identical wherever a point or a parameter row sits, and a failed
-build falls back to torch with a warning."""
+build falls back to torch with a warning. How the library is built, cached and loaded: test_native_build.py."""
 
 import platform
 import warnings
@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 
-import pinn_landscape_widget as plw
 from pinn_landscape_widget.engine import _native as native
 from pinn_landscape_widget.engine.mlp import MLP
 
@@ -123,44 +122,11 @@ def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path
     monkeypatch.setattr(native, "_TRIED", False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no cached build to find
     monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
-    with pytest.warns(RuntimeWarning, match="building the fused CPU kernels failed"):
+    with pytest.warns(native.NativeKernelsWarning, match="fast CPU path .* is off: the C compiler .*false"):
         assert native.library() is None
     params, x = torch.zeros(1, 10), torch.zeros(3, 1)
     assert not native.supports(params, x, 1, 2)
     assert not list(tmp_path.rglob("*.so"))
-
-
-def test_a_compiler_without_openmp_builds_serial_kernels(monkeypatch, tmp_path):
-    """A compiler whose -fopenmp fails (no OpenMP runtime) still gives the kernels, with the Hessian's C
-    passes on one thread (warned); their products equal float64 ones."""
-    from pinn_landscape_widget.analysis.curvature import HessianOperator
-
-    real = native.os.environ.get("CC") or native.shutil.which("cc") or native.shutil.which("gcc")
-    fake = tmp_path / "cc-without-openmp"
-    fake.write_text(f'#!/bin/sh\ncase " $* " in *" -fopenmp "*) exit 1;; esac\nexec {real} "$@"\n')
-    fake.chmod(0o755)
-    monkeypatch.setattr(native, "_LIB", None)
-    monkeypatch.setattr(native, "_TRIED", False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("CC", str(fake))
-    with pytest.warns(RuntimeWarning, match="no OpenMP"):
-        lib = native.library()
-    assert lib is not None
-    run = plw.train(
-        "poisson1d",
-        "deep_ritz",
-        width=16,
-        depth=2,
-        steps=20,
-        progress=False,
-        device="cpu",
-        problem_params=dict(n_points=300),
-    )
-    fast, ref = HessianOperator(run, dtype=torch.float32), HessianOperator(run, dtype=torch.float64)
-    assert fast.native
-    v = torch.randn(fast.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    want = ref.matvec(v)
-    assert (fast.matvec(v).double() - want).abs().max() <= 1e-4 * want.abs().max()
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="builds for a baseline x86-64 CPU")
@@ -185,16 +151,17 @@ def test_disabled_by_environment(monkeypatch):
 
 
 def test_the_build_is_cached(lib, monkeypatch):
-    """A second process finds the built library by its key and runs no compiler."""
-    compiler = native.os.environ.get("CC") or native.shutil.which("cc") or native.shutil.which("gcc")
-    path = native._build(compiler)
-    assert path.exists() and path.parent == native.cache_dir()
+    """A second process finds the built library by its key and runs no compiler build."""
+    path = native._cached_path(native._find_compiler())
+    assert path.is_file() and path.parent == native.kernel_dir()
 
-    def no_compiler(*a, **k):
+    def no_build(*a, **k):
         raise AssertionError("compiled again")
 
-    monkeypatch.setattr(native.subprocess, "run", no_compiler)
-    assert native._build(compiler) == path
+    monkeypatch.setattr(native, "_compile", no_build)
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setattr(native, "_TRIED", False)
+    assert native.library() is not None
 
 
 def test_wrong_shapes_are_refused_before_reaching_c(lib):

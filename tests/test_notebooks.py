@@ -7,6 +7,8 @@ nbconvert's HTML export of an executed notebook (`--to plw_html`) does the same.
 """
 
 import json
+import math
+import re
 import shutil
 import subprocess
 import sys
@@ -57,8 +59,66 @@ def test_notebook_runs_top_to_bottom(book, name):
         keys = set(ours[0]["state"]["static_slices"])
         assert {json.loads(k)[1] for k in keys} == {"random", "pca", "hessian", "interpolation"}
     text = "".join(o.get("text", "") for o in outputs)
+    if name == "02_deep_ritz_vs_strong":
+        # a number under each of the seed paper's three findings, and a verdict for each
+        for form in ("strong", "deep_ritz"):
+            ri = float(re.search(rf"{form}\s+roughness index ([-+.\de]+)", text).group(1))
+            assert 0 <= ri < 1
+            ratio = float(re.search(rf"{form}\s+at theta\*: .*\|lambda_min / lambda_max\| ([-+.\de]+)", text).group(1))
+            assert 0 <= ratio < 1
+        rank = float(re.search(r"rank_correlation\s+([-+.\de]+)", text).group(1))
+        assert -1 <= rank <= 1
+        for finding in ("1. smooth: strong", "2. convex-like near the solution: deep_ritz", "3. similar across"):
+            assert re.search(rf"{re.escape(finding)}.*: (reproduced|differs)", text), finding
     if name == "03_failure_modes_convection":
-        assert "beta =  40" in text
+        err = {int(b): float(e) for b, e in re.findall(r"vanilla, beta = (\d+): relative L2 error ([-+.\de]+)", text)}
+        assert err[1] < 5e-2 and err[30] > 0.5, err
+        assert text.count("stopped by tolerance") == 2  # both calls end at their own tolerance test
+        assert len(re.findall(r"beta = (?:1|30): top Hessian eigenvalues", text)) == 2
+        assert any("image/png" in o.get("data", {}) for o in outputs)
+    if name == "04_spectra":
+        top = {t: float(v) for t, v in re.findall(r"(\w+)\s+top eigenvalues \[([-+.\de]+)", text)}
+        assert {"total", "residual", "initial", "initial_rate", "boundary", "preconditioned"} <= set(top), top
+        assert all(math.isfinite(v) for v in top.values()) and top["total"] > 0
+        assert any("image/png" in o.get("data", {}) for o in outputs)
+    if name == "05_define_your_pde":
+        _check_define_your_pde(nb, outputs, text)
+
+
+def _number(pattern, text):
+    m = re.search(pattern, text)
+    assert m, (pattern, text)
+    return [float(g) for g in m.groups()]
+
+
+def _check_define_your_pde(nb, outputs, text):
+    """The heat equation defined in a few lines trains, has a landscape and shows the widget; the Goursat
+    problem's hard conditions leave one loss term."""
+    # a 20 x 20 grid on the unit square: 400 points, weights summing to its area; 20 initial, 2 x 20 boundary
+    assert "400 interior points; their weights sum to 1.000, the area of the box" in text
+    assert "loss term 'initial': 20 points, weight 1.0" in text
+    assert "loss term 'boundary': 40 points, weight 1.0" in text
+    total, residual, init, boundary = _number(r"loss (\S+) = residual (\S+) \+ initial (\S+) \+ boundary (\S+)\n", text)
+    assert abs(total - (residual + init + boundary)) < 0.06 * total  # the terms add up (printed rounded)
+    (err,) = _number(r"relative L2 error against the exact solution: (\S+)\n", text)
+    assert 0 < err < 0.25, err  # a short budget: a few per cent, not a failed run (an untrained net is ~1)
+    centre, lowest, highest = _number(
+        r"loss at the centre (\S+) \(the trained loss\), lowest on the plane (\S+), "
+        r"highest (\S+)\n",
+        text,
+    )
+    assert centre == pytest.approx(total, rel=0.01) and lowest <= centre < highest
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert views and all("image/png" in o["data"] for o in views), "the widget is displayed, with a PNG fallback"
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "grid_shape" in s["state"]]
+    assert ours and ours[0]["grid_shape"] == [31, 31] and ours[0]["status"] == "done"
+    assert ours[0]["title"].startswith("heat / strong")
+    assert "loss terms: ['loss_residual']" in text  # both Goursat conditions are imposed by the ansatz
+    (err2,) = _number(r"Goursat: relative L2 error (\S+)\n", text)
+    assert 0 < err2 < 0.1, err2
+    start, end = _number(r"the loss falls from (\S+) to (\S+)\n", text)
+    assert end < 0.1 * start
 
 
 def _draws_and_switches(page, label):

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+import pythreejs as p3  # a required dependency: a missing one must fail, not skip
 
 import pinn_landscape_widget as plw
 
 from .conftest import small_run
-
-p3 = pytest.importorskip("pythreejs")
 
 
 def test_mesh_geometry_matches_the_grid():

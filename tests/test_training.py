@@ -17,7 +17,6 @@ def test_default_poisson1d_run_reaches_one_percent_error(formulation):
     u = run.model_at(run.params.double())(x).detach()
     ustar = run.problem.exact(x)
     assert float(torch.linalg.norm(u - ustar) / torch.linalg.norm(ustar)) < 1e-2
-    assert run.history.attrs["train_seconds"] < 30
 
 
 def test_same_seed_same_numbers_and_different_seed_differs():

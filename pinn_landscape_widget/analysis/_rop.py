@@ -46,13 +46,21 @@ from ..engine import _native
 from ..engine._workspace import Workspace
 from ..pde.derivatives import Jet
 
-PLAN_FIELDS = 18  # F_N in csrc/rop.c: the int64 fields of a layer's record
+# the int64 fields of a layer's record in rop.c's plan: checked against the library when it loads
+PLAN_FIELDS = _native.PLAN_FIELDS
 
 
 def applies(objective) -> bool:
-    """Whether this objective's network has an R-operator here (tanh; every other activation goes through
-    autograd's double backward)."""
-    return objective.net.activation == "tanh"
+    """Whether this objective's network has an R-operator here: our tanh MLP with one output, whose loss
+    reads value, gradient and Laplacian jets (every other network or derivative set goes through autograd's
+    double backward)."""
+    net = objective.net
+    return (
+        getattr(net, "activation", None) == "tanh"
+        and getattr(net, "out_dim", None) == 1
+        and hasattr(net, "param_slices")
+        and all(ps.spec.is_classic for ps in objective.point_sets)
+    )
 
 
 def native_applies(objective) -> bool:
@@ -198,10 +206,6 @@ class _PointSet:
             self._shares(self.threads),
         )
 
-    def jet(self, Y: torch.Tensor) -> Jet:
-        """K [C, n] stacks ([K, C, n]) as the loss code's Jet (value [K, n], grad [K, d, n], lap [K, n])."""
-        return Jet(Y[:, 0], Y[:, 1 : 1 + self.d] if self.d else None, Y[:, -1] if self.order >= 2 else None)
-
     def backward(self, Yb: torch.Tensor) -> None:
         """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
         and folds the R-passes' v-independent factors into a few coefficient arrays per layer."""
@@ -244,7 +248,7 @@ class _PointSet:
 
     def _shares(self, threads: int) -> int:
         """How many threads a C pass over this set's points uses, of at most ``threads``."""
-        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, 64))
+        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, _native.MAX_SHARES))
 
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
@@ -395,19 +399,18 @@ class NetworkHVP:
         # autograd call, no vmap. C <= 2 + d: one row per channel, and one for the check.
         self.K = K = 3 + objective.x.shape[1] if self.native else 1
 
-        def network(x, order):
-            """The network's output jet at x, views of a leaf of the loss's graph (one per point set)."""
-            key = (x.data_ptr(), tuple(x.shape), order)
+        def network(point_set):
+            """The network's output jet at a point set, views of a leaf of the loss's graph (one per set)."""
+            key = id(point_set)
             if key not in self.sets:
-                self.sets[key] = ps = _PointSet(net, theta, x, order, self.ws, setup_threads)
+                self.sets[key] = ps = _PointSet(net, theta, point_set.x, point_set.spec.order, self.ws, setup_threads)
                 # a copy: views of the workspace share one version counter, which later writes there bump
                 leaves[key] = ps.Y.expand(K, *ps.Y.shape).clone().requires_grad_(True)
-            return self.sets[key].jet(leaves[key])
+            return Jet.from_stacked(point_set.spec, leaves[key])
 
         # the loss as a function of the network's output jets, by the objective's own code
         with torch.enable_grad():
-            u = objective.u(network, objective.x, objective.phi, objective.order)
-            terms = objective._terms(network, u)
+            terms, _ = objective.loss_terms(network)
             loss = terms[term] if term is not None else sum(terms.values())  # [K], every row the same
             self.loss = float(loss[0].detach())
             self._leaves = list(leaves.values())

@@ -89,12 +89,18 @@ class HessianOperator:
 
     def _split(self, obj, term):
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
+        if not hasattr(obj, "quadrature_part"):  # a user's loss: one function, not a sum over our points
+            return [obj]
         n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
         # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL),
         # or in C (float32 CPU), which splits the points over threads itself
-        if n_parts < 2 or term not in (None, obj.formulation.term) or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR):
+        if (
+            n_parts < 2
+            or term not in (None, *obj.formulation.terms(obj.problem))
+            or (_rop.applies(obj) and not self.SPLIT_R_OPERATOR)
+        ):
             return [obj]
         bounds = [round(i * obj.x.shape[0] / n_parts) for i in range(n_parts + 1)]
         return [

@@ -48,14 +48,19 @@ class Directions:
 
 
 def _normalize(d: torch.Tensor, ref: torch.Tensor, net, normalization: str, bias: str) -> torch.Tensor:
+    """Li et al.'s normalisation over the network's parameter tensors: a tensor of two or more dimensions is
+    a weight whose rows (one output unit, or one convolution filter) are rescaled; one of fewer dimensions is
+    a bias, zeroed or rescaled entry by entry."""
     out = d.clone()
-    for ws, bs, (o, i) in net.param_slices():
-        dw, rw = out[ws].view(o, i), ref[ws].view(o, i)
-        if normalization == "filter":
-            dw.mul_(rw.norm(dim=1, keepdim=True) / dw.norm(dim=1, keepdim=True).clamp_min(1e-30))
-        elif normalization == "layer":
-            dw.mul_(rw.norm() / dw.norm().clamp_min(1e-30))
-        db, rb = out[bs], ref[bs]
+    for _, sl, shape in net.param_layout():
+        if len(shape) >= 2:
+            dw, rw = out[sl].view(shape[0], -1), ref[sl].view(shape[0], -1)
+            if normalization == "filter":
+                dw.mul_(rw.norm(dim=1, keepdim=True) / dw.norm(dim=1, keepdim=True).clamp_min(1e-30))
+            elif normalization == "layer":
+                dw.mul_(rw.norm() / dw.norm().clamp_min(1e-30))
+            continue
+        db, rb = out[sl], ref[sl]
         if bias == "zero":
             db.zero_()
         elif normalization == "filter":
@@ -140,7 +145,7 @@ def as_directions(run, directions) -> Directions:
     zero = [i for i in range(vec.shape[0]) if not bool(vec[i].abs().max() > 0)]
     if zero:
         raise ValueError(f"directions {zero} are all zero; a slice needs non-zero directions")
-    return Directions(vec, kind, attrs, **extra)
+    return Directions(vec, kind, attrs, **extra)  # type: ignore[arg-type]
 
 
 def pca_directions(run, n: int = 2) -> Directions:

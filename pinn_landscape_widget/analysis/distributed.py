@@ -10,78 +10,47 @@ or missing tile.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .._checks import check_int
-
-_OBJECTIVES: dict[str, object] = {}
+from .._optional import require
 
 
 @dataclass(frozen=True)
 class EvaluatorSpec:
-    problem: str
-    problem_params: tuple
-    width: int
-    depth: int
-    activation: str
-    formulation: str
-    dtype: str
+    """What a worker needs to evaluate tiles: the run's objective on the CPU (problem, network, loss; it
+    travels with cloudpickle, so a user's functions go too), the slice's centre and directions."""
+
+    objective: object
     center: np.ndarray
     directions: np.ndarray
 
-    @property
-    def key(self) -> str:
-        return hashlib.sha1(
-            pickle.dumps(
-                (
-                    self.problem,
-                    self.problem_params,
-                    self.width,
-                    self.depth,
-                    self.activation,
-                    self.formulation,
-                    self.dtype,
-                )
-            )
-        ).hexdigest()
 
-
-def spec_for(run, objective, center: torch.Tensor, directions: torch.Tensor) -> EvaluatorSpec:
-    return EvaluatorSpec(
-        run.problem.name,
-        tuple(sorted(run.problem.params.items())),
-        run.net.width,
-        run.net.depth,
-        run.net.activation,
-        objective.formulation.name,
-        str(objective.dtype).replace("torch.", ""),
-        center.detach().cpu().numpy(),
-        directions.detach().cpu().numpy(),
+def spec_for(run, formulation, dtype, center: torch.Tensor, directions: torch.Tensor) -> EvaluatorSpec:
+    """The spec of a landscape's tiles; a clear error when its objective cannot be sent to the workers."""
+    spec = EvaluatorSpec(
+        run.objective(formulation, "cpu", dtype), center.detach().cpu().numpy(), directions.detach().cpu().numpy()
     )
-
-
-def _objective(spec: EvaluatorSpec):
-    from ..engine.mlp import MLP
-    from ..engine.objective import Objective
-    from ..pde.problems import get_problem
-
-    if spec.key not in _OBJECTIVES:
-        prob = get_problem(spec.problem, **dict(spec.problem_params))
-        net = MLP(prob.dim, spec.width, spec.depth, spec.activation)
-        _OBJECTIVES[spec.key] = Objective(prob, net, spec.formulation, "cpu", getattr(torch, spec.dtype))
-    return _OBJECTIVES[spec.key]
+    cloudpickle = require("cloudpickle", "distributed", "landscape(client=...)")
+    try:
+        cloudpickle.dumps(spec.objective)
+    except Exception as exc:  # noqa: BLE001 - any failure to serialise is the user's to fix
+        raise ValueError(
+            f"this run cannot be sent to the dask workers ({type(exc).__name__}: {exc}); its problem, model and "
+            "loss functions must be picklable by cloudpickle (plain functions and modules are; open files, "
+            "locks and generators are not)"
+        ) from exc
+    return spec
 
 
 def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str, np.ndarray]:
     """Evaluate the grid points ``coef`` [n, n_dirs] of one tile on a worker."""
     from ..engine.evaluation import evaluate_points, points_on_slice
 
-    obj = _objective(spec)
+    obj = spec.objective
     theta0 = torch.as_tensor(spec.center, dtype=obj.dtype)
     D = torch.as_tensor(spec.directions, dtype=obj.dtype)
     c = torch.as_tensor(coef, dtype=obj.dtype)
@@ -97,7 +66,7 @@ def evaluate_tiles(
     client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None
 ) -> dict[str, torch.Tensor]:
     """Scatter the grid over the cluster in tiles and gather the values in grid order."""
-    from distributed import as_completed
+    as_completed = require("distributed", "distributed", "landscape(..., client=...)").as_completed
 
     n = coef.shape[0]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -87,7 +87,7 @@ def landscape(
     client: a dask.distributed Client; the grid is split into tiles of ``tile_size`` points (default: about
     four tiles per worker) and evaluated on the workers' CPUs. The result is identical to the local one.
     compile: evaluate through torch.compile (fused elementwise kernels; pays a compilation on first use;
-    on a 2-core CPU it was slower than the eager kernel, so it is off by default).
+    on a 2-core CPU it is slower than the eager kernel, so it is off by default).
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
@@ -129,7 +129,8 @@ def landscape(
 
             if chunk_size is None and memory_budget is None and obj.device.type == "cuda":
                 chunk = chunk_size_for(run.objective(formulation, "cpu", dtype), n_total)
-            values = evaluate_tiles(client, spec_for(run, obj, theta0, D), coef, chunk, tile_size, on_chunk)
+            spec = spec_for(run, obj.formulation.name, obj.dtype, theta0, D)
+            values = evaluate_tiles(client, spec, coef, chunk, tile_size, on_chunk)
 
     if curvature:
         if n_dims != 1:
@@ -167,7 +168,7 @@ def landscape(
 
     attrs = dict(
         problem=run.problem.name,
-        problem_params=json.dumps(run.problem.params),
+        problem_params=json.dumps(run.problem.options),
         formulation=obj.formulation.name,
         trained_formulation=run.formulation,
         terms=json.dumps(obj.term_names),
@@ -184,7 +185,7 @@ def landscape(
         device=str(obj.device),
         chunk_size=int(chunk),
         package_version=__version__,
-        network=f"MLP {run.net.width}x{run.net.depth} {run.net.activation}",
+        network=run.net.description,
         loss_center=float(center_vals["loss"][0]),
         rel_l2_error_center=float(center_vals["rel_l2_error"][0]),
         compute_seconds=time.perf_counter() - t0,

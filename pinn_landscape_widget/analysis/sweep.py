@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..pde.formulations import supported_formulations
 from .directions import random_directions
 from .landscape import landscape
 
@@ -31,7 +30,7 @@ def landscape_sweep(
         raise ValueError("runs must be a non-empty dict of labelled TrainResults")
     forms = list(formulations) if formulations is not None else [next(iter(runs.values())).formulation]
     for label in labels:
-        allowed = supported_formulations(runs[label].problem)
+        allowed = list(runs[label].formulations)
         bad = [f for f in forms if f not in allowed]
         if bad:
             raise ValueError(f"formulations {bad} are not supported by run {label!r}; allowed: {allowed}")

@@ -3,10 +3,10 @@
 Why: a Hessian operator keeps a few dozen arrays of (points x width) numbers, and each product makes as
 many again. Fresh from the allocator, arrays of this size come as new pages from the OS (glibc hands freed
 memory at the top of the heap back, and serves large blocks by mmap), and on a CPU the page faults cost
-about as much as the arithmetic: a Deep Ritz top-2 eigenpair run took 17 ms, 12.5 ms with glibc told to
-keep its memory. A workspace hands out views into a few large buffers; a product's scratch is given back
-at its end (``scope``), and the buffers go to a small pool when the workspace is collected, so the next
-operator finds its memory already mapped.
+about as much as the arithmetic: a Deep Ritz top-2 eigenpair run takes 17 ms on fresh arrays and 12.5 ms
+with glibc told to keep its memory. A workspace hands out views into a few large buffers; a product's
+scratch is given back at its end (``scope``), and the buffers go to a small pool when the workspace is
+collected, so the next operator finds its memory already mapped.
 """
 
 from __future__ import annotations

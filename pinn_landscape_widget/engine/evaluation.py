@@ -58,7 +58,7 @@ def _subnormals_flushed():
     """Subnormal floats flushed to zero, in this thread (the x86 flag belongs to the thread that sets it).
 
     Saturated tanh units make products like (1 - t^2)^2 * grad subnormal, and x86 arithmetic on subnormals
-    is ~100x slower: a well-trained network's grid took 1.5x longer than an untrained one's before this.
+    is ~100x slower: unflushed, a well-trained network's grid takes 1.5x longer than an untrained one's.
     Values below 1e-38 cannot change a loss."""
     flushed = torch.set_flush_denormal(True)
     try:
@@ -89,7 +89,11 @@ def compiled_evaluator(objective) -> Callable:
     objective. Shapes are static: callers pad the last chunk to the chunk size."""
     key = id(objective)
     if key not in _COMPILED:
-        _COMPILED[key] = torch.compile(lambda p: objective.evaluate(p, functional=True), dynamic=False)
+
+        def functional_evaluate(p: torch.Tensor) -> dict[str, torch.Tensor]:
+            return objective.evaluate(p, functional=True)
+
+        _COMPILED[key] = torch.compile(functional_evaluate, dynamic=False)
     return _COMPILED[key]
 
 
@@ -119,7 +123,9 @@ def evaluate_points(
             if on_chunk is not None:
                 on_chunk(sl.stop - sl.start)
 
-    if objective.device.type == "cpu" and not compile:
+    net = getattr(objective, "net", None)
+    threads_ok = getattr(objective, "thread_safe", True) and not getattr(net, "vmap_on_cpu", False)
+    if objective.device.type == "cpu" and not compile and threads_ok:
         _chunk_parallel(objective, make_params, list(iter_chunks(n, chunk)), store)
     else:
         _chunk_serial(objective, make_params, n, chunk, store, compile)

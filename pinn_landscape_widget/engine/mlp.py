@@ -3,12 +3,12 @@
 Parameters live in one flat vector theta (per layer: weight rows, then bias), the same order as
 ``torch.nn.Sequential(Linear, act, ...).parameters()``, so ``model_at`` and the batched path agree.
 
-``MLP.jets(params[K, P], x[N, d], order)`` evaluates K parameter points in one pass. Input derivatives are
-propagated forward alongside the values ("jets"): channel 0 is the value, channels 1..d the gradient and
-channel d+1 the Laplacian. A linear layer maps every channel with the same weight (one batched matmul for
-all of them); an activation applies the chain rule
+``MLP.jets(params[K, P], x[N, d], spec)`` evaluates K parameter points in one pass. Input derivatives are
+propagated forward alongside the values ("jets"): channel 0 is the value, then the first partials and the
+second-order channels that ``spec`` (a ``JetSpec``) names. A linear layer maps every channel with the same
+weight (one batched matmul for all of them); an activation applies the chain rule
 
-    a = s(z),  grad a = s'(z) grad z,  lap a = s'(z) lap z + s''(z) |grad z|^2 .
+    a = s(z),  a_i = s'(z) z_i,  q(a) = s'(z) q(z) + s''(z) sum c z_i z_j   (q = sum c d_i d_j, e.g. the Laplacian)
 
 No autograd graph is needed for a landscape, and with K = 1 this is exactly the training forward pass.
 """
@@ -19,11 +19,12 @@ import contextlib
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from .._checks import check_choice, check_int
-from ..pde.derivatives import Jet
+from ..pde.derivatives import Jet, JetSpec, SecondOrder
 from . import _native
 
 ACTIVATIONS = ("tanh", "sin", "gelu", "silu")
@@ -41,9 +42,10 @@ def differentiable_jets():
         _STATE.differentiable = old
 
 
-def activation_jet(name: str, z: torch.Tensor, order: int):
+def activation_jet(name: str, z: torch.Tensor, order: int) -> tuple[Any, Any, Any]:
     """Return (s(z), s'(z), s''(z)) for the activation; derivatives above ``order`` are None."""
-    d1 = d2 = None
+    d1: Any = None
+    d2: Any = None
     if name == "tanh":
         t = torch.tanh(z)
         if order >= 1:
@@ -96,7 +98,7 @@ class _Sin(torch.nn.Module):
 
 
 def _output_layer(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """One channel h [K, N, i] times the single output row W [K, 1, i] -> [K, N].
+    """One channel h [K, N, i] times one output row W [K, 1, i] -> [K, N].
 
     A product and a row sum rather than bmm: BLAS picks a different kernel (and rounding) for a batch of
     one matrix-vector product, which would make a point's value depend on its chunk's size.
@@ -104,25 +106,38 @@ def _output_layer(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (h * W).sum(-1)
 
 
+def _quadratic(form: SecondOrder, g: dict[int, torch.Tensor]) -> torch.Tensor:
+    """sum over the form's terms of c g_i g_j (the s'' part of a second-order channel's chain rule)."""
+    out: Any = None
+    for i, j, c in form.terms:
+        t = g[i] * g[j]
+        if c != 1.0:
+            t = c * t
+        out = t if out is None else out + t
+    return out
+
+
 @dataclass(frozen=True)
 class MLP:
-    """A fully connected network in_dim -> width x depth -> 1 with a smooth activation."""
+    """A fully connected network in_dim -> width x depth -> out_dim with a smooth activation."""
 
     in_dim: int
     width: int = 50
     depth: int = 3
     activation: str = "tanh"
+    out_dim: int = 1
 
     def __post_init__(self):
         check_int("in_dim", self.in_dim, 1, 16)
         check_int("width", self.width, 1, 4096)
         check_int("depth", self.depth, 1, 64)
         check_choice("activation", self.activation, ACTIVATIONS)
+        check_int("out_dim", self.out_dim, 1, 64)
 
     @property
     def layer_sizes(self) -> list[tuple[int, int]]:
         """(out, in) for each linear layer."""
-        dims = [self.in_dim] + [self.width] * self.depth + [1]
+        dims = [self.in_dim] + [self.width] * self.depth + [self.out_dim]
         return [(dims[i + 1], dims[i]) for i in range(len(dims) - 1)]
 
     @property
@@ -138,6 +153,19 @@ class MLP:
             b = slice(off, off + o)
             off += o
             out.append((w, b, (o, i)))
+        return out
+
+    @property
+    def description(self) -> str:
+        out = f", {self.out_dim} outputs" if self.out_dim > 1 else ""
+        return f"MLP {self.width}x{self.depth} {self.activation}{out}"
+
+    def param_layout(self) -> list[tuple[str, slice, tuple[int, ...]]]:
+        """(name, slice, shape) of each parameter tensor in the flat vector, as ``nn.Sequential`` names them."""
+        out: list[tuple[str, slice, tuple[int, ...]]] = []
+        for n, (ws, bs, (o, i)) in enumerate(self.param_slices()):
+            out.append((f"{2 * n}.weight", ws, (o, i)))
+            out.append((f"{2 * n}.bias", bs, (o,)))
         return out
 
     def init(self, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
@@ -161,138 +189,152 @@ class MLP:
         torch.nn.utils.vector_to_parameters(params.detach().clone(), seq.parameters())
         return seq
 
-    def jets(self, params: torch.Tensor, x: torch.Tensor, order: int = 0, functional: bool = False) -> Jet:
-        """Network output at points x [N, d] for parameters params [K, P], with derivatives up to ``order``.
+    def jets(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec | int = 0, functional: bool = False) -> Jet:
+        """Network outputs at points x [N, d] for parameters params [K, P], with the input derivatives of
+        ``spec`` (a JetSpec, or an order 0/1/2 meaning value / and gradient / and Laplacian).
 
-        order 0: value; 1: value and gradient; 2: value, gradient and Laplacian.
         Under no_grad this runs the in-place kernel (same arithmetic, fewer memory passes); otherwise, or with
         ``functional=True`` (what torch.compile traces), the out-of-place one that training and the Hessian
         tools backpropagate through.
         """
+        if isinstance(spec, int):
+            spec = JetSpec.classic(x.shape[1], spec)
         if (
             functional
             or getattr(_STATE, "differentiable", False)
             or (torch.is_grad_enabled() and (params.requires_grad or x.requires_grad))
         ):
-            return self._jets_differentiable(params, x, order)
-        return self._jets_inplace(params, x, order)
+            return self._jets_differentiable(params, x, spec)
+        return self._jets_inplace(params, x, spec)
 
-    def _jets_differentiable(self, params: torch.Tensor, x: torch.Tensor, order: int) -> Jet:
+    def _jets_differentiable(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
         """The jet recursion out of place, for autograd (training, Hessian-vector products, torch.func).
 
         Channels stay separate [K, N, width] tensors, each with its own matmul, rather than one
         concatenated tensor and one matmul: a double backward differentiates the concatenation's backward
         (slices), and each of those slices allocates and zero-fills a full-size tensor. Separate channels
-        made a Hessian-vector product 1.25-1.35x faster (benchmarks/bench_hessian.py).
+        make a Hessian-vector product 1.25-1.35x faster than one concatenated tensor
+        (benchmarks/bench_hessian.py).
         """
         K = params.shape[0]
-        N, d = x.shape
+        d = x.shape[1]
         slices = self.param_slices()
-        n_layers = len(slices)
+        order = spec.order
+        lap_form = SecondOrder.laplacian(d)
 
         # First layer: the input derivatives of z = W x + b are the columns of W, constant in x.
         ws, bs, (o, i) = slices[0]
         W = params[:, ws].reshape(K, o, i)
         b = params[:, bs]
-        z = torch.matmul(x, W.transpose(1, 2)) + b[:, None, :]  # [K, N, o]
-        if n_layers == 1:
-            return Jet(
-                z[..., 0],
-                W[:, 0, :, None].expand(K, d, N) if order >= 1 else None,
-                torch.zeros_like(z[..., 0]) if order >= 2 else None,
-            )
-        a, s1, s2 = activation_jet(self.activation, z, order)
-        grads = [s1 * W[:, None, :, k] for k in range(d)] if order >= 1 else []  # d channels [K, N, o]
-        lap = s2 * (W * W).sum(2)[:, None, :] if order >= 2 else None
+        a, s1, s2 = activation_jet(self.activation, torch.matmul(x, W.transpose(1, 2)) + b[:, None, :], order)
+        grads = {k: s1 * W[:, None, :, k] for k in spec.first}  # [K, N, o] each
+        seconds = []
+        for form in spec.second:
+            if form == lap_form:
+                ww = (W * W).sum(2)
+            else:
+                ww = _quadratic(form, {k: W[:, :, k] for k in form.indices})
+            seconds.append(s2 * ww[:, None, :])
 
-        for n in range(1, n_layers):
+        for n in range(1, len(slices) - 1):
             ws, bs, (o, i) = slices[n]
-            W = params[:, ws].reshape(K, o, i)
-            b = params[:, bs]
-            if n == n_layers - 1:
-                return Jet(
-                    _output_layer(a, W) + b,
-                    torch.stack([_output_layer(g, W) for g in grads], 1) if order >= 1 else None,
-                    _output_layer(lap, W) if order >= 2 else None,
-                )
-            Wt = W.transpose(1, 2)
-            a, s1, s2 = activation_jet(self.activation, torch.baddbmm(b[:, None, :], a, Wt), order)
+            Wt = params[:, ws].reshape(K, o, i).transpose(1, 2)
+            a, s1, s2 = activation_jet(self.activation, torch.baddbmm(params[:, bs][:, None, :], a, Wt), order)
             if order >= 1:
-                zg = [torch.bmm(g, Wt) for g in grads]
-                if order >= 2:
-                    lap = s1 * torch.bmm(lap, Wt) + s2 * sum(g * g for g in zg)
-                grads = [s1 * g for g in zg]
-        raise AssertionError("unreachable")
+                zg = {k: torch.bmm(g, Wt) for k, g in grads.items()}
+                seconds = [s1 * torch.bmm(q, Wt) + s2 * _quadratic(form, zg) for q, form in zip(seconds, spec.second)]
+                grads = {k: s1 * g for k, g in zg.items()}
+
+        ws, bs, (o, i) = slices[-1]
+        W = params[:, ws].reshape(K, o, i)
+        b = params[:, bs]
+        parts = []
+        for k in range(o):
+            Wk = W[:, k : k + 1]
+            part = [_output_layer(a, Wk) + b[:, k : k + 1]]
+            part += [_output_layer(grads[j], Wk) for j in spec.first]
+            part += [_output_layer(q, Wk) for q in seconds]
+            parts.append(part)
+        return Jet(spec, parts)
 
     @torch.no_grad()
-    def _jets_inplace(self, params: torch.Tensor, x: torch.Tensor, order: int) -> Jet:
+    def _jets_inplace(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
         """The same recursion as ``_jets_differentiable``, in place, in work arrays reused between chunks.
 
         On a CPU the grid is bound by memory: every elementwise pass over the [K, C, N, width] activations
         costs as much as the matmul's share, and every fresh multi-MB tensor costs page faults (glibc hands
         large blocks back to the OS on free). So the work arrays come from a ``_BufferPool``, and tanh runs in
         its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11. In float32 on a CPU,
-        with derivatives, ``_jets_native`` runs instead: the whole network in one call of fused C.
+        for the value/gradient/Laplacian of one output, ``_jets_native`` runs instead: the whole network in
+        one call of fused C.
         """
         K = params.shape[0]
         N, d = x.shape
         slices = self.param_slices()
-        n_layers = len(slices)
-        if n_layers == 1:
-            return self._jets_differentiable(params, x, order)
-        if self.activation == "tanh" and _native.supports(params, x, d, order):
-            return self._jets_native(params, x, order)
-        C = 1 + (d if order >= 1 else 0) + (1 if order >= 2 else 0)
+        order = spec.order
+        if (
+            self.activation == "tanh"
+            and self.out_dim == 1
+            and spec.is_classic
+            and _native.supports(params, x, d, order)
+        ):
+            return self._jets_native(params, x, spec)
+        C = spec.n_channels
         k_in = _ARGUMENT_SCALE.get(self.activation, 1.0)
         pool = _current_pool()
         shape = (K, C, N, self.width)
         h = pool.take("h", shape, params)
         spare = pool.take("spare", shape, params)
 
-        for n in range(n_layers - 1):  # the hidden layers
+        for n in range(len(slices) - 1):  # the hidden layers
             ws, bs, (o, i) = slices[n]
             W = params[:, ws].reshape(K, o, i)
             b = params[:, bs]
             if n == 0:
-                # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its Laplacian 0
+                # first layer: y = k_in (x W^T + b); its input gradient k_in W^T is constant in x, its second
+                # derivatives 0
                 torch.baddbmm(b[:, None, :], x.expand(K, N, d), W.transpose(1, 2), beta=k_in, alpha=k_in, out=h[:, 0])
-                self._activate(h, d, order, pool, first_grad=(k_in * W.transpose(1, 2)).contiguous())
+                grad_rows = (k_in * W.transpose(1, 2))[:, list(spec.first)].contiguous() if spec.first else None
+                self._activate(h, spec, order, pool, first_grad=grad_rows)
             else:
                 # a hidden layer computes y = k_in (W a + b), the next activation's argument
                 if k_in != 1:
                     W, b = k_in * W, k_in * b
                 torch.bmm(h.view(K, C * N, i), W.transpose(1, 2), out=spare.view(K, C * N, o))
                 h, spare = spare, h
-                self._activate(h, d, order, pool, bias=b)
+                self._activate(h, spec, order, pool, bias=b)
 
-        ws, bs, _ = slices[-1]
-        W = params[:, ws].reshape(K, 1, self.width)
-        torch.mul(h, W[:, None], out=spare)  # see _output_layer: a product and a row sum, not bmm
-        z = spare.sum(-1)
-        z[:, 0] += params[:, bs]
-        return Jet(z[:, 0], z[:, 1 : 1 + d] if order >= 1 else None, z[:, 1 + d] if order >= 2 else None)
+        ws, bs, (o, _) = slices[-1]
+        W = params[:, ws].reshape(K, o, self.width)
+        parts = []
+        for k in range(o):
+            torch.mul(h, W[:, None, k : k + 1], out=spare)  # see _output_layer: a product and a row sum, not bmm
+            z = spare.sum(-1)
+            z[:, 0] += params[:, bs][:, k : k + 1]
+            parts.append([z[:, c] for c in range(C)])
+        return Jet(spec, parts)
 
-    def _jets_native(self, params: torch.Tensor, x: torch.Tensor, order: int) -> Jet:
-        """The whole forward jet of a float32 tanh network on a CPU in one call of C (``native``): blocks of
+    def _jets_native(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
+        """The whole forward jet of a float32 tanh network on a CPU in one call of C (``_native``): blocks of
         points go through every layer in cache, with register-tiled matmuls and the chain rule fused."""
-        d = x.shape[1]
-        z = _native.tanh_mlp(params, x, order, self.param_slices())
-        return Jet(z[:, 0], z[:, 1 : 1 + d], z[:, 1 + d] if order >= 2 else None)
+        z = _native.tanh_mlp(params, x, spec.order, self.param_slices())
+        return Jet.from_stacked(spec, z)
 
     def _activate(
         self,
         h: torch.Tensor,
-        d: int,
+        spec: JetSpec,
         order: int,
         pool: _BufferPool,
         first_grad: torch.Tensor | None = None,
         bias: torch.Tensor | None = None,
     ) -> None:
-        """In place: value y <- a(y + bias); gradient <- a' grad; Laplacian <- a' lap + a'' |grad|^2.
+        """In place: value y <- a(y + bias); first partials <- a' g; second-order channels
+        q <- a' q + a'' sum c g_i g_j.
 
         Here a is the activation as a function of y = k_in z (``_ARGUMENT_SCALE``). For the first layer
-        ``first_grad`` [K, d, width] is grad y (the same at every x) and the gradient and Laplacian channels
-        are written, not updated.
+        ``first_grad`` [K, F, width] holds the carried first partials of y (the same at every x) and the
+        derivative channels are written, not updated.
         """
         y = h[:, 0]
         if bias is not None:
@@ -312,28 +354,38 @@ class MLP:
             y.copy_(a)
             if order == 0:
                 return
-        g = h[:, 1 : 1 + d]
-        if order >= 2:
-            lap = h[:, 1 + d]
-            if first_grad is not None:  # lap y = 0, |grad y|^2 is one number per unit
-                gg = (first_grad * first_grad).sum(1)[:, None, :]
+        F = len(spec.first)
+        g = h[:, 1 : 1 + F]
+        lap_all = SecondOrder.laplacian(len(spec.first)) if spec.first == tuple(range(len(spec.first))) else None
+        for q_index, form in enumerate(spec.second):
+            q = h[:, 1 + F + q_index]
+            if first_grad is not None:  # q(y) = 0, the quadratic part is one number per unit
+                if form == lap_all:
+                    gg = (first_grad * first_grad).sum(1)[:, None, :]
+                else:
+                    rows = {k: first_grad[:, spec.first.index(k)] for k in form.indices}
+                    gg = _quadratic(form, rows)[:, None, :]
                 if a2 is None:
-                    torch.mul(y, gg, out=lap).mul_(a1).neg_()
+                    torch.mul(y, gg, out=q).mul_(a1).neg_()
                 else:
-                    torch.mul(a2, gg, out=lap)
+                    torch.mul(a2, gg, out=q)
             else:
-                gg = pool.take("gg", y.shape, y)
-                if d == 1:
-                    torch.mul(g[:, 0], g[:, 0], out=gg)
+                gg = pool.take(f"gg{q_index}", y.shape, y)
+                if form == lap_all:
+                    if F == 1:
+                        torch.mul(g[:, 0], g[:, 0], out=gg)
+                    else:
+                        torch.sum(g * g, 1, out=gg)
                 else:
-                    torch.sum(g * g, 1, out=gg)
-                if a2 is None:  # a1 (lap - a |grad|^2)
-                    lap.addcmul_(gg, y, value=-1).mul_(a1)
+                    gg.copy_(_quadratic(form, {k: g[:, spec.first.index(k)] for k in form.indices}))
+                if a2 is None:  # a1 (q - a gg)
+                    q.addcmul_(gg, y, value=-1).mul_(a1)
                 else:
-                    lap.mul_(a1).addcmul_(a2, gg)
+                    q.mul_(a1).addcmul_(a2, gg)
         if first_grad is not None:
-            torch.mul(a1[:, None], first_grad[:, :, None, :], out=g)
-        else:
+            if F:
+                torch.mul(a1[:, None], first_grad[:, :, None, :], out=g)
+        elif F:
             g.mul_(a1[:, None])
 
 

@@ -2,64 +2,80 @@
 
 This is the single code path that defines every loss. Training calls it with K = 1 and backpropagates;
 landscapes call it with K parameter points under no_grad; the Hessian tools differentiate it twice.
+
+The loss reads the solution at a few point sets: the interior quadrature (with the derivatives the
+formulation needs), each condition's points, and the error grid. At each, the network's jet is computed
+for exactly the derivatives that set reads, and the problem's hard ansatz (if any) is applied with the
+product rule; the problem's own functions then turn the solution's jet into densities and misfits.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from ..pde.derivatives import Jet
+from ..pde.derivatives import Jet, JetSpec, apply_ansatz
 from ..pde.formulations import Formulation, get_formulation
-from ..pde.problems import Problem
+from ..pde.problems import ConditionSet, Problem
 from . import _native
-from .mlp import MLP
 
 
-def _factor_jet(problem: Problem, x64: torch.Tensor, order: int) -> Jet | None:
-    """Value, gradient and Laplacian of the hard-ansatz factor phi at fixed points (autograd, float64).
-
-    phi does not depend on the parameters, so it is differentiated once here, not per evaluation.
-    """
-    x = x64.clone().requires_grad_(order >= 1)
-    phi = problem.hard_factor(x)
-    if phi is None:
-        return None
-    grad = lap = None
-    if order >= 1:
-        g = torch.autograd.grad(phi.sum(), x, create_graph=order >= 2)[0]  # [N, d]
-        grad = g.T.detach()
-        if order >= 2:
-            lap = sum(torch.autograd.grad(g[:, k].sum(), x, retain_graph=True)[0][:, k] for k in range(x.shape[1]))
-            lap = lap.detach()
-    return Jet(phi.detach(), grad, lap)
+def total(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The sum of loss terms, in order (as ``sum`` adds them, without its leading 0)."""
+    return functools.reduce(operator.add, tensors)
 
 
-def _to(j: Jet | None, device, dtype) -> Jet | None:
-    if j is None:
-        return None
-    cast = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
-    return Jet(cast(j.value), cast(j.grad), cast(j.lap))
+def _cast_jet(j: Jet | None, **cast) -> Jet | None:
+    return None if j is None else Jet(j.spec, [[t.to(**cast) for t in p] for p in j.parts])
 
 
-def apply_factor(n: Jet, phi: Jet | None) -> Jet:
-    """u = phi * N with the product rule on gradient and Laplacian."""
-    if phi is None:
-        return n
-    value = phi.value * n.value
-    grad = lap = None
-    if n.grad is not None:
-        grad = phi.value * n.grad + n.value[:, None, :] * phi.grad[None]
-    if n.lap is not None:
-        lap = phi.value * n.lap + 2 * (phi.grad[None] * n.grad).sum(1) + phi.lap * n.value
-    return Jet(value, grad, lap)
+@dataclass
+class PointSet:
+    """Points where the loss reads the solution, with what it reads there."""
+
+    name: str
+    x: torch.Tensor  # [N, d]
+    spec: JetSpec
+    factors: list  # per unknown: the ansatz factor's jet at x (K = 1), or None
+    lifts: list
+    w: torch.Tensor | None = None  # quadrature weights (interior)
+    f: torch.Tensor | None = None  # the source at x (interior)
+    condition: ConditionSet | None = None
+
+    @property
+    def cols(self) -> list[torch.Tensor]:
+        return [self.x[:, k] for k in range(self.x.shape[1])]
+
+    @property
+    def has_ansatz(self) -> bool:
+        return any(j is not None for j in self.factors) or any(j is not None for j in self.lifts)
+
+    def restrict(self, sl: slice) -> PointSet:
+        def cut(j):
+            return None if j is None else Jet(j.spec, [[t[:, sl] for t in p] for p in j.parts])
+
+        return PointSet(
+            self.name,
+            self.x[sl],
+            self.spec,
+            [cut(j) for j in self.factors],
+            [cut(j) for j in self.lifts],
+            None if self.w is None else self.w[sl],
+            None if self.f is None else self.f[sl],
+            self.condition,
+        )
 
 
 class Objective:
     """Loss terms, total loss and relative L2 error for parameter batches [K, P]."""
 
-    def __init__(self, problem: Problem, net: MLP, formulation: str | Formulation, device, dtype):
+    def __init__(self, problem: Problem, net, formulation: str | Formulation, device, dtype):
         self.problem = problem
         self.net = net
         self.formulation = get_formulation(formulation, problem)
@@ -67,129 +83,175 @@ class Objective:
         self.dtype = dtype
         if net.in_dim != problem.dim:
             raise ValueError(f"network input dimension {net.in_dim} does not match problem dimension {problem.dim}")
+        if getattr(net, "out_dim", 1) != len(problem.unknowns):
+            raise ValueError(
+                f"the network has {net.out_dim} output(s) and problem {problem.name!r} has "
+                f"{len(problem.unknowns)} unknown(s) {list(problem.unknowns)}"
+            )
         cast = dict(device=self.device, dtype=dtype)
 
         x64, w64 = problem.quadrature()
-        self.order = self.formulation.order(problem)
-        self.x = x64.to(**cast)
-        self.w = w64.to(**cast)
-        self.f = problem.source(x64).to(**cast)
-        self.phi = _to(_factor_jet(problem, x64, self.order), **cast)
+        spec = self.formulation.spec(problem)
+        f = problem.source(x64)
+        self.interior = self._point_set(
+            "interior", x64, spec, cast, w=w64.to(**cast), f=None if f is None else f.to(**cast)
+        )
+        self.conditions = [
+            self._point_set(c.name, c.points, c.spec, cast, condition=c.cast(**cast)) for c in problem.conditions
+        ]
 
-        self.constraints = []
-        for c in problem.constraints():
-            self.constraints.append(
-                dict(
-                    name=c.name,
-                    kind=c.kind,
-                    x=c.points.to(**cast),
-                    w=c.weights.to(**cast),
-                    target=None if c.target is None else c.target.to(**cast),
-                    phi=_to(_factor_jet(problem, c.points, 0), **cast),
-                )
-            )
-
-        # The error norm: on the quadrature points with their weights unless the problem names its own grid
-        # (then uniform weights). On the quadrature points the values come free with the loss.
+        # The error norm: on the interior points with their weights unless the problem names its own grid
+        # (then uniform weights). On the interior points the values come free with the loss.
         xe = problem.evaluation_points()
         self.eval_on_quadrature = xe is None
         if xe is None:
             xe, we = x64, w64
         else:
             we = torch.ones(xe.shape[0], dtype=xe.dtype)
+        self.eval_set = self._point_set("error", xe, JetSpec(problem.dim), cast, w=we.to(**cast))
         exact = problem.exact(xe)
-        self.x_eval = xe.to(**cast)
-        self.w_eval = we.to(**cast)
-        self.phi_eval = _to(_factor_jet(problem, xe, 0), **cast)
-        self.u_exact = None if exact is None else exact.to(**cast)
-        self.exact_norm2 = None if exact is None else float((we * exact * exact).sum())
-        self.term_names = [self.formulation.term] + [c["name"] for c in self.constraints]
+        self.u_exact = None
+        if exact is not None:
+            exact = exact.reshape(xe.shape[0], -1)
+            self.u_exact = [exact[:, k].to(**cast) for k in range(exact.shape[1])]
+            self.exact_norm2 = [float((we * exact[:, k] ** 2).sum()) for k in range(exact.shape[1])]
+        names = list(self.formulation.terms(problem))
+        for c in self.conditions:
+            if c.name not in names:
+                names.append(c.name)
+        self.term_names = names
+
+    def _point_set(self, name, x64, spec, cast, **kw) -> PointSet:
+        factors, lifts = self.problem.ansatz_jets(x64, spec) if self.problem.has_ansatz() else ([None], [None])
+        m = len(self.problem.unknowns)
+        factors = (factors + [None] * m)[:m]
+        lifts = (lifts + [None] * m)[:m]
+        return PointSet(
+            name,
+            x64.to(**cast),
+            spec,
+            [_cast_jet(j, **cast) for j in factors],
+            [_cast_jet(j, **cast) for j in lifts],
+            **kw,
+        )
+
+    # compatibility names for the interior point set (used by the curvature tools)
+    @property
+    def x(self) -> torch.Tensor:
+        return self.interior.x
 
     @property
     def n_params(self) -> int:
         return self.net.n_params
 
-    def u(self, params, x: torch.Tensor, phi: Jet | None, order: int, functional: bool = False) -> Jet:
-        """The solution's jet at x: the network's times the hard-ansatz factor. params [K, P], or a function
-        (x, order) -> the network's Jet (``rop`` puts its own output jets in the loss this way)."""
-        n = params(x, order) if callable(params) else self.net.jets(params, x, order, functional)
-        return apply_factor(n, phi)
+    @property
+    def point_sets(self) -> list[PointSet]:
+        return [self.interior, *self.conditions]
+
+    def network_jet(self, params: torch.Tensor, ps: PointSet, functional: bool = False) -> Jet:
+        return self.net.jets(params, ps.x, ps.spec, functional)
+
+    def solution(self, net_jet: Jet, ps: PointSet) -> Jet:
+        """The solution's jet at a point set from the network's: the hard ansatz applied, if any."""
+        return apply_ansatz(net_jet, ps.factors, ps.lifts) if ps.has_ansatz else net_jet
+
+    def loss_terms(self, network: Callable[[PointSet], Jet]) -> tuple[dict[str, torch.Tensor], Jet]:
+        """Each loss term [K] from the network's jets at the point sets (``network(ps)``), and the solution's
+        jet on the interior. The one place a loss is defined: the grid, training and the Hessian tools (which
+        pass jets of their own) all come through here."""
+        ps = self.interior
+        u = self.solution(network(ps), ps)
+        dens = self.formulation.densities(self.problem, u, ps.cols, ps.f)
+        # elementwise product and row sum: the same reduction order for every K, so a point's value does
+        # not depend on which chunk it was evaluated in
+        w = ps.w
+        assert w is not None  # the interior has weights
+        out = {term: (dens[term] * w).sum(1) for term in dens}
+        for cps in self.conditions:
+            c = cps.condition
+            assert c is not None  # every condition point set carries its condition
+            mis = c.misfit(self.solution(network(cps), cps))
+            val = c.lam * (mis * mis * c.row_weights()).sum(1)
+            out[c.name] = out[c.name] + val if c.name in out else val
+        return out, u
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each loss term [K]; they add up to the loss (penalty terms include lam)."""
         params = self._check(params)
-        return self._terms(params, self.u(params, self.x, self.phi, self.order))
-
-    def _terms(self, params, u: Jet, functional: bool = False) -> dict[str, torch.Tensor]:
-        dens = self.formulation.density(self.problem, self.x, u, self.f)
-        # elementwise product and row sum: the same reduction order for every K, so a point's value does
-        # not depend on which chunk it was evaluated in
-        out = {self.formulation.term: (dens * self.w).sum(1)}
-        for c in self.constraints:
-            v = self.u(params, c["x"], c["phi"], 0, functional).value
-            if c["kind"] == "periodic":
-                half = v.shape[1] // 2
-                mis = v[:, :half] - v[:, half:]
-            else:
-                mis = v - c["target"]
-            out[c["name"]] = self.problem.lam * (mis * mis * c["w"]).sum(1)
-        return out
+        return self.loss_terms(lambda ps: self.network_jet(params, ps))[0]
 
     def loss(self, params: torch.Tensor) -> torch.Tensor:
-        return sum(self.terms(params).values())
+        return total(self.terms(params).values())
 
     def rel_l2_error(self, params: torch.Tensor) -> torch.Tensor:
-        """||u - u*|| / ||u*|| on the problem's evaluation grid; NaN when no exact solution is known."""
+        """||u - u*|| / ||u*|| on the problem's evaluation grid (over all unknowns); NaN when no exact
+        solution is known."""
         params = self._check(params)
-        return self._rel_l2(params, None)
+        return self._errors(params, None)["rel_l2_error"]
 
-    def _rel_l2(self, params, u_quad: Jet | None, functional: bool = False) -> torch.Tensor:
+    def _errors(self, params, u_quad: Jet | None, functional: bool = False) -> dict[str, torch.Tensor]:
+        K = params.shape[0]
         if self.u_exact is None:
-            return torch.full((params.shape[0],), float("nan"), device=self.device, dtype=self.dtype)
+            return {"rel_l2_error": torch.full((K,), float("nan"), device=self.device, dtype=self.dtype)}
         if self.eval_on_quadrature and u_quad is not None:
-            u = u_quad.value
+            u = u_quad
         else:
-            u = self.u(params, self.x_eval, self.phi_eval, 0, functional).value
-        err = u - self.u_exact
-        return torch.sqrt((err * err * self.w_eval).sum(1) / self.exact_norm2)
+            ps = self.eval_set
+            u = self.solution(self.network_jet(params, ps, functional), ps)
+        w = self.eval_set.w
+        assert w is not None
+        errs: dict[str, torch.Tensor] = {}
+        sq_sum: Any = 0
+        norm = 0.0
+        names = self.problem.unknowns
+        for k, name in enumerate(names):
+            diff = u.value(k) - self.u_exact[k]
+            sq = (diff * diff * w).sum(1)
+            sq_sum = sq_sum + sq
+            norm += self.exact_norm2[k]
+            if len(names) > 1:
+                errs[f"rel_l2_error_{name}"] = torch.sqrt(sq / self.exact_norm2[k])
+        return {"rel_l2_error": torch.sqrt(sq_sum / norm), **errs}
 
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
-        """{"loss", "loss_<term>"..., "rel_l2_error"}: each a [K] tensor."""
+        """{"loss", "loss_<term>"..., "rel_l2_error"} (and "rel_l2_error_<unknown>" for systems): [K] each."""
         params = self._check(params)
-        u = self.u(params, self.x, self.phi, self.order, functional)
-        terms = self._terms(params, u, functional)
-        out = {"loss": sum(terms.values())}
+        terms, u = self.loss_terms(lambda ps: self.network_jet(params, ps, functional))
+        out = {"loss": total(terms.values())}
         out.update({f"loss_{k}": v for k, v in terms.items()})
-        out["rel_l2_error"] = self._rel_l2(params, u, functional)
+        out.update(self._errors(params, u, functional))
         return out
 
     def quadrature_part(self, sl: slice, with_constraints: bool) -> Objective:
-        """The same objective restricted to the interior quadrature points ``sl`` (and, if asked, its
-        constraint terms): the parts of a split loss add up to the whole. For the error norm use the whole."""
+        """The same objective restricted to the interior points ``sl`` (and, if asked, its condition
+        terms): the parts of a split loss add up to the whole. For the error norm use the whole."""
         part = copy.copy(self)
-        part.x, part.w, part.f = self.x[sl], self.w[sl], self.f[sl]
-        if self.phi is not None:
-            part.phi = Jet(
-                self.phi.value[sl],
-                None if self.phi.grad is None else self.phi.grad[:, sl],
-                None if self.phi.lap is None else self.phi.lap[sl],
-            )
+        part.interior = self.interior.restrict(sl)
         if not with_constraints:
-            part.constraints = []
-            part.term_names = [self.formulation.term]
+            part.conditions = []
+            part.term_names = list(self.formulation.terms(self.problem))
         return part
 
     def bytes_per_point(self) -> int:
         """Rough peak working memory of one parameter point in ``evaluate`` (for chunk sizing)."""
-        d = self.problem.dim
-        channels = 1 + (d if self.order >= 1 else 0) + (1 if self.order >= 2 else 0)
-        n_points = self.x.shape[0] * channels + (0 if self.eval_on_quadrature else self.x_eval.shape[0])
+        spec = self.interior.spec
+        n_points = self.interior.x.shape[0] * spec.n_channels + (
+            0 if self.eval_on_quadrature else self.eval_set.x.shape[0]
+        )
+        n_points += sum(c.x.shape[0] * c.spec.n_channels for c in self.conditions)
         item = torch.finfo(self.dtype).bits // 8
-        if _native.applies(self.net.activation, self.device, self.dtype, d, self.order):
+        m = getattr(self.net, "out_dim", 1)
+        if (
+            getattr(self.net, "activation", None) == "tanh"
+            and m == 1
+            and spec.is_classic
+            and _native.applies("tanh", self.device, self.dtype, self.problem.dim, spec.order)
+        ):
             # the fused kernel keeps its activations in a fixed scratch; a point costs its output jet and
             # the loss assembly's temporaries
             return 24 * n_points * item + 4 * self.n_params * item
-        return 8 * n_points * self.net.width * item + 4 * self.n_params * item
+        width = getattr(self.net, "width", 64)
+        return 8 * n_points * width * item + 4 * self.n_params * item
 
     def _check(self, params: torch.Tensor) -> torch.Tensor:
         if not isinstance(params, torch.Tensor):

@@ -18,15 +18,18 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
 from ..engine.mlp import MLP
+from ..engine.module_network import as_network
 from ..engine.objective import Objective
 from ..pde.formulations import get_formulation, supported_formulations
-from ..pde.problems import Problem, get_problem
+from ..pde.library import get_problem
+from ..pde.problems import Problem
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
 
 
 class PINNModel(torch.nn.Module):
-    """x [N, d] -> u(x) [N], the network times the problem's hard-ansatz factor (if any)."""
+    """x [N, d] -> u(x): [N] for one unknown, [N, m] for several; the network with the problem's hard
+    ansatz (lift + factor * network) applied where the problem has one."""
 
     def __init__(self, net: torch.nn.Module, problem: Problem):
         super().__init__()
@@ -34,9 +37,7 @@ class PINNModel(torch.nn.Module):
         self.problem = problem
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.net(x)[..., 0]
-        phi = self.problem.hard_factor(x)
-        return n if phi is None else phi * n
+        return self.problem.solution_from_network(x, self.net(x))
 
 
 @dataclass
@@ -45,7 +46,7 @@ class TrainResult:
 
     problem: Problem
     formulation: str
-    net: MLP
+    net: MLP  # or a ModuleNetwork wrapping the user's module (train(model=...))
     params: torch.Tensor
     trajectory: torch.Tensor
     trajectory_steps: list[int]
@@ -92,10 +93,30 @@ class TrainResult:
         last = self.history.isel(step=-1)
         return (
             f"TrainResult(problem={self.problem.name!r}, formulation={self.formulation!r}, "
-            f"net={self.net.width}x{self.net.depth} {self.net.activation}, n_params={self.n_params}, "
+            f"net={self.net.description}, n_params={self.n_params}, "
             f"steps={int(last.step)}, loss={float(last.loss):.4g}, rel_l2_error={float(last.rel_l2_error):.3g}"
             f"{', DIVERGED' if self.diverged else ''})"
         )
+
+
+def _initial_params(init, net, dtype) -> torch.Tensor:
+    """A warm start: a parameter vector, or a run whose final parameters to start from."""
+    if hasattr(init, "params") and hasattr(init, "objective"):
+        if init.n_params != net.n_params:
+            raise ValueError(
+                f"init_params: the run has {init.n_params} parameters and this network {net.n_params}; "
+                "a warm start needs the same network"
+            )
+        init = init.params
+    try:
+        theta = torch.as_tensor(init).detach().to(device="cpu", dtype=dtype).clone()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"init_params must be a parameter vector or a run, got {type(init).__name__}") from exc
+    if theta.shape != (net.n_params,):
+        raise ValueError(f"init_params must have shape [{net.n_params}], got {tuple(theta.shape)}")
+    if not torch.isfinite(theta).all():
+        raise ValueError("init_params contains NaN or inf")
+    return theta
 
 
 def _split_steps(optimizer: str, steps) -> tuple[int, int]:
@@ -130,8 +151,17 @@ def train(
     record_every: int | None = None,
     progress: bool = True,
     problem_params: dict | None = None,
+    model: torch.nn.Module | None = None,
+    init_params=None,
 ) -> TrainResult:
     """Train a PINN and return a TrainResult.
+
+    problem: a name from ``list_problems()`` (options in ``problem_params``) or a ``Problem``. The network is
+    our MLP (``width``, ``depth``, ``activation``; one output per unknown), or ``model``: any torch module
+    mapping points [N, d] to [N] or [N, m] (a plain tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and
+    runs on the fused engine; other modules go through ``torch.func``). Training starts from ``init_params``
+    when given (a parameter vector, or a run whose final parameters to continue from: a warm start), else
+    from the seed's initialisation (our MLP) or the module's own parameters.
 
     ``steps`` counts optimizer steps (one L-BFGS step is one iteration with a strong-Wolfe line search);
     for "adam+lbfgs" an int is split 3:1, or pass (adam_steps, lbfgs_steps). The trajectory holds the
@@ -151,10 +181,16 @@ def train(
     record_every = check_int("record_every", record_every, 1)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    net = MLP(prob.dim, width, depth, activation)
+    if model is not None:
+        net, theta0 = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
+    else:
+        net = MLP(prob.dim, width, depth, activation, out_dim=len(prob.unknowns))
+        theta0 = net.init(seed, dt)
+    if init_params is not None:
+        theta0 = _initial_params(init_params, net, dt)
     obj = Objective(prob, net, form, dev, dt)
 
-    theta = net.init(seed, dt).to(dev).requires_grad_(True)
+    theta = theta0.to(dev).clone().requires_grad_(True)
     traj, traj_steps = [theta.detach().clone()], [0]
     rows: list[dict] = []
     names = ["loss"] + [f"loss_{t}" for t in obj.term_names]
@@ -255,9 +291,8 @@ def train(
         optimizer=optimizer,
         lr=lr,
         seed=int(seed),
-        width=width,
-        depth=depth,
-        activation=activation,
+        network=net.description,
+        **({"width": net.width, "depth": net.depth, "activation": net.activation} if isinstance(net, MLP) else {}),
         train_seconds=time.perf_counter() - t0,
     )
     return TrainResult(

@@ -1,30 +1,34 @@
 """Physics losses: how a problem's PDE becomes a scalar to minimise.
 
 With interior quadrature (x_i, w_i):
-    strong:     sum_i w_i r(x_i)^2          term "residual"
-    deep_ritz:  sum_i w_i e(u, grad u)(x_i)  term "energy"
+    strong:     sum_i w_i sum_e r_e(x_i)^2     term "residual" (a system's equations add up; a residual
+                                                returned as a dict gives one term per key)
+    deep_ritz:  sum_i w_i e(u, grad u)(x_i)     term "energy"
 Penalised boundary/initial conditions add lam * sum_j w_j misfit_j^2 (terms named by the problem); they
-do not depend on the formulation and live in ``objective``.
+do not depend on the formulation and live in the objective.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .derivatives import Jet
+from .derivatives import Jet, JetSpec
 from .problems import Problem
 
 
 @dataclass(frozen=True)
 class Formulation:
     name: str
-    term: str
     description: str
 
-    def order(self, problem: Problem) -> int:
-        """Input-derivative order the interior term needs on this problem."""
+    def spec(self, problem: Problem) -> JetSpec:
+        """The input derivatives the interior term reads on this problem."""
+        raise NotImplementedError
+
+    def terms(self, problem: Problem) -> tuple[str, ...]:
         raise NotImplementedError
 
     def supports(self, problem: Problem) -> bool:
@@ -38,34 +42,43 @@ class Formulation:
                 f"allowed formulations for it: {supported_formulations(problem)}"
             )
 
-    def density(self, problem: Problem, x: torch.Tensor, u: Jet, f: torch.Tensor) -> torch.Tensor:
-        """Per-point integrand [K, N]."""
+    def densities(self, problem: Problem, u: Jet, cols: Sequence[torch.Tensor], f) -> dict[str, torch.Tensor]:
+        """Per-point integrand [K, N] of each interior term."""
         raise NotImplementedError
 
 
 class StrongForm(Formulation):
-    def order(self, problem):
-        return problem.residual_order
+    def spec(self, problem):
+        return problem.residual_spec
 
-    def density(self, problem, x, u, f):
-        r = problem.residual(x, u, f)
-        return r * r
+    def terms(self, problem):
+        return problem.residual_terms
+
+    def densities(self, problem, u, cols, f):
+        out: dict[str, torch.Tensor] = {}
+        for term, r in problem.residual_values(u, cols, f):
+            sq = r * r
+            out[term] = sq if term not in out else out[term] + sq
+        return out
 
 
 class DeepRitz(Formulation):
-    def order(self, problem):
-        return 1
+    def spec(self, problem):
+        return problem.energy_spec
+
+    def terms(self, problem):
+        return ("energy",)
 
     def supports(self, problem):
         return problem.has_energy
 
-    def density(self, problem, x, u, f):
-        return problem.energy_density(x, u, f)
+    def densities(self, problem, u, cols, f):
+        return {"energy": problem.energy_values(u, cols, f)[0]}
 
 
 _FORMULATIONS = {
-    "strong": StrongForm("strong", "residual", "strong form: integral of the squared PDE residual"),
-    "deep_ritz": DeepRitz("deep_ritz", "energy", "Deep Ritz: the energy functional, e = 1/2 |grad u|^2 - f u"),
+    "strong": StrongForm("strong", "strong form: integral of the squared PDE residual"),
+    "deep_ritz": DeepRitz("deep_ritz", "Deep Ritz: the energy functional, e.g. 1/2 |grad u|^2 - f u"),
 }
 
 

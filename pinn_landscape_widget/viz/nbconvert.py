@@ -18,11 +18,15 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import nbformat
-from nbconvert.exporters import HTMLExporter
 from traitlets import default
 
+from .._optional import require
 from ._assets import EMBED_SCRIPT
+
+# nbformat and nbconvert come with the "book" extra: importing this module without them is an ImportError
+# that names it (the package itself imports this module only when notebook_to_html is asked for)
+nbformat = require("nbformat", "book", "notebook_to_html and nbconvert's plw_html exporter")
+HTMLExporter = require("nbconvert.exporters", "book", "notebook_to_html and nbconvert's plw_html exporter").HTMLExporter
 
 
 def embed_script_data_url() -> str:

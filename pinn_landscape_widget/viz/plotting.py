@@ -17,11 +17,14 @@ from ._camera import SCENE_HEIGHT, elevation_azimuth
 from ._runs import is_run
 
 
-def _plotted(ds, log: bool):
-    z = np.asarray(ds.loss.values, dtype=np.float64)
-    label = ds.loss.attrs.get("long_name", "loss")
+def _plotted(ds, log: bool, var: str = "loss"):
+    if var not in ds.data_vars or tuple(ds[var].dims) not in (("alpha",), ("alpha", "beta")):
+        drawable = [k for k, v in ds.data_vars.items() if tuple(v.dims) in (("alpha",), ("alpha", "beta"))]
+        raise ValueError(f"var must name a variable over the slice's grid, one of {drawable}, got {var!r}")
+    z = np.asarray(ds[var].values, dtype=np.float64)
+    label = ds[var].attrs.get("long_name", var)
     ref = ds.attrs.get("energy_reference")
-    if ds.attrs.get("formulation") == "deep_ritz":
+    if var == "loss" and ds.attrs.get("formulation") == "deep_ritz":
         if ref is None:
             ref = float(np.nanmin(np.where(np.isfinite(z), z, np.nan)))
         z = z - ref
@@ -49,6 +52,7 @@ def plot(
     fig=None,
     unknown: str | None = None,
     camera: dict | None = None,
+    var: str = "loss",
 ):
     """A picture of a landscape, a solution snapshot or a run's solution; returns the Figure.
 
@@ -58,7 +62,9 @@ def plot(
       exact solution and the pointwise error (curves in 1-D, heatmaps over both coordinates in 2-D), for
       ``unknown`` (default: the first) of a system.
 
-    Draws into ``ax`` (landscape contours only) or ``fig`` when given, else a new pyplot figure.
+    Draws into ``ax`` (landscape contours only) or ``fig`` when given, else a new pyplot figure. ``var`` draws
+    another variable over a landscape's grid instead of the loss, e.g. ``convexity_ratio`` of a
+    ``curvature_map``.
     """
     if is_run(obj):
         from ..models.solution import solution_snapshot
@@ -66,11 +72,11 @@ def plot(
         obj = solution_snapshot(obj)
     if "unknowns" in obj.attrs:
         return plot_solution(obj, unknown=unknown, fig=fig)
-    return _plot_landscape(obj, log, ax, contour_levels, cmap, surface, fig, camera)
+    return _plot_landscape(obj, log, ax, contour_levels, cmap, surface, fig, camera, var)
 
 
-def _plot_landscape(ds, log, ax, contour_levels, cmap, surface, fig, camera):
-    z, label = _plotted(ds, log)
+def _plot_landscape(ds, log, ax, contour_levels, cmap, surface, fig, camera, var="loss"):
+    z, label = _plotted(ds, log, var)
     title = _title(ds)
     if fig is None and ax is None:
         import matplotlib.pyplot as plt

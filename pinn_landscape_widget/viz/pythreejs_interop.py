@@ -36,10 +36,8 @@ def landscape_geometry(ds, *, log: bool = True, height: float = 1.1, colormap: s
 
 def to_pythreejs(ds, *, log: bool = True, height: float = 1.1, colormap: str = "viridis", scene: bool = False):
     """A ``pythreejs.Mesh`` of the landscape (or, with ``scene=True``, a Renderer showing it)."""
-    try:
-        import pythreejs as p3
-    except ImportError as exc:
-        raise ImportError("to_pythreejs needs pythreejs: pip install 'pinn-landscape-widget[pythreejs]'") from exc
+    import pythreejs as p3  # a required dependency; imported here so that importing the package stays light
+
     positions, colors, index = landscape_geometry(ds, log=log, height=height, colormap=colormap)
     geometry = p3.BufferGeometry(
         attributes={

@@ -13,6 +13,7 @@ already holds. In a Jupyter Book ``_config.yml``:
 
 from __future__ import annotations
 
+from .._optional import require
 from ._assets import EMBED_DIR
 
 
@@ -26,6 +27,7 @@ def _use_offline_renderer(app, config):
 
 
 def setup(app):
+    require("myst_nb", "book", "the Sphinx extension pinn_landscape_widget.viz.sphinx_ext")
     app.setup_extension("myst_nb")  # its nb_ipywidgets_js setting must exist before we replace it
     app.connect("config-inited", _use_offline_renderer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

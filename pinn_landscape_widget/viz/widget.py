@@ -799,7 +799,7 @@ def _check_writable(path: pathlib.Path):
 def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **widget_kwargs) -> LandscapeWidget:
     """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
     return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
-    from ..pde.problems import get_problem
+    from ..pde.library import get_problem
 
     prob = get_problem(problem)
     runs = {f: train(prob, f, steps=steps, progress=progress) for f in supported_formulations(prob)}

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "vec.h"
 
 #define VPMAX 2              /* vectors per channel in a register tile: 2 for 2 channels, else 1 */
@@ -231,6 +232,11 @@ mlp(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const
         return mlp(params, P, K, xt, N, layout, L, out, D, LAP);                                         \
     }
 PLW_VARIANT(1, 0) PLW_VARIANT(1, 1) PLW_VARIANT(2, 0) PLW_VARIANT(2, 1) PLW_VARIANT(3, 0) PLW_VARIANT(3, 1)
+
+/* The interface version (abi.h) and the largest input dimension plw_tanh_mlp has a kernel for (PLW_CASE
+   below); _native.py checks both at load */
+int64_t plw_abi_version(void) { return PLW_ABI_VERSION; }
+int64_t plw_max_input_dim(void) { return 3; }
 
 /* 1 when fused multiply-adds are instructions here; without them every fmaf is a call into libm and the
    kernel is ~100x slower than torch's, so native.py does not use it */

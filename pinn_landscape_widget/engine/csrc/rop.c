@@ -3,8 +3,8 @@
    docstring and _PointSet) and prepares every array that does not depend on the direction v; these two
    functions are its r_forward and r_backward.
 
-   Why C: in torch a Deep Ritz product was ~250 calls (matmuls, elementwise passes, views) for ~120 MFLOP,
-   and the elementwise passes and the calls themselves took half its time. Here a layer is one register-
+   Why C: in torch a Deep Ritz product is ~250 calls (matmuls, elementwise passes, views) for ~120 MFLOP,
+   and the elementwise passes and the calls themselves take half its time. Here a layer is one register-
    tiled matmul (both of its terms accumulate in the same registers) and one elementwise pass over rows
    that are still in cache. Threads split the points (each takes its share through every layer, and sums
    its own weight gradients), so a pass needs no synchronisation but the final join; ctypes releases the
@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "vec.h"
 
 enum {
@@ -380,6 +381,11 @@ static void setup_backward_share(const share_t *j)
 
 #define MAX_SHARES 64
 #define GRAM_CHANNELS 4
+
+/* The plan's int64 fields per layer and the most threads a pass may be split over: _native.py checks both
+   against the values analysis/_rop.py is written for (PLAN_FIELDS, MAX_SHARES) */
+int64_t plw_plan_fields(void) { return F_N; }
+int64_t plw_max_shares(void) { return MAX_SHARES; }
 
 static void forward_share(const share_t *j)
 {

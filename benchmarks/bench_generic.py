@@ -1,0 +1,187 @@
+"""Your own model against the per-point autograd loop a user would write, side by side in one process.
+
+Reference workload: poisson1d strong form, 1000 midpoints, MLP 1-50-50-50-1 tanh written as a plain
+``nn.Sequential``, float32, 2 threads, a 2-D slice along two filter-normalised random directions.
+
+  loop           the baseline: for each grid point, write theta into the module
+                 (``vector_to_parameters``), the loss by autograd (u'' through two grad calls), ``.item()``
+  from_model     ``plw.from_model(seq, loss)`` with the same loss function: the generic per-point path
+  train(model=)  ``plw.train(problem, model=seq)``: the Sequential is recognised, the fused engine runs
+  fourier        ``plw.train(problem, model=FourierFeatures)``: the torch.func path (vmap over parameter
+                 points of forward-mode input derivatives), against the loop on the same module
+
+Each method is timed alternately ``--repeats`` times on the same grid; medians and ratios are reported.
+The grid values of every method are checked against the loop's.
+
+    python benchmarks/bench_generic.py [--resolution 21] [--repeats 3] [--device cpu|cuda] [--loop-points N]
+                                       [--out FILE]
+
+With ``--loop-points N`` the loop runs on N evenly spaced grid points only and its time is scaled to the
+whole grid (for large grids on a GPU, where the loop alone would take minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pinn_landscape_widget as plw
+
+
+class FourierFeatures(torch.nn.Module):
+    def __init__(self, m=16, width=50):
+        super().__init__()
+        self.B = torch.nn.Parameter(2.0 * torch.randn(1, m, generator=torch.Generator().manual_seed(0)))
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(2 * m, width),
+            torch.nn.Tanh(),
+            torch.nn.Linear(width, width),
+            torch.nn.Tanh(),
+            torch.nn.Linear(width, 1),
+        )
+
+    def forward(self, x):
+        z = x @ self.B
+        return self.body(torch.cat([torch.sin(z), torch.cos(z)], dim=-1))
+
+
+def user_loss(x, f, w):
+    """poisson1d's strong loss as users write it: the hard ansatz, u'' by autograd, quadrature weights."""
+
+    def loss(model):
+        xx = x.clone().requires_grad_(True)
+        u = torch.sin(math.pi * xx[:, 0]) * model(xx)[:, 0]
+        ux = torch.autograd.grad(u.sum(), xx, create_graph=True)[0][:, 0]
+        uxx = torch.autograd.grad(ux.sum(), xx, create_graph=True)[0][:, 0]
+        return ((uxx + f) ** 2 * w).sum()
+
+    return loss
+
+
+def loop(module, loss, theta0, D, coef, subset) -> np.ndarray:
+    params = list(module.parameters())
+    out = np.full(coef.shape[0], np.nan)
+    for k in subset:
+        theta = theta0 + float(coef[k, 0]) * D[0] + float(coef[k, 1]) * D[1]
+        torch.nn.utils.vector_to_parameters(theta, params)
+        out[k] = loss(module).item()
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--resolution", type=int, default=21)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--loop-points", type=int, default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    prob = plw.get_problem("poisson1d")
+    x, w = prob.quadrature()
+    x, w = x.float().to(dev), w.float().to(dev)
+    f = prob.source(x.double().cpu()).float().to(dev)
+    loss = user_loss(x, f, w)
+    res = args.resolution
+    axis = np.linspace(-1, 1, res)
+    coef = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    n = coef.shape[0]
+    subset = range(n) if args.loop_points is None else np.linspace(0, n - 1, args.loop_points).round().astype(int)
+    scale = n / len(subset)
+
+    rows = []
+    for label, make in (
+        (
+            "mlp",
+            lambda: torch.nn.Sequential(
+                torch.nn.Linear(1, 50),
+                torch.nn.Tanh(),
+                torch.nn.Linear(50, 50),
+                torch.nn.Tanh(),
+                torch.nn.Linear(50, 50),
+                torch.nn.Tanh(),
+                torch.nn.Linear(50, 1),
+            ),
+        ),
+        ("fourier", FourierFeatures),
+    ):
+        torch.manual_seed(0)
+        seq = make().to(dev)
+        run = plw.train(prob, "strong", model=seq, steps=(200, 0), progress=False, device=dev)  # trains a copy
+        torch.nn.utils.vector_to_parameters(run.params.clone(), seq.parameters())
+        user = plw.from_model(seq, loss, device=dev)
+        dirs = plw.random_directions(run, 2, seed=0)
+        D = dirs.vectors
+        theta0 = run.params.clone()
+        D = D.to(dev)
+        theta0 = theta0.to(dev)
+        methods = {"loop": lambda seq=seq, theta0=theta0, D=D: loop(seq, loss, theta0, D, coef, subset)}
+        if label == "mlp":
+            methods["from_model"] = lambda user=user, dirs=dirs: plw.landscape(
+                user, dirs, span=1.0, resolution=res, progress=False
+            ).loss.values.reshape(-1)
+        methods["train(model=)"] = lambda run=run, dirs=dirs: plw.landscape(
+            run, dirs, span=1.0, resolution=res, progress=False
+        ).loss.values.reshape(-1)
+        times = {k: [] for k in methods}
+        values = {}
+        for _ in range(args.repeats):
+            for name, fn in methods.items():
+                sync()
+                t = time.perf_counter()
+                values[name] = fn()
+                sync()
+                times[name].append((time.perf_counter() - t) * (scale if name == "loop" else 1.0))
+        torch.nn.utils.vector_to_parameters(theta0, seq.parameters())
+        ref = values["loop"]
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for name in methods:
+            if name == "loop":
+                continue
+            sub = np.asarray(list(subset))
+            err = float(np.max(np.abs(values[name][sub] - ref[sub]) / np.maximum(np.abs(ref[sub]), 1e-30)))
+            rows.append(
+                dict(
+                    module=label,
+                    method=name,
+                    network=run.net.description,
+                    seconds=med[name],
+                    loop_seconds=med["loop"],
+                    ratio=med["loop"] / med[name],
+                    max_rel_diff=err,
+                    grid=f"{res}x{res}",
+                    times=times[name],
+                    loop_times=times["loop"],
+                )
+            )
+            print(
+                f"{label:8s} {name:14s} {med[name]:7.3f} s  loop {med['loop']:7.3f} s  ratio {med['loop'] / med[name]:5.2f}x"
+                f"  max rel diff {err:.1e}",
+                flush=True,
+            )
+    meta = dict(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        python=platform.python_version(),
+        machine=platform.processor() or platform.machine(),
+        date=time.strftime("%Y-%m-%d"),
+        load_average=list(__import__("os").getloadavg()),
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

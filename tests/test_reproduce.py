@@ -1,0 +1,249 @@
+"""Published studies (plw.reproduce, pinn-landscape reproduce): the papers' setups, the optimizer calls,
+the quick reproductions' regimes, the written tables, and the errors for what a study does not define."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg
+import torch
+
+import pinn_landscape_widget as plw
+from pinn_landscape_widget import cli
+from pinn_landscape_widget.analysis.curvature import HessianOperator
+from pinn_landscape_widget.reproduce import krishnapriyan2021 as kp
+from pinn_landscape_widget.reproduce import rathore2024, render_docs
+from pinn_landscape_widget.reproduce._optim import lbfgs_call, lbfgs_epochs
+from pinn_landscape_widget.reproduce._report import render_markdown
+from pinn_landscape_widget.reproduce._runs import torch_default_init
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_objective(dtype=torch.float64):
+    run = plw.train(
+        "convection1d", "strong", width=6, depth=2, steps=0, dtype=dtype, progress=False,
+        problem_params=dict(beta=3.0, n_points=(16, 8), collocation=60, mean_terms=True),
+    )  # fmt: skip
+    return run, run.objective()
+
+
+# --- the papers' setups ---------------------------------------------------------------------------------------
+
+
+def test_mean_terms_are_the_papers_plain_means():
+    prob = plw.get_problem("convection1d", beta=7.0, n_points=(32, 10), collocation=50, mean_terms=True)
+    run = plw.train(prob, "strong", width=5, depth=2, steps=0, dtype=torch.float64, progress=False)
+    model = run.model_at(run.params)
+    x, _ = prob.quadrature()
+    xr_ = x.clone().requires_grad_(True)
+    u = model(xr_)
+    (g,) = torch.autograd.grad(u.sum(), xr_)
+    residual = float(((g[:, 1] + 7.0 * g[:, 0]) ** 2).mean())
+    xi = (torch.arange(32, dtype=torch.float64) + 0.5) * (2 * math.pi / 32)
+    t = (torch.arange(10, dtype=torch.float64) + 0.5) / 10
+    with torch.no_grad():
+        initial = float(
+            ((model(torch.stack([xi, torch.zeros(32, dtype=torch.float64)], 1)) - torch.sin(xi)) ** 2).mean()
+        )
+        lo = model(torch.stack([torch.zeros(10, dtype=torch.float64), t], 1))
+        hi = model(torch.stack([torch.full((10,), 2 * math.pi, dtype=torch.float64), t], 1))
+        boundary = float(((lo - hi) ** 2).mean())
+    ev = plw.evaluate(run, run.params[None])
+    assert float(ev["loss_residual"][0]) == pytest.approx(residual, rel=1e-12)
+    assert float(ev["loss_initial"][0]) == pytest.approx(initial, rel=1e-12)
+    assert float(ev["loss_boundary"][0]) == pytest.approx(boundary, rel=1e-12)
+    # the wave problem's two ends add up as two means (Rathore et al.'s boundary term)
+    wave = plw.get_problem("wave1d", n_points=(20, 10), collocation=30, mean_terms=True)
+    assert [float(c.weights.sum()) for c in wave.conditions] == pytest.approx([1.0, 1.0, 2.0])
+
+
+def test_collocation_draws_distinct_grid_cells_or_takes_the_given_points():
+    grid = plw.get_problem("convection1d", n_points=(16, 8))
+    drawn = plw.get_problem("convection1d", n_points=(16, 8), collocation=40, seed=3)
+    xg, _ = grid.quadrature()
+    xd, wd = drawn.quadrature()
+    assert xd.shape == (40, 2) and len({tuple(p) for p in xd.tolist()}) == 40
+    assert all(bool((xg == p).all(1).any()) for p in xd)
+    assert float(wd.sum()) == pytest.approx(2 * math.pi)
+    pts = kp.paper_collocation()
+    x = torch.tensor(pts, dtype=torch.float64)
+    # their grid: x = 2 pi i / 256 for i = 1..255 and t = j / 99 for j = 1..99, 1000 distinct nodes
+    i, j = x[:, 0] * 256 / (2 * math.pi), x[:, 1] * 99
+    assert torch.allclose(i, i.round(), atol=1e-9) and torch.allclose(j, j.round(), atol=1e-9)
+    assert int(i.round().min()) >= 1 and int(j.round().min()) >= 1 and len(set(pts)) == 1000
+    assert torch.equal(kp.problem(10.0).quadrature()[0], x)
+    with pytest.raises(
+        ValueError, match=r"collocation points must lie in the box \(x in \[0, 6.28319\], t in \[0, 1\]\)"
+    ):
+        plw.get_problem("convection1d", collocation=[(7.0, 0.5)])
+    with pytest.raises(ValueError, match="pass .tolist()"):
+        plw.get_problem("convection1d", collocation=torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="mean_terms must be True or False, got 1"):
+        plw.get_problem("convection1d", mean_terms=1)
+
+
+def test_torch_default_init_is_nn_linear_after_manual_seed():
+    torch.manual_seed(123)
+    layers = [torch.nn.Linear(2, 5), torch.nn.Linear(5, 1)]
+    want = torch.cat([p.detach().reshape(-1) for lay in layers for p in (lay.weight, lay.bias)]).double()
+    state = torch.random.get_rng_state()
+    got = torch_default_init([2, 5, 1], 123)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global generator is untouched
+    assert torch.equal(got, want)
+
+
+# --- the optimizer calls --------------------------------------------------------------------------------------
+
+
+# (tolerance, block): the cap; tolerance stops inside a block (after 65 and 9 iterations); and the same stops
+# at a block's last iteration, where the single call's own tests have to be made after the block
+@pytest.mark.parametrize("tolerance_change, block", [(1e-14, 7), (1e-4, 7), (1e-3, 7), (1e-4, 13), (1e-3, 9)])
+def test_lbfgs_call_in_blocks_is_one_torch_call(tolerance_change, block):
+    run, obj = small_objective()
+    theta0 = run.params.clone()
+    theta = theta0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [theta], lr=1.0, max_iter=90, history_size=10, tolerance_grad=1e-9, tolerance_change=tolerance_change,
+        line_search_fn="strong_wolfe",
+    )  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = obj.loss(theta[None])[0]
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    want_iters = opt.state[theta]["n_iter"]
+    got = lbfgs_call(
+        obj, theta0, max_iter=90, history_size=10, tolerance_grad=1e-9, tolerance_change=tolerance_change, block=block
+    )
+    assert got.iterations == want_iters
+    assert torch.equal(got.theta, theta.detach())
+    assert got.stop == ("max_iter" if tolerance_change < 1e-10 else "tolerance_change")
+    assert (want_iters == 90) == (tolerance_change < 1e-10)
+
+
+def test_preconditioned_hessian_is_the_lbfgs_inverse_hessian_times_h():
+    run, obj = small_objective()
+    rec = lbfgs_epochs(obj, run.params, epochs=3, max_iter=10, history_size=6)
+    run2 = plw.train(run.problem, "strong", width=6, depth=2, steps=0, dtype=torch.float64, init_params=rec.theta,
+                     progress=False)  # fmt: skip
+    op = HessianOperator(run2)
+    pre = rathore2024.PreconditionedHessian(op, rec.pairs)
+    # C C^T is the L-BFGS inverse-Hessian approximation: compare with the two-loop recursion
+    g = torch.randn(op.n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    q, alphas = g.clone(), []
+    for s, y, rho in reversed(list(zip(pre.s, pre.y, pre.rho))):
+        a = rho * float(s @ q)
+        alphas.append(a)
+        q = q - a * y
+    r = pre.gamma * q
+    for (s, y, rho), a in zip(zip(pre.s, pre.y, pre.rho), reversed(alphas)):
+        r = r + s * (a - rho * float(y @ r))
+    assert torch.allclose(pre.factor(pre.factor_t(g)), r, rtol=1e-10, atol=1e-12)
+    # the top eigenvalue of C^T H C is that of H_k H (dense)
+    H = torch.stack([op.matvec(e) for e in torch.eye(op.n, dtype=torch.float64)])
+    Hk = torch.stack([pre.factor(pre.factor_t(e)) for e in torch.eye(op.n, dtype=torch.float64)])
+    want = torch.linalg.eigvals(Hk @ H).real.max()
+    got = plw.hessian_eigenpairs(run2, 1, "largest", operator=pre, tol=1e-10)
+    assert float(got.eigenvalue[0]) == pytest.approx(float(want), rel=1e-7)
+
+
+# --- bad input ------------------------------------------------------------------------------------------------
+
+
+def test_what_a_study_does_not_define_is_a_clear_error(capsys):
+    with pytest.raises(ValueError, match=r"study must be one of \['krishnapriyan2021', 'rathore2024', 'rowan2026'\]"):
+        plw.reproduce("krishnapriyan2022")
+    with pytest.raises(
+        ValueError, match=r"betas must be a non-empty subset of the published betas \[1, 10, 20, 30, 40\]"
+    ):
+        plw.reproduce("krishnapriyan2021", betas=[25])
+    with pytest.raises(ValueError, match=r"rho must be 5, the published case of Rathore et al. \(2024\).* got 3"):
+        plw.reproduce("rathore2024", rho=3)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['rho'\] for study 'krishnapriyan2021'; allowed"):
+        plw.reproduce("krishnapriyan2021", rho=5)
+    with pytest.raises(ValueError, match=r"points must be one of \['paper', 'cells'\], got 'nodes'"):
+        plw.reproduce("krishnapriyan2021", points="nodes")
+    assert cli.main(["reproduce", "krishnapriyan2021", "--param", "betas=[25]"]) == 2
+    assert "betas must be a non-empty subset" in capsys.readouterr().err
+    assert cli.main(["reproduce", "nope"]) == 2
+    assert "study must be one of" in capsys.readouterr().err
+
+
+# --- the written results --------------------------------------------------------------------------------------
+
+
+def test_docs_page_is_rendered_from_the_committed_results():
+    page = (ROOT / "docs" / "reproductions.md").read_text(encoding="utf-8")
+    assert page == render_docs(ROOT / "docs" / "results")
+    files = sorted((ROOT / "docs" / "results").glob("*.json"))
+    assert {"krishnapriyan2021", "rathore2024", "rowan2026"} <= {f.stem for f in files}
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert not data["quick"] and path.stem == data["study"] + (f"_{data['variant']}" if data["variant"] else "")
+        assert path.with_suffix(".md").read_text(encoding="utf-8") == render_markdown(data)
+        for row in data["rows"]:
+            if row["published_value"] and row["ours"] is not None:
+                assert row["ratio"] == pytest.approx(row["ours"] / row["published_value"])
+
+
+@pytest.mark.slow
+def test_quick_krishnapriyan_lands_in_the_papers_regime(tmp_path):
+    res = plw.reproduce("krishnapriyan2021", quick=True, progress=False, out=tmp_path)
+    rows = {r.case: r for r in res.rows}
+    assert set(rows) == {"vanilla, beta = 1", "vanilla, beta = 30"}
+    ok, fail = rows["vanilla, beta = 1"], rows["vanilla, beta = 30"]
+    assert ok.ours < 5e-2
+    assert fail.ours > 0.5
+    # not a capped run: L-BFGS ended at its own tolerance test, with a small loss and a wrong solution
+    assert fail.detail["stop"].startswith("tolerance") and fail.detail["iterations"] < 100_000
+    assert fail.detail["final_loss"] < 1e-2
+    # the reported error, recomputed independently: the run's network on their grid against sin(x - beta t)
+    run = res.runs[("vanilla", 30)]
+    x, t = np.meshgrid(np.arange(256) * 2 * np.pi / 256, np.linspace(0, 1, 100))
+    pts = torch.tensor(np.stack([x.ravel(), t.ravel()], 1))
+    with torch.no_grad():
+        u = run.model_at(run.params.double())(pts).numpy()
+    exact = np.sin(x.ravel() - 30 * t.ravel())
+    assert fail.ours == pytest.approx(np.linalg.norm(u - exact) / np.linalg.norm(exact), rel=1e-9)
+    data = json.loads((tmp_path / "krishnapriyan2021_quick.json").read_text())
+    assert (tmp_path / "krishnapriyan2021_quick.md").read_text() == render_markdown(data)
+    assert data["rows"][0]["ratio"] == pytest.approx(ok.ours / 7.84e-3)
+
+
+@pytest.mark.slow
+def test_quick_rathore_spectra_agree_with_an_independent_eigensolver():
+    res = plw.reproduce("rathore2024", quick=True, progress=False, cases=["wave"])
+    run = res.runs["wave"]
+    spec = res.extra["wave"]["spectrum"]
+    op = HessianOperator(run)
+    lin = scipy.sparse.linalg.LinearOperator(
+        (op.n, op.n), matvec=lambda v: op.matvec(torch.as_tensor(v).reshape(-1)).numpy(), dtype=np.float64
+    )
+    top = scipy.sparse.linalg.eigsh(lin, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0]
+    assert spec["terms"]["total"]["top"][0] == pytest.approx(top, rel=1e-5)
+    quantities = {r.quantity for r in res.rows}
+    assert {
+        "top Hessian eigenvalue",
+        "worst-conditioned term",
+        "top eigenvalue shrink by L-BFGS preconditioning",
+    } <= quantities
+    assert all(r.verdict in ("reproduced", "not reproduced", "differs") for r in res.rows)
+
+
+@pytest.mark.slow
+def test_quick_rowan_measures_the_three_findings():
+    res = plw.reproduce("rowan2026", quick=True, progress=False)
+    cases = [r.case for r in res.rows]
+    assert any(c.startswith("1. smooth") for c in cases) and any(c.startswith("3. similar") for c in cases)
+    grids = res.runs["grids"]
+    again = plw.compare_landscapes(grids["strong"], grids["deep_ritz"])
+    similar = next(r for r in res.rows if r.case.startswith("3."))
+    assert similar.ours == pytest.approx(float(again.rank_correlation))
+    for r in res.rows:
+        assert r.ours is not None and math.isfinite(r.ours)

@@ -83,12 +83,19 @@ def serve(directory: Path):
         httpd.shutdown()
 
 
-def state_json(widget) -> str:  # same as pinn_landscape_widget.viz.export.state_json, kept independent
-    """The widget's synced state as JSON, with binary buffers as base64 (what saved state looks like)."""
-    state = {}
-    for k, v in widget.get_state().items():
-        state[k] = base64.b64encode(bytes(v)).decode() if isinstance(v, (bytes, memoryview)) else v
-    return json.dumps(state)
+def _b64(v):
+    if isinstance(v, (bytes, memoryview)):
+        return base64.b64encode(bytes(v)).decode()
+    if isinstance(v, dict):
+        return {k: _b64(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_b64(x) for x in v]
+    return v
+
+
+def state_json(widget, state: dict | None = None) -> str:  # as viz.export.state_json, kept independent
+    """The widget's synced state as JSON, binary buffers (also nested ones) as base64, as saved state has them."""
+    return json.dumps({k: _b64(v) for k, v in (state or widget.get_state()).items()})
 
 
 # In-page: count pixels of a canvas (WebGL or 2-D) that differ from its corner pixel, and a cheap hash.
@@ -105,6 +112,57 @@ CANVAS_STATS_JS = """(sel) => {
   }
   return {fraction: differ / (d.length / 4), hash, width: c.width, height: c.height};
 }"""
+
+
+# In-page: a 32 x 32 RGB thumbnail of a canvas (to compare two pictures with a tolerance).
+CANVAS_THUMB_JS = """(sel) => { const src = document.querySelector(sel);
+  const c = document.createElement('canvas'); c.width = 32; c.height = 32;
+  const ctx = c.getContext('2d'); ctx.drawImage(src, 0, 0, 32, 32);
+  return Array.from(ctx.getImageData(0, 0, 32, 32).data); }"""
+
+
+def thumb_difference(a, b) -> float:
+    """Mean absolute difference of two CANVAS_THUMB_JS thumbnails, in [0, 255]."""
+    import numpy as np
+
+    return float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean())
+
+
+# Per panel: the share of its canvas's pixels that differ from the corner pixel, and a cheap hash.
+PANEL_STATS_JS = """() => Array.from(document.querySelectorAll('.plw-canvas canvas')).map((c) => {
+    const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+    const x = t.getContext('2d'); x.drawImage(c, 0, 0);
+    const d = x.getImageData(0, 0, t.width, t.height).data; let h = 0, n = 0;
+    for (let i = 0; i < d.length; i += 4) { h = (h * 31 + d[i] + 3 * d[i+1] + 7 * d[i+2]) >>> 0;
+      if (Math.abs(d[i] - d[0]) + Math.abs(d[i+1] - d[1]) + Math.abs(d[i+2] - d[2]) > 24) n++; }
+    return {hash: h, fraction: n / (d.length / 4)}; })"""
+
+# Every label shown over a panel: its text, font size and box on screen, and which panel it belongs to.
+LABELS_JS = """() => Array.from(document.querySelectorAll('.plw-label')).filter((e) => e.style.display !== 'none')
+  .map((e) => { const r = e.getBoundingClientRect(); const panel = e.closest('.plw-panel');
+    return {text: e.textContent, size: parseFloat(getComputedStyle(e).fontSize), x: r.left, y: r.top, w: r.width,
+            h: r.height, panel: Array.from(document.querySelectorAll('.plw-panel')).indexOf(panel)}; })"""
+
+
+def assert_legible(page) -> int:
+    """Every shown label is at least 11 CSS px and no two labels of a panel overlap (boxes read from the DOM).
+    Returns how many labels are shown."""
+    labels = page.evaluate(LABELS_JS)
+    for lab in labels:
+        assert lab["size"] >= 11, lab
+        assert lab["w"] > 0 and lab["h"] > 0, lab
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            if a["panel"] != b["panel"]:
+                continue
+            apart = (
+                a["x"] + a["w"] <= b["x"]
+                or b["x"] + b["w"] <= a["x"]
+                or a["y"] + a["h"] <= b["y"]
+                or b["y"] + b["h"] <= a["y"]
+            )
+            assert apart, (a, b)
+    return len(labels)
 
 
 def open_offline(page, path: Path, ready_js: str, timeout_ms: int = 60_000) -> list[str]:
@@ -133,21 +191,27 @@ def screenshot(page, name: str, selector: str | None = None) -> Path:
     return path
 
 
+# the two front ends the widget is tested in: the app to start and where it opens a notebook
+FRONT_ENDS = {"lab": ("lab", "lab/tree/{name}"), "notebook": ("notebook", "notebooks/{name}")}
+
+
 @contextlib.contextmanager
-def jupyter_lab(root: Path):
-    """A real JupyterLab server (this venv's kernel) on a free localhost port, serving ``root``."""
+def jupyter_server(root: Path, front_end: str = "lab"):
+    """A real JupyterLab (or Jupyter Notebook 7) server with this venv's kernel on a free localhost port,
+    serving ``root``; yields its base URL."""
+    app = FRONT_ENDS[front_end][0]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"))
-    log_path = root / "lab.log"
+    log_path = root / f"{app}.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "jupyter",
-            "lab",
+            app,
             "--no-browser",
             "--allow-root",
             f"--port={port}",
@@ -174,7 +238,7 @@ def jupyter_lab(root: Path):
                     raise RuntimeError(log_path.read_text()) from None
                 time.sleep(0.5)
         else:
-            raise RuntimeError("jupyter lab did not start:\n" + log_path.read_text())
+            raise RuntimeError(f"jupyter {app} did not start:\n" + log_path.read_text())
         yield url
     finally:
         proc.terminate()
@@ -185,16 +249,25 @@ def jupyter_lab(root: Path):
         log.close()
 
 
+def jupyter_lab(root: Path):
+    """A real JupyterLab server (see jupyter_server)."""
+    return jupyter_server(root, "lab")
+
+
+def notebook_url(base: str, name: str, front_end: str = "lab") -> str:
+    return f"{base}/{FRONT_ENDS[front_end][1].format(name=name)}"
+
+
 def run_all_cells(page, notebook_url: str):
     """Open a notebook in JupyterLab and run all its cells from the Run menu, as a person would."""
     page.goto(notebook_url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    # cells queued or run show "[*]" or "[n]" (a busy kernel alone is no proof: it flickers while starting)
     started = (
         "Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-        " || document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]') !== null"
     )
-    for _ in range(3):  # a click can land while JupyterLab is still laying out (or under a notification)
+    for _ in range(4):  # a click can land while the front end is still laying out (or under a dialog)
         _accept_kernel_dialog(page)
         page.keyboard.press("Escape")
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
@@ -204,7 +277,7 @@ def run_all_cells(page, notebook_url: str):
             return
         except Exception:
             continue
-    raise AssertionError("JupyterLab did not start running the notebook")
+    raise AssertionError("the front end did not start running the notebook")
 
 
 def _accept_kernel_dialog(page) -> None:

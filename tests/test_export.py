@@ -2,6 +2,7 @@
 fallback in the display bundle, matplotlib plots, and the demo command."""
 
 import io
+import json
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 import pinn_landscape_widget as plw
 
-from .browser import CANVAS_STATS_JS, browser_page, open_offline, screenshot
+from .browser import CANVAS_STATS_JS, PANEL_STATS_JS, browser_page, open_offline, screenshot
 from .conftest import small_run
 
 
@@ -27,26 +28,49 @@ def _open_offline(page, path):
 
 
 @pytest.mark.browser
-def test_self_contained_html_draws_offline_and_switches_precomputed_slices(runs, tmp_path):
+def test_self_contained_html_draws_offline_switches_slices_replays_and_keeps_the_camera(runs, tmp_path):
     w = plw.LandscapeWidget(runs, resolution=21).wait()
+    camera = {"position": [2.1, 1.6, 2.4], "target": [0.0, 0.0, 0.46]}
+    w.camera = camera
     path = w.to_html(tmp_path / "landscape.html")
     size = path.stat().st_size
     assert size < 3_000_000, size
-    with browser_page(viewport=(1300, 700)) as page:
+    with browser_page(viewport=(1300, 900)) as page:
         requests = _open_offline(page, path)
         assert all(u.startswith(("file:", "data:", "blob:")) for u in requests), requests
-        first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
-        assert first["fraction"] > 0.03
+        first = page.evaluate(PANEL_STATS_JS)
+        assert len(first) == 2 and all(s["fraction"] > 0.03 for s in first)
+        # it opens where the author left the camera, in both (linked) panels
+        for k in range(2):
+            assert json.loads(page.locator(".plw-panel").nth(k).get_attribute("data-camera")) == camera
         screenshot(page, "export_random", ".plw-root")
+        # the selected panel (the first) switches to a precomputed slice; the second stays
         page.select_option("select[data-trait=direction_kind]", "pca")
         page.wait_for_timeout(300)
-        second = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
-        assert second["hash"] != first["hash"] and second["fraction"] > 0.03
+        second = page.evaluate(PANEL_STATS_JS)
+        assert second[0]["hash"] != first[0]["hash"] and second[0]["fraction"] > 0.03
+        assert second[1]["hash"] == first[1]["hash"]
         assert "pca directions" in page.locator(".plw-caption").first.inner_text()
         page.select_option("select[data-trait=formulation]", "deep_ritz")
         page.wait_for_timeout(300)
         assert "deep_ritz loss" in page.locator(".plw-caption").first.inner_text()
         screenshot(page, "export_pca_ritz", ".plw-root")
+        # the replay runs from the saved solutions, with no kernel
+        sol = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        marker = page.locator(".plw-panel").first.get_attribute("data-marker")
+        page.focus("input[data-trait=trajectory_step]")
+        page.keyboard.press("Home")
+        page.wait_for_timeout(300)
+        assert page.evaluate(CANVAS_STATS_JS, ".plw-solution")["hash"] != sol["hash"]
+        assert page.locator(".plw-panel").first.get_attribute("data-marker") != marker
+        assert "checkpoint 1 (step 0)" in page.locator(".plw-sol-title").inner_text()
+        # panels can be added and removed offline (their numbers are on the page)
+        page.click("button[data-action=add-panel]")
+        page.wait_for_timeout(300)
+        assert page.evaluate(PANEL_STATS_JS)[2]["fraction"] > 0.03
+        page.locator(".plw-panel button[data-action=remove-panel]").nth(2).click()
+        page.wait_for_timeout(200)
+        assert page.locator(".plw-panel").count() == 2
         # what would need a kernel is disabled
         assert page.locator("input[data-trait=seed]").is_disabled()
         assert page.locator("input[data-trait=resolution]").is_disabled()
@@ -136,6 +160,10 @@ def test_state_json_for_myst_carries_grids_as_base64(runs):
 
     w = plw.LandscapeWidget(runs["strong"], resolution=9).wait()
     state = json.loads(state_json(w))
-    assert state["interactive"] is False and state["grid_shape"] == [9, 9]
-    grid = np.frombuffer(base64.b64decode(state["grid"]), np.float32).reshape(9, 9)
-    np.testing.assert_array_equal(grid, np.frombuffer(w.grid, np.float32).reshape(9, 9))
+    panel = state["panel_data"][0]
+    assert state["interactive"] is False and panel["grid_shape"] == [9, 9]
+    grid = np.frombuffer(base64.b64decode(panel["grid"]), np.float32).reshape(9, 9)
+    np.testing.assert_array_equal(grid, np.frombuffer(w.panel_data[0]["grid"], np.float32).reshape(9, 9))
+    rep = state["replay"]["strong"]  # the replay travels too
+    u = np.frombuffer(base64.b64decode(rep["u"]), np.float32)
+    assert u.size == len(rep["frames"]) * 201 and rep["frames"][-1] == len(rep["steps"]) - 1

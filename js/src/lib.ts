@@ -87,6 +87,11 @@ const COLORMAPS: Record<string, number[][]> = {
     [68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
     [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37],
   ],
+  // cividis (Nuñez, Anderton & Renslow 2018): designed to read the same with colour-vision deficiency
+  cividis: [
+    [0, 34, 78], [18, 53, 112], [59, 73, 108], [87, 92, 109], [112, 113, 115],
+    [138, 134, 120], [165, 157, 117], [195, 183, 106], [225, 210, 86], [254, 232, 56],
+  ],
   magma: [
     [0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122],
     [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191],
@@ -181,15 +186,74 @@ export function axisValue(range: Range, n: number, k: number): number {
   return n > 1 ? range[0] + ((range[1] - range[0]) * k) / (n - 1) : range[0];
 }
 
+/** A 256-entry RGB lookup table (bytes) of a colormap, for drawing many pixels fast. */
+export function colormapLUT(name: string): Uint8ClampedArray {
+  const lut = new Uint8ClampedArray(256 * 3);
+  for (let k = 0; k < 256; k++) {
+    const [r, g, b] = colormap(name, k / 255);
+    lut[3 * k] = Math.round(r * 255);
+    lut[3 * k + 1] = Math.round(g * 255);
+    lut[3 * k + 2] = Math.round(b * 255);
+  }
+  return lut;
+}
+
+/** The step between round ticks covering [lo, hi] with about n intervals: 1, 2 or 5 times a power of 10. */
+export function tickStep(lo: number, hi: number, n = 5): number {
+  const raw = (hi - lo) / Math.max(1, n);
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw * (1 - 1e-9)) ?? raw;
+}
+
 /** "Nice" tick values covering [lo, hi]. */
 export function ticks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
+  const step = tickStep(lo, hi, n);
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9 * step; v += step) out.push(Math.abs(v) < 1e-12 * step ? 0 : v);
   return out;
+}
+
+/** Tick labels that share one format: as many decimals as the step needs (0.25 -> "0.25", 0.5 -> "0.5"),
+ * powers-of-ten notation for very large or small values. */
+export function formatTicks(values: number[]): string[] {
+  if (values.length === 0) return [];
+  const step = values.length > 1 ? Math.abs(values[1] - values[0]) : Math.abs(values[0]) || 1;
+  const big = Math.max(...values.map(Math.abs));
+  if (big >= 1e5 || (big > 0 && big < 1e-3)) return values.map((v) => (v === 0 ? "0" : formatNumber(v)));
+  // as few decimals as write every tick exactly (0.25 needs two, 0.5 one)
+  let decimals = 0;
+  while (decimals < 6 && values.some((v) => Math.abs(v * 10 ** decimals - Math.round(v * 10 ** decimals)) > 1e-6 * Math.max(1, step * 10 ** decimals))) {
+    decimals++;
+  }
+  return values.map((v) => {
+    const s = v.toFixed(decimals);
+    return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
+  });
+}
+
+const SUPERSCRIPT: Record<string, string> = {
+  "-": "\u207b", "0": "\u2070", "1": "\u00b9", "2": "\u00b2", "3": "\u00b3", "4": "\u2074",
+  "5": "\u2075", "6": "\u2076", "7": "\u2077", "8": "\u2078", "9": "\u2079",
+};
+
+/** 10^k written with superscripts ("10\u207b\u00b3"), for log-scale tick labels. */
+export function powerOfTen(k: number): string {
+  return "10" + String(Math.round(k)).split("").map((c) => SUPERSCRIPT[c] ?? c).join("");
+}
+
+/** Ticks of a log10-plotted quantity, as (plotted value, label): whole decades when the range spans at
+ * least one (every 2nd, 5th ... when there are many), else round values of the quantity itself. */
+export function logTicks(lo: number, hi: number, n = 5): { values: number[]; labels: string[] } {
+  if (!(hi > lo)) return { values: [lo], labels: [formatNumber(Math.pow(10, lo))] };
+  if (hi - lo >= 1) {
+    const step = Math.max(1, Math.ceil((hi - lo) / n));
+    const values: number[] = [];
+    for (let k = Math.ceil(lo / step) * step; k <= hi + 1e-9; k += step) values.push(k);
+    if (values.length >= 2) return { values, labels: values.map(powerOfTen) };
+  }
+  const raw = ticks(Math.pow(10, lo), Math.pow(10, hi), n).filter((v) => v > 0);
+  return { values: raw.map(Math.log10), labels: formatTicks(raw) };
 }
 
 export function formatNumber(v: number): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
-  buildSurface, colormap, contourLevels, contourSegments, decodeFloat32, isSoftwareRenderer, scaleValues, ticks,
+  buildSurface, colormap, colormapLUT, contourLevels, contourSegments, decodeFloat32, formatTicks, isSoftwareRenderer,
+  logTicks, powerOfTen, scaleValues, tickStep, ticks,
 } from "../src/lib";
 
 describe("decodeFloat32", () => {
@@ -99,5 +100,46 @@ describe("isSoftwareRenderer", () => {
       "Apple M2", "Mesa Intel(R) UHD Graphics 620 (KBL GT2)", ""]) {
       expect(isSoftwareRenderer(name)).toBe(false);
     }
+  });
+});
+
+describe("ticks", () => {
+  it("steps are 1, 2 or 5 times a power of ten", () => {
+    expect(tickStep(0, 1, 5)).toBeCloseTo(0.2, 12);
+    expect(tickStep(0, 7, 5)).toBe(2);
+    expect(tickStep(-3e-4, 3e-4, 4)).toBeCloseTo(2e-4, 16);
+    expect(ticks(-0.9, 0.9, 4)).toEqual([-0.5, 0, 0.5]);
+  });
+  it("labels share one format", () => {
+    expect(formatTicks([-1, -0.5, 0, 0.5, 1])).toEqual(["-1.0", "-0.5", "0.0", "0.5", "1.0"]);
+    expect(formatTicks([0, 20, 40])).toEqual(["0", "20", "40"]);
+    expect(formatTicks([0.25, 0.5, 0.75])).toEqual(["0.25", "0.50", "0.75"]);
+    expect(formatTicks([0, 2e5, 4e5])).toEqual(["0", "2.00e+5", "4.00e+5"]);
+  });
+  it("log ticks: whole decades written as powers of ten, round values within a decade", () => {
+    expect(powerOfTen(-3)).toBe("10\u207b\u00b3");
+    expect(powerOfTen(12)).toBe("10\u00b9\u00b2");
+    const t = logTicks(-3.4, 1.2, 5);
+    expect(t.values).toEqual([-3, -2, -1, 0, 1]);
+    expect(t.labels[0]).toBe("10\u207b\u00b3");
+    const wide = logTicks(-12, 6, 5); // every 4th decade
+    expect(wide.values).toEqual([-12, -8, -4, 0, 4]);
+    const narrow = logTicks(Math.log10(2), Math.log10(8), 4); // within one decade: 2, 4, 6, 8
+    expect(narrow.labels).toEqual(["2", "4", "6", "8"]);
+    narrow.values.forEach((v, k) => expect(Math.pow(10, v)).toBeCloseTo(Number(narrow.labels[k]), 9));
+  });
+});
+
+describe("colour scales", () => {
+  it("cividis, the colour-vision-deficiency-safe map, has its published end points", () => {
+    expect(colormap("cividis", 0).map((c) => Math.round(c * 255))).toEqual([0, 34, 78]);
+    expect(colormap("cividis", 1).map((c) => Math.round(c * 255))).toEqual([254, 232, 56]);
+  });
+  it("the lookup table matches the colormap", () => {
+    const lut = colormapLUT("viridis");
+    expect(Array.from(lut.slice(0, 3))).toEqual([68, 1, 84]);
+    expect(Array.from(lut.slice(255 * 3))).toEqual([253, 231, 37]);
+    const mid = colormap("viridis", 128 / 255).map((c) => Math.round(c * 255));
+    expect(Array.from(lut.slice(128 * 3, 128 * 3 + 3))).toEqual(mid);
   });
 });

@@ -46,10 +46,9 @@ def _b64(v):
 
 
 def state_json(w) -> str:
-    """The widget's synced state as JSON (binary grids as base64): the body of a MyST {anywidget} block."""
-    state = {k: _b64(v) for k, v in w.get_state().items()}
-    state["interactive"] = False
-    return json.dumps(state)
+    """The widget's state as a page without a kernel needs it (the slices it carries, each shown run's
+    replay), as JSON with binary grids in base64: the body of a MyST {anywidget} block."""
+    return json.dumps({k: _b64(v) for k, v in w.export_state(None).items()})
 
 
 def _json_for_html(obj) -> str:
@@ -84,17 +83,12 @@ def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"), tit
     """Write ``w`` as one self-contained HTML file and return its path.
 
     ``precompute`` names the choices to carry (see ``LandscapeWidget.precompute``); ``None`` keeps the
-    slices the widget already carries.
+    slices the widget already carries. The page opens at the widget's camera and replays training.
     """
     renderer = embed_script_text()
     if "</script" in renderer.lower():  # cannot happen with esbuild's output; would end the block early
         raise RuntimeError("the saved-state renderer cannot be inlined: it contains '</script'")
-    state = w.get_state()
-    if precompute is not None and w._runs:
-        state["static_slices"] = w._precomputed_slices(precompute)
-        state["static_choices"] = list(precompute)
-    state["interactive"] = False
-    state["status"] = "done"
+    state = w.export_state(precompute)
     title = title or w.title or "PINN loss landscape"
     page = PAGE.format(
         title=html.escape(title),

@@ -1,5 +1,6 @@
-"""Static pictures with matplotlib: ``plot(ds)`` for papers, and the PNG the widget carries for viewers
-without JavaScript (GitHub, nbviewer without widgets, e-mail).
+"""Static pictures with matplotlib: ``plot(ds)`` for papers, the solution of a run or a snapshot, and the
+PNG the widget carries for viewers without JavaScript (GitHub, nbviewer without widgets, e-mail) or saves
+with ``save_png`` when no browser view is attached.
 
 The Deep Ritz energy is plotted as E - E* (E* from the exact solution when known, else the grid minimum)
 before a log scale, and the axis says so.
@@ -8,8 +9,12 @@ before a log scale, and the axis says so.
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
+
+from ._camera import SCENE_HEIGHT, elevation_azimuth
+from ._runs import is_run
 
 
 def _plotted(ds, log: bool, var: str = "loss"):
@@ -32,8 +37,12 @@ def _plotted(ds, log: bool, var: str = "loss"):
     return z, label
 
 
+def _title(ds) -> str:
+    return f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: {ds.attrs.get('direction_kind', '')}"
+
+
 def plot(
-    ds,
+    obj,
     *,
     log: bool = True,
     ax=None,
@@ -41,15 +50,34 @@ def plot(
     cmap: str = "viridis",
     surface: bool = True,
     fig=None,
+    unknown: str | None = None,
+    camera: dict | None = None,
     var: str = "loss",
 ):
-    """Contours (and a 3-D surface) of a landscape Dataset; 1-D slices as a line. Returns the Figure.
+    """A picture of a landscape, a solution snapshot or a run's solution; returns the Figure.
 
-    Draws into ``ax`` (contours only) or ``fig`` when given, else a new pyplot figure. ``var`` draws another
-    variable over the grid instead of the loss, e.g. ``convexity_ratio`` of a ``curvature_map``.
+    - a landscape Dataset (``plw.landscape``): filled contours with the training path, and a 3-D surface
+      (seen from ``camera``, the widget's camera dict, when given); 1-D slices as a line;
+    - a solution snapshot (``plw.solution_snapshot``) or a run (its trained solution): u_theta beside the
+      exact solution and the pointwise error (curves in 1-D, heatmaps over both coordinates in 2-D), for
+      ``unknown`` (default: the first) of a system.
+
+    Draws into ``ax`` (landscape contours only) or ``fig`` when given, else a new pyplot figure. ``var`` draws
+    another variable over a landscape's grid instead of the loss, e.g. ``convexity_ratio`` of a
+    ``curvature_map``.
     """
+    if is_run(obj):
+        from ..models.solution import solution_snapshot
+
+        obj = solution_snapshot(obj)
+    if "unknowns" in obj.attrs:
+        return plot_solution(obj, unknown=unknown, fig=fig)
+    return _plot_landscape(obj, log, ax, contour_levels, cmap, surface, fig, camera, var)
+
+
+def _plot_landscape(ds, log, ax, contour_levels, cmap, surface, fig, camera, var="loss"):
     z, label = _plotted(ds, log, var)
-    title = f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: {ds.attrs.get('direction_kind', '')}"
+    title = _title(ds)
     if fig is None and ax is None:
         import matplotlib.pyplot as plt
 
@@ -72,7 +100,11 @@ def plot(
     cs = ax1.contourf(A, B, masked, levels=contour_levels, cmap=cmap)
     ax1.contour(A, B, masked, levels=contour_levels, colors="k", linewidths=0.3)
     if "trajectory_alpha" in ds:
-        ax1.plot(ds.trajectory_alpha.values, ds.trajectory_beta.values, "r.-", lw=1, ms=3, label="training")
+        ax1.plot(ds.trajectory_alpha.values, ds.trajectory_beta.values, "-", color="#d62728", lw=1.5, label="training")
+        ax1.plot(ds.trajectory_alpha.values[:1], ds.trajectory_beta.values[:1], "o", color="#1b9e77", label="start")
+        ax1.plot(
+            ds.trajectory_alpha.values[-1:], ds.trajectory_beta.values[-1:], "*", color="#d95f02", ms=10, label="end"
+        )
         ax1.legend(loc="upper right", fontsize=8)
     ax1.set_xlabel("alpha")
     ax1.set_ylabel("beta")
@@ -80,22 +112,141 @@ def plot(
     fig.colorbar(cs, ax=ax1, label=label)
     if surface:
         ax2 = fig.add_subplot(1, 2, 2, projection="3d")
-        ax2.plot_surface(A, B, masked, cmap=cmap, linewidth=0, antialiased=True)
-        ax2.set_xlabel("alpha")
-        ax2.set_ylabel("beta")
-        ax2.set_zlabel(label, fontsize=8)
+        _surface(ax2, ds, masked, label, cmap, camera)
     fig.tight_layout()
     return fig
 
 
-def png_bytes(ds, **kwargs) -> bytes | None:
-    """The landscape as PNG bytes, or None when matplotlib is not installed."""
+def _surface(ax, ds, z, label, cmap, camera, zlabel=True):
+    """A 3-D surface seen from the widget's camera (same axes: alpha along x, beta along y, loss up)."""
+    A, B = np.meshgrid(ds.alpha.values, ds.beta.values, indexing="ij")
+    surf = ax.plot_surface(A, B, z, cmap=cmap, linewidth=0, antialiased=True)
+    elev, azim = elevation_azimuth(camera or {})
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_box_aspect((2, 2, SCENE_HEIGHT))
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("beta")
+    if zlabel:
+        ax.set_zlabel(label, fontsize=8)
+    return surf
+
+
+def plot_solution(ds, *, unknown: str | None = None, fig=None):
+    """u_theta, the exact solution and their difference from a ``solution_snapshot`` Dataset."""
+    names = json.loads(ds.attrs["unknowns"])
+    name = names[0] if unknown is None else unknown
+    if name not in names:
+        raise ValueError(f"unknown must be one of {names}, got {name!r}")
+    has_exact = f"{name}_exact" in ds
+    dims = list(ds[name].dims)
+    err = ds.attrs.get("rel_l2_error")
+    suptitle = f"{ds.attrs.get('problem', '')}: {name}_theta" + (
+        f" (rel. L2 error {err:.3g})" if err is not None else ""
+    )
+    if fig is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(5.5, 4.5) if len(dims) == 1 else (12, 3.6))
+    if len(dims) == 1:
+        x = ds[dims[0]].values
+        top = fig.add_subplot(2 if has_exact else 1, 1, 1)
+        top.plot(x, ds[name].values, color="#2a6fdb", lw=2, label=f"{name}_theta")
+        if has_exact:
+            top.plot(x, ds[f"{name}_exact"].values, "--", color="#555555", lw=1.5, label="exact")
+            bottom = fig.add_subplot(2, 1, 2, sharex=top)
+            bottom.plot(x, ds[f"{name}_error"].values, color="#d95f02", lw=1.5)
+            bottom.axhline(0, color="#999999", lw=0.6)
+            bottom.set_ylabel("error")
+            bottom.set_xlabel(dims[0])
+        else:
+            top.set_xlabel(dims[0])
+        top.set_ylabel(name)
+        top.legend(fontsize=8)
+        top.set_title(suptitle, fontsize=9)
+        fig.tight_layout()
+        return fig
+    a, b = (ds[d].values for d in dims)
+    extent = [a[0], a[-1], b[0], b[-1]]  # the first coordinate to the right, the second up
+    u = ds[name].values
+    shown = [(f"{name}_theta", u, "viridis")]
+    if has_exact:
+        shown += [("exact", ds[f"{name}_exact"].values, "viridis"), ("error", ds[f"{name}_error"].values, "RdBu_r")]
+    fin = u[np.isfinite(u)]
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    if has_exact:
+        ex = ds[f"{name}_exact"].values
+        lo, hi = min(lo, float(np.nanmin(ex))), max(hi, float(np.nanmax(ex)))
+    for k, (label, values, cmap) in enumerate(shown):
+        axk = fig.add_subplot(1, len(shown), k + 1)
+        if label == "error":
+            m = float(np.nanmax(np.abs(values))) or 1.0
+            im = axk.imshow(values.T, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=-m, vmax=m)
+        else:
+            im = axk.imshow(values.T, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=lo, vmax=hi)
+        axk.set_xlabel(dims[0])
+        axk.set_ylabel(dims[1])
+        axk.set_title(label, fontsize=9)
+        fig.colorbar(im, ax=axk)
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def view_png_bytes(
+    datasets, *, camera=None, view="surface", log=True, cmap="viridis", title="", dpi=100
+) -> bytes | None:
+    """The widget's panels as one PNG: one landscape per panel, each a 3-D surface seen from ``camera``
+    (``view="surface"``) or a smooth heatmap (``"heatmap"``), with a colorbar; 1-D slices as lines.
+    None when matplotlib is not installed."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         return None
+    n = max(1, len(datasets))
     # a bare Figure with the Agg canvas: never touches the user's pyplot state or backend
+    fig = Figure(figsize=(4.4 * n, 3.9), layout="constrained")
+    FigureCanvasAgg(fig)
+    for k, ds in enumerate(datasets):
+        z, label = _plotted(ds, log)
+        if "beta" not in ds.dims:
+            ax = fig.add_subplot(1, n, k + 1)
+            ax.plot(ds.alpha.values, z, color="#2a6fdb", lw=2)
+            ax.set_xlabel("alpha")
+            ax.set_ylabel(label, fontsize=8)
+        elif view == "heatmap":
+            ax = fig.add_subplot(1, n, k + 1)
+            a, b = ds.alpha.values, ds.beta.values
+            im = ax.imshow(
+                np.ma.masked_invalid(z).T,
+                origin="lower",
+                extent=[a[0], a[-1], b[0], b[-1]],
+                aspect="auto",
+                cmap=cmap,
+                interpolation="bilinear",
+            )
+            ax.set_xlabel("alpha")
+            ax.set_ylabel("beta")
+            fig.colorbar(im, ax=ax, label=label, shrink=0.8)
+        else:
+            ax = fig.add_subplot(1, n, k + 1, projection="3d")
+            surf = _surface(ax, ds, np.ma.masked_invalid(z), label, cmap, camera, zlabel=False)
+            fig.colorbar(surf, ax=ax, label=label, shrink=0.7, pad=0.08)
+        ax.set_title(_title(ds), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def png_bytes(ds, **kwargs) -> bytes | None:
+    """The landscape as PNG bytes (``plot``'s picture), or None when matplotlib is not installed."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
     fig = Figure(figsize=(10, 4.2) if "beta" in ds.dims else (5, 3.8))
     FigureCanvasAgg(fig)
     plot(ds, fig=fig, **kwargs)

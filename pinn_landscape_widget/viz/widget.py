@@ -1,142 +1,169 @@
-"""LandscapeWidget: the loss landscape as an interactive 3-D surface in any Jupyter front end.
+"""LandscapeWidget: loss landscapes as interactive 3-D surfaces in any Jupyter front end.
 
-The widget talks to the engine only through the public functions (train, *_directions, landscape,
-evaluate). Controls that need new numbers (run, directions, seed, normalization, resolution, span,
-formulation) start a computation in a worker thread; a newer request supersedes an older one, which is
-abandoned at its next chunk and never drawn. A coarse preview arrives first, then the requested
-resolution. Everything else (z scale, colormap, contours, wireframe, view, camera) happens in the browser.
-Grids cross as float32 bytes plus a shape, never as JSON lists.
+The widget shows one or more panels side by side (``panels``); each is a landscape of one run under one
+loss along one kind of directions, optionally centred at a recorded checkpoint. Controls that need new
+numbers start a computation in a worker thread; a newer request supersedes an older one, which is abandoned
+at its next chunk and never drawn. A coarse preview arrives first, then the requested resolution. The
+training replay (``trajectory_step``) moves a marker along each run's recorded path while the solution
+panel shows u_theta at that checkpoint; its solutions are computed once per run and carried in the state,
+so saved pages replay with no kernel. Everything else (z scale, colormap, contours, views, camera) happens
+in the browser. Grids cross as float32 bytes, never as JSON lists.
+
+It talks to the engine only through the public functions (the *_directions functions, landscape,
+evaluate, solution_snapshot) and reads runs by duck typing (see ``_runs``).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
+import os
 import pathlib
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import anywidget
-import numpy as np
 import torch
 import traitlets
 import xarray as xr
 
-from ..analysis.directions import (
-    NORMALIZATIONS,
-    hessian_directions,
-    interpolation_direction,
-    pca_directions,
-    random_directions,
-)
-from ..analysis.landscape import MAX_RESOLUTION, landscape
-from ..engine.evaluation import evaluate
-from ..models.training import TrainResult, train
+from ..analysis.directions import NORMALIZATIONS
+from ..analysis.landscape import MAX_RESOLUTION
+from ..models.training import train
 from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
+from ._camera import check_camera
+from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
+from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
+from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
+from ._solution import ReplayBuilder, point_solution
 from .export import widget_to_html
 
-DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
 Z_SCALES = ("linear", "log")
-COLORMAPS = ("viridis", "magma", "coolwarm", "gray")
+COLORMAPS = ("viridis", "cividis", "magma", "coolwarm", "gray")
 VIEWS = ("surface", "heatmap")
-PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly, see below)
+PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly)
 PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last measured cost per point
-PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grid waits for the view to draw the preview
+PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grids wait for the view to draw the previews
 # Progress reaches the view at most this often. Every update repaints the page, and in a software-rendered
 # browser (headless Chromium, remote desktops) that took a core from the kernel: at 0.1 s a 41 x 41 grid
 # computed in 1.4 s instead of 1.1 s (benchmarks/bench_widget_latency.py --progress-interval 0.1).
 PROGRESS_INTERVAL_S = 0.4
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
-
-
-def slice_key(run_label: str, direction_kind: str, formulation: str) -> str:
-    """The key of a precomputed slice; the front end builds the same string with JSON.stringify."""
-    return json.dumps([run_label, direction_kind, formulation], separators=(",", ":"), ensure_ascii=False)
+SAVE_PNG_TIMEOUT_S = 30.0
 
 
 class _Superseded(Exception):
     """A newer request arrived; this computation is abandoned."""
 
 
-def _f32(a) -> bytes:
-    return np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes()
+def _sync(trait):
+    return trait.tag(sync=True)
 
 
 class LandscapeWidget(anywidget.AnyWidget):
-    """An interactive loss landscape.
+    """An interactive loss landscape, in one or more panels side by side.
 
-    ``LandscapeWidget(run)``, ``LandscapeWidget({"strong": run_s, "deep_ritz": run_r})`` or
-    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing).
+    ``LandscapeWidget(run)``; ``LandscapeWidget({"strong": run_s, "deep_ritz": run_r})`` (one panel per
+    run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
+    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). A run is any object with
+    ``objective`` and ``params`` (``plw.train``, ``plw.from_model``, the adapters).
+
+    Python drives everything the controls do: ``w.panels``, ``w.seed``, ``w.trajectory_step``,
+    ``w.camera``, ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn.
     """
 
     _esm = WIDGET_ESM
 
-    # what is drawn
-    grid = traitlets.Bytes(b"").tag(sync=True)
-    grid_shape = traitlets.List(traitlets.Int(), []).tag(sync=True)
-    error_grid = traitlets.Bytes(b"").tag(sync=True)
-    alpha_range = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
-    beta_range = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
-    trajectory = traitlets.Bytes(b"").tag(sync=True)
-    energy_reference = traitlets.Float(None, allow_none=True).tag(sync=True)
-    z_label = traitlets.Unicode("loss").tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
+    # ---- what is drawn ------------------------------------------------------------------------------------
+    panels = _sync(
+        traitlets.List(
+            traitlets.Any(),
+            [],
+            help="list of dict: one per panel, {'run': label, 'formulation': loss, 'direction_kind': kind, "
+            "'checkpoint': None or k}; a missing key takes its default (first run, the run's own loss, the "
+            "current direction kind, the trained parameters). 1 to 6 panels.",
+        )
+    )
+    panel_data = _sync(
+        traitlets.List(traitlets.Dict(), [], help="list of dict (read-only): what each panel draws, grids as bytes")
+    )
+    title = _sync(traitlets.Unicode("", help="str: a title above the panels, also in saved PNGs; default none"))
 
-    # the second panel (compare = side by side, one shared camera)
-    grid2 = traitlets.Bytes(b"").tag(sync=True)
-    grid_shape2 = traitlets.List(traitlets.Int(), []).tag(sync=True)
-    error_grid2 = traitlets.Bytes(b"").tag(sync=True)
-    alpha_range2 = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
-    beta_range2 = traitlets.List(traitlets.Float(), [-1.0, 1.0]).tag(sync=True)
-    trajectory2 = traitlets.Bytes(b"").tag(sync=True)
-    energy_reference2 = traitlets.Float(None, allow_none=True).tag(sync=True)
-    z_label2 = traitlets.Unicode("loss").tag(sync=True)
-    title2 = traitlets.Unicode("").tag(sync=True)
-    compare = traitlets.Bool(False).tag(sync=True)
-    z_shared = traitlets.Bool(False).tag(sync=True)
+    # ---- the runs -----------------------------------------------------------------------------------------
+    run_labels = _sync(traitlets.List(traitlets.Unicode(), [], help="list of str (read-only): the runs' labels"))
+    runs_info = _sync(
+        traitlets.Dict({}, help="dict (read-only): per run label its losses, own loss, checkpoint steps, problem")
+    )
+    direction_kinds = _sync(traitlets.List(traitlets.Unicode(), list(DIRECTION_KINDS), help="list of str (read-only)"))
+    run_label = _sync(traitlets.Unicode("", help="str: the first panel's run (same as panels[0]['run'])"))
+    formulations = _sync(
+        traitlets.List(traitlets.Unicode(), ["strong"], help="list of str (read-only): the first panel's run's losses")
+    )
+    formulation = _sync(traitlets.Unicode("strong", help="str: the first panel's loss (panels[0]['formulation'])"))
+    direction_kind = _sync(
+        traitlets.Unicode("random", help="str: the first panel's directions: random, pca, hessian or interpolation")
+    )
 
-    # controls that need the kernel
-    run_labels = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
-    run_label = traitlets.Unicode("").tag(sync=True)
-    direction_kinds = traitlets.List(traitlets.Unicode(), list(DIRECTION_KINDS)).tag(sync=True)
-    direction_kind = traitlets.Unicode("random").tag(sync=True)
-    formulations = traitlets.List(traitlets.Unicode(), ["strong"]).tag(sync=True)
-    formulation = traitlets.Unicode("strong").tag(sync=True)
-    normalization = traitlets.Unicode("filter").tag(sync=True)
-    seed = traitlets.Int(0).tag(sync=True)
-    resolution = traitlets.Int(41).tag(sync=True)
-    span = traitlets.Float(1.0).tag(sync=True)
+    # ---- settings shared by every panel (they need the kernel) --------------------------------------------
+    normalization = _sync(traitlets.Unicode("filter", help="str: random directions' normalization; default filter"))
+    seed = _sync(traitlets.Int(0, help="int >= 0: the random directions' seed; default 0"))
+    resolution = _sync(traitlets.Int(41, help="int in [3, 1025]: grid points per axis; default 41"))
+    span = _sync(
+        traitlets.Float(1.0, help="float > 0: half-width of the grid (a zoom factor for pca and interpolation)")
+    )
 
-    # browser-only look
-    z_scale = traitlets.Unicode("log").tag(sync=True)
-    colormap = traitlets.Unicode("viridis").tag(sync=True)
-    view = traitlets.Unicode("surface").tag(sync=True)
-    contours = traitlets.Bool(True).tag(sync=True)
-    wireframe = traitlets.Bool(False).tag(sync=True)
+    # ---- look (browser only) ------------------------------------------------------------------------------
+    z_scale = _sync(traitlets.Unicode("log", help="str: 'log' (default) or 'linear' height and colour scale"))
+    colormap = _sync(traitlets.Unicode("viridis", help=f"str: one of {list(COLORMAPS)}; default viridis"))
+    view = _sync(traitlets.Unicode("surface", help="str: 'surface' (3-D, default) or 'heatmap' (2-D, smooth)"))
+    contours = _sync(traitlets.Bool(True, help="bool: contour lines on the surface and heatmap; default True"))
+    wireframe = _sync(traitlets.Bool(False, help="bool: draw the surface as a wireframe; default False"))
+    z_shared = _sync(traitlets.Bool(False, help="bool: one colour and height scale over all panels; default False"))
+    link_cameras = _sync(traitlets.Bool(True, help="bool: turning one panel turns all; default True"))
+    camera = _sync(
+        traitlets.Dict(
+            {},
+            help="dict: the 3-D camera, {'position': [x, y, z], 'target': [x, y, z]} in scene units (alpha and "
+            "beta over [-1, 1], loss height over [0, 1.1], z up); {} = the default view fitted to the panel. "
+            "Saved with the notebook, so pages open where the author left the view.",
+        )
+    )
+    show_controls = _sync(traitlets.Bool(True, help="bool: show the side panel of controls; default True"))
 
-    # inspection
-    selected_point = traitlets.List(traitlets.Float(), []).tag(sync=True)
-    solution = traitlets.Bytes(b"").tag(sync=True)
-    solution_info = traitlets.Dict({}).tag(sync=True)
+    # ---- training replay ----------------------------------------------------------------------------------
+    trajectory_step = _sync(
+        traitlets.Int(
+            0, help="int: the replayed checkpoint of the first panel's run (0 = initialisation); default the last"
+        )
+    )
+    replay = _sync(traitlets.Dict({}, help="dict (read-only): per run its checkpoints' solutions and loss history"))
+    replay_reason = _sync(traitlets.Unicode("", help="str (read-only): why the replay is off; '' when it is on"))
 
-    # status
-    status = traitlets.Unicode("idle").tag(sync=True)
-    status_text = traitlets.Unicode("").tag(sync=True)
-    progress = traitlets.Float(0.0).tag(sync=True)
-    error = traitlets.Unicode("").tag(sync=True)
-    interactive = traitlets.Bool(True).tag(sync=True)
-    static_choices = traitlets.List(traitlets.Unicode(), []).tag(sync=True)
-    # Precomputed slices for pages without a kernel: JSON [run_label, direction_kind, formulation] -> the
-    # traits of that slice (binary grids travel as buffers and land in saved widget state). See precompute().
-    static_slices = traitlets.Dict({}).tag(sync=True)
+    # ---- inspection ---------------------------------------------------------------------------------------
+    selected_point = _sync(
+        traitlets.List(traitlets.Float(), [], help="[alpha, beta, panel]: a point whose solution is shown")
+    )
+    solution = _sync(traitlets.Dict({}, help="dict (read-only): u_theta, exact solution and error at selected_point"))
+
+    # ---- status -------------------------------------------------------------------------------------------
+    status = _sync(traitlets.Unicode("idle", help="str (read-only): idle, computing, preview, done or error"))
+    status_text = _sync(traitlets.Unicode("", help="str (read-only)"))
+    progress = _sync(traitlets.Float(0.0, help="float in [0, 1] (read-only)"))
+    error = _sync(traitlets.Unicode("", help="str (read-only): the last error, '' when none"))
+    interactive = _sync(traitlets.Bool(True, help="bool: False when made from a Dataset (nothing to compute)"))
+    static_choices = _sync(traitlets.List(traitlets.Unicode(), [], help="list of str: choices precomputed"))
+    static_slices = _sync(
+        traitlets.Dict({}, help="dict: precomputed panels for pages without a kernel (see precompute())")
+    )
 
     def __init__(
         self,
         source,
         *,
+        panels: list | None = None,
         direction_kind: str = "random",
         formulation: str | None = None,
         resolution: int = 41,
@@ -147,50 +174,75 @@ class LandscapeWidget(anywidget.AnyWidget):
         compute: bool = True,
         **kwargs,
     ):
-        self._runs: dict[str, TrainResult] = {}
-        self._lock = threading.Lock()
+        self._runs: dict = {}
+        self._lock = threading.RLock()
         self._latest = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plw-landscape")
-        self._cache: dict[tuple, xr.Dataset] = {}
-        self._dir_cache: dict[tuple, object] = {}
-        self._current: tuple | None = None  # (run, settings, Dataset) of what each panel draws
-        self._current2: tuple | None = None
+        self._payloads: dict[SliceSettings, dict] = {}
+        self._static_ds: xr.Dataset | None = None
+        self._syncing = False  # panels[0] and its alias traits are being made to agree
+        self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
         self.last_future = None
         self._has_view = False  # a view answered our liveness check: it will report when it has drawn
         self._drawn = threading.Event()
-        self._cost_per_point: dict[tuple, float] = {}  # (run label, formulation) -> seconds per grid point
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
-        self._static_ds = None
         if isinstance(source, xr.Dataset):
-            self.interactive = False
-            self._static_ds = source
-            self._show(source, None)
+            self._init_dataset(source)
             return
-        if isinstance(source, TrainResult):
-            source = {source.formulation: source}
-        if not isinstance(source, dict) or not source or not all(isinstance(r, TrainResult) for r in source.values()):
-            raise ValueError(
-                "LandscapeWidget needs a TrainResult, a dict of labelled TrainResults or an "
-                f"xarray.Dataset, got {type(source).__name__}"
-            )
-        self._runs = {str(k): v for k, v in source.items()}
-        first = next(iter(self._runs.values()))
+        self._runs = labelled_runs(source)
+        self._computer = SliceComputer(self._runs)
+        self._replays = ReplayBuilder(self._runs)
         with self.hold_trait_notifications():
             self.run_labels = list(self._runs)
-            self.run_label = next(iter(self._runs))
-            self.formulations = supported_formulations(first.problem)
-            self.formulation = formulation or first.formulation
+            self.runs_info = {
+                label: {
+                    "formulations": formulations_of(run),
+                    "formulation": str(getattr(run, "formulation", "") or formulations_of(run)[0]),
+                    "steps": trajectory_steps_of(run),
+                    "problem": str(getattr(run.problem, "name", "")),
+                    "dim": int(getattr(run.problem, "dim", 0)),
+                }
+                for label, run in self._runs.items()
+            }
             self.direction_kind = direction_kind
             self.resolution = resolution
             self.span = span
             self.seed = seed
             self.normalization = normalization
-            self.compare = len(self._runs) > 1 if compare is None else bool(compare)
+        if formulation is not None:
+            first = self._runs[self.run_labels[0]]
+            if formulation not in formulations_of(first):
+                raise ValueError(f"formulation must be one of {formulations_of(first)}, got {formulation!r}")
+        self.panels = default_panels(self._runs, formulation, direction_kind, compare) if panels is None else panels
         self._ready = True
         if compute:
             self.request()
+
+    def _init_dataset(self, ds: xr.Dataset):
+        self.interactive = False
+        self._static_ds = ds
+        kind = str(ds.attrs.get("direction_kind", ""))
+        form = str(ds.attrs.get("formulation", ""))
+        self.panels = [{"run": "", "formulation": form, "direction_kind": kind, "checkpoint": None}]
+        table = None
+        if "trajectory_alpha" in ds:  # the checkpoints' plane coordinates; their losses need the run
+            import numpy as np
+
+            n = ds.trajectory_alpha.size
+            beta = ds.trajectory_beta.values if "trajectory_beta" in ds else np.zeros(n)
+            table = np.column_stack(
+                [ds.trajectory_alpha.values, beta, np.full(n, np.nan), ds.trajectory_offplane.values, ds.step.values]
+            )
+        payload = panel_payload(ds, SliceSettings("", kind, form, "", 0, 0, 0.0), table)
+        payload["key"] = []
+        n_bad = payload["non_finite"]
+        with self.hold_sync():
+            self.panel_data = [payload]
+            self.replay_reason = "no replay: a widget made from a Dataset has no run to replay"
+            self.status = "done"
+            self.status_text = f"{payload['title']}" + (f"; {n_bad} non-finite point(s)" if n_bad else "")
 
     # ---- validation: a bad value from Python is a TraitError and leaves the widget as it was ------------
     @traitlets.validate("resolution")
@@ -213,6 +265,28 @@ class LandscapeWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"seed must be an integer >= 0, got {proposal['value']}")
         return proposal["value"]
 
+    @traitlets.validate("panels")
+    def _v_panels(self, proposal):
+        if not self._runs:  # a Dataset's one panel
+            return proposal["value"]
+        return normalize_panels(proposal["value"], self._runs, self.direction_kinds, self.direction_kind)
+
+    @traitlets.validate("camera")
+    def _v_camera(self, proposal):
+        return check_camera(proposal["value"])
+
+    @traitlets.validate("trajectory_step")
+    def _v_step(self, proposal):
+        v = proposal["value"]
+        n = self._replay_length()
+        if not 0 <= v <= max(0, n - 1):
+            label = self.panels[0]["run"] if self.panels else ""
+            raise traitlets.TraitError(
+                f"trajectory_step must be an integer in [0, {max(0, n - 1)}] "
+                f"(the recorded checkpoints of run {label!r}), got {v}"
+            )
+        return v
+
     def _choice(name, allowed_attr=None, allowed=None):  # noqa: N805 - a validator factory
         def check(self, proposal):
             v = proposal["value"]
@@ -234,19 +308,114 @@ class LandscapeWidget(anywidget.AnyWidget):
     _v_run = _choice("run_label", "run_labels")
     del _choice
 
-    @traitlets.observe(
-        "run_label", "direction_kind", "formulation", "normalization", "seed", "resolution", "span", "compare"
-    )
-    def _on_setting(self, change):
-        if self._ready and self._runs and self.interactive:
+    def set_state(self, sync_data):
+        """A value from the front end that fails validation is shown as an error and the view is put back
+        to what Python holds; the widget keeps working."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as exc:
+            self.error = f"TraitError: {exc}"
+            self.send_state([k for k in sync_data if k in self.keys])
+
+    # ---- panels and their alias traits ----------------------------------------------------------------
+    def _replay_length(self) -> int:
+        if not self._runs or not self.panels:
+            return 0
+        return checkpoint_count(self._runs[self.panels[0]["run"]])
+
+    @traitlets.observe("panels")
+    def _on_panels(self, change):
+        if not self._runs:
+            return
+        old_run = change["old"][0]["run"] if change["old"] else None
+        first = self.panels[0]
+        self._syncing = True
+        try:
+            with self.hold_trait_notifications():
+                self.run_label = first["run"]
+                self.formulations = formulations_of(self._runs[first["run"]])
+                self.formulation = first["formulation"]
+                self.direction_kind = first["direction_kind"]
+        finally:
+            self._syncing = False
+        if first["run"] != old_run:
+            self.trajectory_step = max(0, self._replay_length() - 1)
+            self.replay_reason = self._replays.reason(first["run"])
+        self._refresh_panel_data()
+        if self._ready and self.interactive:
             self.request()
 
-    @traitlets.observe("selected_point")
-    def _on_select(self, change):
-        if self._runs and len(change["new"]) in (2, 3):
-            self._executor.submit(self._solution_job, tuple(change["new"]))
+    @traitlets.observe("run_label", "formulation", "direction_kind")
+    def _on_alias(self, change):
+        if self._syncing or not self._runs or not self.panels:
+            return
+        first = dict(self.panels[0])
+        if change["name"] == "run_label":
+            first["run"] = change["new"]
+            if first["formulation"] not in formulations_of(self._runs[change["new"]]):
+                first["formulation"] = None  # the new run's own loss
+            first["checkpoint"] = None
+        else:
+            first[change["name"]] = change["new"]
+        self.panels = [first, *self.panels[1:]]
 
-    def _on_front_end_message(self, _widget, content, _buffers):
+    @traitlets.observe("normalization", "seed", "resolution", "span")
+    def _on_setting(self, change):
+        if self._ready and self._runs and self.interactive:
+            self._refresh_panel_data()
+            self.request()
+
+    def panel_settings(self) -> list[SliceSettings]:
+        """What fixes each panel's numbers, in panel order."""
+        return [
+            SliceSettings(
+                p["run"],
+                p["direction_kind"],
+                p["formulation"],
+                self.normalization,
+                int(self.seed),
+                int(self.resolution),
+                float(self.span),
+                p.get("checkpoint"),
+            )
+            for p in self.panels
+        ]
+
+    @property
+    def datasets(self) -> list[xr.Dataset | None]:
+        """The landscape Dataset each panel draws (None while a panel has none at its current settings)."""
+        if self._static_ds is not None:
+            return [self._static_ds]
+        return [self._computer.grids.get(s) for s in self.panel_settings()]
+
+    def _refresh_panel_data(self):
+        """One payload per panel: the computed one when cached, else the panel's last picture marked as
+        computing (the last good picture stays until the new one is drawn)."""
+        with self._lock:
+            old = list(self.panel_data)
+            new = []
+            for i, s in enumerate(self.panel_settings()):
+                if s in self._payloads:
+                    new.append(self._payloads[s])
+                elif i < len(old) and old[i].get("grid_shape"):
+                    new.append({**old[i], "status": "computing", "message": ""})
+                else:
+                    new.append(placeholder_payload(s, "computing"))
+            with self.hold_sync():  # one message: the view never sees new panels with an old "done"
+                if any(p["status"] == "computing" for p in new) and self.interactive and self._ready:
+                    self.status = "computing"
+                self.panel_data = new
+
+    def _publish(self, s: SliceSettings, payload: dict):
+        """Draw ``payload`` in every panel whose settings are ``s`` (panels may have changed meanwhile)."""
+        with self._lock:
+            data = list(self.panel_data)
+            for i, si in enumerate(self.panel_settings()):
+                if si == s and i < len(data):
+                    data[i] = payload
+            self.panel_data = data
+
+    def _on_front_end_message(self, _widget, content, buffers):
         # The view pings on render; a live kernel answers. Saved state (no kernel) never does, and the
         # view then disables what would need new numbers (and switches precomputed slices itself).
         kind = content.get("type") if isinstance(content, dict) else None
@@ -255,221 +424,170 @@ class LandscapeWidget(anywidget.AnyWidget):
             self.send({"type": "pong"})
         elif kind == "drawn":
             self._drawn.set()
+        elif kind == "png":
+            self._receive_png(content, buffers)
+        elif kind == "png_error":  # the browser could not draw it: matplotlib does
+            entry = self._png_requests.pop(str(content.get("id")), None)
+            if entry is not None:
+                self._save_png_matplotlib(entry[1], entry[0])
 
     # ---- computation ----------------------------------------------------------------------------------
-    def settings(self) -> tuple:
-        return (
-            self.run_label,
-            self.direction_kind,
-            self.formulation,
-            self.normalization,
-            int(self.seed),
-            int(self.resolution),
-            float(self.span),
-            bool(self.compare),
-        )
-
-    def second_settings(self, settings: tuple) -> tuple | None:
-        """What the second panel shows: the next labelled run under its own trained loss, or, with one run,
-        the same run and directions under the other formulation. Same direction kind, seed, normalization,
-        resolution and span: random directions are normalised against each run's own theta*."""
-        label, kind, form, norm, seed, res, span, compare = settings
-        if not compare:
-            return None
-        others = [lab for lab in self._runs if lab != label]
-        if others:
-            other = others[0]
-            return (other, kind, self._runs[other].formulation, norm, seed, res, span, True)
-        alt = [f for f in self.formulations if f != form]
-        return (label, kind, alt[0], norm, seed, res, span, True) if alt else None
-
     def request(self):
-        """Start (or restart) the computation for the current settings; returns a Future."""
+        """Start (or restart) the computation of every panel; returns a Future."""
         with self._lock:
             self._latest += 1
             rid = self._latest
-        self.last_future = self._executor.submit(self._job, rid, self.settings())
+        self.last_future = self._executor.submit(self._job, rid, self.panel_settings())
         return self.last_future
-
-    def _preview_resolution(self, settings) -> int:
-        """Odd, 5..PREVIEW_RESOLUTION: as many points as PREVIEW_BUDGET_S buys at the last cost per point
-        measured for this run and formulation (a slow network gets a coarser preview, not a later one)."""
-        per_point = self._cost_per_point.get((settings[0], settings[2]))
-        if per_point is None:
-            return PREVIEW_RESOLUTION
-        n = PREVIEW_BUDGET_S / per_point if settings[1] == "interpolation" else math.sqrt(PREVIEW_BUDGET_S / per_point)
-        n = max(5, min(PREVIEW_RESOLUTION, int(n)))
-        return n if n % 2 else n - 1
 
     def _stale(self, rid: int) -> bool:
         return rid != self._latest
 
-    def _job(self, rid: int, settings: tuple):
+    def _job(self, rid: int, specs: list[SliceSettings]):
         if self._stale(rid):
             return None
+        t0 = time.perf_counter()
+        todo = [s for s in dict.fromkeys(specs) if s not in self._payloads]
+        errors: dict[SliceSettings, str] = {}
+        last = None  # the last full grid is drawn with the final status, in one message
         try:
-            key = settings[:7]
-            ds = self._cache.get(key)
-            if ds is None:
-                res = settings[5]
-                if res > 2 * PREVIEW_RESOLUTION:
-                    pres = self._preview_resolution(settings)
-                    preview = self._compute(rid, settings[:5] + (pres,) + settings[6:], preview=True)
-                    if preview is not None and not self._stale(rid):
-                        self._drawn.clear()
-                        self._show(preview, settings, status="preview")
-                        if self._has_view:  # let the browser draw it before the full grid takes the CPU
-                            self._drawn.wait(PREVIEW_DRAW_WAIT_S)
-                ds = self._compute(rid, settings, preview=False)
-                self._cache[key] = ds
-            second = self.second_settings(settings)
-            ds2 = None
-            if second is not None:
-                ds2 = self._cache.get(second[:7])
-                if ds2 is None:
-                    ds2 = self._compute(rid, second, preview=False)
-                    self._cache[second[:7]] = ds2
-            if not self._stale(rid):
-                with self.hold_sync():
-                    self._show(ds, settings)
-                    if ds2 is not None:
-                        self._show(ds2, second, panel=2)
-                    else:
-                        self.grid_shape2 = []
-                        self.grid2 = b""
-            return ds
+            if todo:
+                self._previews(rid, todo, errors)
+                for k, s in enumerate(todo):
+                    if s in errors:
+                        continue
+                    try:
+                        self._set_status("computing", s, k, len(todo), preview=False)
+                        ds = self._computer.compute(s, self._progress_hook(rid, k, len(todo)))
+                        table = self._computer.trajectory_table(s, ds)
+                        payload = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+                        self._payloads[s] = payload
+                        if k == len(todo) - 1:
+                            last = (s, payload)
+                        elif not self._stale(rid):
+                            self._publish(s, payload)
+                    except _Superseded:
+                        raise
+                    except Exception as exc:  # shown in the widget, which stays usable
+                        errors[s] = f"{type(exc).__name__}: {exc}"
+            if self._stale(rid):
+                return None
+            self._finish(specs, errors, time.perf_counter() - t0, cached=not todo, last=last)
+            self._build_replays(rid, [s.run for s in specs])
+            return self.datasets[0] if not errors else None
         except _Superseded:
             return None
-        except Exception as exc:  # shown in the widget, which stays usable
-            if not self._stale(rid):
-                with self.hold_sync():
-                    self.error = f"{type(exc).__name__}: {exc}"
-                    self.status = "error"
-                    self.status_text = "the last request failed; change a setting to try again"
-                    self.progress = 0.0
-            return None
 
-    def _directions(self, run, label, kind, normalization, seed):
-        key = (label, kind, normalization if kind == "random" else "", seed if kind == "random" else 0)
-        if key not in self._dir_cache:
-            if kind == "random":
-                d = random_directions(run, 2, seed=seed, normalization=normalization)
-            elif kind == "pca":
-                d = pca_directions(run, 2)
-            elif kind == "hessian":
-                d = hessian_directions(run, 2, "largest")
-            else:
-                d = interpolation_direction(run.init_params, run.params)
-            self._dir_cache[key] = d
-        return self._dir_cache[key]
+    def _previews(self, rid, todo, errors):
+        """Coarse grids for every panel to compute, drawn before any full grid takes the CPU."""
+        shown = False
+        for k, s in enumerate(todo):
+            if s.resolution <= 2 * PREVIEW_RESOLUTION:
+                continue
+            pres = self._computer.preview_resolution(s, PREVIEW_RESOLUTION, PREVIEW_BUDGET_S)
+            try:
+                self._set_status("computing", s, k, len(todo), preview=True, res=pres)
+                ds = self._computer.compute(s.at_resolution(pres), self._progress_hook(rid, 0, 1, quiet=True))
+            except _Superseded:
+                raise
+            except Exception as exc:
+                errors[s] = f"{type(exc).__name__}: {exc}"
+                continue
+            if self._stale(rid):
+                raise _Superseded()
+            if not shown:
+                self._drawn.clear()
+            with self.hold_sync():
+                self._publish(s, panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1))
+                self.status = "preview"
+                self.status_text = f"{self._title(s)}; preview {pres} x {pres} in {ds.attrs['compute_seconds']:.2f} s"
+            shown = True
+        if shown and self._has_view:  # let the browser draw them before the full grids take the CPU
+            self._drawn.wait(PREVIEW_DRAW_WAIT_S)
 
-    def _span_for(self, dirs, span: float):
-        """The slider's span: the half-width for random and Hessian directions, a zoom factor on the
-        directions' own range for PCA (1 = fits the trajectory) and interpolation (1 = [-0.5, 1.5])."""
-        if dirs.kind == "pca":
-            return float(dirs.default_span) * span
-        if dirs.kind == "interpolation":
-            return (0.5 - span, 0.5 + span)
-        return span
+    def _title(self, s: SliceSettings) -> str:
+        prob = getattr(self._runs[s.run].problem, "name", "")
+        return (
+            f"{s.run + ': ' if len(self._runs) > 1 else ''}{prob} / {s.formulation} loss, {s.direction_kind} directions"
+        )
 
-    def _compute(self, rid, settings, preview):
-        kind, res = settings[1], settings[5]
+    def _set_status(self, status, s, k, n, preview, res=None):
+        res = res or s.resolution
+        size = f"{res} points" if s.direction_kind == "interpolation" else f"{res} x {res}"
+        which = f" (panel {k + 1} of {n})" if n > 1 else ""
         with self.hold_sync():
             self.error = ""
-            self.status = "computing"
-            self.progress = 0.0
-            self.status_text = (
-                f"computing {'preview ' if preview else ''}{res} x {res} ..."
-                if kind != "interpolation"
-                else f"computing {'preview ' if preview else ''}{res} points ..."
-            )
+            self.status = status
+            if not preview:
+                self.progress = k / n
+            self.status_text = f"computing {'preview ' if preview else ''}{size}{which} ..."
+
+    def _progress_hook(self, rid, k, n, quiet=False):
         last = [time.perf_counter()]
 
         def on_chunk(done, total):
             if self._stale(rid):
                 raise _Superseded()
             now = time.perf_counter()
-            if now - last[0] > PROGRESS_INTERVAL_S or done == total:
+            if not quiet and (now - last[0] > PROGRESS_INTERVAL_S or done == total):
                 last[0] = now
-                self.progress = done / total
+                self.progress = (k + done / total) / n
 
-        ds = self._landscape_for(settings, on_chunk)
-        self._cost_per_point[(settings[0], settings[2])] = ds.attrs["compute_seconds"] / ds.loss.size
-        return ds
+        return on_chunk
 
-    def _landscape_for(self, settings, on_chunk=None) -> xr.Dataset:
-        """The landscape for one setting tuple (directions cached per run and kind)."""
-        label, kind, form, norm, seed, res, span = settings[:7]
-        run = self._runs[label]
-        dirs = self._directions(run, label, kind, norm, seed)
-        if on_chunk is not None:
-            on_chunk(0, 1)  # a request superseded while directions were computed stops here
-        return landscape(
-            run,
-            dirs,
-            span=self._span_for(dirs, span),
-            resolution=res,
-            formulation=form,
-            progress=False,
-            _on_progress=on_chunk,
-        )
+    def _finish(self, specs, errors, seconds, cached=False, last=None):
+        """Draw the last full grid and mark failed panels, with the final status, in one message."""
+        with self._lock, self.hold_sync():
+            data = list(self.panel_data)
+            for i, s in enumerate(self.panel_settings()):
+                if i >= len(data):
+                    continue
+                if last is not None and s == last[0]:
+                    data[i] = last[1]
+                if s in errors:
+                    data[i] = {**data[i], "status": "error", "message": errors[s]}
+            self.panel_data = data
+            n_bad = sum(p.get("non_finite", 0) for p in data)
+            if errors:
+                (s, msg), *_ = errors.items()
+                where = f"panel {specs.index(s) + 1}: " if len(specs) > 1 else ""
+                self.error = where + msg
+                self.status = "error"
+                self.status_text = "the last request failed; change a setting to try again"
+                self.progress = 0.0
+                return
+            more = f" (+{len(specs) - 1} more panel{'s' if len(specs) > 2 else ''})" if len(specs) > 1 else ""
+            self.error = ""
+            self.status = "done"
+            self.progress = 1.0
+            how = " (from the cache)" if cached else ""
+            self.status_text = f"{self._title(specs[0])}{more}; done in {seconds:.2f} s{how}" + (
+                f"; {n_bad} non-finite point(s)" if n_bad else ""
+            )
 
-    def _slice_traits(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1) -> dict:
-        """The trait values that draw ``ds`` in a panel (names with suffix "2" for the second panel)."""
-        two_d = "beta" in ds.dims
-        traj = b""
-        run = self._runs.get(settings[0]) if settings else None
-        if "trajectory_alpha" in ds and run is not None:
-            ta = ds.trajectory_alpha.values
-            tb = ds.trajectory_beta.values if two_d else np.zeros_like(ta)
-            pts = torch.as_tensor(run.trajectory)
-            tl = evaluate(run, pts, ds.attrs["formulation"])["loss"].numpy()
-            traj = _f32(np.stack([ta, tb, tl], axis=1))
-        title = (
-            f"{settings[0] + ': ' if settings and len(self._runs) > 1 else ''}"
-            f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
-            f"{ds.attrs.get('direction_kind', '')} directions"
-        )
-        n_bad = int((~np.isfinite(ds.loss.values)).sum())
-        data = {
-            "title": title,
-            "alpha_range": [float(ds.alpha.values[0]), float(ds.alpha.values[-1])],
-            "beta_range": [float(ds.beta.values[0]), float(ds.beta.values[-1])] if two_d else [0.0, 0.0],
-            "energy_reference": ds.attrs.get("energy_reference"),
-            "z_label": "Deep Ritz energy E" if ds.attrs.get("formulation") == "deep_ritz" else "strong-form loss",
-            "error_grid": _f32(ds.rel_l2_error.values),
-            "trajectory": traj,
-            "grid_shape": list(ds.loss.shape),
-            "grid": _f32(ds.loss.values),  # last: observers of the grid see a consistent state
-        }
-        if panel != 1:
-            return {name + "2": value for name, value in data.items()}
-        data["status_text"] = (
-            f"{title}; {'preview' if status == 'preview' else 'done'} in "
-            f"{ds.attrs.get('compute_seconds', 0):.2f} s" + (f"; {n_bad} non-finite point(s)" if n_bad else "")
-        )
-        return data
+    def _build_replays(self, rid, labels, wait=False):
+        """Each shown run's replay (solutions at its checkpoints), once per run, after the grids."""
+        for label in dict.fromkeys(labels):
+            if label in self.replay:
+                continue
+            payload = self._replays.build(label, (lambda: False) if wait else (lambda: self._stale(rid)))
+            if not payload:
+                return  # interrupted by a newer request, which picks it up again
+            with self._lock:
+                self.replay = {**self.replay, label: payload}
 
-    def _show(self, ds: xr.Dataset, settings, status: str = "done", panel: int = 1):
-        with self.hold_sync():
-            if panel == 1:
-                self.status = status
-                if status == "done":
-                    self.progress = 1.0
-                    self.error = ""
-            for name, value in self._slice_traits(ds, settings, status, panel).items():
-                setattr(self, name, value)
-        if status == "done" and settings is not None:
-            current = (self._runs.get(settings[0]), settings, ds)
-            if panel == 1:
-                self._current = current
-            else:
-                self._current2 = current
+    def _cached(self, s: SliceSettings) -> dict:
+        """The payload for ``s``, computed now if need be (for precompute, not for the live view)."""
+        if s not in self._payloads:
+            ds = self._computer.compute(s)
+            table = self._computer.trajectory_table(s, ds)
+            self._payloads[s] = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+        return self._payloads[s]
 
     def _precomputed_slices(self, choices) -> dict:
-        """Every combination of the named choices' values, at the current resolution, span, seed and
-        normalization: {slice_key: {trait: value}} for both panels. Combinations that cannot be computed
-        (e.g. PCA of a run with too few checkpoints) are left out; a page then says so when chosen."""
+        """Every combination of the named choices' values for every panel (other fields as the panel has
+        them; shared settings as they are): {slice_key: payload}. Combinations that cannot be computed (PCA
+        of a run with too few checkpoints) are left out; a page then says so when chosen."""
         unknown = [c for c in choices if c not in CHOICE_TRAITS]
         if unknown:
             raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
@@ -479,82 +597,158 @@ class LandscapeWidget(anywidget.AnyWidget):
             )
         if self.last_future is not None:
             self.last_future.result()  # one computation at a time; its grids land in the cache
-        options = {
-            "run_label": list(self.run_labels),
-            "direction_kind": list(self.direction_kinds),
-            "formulation": list(self.formulations),
-        }
-        axes = [options[c] if c in choices else [getattr(self, c)] for c in CHOICE_TRAITS]
-        base = self.settings()
         slices = {}
-        for combo in itertools.product(*axes):
-            settings = combo + base[3:]
-            try:
-                traits = self._slice_traits(self._cached(settings), settings)
-                second = self.second_settings(settings)
-                if second is None:
-                    traits.update(grid2=b"", grid_shape2=[])
-                else:
-                    traits.update(self._slice_traits(self._cached(second), second, panel=2))
-            except Exception:  # noqa: BLE001 - left out, as documented
-                continue
-            slices[slice_key(*combo)] = traits
+        for p in self.panels:
+            labels = list(self._runs) if "run_label" in choices else [p["run"]]
+            kinds = list(self.direction_kinds) if "direction_kind" in choices else [p["direction_kind"]]
+            for label, kind in itertools.product(labels, kinds):
+                forms = formulations_of(self._runs[label])
+                if "formulation" not in choices:
+                    own = self.runs_info[label]["formulation"]
+                    forms = [p["formulation"] if p["formulation"] in forms else own]
+                ck = p["checkpoint"] if label == p["run"] else None
+                for form in forms:
+                    key = slice_key(label, kind, form, ck)
+                    if key in slices:
+                        continue
+                    s = SliceSettings(
+                        label,
+                        kind,
+                        form,
+                        self.normalization,
+                        int(self.seed),
+                        int(self.resolution),
+                        float(self.span),
+                        ck,
+                    )
+                    try:
+                        slices[key] = self._cached(s)
+                    except Exception:  # noqa: BLE001 - left out, as documented
+                        continue
         return slices
 
-    def _cached(self, settings) -> xr.Dataset:
-        key = settings[:7]
-        if key not in self._cache:
-            self._cache[key] = self._landscape_for(settings)
-        return self._cache[key]
+    def _ensure_replays(self, labels):
+        if self.last_future is not None:
+            self.last_future.result()
+        self._build_replays(None, labels, wait=True)
 
-    def _solution_job(self, point):
-        try:
-            current = self._current2 if len(point) == 3 else self._current
-            if current is None:
-                return
-            run, settings, ds = current
-            alpha, beta = point[:2]
-            theta = torch.as_tensor(ds.center.values, dtype=torch.float64)
-            D = torch.as_tensor(ds.directions.values, dtype=torch.float64)
-            theta = theta + alpha * D[0] + (beta * D[1] if D.shape[0] > 1 else 0.0)
-            prob = run.problem
-            model = run.model_at(theta.to(run.dtype).cpu())
-            if prob.dim == 1:
-                ((lo, hi),) = prob.domain
-                x = torch.linspace(lo, hi, 201, dtype=torch.float64)[:, None]
-                with torch.no_grad():
-                    u = model(x.to(run.dtype)).double()
-                ex = prob.exact(x)
-                rows = np.stack([u.numpy(), ex.numpy() if ex is not None else np.full(201, np.nan)])
-                info = dict(shape=[2, 201], x_range=[lo, hi])
-            else:
-                n = 64
-                axes = [torch.linspace(lo, hi, n, dtype=torch.float64) for lo, hi in prob.domain]
-                X, Y = torch.meshgrid(*axes, indexing="ij")
-                x = torch.stack([X.reshape(-1), Y.reshape(-1)], 1)
-                with torch.no_grad():
-                    u = model(x.to(run.dtype)).double().reshape(n, n)
-                rows = u.numpy()
-                info = dict(shape=[n, n], x_range=list(prob.domain[0]), y_range=list(prob.domain[1]))
-            err = float(evaluate(run, theta.to(run.dtype))["rel_l2_error"][0])
-            coords = f"alpha {alpha:.3g}" + (f", beta {beta:.3g}" if "beta" in ds.dims else "")
-            info["title"] = f"u at {coords} (rel. L2 error {err:.3g})"
-            with self.hold_sync():
-                self.solution = _f32(rows)
-                self.solution_info = info
-        except Exception as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
+    def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
+        """The widget's state as a page without a kernel needs it: precomputed slices for the named choices
+        (``None``: the ones it carries) and every shown run's replay."""
+        labels = [p["run"] for p in self.panels]
+        if self._runs:
+            if precompute is not None and "run_label" in precompute:
+                labels = list(self._runs)
+            self._ensure_replays(labels)
+        state = self.get_state()
+        if precompute is not None and self._runs:
+            state["static_slices"] = self._precomputed_slices(precompute)
+            state["static_choices"] = list(precompute)
+        state["interactive"] = False
+        state["status"] = "done"
+        return state
 
     def precompute(self, choices=("direction_kind", "formulation")) -> LandscapeWidget:
         """Compute every combination of the named choices (``run_label``, ``direction_kind``,
-        ``formulation``) at the current resolution, span, seed and normalization, and carry them in the
-        widget's state. A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches
-        between them. Returns the widget, so ``w.precompute()`` can end a cell."""
+        ``formulation``) for every panel, and each shown run's replay, and carry them in the widget's state.
+        A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches between them and
+        replays training. Returns the widget, so ``w.precompute()`` can end a cell."""
         slices = self._precomputed_slices(choices)
+        labels = list(self._runs) if "run_label" in choices else [p["run"] for p in self.panels]
+        self._ensure_replays(labels)
         with self.hold_sync():
             self.static_choices = list(choices)
             self.static_slices = slices
         return self
+
+    # ---- inspection -----------------------------------------------------------------------------------
+    @traitlets.observe("selected_point")
+    def _on_select(self, change):
+        if self._runs and len(change["new"]) in (2, 3):
+            self._executor.submit(self._solution_job, tuple(change["new"]))
+
+    def _solution_job(self, point):
+        try:
+            panel = int(point[2]) if len(point) == 3 else 0
+            if not 0 <= panel < len(self.panels):
+                raise ValueError(f"selected_point's panel must be in [0, {len(self.panels) - 1}], got {panel}")
+            s = self.panel_settings()[panel]
+            ds = self._computer.grids.get(s)
+            if ds is None:
+                raise ValueError(f"panel {panel + 1} is still computing; click again when it is drawn")
+            alpha, beta = point[:2]
+            theta = torch.as_tensor(ds.center.values, dtype=torch.float64)
+            D = torch.as_tensor(ds.directions.values, dtype=torch.float64)
+            theta = theta + alpha * D[0] + (beta * D[1] if D.shape[0] > 1 else 0.0)
+            where = f"alpha {alpha:.3g}" + (f", beta {beta:.3g}" if "beta" in ds.dims else "")
+            self.solution = point_solution(
+                self._runs[s.run], theta, title=f"u at {where} ({s.run})", panel=panel, point=point[:2]
+            )
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    # ---- pictures -------------------------------------------------------------------------------------
+    def save_png(self, path, *, scale: int = 2, timeout: float = SAVE_PNG_TIMEOUT_S) -> Future:
+        """Save the view (every panel, with axes, colorbars and the title) as a PNG; returns a Future of
+        the written path.
+
+        With the widget displayed, the browser draws the picture at ``scale`` x its pixel size, from the
+        camera on screen; the kernel reads the browser's answer between cells, so in a notebook the file
+        is there once the cell has finished (``.result()`` blocks only outside the kernel's main thread).
+        With no view (a script), or if none answers within ``timeout`` seconds, matplotlib draws the same
+        panels from the same camera instead (the Future is then already done).
+        """
+        path = pathlib.Path(path)
+        _check_writable(path)
+        if not 1 <= scale <= 4:
+            raise ValueError(f"scale must be 1, 2, 3 or 4, got {scale!r}")
+        future: Future = Future()
+        if not self._has_view:
+            self._save_png_matplotlib(path, future)
+            return future
+        rid = uuid.uuid4().hex
+        self._png_requests[rid] = (future, path)
+        self.send({"type": "save_png", "id": rid, "scale": int(scale)})
+
+        def fallback():
+            entry = self._png_requests.pop(rid, None)
+            if entry is not None:
+                self._save_png_matplotlib(path, future)
+
+        timer = threading.Timer(timeout, fallback)
+        timer.daemon = True
+        timer.start()
+        return future
+
+    def _receive_png(self, content, buffers):
+        entry = self._png_requests.pop(str(content.get("id")), None)
+        if entry is None or not buffers:
+            return
+        future, path = entry
+        try:
+            path.write_bytes(bytes(buffers[0]))
+            future.set_result(path)
+        except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the Future
+            future.set_exception(exc)
+
+    def _save_png_matplotlib(self, path: pathlib.Path, future: Future):
+        from .plotting import view_png_bytes
+
+        try:
+            data = view_png_bytes(
+                [d for d in self.datasets if d is not None],
+                camera=self.camera,
+                view=self.view,
+                log=self.z_scale == "log",
+                cmap=self.colormap,
+                title=self.title,
+            )
+            if data is None:
+                raise RuntimeError("save_png without a browser view needs matplotlib")
+            path.write_bytes(data)
+            future.set_result(path)
+        except Exception as exc:  # noqa: BLE001
+            future.set_exception(exc)
 
     def to_html(self, path, **kwargs):
         """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""
@@ -562,17 +756,19 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
-        if self._current is None and self.last_future is not None:
-            try:  # the first grid is seconds away; wait for it so the picture exists for static viewers
+        if self._runs and self.last_future is not None and not all(self.datasets):
+            try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)
             except Exception:
                 pass
         bundle = super()._repr_mimebundle_(**kwargs)
-        current = self._current[2] if self._current else self._static_ds
-        if current is not None:
-            from .plotting import png_bytes
+        shown = [d for d in self.datasets if d is not None]
+        if shown:
+            from .plotting import view_png_bytes
 
-            png = png_bytes(current)
+            png = view_png_bytes(
+                shown, camera=self.camera, view=self.view, log=self.z_scale == "log", cmap=self.colormap, dpi=80
+            )
             if png is not None:
                 data = bundle[0] if isinstance(bundle, tuple) else bundle
                 data["image/png"] = png
@@ -589,6 +785,17 @@ class LandscapeWidget(anywidget.AnyWidget):
         super().close()
 
 
+def _check_writable(path: pathlib.Path):
+    """A ValueError naming the path when a file cannot be written there."""
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    if path.is_dir():
+        raise ValueError(f"save_png path must be a file, got the directory {str(path)!r}")
+    if not parent.is_dir():
+        raise ValueError(f"save_png path {str(path)!r} is in a folder that does not exist: {str(parent)!r}")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"save_png path {str(path)!r} is not writable")
+
+
 def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **widget_kwargs) -> LandscapeWidget:
     """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
     return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
@@ -602,7 +809,7 @@ def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **
 def to_html(source, path, **kwargs) -> pathlib.Path:
     """Self-contained HTML of a Dataset, a run, a dict of labelled runs, or a LandscapeWidget."""
     w = source if isinstance(source, LandscapeWidget) else LandscapeWidget(source, compute=False)
-    if w._runs and not w.grid:
+    if w._runs and not all(w.datasets):
         w.request()
         w.wait()
     return widget_to_html(w, path, **kwargs)

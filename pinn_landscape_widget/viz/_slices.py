@@ -1,0 +1,185 @@
+"""One panel's numbers: its directions, its landscape grid, the training path on its plane, and the
+payload the front end draws (grids as float32 bytes, never JSON lists).
+
+Directions, grids and the losses along each run's trajectory are cached, so going back to a setting, or
+comparing the same run under another loss, costs nothing twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..analysis.directions import hessian_directions, interpolation_direction, pca_directions, random_directions
+from ..analysis.landscape import landscape, project_onto_plane
+from ..engine.evaluation import evaluate
+from ._panels import SliceSettings
+from ._runs import trajectory_of, trajectory_steps_of
+
+DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
+# columns of the trajectory table a panel carries, one row per recorded checkpoint
+TRAJECTORY_COLUMNS = ("alpha", "beta", "loss", "offplane", "step")
+
+
+def f32(a) -> bytes:
+    """float32 bytes of an array (what a grid trait holds)."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes()
+
+
+class SliceComputer:
+    """Computes and caches the landscapes of panels for a set of labelled runs."""
+
+    def __init__(self, runs: dict):
+        self.runs = runs
+        self.grids: dict[SliceSettings, xr.Dataset] = {}
+        self.directions: dict[tuple, object] = {}
+        self.trajectory_losses: dict[tuple, np.ndarray] = {}
+        self.cost_per_point: dict[tuple, float] = {}  # (run, formulation) -> seconds per grid point
+
+    def directions_for(self, s: SliceSettings):
+        key = s.directions_key
+        if key not in self.directions:
+            run = self.runs[s.run]
+            if s.direction_kind == "random":
+                d = random_directions(run, 2, seed=s.seed, normalization=s.normalization)
+            elif s.direction_kind == "pca":
+                d = pca_directions(run, 2)
+            elif s.direction_kind == "hessian":
+                d = hessian_directions(run, 2, "largest")
+            else:
+                traj = trajectory_of(run)
+                if traj is None:
+                    raise ValueError(
+                        f"interpolation directions need the run's initial parameters (run.trajectory[0]); "
+                        f"run {s.run!r} recorded no trajectory"
+                    )
+                d = interpolation_direction(traj[0], run.params)
+            self.directions[key] = d
+        return self.directions[key]
+
+    @staticmethod
+    def span_for(dirs, span: float):
+        """The slider's span: the half-width for random and Hessian directions, a zoom factor on the
+        directions' own range for PCA (1 = fits the trajectory) and interpolation (1 = [-0.5, 1.5])."""
+        if dirs.kind == "pca":
+            return float(dirs.default_span) * span
+        if dirs.kind == "interpolation":
+            return (0.5 - span, 0.5 + span)
+        return span
+
+    def center_for(self, s: SliceSettings):
+        """The plane's centre: a recorded checkpoint, or None (the directions' own origin, else theta*)."""
+        if s.checkpoint is None:
+            return None
+        return trajectory_of(self.runs[s.run])[s.checkpoint]
+
+    def compute(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
+        """The landscape for ``s`` (cached). ``on_chunk(done, total)`` may raise to abandon it."""
+        if s in self.grids:
+            return self.grids[s]
+        run = self.runs[s.run]
+        dirs = self.directions_for(s)
+        if on_chunk is not None:
+            on_chunk(0, 1)  # a request superseded while directions were computed stops here
+        ds = landscape(
+            run,
+            dirs,
+            span=self.span_for(dirs, s.span),
+            resolution=s.resolution,
+            formulation=s.formulation,
+            center=self.center_for(s),
+            progress=False,
+            _on_progress=on_chunk,
+        )
+        self.cost_per_point[(s.run, s.formulation)] = ds.attrs["compute_seconds"] / ds.loss.size
+        self.grids[s] = ds
+        return ds
+
+    def trajectory_table(self, s: SliceSettings, ds: xr.Dataset) -> np.ndarray | None:
+        """[T, 5]: each checkpoint's plane coordinates (alpha, beta; beta 0 on a line), its loss under the
+        panel's formulation, its distance from the plane and its training step. None without a trajectory."""
+        run = self.runs[s.run]
+        traj = trajectory_of(run)
+        if traj is None or traj.shape[0] < 2:
+            return None
+        if "trajectory_alpha" in ds:
+            ab = np.stack([ds.trajectory_alpha.values, ds.trajectory_beta.values], 1) if "beta" in ds.dims else None
+            ab = ab if ab is not None else np.stack([ds.trajectory_alpha.values, np.zeros(traj.shape[0])], 1)
+            off = ds.trajectory_offplane.values
+        else:
+            center = torch.as_tensor(ds.center.values)
+            D = torch.as_tensor(ds.directions.values)
+            coef, off = project_onto_plane(traj.cpu(), center, D)
+            ab = coef if coef.shape[1] == 2 else np.concatenate([coef, np.zeros_like(coef)], 1)
+        key = (s.run, s.formulation)
+        if key not in self.trajectory_losses:
+            with torch.no_grad():
+                self.trajectory_losses[key] = evaluate(run, traj, s.formulation)["loss"].double().numpy()
+        steps = np.asarray(trajectory_steps_of(run), dtype=np.float64)
+        return np.column_stack([ab[:, 0], ab[:, 1], self.trajectory_losses[key], off, steps])
+
+    def preview_resolution(self, s: SliceSettings, largest: int, budget_s: float) -> int:
+        """Odd, 5..largest: as many points as ``budget_s`` buys at the last cost per point measured for
+        this run and formulation (a slow network gets a coarser preview, not a later one)."""
+        per_point = self.cost_per_point.get((s.run, s.formulation))
+        if per_point is None:
+            return largest
+        n = budget_s / per_point if s.direction_kind == "interpolation" else math.sqrt(budget_s / per_point)
+        n = max(5, min(largest, int(n)))
+        return n if n % 2 else n - 1
+
+
+Z_LABELS = {"strong": "strong-form loss", "deep_ritz": "Deep Ritz energy E"}
+
+
+def z_label(ds: xr.Dataset) -> str:
+    """The name of the plotted quantity (before any E* shift or log scale, which the front end adds)."""
+    form = str(ds.attrs.get("formulation", ""))
+    return Z_LABELS.get(form, f"{form} loss")
+
+
+def panel_payload(
+    ds: xr.Dataset, s: SliceSettings | None, table: np.ndarray | None, status: str = "done", label_run: bool = False
+) -> dict:
+    """What the front end draws for one panel (binary values are float32 bytes)."""
+    two_d = "beta" in ds.dims
+    run_part = f"{s.run}: " if (s is not None and label_run) else ""
+    at = f", centred at checkpoint {s.checkpoint}" if (s is not None and s.checkpoint is not None) else ""
+    title = (
+        f"{run_part}{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')} loss, "
+        f"{ds.attrs.get('direction_kind', '')} directions{at}"
+    )
+    values = ds.loss.values
+    return {
+        "key": [s.run, s.direction_kind, s.formulation, s.checkpoint] if s is not None else [],
+        "status": status,
+        "message": "",
+        "title": title,
+        "problem": str(ds.attrs.get("problem", "")),
+        "formulation": str(ds.attrs.get("formulation", "")),
+        "direction_kind": str(ds.attrs.get("direction_kind", "")),
+        "z_label": z_label(ds),
+        "energy_reference": ds.attrs.get("energy_reference"),
+        "alpha_range": [float(ds.alpha.values[0]), float(ds.alpha.values[-1])],
+        "beta_range": [float(ds.beta.values[0]), float(ds.beta.values[-1])] if two_d else [0.0, 0.0],
+        "non_finite": int((~np.isfinite(values)).sum()),
+        "compute_seconds": float(ds.attrs.get("compute_seconds", 0.0)),
+        "trajectory": f32(table) if table is not None else b"",
+        "error_grid": f32(ds.rel_l2_error.values),
+        "grid_shape": list(ds.loss.shape),
+        "grid": f32(values),
+    }
+
+
+def placeholder_payload(s: SliceSettings | None, status: str, message: str = "") -> dict:
+    """A panel with no numbers yet (pending) or none to show (error, not precomputed)."""
+    return {
+        "key": [s.run, s.direction_kind, s.formulation, s.checkpoint] if s is not None else [],
+        "status": status,
+        "message": message,
+        "grid_shape": [],
+        "grid": b"",
+    }

@@ -427,6 +427,146 @@ print(
 )
 """),
     ],
+    "06_your_own_model": [
+        md("""
+# Your own PINN in the widget
+
+Your model, your loss, your training loop: the package needs none of its own. Here the same problem,
+-u'' = pi^2 sin(pi x) on [0, 1] with u(0) = 0, u(1) = 1 (exact u = sin(pi x) + x), is solved twice:
+
+1. by hand: a Fourier-feature network (not an MLP), a loss written with `torch.autograd.grad`, a plain Adam
+   loop with a `plw.Recorder` in it;
+2. by DeepXDE, with a `DeepXDERecorder` callback.
+
+Both become runs, and one widget shows their landscapes side by side, each on the PCA plane of its own
+training path. (The full guide: `docs/your-own-model.md`.)
+"""),
+        code("""
+import math
+import os
+
+import torch
+
+import pinn_landscape_widget as plw
+
+
+class FourierNet(torch.nn.Module):
+    \"\"\"u(x) = MLP([sin(x B), cos(x B)]) with a trainable frequency matrix B.\"\"\"
+
+    def __init__(self, features=8, width=32):
+        super().__init__()
+        self.B = torch.nn.Parameter(2.0 * torch.randn(1, features))
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(2 * features, width), torch.nn.Tanh(), torch.nn.Linear(width, 1)
+        )
+
+    def forward(self, x):
+        z = x @ self.B
+        return self.body(torch.cat([torch.sin(z), torch.cos(z)], dim=-1))
+
+
+def exact(x):
+    return torch.sin(math.pi * x) + x
+
+
+x = torch.linspace(0, 1, 100)[:, None].requires_grad_(True)
+ends = torch.tensor([[0.0], [1.0]])
+
+
+def poisson(model):
+    \"\"\"The loss terms, written as one writes them with torch alone.\"\"\"
+    u = model(x)
+    ux = torch.autograd.grad(u.sum(), x, create_graph=True)[0]
+    uxx = torch.autograd.grad(ux.sum(), x, create_graph=True)[0]
+    return {
+        "pde": ((uxx + math.pi**2 * torch.sin(math.pi * x)) ** 2).mean(),
+        "boundary": 10 * ((model(ends) - exact(ends)) ** 2).mean(),
+    }
+
+
+torch.manual_seed(0)
+model = FourierNet()
+rec = plw.Recorder(model, every=10)  # keeps the trajectory and the loss history
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+for _ in range(1000):
+    opt.zero_grad()
+    terms = poisson(model)
+    loss = sum(terms.values())
+    loss.backward()
+    opt.step()
+    rec.step(loss=loss, **terms)  # after optimizer.step()
+
+hand = plw.from_model(
+    model, {"autograd": poisson}, recorder=rec, points=torch.linspace(0, 1, 201)[:, None], exact=exact
+)
+print(f"hand-written: loss {loss.item():.3e}, relative L2 error {float(hand.history.rel_l2_error[-1]):.2e}")
+"""),
+        md("""
+`from_model` made a run: `hand.params` are the trained parameters, `hand.trajectory` the recorded ones, and
+evaluating the run at its own parameters gives back exactly the loss your function computes.
+"""),
+        code("""
+print(f"your loss at the trained parameters {float(sum(poisson(model).values())):.6e}")
+print(f"the run's loss there               {float(plw.evaluate(hand, hand.params)['loss']):.6e}")
+"""),
+        md("""
+## The same problem in DeepXDE
+
+DeepXDE on its PyTorch backend (set `DDE_BACKEND` before importing it). The adapter evaluates DeepXDE's own
+loss code, so the landscape is of the loss DeepXDE minimised, term by term, with its weights.
+"""),
+        code("""
+os.environ["DDE_BACKEND"] = "pytorch"
+import deepxde as dde
+import numpy as np
+
+dde.config.set_random_seed(0)
+
+
+def pde(x, u):
+    return dde.grad.hessian(u, x) + np.pi**2 * torch.sin(np.pi * x)
+
+
+def solution(x):
+    return np.sin(np.pi * x) + x
+
+
+geom = dde.geometry.Interval(0, 1)
+bc = dde.icbc.DirichletBC(geom, solution, lambda x, on_boundary: on_boundary)
+data = dde.data.PDE(geom, pde, bc, num_domain=100, num_boundary=2, solution=solution)
+dmodel = dde.Model(data, dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform"))
+dmodel.compile("adam", lr=1e-3, loss_weights=[1.0, 10.0])
+drec = plw.adapters.DeepXDERecorder(every=10)
+dmodel.train(iterations=1000, callbacks=[drec], display_every=1000, verbose=0)
+
+xde = plw.adapters.from_deepxde(dmodel, recorder=drec)
+print("DeepXDE's terms:", [v for v in xde.history.data_vars if v.startswith("loss_")])
+print(f"DeepXDE: loss {float(xde.history.loss[-1]):.3e}, relative L2 error {float(xde.history.rel_l2_error[-1]):.2e}")
+"""),
+        md("""
+## Side by side
+
+Two panels, one per run, each on the PCA plane of its own trajectory with the path drawn on the surface.
+Press play to replay training; click a point to see that network's solution there.
+"""),
+        code("""
+w = plw.LandscapeWidget(
+    {"hand-written": hand, "DeepXDE": xde},
+    panels=[{"run": "hand-written"}, {"run": "DeepXDE"}],
+    direction_kind="pca",
+    resolution=25,
+)
+w
+"""),
+        code("""
+w.wait()
+for s, ds in zip(w.panel_settings(), w.datasets):
+    print(
+        f"{s.run}: loss at the trained parameters {float(ds.loss.sel(alpha=0.0, beta=0.0)):.3e}, "
+        f"lowest on its PCA plane {float(ds.loss.min()):.3e}, highest {float(ds.loss.max()):.3e}"
+    )
+"""),
+    ],
 }
 
 

@@ -83,6 +83,31 @@ def test_notebook_runs_top_to_bottom(book, name):
         assert any("image/png" in o.get("data", {}) for o in outputs)
     if name == "05_define_your_pde":
         _check_define_your_pde(nb, outputs, text)
+    if name == "06_your_own_model":
+        _check_your_own_model(nb, outputs, text)
+
+
+def _check_your_own_model(nb, outputs, text):
+    """A hand-written PINN (own module, autograd loss, own loop with a Recorder) and a DeepXDE model train,
+    become runs whose loss is the user's / DeepXDE's, and show side by side in one widget."""
+    (err,) = _number(r"hand-written: loss \S+, relative L2 error (\S+)\n", text)
+    assert 0 < err < 0.05, err
+    yours, ours = _number(r"your loss at the trained parameters (\S+)\nthe run's loss there\s+(\S+)\n", text)
+    assert ours == pytest.approx(yours, rel=1e-6)
+    assert "DeepXDE's terms: ['loss_dirichletbc_0', 'loss_pde']" in text
+    (err2,) = _number(r"DeepXDE: loss \S+, relative L2 error (\S+)\n", text)
+    assert 0 < err2 < 0.05, err2
+    for label in ("hand-written", "DeepXDE"):
+        centre, lowest, highest = _number(
+            rf"{label}: loss at the trained parameters (\S+), lowest on its PCA plane (\S+), highest (\S+),?\n", text
+        )
+        assert lowest <= centre < highest
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert views and all("image/png" in o["data"] for o in views), "the widget is displayed, with a PNG fallback"
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "grid_shape" in s["state"]]
+    assert ours and ours[0]["grid_shape"] == [25, 25] and ours[0]["status"] == "done"
+    assert [p["run"] for p in ours[0]["panels"]] == ["hand-written", "DeepXDE"]
 
 
 def _number(pattern, text):

@@ -160,3 +160,55 @@ def test_landscape_sweep_over_a_defined_problems_parameter(client):
         )
     # the parameter changes the loss surface: the two runs' grids differ
     assert not np.allclose(ds.loss.sel(run="c=0.5").values, ds.loss.sel(run="c=2.0").values)
+
+
+def _custom_run():
+    """A run from a module class and a loss that exist only in this function (cloudpickle sends them by value),
+    with a user-written autograd loss of two terms."""
+
+    class Sine(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = torch.nn.Linear(1, 10)
+            self.outer = torch.nn.Linear(10, 1)
+
+        def forward(self, x):
+            return self.outer(torch.sin(self.inner(x)))
+
+    torch.manual_seed(2)
+    model = Sine().double()
+    x = torch.linspace(0, 1, 24, dtype=torch.float64)[:, None].requires_grad_(True)
+
+    def loss(m):
+        u = m(x)
+        ux = torch.autograd.grad(u.sum(), x, create_graph=True)[0]
+        return {"ode": ((ux - torch.cos(x)) ** 2).mean(), "start": m(x[:1].detach()).pow(2).sum()}
+
+    return plw.from_model(model, loss), model, loss
+
+
+def test_distributed_grid_of_a_from_model_run_equals_local_grid_and_the_users_loss(client):
+    run, model, loss = _custom_run()
+    d = plw.random_directions(run, 2, seed=3)
+    local = plw.landscape(run, d, resolution=7, progress=False)
+    dist = plw.landscape(run, d, resolution=7, progress=False, client=client, tile_size=12)
+    for var in local.data_vars:
+        np.testing.assert_array_equal(dist[var].values, local[var].values, err_msg=var)
+    # the run needs nothing from this module: it loads and evaluates in a fresh interpreter that cannot import it
+    import subprocess
+
+    import cloudpickle
+
+    code = "import pickle, sys; run = pickle.load(sys.stdin.buffer); print(float(run.objective().loss(run.params[None])[0]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=cloudpickle.dumps(run), capture_output=True, cwd="/", check=True
+    ).stdout
+    assert float(out) == float(local.loss.sel(alpha=0.0, beta=0.0))
+    # a grid point off the centre: the user's loss with those parameters written into a copy of the module
+    copy = type(model)().double()
+    i, j = 1, 5
+    theta = run.params + float(dist.alpha[i]) * d.vectors[0] + float(dist.beta[j]) * d.vectors[1]
+    torch.nn.utils.vector_to_parameters(theta.to(torch.float64), copy.parameters())
+    terms = loss(copy)
+    assert float(dist.loss[i, j]) == pytest.approx(float(sum(terms.values())), rel=1e-12)
+    assert float(dist["loss_ode"][i, j]) == pytest.approx(float(terms["ode"]), rel=1e-12)

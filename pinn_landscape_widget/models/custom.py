@@ -133,6 +133,15 @@ class CustomObjective:
     def n_params(self) -> int:
         return self.net.n_params
 
+    def __getstate__(self):  # for dask workers: each process makes its own per-thread model copies
+        state = dict(self.__dict__)
+        state.pop("_local")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def _model(self) -> torch.nn.Module:
         m = getattr(self._local, "model", None)
         if m is None:

@@ -209,6 +209,7 @@ class Lanczos:
         rounding, whatever orthogonality the basis has kept)."""
         j = self.steps
         s = s.to(self.Q.dtype)
+        assert self.HQ is not None, "ritz_vector needs the basis's stored products (keep_products)"
         y = self.Q[:j].T @ s
         hy = self.HQ[:j].T @ s
         n = y.norm()

@@ -158,7 +158,7 @@ def curvature_map(
             out["residual_max"][i], out["residual_min"][i] = (float(v) for v in ends.residual_norm.values)
             steps_used[i] = int(ends.attrs["lanczos_steps"])
             converged[i] = bool(ends.attrs["converged"])
-            if vectors:
+            if vec_max is not None and vec_min is not None:
                 vec_max[i], vec_min[i] = ends.eigenvector.values[0], ends.eigenvector.values[1]
 
     def grid(a):
@@ -171,7 +171,7 @@ def curvature_map(
         ds["convexity_ratio"] = grid(np.abs(lam_min / lam_max))
     ds["lanczos_steps"] = grid(steps_used)
     ds["converged"] = grid(converged)
-    if vectors:
+    if vec_max is not None and vec_min is not None:
         ds["eigenvector_max"] = ((*dims, "param"), vec_max.reshape(*shape, P))
         ds["eigenvector_min"] = ((*dims, "param"), vec_min.reshape(*shape, P))
     ds["lambda_max"].attrs["long_name"] = "largest Hessian eigenvalue"
@@ -451,9 +451,9 @@ def compare_landscapes(ds_a: xr.Dataset, ds_b: xr.Dataset, *, rtol: float = 1e-6
         "anisotropy_a": "|largest / smallest| eigenvalue of ds_a's slice Hessian at the centre",
         "anisotropy_b": "|largest / smallest| eigenvalue of ds_b's slice Hessian at the centre",
     }
-    for k, text in docs.items():
-        if k in res:
-            res[k].attrs["long_name"] = text
+    for var, text in docs.items():
+        if var in res:
+            res[var].attrs["long_name"] = text
     res.attrs.update(
         metric="compare_landscapes",
         a=json.dumps({k: ds_a.attrs.get(k) for k in ("problem", "formulation", "direction_kind")}),

@@ -220,7 +220,7 @@ def view_png_bytes(
             im = ax.imshow(
                 np.ma.masked_invalid(z).T,
                 origin="lower",
-                extent=[a[0], a[-1], b[0], b[-1]],
+                extent=(float(a[0]), float(a[-1]), float(b[0]), float(b[-1])),
                 aspect="auto",
                 cmap=cmap,
                 interpolation="bilinear",

@@ -59,6 +59,21 @@ class _Superseded(Exception):
     """A newer request arrived; this computation is abandoned."""
 
 
+def _choice(name: str, allowed_attr: str | None = None, allowed=None):
+    """A trait validator: the value must be one of ``allowed`` or of the widget's attribute ``allowed_attr``."""
+
+    def check(self, proposal):
+        v = proposal["value"]
+        ok = getattr(self, allowed_attr) if allowed_attr else allowed
+        if allowed_attr == "run_labels" and not ok:
+            return v
+        if v not in ok:
+            raise traitlets.TraitError(f"{name} must be one of {list(ok)}, got {v!r}")
+        return v
+
+    return traitlets.validate(name)(check)
+
+
 def _sync(trait):
     return trait.tag(sync=True)
 
@@ -287,18 +302,6 @@ class LandscapeWidget(anywidget.AnyWidget):
             )
         return v
 
-    def _choice(name, allowed_attr=None, allowed=None):  # noqa: N805 - a validator factory
-        def check(self, proposal):
-            v = proposal["value"]
-            ok = getattr(self, allowed_attr) if allowed_attr else allowed
-            if allowed_attr == "run_labels" and not ok:
-                return v
-            if v not in ok:
-                raise traitlets.TraitError(f"{name} must be one of {list(ok)}, got {v!r}")
-            return v
-
-        return traitlets.validate(name)(check)
-
     _v_kind = _choice("direction_kind", "direction_kinds")
     _v_form = _choice("formulation", "formulations")
     _v_norm = _choice("normalization", allowed=NORMALIZATIONS)
@@ -306,7 +309,6 @@ class LandscapeWidget(anywidget.AnyWidget):
     _v_cmap = _choice("colormap", allowed=COLORMAPS)
     _v_view = _choice("view", allowed=VIEWS)
     _v_run = _choice("run_label", "run_labels")
-    del _choice
 
     def set_state(self, sync_data):
         """A value from the front end that fails validation is shown as an error and the view is put back

@@ -259,6 +259,7 @@ def recorder_class():
 
         def _record(self, step: int) -> None:
             model = self.model
+            assert self.recorder is not None, "the recorder is made when training begins"
             steps = model.losshistory.steps
             if steps and steps[-1] == step and model.train_state.loss_train is not None:
                 values = np.asarray(model.train_state.loss_train, dtype=np.float64).reshape(-1)

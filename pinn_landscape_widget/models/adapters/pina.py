@@ -254,11 +254,12 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         )
     problem = solver.problem
     variables = list(getattr(problem, "input_variables", []) or [])
-    points = loss.points(variables)
+    sample = loss.points(variables)
+    points: torch.Tensor | None = sample
     model = solver.model
     try:  # the solution panel calls the model on plain tensors of the input variables
         with torch.no_grad():
-            model(points[:2].to(module_dtype(model)))
+            model(sample[:2].to(module_dtype(model)))
     except Exception as exc:  # noqa: BLE001 - any model that needs PINA's labelled inputs
         warnings.warn(
             f"solver.model cannot be called on a plain tensor of the input variables ({type(exc).__name__}: "

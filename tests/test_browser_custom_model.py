@@ -121,6 +121,7 @@ def test_from_model_run_in_jupyterlab(tmp_path):
             timeout=60_000,
         )
         shown = page.locator(".plw-sol-title").inner_text()
+        assert "my_strong" not in shown  # one run: no run label that could be read as the loss shown
         screenshot(page, "custom_model_solution", ".plw-root")
 
         # what the kernel holds for that click is what the view shows

@@ -683,8 +683,9 @@ class LandscapeWidget(anywidget.AnyWidget):
             D = torch.as_tensor(ds.directions.values, dtype=torch.float64)
             theta = theta + alpha * D[0] + (beta * D[1] if D.shape[0] > 1 else 0.0)
             where = f"alpha {alpha:.3g}" + (f", beta {beta:.3g}" if "beta" in ds.dims else "")
+            which = f" ({s.run})" if len(self._runs) > 1 else ""  # a single run's label says nothing new
             self.solution = point_solution(
-                self._runs[s.run], theta, title=f"u at {where} ({s.run})", panel=panel, point=point[:2]
+                self._runs[s.run], theta, title=f"u at {where}{which}", panel=panel, point=point[:2]
             )
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"

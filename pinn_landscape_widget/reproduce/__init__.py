@@ -105,7 +105,8 @@ in it is typed by hand. `--quick` runs a few-minute version of a study (the test
 Each study's setup table says what matches the paper and its authors' code and what does not (a smaller
 budget on two CPU cores, other random points with the same distribution). The dtype is stated: float32
 L-BFGS can stop at its tolerance test on a loss plateau (Xu et al., "FP64 is all you need", arXiv
-2505.10949), so a failure in float32 need not be a minimum; the convection study is also run in float64.
+2505.10949), so a failure in float32 need not be a minimum; `--param dtype=float64` runs the convection
+study in float64 (its results file is krishnapriyan2021_float64).
 
 The landscape metrics the studies use are public functions, each defined in its docstring:
 `plw.curvature_map` (full-Hessian extreme eigenvalues over a slice and Li et al.'s convexity ratio

@@ -185,7 +185,7 @@ def test_docs_page_is_rendered_from_the_committed_results():
     assert {"krishnapriyan2021", "rathore2024", "rowan2026"} <= {f.stem for f in files}
     for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
-        assert not data["quick"] and path.stem == data["study"] + (f"_{data['variant']}" if data["variant"] else "")
+        assert not data["quick"] and path.stem == data["study"] + (f"_{data['variant']}" if data.get("variant") else "")
         assert path.with_suffix(".md").read_text(encoding="utf-8") == render_markdown(data)
         for row in data["rows"]:
             if row["published_value"] and row["ours"] is not None:

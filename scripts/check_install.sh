@@ -101,7 +101,7 @@ else:
     raise AssertionError("notebook_to_html imported without nbconvert")
 
 if shutil.which("cc") or shutil.which("gcc"):  # the fused C kernels built from the wheel's own sources
-    built = list(pathlib.Path("../cache/pinn-landscape-widget").glob("*.so"))
+    built = list(pathlib.Path("../cache/pinn-landscape-widget").rglob("*.so"))
     assert built, "the C kernels were not built from the installed sources"
 print(f"plw {plw.__version__}: widget, to_html, plot, to_pythreejs ok")
 EOF

@@ -7,7 +7,6 @@ named in errors. Exact solutions where they exist; reference solutions are compu
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
@@ -15,7 +14,7 @@ import torch
 
 from .._checks import check_choice, check_finite, check_int, check_positive
 from .conditions import dirichlet, initial, initial_rate, periodic
-from .problems import Problem, define_problem
+from .problems import Problem, build_builtin, define_problem
 
 PI = math.pi
 
@@ -524,10 +523,4 @@ def get_problem(name, **options) -> Problem:
     factory = _REGISTRY.get(name) if isinstance(name, str) else None
     if factory is None:
         raise ValueError(f"problem must be one of {list_problems()} or a Problem from plw.define_problem, got {name!r}")
-    allowed = list(inspect.signature(factory).parameters)
-    unknown = [p for p in options if p not in allowed]
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for problem {name!r}; allowed: {allowed}")
-    prob = factory(**options)
-    prob._rebuild = (factory, {p: options.get(p, inspect.signature(factory).parameters[p].default) for p in allowed})
-    return prob
+    return build_builtin(name, factory, options)

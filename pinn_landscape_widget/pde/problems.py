@@ -22,6 +22,7 @@ dtype.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -803,7 +804,7 @@ class Problem:
     def with_params(self, **params) -> Problem:
         """The same problem with some parameters (or, for built-ins, options) changed."""
         if self._rebuild is not None:
-            return _rebuild_builtin(self.name, {**self._rebuild[1], **params})
+            return build_builtin(self.name, self._rebuild[0], {**self._rebuild[1], **params})
         unknown = [k for k in params if k not in self.params and k not in ("n_points", "sampling", "seed", "n_eval")]
         if unknown:
             raise ValueError(
@@ -834,14 +835,20 @@ class Problem:
     # (their functions need cloudpickle, which dask uses)
     def __reduce__(self):
         if self._rebuild is not None:
-            return (_rebuild_builtin, (self.name, self._rebuild[1]))
+            return (build_builtin, (self.name, *self._rebuild))
         return (_rebuild_defined, (self.name, self._definition))
 
 
-def _rebuild_builtin(name, kwargs):
-    from .library import get_problem
-
-    return get_problem(name, **kwargs)
+def build_builtin(name: str, factory: Callable, options: dict) -> Problem:
+    """A built-in problem from its factory (``pde/library.py``) and options, remembering both, so that
+    ``with_params`` and pickling rebuild it the same way (the factory travels by reference)."""
+    allowed = list(inspect.signature(factory).parameters)
+    unknown = [p for p in options if p not in allowed]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for problem {name!r}; allowed: {allowed}")
+    prob = factory(**options)
+    prob._rebuild = (factory, {p: options.get(p, inspect.signature(factory).parameters[p].default) for p in allowed})
+    return prob
 
 
 def _rebuild_defined(name, definition):

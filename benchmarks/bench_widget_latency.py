@@ -11,9 +11,16 @@ Latency, from a UI change to the new surface drawn (each trial asks for a grid n
   three panels, one changed    -> the first panel's centre moves to another checkpoint: its preview and
                                   full grid, the other two panels kept
   three panels, new seed       -> all three recompute: first preview, every full grid drawn
+Each full-grid time is also split into the kernel's compute time for the first panel (its preview and its
+full grid, as the engine measured them) and the rest (messages, waiting, drawing): the compute time depends
+on the machine's CPU, the rest is what the widget adds.
 Frame times: the replay of a 41 x 41 surface played in each widget (intervals between drawn frames).
 
-    python benchmarks/bench_widget_latency.py [--trials 5] [--out FILE]
+--baseline REV first runs the benchmark script of an earlier commit (checked out in a temporary git worktree,
+its front end built there), in the same run on the same machine, and reports each latency's ratio to it;
+the baseline's own script measures the one-panel scenario only (widgets before panels had one view).
+
+    python benchmarks/bench_widget_latency.py [--trials 5] [--baseline REV] [--out FILE]
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -71,7 +80,8 @@ OBSERVE_JS = """() => {
   window.__log = [[], []];
   window.__frames = [[], []];
   document.querySelectorAll('.plw-root').forEach((r, k) => {
-    r.addEventListener('plw-drawn', (e) => window.__log[k].push([e.detail.t, e.detail.status, e.detail.panels]));
+    r.addEventListener('plw-drawn', (e) => window.__log[k].push([e.detail.t, e.detail.status, e.detail.panels,
+      e.detail.compute]));
     r.addEventListener('plw-frame', (e) => window.__frames[k].push(e.detail.t));
   });
 }"""
@@ -91,20 +101,23 @@ DONE_JS = """(k) => { const l = window.__log[k].filter(([t]) => t > window.__t0)
 
 
 def _trial(page, k, selector, value):
-    """Times (s) after the change: first preview drawn, first panel's full grid drawn, all panels done."""
+    """Times (s) after the change: first preview drawn, first panel's full grid drawn, all panels done, and
+    the kernel's compute time inside the second (the first panel's preview grid plus its full grid)."""
     page.evaluate(CHANGE_JS, [k, selector, value])
     # poll every 100 ms, not every animation frame: the times come from the page's own event log, and a
     # 60 Hz poller would take CPU from the kernel it measures
     page.wait_for_function(DONE_JS, arg=k, polling=100, timeout=180_000)
     log, t0 = page.evaluate("(k) => [window.__log[k], window.__t0]", k)
-    after = [(t - t0, s, p) for t, s, p in log if t > t0]
+    after = [(t - t0, s, p, c) for t, s, p, c in log if t > t0]
     # from the kernel's first answer on (a panel edit first redraws the view with the old grids)
-    start = next(i for i, (t, s, p) in enumerate(after) if s != "done" or "computing" in p)
+    start = next(i for i, (t, s, p, c) in enumerate(after) if s != "done" or "computing" in p)
     after = after[start:]
-    preview = next((t for t, s, p in after if "preview" in p), float("nan")) / 1000
-    first = next(t for t, s, p in after if p and p[0] == "done") / 1000
-    done = next(t for t, s, p in after if s == "done") / 1000
-    return preview, first, done
+    preview = next((t for t, s, p, c in after if "preview" in p), float("nan")) / 1000
+    first = next(t for t, s, p, c in after if p and p[0] == "done") / 1000
+    done = next(t for t, s, p, c in after if s == "done") / 1000
+    kernel = next((c[0] for t, s, p, c in after if p and p[0] == "preview"), 0.0)
+    kernel += next(c[0] for t, s, p, c in after if p and p[0] == "done")
+    return preview, first, done, kernel
 
 
 def _browser_cpu_s() -> float:
@@ -137,6 +150,30 @@ def _replay_frames(page, k, seconds=4.0):
     return [b - a for a, b in zip(t, t[1:])], 1000 * (cpu1 - cpu0) / max(1, len(t))
 
 
+def _baseline(rev: str, trials: int) -> dict:
+    """The latency figures of commit ``rev``'s own benchmark script, run on its own checkout."""
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(tree), rev], check=True)
+        try:
+            (tree / "js" / "node_modules").symlink_to(root / "js" / "node_modules")
+            subprocess.run(["node", "build.mjs"], cwd=tree / "js", check=True)
+            (tree / "test-artifacts").mkdir(exist_ok=True)
+            out = Path(tmp) / "baseline.json"
+            env = {**os.environ, "PYTHONPATH": str(tree)}  # its package, not the installed one
+            script = [sys.executable, "benchmarks/bench_widget_latency.py", "--trials", str(trials), "--out", str(out)]
+            subprocess.run(script, cwd=tree, env=env, check=True)
+            data = json.loads(out.read_text())
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False)
+            shutil.rmtree(tree, ignore_errors=True)
+    if "one_panel_new_seed" in data:  # a baseline with this script's format
+        one = data["one_panel_new_seed"]
+        return dict(rev=rev, preview_s=one["preview_s"]["median"], full_s=one["all_done_s"]["median"], raw=data)
+    return dict(rev=rev, preview_s=data["preview_median_s"], full_s=data["full_median_s"], raw=data)
+
+
 def _summary(values):
     return dict(median=statistics.median(values), values=values)
 
@@ -145,9 +182,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--baseline", default=None, metavar="REV", help="also run this commit's benchmark, first")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
     results: dict = {}
+    if args.baseline:
+        results["baseline"] = _baseline(args.baseline, args.trials)
     with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp), "lab") as url:
         (Path(tmp) / "latency.ipynb").write_text(json.dumps(NOTEBOOK))
         with browser_page(viewport=(1400, 1000)) as page:
@@ -176,15 +216,23 @@ def main(argv=None):
                 ("three_panels_new_seed", 1, "input[data-trait=seed]", lambda n: 200 + n),
             ]
             for name, k, selector, value in scenarios:
-                previews, firsts, dones = [], [], []
+                previews, firsts, dones, kernels = [], [], [], []
                 for trial in range(args.trials):
-                    p, f, d = _trial(page, k, selector, value(trial))
+                    p, f, d, c = _trial(page, k, selector, value(trial))
                     previews.append(p)
                     firsts.append(f)
                     dones.append(d)
-                    print(f"{name} trial {trial}: preview {p:.3f} s, first panel full {f:.3f} s, all done {d:.3f} s")
+                    kernels.append(c)
+                    print(
+                        f"{name} trial {trial}: preview {p:.3f} s, first panel full {f:.3f} s (kernel compute "
+                        f"{c:.3f} s, the rest {f - c:.3f} s), all done {d:.3f} s"
+                    )
                 results[name] = dict(
-                    preview_s=_summary(previews), first_panel_full_s=_summary(firsts), all_done_s=_summary(dones)
+                    preview_s=_summary(previews),
+                    first_panel_full_s=_summary(firsts),
+                    all_done_s=_summary(dones),
+                    first_panel_kernel_compute_s=_summary(kernels),
+                    first_panel_rest_s=_summary([f - c for f, c in zip(firsts, kernels)]),
                 )
             for name, k in (("replay_one_panel", 0), ("replay_three_panels", 1)):
                 frames, cpu_ms = _replay_frames(page, k)
@@ -209,10 +257,25 @@ def main(argv=None):
     one = results["one_panel_new_seed"]
     three = results["three_panels_one_changed"]
     print(
-        f"median: one panel preview {one['preview_s']['median']:.3f} s, full {one['all_done_s']['median']:.3f} s; "
+        f"median: one panel preview {one['preview_s']['median']:.3f} s, full {one['all_done_s']['median']:.3f} s "
+        f"(kernel compute {one['first_panel_kernel_compute_s']['median']:.3f} s); "
         f"three panels, one changed: preview {three['preview_s']['median']:.3f} s, "
-        f"full {three['first_panel_full_s']['median']:.3f} s (targets 0.3 and 1.0)"
+        f"full {three['first_panel_full_s']['median']:.3f} s (kernel compute "
+        f"{three['first_panel_kernel_compute_s']['median']:.3f} s); targets 0.3 and 1.0"
     )
+    if args.baseline:
+        base = results["baseline"]
+        ratios = {
+            "one_panel_preview": base["preview_s"] / one["preview_s"]["median"],
+            "one_panel_full": base["full_s"] / one["all_done_s"]["median"],
+            "three_panels_one_changed_preview": base["preview_s"] / three["preview_s"]["median"],
+            "three_panels_one_changed_full": base["full_s"] / three["first_panel_full_s"]["median"],
+        }
+        results["baseline"]["ratio_baseline_over_this"] = ratios
+        print(
+            f"baseline {args.baseline} (one panel): preview {base['preview_s']:.3f} s, full {base['full_s']:.3f} s; "
+            + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+        )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
         print("wrote", args.out)

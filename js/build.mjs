@@ -7,7 +7,8 @@ import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = (...parts) => path.join(here, "..", "pinn_landscape_widget", "static", ...parts);
-const common = { bundle: true, minify: true, target: "es2020", logLevel: "warning" };
+// PLW_JS_DEBUG=1: unminified, for reading profiles of the front end
+const common = { bundle: true, minify: !process.env.PLW_JS_DEBUG, target: "es2020", logLevel: "warning" };
 await esbuild.build({
   ...common,
   entryPoints: [path.join(here, "src", "widget.ts")],

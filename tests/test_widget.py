@@ -146,6 +146,30 @@ def test_newer_request_supersedes_older_and_stale_results_are_never_drawn(run, m
     np.testing.assert_array_equal(np.frombuffer(grids[-1][1], np.float32).reshape(15, 15), ref.loss.values)
 
 
+def test_full_grids_wait_for_the_view_to_draw_the_previews_it_was_sent(run, monkeypatch):
+    """With a view attached, the full grid starts only when the view reports the preview's serial drawn (a
+    redraw of older state, serial 0, does not count), or after PREVIEW_DRAW_WAIT_S."""
+    import pinn_landscape_widget.viz.widget as widget_mod
+
+    monkeypatch.setattr(widget_mod, "PREVIEW_DRAW_WAIT_S", 30.0)
+    w = plw.LandscapeWidget(run, resolution=41, compute=False)
+    w._on_front_end_message(w, {"type": "ping"}, [])
+    assert w._has_view
+    statuses = []
+    w.observe(lambda ch: statuses.append(ch["new"][0]["status"]), "panel_data")
+    fut = w.request()
+    _until(lambda: "preview" in statuses)
+    serial = w.panel_data[0]["serial"]
+    assert serial >= 1 and w.panel_data[0]["grid_shape"][0] < 41
+    w._on_front_end_message(w, {"type": "drawn", "serials": [0]}, [])  # an older picture redrawn
+    time.sleep(1.0)
+    assert not fut.done() and statuses[-1] == "preview"  # still waiting for the preview to be drawn
+    w._on_front_end_message(w, {"type": "drawn", "serials": [serial]}, [])
+    fut.result(60)
+    assert statuses[-1] == "done" and w.panel_data[0]["grid_shape"] == [41, 41]
+    assert "serial" not in w.panel_data[0]  # full grids carry none
+
+
 def test_failed_computation_shows_message_and_next_request_works():
     short = plw.train(
         "poisson1d",

@@ -5,6 +5,32 @@ export type Range = [number, number];
 
 /** Float32 values from what a widget model holds for a Bytes trait (DataView, ArrayBuffer, typed array,
  * or, in saved state, a base64 string). Empty input gives an empty array. */
+/** A short fingerprint of a value from the kernel (binary buffers by their bytes, the rest as JSON), to tell
+ * whether new state carries new numbers or only, say, a new status. */
+export function fingerprint(v: unknown): string {
+  if (v == null) return "-";
+  if (typeof v === "string") return `s${v.length}:${hashBytes(new TextEncoder().encode(v))}`;
+  if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) {
+    const b = v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    return `b${b.length}:${hashBytes(b)}`;
+  }
+  if (Array.isArray(v)) return `[${v.map(fingerprint).join(",")}]`;
+  if (typeof v === "object") {
+    return `{${Object.keys(v as object).sort().map((k) => `${k}=${fingerprint((v as any)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** FNV-1a over the bytes (32 bits, as 8 hex digits). */
+export function hashBytes(b: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) {
+    h ^= b[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
 export function decodeFloat32(buf: unknown): Float32Array {
   if (buf == null) return new Float32Array(0);
   if (typeof buf === "string") {

@@ -3,7 +3,7 @@
 // readers. It draws from one entry of panel_data and the browser-only settings.
 import * as THREE from "three";
 import { rowAt } from "./interp";
-import { Range, Scaled, axisValue, decodeFloat32, formatNumber, scaleValues } from "./lib";
+import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, scaleValues } from "./lib";
 import { Box, Label } from "./layout";
 import { LabelOverlay } from "./labels";
 import { COLORBAR_H_HEIGHT, Ticks, colorbarWidth, drawColorbar, drawColorbarH, drawLabels, linearTicks, scaleTicks,
@@ -143,7 +143,36 @@ export class PanelView {
     this.removeBtn.style.display = count > 1 ? "" : "none";
     this.removeBtn.setAttribute("aria-label", `Remove panel ${index + 1}`);
     this.removeBtn.title = `Remove panel ${index + 1}`;
+    // a new status ("computing" over the last picture) or another panel's new numbers leave this picture as
+    // it is: only the badge and the note change
+    const key = this.pictureKey(p);
+    if (key === this.drawnKey) return this.updateNotes();
     this.rebuild();
+    this.drawnKey = key;
+  }
+
+  private drawnKey = "";
+
+  /** What the picture depends on: the payload without its status and message, and the look settings. */
+  private pictureKey(p: Payload): string {
+    const { status: _s, message: _m, ...drawn } = p;
+    const look = ["z_scale", "colormap", "contours", "wireframe", "view"].map((n) => String(this.host.get(n)));
+    return `${fingerprint(drawn)}|${look.join()}|${this.host.sharedRange()}|${this.host.theme().fg}`;
+  }
+
+  /** The status badge and the note under the view. */
+  private updateNotes() {
+    const p = this.data;
+    const g = this.grid;
+    const status = p.status ?? "";
+    this.badge.textContent = status === "computing" ? "computing…" : status === "preview" ? "preview" : "";
+    this.badge.style.display = this.badge.textContent ? "block" : "none";
+    const notes: string[] = [];
+    if (p.message) notes.push(p.message);
+    if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
+    if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
+    this.note.textContent = notes.join("; ");
+    this.note.classList.toggle("plw-note-error", status === "error" || !!p.message);
   }
 
   private decode(): Grid | null {
@@ -171,15 +200,7 @@ export class PanelView {
     this.table = decodeFloat32(p.trajectory);
     this.caption.textContent = p.title ?? (p.key?.length ? p.key.join(" / ") : "");
     this.caption.title = this.caption.textContent ?? "";
-    const status = p.status ?? "";
-    this.badge.textContent = status === "computing" ? "computing…" : status === "preview" ? "preview" : "";
-    this.badge.style.display = this.badge.textContent ? "block" : "none";
-    const notes: string[] = [];
-    if (p.message) notes.push(p.message);
-    if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
-    if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
-    this.note.textContent = notes.join("; ");
-    this.note.classList.toggle("plw-note-error", status === "error" || !!p.message);
+    this.updateNotes();
     if (!g) {
       this.mode = "empty";
       this.scene?.setContent([]);

@@ -166,6 +166,19 @@ export function scaleTicks(min: number, max: number, log: boolean, n = 5): Ticks
 }
 
 /** A vertical colorbar in a cssW x cssH area: the bar, round ticks, and its title read bottom to top. */
+/** The colormap as a canvas gradient from (x0, y0) (its low end) to (x1, y1); the maps are piecewise linear,
+ * so 64 stops draw them as the surface colours them. */
+function colormapGradient(ctx: CanvasRenderingContext2D, cmap: string, x0: number, y0: number, x1: number,
+  y1: number): CanvasGradient {
+  const grad = ctx.createLinearGradient(x0, y0, x1, y1);
+  const n = 64;
+  for (let k = 0; k <= n; k++) {
+    const [r, g, b] = colormap(cmap, k / n);
+    grad.addColorStop(k / n, `rgb(${Math.round(r * 255)},${Math.round(g * 255)},${Math.round(b * 255)})`);
+  }
+  return grad;
+}
+
 export function drawColorbar(ctx: CanvasRenderingContext2D, cssW: number, cssH: number, scale: number,
   o: { min: number; max: number; log: boolean; cmap: string; title: string; fg: string }) {
   const size = TICK_FONT_PX;
@@ -176,11 +189,8 @@ export function drawColorbar(ctx: CanvasRenderingContext2D, cssW: number, cssH: 
   const h = cssH - top - bottom;
   ctx.save();
   ctx.scale(scale, scale);
-  for (let y = 0; y < h; y++) {
-    const [r, g, b] = colormap(o.cmap, 1 - y / Math.max(1, h - 1));
-    ctx.fillStyle = `rgb(${Math.round(r * 255)},${Math.round(g * 255)},${Math.round(b * 255)})`;
-    ctx.fillRect(barX, top + y, barW, 1.5);
-  }
+  ctx.fillStyle = colormapGradient(ctx, o.cmap, barX, top + h, barX, top);
+  ctx.fillRect(barX, top, barW, h);
   ctx.strokeStyle = o.fg;
   ctx.globalAlpha = 0.7;
   ctx.strokeRect(barX + 0.5, top + 0.5, barW - 1, h - 1);
@@ -215,11 +225,8 @@ export function drawColorbarH(ctx: CanvasRenderingContext2D, cssW: number, cssH:
   const barH = 10;
   ctx.save();
   ctx.scale(scale, scale);
-  for (let x = 0; x < w; x++) {
-    const [r, g, b] = colormap(o.cmap, x / Math.max(1, w - 1));
-    ctx.fillStyle = `rgb(${Math.round(r * 255)},${Math.round(g * 255)},${Math.round(b * 255)})`;
-    ctx.fillRect(left + x, 2, 1.5, barH);
-  }
+  ctx.fillStyle = colormapGradient(ctx, o.cmap, left, 0, left + w, 0);
+  ctx.fillRect(left, 2, w, barH);
   ctx.strokeStyle = o.fg;
   ctx.globalAlpha = 0.7;
   ctx.strokeRect(left + 0.5, 2.5, w - 1, barH - 1);

@@ -63,9 +63,11 @@ export class PanelScene {
     this.preset("3d");
   }
 
-  /** Replace the surface, contours and trajectory objects. */
+  /** Replace the surface, contours and trajectory objects. Their geometries are freed, their materials
+   * are not: a disposed material releases its shader program, and the next surface would compile it again
+   * (in a software WebGL that compile was most of the cost of drawing new numbers). */
   setContent(objects: THREE.Object3D[]) {
-    disposeTree(this.content);
+    disposeTree(this.content, false);
     this.content.clear();
     for (const o of objects) this.content.add(o);
   }
@@ -73,7 +75,7 @@ export class PanelScene {
   /** Floor grid, axis lines and tick marks for these ranges (the labels come from labels()). */
   setAxes(spec: AxisSpec) {
     this.axes = spec;
-    disposeTree(this.axesGroup);
+    disposeTree(this.axesGroup, false);
     this.axesGroup.clear();
     const col = new THREE.Color(spec.fg);
     const grid: number[] = [];
@@ -102,7 +104,7 @@ export class PanelScene {
     this.zCorner = key;
     if (this.zAxis) {
       this.axesGroup.remove(this.zAxis);
-      disposeTree(this.zAxis);
+      disposeTree(this.zAxis, false);
     }
     const [cx, cy] = corner;
     const pts = [cx, cy, FLOOR, cx, cy, HEIGHT];
@@ -228,9 +230,11 @@ export function lines(pts: number[], color: THREE.Color, opacity = 1): THREE.Lin
   return new THREE.LineSegments(geo, new THREE.LineBasicMaterial({ color, transparent: opacity < 1, opacity }));
 }
 
-export function disposeTree(obj: THREE.Object3D) {
+/** Free the GPU buffers of obj's geometries, and (materials = true) of its materials and their textures. */
+export function disposeTree(obj: THREE.Object3D, materials = true) {
   obj.traverse((o: any) => {
     o.geometry?.dispose?.();
+    if (!materials) return;
     const mats = Array.isArray(o.material) ? o.material : o.material ? [o.material] : [];
     for (const m of mats) {
       m.map?.dispose?.();

@@ -182,12 +182,16 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       controls.sync();
       replay.sync();
       showSolution();
-      const statuses = ((state.get("panel_data") ?? []) as { status?: string }[]).map((p) => p.status ?? "");
+      const data = (state.get("panel_data") ?? []) as { status?: string; compute_seconds?: number }[];
+      const statuses = data.map((p) => p.status ?? "");
+      // compute: each panel's kernel time for the grid drawn (benchmarks split latency into kernel and view)
       root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: state.get("status"), panels: statuses,
-        t: performance.now() } }));
+        compute: data.map((p) => p.compute_seconds ?? 0), t: performance.now() } }));
       // tell a live kernel the picture is up: it holds the full computation back until then, so the preview
       // is not starved of CPU on small machines
-      if (state.kernel === "live") state.send({ type: "drawn", status: state.get("status") });
+      // (each preview carries a serial number; the kernel waits for the one it sent)
+      const serials = ((state.get("panel_data") ?? []) as { serial?: number }[]).map((p) => p.serial ?? 0);
+      if (state.kernel === "live") state.send({ type: "drawn", status: state.get("status"), serials });
     });
   };
 

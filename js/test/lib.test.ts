@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  fingerprint,
+  hashBytes,
   buildSurface, colormap, colormapLUT, contourLevels, contourSegments, decodeFloat32, formatTicks, isSoftwareRenderer,
   logTicks, powerOfTen, scaleValues, tickStep, ticks,
 } from "../src/lib";
@@ -141,5 +143,28 @@ describe("colour scales", () => {
     expect(Array.from(lut.slice(255 * 3))).toEqual([253, 231, 37]);
     const mid = colormap("viridis", 128 / 255).map((c) => Math.round(c * 255));
     expect(Array.from(lut.slice(128 * 3, 128 * 3 + 3))).toEqual(mid);
+  });
+});
+
+describe("fingerprint", () => {
+  it("binary buffers compare by their bytes, whatever view holds them", () => {
+    const a = new Float32Array([1, 2, 3, Number.NaN]);
+    const big = new Uint8Array(32);
+    big.set(new Uint8Array(a.buffer), 8);
+    const view = new DataView(big.buffer, 8, 16);
+    expect(fingerprint(view)).toBe(fingerprint(a.buffer));
+    expect(fingerprint({ grid: a })).toBe(fingerprint({ grid: new Float32Array([1, 2, 3, Number.NaN]) }));
+    expect(fingerprint({ grid: a })).not.toBe(fingerprint({ grid: new Float32Array([1, 2, 3.0000002, Number.NaN]) }));
+  });
+  it("objects compare by content, whatever the key order; any changed field changes it", () => {
+    expect(fingerprint({ a: 1, b: [2, "x"] })).toBe(fingerprint({ b: [2, "x"], a: 1 }));
+    expect(fingerprint({ a: 1, b: [2, "x"] })).not.toBe(fingerprint({ a: 1, b: [2, "y"] }));
+    expect(fingerprint({ a: null })).not.toBe(fingerprint({ a: 0 }));
+  });
+  it("FNV-1a of known inputs", () => {
+    // reference values of 32-bit FNV-1a: "" -> 811c9dc5, "a" -> e40c292c, "foobar" -> bf9cf968
+    expect(hashBytes(new Uint8Array(0))).toBe("811c9dc5");
+    expect(hashBytes(new TextEncoder().encode("a"))).toBe("e40c292c");
+    expect(hashBytes(new TextEncoder().encode("foobar"))).toBe("bf9cf968");
   });
 });

@@ -199,7 +199,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
         self.last_future = None
         self._has_view = False  # a view answered our liveness check: it will report when it has drawn
-        self._drawn = threading.Event()
+        # the view reports the highest preview serial it has drawn; the full grids wait for the previews'
+        self._drawn = threading.Condition()
+        self._drawn_serial = 0
+        self._preview_serial = 0
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
@@ -425,7 +428,10 @@ class LandscapeWidget(anywidget.AnyWidget):
             self._has_view = True
             self.send({"type": "pong"})
         elif kind == "drawn":
-            self._drawn.set()
+            serials = [v for v in content.get("serials") or [] if isinstance(v, int)]
+            with self._drawn:
+                self._drawn_serial = max([self._drawn_serial, *serials])
+                self._drawn.notify_all()
         elif kind == "png":
             self._receive_png(content, buffers)
         elif kind == "png_error":  # the browser could not draw it: matplotlib does
@@ -483,6 +489,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _previews(self, rid, todo, errors):
         """Coarse grids for every panel to compute, drawn before any full grid takes the CPU."""
         shown = False
+        self._preview_serial += 1
+        serial = self._preview_serial
         for k, s in enumerate(todo):
             if s.resolution <= 2 * PREVIEW_RESOLUTION:
                 continue
@@ -497,15 +505,15 @@ class LandscapeWidget(anywidget.AnyWidget):
                 continue
             if self._stale(rid):
                 raise _Superseded()
-            if not shown:
-                self._drawn.clear()
             with self.hold_sync():
-                self._publish(s, panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1))
+                payload = panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1)
+                self._publish(s, {**payload, "serial": serial})
                 self.status = "preview"
                 self.status_text = f"{self._title(s)}; preview {pres} x {pres} in {ds.attrs['compute_seconds']:.2f} s"
             shown = True
         if shown and self._has_view:  # let the browser draw them before the full grids take the CPU
-            self._drawn.wait(PREVIEW_DRAW_WAIT_S)
+            with self._drawn:
+                self._drawn.wait_for(lambda: self._drawn_serial >= serial, PREVIEW_DRAW_WAIT_S)
 
     def _title(self, s: SliceSettings) -> str:
         prob = getattr(self._runs[s.run].problem, "name", "")

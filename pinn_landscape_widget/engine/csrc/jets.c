@@ -46,27 +46,39 @@ activate(const float *restrict z, float b, const float *restrict g1, float *rest
         float y = z[p] + b;
         float a = 2.0f / (1.0f + plw_expf(-y)) - 1.0f;
         float a1 = 0.5f - 0.5f * (a * a);
+        /* scalars, not arrays: gcc vectorizes an array declared in an omp simd loop as one copy per lane,
+           with scattered stores (and gave up on this loop for D >= 2) */
         float gg = first ? gg1 : 0.0f;
-        float gn[3];
-        for (int i = 0; i < D; ++i) {
-            float gi = first ? g1[i] : z[(1 + i) * TP + p];
-            if (!first)
-                gg = __builtin_fmaf(gi, gi, gg);
-            gn[i] = a1 * gi;
+        const float g0 = first ? g1[0] : z[TP + p];
+        const float g1v = D > 1 ? (first ? g1[1] : z[2 * TP + p]) : 0.0f;
+        const float g2v = D > 2 ? (first ? g1[2] : z[3 * TP + p]) : 0.0f;
+        if (!first) {
+            gg = __builtin_fmaf(g0, g0, gg);
+            if (D > 1)
+                gg = __builtin_fmaf(g1v, g1v, gg);
+            if (D > 2)
+                gg = __builtin_fmaf(g2v, g2v, gg);
         }
+        const float n0 = a1 * g0, n1 = a1 * g1v, n2 = a1 * g2v;
         float ln = 0.0f;
         if (lap)
             ln = a1 * ((first ? 0.0f : z[(1 + D) * TP + p]) - a * gg);
         if (last) {
             dst[p] = __builtin_fmaf(wo, a, dst[p]);
-            for (int i = 0; i < D; ++i)
-                dst[(1 + i) * stride + p] = __builtin_fmaf(wo, gn[i], dst[(1 + i) * stride + p]);
+            dst[stride + p] = __builtin_fmaf(wo, n0, dst[stride + p]);
+            if (D > 1)
+                dst[2 * stride + p] = __builtin_fmaf(wo, n1, dst[2 * stride + p]);
+            if (D > 2)
+                dst[3 * stride + p] = __builtin_fmaf(wo, n2, dst[3 * stride + p]);
             if (lap)
                 dst[(1 + D) * stride + p] = __builtin_fmaf(wo, ln, dst[(1 + D) * stride + p]);
         } else {
             dst[p] = a;
-            for (int i = 0; i < D; ++i)
-                dst[(1 + i) * stride + p] = gn[i];
+            dst[stride + p] = n0;
+            if (D > 1)
+                dst[2 * stride + p] = n1;
+            if (D > 2)
+                dst[3 * stride + p] = n2;
             if (lap)
                 dst[(1 + D) * stride + p] = ln;
         }

@@ -180,3 +180,105 @@ def test_wrong_shapes_are_refused_before_reaching_c(lib):
         native.tanh_mlp(params, x, 3, layers)
     with pytest.raises(ValueError, match="at least one hidden layer"):
         native.tanh_mlp(params, x, 2, layers[-1:])
+
+
+# ---- any jet: chosen partials, mixed second derivatives, several outputs (plw_tanh_mlp_jet) --------------
+
+
+def _reference_jet(net: MLP, params: torch.Tensor, x: torch.Tensor, spec):
+    """[K, m, C, N] in float64 by autograd: the value, the first partials spec.first and each second-order
+    channel as its sum of coef * d^2 u / dx_i dx_j, computed one partial at a time."""
+    out = []
+    for theta in params.double():
+        xs = x.double().clone().requires_grad_(True)
+        u = net.module(theta)(xs)
+        outputs = []
+        for k in range(u.shape[1]):
+            (g,) = torch.autograd.grad(u[:, k].sum(), xs, create_graph=True)
+            chans = [u[:, k].detach(), *(g[:, i].detach() for i in spec.first)]
+            for form in spec.second:
+                q = torch.zeros(x.shape[0], dtype=torch.float64)
+                for i, j, c in form.terms:
+                    q = q + c * torch.autograd.grad(g[:, i].sum(), xs, retain_graph=True)[0][:, j].detach()
+                chans.append(q)
+            outputs.append(torch.stack(chans))
+        out.append(torch.stack(outputs))
+    return torch.stack(out)
+
+
+def _specs():
+    from pinn_landscape_widget.pde.derivatives import JetSpec, SecondOrder
+
+    xx, tt, xt = SecondOrder.partial(0, 0), SecondOrder.partial(1, 1), SecondOrder.partial(0, 1)
+    return [
+        # (input dim, outputs, width, depth, spec): the built-in problems' shapes, and the odd ones
+        (2, 1, 50, 3, JetSpec.build(2, (1,))),  # u_t (reaction)
+        (2, 1, 50, 3, JetSpec.build(2, (1,), (xx,))),  # u_t, u_xx (heat, Burgers, Allen-Cahn)
+        (2, 1, 13, 2, JetSpec.build(2, (0, 1), (tt, xx))),  # u_tt, u_xx (wave)
+        (2, 3, 24, 3, JetSpec.classic(2, 2)),  # u, v, p with gradient and Laplacian (Kovasznay)
+        (2, 2, 7, 1, JetSpec.build(2, (), (xt,))),  # a mixed partial only
+        (3, 1, 6, 4, JetSpec.build(3, (2,), (SecondOrder(((0, 0, -0.5), (0, 2, 2.0))),))),  # coefficients
+        (1, 2, 12, 2, JetSpec.classic(1, 2)),
+    ]
+
+
+@pytest.mark.parametrize("d,m,width,depth,spec", _specs())
+def test_any_jet_matches_float64_autograd(lib, d, m, width, depth, spec):
+    net = MLP(d, width, depth, "tanh", out_dim=m)
+    assert native.jet_applies("tanh", "cpu", torch.float32, spec)
+    gen = torch.Generator().manual_seed(width + depth)
+    params = torch.stack([net.init(seed=s) for s in range(3)]) + 0.3 * torch.randn(3, net.n_params, generator=gen)
+    x = torch.rand(301, d, generator=gen) * 2 - 1
+    got = native.tanh_mlp_jet(params, x, spec, net.param_slices())
+    ref = _reference_jet(net, params, x, spec)
+    assert got.shape == ref.shape == (3, m, spec.n_channels, 301)
+    scale = ref.abs().amax(dim=(0, 3), keepdim=True)  # per output and channel
+    assert ((got.double() - ref).abs() <= 3e-6 * scale).all(), ((got.double() - ref).abs() / scale).max()
+    # and through the network's jets, as the engine calls it
+    jet = net.jets(params, x, spec)
+    assert torch.equal(jet.value(m - 1), got[:, m - 1, 0])
+
+
+def test_any_jet_equals_the_classic_kernel_bit_for_bit(lib):
+    """For the value/gradient/Laplacian layout both kernels do the same operations in the same order."""
+    from pinn_landscape_widget.pde.derivatives import JetSpec
+
+    gen = torch.Generator().manual_seed(5)
+    for d, order in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 2)]:
+        net = MLP(d, 50, 3, "tanh")
+        params = torch.randn(2, net.n_params, generator=gen) * 0.3
+        x = torch.rand(700, d, generator=gen)
+        classic = native.tanh_mlp(params, x, order, net.param_slices())
+        anyjet = native.tanh_mlp_jet(params, x, JetSpec.classic(d, order), net.param_slices())[:, 0]
+        assert torch.equal(classic, anyjet)
+
+
+def test_any_jet_values_do_not_depend_on_where_they_sit(lib):
+    from pinn_landscape_widget.pde.derivatives import JetSpec, SecondOrder
+
+    gen = torch.Generator().manual_seed(2)
+    spec = JetSpec.build(2, (1,), (SecondOrder.partial(0, 0),))
+    net = MLP(2, 50, 2, "tanh", out_dim=2)
+    theta = net.init(seed=3) + 0.2 * torch.randn(net.n_params, generator=gen)
+    point = torch.rand(2, generator=gen)
+    results = []
+    for K, N, k, n in [(1, 1, 0, 0), (3, 17, 2, 16), (5, 1000, 3, 999), (4, 257, 0, 256)]:
+        params = torch.randn(K, net.n_params, generator=gen) * 0.3
+        x = torch.rand(N, 2, generator=gen)
+        params[k], x[n] = theta, point
+        results.append(native.tanh_mlp_jet(params, x, spec, net.param_slices())[k, :, :, n])
+    for r in results[1:]:
+        assert torch.equal(r, results[0])
+
+
+def test_any_jet_limits_go_to_torch(lib):
+    from pinn_landscape_widget.pde.derivatives import JetSpec, SecondOrder
+
+    assert not native.jet_applies("tanh", "cpu", torch.float32, JetSpec.build(2))  # values only
+    assert not native.jet_applies("tanh", "cpu", torch.float64, JetSpec.classic(2, 2))
+    four = tuple(SecondOrder.partial(i, j) for i, j in [(0, 0), (0, 1), (1, 1), (0, 2)])
+    assert not native.jet_applies("tanh", "cpu", torch.float32, JetSpec.build(3, (), four))
+    with pytest.raises(ValueError, match="float32 CPU"):
+        net = MLP(2, 5, 2, "tanh")
+        native.tanh_mlp_jet(torch.zeros(1, net.n_params, dtype=torch.float64), torch.zeros(3, 2), JetSpec.classic(2, 1),
+                            net.param_slices())  # fmt: skip

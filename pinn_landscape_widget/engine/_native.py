@@ -63,7 +63,7 @@ FLAGS = [
 
 # The interface this module and analysis/_rop.py are written against. The library reports its own values
 # (csrc/abi.h, jets.c, rop.c) and is used only where every one agrees.
-ABI_VERSION = 1
+ABI_VERSION = 2
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 PLAN_FIELDS = 18  # int64 fields of a layer's record in rop.c's plan (its F_N)
 MAX_SHARES = 64  # the most threads a rop.c pass may be split over
@@ -396,6 +396,8 @@ def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.plw_tanh_mlp.argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr, i64, ptr]
     lib.plw_tanh_mlp.restype = ctypes.c_int
+    lib.plw_tanh_mlp_jet.argtypes = [ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, ptr, ptr, ptr, ptr]
+    lib.plw_tanh_mlp_jet.restype = ctypes.c_int
     for name in (
         "plw_rop_setup_forward",
         "plw_rop_setup_backward",
@@ -465,13 +467,53 @@ def supports(params: torch.Tensor, x: torch.Tensor, d: int, order: int) -> bool:
     return x.dtype == params.dtype and applies("tanh", params.device, params.dtype, d, order)
 
 
-def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch.Tensor:
-    """The output jet [K, C, N] (value, d gradient components, and the Laplacian for order 2) of a tanh MLP
-    at the points x [N, d] for each parameter row of params [K, P]; see jets.c for the arithmetic.
+# what plw_tanh_mlp_jet accepts: first partials, second-order channels and their terms in all
+MAX_FIRST, MAX_SECOND, MAX_TERMS = 3, 3, 12
 
-    layers: per layer (weight slice, bias slice, (out, in)) into a parameter row, as ``MLP.param_slices``;
-    the last is the linear output layer with one output. Check ``supports`` first.
-    """
+
+def jet_applies(activation: str, device, dtype, spec) -> bool:
+    """Whether ``tanh_mlp_jet`` will evaluate a tanh network's jet for this JetSpec (any first partials and
+    second-order channels, any number of outputs): as ``applies``, and the recipe within jets.c's limits."""
+    return (
+        1 <= len(spec.first) <= MAX_FIRST
+        and len(spec.second) <= MAX_SECOND
+        and sum(len(f.terms) for f in spec.second) <= MAX_TERMS
+        and applies(activation, device, dtype, spec.dim, spec.order)
+    )
+
+
+def tanh_mlp_jet(params: torch.Tensor, x: torch.Tensor, spec, layers) -> torch.Tensor:
+    """The output jet [K, m, C, N] of a tanh MLP with m outputs for a ``JetSpec``: channel 0 the value, then
+    the first partials ``spec.first``, then the second-order channels ``spec.second``, at the points x [N, d]
+    for each parameter row of params [K, P]. Check ``jet_applies`` first; layers as for ``tanh_mlp``."""
+    K, N, d = params.shape[0], x.shape[0], x.shape[1]
+    lay = _layout(params, x, layers, any_outputs=True)
+    position = {i: c for c, i in enumerate(spec.first)}
+    counts = [len(f.terms) for f in spec.second] or [0]
+    terms = [v for f in spec.second for i, j, _ in f.terms for v in (position[i], position[j])] or [0, 0]
+    coefs = [float(c) for f in spec.second for _, _, c in f.terms] or [0.0]
+    first_t = torch.tensor(spec.first, dtype=torch.int64)
+    counts_t = torch.tensor(counts, dtype=torch.int64)
+    terms_t = torch.tensor(terms, dtype=torch.int64)
+    coefs_t = torch.tensor(coefs, dtype=torch.float32)
+    m = int(lay[-1, 2])
+    out = torch.empty((K, m, spec.n_channels, N), dtype=torch.float32)
+    params, xt = params.contiguous(), x.T.contiguous()
+    status = library().plw_tanh_mlp_jet(
+        params.data_ptr(), params.shape[1], K, xt.data_ptr(), N, d, lay.data_ptr(), lay.shape[0],
+        len(spec.first), first_t.data_ptr(), len(spec.second), counts_t.data_ptr(), terms_t.data_ptr(),
+        coefs_t.data_ptr(), out.data_ptr(),
+    )  # fmt: skip
+    if status == -1:
+        raise ValueError(f"no fused kernel for the jet {spec} of a network with input dimension {d}")
+    if status != 0:
+        raise MemoryError("native.tanh_mlp_jet: could not allocate its scratch memory")
+    return out
+
+
+def _layout(params: torch.Tensor, x: torch.Tensor, layers, any_outputs: bool = False) -> torch.Tensor:
+    """The layers as jets.c reads them, [L, 4] = (weight offset, bias offset, out, in), after checking every
+    size the C code trusts: each layer chains to the next and lies inside a parameter row."""
     if params.dim() != 2 or x.dim() != 2:
         raise ValueError(
             f"native.tanh_mlp: params must be [K, P] and x [N, d], got {tuple(params.shape)} and {tuple(x.shape)}"
@@ -479,11 +521,9 @@ def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch
     for name, t in dict(params=params, x=x).items():
         if not (t.dtype == torch.float32 and t.device.type == "cpu"):
             raise ValueError(f"native.tanh_mlp: {name} must be a float32 CPU tensor")
-    K, P = params.shape
-    N, d = x.shape
-    if len(layers) < 2 or layers[-1][2][0] != 1:
+    P, d = params.shape[1], x.shape[1]
+    if len(layers) < 2 or (layers[-1][2][0] != 1 and not any_outputs):
         raise ValueError("native.tanh_mlp: need at least one hidden layer and one output")
-    # the C code trusts these sizes: every layer must chain to the next and lie inside a parameter row
     layout, width_in = [], d
     for n, (ws, bs, (o, i)) in enumerate(layers):
         if i != width_in or ws.stop - ws.start != o * i or bs.stop - bs.start != o or max(ws.stop, bs.stop) > P:
@@ -493,11 +533,23 @@ def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch
             )
         layout.append((ws.start, bs.start, o, i))
         width_in = o
+    return torch.tensor(layout, dtype=torch.int64)
+
+
+def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch.Tensor:
+    """The output jet [K, C, N] (value, d gradient components, and the Laplacian for order 2) of a tanh MLP
+    at the points x [N, d] for each parameter row of params [K, P]; see jets.c for the arithmetic.
+
+    layers: per layer (weight slice, bias slice, (out, in)) into a parameter row, as ``MLP.param_slices``;
+    the last is the linear output layer with one output. Check ``supports`` first.
+    """
+    lay = _layout(params, x, layers)
+    K, P = params.shape
+    N, d = x.shape
     params, xt = params.contiguous(), x.T.contiguous()
-    lay = torch.tensor(layout, dtype=torch.int64)
     out = torch.empty((K, 1 + d + (order >= 2), N), dtype=torch.float32)
     status = library().plw_tanh_mlp(
-        params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(), len(layout), out.data_ptr()
+        params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(), lay.shape[0], out.data_ptr()
     )
     if status == -1:
         raise ValueError(f"no fused kernel for input dimension {d} and order {order}")

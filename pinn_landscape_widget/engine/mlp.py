@@ -266,7 +266,7 @@ class MLP:
         large blocks back to the OS on free). So the work arrays come from a ``_BufferPool``, and tanh runs in
         its sigmoid form (``_ARGUMENT_SCALE``) in 8 passes per layer rather than 11. In float32 on a CPU,
         for the value/gradient/Laplacian of one output, ``_jets_native`` runs instead: the whole network in
-        one call of fused C.
+        one call of fused C; for any other jet with first partials, ``_jets_native_any``.
         """
         K = params.shape[0]
         N, d = x.shape
@@ -279,6 +279,12 @@ class MLP:
             and _native.supports(params, x, d, order)
         ):
             return self._jets_native(params, x, spec)
+        if (
+            self.activation == "tanh"
+            and x.dtype == params.dtype
+            and _native.jet_applies("tanh", x.device, x.dtype, spec)
+        ):
+            return self._jets_native_any(params, x, spec)
         C = spec.n_channels
         k_in = _ARGUMENT_SCALE.get(self.activation, 1.0)
         pool = _current_pool()
@@ -313,6 +319,12 @@ class MLP:
             z[:, 0] += params[:, bs][:, k : k + 1]
             parts.append([z[:, c] for c in range(C)])
         return Jet(spec, parts)
+
+    def _jets_native_any(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
+        """Any other jet of a float32 tanh network on a CPU (chosen partials, mixed second derivatives, several
+        outputs) in one call of the same fused C, with the chain rule per channel (``_native.tanh_mlp_jet``)."""
+        z = _native.tanh_mlp_jet(params, x, spec, self.param_slices())
+        return Jet(spec, [[z[:, k, c] for c in range(spec.n_channels)] for k in range(z.shape[1])])
 
     def _jets_native(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
         """The whole forward jet of a float32 tanh network on a CPU in one call of C (``_native``): blocks of

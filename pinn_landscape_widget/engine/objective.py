@@ -241,12 +241,13 @@ class Objective:
         n_points += sum(c.x.shape[0] * c.spec.n_channels for c in self.conditions)
         item = torch.finfo(self.dtype).bits // 8
         m = getattr(self.net, "out_dim", 1)
+        tanh = getattr(self.net, "activation", None) == "tanh"
         if (
-            getattr(self.net, "activation", None) == "tanh"
+            tanh
             and m == 1
             and spec.is_classic
             and _native.applies("tanh", self.device, self.dtype, self.problem.dim, spec.order)
-        ):
+        ) or (tanh and _native.jet_applies("tanh", self.device, self.dtype, spec)):
             # the fused kernel keeps its activations in a fixed scratch; a point costs its output jet and
             # the loss assembly's temporaries
             return 24 * n_points * item + 4 * self.n_params * item

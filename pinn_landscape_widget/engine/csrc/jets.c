@@ -25,6 +25,7 @@
 #define TPMAX (VL * VPMAX)   /* points per tile, at most */
 #define BLOCK (8 * TPMAX)    /* points per block: a block's activations stay in cache through all layers */
 #define ALIGN 64
+#define CMAX 7               /* channels at most: the value, 3 first partials, 3 second-order quantities */
 
 /* The chain rule of one unit over TP points. tanh is taken at y = 2z (the 2 folded into the weights and
    bias, exactly): a = 2 sigmoid(y) - 1, a' = (1 - a^2)/2, a'' = -a a', so
@@ -107,17 +108,16 @@ first_layer_tile(const float *restrict w, const float *restrict b, const float *
     }
 }
 
-/* ROWS units (i0 ...) of a hidden layer on one tile of points: z = W h (W [O][I] scaled by 2) in vector
-   registers, ROWS x C x VP accumulators, one fused multiply-add per input unit in unit order; then the
-   chain rule per unit. h is [I][C][stride]; dst is [O][C][stride], or the output accumulator [C][stride]. */
+/* The pre-activations of ROWS units (i0 ...) of a hidden layer on one tile of points: z = W h (W [O][I]
+   scaled by 2) in vector registers, ROWS x C x VP accumulators, one fused multiply-add per input unit in
+   unit order. h is [I][C][stride]; z is [ROWS][C][VL * VP]. */
 static inline __attribute__((always_inline)) void
-hidden_tile(const float *restrict W, const float *restrict b, const float *restrict h, int64_t I, int64_t i0,
-            float *restrict dst, int64_t stride, const float *restrict wout, const int ROWS, const int VP,
-            const int C, const int D, const int lap, const int last)
+tile_matmul(const float *restrict W, const float *restrict h, int64_t I, int64_t i0, int64_t stride,
+            float *restrict z, const int ROWS, const int VP, const int C)
 {
     /* fixed-size arrays, indexed by constants once the loops unroll: the compiler keeps them in registers
        (arrays sized by ROWS and C would be variable-length, and live on the stack) */
-    vf acc[ACCUMULATORS], x[5 * VPMAX];
+    vf acc[ACCUMULATORS], x[CMAX * VPMAX];
     for (int m = 0; m < ROWS * C * VP; ++m)
         acc[m] = (vf){0};
     for (int64_t j = 0; j < I; ++j) {
@@ -130,13 +130,22 @@ hidden_tile(const float *restrict W, const float *restrict b, const float *restr
                 acc[r * C * VP + m] = vfma(w, x[m], acc[r * C * VP + m]);
         }
     }
-    float z[5 * TPMAX] __attribute__((aligned(ALIGN)));
-    for (int r = 0; r < ROWS; ++r) {
-        for (int m = 0; m < C * VP; ++m)
-            *(vf *)(z + m * VL) = acc[r * C * VP + m];
-        activate(z, b[i0 + r], 0, last ? dst : dst + (i0 + r) * C * stride, stride, last ? wout[i0 + r] : 0.0f,
-                 VL * VP, C, D, lap, 0, last);
-    }
+    for (int m = 0; m < ROWS * C * VP; ++m)
+        *(vf *)(z + m * VL) = acc[m];
+}
+
+/* ROWS units of a hidden layer on one tile: the matmul, then the chain rule per unit. dst is [O][C][stride],
+   or the output accumulator [C][stride]. */
+static inline __attribute__((always_inline)) void
+hidden_tile(const float *restrict W, const float *restrict b, const float *restrict h, int64_t I, int64_t i0,
+            float *restrict dst, int64_t stride, const float *restrict wout, const int ROWS, const int VP,
+            const int C, const int D, const int lap, const int last)
+{
+    float z[ACCUMULATORS * VL] __attribute__((aligned(ALIGN)));
+    tile_matmul(W, h, I, i0, stride, z, ROWS, VP, C);
+    for (int r = 0; r < ROWS; ++r)
+        activate(z + r * C * VP * VL, b[i0 + r], 0, last ? dst : dst + (i0 + r) * C * stride, stride,
+                 last ? wout[i0 + r] : 0.0f, VL * VP, C, D, lap, 0, last);
 }
 
 /* A hidden layer (O units) on one tile: register tiles of R rows, then the remaining O mod R rows (R <= 6) */
@@ -244,6 +253,296 @@ mlp(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const
         return mlp(params, P, K, xt, N, layout, L, out, D, LAP);                                         \
     }
 PLW_VARIANT(1, 0) PLW_VARIANT(1, 1) PLW_VARIANT(2, 0) PLW_VARIANT(2, 1) PLW_VARIANT(3, 0) PLW_VARIANT(3, 1)
+
+/* ---- any jet: chosen first partials and second-order channels, any number of outputs ----------------
+
+   The channels are the value, NF first partials (input indices fin[]) and NS second-order quantities, each
+   a sum of coef * d^2/dx_a dx_b over its terms (a, b: positions among the first partials). Through the
+   activation (derivatives in y = 2z as above) such a channel obeys
+     q(a) = a' q(y) + a'' sum coef y_a y_b = a' (q(y) - a sum coef y_a y_b),
+   which for the Laplacian is the classic kernel's formula, in the same operation order. The per-point
+   loops here run over channels outside and points inside, so each one vectorizes whatever the recipe. */
+typedef struct {
+    int nf, ns, nout, din;
+    int fin[3];
+    int t0[4], tn[4]; /* second-order channel s: its terms t0[s] .. t0[s] + tn[s] - 1 */
+    int ta[12], tb[12];
+    float tc[12];
+} recipe;
+
+/* The chain rule of one unit for any recipe; z [C][TP] as in activate. first: z holds only the value, the
+   first partials are the rows g1 [nf] and the second-order ones 0. last: accumulate wo[o * wstride] times
+   each channel into dst [nout][C][stride] (through tmp [C][TP]), else write dst [C][stride]. */
+static inline __attribute__((always_inline)) void
+activate_any(const float *restrict z, float b, const float *restrict g1, float *restrict dst, int64_t stride,
+             const float *restrict wo, int64_t wstride, const recipe *rc, const int TP, const int first,
+             const int last)
+{
+    const int nf = rc->nf, ns = rc->ns, C = 1 + nf + ns;
+    float a[TPMAX] __attribute__((aligned(ALIGN))), a1[TPMAX] __attribute__((aligned(ALIGN)));
+    float q[TPMAX] __attribute__((aligned(ALIGN))), tmp[CMAX * TPMAX] __attribute__((aligned(ALIGN)));
+    float *out = last ? tmp : dst;
+    const int64_t os = last ? TP : stride;
+#pragma omp simd aligned(z, a, a1 : ALIGN)
+    for (int p = 0; p < TP; ++p) {
+        const float y = z[p] + b;
+        a[p] = 2.0f / (1.0f + plw_expf(-y)) - 1.0f;
+        a1[p] = 0.5f - 0.5f * (a[p] * a[p]);
+    }
+#pragma omp simd aligned(a : ALIGN)
+    for (int p = 0; p < TP; ++p)
+        out[p] = a[p];
+    for (int c = 0; c < nf; ++c) {
+        float *o = out + (1 + c) * os;
+        if (first) {
+            const float g = g1[c];
+#pragma omp simd aligned(a1 : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                o[p] = a1[p] * g;
+        } else {
+            const float *gz = z + (1 + c) * TP;
+#pragma omp simd aligned(a1, gz : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                o[p] = a1[p] * gz[p];
+        }
+    }
+    for (int s = 0; s < ns; ++s) {
+        float *o = out + (1 + nf + s) * os;
+        if (first) {
+            /* the first layer's gradient rows are the same at every point: one scalar sum */
+            float gg = 0.0f;
+            for (int t = rc->t0[s]; t < rc->t0[s] + rc->tn[s]; ++t)
+                gg = rc->tc[t] == 1.0f ? __builtin_fmaf(g1[rc->ta[t]], g1[rc->tb[t]], gg)
+                                       : __builtin_fmaf(rc->tc[t] * g1[rc->ta[t]], g1[rc->tb[t]], gg);
+#pragma omp simd aligned(a, a1 : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                o[p] = a1[p] * (0.0f - a[p] * gg);
+        } else {
+#pragma omp simd aligned(q : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                q[p] = 0.0f;
+            for (int t = rc->t0[s]; t < rc->t0[s] + rc->tn[s]; ++t) {
+                const float *ga = z + (1 + rc->ta[t]) * TP, *gb = z + (1 + rc->tb[t]) * TP;
+                const float c = rc->tc[t];
+                if (c == 1.0f) {
+#pragma omp simd aligned(q, ga, gb : ALIGN)
+                    for (int p = 0; p < TP; ++p)
+                        q[p] = __builtin_fmaf(ga[p], gb[p], q[p]);
+                } else {
+#pragma omp simd aligned(q, ga, gb : ALIGN)
+                    for (int p = 0; p < TP; ++p)
+                        q[p] = __builtin_fmaf(c * ga[p], gb[p], q[p]);
+                }
+            }
+            const float *zs = z + (1 + nf + s) * TP;
+#pragma omp simd aligned(a, a1, q, zs : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                o[p] = a1[p] * (zs[p] - a[p] * q[p]);
+        }
+    }
+    if (last)
+        for (int k = 0; k < rc->nout; ++k) {
+            const float w = wo[k * wstride];
+            for (int c = 0; c < C; ++c) {
+                float *d = dst + (k * C + c) * stride;
+                const float *v = tmp + c * TP;
+#pragma omp simd aligned(v : ALIGN)
+                for (int p = 0; p < TP; ++p)
+                    d[p] = __builtin_fmaf(w, v[p], d[p]);
+            }
+        }
+}
+
+/* The first layer for any recipe on one tile: y = sum_i x_i w_i (in input order, as first_layer_tile) */
+static inline __attribute__((always_inline)) void
+first_layer_any(const float *restrict w, const float *restrict b, const float *restrict xt, int64_t xstride,
+                float *restrict dst, int64_t stride, const float *restrict wout, int64_t wstride, int64_t units,
+                const recipe *rc, const int TP, const int last)
+{
+    float z[TPMAX] __attribute__((aligned(ALIGN)));
+    const int din = rc->din, C = 1 + rc->nf + rc->ns;
+    for (int64_t j = 0; j < units; ++j) {
+        const float *wj = w + j * din;
+        float g1[3];
+        for (int c = 0; c < rc->nf; ++c)
+            g1[c] = wj[rc->fin[c]];
+#pragma omp simd aligned(z : ALIGN)
+        for (int p = 0; p < TP; ++p)
+            z[p] = xt[p] * wj[0];
+        for (int i = 1; i < din; ++i) {
+            const float wi = wj[i];
+            const float *xi = xt + i * xstride;
+#pragma omp simd aligned(z : ALIGN)
+            for (int p = 0; p < TP; ++p)
+                z[p] = __builtin_fmaf(xi[p], wi, z[p]);
+        }
+        activate_any(z, b[j], g1, last ? dst : dst + j * C * stride, stride, wout + j, wstride, rc, TP, 1, last);
+    }
+}
+
+/* ROWS units of a hidden layer for any recipe: the register-tiled matmul, then activate_any per unit */
+static inline __attribute__((always_inline)) void
+hidden_tile_any(const float *restrict W, const float *restrict b, const float *restrict h, int64_t I, int64_t i0,
+                float *restrict dst, int64_t stride, const float *restrict wout, int64_t wstride,
+                const recipe *rc, const int ROWS, const int VP, const int C, const int last)
+{
+    float z[ACCUMULATORS * VL] __attribute__((aligned(ALIGN)));
+    tile_matmul(W, h, I, i0, stride, z, ROWS, VP, C);
+    for (int r = 0; r < ROWS; ++r)
+        activate_any(z + r * C * VP * VL, b[i0 + r], 0, last ? dst : dst + (i0 + r) * C * stride, stride,
+                     wout + i0 + r, wstride, rc, VL * VP, 0, last);
+}
+
+static inline __attribute__((always_inline)) void
+hidden_layer_any(const float *W, const float *b, const float *h, int64_t I, int64_t O, float *dst,
+                 int64_t stride, const float *wout, int64_t wstride, const recipe *rc, const int R, const int VP,
+                 const int C, const int last)
+{
+    int64_t i0 = 0;
+    for (; i0 + R <= O; i0 += R)
+        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, R, VP, C, last);
+#define PLW_REST(ROWS)                                                                                   \
+    if (ROWS < R && O - i0 == ROWS)                                                                      \
+        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, ROWS < R ? ROWS : 1, VP, C, last);
+    PLW_REST(1) PLW_REST(2) PLW_REST(3) PLW_REST(4) PLW_REST(5)
+#undef PLW_REST
+}
+
+/* The network for any recipe, C channels (a compile-time constant: it sizes the register tile). Layout as
+   in mlp; the output layer has nout outputs. out [K][nout][C][N]. */
+static inline __attribute__((always_inline)) int
+mlp_any(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const int64_t *layout, int64_t L,
+        float *out, const recipe *rc, const int C)
+{
+    const int VP = C == 2 ? 2 : 1, TP = VL * VP;
+    const int R = ACCUMULATORS / (C * VP) > 6 ? 6 : ACCUMULATORS / (C * VP);
+    const int D = rc->din, nout = rc->nout;
+    int64_t width = 1, n_weights = 0;
+    for (int64_t l = 0; l < L - 1; ++l) {
+        width = layout[4 * l + 2] > width ? layout[4 * l + 2] : width;
+        n_weights += layout[4 * l + 2] * (layout[4 * l + 3] + 1);
+    }
+    const int64_t n_blocks = (N + BLOCK - 1) / BLOCK, npad = n_blocks * BLOCK;
+    const int64_t hsize = width * C * BLOCK;
+    size_t floats = (size_t)(D * npad + 2 * hsize + nout * C * BLOCK + n_weights);
+    float *mem = aligned_alloc(ALIGN, ((floats * sizeof(float) + ALIGN - 1) / ALIGN) * ALIGN);
+    if (!mem)
+        return -2;
+    float *xpad = mem, *ha = xpad + D * npad, *hb = ha + hsize, *acc = hb + hsize, *scaled = acc + nout * C * BLOCK;
+    memset(xpad, 0, sizeof(float) * D * npad);
+    for (int i = 0; i < D; ++i)
+        memcpy(xpad + i * npad, xt + i * N, sizeof(float) * N);
+    const int64_t *out_layer = layout + 4 * (L - 1);
+    const int64_t wstride = out_layer[3]; /* the output weights [nout][last width]: unit j of output k */
+
+    for (int64_t k = 0; k < K; ++k) {
+        const float *theta = params + k * P;
+        float *s = scaled;
+        for (int64_t l = 0; l < L - 1; ++l) {
+            const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
+            for (int64_t m = 0; m < o * in; ++m)
+                s[m] = 2.0f * theta[layout[4 * l] + m];
+            for (int64_t m = 0; m < o; ++m)
+                s[o * in + m] = 2.0f * theta[layout[4 * l + 1] + m];
+            s += o * (in + 1);
+        }
+        const float *wout = theta + out_layer[0];
+        const float *bout = theta + out_layer[1];
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t n0 = blk * BLOCK;
+            memset(acc, 0, sizeof(float) * nout * C * BLOCK);
+            const float *h = 0;
+            float *dst = ha;
+            s = scaled;
+            for (int64_t l = 0; l < L - 1; ++l) {
+                const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
+                const float *W = s, *b = s + o * in;
+                const int last = l == L - 2;
+                float *target = last ? acc : dst;
+                for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
+                    if (l == 0) {
+                        if (last)
+                            first_layer_any(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, wstride, o, rc, TP, 1);
+                        else
+                            first_layer_any(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, wstride, o, rc, TP, 0);
+                    } else if (last) {
+                        hidden_layer_any(W, b, h + p0, in, o, target + p0, BLOCK, wout, wstride, rc, R, VP, C, 1);
+                    } else {
+                        hidden_layer_any(W, b, h + p0, in, o, target + p0, BLOCK, wout, wstride, rc, R, VP, C, 0);
+                    }
+                }
+                h = dst;
+                dst = dst == ha ? hb : ha;
+                s += o * (in + 1);
+            }
+            const int64_t n_valid = N - n0 < BLOCK ? N - n0 : BLOCK;
+            for (int m = 0; m < nout; ++m)
+                for (int c = 0; c < C; ++c) {
+                    float *o = out + ((k * nout + m) * C + c) * N + n0;
+                    const float *a = acc + (m * C + c) * BLOCK;
+                    for (int64_t p = 0; p < n_valid; ++p)
+                        o[p] = c == 0 ? a[p] + bout[m] : a[p];
+                }
+        }
+    }
+    free(mem);
+    return 0;
+}
+
+#define PLW_ANY(C)                                                                                       \
+    static int mlp_any_##C(const float *params, int64_t P, int64_t K, const float *xt, int64_t N,        \
+                           const int64_t *layout, int64_t L, float *out, const recipe *rc)               \
+    {                                                                                                    \
+        return mlp_any(params, P, K, xt, N, layout, L, out, rc, C);                                      \
+    }
+PLW_ANY(2) PLW_ANY(3) PLW_ANY(4) PLW_ANY(5) PLW_ANY(6) PLW_ANY(7)
+
+/* out [K, nout, C, N]: the output jet of a tanh MLP with nout outputs for the recipe: the value, the first
+   partials along the inputs first[0 .. nf-1] (distinct, below d), and ns second-order channels, channel s
+   the sum over its terms t (term_counts[s] of them, in order) of coefs[t] * d^2/dx_a dx_b, with a, b =
+   terms[2t], terms[2t+1] positions in first. Returns 0; -1 for a recipe there is no kernel for (d > 3,
+   nf > 3, ns > 3, more than 12 terms, a position out of range); -2 when memory could not be allocated. */
+int plw_tanh_mlp_jet(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, int64_t d,
+                     const int64_t *layout, int64_t L, int64_t nf, const int64_t *first, int64_t ns,
+                     const int64_t *term_counts, const int64_t *terms, const float *coefs, float *out)
+{
+    if (L < 2 || d < 1 || d > 3 || nf < 1 || nf > 3 || ns < 0 || ns > 3 || layout[4 * (L - 1) + 2] < 1)
+        return -1;
+    recipe rc;
+    memset(&rc, 0, sizeof rc);
+    rc.nf = (int)nf;
+    rc.ns = (int)ns;
+    rc.din = (int)d;
+    rc.nout = (int)layout[4 * (L - 1) + 2];
+    for (int c = 0; c < nf; ++c) {
+        if (first[c] < 0 || first[c] >= d)
+            return -1;
+        rc.fin[c] = (int)first[c];
+    }
+    int t = 0;
+    for (int s = 0; s < ns; ++s) {
+        if (term_counts[s] < 1 || t + term_counts[s] > 12)
+            return -1;
+        rc.t0[s] = t;
+        rc.tn[s] = (int)term_counts[s];
+        for (int64_t m = 0; m < term_counts[s]; ++m, ++t) {
+            if (terms[2 * t] < 0 || terms[2 * t] >= nf || terms[2 * t + 1] < 0 || terms[2 * t + 1] >= nf)
+                return -1;
+            rc.ta[t] = (int)terms[2 * t];
+            rc.tb[t] = (int)terms[2 * t + 1];
+            rc.tc[t] = coefs[t];
+        }
+    }
+    switch (1 + nf + ns) {
+    case 2: return mlp_any_2(params, P, K, xt, N, layout, L, out, &rc);
+    case 3: return mlp_any_3(params, P, K, xt, N, layout, L, out, &rc);
+    case 4: return mlp_any_4(params, P, K, xt, N, layout, L, out, &rc);
+    case 5: return mlp_any_5(params, P, K, xt, N, layout, L, out, &rc);
+    case 6: return mlp_any_6(params, P, K, xt, N, layout, L, out, &rc);
+    case 7: return mlp_any_7(params, P, K, xt, N, layout, L, out, &rc);
+    }
+    return -1;
+}
 
 /* The interface version (abi.h) and the largest input dimension plw_tanh_mlp has a kernel for (PLW_CASE
    below); _native.py checks both at load */

@@ -282,3 +282,21 @@ def test_any_jet_limits_go_to_torch(lib):
         net = MLP(2, 5, 2, "tanh")
         native.tanh_mlp_jet(torch.zeros(1, net.n_params, dtype=torch.float64), torch.zeros(3, 2), JetSpec.classic(2, 1),
                             net.param_slices())  # fmt: skip
+
+
+@pytest.mark.parametrize("d,depth,width", [(2, 3, 50), (3, 2, 13), (2, 1, 7), (1, 2, 12), (2, 4, 6)])
+def test_value_and_gradient_by_reverse_mode_match_float64_autograd(lib, d, depth, width):
+    """plw_tanh_mlp_grad: the value bit-equal to the forward kernel's, the gradient to autograd, at more points
+    than a block; and each point's numbers independent of its position and of the chunk."""
+    net = MLP(d, width, depth, "tanh")
+    gen = torch.Generator().manual_seed(d + 7 * depth)
+    params = torch.stack([net.init(seed=s) for s in range(3)]) + 0.3 * torch.randn(3, net.n_params, generator=gen)
+    x = torch.rand(301, d, generator=gen) * 2 - 1
+    got = native.tanh_mlp_grad(params, x, net.param_slices())
+    ref = _reference(net, params, x, 1)
+    assert got.shape == ref.shape == (3, 1 + d, 301)
+    scale = ref.abs().amax(dim=(0, 2), keepdim=True)
+    assert ((got.double() - ref).abs() <= 2e-6 * scale).all(), ((got.double() - ref).abs() / scale).max()
+    assert torch.equal(got[:, 0], native.tanh_mlp(params, x, 1, net.param_slices())[:, 0])
+    again = native.tanh_mlp_grad(torch.cat([params[2:], params[:2]]), torch.cat([x[100:], x[:100]]), net.param_slices())
+    assert torch.equal(again[0, :, :201], got[2, :, 100:])

@@ -37,6 +37,7 @@ int64_t plw_max_shares(void) { return MAX_SHARES; }
 int plw_hardware_fma(void) { return 1; }
 int plw_tanh_mlp(void) { return -2; }
 int plw_tanh_mlp_jet(void) { return -2; }
+int plw_tanh_mlp_grad(void) { return -2; }
 int plw_rop_setup_forward(void) { return -1; }
 int plw_rop_setup_backward(void) { return -1; }
 int plw_rop_forward(void) { return -1; }

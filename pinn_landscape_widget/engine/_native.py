@@ -398,6 +398,8 @@ def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.plw_tanh_mlp.restype = ctypes.c_int
     lib.plw_tanh_mlp_jet.argtypes = [ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, i64, ptr, ptr, ptr, ptr]
     lib.plw_tanh_mlp_jet.restype = ctypes.c_int
+    lib.plw_tanh_mlp_grad.argtypes = [ptr, i64, i64, ptr, i64, i64, ptr, i64, ptr]
+    lib.plw_tanh_mlp_grad.restype = ctypes.c_int
     for name in (
         "plw_rop_setup_forward",
         "plw_rop_setup_backward",
@@ -534,6 +536,25 @@ def _layout(params: torch.Tensor, x: torch.Tensor, layers, any_outputs: bool = F
         layout.append((ws.start, bs.start, o, i))
         width_in = o
     return torch.tensor(layout, dtype=torch.int64)
+
+
+def tanh_mlp_grad(params: torch.Tensor, x: torch.Tensor, layers) -> torch.Tensor:
+    """The value and input gradient [K, 1 + d, N] of a tanh MLP with one output, as ``tanh_mlp`` with order
+    1 computes them, by reverse mode: two streams through the matmuls rather than d + 1, faster for d >= 2
+    (the same numbers up to the order of the sums in the gradient)."""
+    lay = _layout(params, x, layers)
+    K, P = params.shape
+    N, d = x.shape
+    params, xt = params.contiguous(), x.T.contiguous()
+    out = torch.empty((K, 1 + d, N), dtype=torch.float32)
+    status = library().plw_tanh_mlp_grad(
+        params.data_ptr(), P, K, xt.data_ptr(), N, d, lay.data_ptr(), lay.shape[0], out.data_ptr()
+    )
+    if status == -1:
+        raise ValueError(f"no fused kernel for input dimension {d}")
+    if status != 0:
+        raise MemoryError("native.tanh_mlp_grad: could not allocate its scratch memory")
+    return out
 
 
 def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch.Tensor:

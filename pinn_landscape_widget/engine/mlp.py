@@ -329,7 +329,10 @@ class MLP:
     def _jets_native(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec) -> Jet:
         """The whole forward jet of a float32 tanh network on a CPU in one call of C (``_native``): blocks of
         points go through every layer in cache, with register-tiled matmuls and the chain rule fused."""
-        z = _native.tanh_mlp(params, x, spec.order, self.param_slices())
+        if spec.order == 1 and x.shape[1] >= 2:  # value and gradient in 2 or 3 inputs: reverse mode is cheaper
+            z = _native.tanh_mlp_grad(params, x, self.param_slices())
+        else:
+            z = _native.tanh_mlp(params, x, spec.order, self.param_slices())
         return Jet.from_stacked(spec, z)
 
     def _activate(

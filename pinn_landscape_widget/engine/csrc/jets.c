@@ -544,6 +544,197 @@ int plw_tanh_mlp_jet(const float *params, int64_t P, int64_t K, const float *xt,
     return -1;
 }
 
+/* ---- value and input gradient by reverse mode --------------------------------------------------------
+
+   For the value and the whole input gradient of one output in d >= 2 inputs, forward mode carries d + 1
+   channels through every matmul; reverse mode carries two (the value forward, then one adjoint back
+   through the transposed weights), for the same numbers up to the order of the sums. Per block of points:
+   the forward pass keeps each hidden layer's activations, the backward pass turns them into the adjoint
+   d u / d y of each layer (y the scaled pre-activation), and the first layer's weights give the gradient. */
+static int
+mlp_grad(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const int64_t *layout, int64_t L,
+         float *out, const int D)
+{
+    enum { VP = 2, TP = VL * VP, R = ACCUMULATORS / VP > 6 ? 6 : ACCUMULATORS / VP };
+    int64_t width = 1, n_weights = 0, n_acts = 0;
+    for (int64_t l = 0; l < L - 1; ++l) {
+        width = layout[4 * l + 2] > width ? layout[4 * l + 2] : width;
+        n_weights += 2 * layout[4 * l + 2] * (layout[4 * l + 3] + 1); /* scaled, and transposed */
+        n_acts += layout[4 * l + 2];
+    }
+    const int64_t n_blocks = (N + BLOCK - 1) / BLOCK, npad = n_blocks * BLOCK;
+    size_t floats = (size_t)(D * npad + n_acts * BLOCK + 2 * width * BLOCK + n_weights);
+    float *mem = aligned_alloc(ALIGN, ((floats * sizeof(float) + ALIGN - 1) / ALIGN) * ALIGN);
+    if (!mem)
+        return -2;
+    float *xpad = mem, *acts = xpad + D * npad, *ga = acts + n_acts * BLOCK, *gb = ga + width * BLOCK;
+    float *scaled = gb + width * BLOCK;
+    memset(xpad, 0, sizeof(float) * D * npad);
+    for (int i = 0; i < D; ++i)
+        memcpy(xpad + i * npad, xt + i * N, sizeof(float) * N);
+    const int64_t *out_layer = layout + 4 * (L - 1);
+    float z[ACCUMULATORS * VL] __attribute__((aligned(ALIGN)));
+
+    for (int64_t k = 0; k < K; ++k) {
+        const float *theta = params + k * P;
+        /* per layer [W | b] times 2 (as mlp), then W^T [in][out] times 2 */
+        float *s = scaled;
+        for (int64_t l = 0; l < L - 1; ++l) {
+            const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
+            for (int64_t m = 0; m < o * in; ++m)
+                s[m] = 2.0f * theta[layout[4 * l] + m];
+            for (int64_t m = 0; m < o; ++m)
+                s[o * in + m] = 2.0f * theta[layout[4 * l + 1] + m];
+            float *t = s + o * (in + 1);
+            for (int64_t i = 0; i < in; ++i)
+                for (int64_t j = 0; j < o; ++j)
+                    t[i * o + j] = s[j * in + i];
+            s += 2 * o * (in + 1);
+        }
+        const float *wout = theta + out_layer[0];
+        const float bout = theta[out_layer[1]];
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+            const int64_t n0 = blk * BLOCK;
+            /* forward: the activations of every hidden layer, [units][BLOCK] each */
+            float *a = acts;
+            const float *prev = 0;
+            int64_t prev_units = 0;
+            s = scaled;
+            for (int64_t l = 0; l < L - 1; ++l) {
+                const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
+                const float *W = s, *b = s + o * in;
+                for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
+                    if (l == 0) {
+                        for (int64_t j = 0; j < o; ++j) {
+                            const float *wj = W + j * D;
+                            float *dst = a + j * BLOCK + p0;
+                            const float *x0 = xpad + n0 + p0;
+#pragma omp simd aligned(dst : ALIGN)
+                            for (int p = 0; p < TP; ++p) {
+                                float y = x0[p] * wj[0];
+                                for (int i = 1; i < D; ++i)
+                                    y = __builtin_fmaf(x0[i * npad + p], wj[i], y);
+                                y += b[j];
+                                dst[p] = 2.0f / (1.0f + plw_expf(-y)) - 1.0f;
+                            }
+                        }
+                    } else {
+                        int64_t i0 = 0;
+                        for (; i0 < o; i0 += R) {
+                            const int rows = o - i0 < R ? (int)(o - i0) : R;
+#define PLW_FWD(ROWS)                                                                                    \
+    if (rows == ROWS) {                                                                                  \
+        tile_matmul(W, prev + p0, prev_units, i0, BLOCK, z, ROWS, VP, 1);                                \
+        for (int r = 0; r < ROWS; ++r) {                                                                 \
+            float *dst = a + (i0 + r) * BLOCK + p0;                                                      \
+            const float bj = b[i0 + r], *zr = z + r * TP;                                                \
+            _Pragma("omp simd aligned(dst, zr : ALIGN)") for (int p = 0; p < TP; ++p)                    \
+                dst[p] = 2.0f / (1.0f + plw_expf(-(zr[p] + bj))) - 1.0f;                                 \
+        }                                                                                                \
+    }
+                            PLW_FWD(1) PLW_FWD(2) PLW_FWD(3) PLW_FWD(4) PLW_FWD(5) PLW_FWD(6)
+#undef PLW_FWD
+                        }
+                    }
+                }
+                prev = a;
+                prev_units = o;
+                a += o * BLOCK;
+                s += 2 * o * (in + 1);
+            }
+            /* the value, summed over the last layer's units in unit order (as mlp's output accumulator) */
+            const int64_t last_units = prev_units;
+            const float *alast = prev;
+            float *ov = out + k * (1 + D) * N + n0;
+            const int64_t n_valid = N - n0 < BLOCK ? N - n0 : BLOCK;
+            /* the adjoint of the last layer's pre-activations: w_out a'(y) */
+            float *g = ga, *gnext = gb;
+            for (int64_t j = 0; j < last_units; ++j) {
+                const float w = wout[j], *aj = alast + j * BLOCK;
+                float *gj = g + j * BLOCK;
+#pragma omp simd aligned(aj, gj : ALIGN)
+                for (int p = 0; p < BLOCK; ++p)
+                    gj[p] = w * (0.5f - 0.5f * (aj[p] * aj[p]));
+            }
+            {
+                float v[BLOCK] __attribute__((aligned(ALIGN)));
+                memset(v, 0, sizeof v);
+                for (int64_t j = 0; j < last_units; ++j) {
+                    const float w = wout[j], *aj = alast + j * BLOCK;
+#pragma omp simd aligned(aj, v : ALIGN)
+                    for (int p = 0; p < BLOCK; ++p)
+                        v[p] = __builtin_fmaf(w, aj[p], v[p]);
+                }
+                for (int64_t p = 0; p < n_valid; ++p)
+                    ov[p] = v[p] + bout;
+            }
+            /* backward through the hidden layers above the first: g_prev = (W^T g) * a'(y_prev) */
+            for (int64_t l = L - 2; l >= 1; --l) {
+                /* layer l's transposed weights: after its [W | b] in scaled */
+                const float *sl = scaled;
+                for (int64_t m = 0; m < l; ++m)
+                    sl += 2 * layout[4 * m + 2] * (layout[4 * m + 3] + 1);
+                const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
+                const float *WT = sl + o * (in + 1);
+                const float *aprev = acts;
+                for (int64_t m = 0; m < l - 1; ++m)
+                    aprev += layout[4 * m + 2] * BLOCK;
+                for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
+                    for (int64_t i0 = 0; i0 < in; i0 += R) {
+                        const int rows = in - i0 < R ? (int)(in - i0) : R;
+#define PLW_BWD(ROWS)                                                                                    \
+    if (rows == ROWS) {                                                                                  \
+        tile_matmul(WT, g + p0, o, i0, BLOCK, z, ROWS, VP, 1);                                           \
+        for (int r = 0; r < ROWS; ++r) {                                                                 \
+            float *dst = gnext + (i0 + r) * BLOCK + p0;                                                  \
+            const float *ar = aprev + (i0 + r) * BLOCK + p0, *zr = z + r * TP;                           \
+            _Pragma("omp simd aligned(dst, ar, zr : ALIGN)") for (int p = 0; p < TP; ++p)                \
+                dst[p] = zr[p] * (0.5f - 0.5f * (ar[p] * ar[p]));                                        \
+        }                                                                                                \
+    }
+                        PLW_BWD(1) PLW_BWD(2) PLW_BWD(3) PLW_BWD(4) PLW_BWD(5) PLW_BWD(6)
+#undef PLW_BWD
+                    }
+                }
+                float *t = g;
+                g = gnext;
+                gnext = t;
+            }
+            /* the gradient: d u / d x_i = sum_j (2 W_0)[j][i] g[j], in unit order */
+            const int64_t o0 = layout[2];
+            for (int i = 0; i < D; ++i) {
+                float v[BLOCK] __attribute__((aligned(ALIGN)));
+                memset(v, 0, sizeof v);
+                for (int64_t j = 0; j < o0; ++j) {
+                    const float w = scaled[j * D + i], *gj = g + j * BLOCK;
+#pragma omp simd aligned(gj, v : ALIGN)
+                    for (int p = 0; p < BLOCK; ++p)
+                        v[p] = __builtin_fmaf(w, gj[p], v[p]);
+                }
+                for (int64_t p = 0; p < n_valid; ++p)
+                    ov[(1 + i) * N + p] = v[p];
+            }
+        }
+    }
+    free(mem);
+    return 0;
+}
+
+/* out [K, 1 + d, N]: the value and input gradient of a tanh MLP with one output, by reverse mode (see
+   mlp_grad); the same layout and results as plw_tanh_mlp with order 1, up to the order of the sums.
+   Returns 0; -1 where there is no kernel (d outside 1..3); -2 when memory could not be allocated. */
+int plw_tanh_mlp_grad(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, int64_t d,
+                      const int64_t *layout, int64_t L, float *out)
+{
+    if (L < 2 || d < 1 || d > 3 || layout[4 * (L - 1) + 2] != 1)
+        return -1;
+    if (d == 1)
+        return mlp_grad(params, P, K, xt, N, layout, L, out, 1);
+    if (d == 2)
+        return mlp_grad(params, P, K, xt, N, layout, L, out, 2);
+    return mlp_grad(params, P, K, xt, N, layout, L, out, 3);
+}
+
 /* The interface version (abi.h) and the largest input dimension plw_tanh_mlp has a kernel for (PLW_CASE
    below); _native.py checks both at load */
 int64_t plw_abi_version(void) { return PLW_ABI_VERSION; }

@@ -401,11 +401,10 @@ hidden_layer_any(const float *W, const float *b, const float *h, int64_t I, int6
     int64_t i0 = 0;
     for (; i0 + R <= O; i0 += R)
         hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, R, VP, C, last);
-#define PLW_REST(ROWS)                                                                                   \
-    if (ROWS < R && O - i0 == ROWS)                                                                      \
-        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, ROWS < R ? ROWS : 1, VP, C, last);
-    PLW_REST(1) PLW_REST(2) PLW_REST(3) PLW_REST(4) PLW_REST(5)
-#undef PLW_REST
+    /* the remaining O mod R units one at a time: one more instance of the tile per C, not five (the
+       build's time grows with every instance, and these rows are a few of a layer's) */
+    for (; i0 < O; ++i0)
+        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, 1, VP, C, last);
 }
 
 /* The network for any recipe, C channels (a compile-time constant: it sizes the register tile). Layout as

@@ -604,18 +604,26 @@ mlp_grad(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, 
                 const float *W = s, *b = s + o * in;
                 for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
                     if (l == 0) {
+                        /* y = sum_i x_i w_i in input order, as the forward kernels; loops over points
+                           innermost, so each one vectorizes whatever D is */
                         for (int64_t j = 0; j < o; ++j) {
                             const float *wj = W + j * D;
                             float *dst = a + j * BLOCK + p0;
                             const float *x0 = xpad + n0 + p0;
+                            const float w0 = wj[0], bj = b[j];
 #pragma omp simd aligned(dst : ALIGN)
-                            for (int p = 0; p < TP; ++p) {
-                                float y = x0[p] * wj[0];
-                                for (int i = 1; i < D; ++i)
-                                    y = __builtin_fmaf(x0[i * npad + p], wj[i], y);
-                                y += b[j];
-                                dst[p] = 2.0f / (1.0f + plw_expf(-y)) - 1.0f;
+                            for (int p = 0; p < TP; ++p)
+                                dst[p] = x0[p] * w0;
+                            for (int i = 1; i < D; ++i) {
+                                const float wi = wj[i];
+                                const float *xi = x0 + i * npad;
+#pragma omp simd aligned(dst : ALIGN)
+                                for (int p = 0; p < TP; ++p)
+                                    dst[p] = __builtin_fmaf(xi[p], wi, dst[p]);
                             }
+#pragma omp simd aligned(dst : ALIGN)
+                            for (int p = 0; p < TP; ++p)
+                                dst[p] = 2.0f / (1.0f + plw_expf(-(dst[p] + bj))) - 1.0f;
                         }
                     } else {
                         int64_t i0 = 0;

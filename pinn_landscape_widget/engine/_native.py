@@ -5,7 +5,7 @@ Why C and not torch: on a CPU a grid chunk is K networks at the same points. tor
 matmuls (MKL: 60-70 GFLOP/s per core here on 50 x 50 products) plus ~25 elementwise passes over the
 activations; the C kernel keeps a block of points in cache through every layer, with register-tiled
 matmuls (~100 GFLOP/s per core here) and the chain rule applied per tile. Why at first use and not at
-install: the library is built with ``-march=native`` for the machine that runs it (about 25 s, once per CPU
+install: the library is built with ``-march=native`` for the machine that runs it (about 30 s, once per CPU
 and compiler); wherever it cannot be used, torch's kernels compute the same results.
 
 Where it runs. By default on Linux x86-64, the platform it is tested on, with a C compiler that has OpenMP
@@ -77,7 +77,7 @@ INTERFACE = {
 ENV = "PLW_NATIVE"
 # (platform.system(), platform.machine()) where the C path is on by default: where it is tested
 TESTED_PLATFORMS = {("Linux", "x86_64")}
-BUILD_TIMEOUT_S = 600  # gcc -O3 takes ~25 s of CPU here; a loaded shared machine can take many times that
+BUILD_TIMEOUT_S = 600  # gcc -O3 takes ~30 s of CPU here; a loaded shared machine can take many times that
 
 _LOCK = threading.Lock()
 _LIB: ctypes.CDLL | None = None

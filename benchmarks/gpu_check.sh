@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One prepared pass on a lent GPU machine: the GPU tests, the landscape benchmark at 41x41 and 201x201, the
-# generic path (any nn.Module through torch.func) and the built-in problems' table.
+# One prepared pass on a lent GPU machine: the GPU tests, the landscape benchmark at 41x41 and 201x201 and
+# the generic path (any nn.Module through torch.func). (benchmarks/bench_problems.py measures on the CPU only.)
 # Run from the repository root; results land in $OUT (or benchmarks/results when OUT is unset).
 set -uo pipefail
 OUT=${OUT:-benchmarks/results}

@@ -24,6 +24,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -125,7 +126,10 @@ class CustomObjective:
         self.term_names = list(self.formulation.term_names)
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
-        self.thread_safe = True  # each thread evaluates with its own copy of the model
+        # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
+        self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
+        # each thread evaluates with its own copy of the model; a batched loss says for itself
+        self.thread_safe = bool(getattr(self.batched, "thread_safe", True))
         self._local = threading.local()
         self._selected = set(self.net.names)
 
@@ -171,8 +175,11 @@ class CustomObjective:
         return total(self.terms(params).values())
 
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
-        """{"loss", "loss_<term>"..., "rel_l2_error"} as [K] tensors, one parameter point at a time."""
+        """{"loss", "loss_<term>"..., "rel_l2_error"} as [K] tensors: all K in one pass for a batched loss,
+        else one parameter point at a time."""
         params = self._check(params)
+        if self.batched is not None:
+            return self._evaluate_batched(params)
         K = params.shape[0]
         out = {
             name: torch.empty(K, dtype=self.dtype, device=self.device)
@@ -186,6 +193,23 @@ class CustomObjective:
                 out[f"loss_{t}"][k] = terms[t].detach()
             out["loss"][k] = total(terms[t].detach() for t in self.term_names)
             out["rel_l2_error"][k] = self._error(model)
+        return out
+
+    def _evaluate_batched(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        assert self.batched is not None
+        with torch.no_grad():
+            terms = self.batched.batched_terms(params)
+            out = {"loss": total(terms[t] for t in self.term_names)}
+            out.update({f"loss_{t}": terms[t] for t in self.term_names})
+            values = getattr(self.batched, "batched_values", None)
+            if self.exact_values is None:
+                out["rel_l2_error"] = torch.full_like(out["loss"], math.nan)
+            elif callable(values):
+                u = values(params, self.points).reshape(params.shape[0], *self.exact_values.shape)
+                diff = (u - self.exact_values).reshape(params.shape[0], -1)
+                out["rel_l2_error"] = torch.linalg.norm(diff, dim=1) / torch.linalg.norm(self.exact_values)
+            else:
+                out["rel_l2_error"] = self.rel_l2_error(params)
         return out
 
     def _error(self, model) -> float:
@@ -217,6 +241,19 @@ class CustomObjective:
         return params.to(device=self.device, dtype=self.dtype)
 
 
+class BatchedLoss(Protocol):
+    """A loss function that can also evaluate K parameter points in one pass (what the adapters' traced
+    losses provide). ``fn(model)`` stays the definition; ``batched_terms`` must give the same terms."""
+
+    thread_safe: bool  # whether grid chunks may call batched_terms from several threads at once
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, torch.Tensor]: ...
+
+    def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{term: [K]} for params [K, P] (the run's layout, device and dtype), without an autograd graph."""
+        ...
+
+
 @dataclass
 class ModelRun:
     """A run made from a user's model and losses (``from_model``): the same interface as a trained run."""
@@ -237,6 +274,7 @@ class ModelRun:
     optimizer: str = "user"
     diverged: bool = False
     message: str = ""
+    attrs: dict = field(default_factory=dict)  # how the run is evaluated, e.g. "evaluation": "traced" or "per point"
     _objectives: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -243,7 +243,8 @@ class CustomObjective:
 
 class BatchedLoss(Protocol):
     """A loss function that can also evaluate K parameter points in one pass (what the adapters' traced
-    losses provide). ``fn(model)`` stays the definition; ``batched_terms`` must give the same terms."""
+    losses provide). ``fn(model)`` stays the definition; ``batched_terms`` must give the same terms.
+    Optionally ``batched_values(params [K, P], x [N, d]) -> [K, N, m]``: the network's outputs, for the error."""
 
     thread_safe: bool  # whether grid chunks may call batched_terms from several threads at once
 

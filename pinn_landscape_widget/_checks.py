@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterable
 
 import torch
@@ -70,3 +71,16 @@ def resolve_dtype(dtype) -> torch.dtype:
     if dtype in (torch.float32, torch.float64):
         return dtype
     raise ValueError(f"dtype must be torch.float32 or torch.float64 (or 'float32'/'float64'), got {dtype!r}")
+
+
+def show_progress(progress) -> bool:
+    """Whether to draw a progress bar: ``progress`` if True or False; None (the default everywhere) draws one
+    in a Jupyter kernel or on a terminal, and none in a script whose output goes to a file or a log."""
+    if progress is None:
+        if "ipykernel" in sys.modules:
+            return True
+        err = sys.stderr
+        return bool(err is not None and hasattr(err, "isatty") and err.isatty())
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None (a bar in notebooks and terminals), got {progress!r}")
+    return progress

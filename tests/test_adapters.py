@@ -148,9 +148,11 @@ def test_deepxde_grid_center_equals_deepxde_loss_terms(dde_trained):
     center = ds.sel(alpha=0.0, beta=0.0)
     last = np.asarray(losshistory.loss_train[-1], dtype=np.float32)  # DeepXDE's weighted terms at theta*
     assert losshistory.steps[-1] == STEPS
-    assert float(center.loss_pde) == float(last[0])  # the same float32 numbers, bit for bit
-    assert float(center.loss_dirichletbc_0) == float(last[1])
-    assert float(center.loss) == float(np.float32(last[0]) + np.float32(last[1]))
+    # DeepXDE's own evaluation and the grid's run the same float32 arithmetic on different thread counts,
+    # which round differently on some CPUs: equal to float32 rounding
+    assert float(center.loss_pde) == pytest.approx(float(last[0]), rel=2e-6)
+    assert float(center.loss_dirichletbc_0) == pytest.approx(float(last[1]), rel=2e-6)
+    assert float(center.loss) == pytest.approx(float(last[0]) + float(last[1]), rel=2e-6)
     # the loss written out by hand agrees in float64, at the center and off it
     _, by_hand = dde_by_hand(model)
     grid, ref = corner_by_hand(ds, run, by_hand)

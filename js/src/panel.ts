@@ -515,7 +515,8 @@ export class PanelView {
     const parts = [`alpha ${formatNumber(axisValue(g.a, g.nA, i))}`];
     if (g.nB > 1) parts.push(`beta ${formatNumber(axisValue(g.b, g.nB, j))}`);
     parts.push(`${this.data.z_label ?? "loss"} ${formatNumber(values[k])}`);
-    if (errors.length === values.length) parts.push(`rel. L2 error ${formatNumber(errors[k])}`);
+    // a run without an exact solution has NaN errors: say nothing rather than "NaN"
+    if (errors.length === values.length && Number.isFinite(errors[k])) parts.push(`rel. L2 error ${formatNumber(errors[k])}`);
     return parts.join("  |  ");
   }
 

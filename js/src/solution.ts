@@ -95,7 +95,7 @@ export function replayFields(rep: Record<string, any>, k: number, unknown: strin
   const errors = dec.errors;
   const ck = frames[f];
   const title = `${names[q]}_theta at checkpoint ${ck + 1} (step ${steps[ck] ?? ck})` +
-    (errors.length > f ? `, rel. L2 error ${formatNumber(errors[f])}` : "");
+    (errors.length > f && Number.isFinite(errors[f]) ? `, rel. L2 error ${formatNumber(errors[f])}` : "");
   // u keeps one range over the replay; the error, which shrinks by decades, gets its own per checkpoint
   const ranges = { u: rep[cacheKey].u as [number, number], err: maxAbs(error) };
   return { dims: rep.dims, coords: rep.coords, unknown: names[q], u, exact, error, ranges, title };

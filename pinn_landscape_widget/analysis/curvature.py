@@ -1,10 +1,10 @@
 """Curvature of a run's loss: Hessian-vector products, Lanczos, eigenpairs, trace and spectral density.
 
 Everything is written once against a linear operator with a ``matvec`` (the curvlinops habit). The
-operator differentiates the same ``Objective.terms`` that training and the grid use, in float64 on the
-run's device by default: for tanh networks by Pearlmutter's R-operator through the jet recursion
-(``rop``: the network part by hand, the loss after the network by autograd), for other activations twice
-by autograd (double backward). ``term`` restricts the loss to one of its terms (residual / energy /
+operator differentiates the same ``Objective.terms`` that training and the grid use, on the run's device,
+in float64 by default where the loss allows it (``curvature_dtype``: the package's dtype rule): for tanh
+networks by Pearlmutter's R-operator through the jet recursion (``rop``: the network part by hand, the loss
+after the network by autograd), for other activations twice by autograd (double backward). ``term`` restricts the loss to one of its terms (residual / energy /
 boundary / initial), as Rathore et al. (2024) do.
 """
 
@@ -18,9 +18,31 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_int, check_positive, resolve_dtype
 from ..engine._threads import few_threads_per_op, run_parts, workers_for
 from . import _rop
+
+
+def curvature_dtype(run, dtype, feature: str = "the Hessian") -> torch.dtype:
+    """The dtype the curvature tools compute in (the package's dtype rule for curvature).
+
+    None: float64 when the run's loss can be evaluated in float64 (every problem's own loss; a user's loss
+    whose captured data is float64), else the run's dtype. float64 asked for a loss that captures float32
+    data is a ValueError naming the tensors and the two ways out."""
+    if dtype is not None:
+        dt = resolve_dtype(dtype)
+        if dt == torch.float64 and run.dtype != torch.float64:
+            blockers = run.float64_blockers()
+            if blockers:
+                raise ValueError(
+                    f"{feature}: dtype=float64 needs a loss that can run in float64, but {'; '.join(blockers)}. "
+                    f"Make that data float64 (torch.tensor(..., dtype=torch.float64) or .double()), or pass "
+                    f"dtype=None to compute in the run's dtype ({str(run.dtype).replace('torch.', '')})"
+                )
+        return dt
+    if run.dtype == torch.float64 or not run.float64_blockers():
+        return torch.float64
+    return run.dtype
 
 
 class HessianOperator:
@@ -42,10 +64,10 @@ class HessianOperator:
         params=None,
         term: str | None = None,
         formulation: str | None = None,
-        dtype=torch.float64,
+        dtype=None,
         device=None,
     ):
-        self.objective = obj = run.objective(formulation, device, dtype)
+        self.objective = obj = run.objective(formulation, device, curvature_dtype(run, dtype))
         if term is not None:
             check_choice("term", term, obj.term_names)
         self.term = term
@@ -258,7 +280,7 @@ def hessian_eigenpairs(
     tol: float | None = None,
     max_steps: int | None = None,
     seed: int = 0,
-    dtype=torch.float64,
+    dtype=None,
     device=None,
     operator: HessianOperator | None = None,
 ) -> xr.Dataset:
@@ -384,7 +406,7 @@ def hessian_spectrum(
     n_grid: int = 512,
     sigma: float | None = None,
     seed: int = 0,
-    dtype=torch.float64,
+    dtype=None,
     device=None,
 ) -> xr.Dataset:
     """Eigenvalue density (SLQ, Gaussian-broadened), extremes, condition number and trace of the Hessian.
@@ -470,6 +492,18 @@ def directional_curvature(
     def loss(x):
         terms = obj.terms(x)
         return terms[term] if term is not None else sum(terms.values())
+
+    if obj.differentiates_inputs:
+        # the loss calls torch.autograd itself (a user's loss): forward-mode transforms cannot run it, so each
+        # point takes two backward passes, d^T H d = d . grad(grad L . d)
+        out = torch.empty(p.shape[0], dtype=obj.dtype, device=obj.device)
+        with torch.enable_grad():
+            for k in range(p.shape[0]):
+                theta = p[k].clone().requires_grad_(True)
+                (g,) = torch.autograd.grad(loss(theta[None])[0], theta, create_graph=True)
+                (hd,) = torch.autograd.grad(g @ d[0], theta)
+                out[k] = hd @ d[0]
+        return out
 
     def slope(x):
         return torch.func.jvp(loss, (x,), (d,))[1]

@@ -161,7 +161,13 @@ def pca_directions(run, n: int = 2) -> Directions:
     if traj.shape[0] - 1 < n + 1:
         raise ValueError(
             f"pca_directions(n={n}) needs a trajectory of at least {n + 2} checkpoints "
-            f"(n + 1 besides theta*), got {traj.shape[0]}; train with a smaller record_every"
+            f"(n + 1 besides theta*), got {traj.shape[0]}; "
+            + (
+                "record the training: plw.train(..., record_every=...) with a smaller value"
+                if run.optimizer != "user"
+                else "pass the Recorder of the training loop: plw.from_model(..., recorder=rec), "
+                "plw.adapters.from_deepxde(model, recorder=DeepXDERecorder) or from_pina(solver, recorder=PinaRecorder)"
+            )
         )
     M = traj[:-1] - run.params.detach().cpu().to(torch.float64)
     Mc = M - M.mean(0)

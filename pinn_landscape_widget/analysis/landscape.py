@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .._checks import check_int
+from .._checks import check_int, show_progress
 from ..engine.evaluation import chunk_size_for, evaluate_points, points_on_slice
 from ..engine.evaluation import iter_chunks as _slices
 from .directions import Directions, as_directions
@@ -65,7 +65,7 @@ def landscape(
     dtype=None,
     chunk_size: int | None = None,
     memory_budget: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     center: torch.Tensor | None = None,
     curvature: bool = False,
     client=None,
@@ -121,7 +121,7 @@ def landscape(
         if _on_progress is not None:  # the widget's progress indicator; it may raise to abandon the grid
             _on_progress(done[0], n_total)
 
-    with tqdm(total=n_total, desc="landscape", unit="pt", disable=not progress, leave=False) as bar:
+    with tqdm(total=n_total, desc="landscape", unit="pt", disable=not show_progress(progress), leave=False) as bar:
         if client is None:
             values = evaluate_points(obj, make_params, n_total, chunk, on_chunk, compile=compile)
         else:

@@ -41,9 +41,9 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_int, check_positive, show_progress
 from ..engine.evaluation import chunk_size_for, evaluate_points, points_on_slice
-from .curvature import HessianOperator, default_tol, hessian_eigenpairs
+from .curvature import HessianOperator, curvature_dtype, default_tol, hessian_eigenpairs
 from .directions import random_directions
 from .landscape import _check_range, grid_coords, landscape
 
@@ -75,8 +75,8 @@ def curvature_map(
     vectors: bool = False,
     memory_budget: int | None = None,
     seed: int = 0,
-    dtype=torch.float64,
-    progress: bool = True,
+    dtype=None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """The convexity map of Li et al. (2018) on a landscape slice: full-Hessian extreme eigenvalues at each
     grid point.
@@ -103,7 +103,7 @@ def curvature_map(
     budget = DEFAULT_CURVATURE_MEMORY if memory_budget is None else check_int("memory_budget", memory_budget, 1)
     if not isinstance(vectors, bool):
         raise ValueError(f"vectors must be True or False, got {vectors!r}")
-    obj = run.objective(formulation, None, dtype)
+    obj = run.objective(formulation, None, curvature_dtype(run, dtype, "curvature_map"))
     if term is not None:
         check_choice("term", term, obj.term_names)
     tol = default_tol(obj.dtype) if tol is None else check_positive("tol", tol)
@@ -150,7 +150,9 @@ def curvature_map(
     vec_min = np.zeros((n_points, P)) if vectors else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # non-convergence is reported per point, once below
-        for i in tqdm(range(n_points), desc="curvature map", unit="pt", disable=not progress, leave=False):
+        for i in tqdm(
+            range(n_points), desc="curvature map", unit="pt", disable=not show_progress(progress), leave=False
+        ):
             theta = points_on_slice(theta_c, coef[i : i + 1], D)[0]
             op = HessianOperator(run, theta, term, formulation, obj.dtype, obj.device)
             ends = hessian_eigenpairs(run, 1, "both", operator=op, tol=tol, max_steps=steps, seed=seed)
@@ -231,7 +233,7 @@ def roughness_index(
     formulation: str | None = None,
     center=None,
     dtype=None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """The roughness index (after Wu et al. 2021, arXiv 2103.11069) of a run's loss around ``center``
     (default: the trained parameters); the definition is in this module's docstring.
@@ -278,7 +280,7 @@ def roughness_index(
         return theta_c + t_dev[j, None] * D[k]
 
     chunk = chunk_size_for(obj, n_total)
-    with tqdm(total=n_total, desc="roughness", unit="pt", disable=not progress, leave=False) as bar:
+    with tqdm(total=n_total, desc="roughness", unit="pt", disable=not show_progress(progress), leave=False) as bar:
         values = evaluate_points(obj, make_params, n_total, chunk, bar.update)
     loss = values["loss"].double().numpy().reshape(n_directions, resolution)
     tv, nu, unimodal = _normalised_tv(loss)

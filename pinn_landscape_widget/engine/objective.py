@@ -81,6 +81,7 @@ class Objective:
         self.formulation = get_formulation(formulation, problem)
         self.device = torch.device(device)
         self.dtype = dtype
+        self.differentiates_inputs = False  # input derivatives are jets: torch.func transforms apply
         if net.in_dim != problem.dim:
             raise ValueError(f"network input dimension {net.in_dim} does not match problem dimension {problem.dim}")
         if getattr(net, "out_dim", 1) != len(problem.unknowns):

@@ -31,8 +31,12 @@ import torch
 import xarray as xr
 
 from .._checks import resolve_device, resolve_dtype
-from ..engine.module_network import ModuleNetwork, float_parameters
-from ..engine.objective import total
+from ..engine.module_network import ModuleNetwork, as_network, float_parameters
+from ..engine.objective import Objective, total
+from ..pde.formulations import get_formulation
+from ..pde.library import get_problem
+from ..pde.problems import Problem
+from .training import TrainResult
 
 DEFAULT_COORDS = {1: ("x",), 2: ("x", "y"), 3: ("x", "y", "z")}
 
@@ -126,6 +130,7 @@ class CustomObjective:
         self.term_names = list(self.formulation.term_names)
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
+        self.differentiates_inputs = True  # the user's function calls torch.autograd: no forward-mode transforms
         # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
@@ -277,6 +282,7 @@ class ModelRun:
     message: str = ""
     attrs: dict = field(default_factory=dict)  # how the run is evaluated, e.g. "evaluation": "traced" or "per point"
     _objectives: dict = field(default_factory=dict, repr=False)
+    _f64: list | None = field(default=None, repr=False)
 
     @property
     def n_params(self) -> int:
@@ -301,6 +307,15 @@ class ModelRun:
             self._objectives[key] = CustomObjective(self, name, dev, dt)
         return self._objectives[key]
 
+    def float64_blockers(self) -> list[str]:
+        """Why this run's losses cannot be evaluated in float64 (empty when they can): float32 tensors a
+        loss captured from its scope, or the error a float64 evaluation raised. Checked once."""
+        if self._f64 is None:
+            self._f64 = []
+            for lname, fn in self.losses.items():
+                self._f64 += [f"loss {lname!r} {why}" for why in _float64_blockers(fn, self.net)]
+        return list(self._f64)
+
     def model_at(self, params: torch.Tensor) -> torch.nn.Module:
         """A copy of the model holding these parameters."""
         params = torch.as_tensor(params)
@@ -321,6 +336,62 @@ class ModelRun:
             f"ModelRun(losses={list(self.losses)}, net={self.net.description}, n_params={self.n_params}, "
             f"checkpoints={self.trajectory.shape[0]}, loss={float(last.loss):.4g})"
         )
+
+
+def _captured_tensors(fn, depth: int = 0) -> dict[str, torch.Tensor]:
+    """Tensors a loss function reads from outside its arguments: closure cells, the module globals its code
+    names (nested functions and comprehensions included), and for a callable object or bound method its
+    attributes (one level of lists, tuples and dicts)."""
+    found: dict[str, torch.Tensor] = {}
+
+    def add(name, v):
+        if isinstance(v, torch.Tensor):
+            found.setdefault(name, v)
+        elif isinstance(v, (list, tuple)):
+            for i, item in enumerate(v[:64]):
+                if isinstance(item, torch.Tensor):
+                    found.setdefault(f"{name}[{i}]", item)
+        elif isinstance(v, dict):
+            for k, item in list(v.items())[:64]:
+                if isinstance(item, torch.Tensor):
+                    found.setdefault(f"{name}[{k!r}]", item)
+
+    func = getattr(fn, "__func__", fn)  # a bound method: its function, and its object's attributes below
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or ()):
+            try:
+                add(name, cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        glob = getattr(func, "__globals__", {})
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            for name in c.co_names:
+                if name in glob:
+                    add(name, glob[name])
+            stack += [k for k in c.co_consts if hasattr(k, "co_names")]
+    owner = getattr(fn, "__self__", None) if code is not None else fn
+    if owner is not None and not isinstance(owner, torch.nn.Module) and depth == 0:
+        for name, v in getattr(owner, "__dict__", {}).items():
+            add(f"self.{name}" if owner is not fn else name, v)
+    return found
+
+
+def _float64_blockers(fn, net: ModuleNetwork) -> list[str]:
+    """Why ``fn`` cannot be evaluated in float64 (see ``ModelRun.float64_blockers``)."""
+    low = {n: t for n, t in _captured_tensors(fn).items() if t.dtype.is_floating_point and t.dtype != torch.float64}
+    if low:
+        names = ", ".join(f"{n} ({str(t.dtype).replace('torch.', '')})" for n, t in sorted(low.items()))
+        return [f"captures {names}"]
+    try:
+        with torch.enable_grad():
+            terms = _terms_of(fn(net.module(net.flatten().to(torch.float64))), "loss")
+    except RuntimeError as exc:
+        return [f"raised {type(exc).__name__} in float64 ({str(exc)[:160]})"]
+    wrong = [k for k, v in terms.items() if v.dtype != torch.float64]
+    return [f"returned {', '.join(wrong)} in {terms[wrong[0]].dtype} with a float64 model"] if wrong else []
 
 
 def _domain(points, domain, coords, model) -> tuple[tuple[str, ...], tuple[tuple[float, float], ...]]:
@@ -362,11 +433,16 @@ def from_model(
     recorder=None,
     name: str = "model",
     device="cpu",
-) -> ModelRun:
+    formulation: str | None = None,
+) -> ModelRun | TrainResult:
     """A run from your own model and loss function(s), usable everywhere a trained run is.
 
     model: any torch.nn.Module (its current parameters are the run's theta*). losses: a function
-    ``fn(model) -> Tensor | dict[str, Tensor]`` or a dict of named ones (the run's formulations). points and
+    ``fn(model) -> Tensor | dict[str, Tensor]`` or a dict of named ones (the run's formulations); or a
+    problem (a ``Problem`` from ``define_problem``/``get_problem``, or a built-in's name), whose loss
+    (``formulation``, default "strong") is then evaluated on the engine: a plain ``nn.Sequential`` of Linear
+    layers and tanh/sin/GELU/SiLU runs fused, like ``train(problem, model=model)``, with the problem's hard
+    ansatz (if any) applied to the model's output. points and
     exact: points [N, d] and the exact solution there (a function of the points) for ``rel_l2_error`` and the
     solution panel; domain (coordinate -> (lo, hi)) or coords name the inputs. params: which parameters span
     the landscape (names, or a function (name, parameter) -> bool). dtype: default the model's.
@@ -375,6 +451,13 @@ def from_model(
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(losses, (Problem, str)):
+        return _problem_run(model, losses, formulation, recorder=recorder, dtype=dtype, device=device)
+    if formulation is not None:
+        raise ValueError(
+            f"formulation={formulation!r} applies to a problem's loss (from_model(model, problem, formulation=...)); "
+            "with loss functions, name them in a dict instead"
+        )
     if callable(losses) and not isinstance(losses, dict):
         losses = {"loss": losses}
     if not isinstance(losses, dict) or not losses:
@@ -398,6 +481,14 @@ def from_model(
     if dt not in (torch.float32, torch.float64):
         dt = torch.float32
     dev = resolve_device(device)
+    for lname, fn in losses.items():  # the copies of the model go to `device`; what the loss holds must be there
+        away = {n: t.device for n, t in _captured_tensors(fn).items() if t.device != dev}
+        if away:
+            where = ", ".join(f"{n} on {d}" for n, d in sorted(away.items(), key=lambda kv: kv[0]))
+            raise ValueError(
+                f"device={str(dev)!r}, but loss {lname!r} holds tensors elsewhere ({where}): the model is evaluated "
+                f"on {dev}, so move them there (.to({str(dev)!r})) or pass the device they are on"
+            )
     if points is not None:
         points = torch.as_tensor(points).detach().to("cpu", torch.float64)
         if points.dim() == 1:
@@ -428,6 +519,7 @@ def from_model(
                 "model(...) without detaching, under torch.enable_grad()"
             )
         term_names[lname] = tuple(terms)
+        _check_reads_its_argument(fn, lname, net, theta)
     out_dim = 1
     if points is not None:
         with torch.no_grad():
@@ -460,6 +552,58 @@ def from_model(
         if points is not None and exact is not None:
             errs[-1] = float(run.objective().rel_l2_error(theta)[0])
         run.history["rel_l2_error"] = ("step", errs)
+    return run
+
+
+def _check_reads_its_argument(fn, name: str, net: ModuleNetwork, theta: torch.Tensor) -> None:
+    """A ValueError when the loss does not change with the parameters of the model it is given: it reads
+    another model (a global, say), and every landscape of it would be flat."""
+    gen = torch.Generator().manual_seed(0)
+    moved = theta + 0.1 * (theta.abs() + 0.1) * torch.randn(theta.shape, generator=gen, dtype=theta.dtype)
+    with torch.enable_grad():
+        at = {k: v.detach() for k, v in _terms_of(fn(net.module(theta)), name).items()}
+        away = {k: v.detach() for k, v in _terms_of(fn(net.module(moved)), name).items()}
+    if all(torch.equal(at[k], away[k]) for k in at):
+        raise ValueError(
+            f"loss {name!r} gives the same value for a copy of the model with other parameters: it does not read "
+            "the model it is given (does it call a global model?). Write it as a function of its argument, "
+            "def loss(model): u = model(x); ..., so every parameter point of a landscape is evaluated"
+        )
+
+
+def _problem_run(model, problem, formulation, *, recorder, dtype, device) -> TrainResult:
+    """``from_model(model, problem)``: the model trained by the user, the loss a problem's own."""
+    prob = get_problem(problem)
+    form = get_formulation(formulation or "strong", prob).name
+    first = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
+    dt = resolve_dtype(dtype) if dtype is not None else (first.dtype if first is not None else torch.float32)
+    dev = resolve_device(device)
+    net, theta = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
+    if recorder is not None:
+        if recorder.model is not model:
+            raise ValueError("recorder was made for a different model: pass the Recorder of this model's training loop")
+        traj, steps = recorder.finish()
+        traj = traj.to(dt)
+    else:
+        traj, steps = theta[None].clone(), [0]
+    obj = Objective(prob, net, form, dev, dt)
+    with torch.no_grad():
+        final = {k: float(v[0]) for k, v in obj.evaluate(theta[None]).items()}
+    recorded = recorder.history() if recorder is not None else None
+    n_rows = max(steps[-1], 0) + 1
+    names = ["loss", *(f"loss_{t}" for t in obj.term_names), "rel_l2_error"]
+    data = {}
+    for key in names:
+        col = np.full(n_rows, np.nan)
+        if recorded is not None and key in recorded:
+            vals = recorded[key].values[: n_rows - 1]
+            col[: vals.shape[0]] = vals
+        col[-1] = final.get(key, np.nan)
+        data[key] = ("step", col)
+    history = xr.Dataset(data, coords={"step": np.arange(n_rows)})
+    history.attrs.update(problem=prob.name, formulation=form, optimizer="user", network=net.description)
+    run = TrainResult(prob, form, net, theta.to(dev), traj, steps, history, -1, "user", dev, dt)
+    run._objectives[(form, str(dev), dt)] = obj
     return run
 
 

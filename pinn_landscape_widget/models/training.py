@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype
+from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype, show_progress
 from ..engine.mlp import MLP
 from ..engine.module_network import as_network
 from ..engine.objective import Objective
@@ -81,6 +81,11 @@ class TrainResult:
         if key not in self._objectives:
             self._objectives[key] = Objective(self.problem, self.net, form, dev, dt)
         return self._objectives[key]
+
+    def float64_blockers(self) -> list[str]:
+        """Why this run's loss cannot be evaluated in float64: never, for a problem's own loss (its points
+        and data are made in whatever dtype is asked)."""
+        return []
 
     def model_at(self, params: torch.Tensor) -> torch.nn.Module:
         """A plain torch module x -> u(x) with these parameters, including any hard-constraint ansatz."""
@@ -149,7 +154,7 @@ def train(
     device="auto",
     dtype=torch.float32,
     record_every: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     problem_params: dict | None = None,
     model: torch.nn.Module | None = None,
     init_params=None,
@@ -226,6 +231,7 @@ def train(
         else None
     )
     t0 = time.perf_counter()
+    progress = show_progress(progress)
     bar = tqdm(total=total, desc=f"train {prob.name}/{form}", disable=not progress, leave=False)
     step = 0  # rows[k] describes the parameters after k steps; `step` is the newest such state
     try:

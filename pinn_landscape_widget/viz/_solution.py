@@ -8,6 +8,7 @@ only packs it for the front end: float32 bytes plus the grid's dims, coords and 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import xarray as xr
@@ -50,7 +51,7 @@ def point_solution(run, params, *, title: str, panel: int, point) -> dict:
     return {
         **info,
         "kind": "point",
-        "title": f"{title} (rel. L2 error {err:.3g})",
+        "title": f"{title} (rel. L2 error {err:.3g})" if math.isfinite(err) else title,
         "panel": int(panel),
         "point": [float(p) for p in point],
         "has_exact": bool(has_exact),

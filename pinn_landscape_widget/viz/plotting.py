@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def plot_solution(ds, *, unknown: str | None = None, fig=None):
     dims = list(ds[name].dims)
     err = ds.attrs.get("rel_l2_error")
     suptitle = f"{ds.attrs.get('problem', '')}: {name}_theta" + (
-        f" (rel. L2 error {err:.3g})" if err is not None else ""
+        f" (rel. L2 error {err:.3g})" if err is not None and math.isfinite(err) else ""
     )
     if fig is None:
         import matplotlib.pyplot as plt

@@ -807,7 +807,9 @@ def _check_writable(path: pathlib.Path):
         raise ValueError(f"save_png path {str(path)!r} is not writable")
 
 
-def explore(problem: str = "poisson1d", *, steps=1000, progress: bool = True, **widget_kwargs) -> LandscapeWidget:
+def explore(
+    problem: str = "poisson1d", *, steps=1000, progress: bool | None = None, **widget_kwargs
+) -> LandscapeWidget:
     """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
     return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
     from ..pde.library import get_problem

@@ -1,0 +1,443 @@
+"""``from_pina``'s batched path: a PINA solver's loss for many parameter points per pass, with the engine's jets.
+
+PINA evaluates a condition by calling the solver's model on the condition's points (a LabelTensor) and its
+equation on the points and the model's output; PINA's differential operators (``grad``, ``div``,
+``laplacian``, ``advection`` and their ``fast_`` forms) all reduce to two helpers of its operator module, the
+gradient and the Laplacian of one output column. Where the model is a network the engine knows (PINA's
+``FeedForward`` or a plain ``nn.Sequential`` of Linear layers of equal hidden width and one activation
+``MLP`` supports), the loss is evaluated for K parameter points at once:
+
+1. Trace (once, when the run is made). PINA's own condition loss runs once, in float64, at a test parameter
+   point, with the two helpers wrapped: each call is recorded, and its argument is identified numerically
+   as a value or a first partial of one output (compared with the engine's jet at the same point). This
+   gives, per condition, the sequence of operator calls and the input derivatives (a ``JetSpec``) it reads.
+2. Replay (every grid chunk). The engine's jet of the network (``MLP.jets``, the fused C kernels for tanh in
+   float32) gives every channel the trace named for the K points; the condition's points are repeated K
+   times (K * N rows, parameter point major) and PINA's own condition code runs once on them, with the
+   model's output standing in for the forward pass and the wrapped helpers handing back the precomputed
+   channels in the order the trace saw them. The residual's rows go through the solver's own elementwise
+   loss function and are reduced per parameter point with the solver's reduction.
+
+Stacking the K points along PINA's point dimension rather than adding a batch dimension keeps every tensor
+the equation sees 2-D with its labels, so row-wise equation code runs unchanged. Before the traced loss is
+used it is checked against PINA's per-point loss at two test points in float64 (relative 1e-9); any step that
+fails (an unknown model, solver, condition or operator, an operator applied to anything but a value or first
+partial of the model's output, a third derivative, code that mixes rows or takes another path at another
+parameter point) leaves the run on the per-point path, with the reason.
+
+Equation code whose control flow depends on the values (``if residual.max() > 1``) is traced along one path;
+the check at two parameter points catches the common cases, not all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+import threading
+
+import torch
+
+from ..._optional import require
+from ...engine.module_network import float_parameters, recognise_mlp
+from ...pde.derivatives import JetSpec, SecondOrder
+
+
+class Untraceable(Exception):
+    """Why a solver's loss cannot be evaluated batched (the reason goes into ``run.attrs["evaluation"]``)."""
+
+
+_HOOKS = threading.local()  # .active: the recorder or replayer of this thread while one runs
+
+
+def _operator_module():
+    op = require("pina.operator", "pina", "plw.adapters.from_pina")
+    mod = sys.modules.get(getattr(op.grad, "__module__", ""))
+    if mod is None or not all(callable(getattr(mod, f, None)) for f in ("_scalar_grad", "_scalar_laplacian")):
+        raise Untraceable("this PINA's differential operators are not the known ones (_scalar_grad, _scalar_laplacian)")
+    return mod
+
+
+@contextlib.contextmanager
+def _hooked(mod, handler):
+    """Within: this thread's calls of PINA's scalar gradient and Laplacian go to ``handler`` (other threads'
+    to PINA's own). Hold the adapter's lock: the module's attributes are process-wide."""
+    grad0, lap0 = mod._scalar_grad, mod._scalar_laplacian
+
+    def grad_hook(output_, input_, d):
+        h = getattr(_HOOKS, "active", None)
+        return grad0(output_, input_, d) if h is None else h("grad", output_, input_, d, grad0)
+
+    def lap_hook(output_, input_, d):
+        h = getattr(_HOOKS, "active", None)
+        return lap0(output_, input_, d) if h is None else h("laplacian", output_, input_, d, lap0)
+
+    mod._scalar_grad, mod._scalar_laplacian = grad_hook, lap_hook
+    _HOOKS.active = handler
+    try:
+        yield
+    finally:
+        _HOOKS.active = None
+        mod._scalar_grad, mod._scalar_laplacian = grad0, lap0
+
+
+def _plain(t) -> torch.Tensor:
+    return t.as_subclass(torch.Tensor) if isinstance(t, torch.Tensor) else t
+
+
+# --- which network ------------------------------------------------------------------------------------------
+
+
+def recognise(model, n_in: int, n_out: int):
+    """(MLP, parameter-name prefix) when ``model`` is a network the engine evaluates, else Untraceable."""
+    inner, prefix = model, ""
+    pmodel = sys.modules.get("pina.model")
+    ff = getattr(pmodel, "FeedForward", None)
+    if ff is not None and isinstance(model, ff):
+        if type(model).forward is not ff.forward:
+            raise Untraceable(f"solver.model is a {type(model).__name__} with a forward of its own")
+        inner, prefix = model.model, "model."
+    mlp = recognise_mlp(inner, n_in, n_out)
+    if mlp is None:
+        raise Untraceable(
+            f"solver.model ({type(model).__name__}) is not a network the engine knows: a FeedForward or plain "
+            f"Sequential of Linear layers ({n_in} inputs, {n_out} outputs, equal hidden widths, biases) with one "
+            "activation of tanh, sin, gelu or silu"
+        )
+    names = [prefix + n for n, _, _ in mlp.param_layout()]
+    pairs = list(model.named_parameters())
+    if [n for n, _ in pairs] != names or any(
+        p.numel() != s.stop - s.start for (_, p), (_, s, _) in zip(pairs, mlp.param_layout())
+    ):
+        raise Untraceable(f"solver.model's parameters are not laid out as its layers ({[n for n, _ in pairs][:4]}...)")
+    if list(model.buffers()):
+        raise Untraceable("solver.model has buffers")
+    return mlp, names
+
+
+# --- trace ------------------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records one condition's operator calls while PINA's own code runs: (kind, channel, d labels)."""
+
+    def __init__(self, mlp, theta, in_vars, points):
+        self.mlp, self.theta, self.in_vars = mlp, theta, list(in_vars)
+        self.points = points  # the condition's input points (LabelTensor), float64
+        self.calls: list[tuple] = []
+        self.depth = 0
+        self._cands = None
+
+    def candidates(self) -> dict:
+        if self._cands is None:
+            x = _plain(self.points.extract(self.in_vars)).to(torch.float64)
+            dim = len(self.in_vars)
+            with torch.no_grad():
+                jet = self.mlp.jets(self.theta[None], x, JetSpec.build(dim, range(dim)))
+            cands = {}
+            for c in range(jet.n_outputs):
+                cands[("value", c)] = jet.value(c)[0]
+                for i in range(dim):
+                    cands[("first", c, i)] = jet.first(i, c)[0]
+            self._cands = cands
+        return self._cands
+
+    def match(self, output_) -> tuple:
+        o = _plain(output_).detach()
+        if o.dim() != 2 or o.shape[1] != 1 or o.shape[0] != self.points.shape[0]:
+            raise Untraceable(f"an operator is applied to a tensor of shape {tuple(o.shape)}")
+        o = o[:, 0].to(torch.float64)
+        hits = [
+            key
+            for key, ref in self.candidates().items()
+            if torch.allclose(o, ref, rtol=1e-8, atol=1e-10 * (1.0 + float(ref.abs().max())))
+        ]
+        if len(hits) != 1:
+            raise Untraceable(
+                "an operator is applied to something other than an output of the model or its first partial "
+                "(e.g. a function of the output)"
+                if not hits
+                else f"an operator's argument is ambiguous ({hits})"
+            )
+        return hits[0]
+
+    def __call__(self, kind, output_, input_, d, original):
+        if self.depth:  # PINA's Laplacian calls its gradient: one call, recorded as what the equation called
+            return original(output_, input_, d)
+        self.depth += 1
+        try:
+            result = original(output_, input_, d)
+        finally:
+            self.depth -= 1
+        labels = list(getattr(input_, "labels", None) or [])
+        if tuple(input_.shape) != tuple(self.points.shape) or labels != list(self.points.labels):
+            raise Untraceable("an operator differentiates with respect to something else than the condition's points")
+        if not torch.equal(_plain(input_).detach(), _plain(self.points)):
+            raise Untraceable("an operator differentiates with respect to something else than the condition's points")
+        key = self.match(output_)
+        if kind == "laplacian" and key[0] != "value":
+            raise Untraceable("a Laplacian of a derivative (third order) is not traced")
+        idx = tuple(self.in_vars.index(lab) if lab in self.in_vars else None for lab in d)
+        self.calls.append((kind, key, tuple(d), idx))
+        return result
+
+
+def _spec(dim: int, calls) -> JetSpec:
+    first, second = set(), []
+    for kind, key, _, idx in calls:
+        js = [j for j in idx if j is not None]
+        if kind == "grad" and key[0] == "value":
+            first.update(js)
+        elif kind == "grad":
+            second += [SecondOrder.partial(key[2], j) for j in js]
+        elif js:
+            second.append(_laplacian_form(js))
+    return JetSpec.build(dim, first, second)
+
+
+def _laplacian_form(js) -> SecondOrder:
+    return SecondOrder(tuple((j, j, 1.0) for j in sorted(set(js))))
+
+
+# --- replay ----------------------------------------------------------------------------------------------------
+
+
+class _Replay:
+    """Stands in for the solver (``forward``) and PINA's operator helpers while a condition runs for K points."""
+
+    def __init__(self, calls, results, rows, output, params):
+        self.calls, self.results, self.rows, self.output = calls, results, rows, output
+        self._params = params
+        self.samples = None
+        self.pos = 0
+
+    def forward(self, x):
+        if x.shape[0] != self.rows:
+            raise Untraceable("the condition calls the model on other points than its own")
+        self.samples = x
+        return self.output
+
+    def __call__(self, kind, output_, input_, d, original):
+        if self.pos >= len(self.calls):
+            raise Untraceable("the equation calls more operators than when traced")
+        rk, _, rd, _ = self.calls[self.pos]
+        if rk != kind or tuple(d) != rd or input_ is not self.samples or output_.shape[0] != self.rows:
+            raise Untraceable("the equation calls other operators than when traced")
+        out = self.results[self.pos]
+        self.pos += 1
+        return out
+
+
+class _Plan:
+    """One condition: its points, the operator calls its equation makes, and the jet they read."""
+
+    def __init__(self, term, name, cond, data, calls, in_vars, out_vars, factor):
+        self.term, self.name, self.cond, self.data = term, name, cond, data
+        self.calls, self.in_vars, self.out_vars, self.factor = calls, list(in_vars), list(out_vars), factor
+        self.spec = _spec(len(self.in_vars), calls)
+        self.n = int(data["input"].shape[0])
+        for k, v in data.items():
+            if not isinstance(v, torch.Tensor) or v.dim() != 2 or v.shape[0] != self.n:
+                raise Untraceable(f"condition {name!r}: its {k!r} is not a [points, columns] tensor")
+            stored = getattr(v, "stored_labels", None)
+            if stored is not None and set(stored) - {1}:
+                raise Untraceable(f"condition {name!r}: its {k!r} has labels on its rows")
+        self._x: dict = {}
+        self._rep: dict = {}
+
+    def x(self, dtype, device) -> torch.Tensor:
+        key = (dtype, str(device))
+        if key not in self._x:
+            self._x[key] = _plain(self.data["input"].extract(self.in_vars)).to(device=device, dtype=dtype).contiguous()
+        return self._x[key]
+
+    def repeated(self, K, dtype, device) -> dict:
+        key = (K, dtype, str(device))
+        if key not in self._rep:
+            if len(self._rep) > 4:
+                self._rep.clear()
+            lt = sys.modules["pina"].LabelTensor
+            out = {}
+            for k, v in self.data.items():
+                rep = _plain(v).to(device=device, dtype=dtype if v.dtype.is_floating_point else v.dtype).repeat(K, 1)
+                out[k] = lt(rep, list(v.labels)) if isinstance(v, lt) else rep
+            self._rep[key] = out
+        return self._rep[key]
+
+    def results(self, jet, K: int) -> list[torch.Tensor]:
+        rows = K * self.n
+        out = []
+        for kind, key, _, idx in self.calls:
+            c = key[1]
+            cols = []
+            if kind == "laplacian":
+                js = [j for j in idx if j is not None]
+                cols.append(jet.second(_laplacian_form(js), c) if js else None)
+            else:
+                for j in idx:
+                    if j is None:
+                        cols.append(None)
+                    elif key[0] == "value":
+                        cols.append(jet.first(j, c))
+                    else:
+                        cols.append(jet.second(SecondOrder.partial(key[2], j), c))
+            ref = jet.value(c)
+            cols = [torch.zeros_like(ref) if col is None else col for col in cols]
+            out.append(torch.stack(cols, -1).reshape(rows, len(cols)))
+        return out
+
+    def loss(self, jet, K: int, solver, use_lt: bool) -> torch.Tensor:
+        """The condition's loss [K] (unweighted) from the jet of the K parameter points, by PINA's code."""
+        like = jet.value(0)
+        rows = K * self.n
+        value = torch.stack([jet.value(c) for c in range(jet.n_outputs)], -1).reshape(rows, jet.n_outputs)
+        if use_lt:
+            value = sys.modules["pina"].LabelTensor(value, list(self.out_vars))
+        replay = _Replay(self.calls, self.results(jet, K), rows, value, getattr(solver, "_params", None))
+        batch = dict(self.repeated(K, like.dtype, like.device))
+        batch["input"] = batch["input"].clone()
+        with _hooked(_operator_module(), replay):
+            residual = self.cond.evaluate(batch, replay)
+        if replay.pos != len(self.calls):
+            raise Untraceable("the equation calls fewer operators than when traced")
+        elementwise = _plain(solver._loss_fn(residual, torch.zeros_like(residual)))
+        if elementwise.dim() == 0 or elementwise.shape[0] != rows:
+            raise Untraceable("the solver's loss function reduces across points")
+        per = elementwise.reshape(K, -1)
+        return per.mean(1) if solver._reduction == "mean" else per.sum(1)
+
+
+# --- the loss -----------------------------------------------------------------------------------------------------
+
+
+class TracedPinaLoss:
+    """PINA's weighted condition losses: ``fn(module)`` per point (PINA's own code, for autograd and the Hessian
+    tools) and ``batched_terms(params [K, P])`` for K parameter points in one pass (a ``BatchedLoss``).
+
+    Thread-safe: the jets run in the calling thread; PINA's condition code, and the hooks on its operator
+    module, run under the adapter's lock."""
+
+    thread_safe = True
+
+    def __init__(self, base, mlp, plans, index, full0, lock):
+        self.base = base
+        self.mlp = mlp
+        self.plans = plans
+        self.index = index  # positions of the run's theta in the MLP's vector (None: the same vector)
+        self.full0 = full0  # the MLP's vector now (the parameters theta leaves out are held at these)
+        self.lock = lock
+
+    def __call__(self, module, each=None):
+        return self.base(module, each)
+
+    @property
+    def names(self):
+        return self.base.names
+
+    def full(self, params: torch.Tensor) -> torch.Tensor:
+        if self.index is None:
+            return params
+        out = self.full0.to(device=params.device, dtype=params.dtype).expand(params.shape[0], -1).clone()
+        out[:, self.index.to(params.device)] = params
+        return out
+
+    def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return self.terms_full(self.full(params))
+
+    def terms_full(self, full: torch.Tensor) -> dict[str, torch.Tensor]:
+        K = full.shape[0]
+        jets = [self.mlp.jets(full, plan.x(full.dtype, full.device), plan.spec) for plan in self.plans]
+        out = {}
+        solver = self.base.solver
+        with self.lock:
+            for plan, jet in zip(self.plans, jets):
+                out[plan.term] = plan.factor * plan.loss(jet, K, solver, True)
+        return out
+
+    def batched_values(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            jet = self.mlp.jets(self.full(params), x.to(params), 0)
+            return torch.stack([jet.value(c) for c in range(jet.n_outputs)], -1)
+
+    def bytes_per_point(self) -> int:
+        """Memory per parameter point of a chunk: the jets' work arrays and PINA's K * N-row tensors."""
+        item = 8
+        total = 0
+        for plan in self.plans:
+            C = plan.spec.n_channels
+            total += plan.n * (2 * C * self.mlp.width + 8 * (C + len(plan.in_vars) + len(plan.out_vars) + 2)) * item
+        return max(total, 1)
+
+
+def trace(solver, loss, selected, lock) -> TracedPinaLoss:
+    """A batched PINA loss for ``loss`` (the adapter's per-point ``PinaLoss``), checked against it; raises
+    Untraceable with the reason where it cannot be made."""
+    psolver = require("pina.solver", "pina", "plw.adapters.from_pina")
+    pcond = require("pina.condition", "pina", "plw.adapters.from_pina")
+    base = psolver.PhysicsInformedSingleModelSolver.__mro__
+    for meth in ("_compute_condition_loss", "_prepare_condition_data", "_regularize_condition_loss",
+                 "_loss_from_residual", "_apply_reduction", "forward"):  # fmt: skip
+        mine = getattr(type(solver), meth, None)
+        known = next((c.__dict__[meth] for c in base if meth in c.__dict__), None)
+        if mine is None or mine is not known:
+            raise Untraceable(f"a {type(solver).__name__} computes its loss its own way ({meth})")
+    if not getattr(solver, "use_lt", False):
+        raise Untraceable("the solver does not use LabelTensors")
+    if getattr(solver, "_reduction", None) not in ("mean", "sum"):
+        raise Untraceable(f"the solver's reduction is {getattr(solver, '_reduction', None)!r}")
+    problem = solver.problem
+    in_vars = list(problem.input_variables)
+    out_vars = list(problem.output_variables)
+    model = solver.model
+    mlp, names = recognise(model, len(in_vars), len(out_vars))
+    _operator_module()
+    known_conditions = (pcond.InputEquationCondition, pcond.InputTargetCondition)
+    for _, name, cond, _ in loss.conditions:
+        kind = next((c for c in known_conditions if isinstance(cond, c)), None)
+        if kind is None or type(cond).evaluate is not kind.evaluate:
+            raise Untraceable(f"condition {name!r} is a {type(cond).__name__}")
+    # theta (the selected parameters, in named_parameters order) inside the MLP's vector
+    slices = {n: s for n, (_, s, _) in zip(names, mlp.param_layout())}
+    chosen = [n for n, _ in float_parameters(model, selected)]
+    index = None
+    if chosen != names:
+        index = torch.cat([torch.arange(slices[n].start, slices[n].stop) for n in chosen])
+    full0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).to(torch.float64)
+    # two test points near theta*, in float64
+    scale = float(full0.std()) if full0.numel() > 1 and float(full0.std()) > 0 else 0.1
+    tests = []
+    for seed in (0, 1):
+        gen = torch.Generator().manual_seed(seed)
+        tests.append(full0 + 0.3 * scale * torch.randn(full0.shape, generator=gen, dtype=torch.float64))
+    module = copy.deepcopy(model).to(torch.float64)
+    opmod = _operator_module()
+    points = {term: data["input"] for term, _, _, data in loss.batches(torch.float64)}
+    recorders = {}
+
+    @contextlib.contextmanager
+    def each(term):  # PINA's own loss of each condition, with its operator calls recorded
+        recorders[term] = _Recorder(mlp, tests[0], in_vars, points[term])
+        with _hooked(opmod, recorders[term]):
+            yield
+
+    own = []
+    for t, theta in enumerate(tests):
+        torch.nn.utils.vector_to_parameters(theta.clone(), module.parameters())
+        own.append(loss(module, each if t == 0 else None))
+    plans = [
+        _Plan(term, name, cond, data, recorders[term].calls, in_vars, out_vars, loss.factors[name])
+        for term, name, cond, data in loss.conditions
+    ]
+    traced = TracedPinaLoss(loss, mlp, plans, index, full0, lock)
+    with torch.no_grad():
+        got = traced.terms_full(torch.stack(tests))
+    for term in got:
+        for t in range(2):
+            ref, val = float(own[t][term].detach()), float(got[term][t])
+            if not abs(val - ref) <= 1e-9 * abs(ref) + 1e-14:
+                raise Untraceable(
+                    f"the traced loss differs from PINA's at a test point (condition {term}: {val:.10g} against "
+                    f"{ref:.10g})"
+                )
+    return traced

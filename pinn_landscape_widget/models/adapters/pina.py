@@ -251,7 +251,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     rec = inner_recorder(recorder, "PinaRecorder", "the Trainer's callbacks")
     loss = PinaLoss(solver)
     try:
-        fn, evaluation = trace(solver, loss, params, _LOCK), "traced"
+        fn, evaluation = trace(solver, loss, params), "traced"
     except Untraceable as exc:
         fn, evaluation = loss, f"per point: {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever the trace meets, PINA's own per-point loss still works

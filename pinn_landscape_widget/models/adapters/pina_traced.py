@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import itertools
 import sys
 import threading
 
 import torch
 
 from ..._optional import require
+from ...engine import _native
 from ...engine.module_network import float_parameters, recognise_mlp
-from ...pde.derivatives import JetSpec, SecondOrder
+from ...pde.derivatives import Jet, JetSpec, SecondOrder
 
 
 class Untraceable(Exception):
@@ -48,37 +51,55 @@ class Untraceable(Exception):
 
 
 _HOOKS = threading.local()  # .active: the recorder or replayer of this thread while one runs
+_INSTALL = threading.Lock()
+_INSTALLED: dict = {"count": 0, "module": None, "grad": None, "laplacian": None}
+_MODULE: list = []
 
 
 def _operator_module():
+    if _MODULE:
+        return _MODULE[0]
     op = require("pina.operator", "pina", "plw.adapters.from_pina")
     mod = sys.modules.get(getattr(op.grad, "__module__", ""))
     if mod is None or not all(callable(getattr(mod, f, None)) for f in ("_scalar_grad", "_scalar_laplacian")):
         raise Untraceable("this PINA's differential operators are not the known ones (_scalar_grad, _scalar_laplacian)")
+    _MODULE.append(mod)
     return mod
 
 
+def _grad_hook(output_, input_, d):
+    original = _INSTALLED["grad"]
+    h = getattr(_HOOKS, "active", None)
+    return original(output_, input_, d) if h is None else h("grad", output_, input_, d, original)
+
+
+def _laplacian_hook(output_, input_, d):
+    original = _INSTALLED["laplacian"]
+    h = getattr(_HOOKS, "active", None)
+    return original(output_, input_, d) if h is None else h("laplacian", output_, input_, d, original)
+
+
 @contextlib.contextmanager
-def _hooked(mod, handler):
-    """Within: this thread's calls of PINA's scalar gradient and Laplacian go to ``handler`` (other threads'
-    to PINA's own). Hold the adapter's lock: the module's attributes are process-wide."""
-    grad0, lap0 = mod._scalar_grad, mod._scalar_laplacian
-
-    def grad_hook(output_, input_, d):
-        h = getattr(_HOOKS, "active", None)
-        return grad0(output_, input_, d) if h is None else h("grad", output_, input_, d, grad0)
-
-    def lap_hook(output_, input_, d):
-        h = getattr(_HOOKS, "active", None)
-        return lap0(output_, input_, d) if h is None else h("laplacian", output_, input_, d, lap0)
-
-    mod._scalar_grad, mod._scalar_laplacian = grad_hook, lap_hook
+def _hooked(handler):
+    """Within: this thread's calls of PINA's scalar gradient and Laplacian (what all its operators call) go to
+    ``handler``. The hooks are in PINA's operator module while any thread is inside this block (the first one
+    in puts them there, the last one out restores PINA's functions); other threads' calls go to PINA's own."""
+    mod = _operator_module()
+    with _INSTALL:
+        if _INSTALLED["count"] == 0:
+            _INSTALLED.update(module=mod, grad=mod._scalar_grad, laplacian=mod._scalar_laplacian)
+            mod._scalar_grad, mod._scalar_laplacian = _grad_hook, _laplacian_hook
+        _INSTALLED["count"] += 1
+    previous = getattr(_HOOKS, "active", None)
     _HOOKS.active = handler
     try:
         yield
     finally:
-        _HOOKS.active = None
-        mod._scalar_grad, mod._scalar_laplacian = grad0, lap0
+        _HOOKS.active = previous
+        with _INSTALL:
+            _INSTALLED["count"] -= 1
+            if _INSTALLED["count"] == 0:
+                mod._scalar_grad, mod._scalar_laplacian = _INSTALLED["grad"], _INSTALLED["laplacian"]
 
 
 def _plain(t) -> torch.Tensor:
@@ -296,7 +317,7 @@ class _Plan:
         replay = _Replay(self.calls, self.results(jet, K), rows, value, getattr(solver, "_params", None))
         batch = dict(self.repeated(K, like.dtype, like.device))
         batch["input"] = batch["input"].clone()
-        with _hooked(_operator_module(), replay):
+        with _hooked(replay):
             residual = self.cond.evaluate(batch, replay)
         if replay.pos != len(self.calls):
             raise Untraceable("the equation calls fewer operators than when traced")
@@ -314,18 +335,24 @@ class TracedPinaLoss:
     """PINA's weighted condition losses: ``fn(module)`` per point (PINA's own code, for autograd and the Hessian
     tools) and ``batched_terms(params [K, P])`` for K parameter points in one pass (a ``BatchedLoss``).
 
-    Thread-safe: the jets run in the calling thread; PINA's condition code, and the hooks on its operator
-    module, run under the adapter's lock."""
+    Thread-safe: PINA's condition code keeps no state between calls (its ``Equation.to`` reassigns its own
+    attributes to the same values), and the hooks on PINA's operator module answer each thread by that
+    thread's own replay."""
 
     thread_safe = True
 
-    def __init__(self, base, mlp, plans, index, full0, lock):
+    def __init__(self, base, mlp, plans, index, full0):
         self.base = base
         self.mlp = mlp
         self.plans = plans
         self.index = index  # positions of the run's theta in the MLP's vector (None: the same vector)
         self.full0 = full0  # the MLP's vector now (the parameters theta leaves out are held at these)
-        self.lock = lock
+        # one jet for the points of every condition: the channels any of them reads
+        self.spec = functools.reduce(JetSpec.union, [p.spec for p in plans])
+        ends = list(itertools.accumulate(p.n for p in plans))
+        self.rows = [(e - p.n, e) for p, e in zip(plans, ends)]
+        self._x: dict = {}
+        self._last = threading.local()  # (params, jet) of this thread's last batched_terms
 
     def __call__(self, module, each=None):
         return self.base(module, each)
@@ -343,34 +370,48 @@ class TracedPinaLoss:
 
     def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            return self.terms_full(self.full(params))
+            return self.terms_full(self.full(params), params)
 
-    def terms_full(self, full: torch.Tensor) -> dict[str, torch.Tensor]:
+    def terms_full(self, full: torch.Tensor, params=None) -> dict[str, torch.Tensor]:
         K = full.shape[0]
-        jets = [self.mlp.jets(full, plan.x(full.dtype, full.device), plan.spec) for plan in self.plans]
+        jet = self.mlp.jets(full, self.x(full.dtype, full.device), self.spec)
+        # the outputs at every condition's point: the run's error points, asked for next (batched_values)
+        self._last.value = (params, jet)
         out = {}
         solver = self.base.solver
-        with self.lock:
-            for plan, jet in zip(self.plans, jets):
-                out[plan.term] = plan.factor * plan.loss(jet, K, solver, True)
+        for plan, (a, b) in zip(self.plans, self.rows):
+            part = Jet(self.spec, [[c[:, a:b] for c in p] for p in jet.parts])
+            out[plan.term] = plan.factor * plan.loss(part, K, solver, True)
         return out
+
+    def x(self, dtype, device) -> torch.Tensor:
+        """Every condition's points [N, d], one after another (one jet for all of them)."""
+        key = (dtype, str(device))
+        if key not in self._x:
+            self._x[key] = torch.cat([plan.x(dtype, device) for plan in self.plans]).contiguous()
+        return self._x[key]
 
     def batched_values(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            jet = self.mlp.jets(self.full(params), x.to(params), 0)
+            last, jet = getattr(self._last, "value", (None, None))
+            self._last.value = (None, None)
+            mine = self.x(params.dtype, params.device)
+            if last is not params or x.shape != mine.shape or not torch.equal(x.to(mine), mine):
+                jet = self.mlp.jets(self.full(params), x.to(params), 0)
             return torch.stack([jet.value(c) for c in range(jet.n_outputs)], -1)
 
-    def bytes_per_point(self) -> int:
-        """Memory per parameter point of a chunk: the jets' work arrays and PINA's K * N-row tensors."""
-        item = 8
-        total = 0
-        for plan in self.plans:
-            C = plan.spec.n_channels
-            total += plan.n * (2 * C * self.mlp.width + 8 * (C + len(plan.in_vars) + len(plan.out_vars) + 2)) * item
-        return max(total, 1)
+    def bytes_per_point(self, dtype=torch.float32, device="cpu") -> int:
+        """Memory per parameter point of a chunk: the jet (and the torch kernel's two work arrays of every
+        channel at every point and unit, where the fused C kernel does not run) and PINA's K * N-row tensors
+        (the output, each operator's channels, the residual and the loss)."""
+        n, C = self.rows[-1][1], self.spec.n_channels
+        native = self.mlp.activation == "tanh" and _native.jet_applies("tanh", device, dtype, self.spec)
+        work = 0 if native else 2 * C * self.mlp.width
+        per_row = work + C * self.mlp.out_dim + 4 * (C + 4)
+        return max(1, n * per_row * torch.empty((), dtype=dtype).element_size())
 
 
-def trace(solver, loss, selected, lock) -> TracedPinaLoss:
+def trace(solver, loss, selected) -> TracedPinaLoss:
     """A batched PINA loss for ``loss`` (the adapter's per-point ``PinaLoss``), checked against it; raises
     Untraceable with the reason where it cannot be made."""
     psolver = require("pina.solver", "pina", "plw.adapters.from_pina")
@@ -411,14 +452,13 @@ def trace(solver, loss, selected, lock) -> TracedPinaLoss:
         gen = torch.Generator().manual_seed(seed)
         tests.append(full0 + 0.3 * scale * torch.randn(full0.shape, generator=gen, dtype=torch.float64))
     module = copy.deepcopy(model).to(torch.float64)
-    opmod = _operator_module()
     points = {term: data["input"] for term, _, _, data in loss.batches(torch.float64)}
     recorders = {}
 
     @contextlib.contextmanager
     def each(term):  # PINA's own loss of each condition, with its operator calls recorded
         recorders[term] = _Recorder(mlp, tests[0], in_vars, points[term])
-        with _hooked(opmod, recorders[term]):
+        with _hooked(recorders[term]):
             yield
 
     own = []
@@ -429,7 +469,7 @@ def trace(solver, loss, selected, lock) -> TracedPinaLoss:
         _Plan(term, name, cond, data, recorders[term].calls, in_vars, out_vars, loss.factors[name])
         for term, name, cond, data in loss.conditions
     ]
-    traced = TracedPinaLoss(loss, mlp, plans, index, full0, lock)
+    traced = TracedPinaLoss(loss, mlp, plans, index, full0)
     with torch.no_grad():
         got = traced.terms_full(torch.stack(tests))
     for term in got:

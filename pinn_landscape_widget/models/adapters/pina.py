@@ -239,6 +239,11 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     history: PCA directions, the trajectory overlay). params: which parameters of ``solver.model`` span the
     landscape (as ``plw.from_model``). The unknown parameters of an inverse problem are held at their
     current values.
+
+    Where the model is one the engine knows (PINA's ``FeedForward`` or a plain ``nn.Sequential`` MLP) and the
+    equations use PINA's operators, the loss is traced (``pina_traced``): grids evaluate many parameter
+    points per pass, with the same terms; ``run.attrs["evaluation"]`` is ``"traced"``. Otherwise it is
+    ``"per point: <reason>"``, with a warning giving the reason.
     """
     _check_solver(solver, "plw.adapters.from_pina")
     if getattr(solver, "_params", None):

@@ -357,6 +357,16 @@ class TracedPinaLoss:
     def __call__(self, module, each=None):
         return self.base(module, each)
 
+    def __getstate__(self):  # for dask workers: caches and the thread-local hand-over are made anew there
+        state = dict(self.__dict__)
+        state.pop("_last")
+        state["_x"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._last = threading.local()
+
     @property
     def names(self):
         return self.base.names

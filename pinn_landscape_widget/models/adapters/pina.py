@@ -26,7 +26,7 @@ from ..._optional import require
 from ..custom import from_model
 from ..recorder import Recorder
 from ._common import box, identifier, inner_recorder, module_dtype
-from .pina_traced import Untraceable, trace
+from .pina_traced import TracedPinaLoss, Untraceable, trace
 
 # the loss swaps the solver's model (and PINA stores the residual on the solver): one evaluation at a time
 _LOCK = threading.RLock()
@@ -255,6 +255,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         )
     rec = inner_recorder(recorder, "PinaRecorder", "the Trainer's callbacks")
     loss = PinaLoss(solver)
+    fn: PinaLoss | TracedPinaLoss
     try:
         fn, evaluation = trace(solver, loss, params), "traced"
     except Untraceable as exc:

@@ -155,7 +155,7 @@ class _Recorder:
             dim = len(self.in_vars)
             with torch.no_grad():
                 jet = self.mlp.jets(self.theta[None], x, JetSpec.build(dim, range(dim)))
-            cands = {}
+            cands: dict[tuple, torch.Tensor] = {}
             for c in range(jet.n_outputs):
                 cands[("value", c)] = jet.value(c)[0]
                 for i in range(dim):
@@ -268,22 +268,27 @@ class _Plan:
 
     def x(self, dtype, device) -> torch.Tensor:
         key = (dtype, str(device))
-        if key not in self._x:
-            self._x[key] = _plain(self.data["input"].extract(self.in_vars)).to(device=device, dtype=dtype).contiguous()
-        return self._x[key]
+        x = self._x.get(key)
+        if x is None:
+            x = self._x[key] = (
+                _plain(self.data["input"].extract(self.in_vars)).to(device=device, dtype=dtype).contiguous()
+            )
+        return x
 
     def repeated(self, K, dtype, device) -> dict:
+        """The condition's data stacked K times (parameter point major), cached for the last few K."""
         key = (K, dtype, str(device))
-        if key not in self._rep:
-            if len(self._rep) > 4:
-                self._rep.clear()
+        out = self._rep.get(key)
+        if out is None:
             lt = sys.modules["pina"].LabelTensor
             out = {}
             for k, v in self.data.items():
                 rep = _plain(v).to(device=device, dtype=dtype if v.dtype.is_floating_point else v.dtype).repeat(K, 1)
                 out[k] = lt(rep, list(v.labels)) if isinstance(v, lt) else rep
+            if len(self._rep) > 4:  # grid chunks have one or two sizes
+                self._rep = {}
             self._rep[key] = out
-        return self._rep[key]
+        return out
 
     def results(self, jet, K: int) -> list[torch.Tensor]:
         rows = K * self.n
@@ -303,8 +308,8 @@ class _Plan:
                     else:
                         cols.append(jet.second(SecondOrder.partial(key[2], j), c))
             ref = jet.value(c)
-            cols = [torch.zeros_like(ref) if col is None else col for col in cols]
-            out.append(torch.stack(cols, -1).reshape(rows, len(cols)))
+            filled = [torch.zeros_like(ref) if col is None else col for col in cols]
+            out.append(torch.stack(filled, -1).reshape(rows, len(filled)))
         return out
 
     def loss(self, jet, K: int, solver, use_lt: bool) -> torch.Tensor:
@@ -397,16 +402,17 @@ class TracedPinaLoss:
     def x(self, dtype, device) -> torch.Tensor:
         """Every condition's points [N, d], one after another (one jet for all of them)."""
         key = (dtype, str(device))
-        if key not in self._x:
-            self._x[key] = torch.cat([plan.x(dtype, device) for plan in self.plans]).contiguous()
-        return self._x[key]
+        x = self._x.get(key)
+        if x is None:
+            x = self._x[key] = torch.cat([plan.x(dtype, device) for plan in self.plans]).contiguous()
+        return x
 
     def batched_values(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             last, jet = getattr(self._last, "value", (None, None))
             self._last.value = (None, None)
             mine = self.x(params.dtype, params.device)
-            if last is not params or x.shape != mine.shape or not torch.equal(x.to(mine), mine):
+            if jet is None or last is not params or x.shape != mine.shape or not torch.equal(x.to(mine), mine):
                 jet = self.mlp.jets(self.full(params), x.to(params), 0)
             return torch.stack([jet.value(c) for c in range(jet.n_outputs)], -1)
 

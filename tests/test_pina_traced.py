@@ -105,11 +105,11 @@ def pina_terms(solver, theta, weights, dtype) -> dict[str, float]:
     return out
 
 
-def grid_against_pina(run, solver, weights, dtype, resolution=3, span=0.8, full=lambda t: t):
+def grid_against_pina(run, solver, weights, dtype, resolution=3, span=0.8, full=lambda t: t, chunk_size=None):
     """The traced landscape and PINA's terms at each of its points: (grid [R*R, terms], reference).
     ``full`` maps the run's theta to all of the model's parameters."""
     dirs = plw.random_directions(run, 2, seed=0)
-    ds = plw.landscape(run, dirs, span=span, resolution=resolution, progress=False)
+    ds = plw.landscape(run, dirs, span=span, resolution=resolution, progress=False, chunk_size=chunk_size)
     names = list(run.term_names["pina"])
     got, ref = [], []
     for i, a in enumerate(ds.alpha.values):
@@ -129,12 +129,17 @@ def from_pina_quiet(solver, **kw):
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float32, 2e-5), (torch.float64, 1e-10)])
 def test_tutorial_poisson_traced_grid_equals_pina_per_point(dtype, rtol):
+    import pina._src.core.operator as operators  # where PINA's operators compute: hooked only while traced
+
+    helpers = operators._scalar_grad, operators._scalar_laplacian
     problem = tutorial_poisson()
     solver = make_solver(problem, dtype=dtype)
     run = from_pina_quiet(solver)
     assert run.attrs["evaluation"] == "traced"
     assert run.dtype == dtype and run.term_names["pina"] == ("g1", "g2", "g3", "g4", "D")
-    got, ref = grid_against_pina(run, solver, WEIGHTS, dtype)
+    assert run.objective().thread_safe
+    # chunks of 2 of the 16 points: several chunks at once on the grid's threads
+    got, ref = grid_against_pina(run, solver, WEIGHTS, dtype, resolution=4, chunk_size=2)
     assert np.all(ref[:, -1] > 1e-3) and np.ptp(ref[:, -1]) > 0.1 * ref[:, -1].max()  # a landscape, not a flat
     np.testing.assert_allclose(got, ref, rtol=rtol, atol=1e-12)
     # the error panel's values come from the batched network too
@@ -147,6 +152,7 @@ def test_tutorial_poisson_traced_grid_equals_pina_per_point(dtype, rtol):
     assert float(ev["rel_l2_error"][0]) == pytest.approx(
         float(torch.linalg.norm(u - exact) / torch.linalg.norm(exact)), rel=1e-5
     )
+    assert (operators._scalar_grad, operators._scalar_laplacian) == helpers  # PINA's own again
 
 
 def test_pina_zoo_poisson_and_a_parameter_subset_are_traced():

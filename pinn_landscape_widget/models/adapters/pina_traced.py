@@ -39,7 +39,7 @@ call is answered by the calling thread's own replay, or by PINA's function in a 
 chunks replay on several threads at once, while other code keeps using PINA as it is.
 
 Measured (``benchmarks/bench_pina.py``, PINA's Poisson tutorial, 41 x 41, float32, 2 threads): the landscape
-in 0.93 s against the per-point loop's 14.2 s, 15x (docs/performance.md). Per parameter point of a chunk
+in 0.70-0.93 s against the per-point loop's 13.6-14.2 s, 15-19x (docs/performance.md). Per parameter point of a chunk
 of ~130: ~0.2-0.3 ms the fused jet at 1300 points, ~0.1 ms PINA's code on the stacked rows.
 """
 

@@ -5,7 +5,9 @@ its training step calls for each condition: residual or data misfit, the solver'
 reduction, any gradient-enhanced penalty) on each condition's training points, with a module holding that
 point in place of ``solver.model``, times the condition's weight in the solver's weighting, so the terms
 add up to the loss PINA minimises. PINA has no public per-condition loss that runs outside a Lightning
-loop, so this uses that method (present in PINA 0.3.0 to 0.3.2).
+loop, so this uses that method (present in PINA 0.3.0 to 0.3.2). That per-point loss stays the run's
+definition (the Hessian tools differentiate it); grids of a solver ``pina_traced`` can trace run PINA's
+condition code once per chunk of parameter points instead, checked against it.
 
 Solvers whose loss is not a function of one model's parameters are refused: several models (ensembles,
 self-adaptive, competitive), and those that change state at every loss evaluation or weight it by the loss

@@ -258,6 +258,35 @@ def test_untraceable_equation_or_model_falls_back_with_the_reason_and_pina_numbe
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-12)
 
 
+def test_a_chunk_whose_equation_leaves_its_trace_is_evaluated_per_point():
+    """Control flow on the values: near theta* the equation takes one path (traced), far out another."""
+
+    def switching(input_, output_):
+        u = output_.extract(["u"])
+        if float(u.detach().abs().max()) > 1.0:  # a different set of operator calls
+            return u - 1.0
+        return laplace_equation(input_, output_)
+
+    problem = tutorial_poisson(switching, n=6)
+    solver = make_solver(problem, dtype=torch.float64, seed=4)
+    run = from_pina_quiet(solver)
+    assert run.attrs["evaluation"] == "traced"
+    dirs = plw.random_directions(run, 2, seed=0)
+    ev_far = None
+    for scale in (10.0, 30.0, 100.0):  # far enough out for |u| > 1 somewhere
+        far = run.params + scale * dirs.vectors[0]
+        ref = pina_terms(solver, far, WEIGHTS, torch.float64)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ev_far = plw.evaluate(run, far[None])
+        if any("does not follow its trace" in str(w.message) for w in caught):
+            break
+    else:
+        pytest.fail("no parameter point took the other path")
+    assert float(ev_far["loss_D"][0]) == pytest.approx(ref["D"], rel=1e-10)
+    assert float(ev_far["loss"][0]) == pytest.approx(sum(ref.values()), rel=1e-10)
+
+
 def test_hessian_eigenpairs_on_a_traced_run_match_a_dense_hessian():
     problem = tutorial_poisson(n=5)
     solver = make_solver(problem, model=FeedForward(2, 1, 4, 2, func=torch.nn.Tanh), dtype=torch.float64)

@@ -51,6 +51,7 @@ import functools
 import itertools
 import sys
 import threading
+import warnings
 
 import torch
 
@@ -372,6 +373,7 @@ class TracedPinaLoss:
         self.rows = [(e - p.n, e) for p, e in zip(plans, ends)]
         self._x: dict = {}
         self._last = threading.local()  # (params, jet) of this thread's last batched_terms
+        self._diverged = False  # whether a replay has left its trace (warned once)
 
     def __call__(self, module, each=None):
         return self.base(module, each)
@@ -398,8 +400,30 @@ class TracedPinaLoss:
         return out
 
     def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            return self.terms_full(self.full(params), params)
+        full = self.full(params)
+        try:
+            with torch.no_grad():
+                return self.terms_full(full, params)
+        except Untraceable as exc:  # the equation took another path here than where it was traced
+            if not self._diverged:
+                self._diverged = True
+                warnings.warn(
+                    f"plw.adapters.from_pina: PINA's equation code does not follow its trace at some parameter "
+                    f"points ({exc}); their grid chunks are evaluated one parameter point at a time",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return self.terms_per_point(full)
+
+    def terms_per_point(self, full: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The per-point definition at each row of ``full`` [K, P] (the MLP's vectors): {term: [K]}."""
+        module = copy.deepcopy(self.base.solver.model).to(device=full.device, dtype=full.dtype)
+        rows = []
+        for theta in full:
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(theta, module.parameters())
+            rows.append({t: v.detach() for t, v in self.base(module).items()})
+        return {t: torch.stack([r[t] for r in rows]) for t in rows[0]}
 
     def terms_full(self, full: torch.Tensor, params=None) -> dict[str, torch.Tensor]:
         K = full.shape[0]

@@ -30,8 +30,11 @@ fails (an unknown model, solver, condition or operator, an operator applied to a
 partial of the model's output, a third derivative, code that mixes rows or takes another path at another
 parameter point) leaves the run on the per-point path, with the reason.
 
-Equation code whose control flow depends on the values (``if residual.max() > 1``) is traced along one path;
-the check at two parameter points catches the common cases, not all.
+Equation code whose control flow depends on the values (``if residual.max() > 1``) is traced along one path,
+and in a replay it sees the whole chunk's stacked rows. Where a chunk's replay then calls other operators
+than the trace did, that chunk is evaluated one point at a time (one RuntimeWarning); a branch that changes
+only elementwise arithmetic is not noticed: such an equation is not a function of one point's parameters
+the way the trace assumes.
 
 The wrapped helpers are module attributes, so they are in PINA's operator module only while some thread
 traces or replays (the first one in puts them there, the last one out restores PINA's functions), and each

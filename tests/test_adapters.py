@@ -349,9 +349,11 @@ def test_pina_grid_center_equals_pina_condition_losses(pina_trained):
         batch = dict(cond.data[split[name]["train"]].to_batch())
         with torch.enable_grad():
             own[name] = weights[name] * float(solver._compute_condition_loss(cond, batch, 0).detach())
+    # the run is traced (the engine's fused jets, not PINA's autograd): equal to float32 rounding
+    assert run.attrs["evaluation"] == "traced"
     for name, value in own.items():
-        assert float(center[f"loss_{name}"]) == pytest.approx(value, rel=1e-7, abs=1e-12)
-    assert float(center.loss) == pytest.approx(sum(own.values()), rel=1e-6)
+        assert float(center[f"loss_{name}"]) == pytest.approx(value, rel=1e-5, abs=1e-12)
+    assert float(center.loss) == pytest.approx(sum(own.values()), rel=1e-5)
     # and the loss written out by hand, in float64, at the center and off it
     _, by_hand = pina_by_hand(solver.problem, solver.model)
     grid, ref = corner_by_hand(ds, run, by_hand)
@@ -381,9 +383,9 @@ def test_pina_recorded_trajectory_and_history_match_its_logs(pina_trained):
         if step in recorded:
             assert torch.equal(recorded[step], theta)
         # PINA's logged losses of that step, again from the adapter at the parameters of that step
-        ev = plw.evaluate(run, theta)
+        ev = plw.evaluate(run, theta)  # traced: float32 rounding of the engine's jets
         for name, w in weights.items():
-            assert float(ev[f"loss_{name}"][0]) == pytest.approx(w * metrics[f"{name}_loss"], rel=1e-6)
+            assert float(ev[f"loss_{name}"][0]) == pytest.approx(w * metrics[f"{name}_loss"], rel=1e-5)
     dirs = plw.pca_directions(run, 2)
     thetas = np.stack([logged[s][0].double().numpy() for s in range(0, STEPS, 20)] + [run.params.double().numpy()])
     M = thetas[:-1] - thetas[-1]

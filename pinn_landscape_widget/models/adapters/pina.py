@@ -5,7 +5,9 @@ its training step calls for each condition: residual or data misfit, the solver'
 reduction, any gradient-enhanced penalty) on each condition's training points, with a module holding that
 point in place of ``solver.model``, times the condition's weight in the solver's weighting, so the terms
 add up to the loss PINA minimises. PINA has no public per-condition loss that runs outside a Lightning
-loop, so this uses that method (present in PINA 0.3.0 to 0.3.2).
+loop, so this uses that method (present in PINA 0.3.0 to 0.3.2). That per-point loss stays the run's
+definition (the Hessian tools differentiate it); grids of a solver ``pina_traced`` can trace run PINA's
+condition code once per chunk of parameter points instead, checked against it.
 
 Solvers whose loss is not a function of one model's parameters are refused: several models (ensembles,
 self-adaptive, competitive), and those that change state at every loss evaluation or weight it by the loss
@@ -14,6 +16,7 @@ itself (residual-based attention, autoregressive running averages, causal time w
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import warnings
@@ -25,6 +28,7 @@ from ..._optional import require
 from ..custom import from_model
 from ..recorder import Recorder
 from ._common import box, identifier, inner_recorder, module_dtype
+from .pina_traced import TracedPinaLoss, Untraceable, trace
 
 # the loss swaps the solver's model (and PINA stores the residual on the solver): one evaluation at a time
 _LOCK = threading.RLock()
@@ -175,7 +179,9 @@ class PinaLoss:
             ]
         return self._cast[dtype]
 
-    def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    def __call__(self, module: torch.nn.Module, each=None) -> dict[str, torch.Tensor]:
+        """The weighted loss of each condition with ``module`` as the solver's model; ``each(term)``, if given,
+        is a context entered around each condition's evaluation (the traced path records in it)."""
         batches = self.batches(module_dtype(module))
         solver = self.solver
         out = {}
@@ -185,7 +191,8 @@ class PinaLoss:
             models[0] = module
             try:
                 for term, name, cond, data in batches:
-                    value = solver._compute_condition_loss(cond, dict(data), 0)
+                    with contextlib.nullcontext() if each is None else each(term):
+                        value = solver._compute_condition_loss(cond, dict(data), 0)
                     out[term] = (self.factors[name] * value).as_subclass(torch.Tensor).reshape(())
             finally:
                 models[0] = model
@@ -234,6 +241,11 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     history: PCA directions, the trajectory overlay). params: which parameters of ``solver.model`` span the
     landscape (as ``plw.from_model``). The unknown parameters of an inverse problem are held at their
     current values.
+
+    Where the model is one the engine knows (PINA's ``FeedForward`` or a plain ``nn.Sequential`` MLP) and the
+    equations use PINA's operators, the loss is traced (``pina_traced``): grids evaluate many parameter
+    points per pass, with the same terms; ``run.attrs["evaluation"]`` is ``"traced"``. Otherwise it is
+    ``"per point: <reason>"``, with a warning giving the reason.
     """
     _check_solver(solver, "plw.adapters.from_pina")
     if getattr(solver, "_params", None):
@@ -245,6 +257,19 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         )
     rec = inner_recorder(recorder, "PinaRecorder", "the Trainer's callbacks")
     loss = PinaLoss(solver)
+    fn: PinaLoss | TracedPinaLoss
+    try:
+        fn, evaluation = trace(solver, loss, params), "traced"
+    except Untraceable as exc:
+        fn, evaluation = loss, f"per point: {exc}"
+    except Exception as exc:  # noqa: BLE001 - whatever the trace meets, PINA's own per-point loss still works
+        fn, evaluation = loss, f"per point: tracing failed ({type(exc).__name__}: {str(exc)[:160]})"
+    if fn is loss:
+        warnings.warn(
+            f"plw.adapters.from_pina: the loss is evaluated one parameter point at a time ({evaluation[11:]})",
+            UserWarning,
+            stacklevel=2,
+        )
     if loss.empty:
         warnings.warn(
             f"conditions {loss.empty} have no training points in the Trainer's split, so PINA's training loss "
@@ -280,9 +305,9 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
             return u.as_subclass(torch.Tensor)
 
     domain = _domain(problem, variables) if variables else None
-    return from_model(
+    run = from_model(
         model,
-        {"pina": loss},
+        {"pina": fn},
         points=points,
         exact=exact,
         domain=domain,
@@ -292,6 +317,8 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         recorder=rec,
         name=name or type(problem).__name__,
     )
+    run.attrs["evaluation"] = evaluation
+    return run
 
 
 @functools.cache

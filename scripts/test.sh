@@ -28,4 +28,4 @@ echo "test.sh: vitest"
 (cd js && { [ -d node_modules ] || npm install --no-audit --no-fund --silent; } && npm test --silent)
 
 echo "test.sh: pytest"
-python -m pytest -q "$@"
+python -m pytest -q --durations=25 "$@"

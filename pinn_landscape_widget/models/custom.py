@@ -225,6 +225,9 @@ class CustomObjective:
         return torch.tensor([self._error(self._write(p.detach())) for p in params], dtype=self.dtype)
 
     def bytes_per_point(self) -> int:
+        sized = getattr(self.batched, "bytes_per_point", None)
+        if callable(sized):  # a batched loss knows its working memory
+            return max(1, int(sized()))
         # a point is one call of the user's function: small chunks keep progress reports and cancellation
         # responsive without costing anything
         return 4 * 2**20
@@ -244,7 +247,8 @@ class CustomObjective:
 class BatchedLoss(Protocol):
     """A loss function that can also evaluate K parameter points in one pass (what the adapters' traced
     losses provide). ``fn(model)`` stays the definition; ``batched_terms`` must give the same terms.
-    Optionally ``batched_values(params [K, P], x [N, d]) -> [K, N, m]``: the network's outputs, for the error."""
+    Optionally ``batched_values(params [K, P], x [N, d]) -> [K, N, m]``: the network's outputs, for the error,
+    and ``bytes_per_point() -> int``: the working memory of one parameter point, which sizes grid chunks."""
 
     thread_safe: bool  # whether grid chunks may call batched_terms from several threads at once
 

@@ -26,12 +26,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
+import threading
 
 import torch
 
 from ...engine.mlp import ACTIVATIONS, MLP
 from ...engine.module_network import float_parameters
 from ...pde.derivatives import Jet, JetSpec, SecondOrder
+
+# DeepXDE caches input derivatives in module-level dicts (cleared after every loss evaluation), the per-point
+# loss swaps ``model.net`` and the traced one stubs ``dde.grad``: one evaluation at a time, whichever thread asks
+LOCK = threading.RLock()
 
 
 class Untraceable(Exception):
@@ -198,12 +204,11 @@ class TracedDeepXDELoss:
     # (with dde.grad stubbed process-wide) one chunk at a time under the adapter's lock
     thread_safe = True
 
-    def __init__(self, loss, model, dde, lock, params=None):
+    def __init__(self, loss, model, params=None):
         self.loss = loss
         self.model = model
         self.names = list(loss.names)
-        self._dde = dde
-        self._lock = lock
+        dde = sys.modules["deepxde"]
         data = model.data
         if type(data) not in (dde.data.PDE, dde.data.TimePDE):
             raise Untraceable(f"model.data is a {type(data).__name__}; the traced path knows dde.data.PDE and TimePDE")
@@ -228,6 +233,7 @@ class TracedDeepXDELoss:
         self.tensor_slices = [s for _, s, _ in self.mlp.param_layout()]
         self.n_params = self.index.numel()
         self._x: dict = {}
+        self._local = threading.local()
         self.readers = _Readers(self.mlp.in_dim, self.mlp.out_dim)
         theta = self.base[self.index].double()
         try:
@@ -243,6 +249,15 @@ class TracedDeepXDELoss:
             raise Untraceable(
                 f"DeepXDE's loss cannot be evaluated batched ({type(exc).__name__}: {msg[:160]})"
             ) from exc
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_local")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -296,7 +311,9 @@ class TracedDeepXDELoss:
             )
         full = self._full(params)
         x_np, x, targets = self._inputs(params.dtype, params.device)
-        jet = self.mlp.jets(full, x.to(params.dtype), self.spec)
+        jet = self.mlp.jets(full, x, self.spec)
+        # the values on train_x, for batched_values on the same parameters (the error on the run's points)
+        self._local.last = (params, x, torch.stack([p[0] for p in jet.parts], dim=2))
         readers = self.readers
         data, loss_fn = model.data, self.loss_fn
 
@@ -309,13 +326,14 @@ class TracedDeepXDELoss:
                 losses = [losses]
             return torch.stack(losses)
 
-        with self._lock, stubbed_grad(self._dde, readers):
+        dde = sys.modules["deepxde"]
+        with LOCK, stubbed_grad(dde, readers):
             readers.spec = jet.spec
             try:
                 losses = torch.func.vmap(one)(jet.parts)
             finally:
                 readers.parts = readers.outputs = readers.inputs = None
-                self._dde.grad.clear()
+                dde.grad.clear()
         if self.weights is not None:
             losses *= torch.as_tensor(self.weights).to(losses.device)  # as DeepXDE: its dtype, then the losses'
         if self.l1_factor > 0:
@@ -329,6 +347,10 @@ class TracedDeepXDELoss:
 
     def batched_values(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The network's outputs [K, N, m] at points x [N, d]."""
+        last = getattr(self._local, "last", None)
+        self._local.last = None
+        if last is not None and last[0] is params and last[1].shape == x.shape and torch.equal(last[1], x):
+            return last[2]  # batched_terms just computed them
         jet: Jet = self.mlp.jets(self._full(params), x.to(params.dtype), 0)
         return torch.stack([p[0] for p in jet.parts], dim=2)
 

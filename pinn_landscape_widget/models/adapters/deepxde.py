@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
-import threading
 import warnings
 
 import numpy as np
@@ -27,11 +26,8 @@ from ..._optional import require
 from ..custom import DEFAULT_COORDS, from_model
 from ..recorder import Recorder
 from ._common import box, inner_recorder, module_dtype
+from ._deepxde_traced import LOCK as _LOCK
 from ._deepxde_traced import TracedDeepXDELoss, Untraceable
-
-# DeepXDE caches input derivatives in module-level dicts (cleared after every loss evaluation), and the loss
-# swaps ``model.net``: one evaluation at a time, whichever thread asks
-_LOCK = threading.RLock()
 
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -203,7 +199,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     fn, reason = loss, "trace=False"
     if trace:
         try:
-            fn, reason = TracedDeepXDELoss(loss, model, sys.modules["deepxde"], _LOCK, params), None
+            fn, reason = TracedDeepXDELoss(loss, model, params), None
         except Untraceable as exc:
             reason = str(exc)
     points = torch.as_tensor(np.asarray(loss.x)).to(torch.float64)

@@ -219,8 +219,7 @@ class TracedDeepXDELoss:
         if any(getattr(bc, "batch_size", None) is not None for bc in data.bcs):
             raise Untraceable("a PointSetBC draws a new batch of points at every step (batch_size)")
         self.mlp = fnn_as_mlp(model.net, dde)
-        self.loss_fn, self.l1_factor = compiled_loss(model)
-        self.weights = model.loss_weights
+        compiled_loss(model)  # found now, read again at every evaluation (as DeepXDE's own loss: a recompile counts)
         # theta (model.net's selected parameters, named_parameters order) -> the MLP's flat vector
         names = self.selected = [n for n, _ in float_parameters(model.net, params)]
         layout = {
@@ -315,7 +314,8 @@ class TracedDeepXDELoss:
         # the values on train_x, for batched_values on the same parameters (the error on the run's points)
         self._local.last = (params, x, torch.stack([p[0] for p in jet.parts], dim=2))
         readers = self.readers
-        data, loss_fn = model.data, self.loss_fn
+        data = model.data
+        loss_fn, l1_factor = compiled_loss(model)
 
         def one(parts):
             readers.parts = parts
@@ -334,11 +334,11 @@ class TracedDeepXDELoss:
             finally:
                 readers.parts = readers.outputs = readers.inputs = None
                 dde.grad.clear()
-        if self.weights is not None:
-            losses *= torch.as_tensor(self.weights).to(losses.device)  # as DeepXDE: its dtype, then the losses'
-        if self.l1_factor > 0:
+        if model.loss_weights is not None:  # as DeepXDE: the weights in their own dtype, then the losses'
+            losses *= torch.as_tensor(model.loss_weights).to(losses.device)
+        if l1_factor > 0:
             l1 = torch.stack([full[:, s].abs().sum(1) for s in self.tensor_slices], dim=1).sum(1)
-            losses = torch.cat([losses, (self.l1_factor * l1)[:, None]], dim=1)
+            losses = torch.cat([losses, (l1_factor * l1)[:, None]], dim=1)
         if losses.shape[1] != len(self.names):
             raise RuntimeError(
                 f"the traced loss has {losses.shape[1]} terms, {len(self.names)} expected ({self.names})"

@@ -377,3 +377,24 @@ def test_hessian_tools_differentiate_deepxdes_loss_on_a_traced_run(dde):
     top = float(torch.linalg.eigvalsh(dense)[-1])
     eig = plw.hessian_eigenpairs(run, k=1)
     assert float(eig.eigenvalue[0]) == pytest.approx(top, rel=1e-8)
+
+
+def test_the_trace_propagates_exactly_the_partials_the_pde_and_conditions_read(dde):
+    from pinn_landscape_widget.pde.derivatives import JetSpec, SecondOrder
+
+    spec = plw.adapters.from_deepxde(make(dde, "diffusion_1d")).losses["deepxde"].spec
+    assert spec == JetSpec(2, (0, 1), (SecondOrder.partial(0, 0),))  # u_t, u_xx (u_x to form u_xx)
+    spec = plw.adapters.from_deepxde(make(dde, "system_2d")).losses["deepxde"].spec
+    # u_x, v_x, u_yy, u_xy, and the Neumann condition's whole gradient of v
+    assert spec == JetSpec(2, (0, 1), (SecondOrder.partial(0, 1), SecondOrder.partial(1, 1)))
+
+
+def test_a_recompile_with_other_weights_reaches_the_traced_run(dde):
+    model = make(dde, "neumann_1d")
+    run = plw.adapters.from_deepxde(model)
+    model.compile("adam", lr=0.001, loss_weights=[0.5, 7.0, 3.0], verbose=0)
+    P = points(run, 2, torch.float64)
+    ev = plw.evaluate(run, P, dtype=torch.float64)
+    for k in range(2):
+        got = [float(ev[f"loss_{t}"][k]) for t in run.term_names["deepxde"]]
+        assert_terms_close(got, deepxde_terms(model, P[k]), torch.float64)

@@ -22,7 +22,9 @@ and PINA are used only when one of these functions is called (extras ``pinn-land
 The landscape of a library's loss is evaluated one parameter point at a time (the library's loss code
 builds its own autograd graph), and Hessian-vector products by double backward; both libraries take
 derivatives with respect to their inputs inside the loss, so it is never evaluated under
-``torch.inference_mode()``.
+``torch.inference_mode()``. The exception: a DeepXDE model whose network the engine knows (a plain FNN)
+and whose pde reads derivatives through ``dde.grad`` runs DeepXDE's loss code for many parameter points
+per pass on the engine's jets (``_deepxde_traced``; ``run.attrs["evaluation"]`` says which path a run takes).
 """
 
 from __future__ import annotations

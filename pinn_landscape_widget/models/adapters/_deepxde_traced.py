@@ -45,13 +45,15 @@ class Untraceable(Exception):
 
 
 def _activation(net, dde) -> str:
+    """The MLP's name of the one activation FNN applies between its layers."""
     bkd = dde.backend
     known = {}
     for name in ACTIVATIONS:
         for fn in (getattr(bkd, name, None), getattr(torch, name, None), getattr(torch.nn.functional, name, None)):
             if fn is not None:
                 known[fn] = name
-    acts = net.activation if isinstance(net.activation, list) else [net.activation]
+    # a list names one activation per layer; FNN applies those of the hidden layers only
+    acts = net.activation[: len(net.linears) - 1] if isinstance(net.activation, list) else [net.activation]
     names = {known.get(a) for a in acts}
     if len(names) != 1 or None in names:
         shown = ", ".join(sorted({getattr(a, "__name__", type(a).__name__) for a in acts}))

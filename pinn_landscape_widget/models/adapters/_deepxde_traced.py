@@ -55,12 +55,13 @@ def _activation(net, dde) -> str:
     # a list names one activation per layer; FNN applies those of the hidden layers only
     acts = net.activation[: len(net.linears) - 1] if isinstance(net.activation, list) else [net.activation]
     names = {known.get(a) for a in acts}
-    if len(names) != 1 or None in names:
+    found = names.pop() if len(names) == 1 else None
+    if found is None:
         shown = ", ".join(sorted({getattr(a, "__name__", type(a).__name__) for a in acts}))
         raise Untraceable(
             f"model.net's activation ({shown}) is not one the engine's MLP has ({', '.join(ACTIVATIONS)})"
         )
-    return names.pop()
+    return found
 
 
 def fnn_as_mlp(net, dde) -> MLP:

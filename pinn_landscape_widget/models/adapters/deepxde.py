@@ -196,7 +196,8 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
         )
     rec = inner_recorder(recorder, "DeepXDERecorder", "model.train(callbacks=[recorder])")
     loss = DeepXDELoss(model)
-    fn, reason = loss, "trace=False"
+    fn: DeepXDELoss | TracedDeepXDELoss = loss
+    reason: str | None = "trace=False"
     if trace:
         try:
             fn, reason = TracedDeepXDELoss(loss, model, params), None

@@ -68,7 +68,8 @@ def fnn_as_mlp(net, dde) -> MLP:
     """The engine's MLP with ``net``'s architecture (a ``dde.nn.FNN``); raises Untraceable otherwise.
 
     FNN's parameters (``linears.<n>.weight``, ``linears.<n>.bias``) come in the MLP's flat layout order
-    (per layer: weight rows, then bias), so ``mlp_index`` maps them one to one."""
+    (per layer: weight rows, then bias): ``TracedDeepXDELoss.index`` maps theta into it (the identity when
+    every parameter spans the landscape)."""
     if type(net) is not dde.nn.FNN:
         raise Untraceable(f"model.net is a {type(net).__name__}; the batched engine knows dde.nn.FNN")
     if getattr(net, "_input_transform", None) is not None:

@@ -134,7 +134,8 @@ def neumann_1d(dde, width=20):
 
 def periodic_robin_1d(dde, width=20):
     """examples/pinn_forward/Poisson_periodic_1d.py (a Dirichlet and a periodic condition, also on the
-    slope), plus a Robin condition, measured points (PointSetBC) and an L1 regularizer; GELU."""
+    slope), plus a Robin condition, measured points (PointSetBC), an operator condition (OperatorBC) and an
+    L1 regularizer; GELU."""
 
     def pde(x, y):
         dy_xx = dde.grad.hessian(y, x)
@@ -156,10 +157,11 @@ def periodic_robin_1d(dde, width=20):
     bc4 = dde.icbc.RobinBC(geom, lambda X, y: torch.as_tensor(np.pi * np.cos(np.pi * X)) - 0.5 * y, boundary_r)
     xs = np.linspace(-0.9, 0.9, 5)[:, None].astype(np.float32)
     bc5 = dde.icbc.PointSetBC(xs, func(xs))
-    data = dde.data.PDE(geom, pde, [bc1, bc2, bc3, bc4, bc5], 16, 2, solution=func, num_test=100)
+    bc6 = dde.icbc.OperatorBC(geom, lambda x, y, _: dde.grad.jacobian(y, x) - np.pi * torch.cos(np.pi * x), boundary_l)
+    data = dde.data.PDE(geom, pde, [bc1, bc2, bc3, bc4, bc5, bc6], 16, 2, solution=func, num_test=100)
     net = dde.nn.FNN([1] + [width] * 2 + [1], "gelu", "Glorot uniform", regularization=("l1", 1e-3))
     model = dde.Model(data, net)
-    model.compile("adam", lr=0.001, loss_weights=[1, 2, 3, 0.5, 1, 4], verbose=0)
+    model.compile("adam", lr=0.001, loss_weights=[1, 2, 3, 0.5, 1, 4, 2], verbose=0)
     return model
 
 

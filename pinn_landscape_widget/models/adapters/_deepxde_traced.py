@@ -40,6 +40,12 @@ from ...pde.derivatives import Jet, JetSpec, SecondOrder
 LOCK = threading.RLock()
 
 
+# Below this many training points the jets take torch's out-of-place kernel: the fused C kernels work on
+# blocks of input points and are 2-3x slower than K-batched matmuls when a parameter point has so few
+# (DeepXDE's Poisson 1-D example: 18 points; measured on 2 CPU cores, float32, width 50)
+SMALL = 64
+
+
 class Untraceable(Exception):
     """DeepXDE's loss of this model cannot run on the batched engine; the message says why (one line)."""
 
@@ -314,7 +320,7 @@ class TracedDeepXDELoss:
             )
         full = self._full(params)
         x_np, x, targets = self._inputs(params.dtype, params.device)
-        jet = self.mlp.jets(full, x, self.spec)
+        jet = self.mlp.jets(full, x, self.spec, functional=x.shape[0] < SMALL)
         # the values on train_x, for batched_values on the same parameters (the error on the run's points)
         self._local.last = (params, x, torch.stack([p[0] for p in jet.parts], dim=2))
         readers = self.readers

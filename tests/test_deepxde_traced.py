@@ -329,6 +329,8 @@ def test_an_output_transform_falls_back_with_the_reason(dde):
     model = make(dde, "poisson_1d")
     model.net.apply_output_transform(lambda x, y: (1 - x**2) * y)
     run = _fallback(dde, model, r"model.net has an output transform")
+    with pytest.raises(ValueError, match=r"trace must be True or False, got 'yes'"):
+        plw.adapters.from_deepxde(model, trace="yes")
     assert run.attrs["evaluation"] == "per point: model.net has an output transform (apply_output_transform)"
 
 

@@ -181,6 +181,8 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     always differentiate DeepXDE's own loss.
     """
     _check_model(model, "plw.adapters.from_deepxde")
+    if not isinstance(trace, bool):
+        raise ValueError(f"trace must be True or False, got {trace!r}")
     stateful = [n for n, m in model.net.named_modules() if _training_dependent(m)]
     if stateful:
         raise ValueError(

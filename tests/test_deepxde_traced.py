@@ -402,3 +402,23 @@ def test_a_recompile_with_other_weights_reaches_the_traced_run(dde):
     for k in range(2):
         got = [float(ev[f"loss_{t}"][k]) for t in run.term_names["deepxde"]]
         assert_terms_close(got, deepxde_terms(model, P[k]), torch.float64)
+
+
+def test_batched_terms_from_two_threads_equal_one_call(dde):
+    """thread_safe: grid chunks call batched_terms from several threads (jets in parallel, DeepXDE's loss code
+    one chunk at a time behind the lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = make(dde, "poisson_2d")
+    run = plw.adapters.from_deepxde(model)
+    loss = run.losses["deepxde"]
+    assert loss.thread_safe
+    P = points(run, 8, torch.float32)
+    with torch.no_grad():
+        whole = loss.batched_terms(P)
+        with ThreadPoolExecutor(2) as ex:
+            parts = list(ex.map(loss.batched_terms, [P[:4], P[4:]] * 4))
+    for i in range(0, 8, 2):
+        for t in run.term_names["deepxde"]:
+            got = torch.cat([parts[i][t], parts[i + 1][t]])
+            torch.testing.assert_close(got, whole[t], rtol=1e-5, atol=0)

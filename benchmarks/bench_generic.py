@@ -10,11 +10,21 @@ Reference workload: poisson1d strong form, 1000 midpoints, MLP 1-50-50-50-1 tanh
   fourier        ``plw.train(problem, model=FourierFeatures)``: the torch.func path (vmap over parameter
                  points of forward-mode input derivatives), against the loop on the same module
 
+DeepXDE rows (when deepxde is installed; ``--only deepxde`` runs just these): DeepXDE's forward examples as
+its documentation writes them, Poisson 1-D Dirichlet (FNN 1-50-50-50-1 tanh, 16 + 2 points) and diffusion
+1-D with an initial condition (FNN 2-32-32-32-1 tanh, 40 + 20 + 10 points), trained 300 Adam steps:
+
+  dde loop       the baseline: for each grid point, write theta into ``model.net``, DeepXDE's compiled loss
+                 (``model.outputs_losses_train``), ``.sum().item()``; at 1 and at 2 torch threads, the
+                 faster one counts
+  dde traced     ``plw.landscape(plw.adapters.from_deepxde(model))``: DeepXDE's loss code batched over
+                 parameter points on the engine's jets (``run.attrs["evaluation"] == "traced"``)
+
 Each method is timed alternately ``--repeats`` times on the same grid; medians and ratios are reported.
 The grid values of every method are checked against the loop's.
 
     python benchmarks/bench_generic.py [--resolution 21] [--repeats 3] [--device cpu|cuda] [--loop-points N]
-                                       [--out FILE]
+                                       [--only all|generic|deepxde] [--out FILE]
 
 With ``--loop-points N`` the loop runs on N evenly spaced grid points only and its time is scaled to the
 whole grid (for large grids on a GPU, where the loop alone would take minutes).
@@ -76,6 +86,127 @@ def loop(module, loss, theta0, D, coef, subset) -> np.ndarray:
     return out
 
 
+def deepxde_examples(dde):
+    """(label, compiled model) for DeepXDE's Poisson 1-D and diffusion 1-D examples, as its docs write them."""
+
+    def poisson_pde(x, y):
+        dy_xx = dde.grad.hessian(y, x)
+        return -dy_xx - np.pi**2 * torch.sin(np.pi * x)
+
+    def poisson_func(x):
+        return np.sin(np.pi * x)
+
+    geom = dde.geometry.Interval(-1, 1)
+    bc = dde.icbc.DirichletBC(geom, poisson_func, lambda _, on_boundary: on_boundary)
+    data = dde.data.PDE(geom, poisson_pde, bc, 16, 2, solution=poisson_func, num_test=100)
+    net = dde.nn.FNN([1] + [50] * 3 + [1], "tanh", "Glorot uniform")
+    yield "dde poisson1d", dde.Model(data, net)
+
+    def diffusion_pde(x, y):
+        dy_t = dde.grad.jacobian(y, x, i=0, j=1)
+        dy_xx = dde.grad.hessian(y, x, i=0, j=0)
+        return (
+            dy_t
+            - dy_xx
+            + torch.exp(-x[:, 1:]) * (torch.sin(np.pi * x[:, 0:1]) - np.pi**2 * torch.sin(np.pi * x[:, 0:1]))
+        )
+
+    def diffusion_func(x):
+        return np.sin(np.pi * x[:, 0:1]) * np.exp(-x[:, 1:])
+
+    geomtime = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1), dde.geometry.TimeDomain(0, 1))
+    bc = dde.icbc.DirichletBC(geomtime, diffusion_func, lambda _, on_boundary: on_boundary)
+    ic = dde.icbc.IC(geomtime, diffusion_func, lambda _, on_initial: on_initial)
+    data = dde.data.TimePDE(
+        geomtime, diffusion_pde, [bc, ic], num_domain=40, num_boundary=20, num_initial=10, solution=diffusion_func
+    )
+    net = dde.nn.FNN([2] + [32] * 3 + [1], "tanh", "Glorot normal")
+    yield "dde diffusion1d", dde.Model(data, net)
+
+
+def deepxde_loop(model, theta0, D, coef, subset, threads) -> np.ndarray:
+    """The per-point loop a DeepXDE user would write: theta into model.net, DeepXDE's loss, .item()."""
+    params = list(model.net.parameters())
+    data = model.data
+    out = np.full(coef.shape[0], np.nan)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for k in subset:
+            theta = theta0 + float(coef[k, 0]) * D[0] + float(coef[k, 1]) * D[1]
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(theta, params)
+            out[k] = model.outputs_losses_train(data.train_x, data.train_y, data.train_aux_vars)[1].sum().item()
+    finally:
+        torch.set_num_threads(saved)
+    return out
+
+
+def deepxde_rows(args, coef, subset, scale) -> list[dict]:
+    import os
+
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    try:
+        import deepxde as dde
+    except ImportError:
+        print("deepxde is not installed: no DeepXDE rows", flush=True)
+        return []
+    res = args.resolution
+    rows = []
+    dde.config.set_random_seed(0)
+    for label, model in deepxde_examples(dde):
+        model.compile("adam", lr=1e-3, verbose=0)
+        model.train(iterations=300, display_every=1000, verbose=0)
+        run = plw.adapters.from_deepxde(model)
+        assert run.attrs["evaluation"] == "traced", run.attrs
+        dirs = plw.random_directions(run, 2, seed=0)
+        D, theta0 = dirs.vectors.clone(), run.params.clone()
+        methods = {
+            "dde loop 1t": lambda model=model, theta0=theta0, D=D: deepxde_loop(model, theta0, D, coef, subset, 1),
+            "dde loop 2t": lambda model=model, theta0=theta0, D=D: deepxde_loop(model, theta0, D, coef, subset, 2),
+            "dde traced": lambda run=run, dirs=dirs: plw.landscape(
+                run, dirs, span=1.0, resolution=res, progress=False
+            ).loss.values.reshape(-1),
+        }
+        times = {k: [] for k in methods}
+        values = {}
+        for _ in range(args.repeats):
+            for name, fn in methods.items():
+                t = time.perf_counter()
+                values[name] = fn()
+                times[name].append((time.perf_counter() - t) * (scale if name.startswith("dde loop") else 1.0))
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(theta0, model.net.parameters())
+        med = {k: statistics.median(v) for k, v in times.items()}
+        best = min(("dde loop 1t", "dde loop 2t"), key=lambda k: med[k])
+        sub = np.asarray(list(subset))
+        ref = values[best]
+        err = float(np.max(np.abs(values["dde traced"][sub] - ref[sub]) / np.maximum(np.abs(ref[sub]), 1e-30)))
+        rows.append(
+            dict(
+                module=label,
+                method="dde traced",
+                network=run.net.description,
+                seconds=med["dde traced"],
+                loop_seconds=med[best],
+                loop_threads=int(best[-2]),
+                loop_seconds_by_threads={"1": med["dde loop 1t"], "2": med["dde loop 2t"]},
+                ratio=med[best] / med["dde traced"],
+                max_rel_diff=err,
+                grid=f"{res}x{res}",
+                times=times["dde traced"],
+                loop_times=times[best],
+            )
+        )
+        print(
+            f"{label:16s} traced {med['dde traced']:7.3f} s  loop {med[best]:7.3f} s ({best[-2]} thread(s); "
+            f"1: {med['dde loop 1t']:.3f} s, 2: {med['dde loop 2t']:.3f} s)  ratio {med[best] / med['dde traced']:5.2f}x"
+            f"  max rel diff {err:.1e}",
+            flush=True,
+        )
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--resolution", type=int, default=21)
@@ -83,6 +214,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loop-points", type=int, default=None)
+    ap.add_argument("--only", choices=("all", "generic", "deepxde"), default="all")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -101,7 +233,7 @@ def main(argv=None):
     scale = n / len(subset)
 
     rows = []
-    for label, make in (
+    cases = (
         (
             "mlp",
             lambda: torch.nn.Sequential(
@@ -115,7 +247,8 @@ def main(argv=None):
             ),
         ),
         ("fourier", FourierFeatures),
-    ):
+    )
+    for label, make in cases if args.only != "deepxde" else ():
         torch.manual_seed(0)
         seq = make().to(dev)
         run = plw.train(prob, "strong", model=seq, steps=(200, 0), progress=False, device=dev)  # trains a copy
@@ -170,6 +303,8 @@ def main(argv=None):
                 f"  max rel diff {err:.1e}",
                 flush=True,
             )
+    if args.only != "generic" and dev.type == "cpu":
+        rows += deepxde_rows(args, coef, subset, scale)
     meta = dict(
         torch=torch.__version__,
         threads=torch.get_num_threads(),

@@ -148,11 +148,16 @@ def test_deepxde_grid_center_equals_deepxde_loss_terms(dde_trained):
     center = ds.sel(alpha=0.0, beta=0.0)
     last = np.asarray(losshistory.loss_train[-1], dtype=np.float32)  # DeepXDE's weighted terms at theta*
     assert losshistory.steps[-1] == STEPS
-    # DeepXDE's own evaluation and the grid's run the same float32 arithmetic on different thread counts,
-    # which round differently on some CPUs: equal to float32 rounding
-    assert float(center.loss_pde) == pytest.approx(float(last[0]), rel=2e-6)
-    assert float(center.loss_dirichletbc_0) == pytest.approx(float(last[1]), rel=2e-6)
-    assert float(center.loss) == pytest.approx(float(last[0]) + float(last[1]), rel=2e-6)
+    # the traced run (DeepXDE's loss code on the engine's jets) within float32 rounding of DeepXDE's numbers
+    assert run.attrs["evaluation"] == "traced"
+    assert float(center.loss_pde) == pytest.approx(float(last[0]), rel=1e-5)
+    assert float(center.loss_dirichletbc_0) == pytest.approx(float(last[1]), rel=1e-5)
+    assert float(center.loss) == pytest.approx(float(np.float32(last[0]) + np.float32(last[1])), rel=1e-5)
+    # DeepXDE's compiled loss one point at a time (the code DeepXDE ran, on single-threaded torch ops, which
+    # may round differently from DeepXDE's multi-threaded call on some CPUs): equal to float32 rounding
+    per_point = plw.adapters.from_deepxde(model, trace=False)
+    own = plw.evaluate(per_point, run.params)
+    assert [float(own["loss_pde"][0]), float(own["loss_dirichletbc_0"][0])] == pytest.approx(last.tolist(), rel=2e-6)
     # the loss written out by hand agrees in float64, at the center and off it
     _, by_hand = dde_by_hand(model)
     grid, ref = corner_by_hand(ds, run, by_hand)
@@ -182,7 +187,8 @@ def test_deepxde_recorded_trajectory_and_history_are_deepxdes(dde_trained):
         assert [float(row.loss_pde), float(row.loss_dirichletbc_0)] == terms.tolist()
         if step in recorded:
             ev = plw.evaluate(run, recorded[step])
-            assert [float(ev["loss_pde"][0]), float(ev["loss_dirichletbc_0"][0])] == terms.tolist()
+            got = [float(ev["loss_pde"][0]), float(ev["loss_dirichletbc_0"][0])]
+            assert got == pytest.approx(terms.tolist(), rel=1e-5)
     assert np.isnan(run.history.loss_pde.sel(step=1))  # DeepXDE computed no loss there
     assert run.history.sizes["step"] == STEPS + 1
 

@@ -22,9 +22,10 @@ and PINA are used only when one of these functions is called (extras ``pinn-land
 The landscape of a library's loss is evaluated one parameter point at a time (the library's loss code
 builds its own autograd graph), and Hessian-vector products by double backward; both libraries take
 derivatives with respect to their inputs inside the loss, so it is never evaluated under
-``torch.inference_mode()``. A PINA solver whose model the engine knows and whose equations use PINA's
-operators is traced instead (``pina_traced``): its grids evaluate many parameter points per pass, and
-``run.attrs["evaluation"]`` says which path a run takes.
+``torch.inference_mode()``. The exceptions are traced: a DeepXDE model whose network the engine knows (a
+plain FNN) and whose pde reads derivatives through ``dde.grad`` (``_deepxde_traced``), and a PINA solver whose
+model the engine knows and whose equations use PINA's operators (``pina_traced``). Their grids evaluate many
+parameter points per pass; ``run.attrs["evaluation"]`` says which path a run takes.
 """
 
 from __future__ import annotations

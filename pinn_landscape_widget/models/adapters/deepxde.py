@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
-import threading
 import warnings
 
 import numpy as np
@@ -27,10 +26,8 @@ from ..._optional import require
 from ..custom import DEFAULT_COORDS, from_model
 from ..recorder import Recorder
 from ._common import box, inner_recorder, module_dtype
-
-# DeepXDE caches input derivatives in module-level dicts (cleared after every loss evaluation), and the loss
-# swaps ``model.net``: one evaluation at a time, whichever thread asks
-_LOCK = threading.RLock()
+from ._deepxde_traced import LOCK as _LOCK
+from ._deepxde_traced import TracedDeepXDELoss, Untraceable
 
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -157,7 +154,7 @@ def _domain(model, coords):
     return box(tuple(coords), lo, hi) if coords is not None else None, coords
 
 
-def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = "deepxde"):
+def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = "deepxde", trace: bool = True):
     """A run from a compiled DeepXDE model (PyTorch backend), usable everywhere a trained run is.
 
     Its loss (formulation ``"deepxde"``) is DeepXDE's training loss on ``model.data.train_x``, term by term
@@ -173,8 +170,19 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     and loss history: PCA directions, the trajectory overlay). params: which parameters of ``model.net``
     span the landscape (as ``plw.from_model``). External trainable variables of an inverse problem are
     held at their current values.
+
+    Evaluation: when ``model.net`` is a ``dde.nn.FNN`` the engine knows (one activation among tanh, sin,
+    SiLU, GELU; equal hidden widths; no feature or output transform), the data is ``dde.data.PDE`` or
+    ``TimePDE`` and the pde reads derivatives of y through ``dde.grad.jacobian`` / ``dde.grad.hessian``, a
+    grid evaluates DeepXDE's loss code for many parameter points per pass on the engine's jets
+    (``run.attrs["evaluation"] == "traced"``; see ``_deepxde_traced``). Otherwise, or with ``trace=False``,
+    one parameter point at a time through DeepXDE's compiled loss, with a ``UserWarning`` saying why
+    (``run.attrs["evaluation"] == "per point: <reason>"``). Both give DeepXDE's terms; the Hessian tools
+    always differentiate DeepXDE's own loss.
     """
     _check_model(model, "plw.adapters.from_deepxde")
+    if not isinstance(trace, bool):
+        raise ValueError(f"trace must be True or False, got {trace!r}")
     stateful = [n for n, m in model.net.named_modules() if _training_dependent(m)]
     if stateful:
         raise ValueError(
@@ -190,6 +198,13 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
         )
     rec = inner_recorder(recorder, "DeepXDERecorder", "model.train(callbacks=[recorder])")
     loss = DeepXDELoss(model)
+    fn: DeepXDELoss | TracedDeepXDELoss = loss
+    reason: str | None = "trace=False"
+    if trace:
+        try:
+            fn, reason = TracedDeepXDELoss(loss, model, params), None
+        except Untraceable as exc:
+            reason = str(exc)
     points = torch.as_tensor(np.asarray(loss.x)).to(torch.float64)
     soln = getattr(model.data, "soln", None)
     exact = None
@@ -200,9 +215,9 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
             return torch.as_tensor(np.asarray(soln(x.detach().cpu().numpy()))).to(dtype=x.dtype)
 
     domain, coords = _domain(model, coords)
-    return from_model(
+    run = from_model(
         model.net,
-        {"deepxde": loss},
+        {"deepxde": fn},
         points=points,
         exact=exact,
         domain=domain,
@@ -211,6 +226,17 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
         recorder=rec,
         name=name,
     )
+    if reason is None:
+        run.attrs["evaluation"] = "traced"
+    else:
+        run.attrs["evaluation"] = f"per point: {reason}"
+        if trace:
+            warnings.warn(
+                f"from_deepxde evaluates DeepXDE's loss one parameter point at a time: {reason}",
+                UserWarning,
+                stacklevel=2,
+            )
+    return run
 
 
 def _training_dependent(m: torch.nn.Module) -> bool:

@@ -1,0 +1,375 @@
+"""DeepXDE's training loss for many parameter points per pass, on the engine's MLP jets.
+
+When ``model.net`` is a network the engine knows (a ``dde.nn.FNN`` with one activation among tanh, sin,
+SiLU and GELU, equal hidden widths, no feature or output transform) and the data is ``dde.data.PDE`` or
+``dde.data.TimePDE``, the loss of K parameter points is computed as follows:
+
+1. trace: DeepXDE's own loss code (``data.losses_train``: the PDE residual on every training point, each
+   condition's ``bc.error`` on its slice of the points, the loss function) runs once with
+   ``dde.grad.jacobian`` and ``dde.grad.hessian`` replaced by readers of a jet that carries every first and
+   second input partial; the readers note which (output, input) first partials and (output, i, j) second
+   partials it reads;
+2. the MLP propagates exactly those partials for all K parameter points at once (``MLP.jets``) on
+   ``train_x`` (condition points first, then PDE points, as DeepXDE stacks them);
+3. DeepXDE's loss code runs again under ``torch.func.vmap`` over the K axis, the readers handing it the
+   precomputed jet channels; DeepXDE's loss weights and L1 penalty are applied as its compiled loss does.
+
+So the terms, their order, their weights and the condition targets are DeepXDE's by construction. Before
+the traced loss is used it is checked against DeepXDE's own per-point loss at theta* and at a point off it
+(float64); anything that cannot be traced (data-dependent control flow, a derivative of a slice of y, an
+unknown network, ...) raises ``Untraceable`` with a one-line reason, and the adapter falls back to the
+per-point path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import threading
+
+import torch
+
+from ...engine.mlp import ACTIVATIONS, MLP
+from ...engine.module_network import float_parameters
+from ...pde.derivatives import Jet, JetSpec, SecondOrder
+
+# DeepXDE caches input derivatives in module-level dicts (cleared after every loss evaluation), the per-point
+# loss swaps ``model.net`` and the traced one stubs ``dde.grad``: one evaluation at a time, whichever thread asks
+LOCK = threading.RLock()
+
+
+# Below this many training points the jets take torch's out-of-place kernel: the fused C kernels work on
+# blocks of input points and are 2-3x slower than K-batched matmuls when a parameter point has so few
+# (DeepXDE's Poisson 1-D example: 18 points; measured on 2 CPU cores, float32, width 50)
+SMALL = 64
+
+
+class Untraceable(Exception):
+    """DeepXDE's loss of this model cannot run on the batched engine; the message says why (one line)."""
+
+
+def _activation(net, dde) -> str:
+    """The MLP's name of the one activation FNN applies between its layers."""
+    bkd = dde.backend
+    known = {}
+    for name in ACTIVATIONS:
+        for fn in (getattr(bkd, name, None), getattr(torch, name, None), getattr(torch.nn.functional, name, None)):
+            if fn is not None:
+                known[fn] = name
+    # a list names one activation per layer; FNN applies those of the hidden layers only
+    acts = net.activation[: len(net.linears) - 1] if isinstance(net.activation, list) else [net.activation]
+    names = {known.get(a) for a in acts}
+    found = names.pop() if len(names) == 1 else None
+    if found is None:
+        shown = ", ".join(sorted({getattr(a, "__name__", type(a).__name__) for a in acts}))
+        raise Untraceable(
+            f"model.net's activation ({shown}) is not one the engine's MLP has ({', '.join(ACTIVATIONS)})"
+        )
+    return found
+
+
+def fnn_as_mlp(net, dde) -> MLP:
+    """The engine's MLP with ``net``'s architecture (a ``dde.nn.FNN``); raises Untraceable otherwise.
+
+    FNN's parameters (``linears.<n>.weight``, ``linears.<n>.bias``) come in the MLP's flat layout order
+    (per layer: weight rows, then bias): ``TracedDeepXDELoss.index`` maps theta into it (the identity when
+    every parameter spans the landscape)."""
+    if type(net) is not dde.nn.FNN:
+        raise Untraceable(f"model.net is a {type(net).__name__}; the batched engine knows dde.nn.FNN")
+    if getattr(net, "_input_transform", None) is not None:
+        raise Untraceable("model.net has a feature transform (apply_feature_transform)")
+    if getattr(net, "_output_transform", None) is not None:
+        raise Untraceable("model.net has an output transform (apply_output_transform)")
+    if any(True for _ in net.buffers()) or any(not p.requires_grad for p in net.parameters()):
+        raise Untraceable("model.net has buffers or frozen parameters")
+    linears = list(net.linears)
+    if len(linears) < 2 or any(type(m) is not torch.nn.Linear or m.bias is None for m in linears):
+        raise Untraceable("model.net needs at least one hidden layer of torch.nn.Linear with biases")
+    if [n for n, _ in net.named_parameters()] != [
+        f"linears.{i}.{w}" for i in range(len(linears)) for w in ("weight", "bias")
+    ]:
+        raise Untraceable("model.net has parameters other than its linear layers'")
+    widths = {m.out_features for m in linears[:-1]} | {m.in_features for m in linears[1:]}
+    if len(widths) != 1:
+        raise Untraceable(f"model.net's hidden layers have different widths ({sorted(widths)})")
+    activation = _activation(net, dde)
+    try:
+        return MLP(linears[0].in_features, widths.pop(), len(linears) - 1, activation, out_dim=linears[-1].out_features)
+    except ValueError as exc:
+        raise Untraceable(f"model.net is beyond the engine's MLP ({exc})") from exc
+
+
+def _closure(fn) -> dict:
+    cells = getattr(fn, "__closure__", None) or ()
+    return dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in cells)))
+
+
+def compiled_loss(model) -> tuple:
+    """(loss_fn, l1_factor) of DeepXDE's compiled PyTorch loss (``Model._compile_pytorch``)."""
+    try:
+        inner = _closure(_closure(model.outputs_losses_train)["outputs_losses"])
+        return inner["loss_fn"], float(inner["l1_factor"])
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise Untraceable("DeepXDE's compiled loss function was not found (a DeepXDE version not known here)") from exc
+
+
+class _Readers:
+    """What the stubbed ``dde.grad`` reads while DeepXDE's loss code runs for one parameter point."""
+
+    def __init__(self, dim: int, n_out: int):
+        self.dim, self.n_out = dim, n_out
+        self.spec: JetSpec | None = None
+        self.parts: list | None = None  # [output][channel] -> [N] (one parameter point, inside vmap)
+        self.outputs: torch.Tensor | None = None
+        self.inputs: torch.Tensor | None = None
+        self.read: set = set()
+
+    def _check(self, what, ys, xs):
+        if ys is not self.outputs:
+            raise Untraceable(
+                f"dde.grad.{what} was called on a tensor other than the network's outputs y (a slice or a function "
+                "of y?); the engine propagates derivatives of y itself"
+            )
+        if xs is not self.inputs:
+            raise Untraceable(f"dde.grad.{what} was called with inputs other than the pde's x")
+
+    def first(self, k: int, j: int) -> torch.Tensor:
+        self.read.add(("first", k, j))
+        assert self.spec is not None and self.parts is not None
+        if j not in self.spec.first:
+            raise Untraceable(f"the pde read dy{k}/dx{j}, which its first evaluation did not read")
+        return self.parts[k][self.spec.first_channel(j)]
+
+    def second(self, k: int, i: int, j: int) -> torch.Tensor:
+        i, j = min(i, j), max(i, j)
+        self.read.add(("second", k, i, j))
+        assert self.spec is not None and self.parts is not None
+        form = SecondOrder.partial(i, j)
+        if form not in self.spec.second:
+            raise Untraceable(f"the pde read d2y{k}/dx{i}dx{j}, which its first evaluation did not read")
+        return self.parts[k][self.spec.second_channel(form)]
+
+    def jacobian(self, ys, xs, i=None, j=None):
+        """As DeepXDE's reverse-mode ``jacobian``: J[i, j] as [N, 1], or row i as [N, dim_x]."""
+        self._check("jacobian", ys, xs)
+        dim_y, dim_x = self.n_out, self.dim
+        if i is None and j is None:
+            if dim_x > 1 or dim_y > 1:
+                raise ValueError("i and j cannot be both None.")
+            i = j = 0
+        if i is not None and not 0 <= i < dim_y:
+            raise ValueError(f"i={i} is not valid.")
+        if j is not None and not 0 <= j < dim_x:
+            raise ValueError(f"j={j} is not valid.")
+        if i is None:
+            if dim_y > 1:
+                raise NotImplementedError("Reverse-mode autodiff doesn't support computing a column.")
+            i = 0
+        if j is None or dim_x == 1:
+            return torch.stack([self.first(i, c) for c in range(dim_x)], dim=1)
+        return self.first(i, j)[:, None]
+
+    def hessian(self, ys, xs, component=0, i=0, j=0):
+        """As DeepXDE's reverse-mode ``hessian``: d2 y_component / dx_i dx_j as [N, 1]."""
+        self._check("hessian", ys, xs)
+        if component >= self.n_out:
+            raise ValueError(f"The component of ys={component} cannot be larger than the dimension={self.n_out}.")
+        for name, v in (("i", i), ("j", j)):
+            if v is None or not 0 <= v < self.dim:
+                raise ValueError(f"{name}={v} is not valid.")
+        if self.dim == 1:
+            i = j = 0
+        return self.second(component, i, j)[:, None]
+
+
+@contextlib.contextmanager
+def stubbed_grad(dde, readers: _Readers):
+    """``dde.grad.jacobian`` / ``hessian`` replaced by the readers (process-wide: hold the adapter's lock)."""
+    grad = dde.gradients
+    saved = grad.jacobian, grad.hessian
+    grad.jacobian, grad.hessian = readers.jacobian, readers.hessian
+    try:
+        yield
+    finally:
+        grad.jacobian, grad.hessian = saved
+
+
+def _full_spec(dim: int) -> JetSpec:
+    return JetSpec.build(dim, range(dim), [SecondOrder.partial(i, j) for i in range(dim) for j in range(i, dim)])
+
+
+def _spec_of(dim: int, read: set) -> JetSpec:
+    first = {key[2] for key in read if key[0] == "first"}
+    second = sorted({SecondOrder.partial(key[2], key[3]) for key in read if key[0] == "second"}, key=lambda f: f.terms)
+    return JetSpec.build(dim, first, second)
+
+
+class TracedDeepXDELoss:
+    """DeepXDE's training loss terms: ``fn(module)`` as DeepXDE computes them (one parameter point, autograd),
+    and ``batched_terms(params [K, P])`` on the engine's jets (see the module docstring)."""
+
+    # grid chunks may call batched_terms from several threads: the jets run in parallel, DeepXDE's loss code
+    # (with dde.grad stubbed process-wide) one chunk at a time under the adapter's lock
+    thread_safe = True
+
+    def __init__(self, loss, model, params=None):
+        self.loss = loss
+        self.model = model
+        self.names = list(loss.names)
+        dde = sys.modules["deepxde"]
+        data = model.data
+        if type(data) not in (dde.data.PDE, dde.data.TimePDE):
+            raise Untraceable(f"model.data is a {type(data).__name__}; the traced path knows dde.data.PDE and TimePDE")
+        if getattr(dde.config, "autodiff", "reverse") != "reverse":
+            raise Untraceable(f"DeepXDE's autodiff is {dde.config.autodiff!r}; the traced path follows 'reverse'")
+        if data.pde is not None and dde.utils.get_num_args(data.pde) != 2:
+            raise Untraceable("the pde takes auxiliary variables (pde(x, y, aux))")
+        if any(getattr(bc, "batch_size", None) is not None for bc in data.bcs):
+            raise Untraceable("a PointSetBC draws a new batch of points at every step (batch_size)")
+        self.mlp = fnn_as_mlp(model.net, dde)
+        compiled_loss(model)  # found now, read again at every evaluation (as DeepXDE's own loss: a recompile counts)
+        # theta (model.net's selected parameters, named_parameters order) -> the MLP's flat vector
+        names = self.selected = [n for n, _ in float_parameters(model.net, params)]
+        layout = {
+            f"linears.{n // 2}.{'weight' if n % 2 == 0 else 'bias'}": s
+            for n, (_, s, _) in enumerate(self.mlp.param_layout())
+        }
+        self.index = torch.cat([torch.arange(layout[n].start, layout[n].stop) for n in names])
+        self.identity = bool(torch.equal(self.index, torch.arange(self.mlp.n_params)))
+        self.base = torch.nn.utils.parameters_to_vector(model.net.parameters()).detach()
+        self.tensor_slices = [s for _, s, _ in self.mlp.param_layout()]
+        self.n_params = self.index.numel()
+        self._x: dict = {}
+        self._local = threading.local()
+        self.readers = _Readers(self.mlp.in_dim, self.mlp.out_dim)
+        theta = self.base[self.index].double()
+        try:
+            self.spec = _full_spec(self.mlp.in_dim)
+            with torch.no_grad():
+                self.batched_terms(theta[None])
+            self.spec = _spec_of(self.mlp.in_dim, self.readers.read)
+            self._verify(theta)
+        except Untraceable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever stops the trace sends the model to the per-point path
+            msg = " ".join(str(exc).split())
+            raise Untraceable(
+                f"DeepXDE's loss cannot be evaluated batched ({type(exc).__name__}: {msg[:160]})"
+            ) from exc
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_local")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
+    def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return self.loss(module)
+
+    def _verify(self, theta: torch.Tensor) -> None:
+        """The traced terms against DeepXDE's own at theta* and at a point off it, in float64."""
+        gen = torch.Generator().manual_seed(0)
+        off = theta + 0.3 * theta.abs().mean() * torch.randn(theta.shape, generator=gen, dtype=theta.dtype)
+        points = torch.stack([theta, off])
+        with torch.no_grad():
+            traced = self.batched_terms(points)
+        module = _module_copy(self.model.net, torch.float64)
+        chosen = set(self.selected)
+        selected = [p for n, p in module.named_parameters() if n in chosen]
+        for k in range(points.shape[0]):
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(points[k], selected)
+            own = {t: float(v.detach()) for t, v in self.loss(module).items()}
+            scale = sum(abs(v) for v in own.values())
+            for t in self.names:
+                a, b = float(traced[t][k]), own[t]
+                if not math.isfinite(a) or abs(a - b) > 1e-7 * abs(b) + 1e-10 * scale:
+                    raise Untraceable(
+                        f"the traced loss differs from DeepXDE's (term {t!r}: {a:.10g} against {b:.10g}); the pde "
+                        "does something the trace does not see"
+                    )
+
+    # --- the batched path ------------------------------------------------------------------------------------
+    def _full(self, params: torch.Tensor) -> torch.Tensor:
+        if self.identity:
+            return params
+        full = self.base.to(device=params.device, dtype=params.dtype).expand(params.shape[0], -1).clone()
+        full[:, self.index.to(params.device)] = params
+        return full
+
+    def _inputs(self, dtype, device) -> tuple:
+        key = (dtype, str(device))
+        if key not in self._x:
+            x_np, y, _ = self.loss._inputs(dtype)
+            self._x[key] = (x_np, torch.as_tensor(x_np).to(device=device), None if y is None else torch.as_tensor(y))
+        return self._x[key]
+
+    def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{term: [K]} for params [K, P] (theta layout), without an autograd graph."""
+        model = self.model
+        if getattr(model.data, "train_x", self.loss.x) is not self.loss.x:
+            raise RuntimeError(
+                "the DeepXDE model's training points changed (resampled?) after from_deepxde; DeepXDE's "
+                "boundary targets belong to the points, so make the run again: plw.adapters.from_deepxde(model)"
+            )
+        full = self._full(params)
+        x_np, x, targets = self._inputs(params.dtype, params.device)
+        jet = self.mlp.jets(full, x, self.spec, functional=x.shape[0] < SMALL)
+        # the values on train_x, for batched_values on the same parameters (the error on the run's points)
+        self._local.last = (params, x, torch.stack([p[0] for p in jet.parts], dim=2))
+        readers = self.readers
+        data = model.data
+        loss_fn, l1_factor = compiled_loss(model)
+
+        def one(parts):
+            readers.parts = parts
+            readers.outputs = torch.stack([p[0] for p in parts], dim=1)
+            readers.inputs = x
+            losses = data.losses_train(targets, readers.outputs, loss_fn, x, model, aux=None)
+            if not isinstance(losses, list):
+                losses = [losses]
+            return torch.stack(losses)
+
+        dde = sys.modules["deepxde"]
+        with LOCK, stubbed_grad(dde, readers):
+            readers.spec = jet.spec
+            try:
+                losses = torch.func.vmap(one)(jet.parts)
+            finally:
+                readers.parts = readers.outputs = readers.inputs = None
+                dde.grad.clear()
+        if model.loss_weights is not None:  # as DeepXDE: the weights in their own dtype, then the losses'
+            losses *= torch.as_tensor(model.loss_weights).to(losses.device)
+        if l1_factor > 0:
+            l1 = torch.stack([full[:, s].abs().sum(1) for s in self.tensor_slices], dim=1).sum(1)
+            losses = torch.cat([losses, (l1_factor * l1)[:, None]], dim=1)
+        if losses.shape[1] != len(self.names):
+            raise RuntimeError(
+                f"the traced loss has {losses.shape[1]} terms, {len(self.names)} expected ({self.names})"
+            )
+        return dict(zip(self.names, losses.unbind(1)))
+
+    def batched_values(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The network's outputs [K, N, m] at points x [N, d]."""
+        last = getattr(self._local, "last", None)
+        self._local.last = None
+        if last is not None and last[0] is params and last[1].shape == x.shape and torch.equal(last[1], x):
+            return last[2]  # batched_terms just computed them
+        jet: Jet = self.mlp.jets(self._full(params), x.to(params.dtype), 0)
+        return torch.stack([p[0] for p in jet.parts], dim=2)
+
+    def bytes_per_point(self, dtype=torch.float32, device="cpu") -> int:
+        """Rough working memory of one parameter point (for chunk sizing)."""
+        item = torch.empty((), dtype=dtype).element_size()
+        n = self.loss.x.shape[0] * self.spec.n_channels * self.mlp.out_dim
+        return n * (4 * self.mlp.width + 16) * item + 4 * self.mlp.n_params * item
+
+
+def _module_copy(net: torch.nn.Module, dtype) -> torch.nn.Module:
+    return copy.deepcopy(net).to(dtype)

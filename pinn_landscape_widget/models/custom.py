@@ -385,8 +385,10 @@ def _captured_tensors(fn, depth: int = 0) -> dict[str, torch.Tensor]:
 
 
 def _float64_blockers(fn, net: ModuleNetwork) -> list[str]:
-    """Why ``fn`` cannot be evaluated in float64 (see ``ModelRun.float64_blockers``)."""
-    low = {n: t for n, t in _captured_tensors(fn).items() if t.dtype.is_floating_point and t.dtype != torch.float64}
+    """Why ``fn`` cannot be evaluated in float64 (see ``ModelRun.float64_blockers``). A loss object that
+    declares ``follows_model_dtype = True`` (the adapters' losses) is only probed, not scanned."""
+    captured = {} if getattr(fn, "follows_model_dtype", False) else _captured_tensors(fn)
+    low = {n: t for n, t in captured.items() if t.dtype.is_floating_point and t.dtype != torch.float64}
     if low:
         names = ", ".join(f"{n} ({str(t.dtype).replace('torch.', '')})" for n, t in sorted(low.items()))
         return [f"captures {names}"]

@@ -210,6 +210,8 @@ class TracedDeepXDELoss:
     """DeepXDE's training loss terms: ``fn(module)`` as DeepXDE computes them (one parameter point, autograd),
     and ``batched_terms(params [K, P])`` on the engine's jets (see the module docstring)."""
 
+    follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
+
     # grid chunks may call batched_terms from several threads: the jets run in parallel, DeepXDE's loss code
     # (with dde.grad stubbed process-wide) one chunk at a time under the adapter's lock
     thread_safe = True

@@ -81,6 +81,8 @@ def term_names(model, n: int) -> list[str]:
 class DeepXDELoss:
     """DeepXDE's training loss terms for a module shaped like ``model.net``: {name: weighted term}."""
 
+    follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
+
     def __init__(self, model):
         data, state = model.data, model.train_state
         if getattr(data, "train_x", None) is not None:

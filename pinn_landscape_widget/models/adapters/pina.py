@@ -123,6 +123,8 @@ def _cast(value, dtype):
 class PinaLoss:
     """PINA's weighted loss of each condition for a module shaped like ``solver.model``: {term: tensor}."""
 
+    follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
+
     def __init__(self, solver):
         pina = require("pina", "pina", "plw.adapters.from_pina")
         pcond = require("pina.condition", "pina", "plw.adapters.from_pina")

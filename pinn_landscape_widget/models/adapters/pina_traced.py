@@ -362,6 +362,8 @@ class TracedPinaLoss:
     attributes to the same values), and the hooks on PINA's operator module answer each thread by that
     thread's own replay."""
 
+    follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
+
     thread_safe = True
 
     def __init__(self, base, mlp, plans, index, full0):

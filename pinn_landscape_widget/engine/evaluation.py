@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_choice, check_int
+from . import _processes
 from ._threads import few_threads_per_op, run_parts, workers_for
 from .mlp import reused_buffers
 
@@ -21,6 +24,26 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 # (measured on the reference workload: 4 points per chunk beat 54 by 1.3x); the fused C kernels keep their
 # activations in a scratch of their own, and their chunks come out at ~60-90 points. GPUs want big chunks.
 CPU_CACHE_BUDGET = 24 * 2**20
+
+PARALLEL_MODES = ("auto", "threads", "processes")
+# parallel="auto" moves a grid of an opaque loss to worker processes when the work left after its first chunk,
+# timed, is estimated above this many times the workers' start cost (``_processes.start_cost()``, ~10-20 ms
+# for 2 workers): on 2 cores threads give ~1.5x the serial time, processes ~1.9x plus the start cost, so
+# processes win from ~6x the start cost; 10 keeps small grids on threads with a margin.
+PROCESS_WORK_FACTOR = 10
+
+
+def process_safe(objective) -> bool:
+    """Whether the objective's chunks may be evaluated on forked worker processes.
+
+    An objective says so with a ``process_safe`` attribute (True for a user's opaque per-point loss, which
+    holds the GIL; our batched objectives run in torch kernels that release it and gain nothing). Until
+    ``CustomObjective`` sets it itself, one without a batched loss counts as process-safe. Only CPU
+    objectives: a forked child must not touch CUDA."""
+    flag = getattr(objective, "process_safe", None)
+    if flag is None:
+        flag = type(objective).__name__ == "CustomObjective" and getattr(objective, "batched", None) is None
+    return bool(flag) and objective.device.type == "cpu"
 
 
 def chunk_size_for(objective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None) -> int:
@@ -104,13 +127,21 @@ def evaluate_points(
     chunk: int,
     on_chunk: Callable[[int], None] | None = None,
     compile: bool = False,
+    parallel: str = "auto",
+    info: dict | None = None,
 ) -> dict[str, torch.Tensor]:
     """Evaluate n parameter points, built chunk by chunk by ``make_params(slice) -> [k, P]``.
 
     Returns {"loss", "loss_<term>"..., "rel_l2_error"} as [n] tensors on the CPU. ``compile`` runs each
     chunk through torch.compile (falling back to the eager kernel, with a warning, if compilation fails).
-    On a CPU the chunks are shared out to one thread per torch thread (see ``_chunk_parallel``).
+    On a CPU the chunks are shared out to one thread per torch thread (see ``_chunk_parallel``); the chunks
+    of a process-safe objective (a user's opaque Python loss, see ``process_safe``) may go to as many worker
+    processes instead (``_processes``). ``parallel``: "auto" (processes when the first chunk's time says the
+    grid is worth their start cost), "threads" or "processes" (an error for an objective that is not
+    process-safe). ``info``, if given, receives "parallel": how the points were evaluated ("serial",
+    "threads", "processes" or "threads+processes") and "workers".
     """
+    parallel = check_choice("parallel", parallel, PARALLEL_MODES)
     out: dict[str, torch.Tensor] = {}
     lock = threading.Lock()
 
@@ -125,11 +156,45 @@ def evaluate_points(
 
     net = getattr(objective, "net", None)
     threads_ok = getattr(objective, "thread_safe", True) and not getattr(net, "vmap_on_cpu", False)
-    if objective.device.type == "cpu" and not compile and threads_ok:
-        _chunk_parallel(objective, make_params, list(iter_chunks(n, chunk)), store)
+    procs_ok = process_safe(objective) and not compile
+    if parallel == "processes" and not procs_ok:
+        raise ValueError(
+            "parallel='processes' is for a loss evaluated one parameter point at a time in Python on the CPU "
+            "(from_model without a batched form, not compiled); this objective "
+            f"({type(objective).__name__} on {objective.device.type}) runs its chunks in torch kernels: use "
+            "parallel='auto' or 'threads'"
+        )
+    how, n_workers = "serial", 1
+    chunks = list(iter_chunks(n, chunk))
+    if objective.device.type == "cpu" and not compile and (threads_ok or procs_ok):
+        with few_threads_per_op() as n_threads:
+            n_workers, _ = workers_for(n_threads)
+            torch.set_num_threads(1)  # this thread only builds parameter points; no OpenMP team while forking
+            if parallel == "processes":
+                _processes.evaluate_chunks(objective, make_params, chunks, store, n_workers)
+                how = "processes"
+            else:
+                how = "threads"
+                switch = None
+                if parallel == "auto" and procs_ok and n_workers > 1 and _processes.available():
+                    switch = _worth_processes
+                rest = _chunk_parallel(objective, make_params, chunks, store, switch) if threads_ok else chunks
+                if rest:
+                    try:
+                        _processes.evaluate_chunks(objective, make_params, rest, store, n_workers)
+                        how = "threads+processes" if len(rest) < len(chunks) else "processes"
+                    except _processes.ProcessesUnavailable:  # before any chunk ran there: threads do the rest
+                        _chunk_parallel(objective, make_params, rest, store)
     else:
         _chunk_serial(objective, make_params, n, chunk, store, compile)
+    if info is not None:
+        info.update(parallel=how, workers=1 if how == "serial" else min(n_workers, len(chunks)))
     return {k: v.cpu() for k, v in out.items()}
+
+
+def _worth_processes(points_done: int, seconds: float, points_left: int) -> bool:
+    """Whether the points left, at the speed of those done, are worth forking worker processes for."""
+    return points_left * seconds / max(points_done, 1) > PROCESS_WORK_FACTOR * _processes.start_cost()
 
 
 @torch.no_grad()
@@ -163,31 +228,50 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
             store(sl, res)
 
 
-def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
+def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=None) -> list[slice]:
     """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded
     (above 16: 16 threads with T // 16 torch threads each); see ``_threads`` for why.
 
     Every chunk runs with the same thread count wherever it runs, so a point's value does not depend on
     which thread took its chunk (nor, up to 16, on how many there are).
+
+    ``switch(points_done, seconds, points_left)``, if given, is asked once, when the first chunk is done
+    (with its time); True stops the threads taking more chunks, and the chunks no thread took are returned
+    (else the list is empty).
     """
     if not chunks:
-        return
-    pending = iter(chunks)
+        return []
+    pending = deque(chunks)
+    left = [sum(sl.stop - sl.start for sl in chunks)]
+    asked = [switch is None]
+    rest: list[slice] = []
     lock = threading.Lock()
     failures: list[BaseException] = []
 
     def take_chunks():
         while True:
             with lock:
-                sl = None if failures else next(pending, None)
+                sl = None if failures or not pending else pending.popleft()
+                if sl is not None:
+                    left[0] -= sl.stop - sl.start
             if sl is None:
                 return
             try:
-                store(sl, objective.evaluate(make_params(sl)))
+                t = time.perf_counter()
+                res = objective.evaluate(make_params(sl))
+                seconds = time.perf_counter() - t
+                store(sl, res)
             except BaseException as exc:  # the first failure stops every thread and reaches the caller
                 with lock:
                     failures.append(exc)
                 return
+            if not asked[0]:
+                with lock:
+                    if not asked[0] and switch(sl.stop - sl.start, seconds, left[0]):
+                        taken = list(pending)
+                        pending.clear()
+                        rest.extend(taken)
+                    asked[0] = True
 
     def work():
         with torch.no_grad(), _subnormals_flushed(), reused_buffers():
@@ -198,6 +282,7 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store) -> None:
         run_parts([work] * min(n_workers, len(chunks)), per_worker)
     if failures:
         raise failures[0]
+    return sorted(rest, key=lambda sl: sl.start)
 
 
 def evaluate(

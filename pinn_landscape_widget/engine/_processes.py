@@ -1,0 +1,252 @@
+"""A user's opaque Python loss evaluated on worker processes, one per torch thread, one torch thread each.
+
+A loss written as a plain Python function of the model (``from_model`` without a batched form) runs one
+parameter point at a time, mostly in the interpreter: on T Python threads the workers take turns at the GIL
+(1.48x the per-point loop on 2 cores, benchmarks/results/generic_cpu.json). On processes every core runs its
+own interpreter.
+
+The workers are forked from the calling process when a grid needs them, so they inherit the objective and
+everything it refers to (functions and globals defined in ``__main__`` or a notebook cell, closures,
+imported libraries such as deepxde) without pickling anything. Each grid forks its own workers and ends them
+when it is done: a persistent pool would hold a snapshot of the parent taken at its start, and a loss that
+reads a global the user has changed since (new collocation points, a new source term) would silently give
+the old landscape. Forking two workers, their handshake and their end cost about 10-20 ms on the reference
+machine (``start_cost()`` keeps the measured value), against 2 s for a 21 x 21 grid of the reference loss.
+
+Fork safety:
+
+* Workers are forked from the thread that evaluates the grid, after the engine's own worker threads have
+  finished their chunks and no torch op runs in this process on our behalf.
+* A child sets torch to one thread before any torch op. The parent's OpenMP team does not exist in the
+  child (only the forking thread does); with one thread ``at::parallel_for`` and MKL never enter a parallel
+  region, so the child never touches it. The child never uses the engine's thread pool either
+  (``_threads.run_parts`` runs inline there).
+* A child ignores SIGINT (Ctrl-C reaches the whole process group; the parent handles it and ends its
+  workers) and leaves by ``os._exit`` (multiprocessing's), never running the parent's atexit handlers or
+  flushing its buffers.
+* Objectives on a GPU never come here. A torch build that sees CUDA devices starts autograd device threads
+  at the parent's first backward pass, and autograd in a forked child then raises: each worker runs a tiny
+  autograd probe before it reports ready, and a failed probe makes ``auto`` fall back to threads and
+  ``processes`` raise ``ProcessesUnavailable``.
+
+Results stream back chunk by chunk, so progress callbacks run as chunks finish; an exception from the
+callback (the widget abandoning a grid), a failing loss or Ctrl-C ends the workers at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+
+import torch
+
+from . import _threads
+
+HANDSHAKE_TIMEOUT_S = 60.0  # a worker that is not ready by then is taken for one that hung after the fork
+_START_COST = [0.05]  # seconds to fork, hand-shake and end one grid's workers; updated with each measurement
+_IN_WORKER = [False]
+
+
+class ProcessesUnavailable(RuntimeError):
+    """Worker processes cannot be used here (no fork, a daemonic process, autograd broken by the fork)."""
+
+
+class LossFailed(RuntimeError):
+    """The user's loss raised in a worker process; the message names the loss, the points and the error."""
+
+
+def start_cost() -> float:
+    """Seconds one grid's workers cost to start and end (the latest measurement, initially a guess)."""
+    return _START_COST[0]
+
+
+def available() -> bool:
+    """Whether this process can fork workers at all."""
+    return (
+        not _IN_WORKER[0]
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
+
+
+def _probe() -> None:
+    x = torch.ones(2, requires_grad=True)
+    (g,) = torch.autograd.grad((x * x).sum(), x)
+    if float(g.sum()) != 4.0:
+        raise RuntimeError("autograd gave a wrong gradient in the worker")
+
+
+def _serve(conn, objective) -> None:
+    """A worker: set up, report ready, then evaluate the chunks of parameter points it receives."""
+    torch.set_num_threads(1)  # first of all: never enter the parent's OpenMP team, which is not here
+    _IN_WORKER[0] = True
+    _threads._INSIDE.flag = True  # nested parallel sections run inline; the parent's thread pool is not here
+    _threads._POOL = None
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_flush_denormal(True)
+    try:
+        _probe()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which decides
+        conn.send(("unusable", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the parent has gone
+            return
+        if msg is None:
+            return
+        idx, params = msg
+        try:
+            with torch.no_grad():
+                res = objective.evaluate(torch.from_numpy(params))
+            conn.send(("done", idx, {k: v.detach().cpu().numpy() for k, v in res.items()}))
+        except BaseException as exc:  # noqa: BLE001 - the parent raises it, naming the loss
+            try:
+                import pickle
+
+                original = pickle.dumps(exc)
+                pickle.loads(original)
+            except Exception:  # noqa: BLE001 - an exception that cannot travel goes as text only
+                original = None
+            conn.send(("failed", idx, (type(exc).__name__, str(exc), traceback.format_exc(), original)))
+
+
+def _loss_name(objective) -> str:
+    formulation = getattr(objective, "formulation", None)
+    return str(getattr(formulation, "name", type(objective).__name__))
+
+
+class _Workers:
+    """One grid's worker processes; ``end()`` stops them (always call it)."""
+
+    def __init__(self, objective, n_workers: int):
+        if not available():
+            raise ProcessesUnavailable(
+                "worker processes need the 'fork' start method and a process that may have children "
+                "(not a daemonic multiprocessing worker, not a worker of this pool)"
+            )
+        t0 = time.perf_counter()
+        ctx = multiprocessing.get_context("fork")
+        self.procs: list = []
+        self.conns: list = []
+        try:
+            with warnings.catch_warnings():  # Python >= 3.12 warns on any fork of a process with threads
+                warnings.simplefilter("ignore", DeprecationWarning)
+                for _ in range(n_workers):
+                    parent_end, child_end = ctx.Pipe(duplex=True)
+                    p = ctx.Process(target=_serve, args=(child_end, objective), daemon=True, name="plw-loss")
+                    p.start()
+                    child_end.close()  # so a dead worker shows as EOF on parent_end
+                    self.procs.append(p)
+                    self.conns.append(parent_end)
+            self._handshake()
+        except BaseException:
+            self.end()
+            raise
+        self.started_in = time.perf_counter() - t0
+
+    def _handshake(self) -> None:
+        waiting = set(range(len(self.conns)))
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        while waiting:
+            ready = wait([self.conns[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise ProcessesUnavailable(f"worker processes did not start within {HANDSHAKE_TIMEOUT_S:.0f} s")
+            for conn in ready:
+                i = self.conns.index(conn)
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError) as exc:
+                    raise ProcessesUnavailable(f"a worker process died at start ({self._exit(i)})") from exc
+                if msg[0] != "ready":
+                    raise ProcessesUnavailable(f"torch cannot run in a forked worker process here: {msg[1]}")
+                waiting.discard(i)
+
+    def _exit(self, i: int) -> str:
+        p = self.procs[i]
+        p.join(timeout=1.0)
+        return f"exit code {p.exitcode}"
+
+    def end(self) -> None:
+        """Stop every worker now (a grid abandoned mid-chunk does not wait for its chunks)."""
+        for p in self.procs:
+            if p.is_alive():
+                p.terminate()
+        for p in self.procs:
+            p.join(timeout=5.0)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        for c in self.conns:
+            c.close()
+        self.procs, self.conns = [], []
+
+
+def evaluate_chunks(
+    objective,
+    make_params: Callable[[slice], torch.Tensor],
+    chunks: Sequence[slice],
+    store: Callable[[slice, dict[str, torch.Tensor]], None],
+    n_workers: int,
+) -> None:
+    """Evaluate the chunks on ``n_workers`` forked processes, calling ``store(slice, values)`` in this thread
+    as each chunk comes back. Raises ``ProcessesUnavailable`` (before any chunk is evaluated) when workers
+    cannot run here, ``LossFailed`` when the loss raises in a worker, and whatever ``store`` raises."""
+    chunks = list(chunks)
+    if not chunks:
+        return
+    workers = _Workers(objective, max(1, min(n_workers, len(chunks))))
+    start = workers.started_in
+    try:
+        pending = iter(enumerate(chunks))
+        busy: dict = {}  # connection -> (index, slice) of the chunk it is evaluating
+
+        def feed(conn) -> None:
+            nxt = next(pending, None)
+            if nxt is not None:
+                i, sl = nxt
+                conn.send((i, make_params(sl).detach().cpu().contiguous().numpy()))
+                busy[conn] = (i, sl)
+
+        for conn in workers.conns:
+            feed(conn)
+        while busy:
+            for conn in wait(list(busy)):
+                i, sl = busy.pop(conn)
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError) as exc:
+                    k = workers.conns.index(conn)
+                    raise LossFailed(
+                        f"a worker process evaluating loss {_loss_name(objective)!r} died at parameter points "
+                        f"{sl.start}..{sl.stop - 1} ({workers._exit(k)}); run with parallel='threads' to see the "
+                        "error in this process"
+                    ) from exc
+                if msg[0] == "failed":
+                    name, text, tb, original = msg[2]
+                    cause = None
+                    if original is not None:
+                        import pickle
+
+                        cause = pickle.loads(original)
+                    raise LossFailed(
+                        f"loss {_loss_name(objective)!r} raised {name}: {text} at one of the parameter points "
+                        f"{sl.start}..{sl.stop - 1}, in a worker process. Its traceback there:\n{tb}"
+                    ) from cause
+                store(sl, {k: torch.from_numpy(v) for k, v in msg[2].items()})
+                feed(conn)
+    finally:
+        t_end = time.perf_counter()
+        workers.end()
+        start += time.perf_counter() - t_end
+    # the next grids' decisions use what this one cost to start and end (never below 10 ms: a noisy low
+    # reading must not send tiny grids to processes)
+    _START_COST[0] = max(0.01, start)

@@ -13,8 +13,16 @@ Reference workload: poisson1d strong form, 1000 midpoints, MLP 1-50-50-50-1 tanh
 Each method is timed alternately ``--repeats`` times on the same grid; medians and ratios are reported.
 The grid values of every method are checked against the loop's.
 
+Then, on a CPU, the opaque loss (``from_model`` of the MLP with the Python loss, evaluated one point at a
+time) at each of ``--opaque-resolutions`` (default 21 and 41), side by side in one run:
+
+  loop@1, loop@T the per-point loop with 1 and with T torch threads; the faster is the baseline
+  threads        ``landscape(parallel="threads")``: T Python threads, one torch thread each (the GIL)
+  processes      ``landscape(parallel="processes")``: T forked worker processes, one torch thread each
+  auto           ``landscape()`` (the default): threads, handing over to processes when worth it
+
     python benchmarks/bench_generic.py [--resolution 21] [--repeats 3] [--device cpu|cuda] [--loop-points N]
-                                       [--out FILE]
+                                       [--opaque-resolutions 21,41] [--out FILE]
 
 With ``--loop-points N`` the loop runs on N evenly spaced grid points only and its time is scaled to the
 whole grid (for large grids on a GPU, where the loop alone would take minutes).
@@ -83,6 +91,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loop-points", type=int, default=None)
+    ap.add_argument("--opaque-resolutions", default="21,41", help="comma-separated; empty to skip")
+    ap.add_argument("--only-opaque", action="store_true", help="skip the rows before the opaque loss's")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -101,6 +111,7 @@ def main(argv=None):
     scale = n / len(subset)
 
     rows = []
+    trained = {}
     for label, make in (
         (
             "mlp",
@@ -122,6 +133,9 @@ def main(argv=None):
         torch.nn.utils.vector_to_parameters(run.params.clone(), seq.parameters())
         user = plw.from_model(seq, loss, device=dev)
         dirs = plw.random_directions(run, 2, seed=0)
+        trained[label] = (seq, user, dirs, run.params.clone(), run.net.description)
+        if args.only_opaque:
+            break
         D = dirs.vectors
         theta0 = run.params.clone()
         D = D.to(dev)
@@ -170,6 +184,11 @@ def main(argv=None):
                 f"  max rel diff {err:.1e}",
                 flush=True,
             )
+    resolutions = [int(r) for r in args.opaque_resolutions.split(",") if r.strip()]
+    if dev.type == "cpu" and resolutions:
+        seq, user, dirs, theta0, network = trained["mlp"]
+        for r in resolutions:
+            rows += opaque_rows(seq, user, dirs, theta0, network, loss, r, args.threads, args.repeats)
     meta = dict(
         torch=torch.__version__,
         threads=torch.get_num_threads(),
@@ -180,6 +199,78 @@ def main(argv=None):
     )
     if args.out:
         Path(args.out).write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    return rows
+
+
+def opaque_rows(seq, user, dirs, theta0, network, loss, res, threads, repeats) -> list[dict]:
+    """The opaque loss at res x res: the loop at 1 and at ``threads`` torch threads, then landscape() on
+    threads, on processes and with parallel="auto", timed alternately; ratios against the faster loop."""
+    axis = np.linspace(-1, 1, res)
+    coef = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    D = dirs.vectors
+
+    def loop_at(t):
+        def go():
+            torch.set_num_threads(t)
+            try:
+                return loop(seq, loss, theta0, D, coef, range(coef.shape[0]))
+            finally:
+                torch.set_num_threads(threads)
+
+        return go
+
+    def grid(parallel):
+        info = {}
+
+        def go():
+            ds = plw.landscape(user, dirs, span=1.0, resolution=res, progress=False, parallel=parallel)
+            info["parallel"] = ds.attrs["parallel"]
+            return ds.loss.values.reshape(-1)
+
+        return go, info
+
+    methods = {"loop@1": (loop_at(1), {})}
+    if threads != 1:
+        methods[f"loop@{threads}"] = (loop_at(threads), {})
+    for p in ("threads", "processes", "auto"):
+        methods[p] = grid(p)
+    times = {k: [] for k in methods}
+    values = {}
+    for _ in range(repeats):
+        for name, (fn, _info) in methods.items():
+            t = time.perf_counter()
+            values[name] = fn()
+            times[name].append(time.perf_counter() - t)
+    torch.nn.utils.vector_to_parameters(theta0, seq.parameters())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best_loop = min((k for k in methods if k.startswith("loop")), key=lambda k: med[k])
+    ref = values[best_loop]
+    print(f"opaque {res}x{res}: baseline {best_loop} {med[best_loop]:.3f} s", flush=True)
+    rows = []
+    for name, (_fn, info) in methods.items():
+        err = float(np.max(np.abs(values[name] - ref) / np.maximum(np.abs(ref), 1e-30)))
+        ratio = med[best_loop] / med[name]
+        rows.append(
+            dict(
+                module="mlp",
+                method=f"from_model opaque {name}",
+                network=network,
+                seconds=med[name],
+                loop_seconds=med[best_loop],
+                loop_method=best_loop,
+                ratio=ratio,
+                max_rel_diff=err,
+                grid=f"{res}x{res}",
+                times=times[name],
+                loop_times=times[best_loop],
+                parallel=info.get("parallel", "loop"),
+            )
+        )
+        print(
+            f"opaque {res}x{res} {name:10s} {med[name]:7.3f} s  ratio {ratio:5.2f}x vs {best_loop}"
+            f"  max rel diff {err:.1e}  ({info.get('parallel', 'loop')})",
+            flush=True,
+        )
     return rows
 
 

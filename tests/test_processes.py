@@ -124,6 +124,22 @@ def test_a_loss_that_raises_in_a_worker_names_the_loss_and_the_error(two_threads
     assert _no_workers_left()
 
 
+def test_a_worker_that_dies_is_reported_and_the_next_grid_runs(two_threads):
+    import os
+
+    limit = float(_model()[0].weight.detach().sum()) + 0.2
+
+    def fatal(model):
+        if float(model[0].weight.detach().sum()) > limit:
+            os._exit(3)  # as a segfault in a C extension would end the worker
+        return tutorial_loss(model)
+
+    with pytest.raises(LossFailed, match=r"a worker process evaluating loss 'fatal' died .*exit code 3"):
+        _grid(plw.from_model(_model(), {"fatal": fatal}), "processes")
+    assert _no_workers_left()
+    assert np.isfinite(_grid(_run(), "processes").loss.values).all()
+
+
 def test_a_nan_loss_gives_nan_grid_entries(two_threads):
     limit = _model()[2].weight.detach().sum()
 

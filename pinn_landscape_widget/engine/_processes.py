@@ -38,6 +38,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 import warnings
@@ -56,6 +57,7 @@ TARGET_MESSAGE_S = 0.02
 HANDSHAKE_TIMEOUT_S = 60.0  # a worker that is not ready by then is taken for one that hung after the fork
 _START_COST = [0.05]  # seconds to fork, hand-shake and end one grid's workers; updated with each measurement
 _IN_WORKER = [False]
+_UNUSABLE: list[str] = []  # why forked workers cannot run torch here, once a probe has said so
 
 
 class ProcessesUnavailable(RuntimeError):
@@ -72,10 +74,13 @@ def start_cost() -> float:
 
 
 def available() -> bool:
-    """Whether this process can fork workers at all."""
+    """Whether this process can fork workers: Linux (macOS has fork, but system frameworks are not safe in a
+    forked child of a process with threads), not a daemonic process or one of our workers, and no earlier
+    worker found torch unusable after the fork."""
     return (
-        not _IN_WORKER[0]
-        and "fork" in multiprocessing.get_all_start_methods()
+        sys.platform.startswith("linux")
+        and not _IN_WORKER[0]
+        and not _UNUSABLE
         and not multiprocessing.current_process().daemon
     )
 
@@ -137,8 +142,10 @@ class _Workers:
     def __init__(self, objective, n_workers: int):
         if not available():
             raise ProcessesUnavailable(
-                "worker processes need the 'fork' start method and a process that may have children "
-                "(not a daemonic multiprocessing worker, not a worker of this pool)"
+                _UNUSABLE[0]
+                if _UNUSABLE
+                else "worker processes need Linux's fork and a process that may have children (not a daemonic "
+                "multiprocessing worker, not one of these workers); use parallel='threads'"
             )
         t0 = time.perf_counter()
         ctx = multiprocessing.get_context("fork")
@@ -174,7 +181,10 @@ class _Workers:
                 except (EOFError, OSError) as exc:
                     raise ProcessesUnavailable(f"a worker process died at start ({self._exit(i)})") from exc
                 if msg[0] != "ready":
-                    raise ProcessesUnavailable(f"torch cannot run in a forked worker process here: {msg[1]}")
+                    _UNUSABLE.append(
+                        f"torch cannot run in a forked worker process here ({msg[1]}); use parallel='threads'"
+                    )
+                    raise ProcessesUnavailable(_UNUSABLE[0])
                 waiting.discard(i)
 
     def _exit(self, i: int) -> str:

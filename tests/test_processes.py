@@ -178,3 +178,19 @@ def test_parallel_is_checked():
     with pytest.raises(ValueError, match="parallel='processes' is for a loss evaluated one parameter point"):
         _grid(ours, "processes")
     assert _grid(ours, "auto").attrs["parallel"] == "threads"
+
+
+def test_when_torch_cannot_run_in_a_forked_worker_auto_uses_threads_and_processes_says_why(two_threads, monkeypatch):
+    def broken():  # as autograd fails in a child forked from a CUDA process that has run a backward pass
+        raise RuntimeError("Unable to handle autograd's threading in combination with fork-based multiprocessing")
+
+    monkeypatch.setattr(_processes, "_probe", broken)  # the children inherit it with the fork
+    monkeypatch.setattr(_processes, "_UNUSABLE", [])
+    monkeypatch.setattr(_processes, "_START_COST", [1e-6])
+    run = _run()
+    auto = _grid(run, "auto")
+    assert auto.attrs["parallel"] == "threads" and np.isfinite(auto.loss.values).all()
+    assert _no_workers_left() and not _processes.available()
+    with pytest.raises(_processes.ProcessesUnavailable, match="fork-based multiprocessing.*parallel='threads'"):
+        _grid(run, "processes")
+    np.testing.assert_allclose(auto.loss.values, _grid(run, "threads").loss.values, rtol=1e-5)

@@ -194,3 +194,13 @@ def test_when_torch_cannot_run_in_a_forked_worker_auto_uses_threads_and_processe
     with pytest.raises(_processes.ProcessesUnavailable, match="fork-based multiprocessing.*parallel='threads'"):
         _grid(run, "processes")
     np.testing.assert_allclose(auto.loss.values, _grid(run, "threads").loss.values, rtol=1e-5)
+
+
+def test_processes_from_a_worker_thread_as_the_widget_computes(two_threads):
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = _run()
+    with ThreadPoolExecutor(1) as ex:
+        off_main = ex.submit(_grid, run, "processes").result()
+    assert off_main.attrs["parallel"] == "processes" and _no_workers_left()
+    np.testing.assert_allclose(off_main.loss.values, _grid(run, "threads").loss.values, rtol=1e-5)

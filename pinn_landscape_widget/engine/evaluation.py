@@ -166,7 +166,7 @@ def evaluate_points(
         )
     how, n_workers = "serial", 1
     chunks = list(iter_chunks(n, chunk))
-    if objective.device.type == "cpu" and not compile and (threads_ok or procs_ok):
+    if objective.device.type == "cpu" and not compile and (threads_ok or parallel == "processes"):
         with few_threads_per_op() as n_threads:
             n_workers, _ = workers_for(n_threads)
             torch.set_num_threads(1)  # this thread only builds parameter points; no OpenMP team while forking
@@ -178,7 +178,7 @@ def evaluate_points(
                 switch = None
                 if parallel == "auto" and procs_ok and n_workers > 1 and _processes.available():
                     switch = _worth_processes
-                rest = _chunk_parallel(objective, make_params, chunks, store, switch) if threads_ok else chunks
+                rest = _chunk_parallel(objective, make_params, chunks, store, switch)
                 if rest:
                     try:
                         _processes.evaluate_chunks(objective, make_params, rest, store, n_workers)

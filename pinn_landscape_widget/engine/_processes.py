@@ -35,8 +35,10 @@ callback (the widget abandoning a grid), a failing loss or Ctrl-C ends the worke
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import time
@@ -122,8 +124,6 @@ def _serve(conn, objective) -> None:
             conn.send(("done", idx, values, time.perf_counter() - t))
         except BaseException as exc:  # noqa: BLE001 - the parent raises it, naming the loss
             try:
-                import pickle
-
                 original = pickle.dumps(exc)
                 pickle.loads(original)
             except Exception:  # noqa: BLE001 - an exception that cannot travel goes as text only
@@ -258,9 +258,8 @@ def evaluate_chunks(
                     name, text, tb, original = msg[2]
                     cause = None
                     if original is not None:
-                        import pickle
-
-                        cause = pickle.loads(original)
+                        with contextlib.suppress(Exception):
+                            cause = pickle.loads(original)
                     raise LossFailed(
                         f"loss {_loss_name(objective)!r} raised {name}: {text} at one of the parameter points "
                         f"{sl.start}..{sl.stop - 1}, in a worker process. Its traceback there:\n{tb}"

@@ -73,16 +73,26 @@ def test_processes_give_the_grid_threads_give(two_threads):
     assert _no_workers_left()
 
 
-def test_auto_keeps_a_small_grid_on_threads_and_moves_a_big_one_to_processes(two_threads, monkeypatch):
+def test_auto_keeps_a_small_grid_on_threads_and_hands_a_big_one_to_processes_when_worth_it(two_threads, monkeypatch):
     run = _run()
     small = _grid(run, "auto", resolution=3)
     assert small.attrs["parallel"] == "threads"
-    monkeypatch.setattr(_processes, "_START_COST", [1e-6])  # forking costs nothing: any grid is worth it
+    monkeypatch.setattr(evaluation, "_worth_processes", lambda *args: True)
     big = _grid(run, "auto")
-    assert big.attrs["parallel"] in ("threads+processes", "processes")
-    monkeypatch.setattr(evaluation, "PROCESS_WORK_FACTOR", 1e12)  # forking is never worth it
+    assert big.attrs["parallel"] == "threads+processes"
+    monkeypatch.setattr(evaluation, "_worth_processes", lambda *args: False)
     assert _grid(run, "auto").attrs["parallel"] == "threads"
     np.testing.assert_allclose(big.loss.values, _grid(run, "threads").loss.values, rtol=1e-5)
+
+
+def test_processes_are_worth_it_when_threads_wait_for_the_gil(monkeypatch):
+    monkeypatch.setattr(_processes, "_START_COST", [0.03])
+    # bench_generic's reference loss, first chunk on 2 threads: 95% running, 435 points left -> threads
+    assert not evaluation._worth_processes(2, 6, 0.0190, 0.0181, 435)
+    # a 1-20-20-1 network at 64 points: 70% running (the GIL), 1675 points left -> processes
+    assert evaluation._worth_processes(2, 6, 0.0065, 0.0046, 1675)
+    # the same loss on a 5 x 5 grid: not worth the fork
+    assert not evaluation._worth_processes(2, 6, 0.0065, 0.0046, 13)
 
 
 def test_progress_reaches_the_total_and_cancelling_from_the_callback_stops_the_workers(two_threads):
@@ -186,7 +196,7 @@ def test_when_torch_cannot_run_in_a_forked_worker_auto_uses_threads_and_processe
 
     monkeypatch.setattr(_processes, "_probe", broken)  # the children inherit it with the fork
     monkeypatch.setattr(_processes, "_UNUSABLE", [])
-    monkeypatch.setattr(_processes, "_START_COST", [1e-6])
+    monkeypatch.setattr(evaluation, "_worth_processes", lambda *args: True)
     run = _run()
     auto = _grid(run, "auto")
     assert auto.attrs["parallel"] == "threads" and np.isfinite(auto.loss.values).all()

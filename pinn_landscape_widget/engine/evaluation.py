@@ -7,6 +7,7 @@ activations at a time.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections import deque
@@ -26,11 +27,17 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 CPU_CACHE_BUDGET = 24 * 2**20
 
 PARALLEL_MODES = ("auto", "threads", "processes")
-# parallel="auto" moves a grid of an opaque loss to worker processes when the work left after its first chunk,
-# timed, is estimated above this many times the workers' start cost (``_processes.start_cost()``, ~10-20 ms
-# for 2 workers): on 2 cores threads give ~1.5x the serial time, processes ~1.9x plus the start cost, so
-# processes win from ~6x the start cost; 10 keeps small grids on threads with a margin.
-PROCESS_WORK_FACTOR = 10
+# parallel="auto" moves a grid of an opaque loss to worker processes when what they would save on the rest of
+# the grid is above this many times their start cost (``_processes.start_cost()``, 20-40 ms for 2 workers).
+# What they save is measured on the grid's first chunk: its CPU time against its wall time on T threads says
+# how much of the threads' time went to waiting for the GIL. The reference loss of bench_generic (a
+# 1-50-50-50-1 network at 1000 points) spends ~95% of it in torch ops that release the GIL: threads run at
+# 1.64x its serial time on 2 cores and processes cannot do better. A 1-20-20-1 network at 64 points holds
+# the GIL ~30% of the time: threads 1.13x, processes 1.85x.
+PROCESS_GAIN_FACTOR = 2.0
+# the decision waits for this much chunk time (summed over the threads): one short chunk, perhaps run before
+# the other threads started, says little about how they share the GIL
+SWITCH_AFTER_S = 0.05
 
 
 def process_safe(objective) -> bool:
@@ -177,7 +184,7 @@ def evaluate_points(
                 how = "threads"
                 switch = None
                 if parallel == "auto" and procs_ok and n_workers > 1 and _processes.available():
-                    switch = _worth_processes
+                    switch = functools.partial(_worth_processes, n_workers)
                 rest = _chunk_parallel(objective, make_params, chunks, store, switch)
                 if rest:
                     try:
@@ -192,9 +199,14 @@ def evaluate_points(
     return {k: v.cpu() for k, v in out.items()}
 
 
-def _worth_processes(points_done: int, seconds: float, points_left: int) -> bool:
-    """Whether the points left, at the speed of those done, are worth forking worker processes for."""
-    return points_left * seconds / max(points_done, 1) > PROCESS_WORK_FACTOR * _processes.start_cost()
+def _worth_processes(n_workers: int, points: int, wall: float, cpu: float, points_left: int) -> bool:
+    """Whether worker processes would save enough on the points left, from one chunk of ``points`` that took
+    ``wall`` seconds, ``cpu`` of them running (the rest waiting for the GIL or a core): on threads the rest
+    takes about left * cpu/point / (n * cpu/wall), on processes left * cpu/point / n plus the start cost."""
+    running = min(1.0, max(cpu / max(wall, 1e-9), 0.05))
+    on_processes = points_left * cpu / max(points, 1) / n_workers
+    saved = on_processes * (1.0 / running - 1.0)
+    return saved > PROCESS_GAIN_FACTOR * _processes.start_cost()
 
 
 @torch.no_grad()
@@ -235,15 +247,17 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
     Every chunk runs with the same thread count wherever it runs, so a point's value does not depend on
     which thread took its chunk (nor, up to 16, on how many there are).
 
-    ``switch(points_done, seconds, points_left)``, if given, is asked once, when the first chunk is done
-    (with its time); True stops the threads taking more chunks, and the chunks no thread took are returned
-    (else the list is empty).
+    ``switch(points, wall_seconds, cpu_seconds, points_left)``, if given, is asked once, when the chunks done
+    so far add up to ``SWITCH_AFTER_S`` of wall time (with their summed wall and thread CPU times); True
+    stops the threads taking more chunks, and the chunks no thread took are returned (else the list is
+    empty).
     """
     if not chunks:
         return []
     pending = deque(chunks)
     left = [sum(sl.stop - sl.start for sl in chunks)]
     asked = [switch is None]
+    timed = [0, 0.0, 0.0]  # points, wall and CPU seconds of the chunks done so far (for ``switch``)
     rest: list[slice] = []
     lock = threading.Lock()
     failures: list[BaseException] = []
@@ -257,9 +271,9 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
             if sl is None:
                 return
             try:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 res = objective.evaluate(make_params(sl))
-                seconds = time.perf_counter() - t
+                wall, cpu = time.perf_counter() - t, time.thread_time() - c
                 store(sl, res)
             except BaseException as exc:  # the first failure stops every thread and reaches the caller
                 with lock:
@@ -267,11 +281,14 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
                 return
             if not asked[0]:
                 with lock:
-                    if not asked[0] and switch(sl.stop - sl.start, seconds, left[0]):
-                        taken = list(pending)
-                        pending.clear()
-                        rest.extend(taken)
-                    asked[0] = True
+                    timed[0] += sl.stop - sl.start
+                    timed[1] += wall
+                    timed[2] += cpu
+                    if not asked[0] and timed[1] >= SWITCH_AFTER_S:
+                        if switch(timed[0], timed[1], timed[2], left[0]):
+                            rest.extend(pending)
+                            pending.clear()
+                        asked[0] = True
 
     def work():
         with torch.no_grad(), _subnormals_flushed(), reused_buffers():

@@ -77,6 +77,7 @@ def test_auto_keeps_a_small_grid_on_threads_and_hands_a_big_one_to_processes_whe
     run = _run()
     small = _grid(run, "auto", resolution=3)
     assert small.attrs["parallel"] == "threads"
+    monkeypatch.setattr(evaluation, "SWITCH_AFTER_S", 0.0)  # decide after the first chunks, small as they are
     monkeypatch.setattr(evaluation, "_worth_processes", lambda *args: True)
     big = _grid(run, "auto")
     assert big.attrs["parallel"] == "threads+processes"
@@ -87,12 +88,12 @@ def test_auto_keeps_a_small_grid_on_threads_and_hands_a_big_one_to_processes_whe
 
 def test_processes_are_worth_it_when_threads_wait_for_the_gil(monkeypatch):
     monkeypatch.setattr(_processes, "_START_COST", [0.03])
-    # bench_generic's reference loss, first chunk on 2 threads: 95% running, 435 points left -> threads
-    assert not evaluation._worth_processes(2, 6, 0.0190, 0.0181, 435)
-    # a 1-20-20-1 network at 64 points: 70% running (the GIL), 1675 points left -> processes
-    assert evaluation._worth_processes(2, 6, 0.0065, 0.0046, 1675)
-    # the same loss on a 5 x 5 grid: not worth the fork
-    assert not evaluation._worth_processes(2, 6, 0.0065, 0.0046, 13)
+    # measured on 2 threads (each thread's first chunk left out). bench_generic's reference loss, 21 x 21:
+    # 97% running, 405 points left -> threads (threads 0.76 s, processes 0.78 s)
+    assert not evaluation._worth_processes(2, 18, 0.0630, 0.0612, 405)
+    # a 1-20-20-1 network at 64 points, 41 x 41: 70% running (the GIL) -> processes (0.70 s, threads 1.13 s)
+    assert evaluation._worth_processes(2, 66, 0.0510, 0.0355, 1600)
+    assert not evaluation._worth_processes(2, 66, 0.0510, 0.0355, 40)
 
 
 def test_progress_reaches_the_total_and_cancelling_from_the_callback_stops_the_workers(two_threads):
@@ -196,6 +197,7 @@ def test_when_torch_cannot_run_in_a_forked_worker_auto_uses_threads_and_processe
 
     monkeypatch.setattr(_processes, "_probe", broken)  # the children inherit it with the fork
     monkeypatch.setattr(_processes, "_UNUSABLE", [])
+    monkeypatch.setattr(evaluation, "SWITCH_AFTER_S", 0.0)
     monkeypatch.setattr(evaluation, "_worth_processes", lambda *args: True)
     run = _run()
     auto = _grid(run, "auto")

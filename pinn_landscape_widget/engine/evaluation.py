@@ -29,12 +29,12 @@ CPU_CACHE_BUDGET = 24 * 2**20
 PARALLEL_MODES = ("auto", "threads", "processes")
 # parallel="auto" moves a grid of an opaque loss to worker processes when what they would save on the rest of
 # the grid is above this many times their start cost (``_processes.start_cost()``, 20-40 ms for 2 workers).
-# What they save is measured on the grid's first chunk: its CPU time against its wall time on T threads says
-# how much of the threads' time went to waiting for the GIL. The reference loss of bench_generic (a
-# 1-50-50-50-1 network at 1000 points) spends ~95% of it in torch ops that release the GIL: threads run at
-# 1.64x its serial time on 2 cores and processes cannot do better. A 1-20-20-1 network at 64 points holds
-# the GIL ~30% of the time: threads 1.13x, processes 1.85x.
-PROCESS_GAIN_FACTOR = 2.0
+# What they save is measured on the grid's first chunks: their CPU time against their wall time on T threads
+# says how much of the threads' time went to waiting for the GIL. bench_generic's reference loss (a
+# 1-50-50-50-1 network at 1000 points) runs 97% of the time, in torch ops that release the GIL: on 2 cores
+# threads take 0.76 s for 21 x 21 and processes cannot do better (0.78 s). A 1-20-20-1 network at 64 points
+# runs 70% of the time: 41 x 41 takes 1.13 s on threads, 0.70 s on processes (serial 1.28 s).
+PROCESS_GAIN_FACTOR = 3.0
 # the decision waits for this much chunk time (summed over the threads): one short chunk, perhaps run before
 # the other threads started, says little about how they share the GIL
 SWITCH_AFTER_S = 0.05
@@ -248,7 +248,8 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
     which thread took its chunk (nor, up to 16, on how many there are).
 
     ``switch(points, wall_seconds, cpu_seconds, points_left)``, if given, is asked once, when the chunks done
-    so far add up to ``SWITCH_AFTER_S`` of wall time (with their summed wall and thread CPU times); True
+    so far, each thread's first left out, add up to ``SWITCH_AFTER_S`` of wall time (with their summed wall
+    and thread CPU times); True
     stops the threads taking more chunks, and the chunks no thread took are returned (else the list is
     empty).
     """
@@ -258,6 +259,7 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
     left = [sum(sl.stop - sl.start for sl in chunks)]
     asked = [switch is None]
     timed = [0, 0.0, 0.0]  # points, wall and CPU seconds of the chunks done so far (for ``switch``)
+    warm: set[int] = set()  # threads past their first chunk
     rest: list[slice] = []
     lock = threading.Lock()
     failures: list[BaseException] = []
@@ -281,6 +283,9 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
                 return
             if not asked[0]:
                 with lock:
+                    if threading.get_ident() not in warm:  # a thread's first chunk copies the model, warms up
+                        warm.add(threading.get_ident())
+                        continue
                     timed[0] += sl.stop - sl.start
                     timed[1] += wall
                     timed[2] += cpu

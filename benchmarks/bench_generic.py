@@ -13,8 +13,15 @@ Reference workload: poisson1d strong form, 1000 midpoints, MLP 1-50-50-50-1 tanh
 Each method is timed alternately ``--repeats`` times on the same grid; medians and ratios are reported.
 The grid values of every method are checked against the loop's.
 
-Then, on a CPU, the opaque loss (``from_model`` of the MLP with the Python loss, evaluated one point at a
-time) at each of ``--opaque-resolutions`` (default 21 and 41), side by side in one run:
+Then, on a CPU, opaque losses (``from_model`` with a Python loss, evaluated one point at a time) at each of
+``--opaque-resolutions`` (default 21 and 41), side by side in one run, for two workloads:
+
+  mlp            the reference workload above (1-50-50-50-1, 1000 points): ~97% of a point's time is in
+                 torch ops that release the GIL
+  small          a tutorial-style loss (a 1-20-20-1 Sequential, a float32 ``x`` of 64 points made once with
+                 requires_grad, a global ``f``): ~30% of a point's time holds the GIL
+
+with these methods:
 
   loop@1, loop@T the per-point loop with 1 and with T torch threads; the faster is the baseline
   threads        ``landscape(parallel="threads")``: T Python threads, one torch thread each (the GIL)
@@ -187,8 +194,10 @@ def main(argv=None):
     resolutions = [int(r) for r in args.opaque_resolutions.split(",") if r.strip()]
     if dev.type == "cpu" and resolutions:
         seq, user, dirs, theta0, network = trained["mlp"]
+        small = small_workload()
         for r in resolutions:
-            rows += opaque_rows(seq, user, dirs, theta0, network, loss, r, args.threads, args.repeats)
+            rows += opaque_rows("mlp", seq, user, dirs, theta0, network, loss, r, args.threads, args.repeats)
+            rows += opaque_rows("small", *small, r, args.threads, args.repeats)
     meta = dict(
         torch=torch.__version__,
         threads=torch.get_num_threads(),
@@ -202,7 +211,29 @@ def main(argv=None):
     return rows
 
 
-def opaque_rows(seq, user, dirs, theta0, network, loss, res, threads, repeats) -> list[dict]:
+X_SMALL = torch.linspace(0.0, 1.0, 64).reshape(-1, 1).requires_grad_(True)
+F_SMALL = (math.pi**2) * torch.sin(math.pi * X_SMALL.detach())
+
+
+def small_loss(model):
+    """The loss as tutorials write it: points made once with requires_grad, the source a global."""
+    u = model(X_SMALL)
+    ux = torch.autograd.grad(u.sum(), X_SMALL, create_graph=True)[0]
+    uxx = torch.autograd.grad(ux.sum(), X_SMALL, create_graph=True)[0]
+    return ((uxx + F_SMALL) ** 2).mean() + (model(X_SMALL[[0, -1]]) ** 2).mean()
+
+
+def small_workload():
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(1, 20), torch.nn.Tanh(), torch.nn.Linear(20, 20), torch.nn.Tanh(), torch.nn.Linear(20, 1)
+    )
+    user = plw.from_model(seq, small_loss)
+    dirs = plw.random_directions(user, 2, seed=0)
+    return seq, user, dirs, user.params.clone(), "1-20-20-1 tanh Sequential, 64 points", small_loss
+
+
+def opaque_rows(label, seq, user, dirs, theta0, network, loss, res, threads, repeats) -> list[dict]:
     """The opaque loss at res x res: the loop at 1 and at ``threads`` torch threads, then landscape() on
     threads, on processes and with parallel="auto", timed alternately; ratios against the faster loop."""
     axis = np.linspace(-1, 1, res)
@@ -245,14 +276,14 @@ def opaque_rows(seq, user, dirs, theta0, network, loss, res, threads, repeats) -
     med = {k: statistics.median(v) for k, v in times.items()}
     best_loop = min((k for k in methods if k.startswith("loop")), key=lambda k: med[k])
     ref = values[best_loop]
-    print(f"opaque {res}x{res}: baseline {best_loop} {med[best_loop]:.3f} s", flush=True)
+    print(f"opaque {label} {res}x{res}: baseline {best_loop} {med[best_loop]:.3f} s", flush=True)
     rows = []
     for name, (_fn, info) in methods.items():
         err = float(np.max(np.abs(values[name] - ref) / np.maximum(np.abs(ref), 1e-30)))
         ratio = med[best_loop] / med[name]
         rows.append(
             dict(
-                module="mlp",
+                module=label,
                 method=f"from_model opaque {name}",
                 network=network,
                 seconds=med[name],
@@ -267,7 +298,7 @@ def opaque_rows(seq, user, dirs, theta0, network, loss, res, threads, repeats) -
             )
         )
         print(
-            f"opaque {res}x{res} {name:10s} {med[name]:7.3f} s  ratio {ratio:5.2f}x vs {best_loop}"
+            f"opaque {label:5s} {res}x{res} {name:10s} {med[name]:7.3f} s  ratio {ratio:5.2f}x vs {best_loop}"
             f"  max rel diff {err:.1e}  ({info.get('parallel', 'loop')})",
             flush=True,
         )

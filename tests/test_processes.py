@@ -89,11 +89,14 @@ def test_auto_keeps_a_small_grid_on_threads_and_hands_a_big_one_to_processes_whe
 def test_processes_are_worth_it_when_threads_wait_for_the_gil(monkeypatch):
     monkeypatch.setattr(_processes, "_START_COST", [0.03])
     # measured on 2 threads (each thread's first chunk left out). bench_generic's reference loss, 21 x 21:
-    # 97% running, 405 points left -> threads (threads 0.76 s, processes 0.78 s)
-    assert not evaluation._worth_processes(2, 18, 0.0630, 0.0612, 405)
-    # a 1-20-20-1 network at 64 points, 41 x 41: 70% running (the GIL) -> processes (0.70 s, threads 1.13 s)
-    assert evaluation._worth_processes(2, 66, 0.0510, 0.0355, 1600)
-    assert not evaluation._worth_processes(2, 66, 0.0510, 0.0355, 40)
+    # 97% running, 405 points left -> threads (threads 0.77 s, processes 0.78 s)
+    assert not evaluation._worth_processes(2, 18, 0.0619, 0.0603, 405)
+    # a 1-20-20-1 network at 64 points: 82% running, yet threads are no faster than one thread (the GIL's
+    # hand-offs cost CPU time too) -> processes at 21 x 21 (0.24 s, threads 0.31 s) and 41 x 41 (0.73 s, 1.18 s)
+    assert evaluation._worth_processes(2, 42, 0.0529, 0.0437, 381)
+    assert evaluation._worth_processes(2, 42, 0.0531, 0.0440, 1621)
+    # the same loss at 11 x 11: not worth the fork
+    assert not evaluation._worth_processes(2, 42, 0.0566, 0.0460, 61)
 
 
 def test_progress_reaches_the_total_and_cancelling_from_the_callback_stops_the_workers(two_threads):

@@ -57,7 +57,7 @@ from . import _threads
 # stays small even for a loss that takes well under a millisecond per point
 TARGET_MESSAGE_S = 0.02
 HANDSHAKE_TIMEOUT_S = 60.0  # a worker that is not ready by then is taken for one that hung after the fork
-_START_COST = [0.05]  # seconds to fork, hand-shake and end one grid's workers; updated with each measurement
+_START_COST = [0.03]  # seconds to fork, hand-shake and end one grid's workers; updated with each measurement
 _IN_WORKER = [False]
 _UNUSABLE: list[str] = []  # why forked workers cannot run torch here, once a probe has said so
 

@@ -29,12 +29,12 @@ CPU_CACHE_BUDGET = 24 * 2**20
 PARALLEL_MODES = ("auto", "threads", "processes")
 # parallel="auto" moves a grid of an opaque loss to worker processes when what they would save on the rest of
 # the grid is above this many times their start cost (``_processes.start_cost()``, 20-40 ms for 2 workers).
-# What they save is measured on the grid's first chunks: their CPU time against their wall time on T threads
-# says how much of the threads' time went to waiting for the GIL. bench_generic's reference loss (a
-# 1-50-50-50-1 network at 1000 points) runs 97% of the time, in torch ops that release the GIL: on 2 cores
-# threads take 0.76 s for 21 x 21 and processes cannot do better (0.78 s). A 1-20-20-1 network at 64 points
-# runs 70% of the time: 41 x 41 takes 1.13 s on threads, 0.70 s on processes (serial 1.28 s).
-PROCESS_GAIN_FACTOR = 3.0
+# What they save is estimated from the grid's first chunks on threads: their CPU time against their wall time
+# (see ``_worth_processes``). Measured on 2 cores: bench_generic's reference loss (a 1-50-50-50-1 network at
+# 1000 points) runs 97% of the time, in torch ops that release the GIL; threads take 0.77 s for 21 x 21 and
+# processes cannot do better (0.78 s). A 1-20-20-1 network at 64 points runs 82% of the time and threads are
+# no faster than one thread: 21 x 21 takes 0.31 s on threads, 0.24 s on processes; 41 x 41 1.18 s and 0.73 s.
+PROCESS_GAIN_FACTOR = 2.0
 # the decision waits for this much chunk time (summed over the threads): one short chunk, perhaps run before
 # the other threads started, says little about how they share the GIL
 SWITCH_AFTER_S = 0.05
@@ -200,13 +200,16 @@ def evaluate_points(
 
 
 def _worth_processes(n_workers: int, points: int, wall: float, cpu: float, points_left: int) -> bool:
-    """Whether worker processes would save enough on the points left, from one chunk of ``points`` that took
-    ``wall`` seconds, ``cpu`` of them running (the rest waiting for the GIL or a core): on threads the rest
-    takes about left * cpu/point / (n * cpu/wall), on processes left * cpu/point / n plus the start cost."""
-    running = min(1.0, max(cpu / max(wall, 1e-9), 0.05))
-    on_processes = points_left * cpu / max(points, 1) / n_workers
-    saved = on_processes * (1.0 / running - 1.0)
-    return saved > PROCESS_GAIN_FACTOR * _processes.start_cost()
+    """Whether worker processes would save enough on the points left, from chunks of ``points`` that took
+    ``wall`` seconds on the threads, ``cpu`` of them running (the rest waiting for the GIL or a core).
+
+    With r = cpu / wall and c = cpu / points: threads need about left * c / (r n) for the rest (their
+    measured pace), processes about left * c r / n. The second is calibrated: contention for the GIL also
+    inflates a thread's CPU time (c was 1.5x the serial time per point at r = 0.82); c r is a conservative
+    middle, fitted to the two workloads above."""
+    r = min(1.0, max(cpu / max(wall, 1e-9), 0.05))
+    per_worker = points_left * cpu / max(points, 1) / n_workers
+    return per_worker * (1.0 / r - r) > PROCESS_GAIN_FACTOR * _processes.start_cost()
 
 
 @torch.no_grad()

@@ -255,7 +255,8 @@ def opaque_rows(label, seq, user, dirs, theta0, network, loss, res, threads, rep
 
         def go():
             ds = plw.landscape(user, dirs, span=1.0, resolution=res, progress=False, parallel=parallel)
-            info["parallel"] = ds.attrs["parallel"]
+            info.setdefault("runs", []).append(ds.attrs["parallel"])
+            info["parallel"] = ", ".join(sorted(set(info["runs"])))  # what ran, over the repeats
             return ds.loss.values.reshape(-1)
 
         return go, info

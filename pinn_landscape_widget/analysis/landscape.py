@@ -90,13 +90,14 @@ def landscape(
     compile: evaluate through torch.compile (fused elementwise kernels; pays a compilation on first use;
     on a 2-core CPU it is slower than the eager kernel, so it is off by default).
     parallel: how a CPU grid of an opaque loss (``from_model`` with a plain Python loss function) is shared
-    out: "auto" (default; threads, and worker processes, one per torch thread, when the first chunk's time
-    says the grid is worth their start cost of ~10-20 ms), "threads" (one Python thread per torch thread;
-    they take turns at the GIL, ~1.5x the per-point loop on 2 cores) or "processes" (forked worker
-    processes: ~1.9x the loop on 2 cores; a loss that raises there raises ``LossFailed`` here, naming the
-    loss). The workers are forked per grid, so they see the loss's globals as they are now. Our own
-    batched objectives always run on threads ("processes" is an error for them). ``attrs["parallel"]``
-    says what ran.
+    out: "auto" (default: threads; when the first chunks show the threads waiting for the GIL enough that
+    worker processes would save well over their start cost of 20-40 ms, the rest goes to processes),
+    "threads" (one Python thread per torch thread) or "processes" (one forked worker process per torch
+    thread; a loss that raises there raises ``LossFailed`` here, naming the loss). The workers are forked
+    per grid, so they see the loss's globals as they are now. On 2 cores a GIL-bound loss (a small network)
+    ran 1.07x the per-point loop on threads and 1.71x on processes (41 x 41); the reference loss of
+    benchmarks/bench_generic.py, mostly in torch ops, 1.34x and 1.36x. Our own batched objectives always
+    run on threads ("processes" is an error for them). ``attrs["parallel"]`` says what ran.
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.

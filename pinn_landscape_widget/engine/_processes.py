@@ -1,17 +1,19 @@
 """A user's opaque Python loss evaluated on worker processes, one per torch thread, one torch thread each.
 
 A loss written as a plain Python function of the model (``from_model`` without a batched form) runs one
-parameter point at a time, mostly in the interpreter: on T Python threads the workers take turns at the GIL
-(1.48x the per-point loop on 2 cores, benchmarks/results/generic_cpu.json). On processes every core runs its
-own interpreter.
+parameter point at a time. What it spends in the interpreter holds the GIL, so on T Python threads the
+workers take turns there: a 1-20-20-1 network at 64 points ran 1.07x the per-point loop on 2 threads, 1.71x
+on 2 processes (benchmarks/results/generic_opaque_cpu.json, 41 x 41). On processes every core runs its own
+interpreter.
 
 The workers are forked from the calling process when a grid needs them, so they inherit the objective and
 everything it refers to (functions and globals defined in ``__main__`` or a notebook cell, closures,
 imported libraries such as deepxde) without pickling anything. Each grid forks its own workers and ends them
 when it is done: a persistent pool would hold a snapshot of the parent taken at its start, and a loss that
 reads a global the user has changed since (new collocation points, a new source term) would silently give
-the old landscape. Forking two workers, their handshake and their end cost about 10-20 ms on the reference
-machine (``start_cost()`` keeps the measured value), against 2 s for a 21 x 21 grid of the reference loss.
+the old landscape. Forking two workers, their handshake and their end cost 20-40 ms on the reference
+machine (``start_cost()`` keeps the latest measurement), against 0.3-1.2 s for the 21 x 21 and 41 x 41
+grids above.
 
 Fork safety:
 

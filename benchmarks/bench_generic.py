@@ -23,8 +23,23 @@ its documentation writes them, Poisson 1-D Dirichlet (FNN 1-50-50-50-1 tanh, 16 
 Each method is timed alternately ``--repeats`` times on the same grid; medians and ratios are reported.
 The grid values of every method are checked against the loop's.
 
+Then, on a CPU, opaque losses (``from_model`` with a Python loss, evaluated one point at a time) at each of
+``--opaque-resolutions`` (default 21 and 41), side by side in one run, for two workloads:
+
+  mlp            the reference workload above (1-50-50-50-1, 1000 points): ~97% of a point's time is in
+                 torch ops that release the GIL
+  small          a tutorial-style loss (a 1-20-20-1 Sequential, a float32 ``x`` of 64 points made once with
+                 requires_grad, a global ``f``): ~30% of a point's time holds the GIL
+
+with these methods:
+
+  loop@1, loop@T the per-point loop with 1 and with T torch threads; the faster is the baseline
+  threads        ``landscape(parallel="threads")``: T Python threads, one torch thread each (the GIL)
+  processes      ``landscape(parallel="processes")``: T forked worker processes, one torch thread each
+  auto           ``landscape()`` (the default): threads, handing over to processes when worth it
+
     python benchmarks/bench_generic.py [--resolution 21] [--repeats 3] [--device cpu|cuda] [--loop-points N]
-                                       [--only all|generic|deepxde] [--out FILE]
+                                       [--only all|generic|deepxde] [--opaque-resolutions 21,41] [--out FILE]
 
 With ``--loop-points N`` the loop runs on N evenly spaced grid points only and its time is scaled to the
 whole grid (for large grids on a GPU, where the loop alone would take minutes).
@@ -215,6 +230,8 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--loop-points", type=int, default=None)
     ap.add_argument("--only", choices=("all", "generic", "deepxde"), default="all")
+    ap.add_argument("--opaque-resolutions", default="21,41", help="comma-separated; empty to skip")
+    ap.add_argument("--only-opaque", action="store_true", help="skip the rows before the opaque loss's")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -233,6 +250,7 @@ def main(argv=None):
     scale = n / len(subset)
 
     rows = []
+    trained = {}
     cases = (
         (
             "mlp",
@@ -255,6 +273,9 @@ def main(argv=None):
         torch.nn.utils.vector_to_parameters(run.params.clone(), seq.parameters())
         user = plw.from_model(seq, loss, device=dev)
         dirs = plw.random_directions(run, 2, seed=0)
+        trained[label] = (seq, user, dirs, run.params.clone(), run.net.description)
+        if args.only_opaque:
+            break
         D = dirs.vectors
         theta0 = run.params.clone()
         D = D.to(dev)
@@ -303,6 +324,13 @@ def main(argv=None):
                 f"  max rel diff {err:.1e}",
                 flush=True,
             )
+    resolutions = [int(r) for r in args.opaque_resolutions.split(",") if r.strip()]
+    if dev.type == "cpu" and resolutions and "mlp" in trained:
+        seq, user, dirs, theta0, network = trained["mlp"]
+        small = small_workload()
+        for r in resolutions:
+            rows += opaque_rows("mlp", seq, user, dirs, theta0, network, loss, r, args.threads, args.repeats)
+            rows += opaque_rows("small", *small, r, args.threads, args.repeats)
     if args.only != "generic" and dev.type == "cpu":
         rows += deepxde_rows(args, coef, subset, scale)
     meta = dict(
@@ -315,6 +343,101 @@ def main(argv=None):
     )
     if args.out:
         Path(args.out).write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    return rows
+
+
+X_SMALL = torch.linspace(0.0, 1.0, 64).reshape(-1, 1).requires_grad_(True)
+F_SMALL = (math.pi**2) * torch.sin(math.pi * X_SMALL.detach())
+
+
+def small_loss(model):
+    """The loss as tutorials write it: points made once with requires_grad, the source a global."""
+    u = model(X_SMALL)
+    ux = torch.autograd.grad(u.sum(), X_SMALL, create_graph=True)[0]
+    uxx = torch.autograd.grad(ux.sum(), X_SMALL, create_graph=True)[0]
+    return ((uxx + F_SMALL) ** 2).mean() + (model(X_SMALL[[0, -1]]) ** 2).mean()
+
+
+def small_workload():
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(1, 20), torch.nn.Tanh(), torch.nn.Linear(20, 20), torch.nn.Tanh(), torch.nn.Linear(20, 1)
+    )
+    user = plw.from_model(seq, small_loss)
+    dirs = plw.random_directions(user, 2, seed=0)
+    return seq, user, dirs, user.params.clone(), "1-20-20-1 tanh Sequential, 64 points", small_loss
+
+
+def opaque_rows(label, seq, user, dirs, theta0, network, loss, res, threads, repeats) -> list[dict]:
+    """The opaque loss at res x res: the loop at 1 and at ``threads`` torch threads, then landscape() on
+    threads, on processes and with parallel="auto", timed alternately; ratios against the faster loop."""
+    axis = np.linspace(-1, 1, res)
+    coef = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    D = dirs.vectors
+
+    def loop_at(t):
+        def go():
+            torch.set_num_threads(t)
+            try:
+                return loop(seq, loss, theta0, D, coef, range(coef.shape[0]))
+            finally:
+                torch.set_num_threads(threads)
+
+        return go
+
+    def grid(parallel):
+        info = {}
+
+        def go():
+            ds = plw.landscape(user, dirs, span=1.0, resolution=res, progress=False, parallel=parallel)
+            info.setdefault("runs", []).append(ds.attrs["parallel"])
+            info["parallel"] = ", ".join(sorted(set(info["runs"])))  # what ran, over the repeats
+            return ds.loss.values.reshape(-1)
+
+        return go, info
+
+    methods = {"loop@1": (loop_at(1), {})}
+    if threads != 1:
+        methods[f"loop@{threads}"] = (loop_at(threads), {})
+    for p in ("threads", "processes", "auto"):
+        methods[p] = grid(p)
+    times = {k: [] for k in methods}
+    values = {}
+    for _ in range(repeats):
+        for name, (fn, _info) in methods.items():
+            t = time.perf_counter()
+            values[name] = fn()
+            times[name].append(time.perf_counter() - t)
+    torch.nn.utils.vector_to_parameters(theta0, seq.parameters())
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best_loop = min((k for k in methods if k.startswith("loop")), key=lambda k: med[k])
+    ref = values[best_loop]
+    print(f"opaque {label} {res}x{res}: baseline {best_loop} {med[best_loop]:.3f} s", flush=True)
+    rows = []
+    for name, (_fn, info) in methods.items():
+        err = float(np.max(np.abs(values[name] - ref) / np.maximum(np.abs(ref), 1e-30)))
+        ratio = med[best_loop] / med[name]
+        rows.append(
+            dict(
+                module=label,
+                method=f"from_model opaque {name}",
+                network=network,
+                seconds=med[name],
+                loop_seconds=med[best_loop],
+                loop_method=best_loop,
+                ratio=ratio,
+                max_rel_diff=err,
+                grid=f"{res}x{res}",
+                times=times[name],
+                loop_times=times[best_loop],
+                parallel=info.get("parallel", "loop"),
+            )
+        )
+        print(
+            f"opaque {label:5s} {res}x{res} {name:10s} {med[name]:7.3f} s  ratio {ratio:5.2f}x vs {best_loop}"
+            f"  max rel diff {err:.1e}  ({info.get('parallel', 'loop')})",
+            flush=True,
+        )
     return rows
 
 

@@ -54,7 +54,8 @@ def evaluate_tile(spec: EvaluatorSpec, coef: np.ndarray, chunk: int) -> dict[str
     theta0 = torch.as_tensor(spec.center, dtype=obj.dtype)
     D = torch.as_tensor(spec.directions, dtype=obj.dtype)
     c = torch.as_tensor(coef, dtype=obj.dtype)
-    values = evaluate_points(obj, lambda sl: points_on_slice(theta0, c[sl], D), c.shape[0], chunk)
+    # the cluster already spreads tiles over processes: a tile's chunks stay on the worker's threads
+    values = evaluate_points(obj, lambda sl: points_on_slice(theta0, c[sl], D), c.shape[0], chunk, parallel="threads")
     return {k: v.numpy() for k, v in values.items()}
 
 

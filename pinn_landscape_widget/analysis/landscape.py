@@ -71,6 +71,7 @@ def landscape(
     client=None,
     tile_size: int | None = None,
     compile: bool = False,
+    parallel: str = "auto",
     _on_progress=None,
 ) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
@@ -88,6 +89,15 @@ def landscape(
     four tiles per worker) and evaluated on the workers' CPUs. The result is identical to the local one.
     compile: evaluate through torch.compile (fused elementwise kernels; pays a compilation on first use;
     on a 2-core CPU it is slower than the eager kernel, so it is off by default).
+    parallel: how a CPU grid of an opaque loss (``from_model`` with a plain Python loss function) is shared
+    out: "auto" (default: threads; when the first chunks show the threads waiting for the GIL enough that
+    worker processes would save well over their start cost of 20-40 ms, the rest goes to processes),
+    "threads" (one Python thread per torch thread) or "processes" (one forked worker process per torch
+    thread; a loss that raises there raises ``LossFailed`` here, naming the loss). The workers are forked
+    per grid, so they see the loss's globals as they are now. On 2 cores a GIL-bound loss (a small network)
+    ran 1.07x the per-point loop on threads and 1.71x on processes (41 x 41); the reference loss of
+    benchmarks/bench_generic.py, mostly in torch ops, 1.34x and 1.36x. Our own batched objectives always
+    run on threads ("processes" is an error for them). ``attrs["parallel"]`` says what ran.
 
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
@@ -114,6 +124,7 @@ def landscape(
         return points_on_slice(theta0, coef[sl], D)
 
     done = [0]
+    how: dict = {}
 
     def on_chunk(n):
         bar.update(n)
@@ -123,10 +134,13 @@ def landscape(
 
     with tqdm(total=n_total, desc="landscape", unit="pt", disable=not show_progress(progress), leave=False) as bar:
         if client is None:
-            values = evaluate_points(obj, make_params, n_total, chunk, on_chunk, compile=compile)
+            values = evaluate_points(
+                obj, make_params, n_total, chunk, on_chunk, compile=compile, parallel=parallel, info=how
+            )
         else:
             from .distributed import evaluate_tiles, spec_for
 
+            how.update(parallel="dask")
             if chunk_size is None and memory_budget is None and obj.device.type == "cuda":
                 chunk = chunk_size_for(run.objective(formulation, "cpu", dtype), n_total)
             spec = spec_for(run, obj.formulation.name, obj.dtype, theta0, D)
@@ -189,6 +203,7 @@ def landscape(
         loss_center=float(center_vals["loss"][0]),
         rel_l2_error_center=float(center_vals["rel_l2_error"][0]),
         compute_seconds=time.perf_counter() - t0,
+        parallel=str(how.get("parallel", "serial")),
     )
     e_ref = run.problem.exact_energy() if obj.formulation.name == "deep_ritz" else None
     if e_ref is not None:

@@ -135,6 +135,8 @@ class CustomObjective:
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
         self.thread_safe = bool(getattr(self.batched, "thread_safe", True))
+        # a per-point Python loss holds the GIL: its grids may go to forked worker processes (engine/_processes)
+        self.process_safe = self.batched is None or bool(getattr(self.batched, "process_safe", False))
         self._local = threading.local()
         self._selected = set(self.net.names)
 

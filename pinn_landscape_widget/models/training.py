@@ -58,6 +58,7 @@ class TrainResult:
     diverged: bool = False
     message: str = ""
     _objectives: dict = field(default_factory=dict, repr=False)
+    attrs: dict = field(default_factory=dict)  # as every run has: how it is evaluated (e.g. "evaluation")
 
     @property
     def n_params(self) -> int:

@@ -16,6 +16,7 @@ evaluate, solution_snapshot) and reads runs by duck typing (see ``_runs``).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import pathlib
@@ -40,6 +41,8 @@ from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_
 from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
 from ._solution import ReplayBuilder, point_solution
 from .export import widget_to_html
+
+_LOG = logging.getLogger(__name__)
 
 Z_SCALES = ("linear", "log")
 COLORMAPS = ("viridis", "cividis", "magma", "coolwarm", "gray")
@@ -633,7 +636,10 @@ class LandscapeWidget(anywidget.AnyWidget):
                     )
                     try:
                         slices[key] = self._cached(s)
-                    except Exception:  # noqa: BLE001 - left out, as documented
+                    except Exception as exc:  # noqa: BLE001 - left out of the saved state, as documented
+                        _LOG.warning(
+                            "precompute: slice %s left out of the saved state (%s: %s)", key, type(exc).__name__, exc
+                        )
                         continue
         return slices
 

@@ -13,6 +13,7 @@ The public API is this flat namespace. The subpackages are the layers underneath
 
 from ._version import __version__
 from .analysis.curvature import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
+from .analysis.diagnostics import diagnose
 from .analysis.directions import (
     Directions,
     hessian_directions,
@@ -77,6 +78,7 @@ __all__ = [
     "compare_landscapes",
     "curvature_map",
     "define_problem",
+    "diagnose",
     "dirichlet",
     "directional_curvature",
     "evaluate",

@@ -1,0 +1,141 @@
+"""diagnose(run): every quantity against an independent plain-autograd computation on run.objective().terms."""
+
+import numpy as np
+import pytest
+import torch
+
+import pinn_landscape_widget as plw
+
+F64 = torch.float64
+
+
+@pytest.fixture(scope="module")
+def run():
+    # two terms: the strong residual and the boundary penalty
+    return plw.train(
+        "poisson1d",
+        "strong",
+        width=8,
+        depth=1,
+        steps=(40, 0),
+        record_every=10,
+        progress=False,
+        problem_params=dict(boundary="penalty", n_points=64),
+    )
+
+
+@pytest.fixture(scope="module")
+def ds(run):
+    return plw.diagnose(run)
+
+
+def _grads(run, theta):
+    """{term: (loss, dL/dtheta)} by plain autograd, each term on its own graph, in float64."""
+    obj = run.objective(dtype=F64)
+    out = {}
+    for t in obj.term_names:
+        th = theta.detach().to(F64).clone().requires_grad_(True)
+        val = obj.terms(th[None])[t][0]
+        (g,) = torch.autograd.grad(val, th)
+        out[t] = (float(val.detach()), g)
+    return out
+
+
+def test_coords_match_the_trajectory(run, ds):
+    assert ds.step.values.tolist() == run.trajectory_steps == [0, 10, 20, 30, 40]
+    assert ds.checkpoint.values.tolist() == list(range(len(run.trajectory_steps)))
+    assert ds.term.values.tolist() == run.objective().term_names == ["residual", "boundary"]
+    sub = plw.diagnose(run, checkpoints=[10, 40], hessian=False)
+    assert sub.step.values.tolist() == [10, 40] and sub.checkpoint.values.tolist() == [1, 4]
+    three = plw.diagnose(run, checkpoints=3, hessian=False)
+    assert three.step.values.tolist() == [0, 20, 40]
+
+
+def test_losses_grad_norms_cosines_and_imbalance_match_autograd(run, ds):
+    for k, row in enumerate(ds.checkpoint.values):
+        ref = _grads(run, run.trajectory[int(row)])
+        names = list(ref)
+        for j, t in enumerate(names):
+            loss, g = ref[t]
+            np.testing.assert_allclose(ds["loss"].values[k, j], loss, rtol=1e-6)
+            np.testing.assert_allclose(ds.grad_norm.values[k, j], float(g.norm()), rtol=1e-6)
+            # per layer: our MLP's layers are [W0 (8), b0 (8)] and [W1 (8), b1 (1)]
+            np.testing.assert_allclose(ds.grad_norm_layer.values[k, j, 0], float(g[:16].norm()), rtol=1e-6)
+            np.testing.assert_allclose(ds.grad_norm_layer.values[k, j, 1], float(g[16:].norm()), rtol=1e-6)
+            for j2, t2 in enumerate(names):
+                g2 = ref[t2][1]
+                want = float(g @ g2 / (g.norm() * g2.norm()))
+                np.testing.assert_allclose(ds.grad_cosine.values[k, j, j2], want, rtol=1e-6)
+            rest = sum(ref[u][1] for u in names if u != t)
+            np.testing.assert_allclose(
+                ds.cosine.values[k, j], float(g @ rest / (g.norm() * rest.norm())), rtol=1e-6, atol=1e-12
+            )
+        g_res, g_bc = ref["residual"][1], ref["boundary"][1]
+        assert np.isnan(ds.imbalance.values[k, 0])  # the reference term
+        np.testing.assert_allclose(ds.imbalance.values[k, 1], float(g_res.abs().max() / g_bc.abs().mean()), rtol=1e-6)
+    assert ds.imbalance.attrs["reference_term"] == "residual"
+    for name in ("loss", "grad_norm", "grad_cosine", "cosine", "imbalance", "hessian_top_eigenvalue"):
+        assert ds[name].attrs["definition"]
+    assert "2001.04536" in ds.imbalance.attrs["source"]
+
+
+def test_top_eigenvalue_matches_a_dense_hessian(run, ds):
+    k = 2
+    theta = run.trajectory[int(ds.checkpoint.values[k])].detach().to(F64)
+    obj = run.objective(dtype=F64)
+    for j, t in enumerate(obj.term_names):
+        H = torch.autograd.functional.hessian(lambda th, t=t: obj.terms(th[None])[t][0], theta)
+        want = float(torch.linalg.eigvalsh(H)[-1])
+        np.testing.assert_allclose(ds.hessian_top_eigenvalue.values[k, j], want, rtol=1e-4)
+
+
+def test_summary_states_imbalance_and_stall(ds):
+    s = ds.attrs["summary"]
+    assert "largest gradient imbalance: lambda_boundary" in s
+    worst = float(np.nanmax(ds.imbalance.values))
+    assert f"{worst:.3g}" in s
+    assert "stopped decreasing" in s or "kept decreasing" in s
+    if worst <= 10 and "kept decreasing" in s:
+        assert s.startswith("nothing stands out")
+
+
+def test_one_checkpoint_from_model_run():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).to(F64)
+    x = torch.linspace(0, 1, 16, dtype=F64)[:, None]
+    xb = torch.tensor([[0.0], [1.0]], dtype=F64)
+
+    def loss_fn(m):
+        return {"fit": ((m(x) - torch.sin(x)) ** 2).mean(), "edge": 10.0 * (m(xb) ** 2).mean()}
+
+    run = plw.from_model(model, loss_fn)
+    ds = plw.diagnose(run)
+    assert ds.sizes["step"] == 1 and "one checkpoint only" in ds.attrs["notes"]
+    assert ds.term.values.tolist() == ["fit", "edge"]
+    theta = run.trajectory[-1].detach().clone().requires_grad_(True)
+    terms = run.objective().terms(theta[None])
+    g_fit = torch.autograd.grad(terms["fit"][0], theta, retain_graph=True)[0]
+    g_edge = torch.autograd.grad(terms["edge"][0], theta)[0]
+    np.testing.assert_allclose(ds.grad_norm.values[0], [float(g_fit.norm()), float(g_edge.norm())], rtol=1e-6)
+    np.testing.assert_allclose(ds.imbalance.values[0, 1], float(g_fit.abs().max() / g_edge.abs().mean()), rtol=1e-6)
+    assert "loss trend: needs at least two" in ds.attrs["summary"]
+    assert np.isfinite(ds.hessian_top_eigenvalue.values).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(checkpoints=0), ["checkpoints", "[1, 5]", "0"]),
+        (dict(checkpoints=9), ["checkpoints", "[1, 5]", "9"]),
+        (dict(checkpoints=[10, 15]), ["checkpoints", "not recorded: [15]", "[0, 10, 20, 30, 40]"]),
+        (dict(checkpoints=[]), ["checkpoints", "empty"]),
+        (dict(checkpoints="all"), ["checkpoints", "'all'", "list of recorded steps"]),
+        (dict(hessian="yes"), ["hessian", "'yes'", "True or False"]),
+        (dict(formulation="weak-ish"), ["formulation", "weak-ish", "strong"]),
+    ],
+)
+def test_bad_arguments_name_argument_value_and_allowed(run, kwargs, words):
+    with pytest.raises(ValueError) as err:
+        plw.diagnose(run, **kwargs)
+    for w in words:
+        assert w in str(err.value)

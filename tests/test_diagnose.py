@@ -139,3 +139,38 @@ def test_bad_arguments_name_argument_value_and_allowed(run, kwargs, words):
         plw.diagnose(run, **kwargs)
     for w in words:
         assert w in str(err.value)
+
+
+def _model_run(edge_weight, two_terms=True):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).to(F64)
+    x = torch.linspace(0, 1, 16, dtype=F64)[:, None]
+    xb = torch.tensor([[0.0], [1.0]], dtype=F64)
+
+    def loss_fn(m):
+        fit = ((m(x) - torch.sin(x)) ** 2).mean()
+        return {"fit": fit, "edge": edge_weight * (m(xb) ** 2).mean()} if two_terms else fit
+
+    return plw.from_model(model, loss_fn)
+
+
+def test_summary_flags_an_imbalance_above_10_and_says_nothing_stands_out_otherwise():
+    calm = plw.diagnose(_model_run(10.0), hessian=False)
+    assert float(calm.imbalance.values[0, 1]) < 10
+    assert calm.attrs["summary"].startswith("nothing stands out")
+    skewed = plw.diagnose(_model_run(1e-4), hessian=False)
+    assert float(skewed.imbalance.values[0, 1]) > 10
+    s = skewed.attrs["summary"]
+    assert "nothing stands out" not in s and "Above 10" in s and "lambda_edge" in s
+    single = plw.diagnose(_model_run(1.0, two_terms=False), hessian=False)
+    assert single.term.values.tolist() == ["total"] and np.isnan(single.imbalance.values).all()
+    assert single.attrs["summary"].startswith("nothing stands out")
+
+
+def test_stall_is_the_first_step_after_which_the_loss_never_drops_1_percent_more():
+    from pinn_landscape_widget.analysis.diagnostics import _stall
+
+    steps = np.arange(6)
+    assert _stall(steps, np.array([10.0, 5.0, 2.0, 1.995, 1.99, 1.99])) == 2
+    assert _stall(steps, np.array([10.0, 8.0, 6.0, 4.0, 2.0, 1.0])) == 5  # still decreasing at the end
+    assert _stall(steps[:1], np.array([1.0])) is None

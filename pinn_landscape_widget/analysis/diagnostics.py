@@ -55,7 +55,7 @@ def _select(run, checkpoints) -> list[int]:
         wanted = list(checkpoints)
         bad = [s for s in wanted if isinstance(s, bool) or not isinstance(s, numbers.Integral) or int(s) not in steps]
         if not wanted or bad:
-            shown = steps if T <= 20 else steps[:10] + ["..."] + steps[-5:]
+            shown = str(steps) if T <= 20 else f"{steps[:10]} ... {steps[-5:]}"
             raise ValueError(
                 f"checkpoints must be recorded steps of the run (run.trajectory_steps: {shown}), "
                 f"got {checkpoints!r}" + (f"; not recorded: {bad}" if bad else " (empty)")

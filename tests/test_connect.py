@@ -160,3 +160,22 @@ def test_curve_directions_of_an_untrained_curve_has_no_plane(runs):
         plw.curve_directions(flat, a)
     with pytest.raises(ValueError, match="plw.connect"):
         plw.curve_directions(plw.landscape(a, resolution=3, progress=False), a)
+
+
+def test_from_model_runs_connect_under_the_users_own_loss():
+    from .test_custom_models import _model, _poisson_losses
+
+    x, strong, energy = _poisson_losses(torch.float64)
+    losses = {"strong": strong, "energy": energy}
+    ra = plw.from_model(_model(torch.float64, 0), losses, points=x)
+    rb = plw.from_model(_model(torch.float64, 1), losses, points=x)
+    ds = plw.connect(ra, rb, formulation="energy", n_points=3, steps=10)
+    assert ds.attrs["formulation"] == "energy" and ds.attrs["skipped_steps"] == 0
+    # the independent evaluation: the curve's parameters written into another module, the user's loss on it
+    copy = _model(torch.float64, seed=5)
+    w1, w2 = ra.params, rb.params
+    th = torch.as_tensor(ds.control_point.values)
+    for s, got in zip(ds.t.values, ds.loss_curve.values):
+        theta = (1 - s) ** 2 * w1 + 2 * s * (1 - s) * th + s**2 * w2
+        torch.nn.utils.vector_to_parameters(theta, copy.parameters())
+        assert float(got) == pytest.approx(float(energy(copy).detach()), rel=1e-9), s

@@ -12,6 +12,7 @@ The public API is this flat namespace. The subpackages are the layers underneath
 """
 
 from ._version import __version__
+from .analysis.connectivity import connect, curve_directions
 from .analysis.curvature import HessianOperator, directional_curvature, hessian_eigenpairs, hessian_spectrum
 from .analysis.diagnostics import diagnose
 from .analysis.directions import (
@@ -76,6 +77,8 @@ __all__ = [
     "__version__",
     "adapters",
     "compare_landscapes",
+    "connect",
+    "curve_directions",
     "curvature_map",
     "define_problem",
     "diagnose",

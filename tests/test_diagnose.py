@@ -174,3 +174,54 @@ def test_stall_is_the_first_step_after_which_the_loss_never_drops_1_percent_more
     assert _stall(steps, np.array([10.0, 5.0, 2.0, 1.995, 1.99, 1.99])) == 2
     assert _stall(steps, np.array([10.0, 8.0, 6.0, 4.0, 2.0, 1.0])) == 5  # still decreasing at the end
     assert _stall(steps[:1], np.array([1.0])) is None
+
+
+# --- the neural tangent kernel (Wang, Yu & Perdikaris 2022) -------------------------------------------------
+
+
+def _tiny(formulation="strong"):
+    return plw.train(
+        "poisson1d",
+        formulation,
+        width=6,
+        depth=1,
+        steps=(20, 0),
+        record_every=10,
+        progress=False,
+        problem_params=dict(boundary="penalty", n_points=32),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _tiny()
+
+
+def test_residual_vectors_square_to_the_objective_terms(tiny):
+    obj = tiny.objective(dtype=F64)
+    for row in range(len(tiny.trajectory_steps)):
+        theta = tiny.trajectory[row].detach().to(F64)
+        rv = obj.residual_vectors(theta[None])
+        terms = obj.terms(theta[None])
+        assert list(rv) == obj.term_names == ["residual", "boundary"]
+        assert rv["residual"].shape == (32,) and rv["boundary"].shape == (2,)
+        for t in obj.term_names:
+            np.testing.assert_allclose(float((rv[t] ** 2).sum()), float(terms[t][0]), rtol=1e-10)
+    # differentiable in the parameters: the gradient of sum(r^2) is the term's gradient
+    th = tiny.trajectory[-1].detach().to(F64).clone().requires_grad_(True)
+    (g,) = torch.autograd.grad((obj.residual_vectors(th)["boundary"] ** 2).sum(), th)
+    (g_ref,) = torch.autograd.grad(obj.terms(th[None])["boundary"][0], th)
+    np.testing.assert_allclose(g.numpy(), g_ref.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="one parameter point"):
+        obj.residual_vectors(torch.stack([th.detach(), th.detach()]))
+
+
+def test_deep_ritz_residual_vectors_leave_the_energy_out():
+    run = _tiny("deep_ritz")
+    obj = run.objective(dtype=F64)
+    theta = run.trajectory[-1].detach().to(F64)
+    rv = obj.residual_vectors(theta)
+    assert "energy" in obj.term_names and list(rv) == ["boundary"]
+    np.testing.assert_allclose(
+        float((rv["boundary"] ** 2).sum()), float(obj.terms(theta[None])["boundary"][0]), rtol=1e-10
+    )

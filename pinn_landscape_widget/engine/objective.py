@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,13 +168,53 @@ class Objective:
         w = ps.w
         assert w is not None  # the interior has weights
         out = {term: (dens[term] * w).sum(1) for term in dens}
-        for cps in self.conditions:
-            c = cps.condition
-            assert c is not None  # every condition point set carries its condition
-            mis = c.misfit(self.solution(network(cps), cps))
+        for c, mis in self._misfits(network):
             val = c.lam * (mis * mis * c.row_weights()).sum(1)
             out[c.name] = out[c.name] + val if c.name in out else val
         return out, u
+
+    def _misfits(self, network: Callable[[PointSet], Jet]) -> Iterator[tuple[ConditionSet, torch.Tensor]]:
+        """(condition, misfit [K, rows]) of each penalised condition, in order."""
+        for cps in self.conditions:
+            c = cps.condition
+            assert c is not None  # every condition point set carries its condition
+            yield c, c.misfit(self.solution(network(cps), cps))
+
+    def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
+        """Each least-squares term's weighted residual vector r_term [N_term] at ONE parameter point, so that
+        the term of ``terms(params)`` is sum(r_term ** 2); differentiable in params (the rows of the Jacobian
+        the neural tangent kernel is built from).
+
+        Strong form interior: sqrt(w_i) * r_e(x_i), a system's residual components (one term) concatenated
+        in the problem's order; each penalised condition: sqrt(lam * row_weight_j) * misfit_j (conditions
+        sharing a name concatenated). Deep Ritz's energy is not a sum of squares and is left out: its dict
+        then holds the condition terms only. The same residuals and misfits ``loss_terms`` squares.
+        """
+        params = self._check(params)
+        if params.shape[0] != 1:
+            raise ValueError(f"residual_vectors takes one parameter point ([1, P] or [P]), got {params.shape[0]}")
+
+        def network(ps: PointSet) -> Jet:
+            return self.network_jet(params, ps, functional)
+
+        def sqrt_weights(w: torch.Tensor, what: str) -> torch.Tensor:
+            if bool((w < 0).any()):
+                raise ValueError(f"{what} has negative weights: the term is not a sum of squares")
+            return w.sqrt()
+
+        out: dict[str, torch.Tensor] = {}
+        ps = self.interior
+        if self.formulation.least_squares:
+            u = self.solution(network(ps), ps)
+            res = self.formulation.residuals(self.problem, u, ps.cols, ps.f)
+            assert res is not None
+            assert ps.w is not None
+            sw = sqrt_weights(ps.w, "the interior quadrature")
+            out = {term: torch.cat([r[0] * sw for r in rs]) for term, rs in res.items()}
+        for c, mis in self._misfits(network):
+            v = mis[0] * sqrt_weights(c.lam * c.row_weights(), f"condition {c.name!r}")
+            out[c.name] = torch.cat([out[c.name], v]) if c.name in out else v
+        return out
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each loss term [K]; they add up to the loss (penalty terms include lam)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -23,6 +24,7 @@ from .problems import Problem
 class Formulation:
     name: str
     description: str
+    least_squares: ClassVar[bool] = False  # the interior terms are sums of squared residuals (``residuals``)
 
     def spec(self, problem: Problem) -> JetSpec:
         """The input derivatives the interior term reads on this problem."""
@@ -46,19 +48,35 @@ class Formulation:
         """Per-point integrand [K, N] of each interior term."""
         raise NotImplementedError
 
+    def residuals(
+        self, problem: Problem, u: Jet, cols: Sequence[torch.Tensor], f
+    ) -> dict[str, list[torch.Tensor]] | None:
+        """Least-squares forms: each interior term's residuals [K, N] (its density is the sum of their squares).
+        None for a loss that is not a sum of squares (Deep Ritz's energy)."""
+        return None
+
 
 class StrongForm(Formulation):
+    least_squares = True
+
     def spec(self, problem):
         return problem.residual_spec
 
     def terms(self, problem):
         return problem.residual_terms
 
+    def residuals(self, problem, u, cols, f):
+        out: dict[str, list[torch.Tensor]] = {}
+        for term, r in problem.residual_values(u, cols, f):
+            out.setdefault(term, []).append(r)
+        return out
+
     def densities(self, problem, u, cols, f):
         out: dict[str, torch.Tensor] = {}
-        for term, r in problem.residual_values(u, cols, f):
-            sq = r * r
-            out[term] = sq if term not in out else out[term] + sq
+        for term, rs in self.residuals(problem, u, cols, f).items():
+            for r in rs:
+                sq = r * r
+                out[term] = sq if term not in out else out[term] + sq
         return out
 
 

@@ -131,6 +131,8 @@ def test_one_checkpoint_from_model_run():
         (dict(checkpoints=[]), ["checkpoints", "empty"]),
         (dict(checkpoints="all"), ["checkpoints", "'all'", "list of recorded steps"]),
         (dict(hessian="yes"), ["hessian", "'yes'", "True or False"]),
+        (dict(ntk="yes"), ["ntk", "'yes'", "True or False"]),
+        (dict(ntk_max_entries=0), ["ntk_max_entries", "positive integer", "0"]),
         (dict(formulation="weak-ish"), ["formulation", "weak-ish", "strong"]),
     ],
 )
@@ -225,3 +227,60 @@ def test_deep_ritz_residual_vectors_leave_the_energy_out():
     np.testing.assert_allclose(
         float((rv["boundary"] ** 2).sum()), float(obj.terms(theta[None])["boundary"][0]), rtol=1e-10
     )
+
+
+def test_ntk_trace_eigenvalues_and_weights_match_a_full_autograd_jacobian(tiny):
+    ds = plw.diagnose(tiny, hessian=False)
+    assert ds.attrs["dtype"] == "float64" and "2007.14527" in ds.attrs["ntk"]
+    obj = tiny.objective(dtype=F64)
+    for k, row in enumerate(ds.checkpoint.values):
+        theta = tiny.trajectory[int(row)].detach().to(F64)
+        traces = []
+        for j, t in enumerate(obj.term_names):
+            J = torch.autograd.functional.jacobian(lambda th, t=t: obj.residual_vectors(th)[t], theta)  # [N_t, P]
+            assert J.shape == ((32 if t == "residual" else 2), theta.numel())
+            K = J @ J.T
+            traces.append(float(torch.trace(K)))
+            np.testing.assert_allclose(ds.ntk_trace.values[k, j], traces[-1], rtol=1e-8)
+            want = torch.linalg.eigvalsh(K).flip(0).numpy()
+            n_top = min(3, K.shape[0])
+            np.testing.assert_allclose(ds.ntk_top_eigenvalues.values[k, j, :n_top], want[:n_top], rtol=1e-8)
+            assert np.isnan(ds.ntk_top_eigenvalues.values[k, j, n_top:]).all()  # the boundary kernel is 2 x 2
+            if t == "boundary":  # 2 x 2 and well conditioned: both eigenvalues far above the cutoff
+                np.testing.assert_allclose(ds.ntk_condition_number.values[k, j], want[0] / want[1], rtol=1e-8)
+            else:  # rank-deficient (u'' does not see the output bias): the cutoff keeps the condition finite
+                cond = ds.ntk_condition_number.values[k, j]
+                assert np.isfinite(cond) and cond >= want[0] / want[2]
+        for j in range(len(traces)):
+            np.testing.assert_allclose(ds.ntk_weight.values[k, j], sum(traces) / traces[j], rtol=1e-8)
+    for name in ("ntk_trace", "ntk_top_eigenvalues", "ntk_condition_number", "ntk_weight"):
+        assert ds[name].attrs["definition"] and "2007.14527" in ds[name].attrs["source"]
+    assert "eps" in ds.ntk_condition_number.attrs["cutoff"]
+
+
+def test_ntk_memory_budget_keeps_the_trace_exact_and_skips_what_does_not_fit(tiny):
+    full = plw.diagnose(tiny, checkpoints=1, hessian=False)
+    # 100 entries: J_boundary (2 x 19) fits, J_residual (32 x 19) and R (19 x 19) do not; rows come one by one
+    small = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=100)
+    np.testing.assert_allclose(small.ntk_trace.values, full.ntk_trace.values, rtol=1e-12)
+    assert np.isnan(small.ntk_top_eigenvalues.values[0, 0]).all()
+    np.testing.assert_allclose(
+        small.ntk_top_eigenvalues.values[0, 1, :2], full.ntk_top_eigenvalues.values[0, 1, :2], rtol=1e-10
+    )
+    assert "residual: eigenvalues skipped" in small.attrs["notes"] and "trace exact" in small.attrs["notes"]
+    # 1200 entries: R (19 x 19) fits, built chunk by chunk from J_residual's rows: the same spectrum
+    mid = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=1200)
+    np.testing.assert_allclose(mid.ntk_top_eigenvalues.values, full.ntk_top_eigenvalues.values, rtol=1e-8)
+    assert "skipped" not in mid.attrs["notes"]
+
+
+def test_ntk_is_nan_with_the_reason_without_per_point_residuals():
+    dr = plw.diagnose(_tiny("deep_ritz"), hessian=False)
+    for name in ("ntk_trace", "ntk_top_eigenvalues", "ntk_condition_number", "ntk_weight"):
+        assert np.isnan(dr[name].values).all()
+    assert "not computed" in dr.attrs["ntk"] and "'deep_ritz'" in dr.attrs["ntk"] and "energy" in dr.attrs["ntk"]
+    fm = plw.diagnose(_model_run(10.0), hessian=False)
+    assert np.isnan(fm.ntk_trace.values).all() and np.isnan(fm.ntk_weight.values).all()
+    assert "not computed" in fm.attrs["ntk"] and "from_model" in fm.attrs["ntk"]
+    off = plw.diagnose(_model_run(10.0), hessian=False, ntk=False)
+    assert "ntk_trace" not in off and off.attrs["ntk"].startswith("not asked")

@@ -5,9 +5,11 @@ gradient imbalance ratio of Wang, Teng & Perdikaris (2021) and the top Hessian e
 Every quantity is computed on the run's own ``Objective.terms`` (the loss training and the landscape use)
 at the recorded checkpoints, in the curvature tools' dtype (float64 where the loss allows it).
 
-Not computed (yet): the neural tangent kernel of Wang, Yu & Perdikaris (2022). It needs each term's
-per-point residuals, and ``Objective.terms`` returns each term already reduced over its points (a user's
-loss from ``from_model`` is a scalar per term by construction), so there is no Jacobian to take.
+The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term: K_tt = J_t J_t^T, J_t the
+Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
+to theta; its trace, top eigenvalues and condition number, and their weights lambda_t = tr(K) / tr(K_tt).
+It needs per-point residuals: a ``from_model`` run's losses are scalars and Deep Ritz's energy is not a sum of
+squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ IMBALANCE_THRESHOLD = 10.0  # lambda_term above this is flagged in the summary
 STALL_FRACTION = 0.01  # "stopped decreasing": never again more than 1 % below the loss at that step
 STALL_BEFORE = 0.8  # flagged when that step comes before 80 % of the recorded steps
 
+NTK_MAX_ENTRIES = 20_000_000  # default memory budget: Jacobian / kernel entries held at once
+NTK_TOP = 3  # top eigenvalues reported
+
 SOURCES = {
+    "ntk": "Wang, Yu & Perdikaris (2022), 'When and why PINNs fail to train: A neural tangent kernel perspective', "
+    "J. Comput. Phys. 449, 110768, arXiv:2007.14527",
     "imbalance": "Wang, Teng & Perdikaris (2021), 'Understanding and mitigating gradient flow pathologies in "
     "physics-informed neural networks', SIAM J. Sci. Comput. 43(5), arXiv:2001.04536, their lambda_hat without the "
     "moving average",
@@ -91,23 +98,116 @@ def _stall(steps: np.ndarray, loss: np.ndarray) -> int | None:
     return int(steps[-1])
 
 
-def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: bool = True) -> xr.Dataset:
+def _ntk_unavailable(obj) -> str | None:
+    """Why this objective has no NTK (None: it has one)."""
+    if not hasattr(obj, "residual_vectors"):
+        return (
+            "not computed: the run's losses (from_model) return one scalar per term, so there are no per-point "
+            "residuals whose Jacobian the NTK is built from"
+        )
+    if not obj.formulation.least_squares:
+        return (
+            f"not computed: the {obj.formulation.name!r} loss's interior term is an energy, not a sum of squared "
+            "residuals; the NTK (and the weights lambda_t, which need the whole kernel) is defined for the "
+            "residual (strong) form"
+        )
+    return None
+
+
+def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[dict, list[str]]:
+    """{term: (trace, singular values of J_t descending or None, max(N_t, P))} at theta, and notes.
+
+    K_tt = J_t J_t^T has eigenvalues sigma^2, sigma the singular values of J_t (taken from J_t itself rather
+    than from K_tt: the small ones keep their accuracy). J_t's rows come in chunks (reverse mode, one forward
+    pass for all terms) so that at most about ``max_entries`` entries are held at once; the trace
+    sum ||J_t row||^2 is always exact. The singular values: of the whole J_t when N_t <= P and it fits the
+    budget, else of the triangular factor R [P, P] of J_t = QR, updated chunk by chunk, when that fits, else
+    they are skipped (NaN, with a note).
+    """
+    P = int(theta.numel())
+
+    def flat(th: torch.Tensor) -> torch.Tensor:
+        rv = obj.residual_vectors(th[None], functional=True)
+        return torch.cat([rv[t] for t in names])
+
+    with torch.enable_grad():
+        pair = torch.func.vjp(flat, theta.detach())
+    r, vjp_fn = pair[0], pair[1]
+    rv0 = obj.residual_vectors(theta.detach()[None])
+    sizes = [int(rv0[t].numel()) for t in names]
+    N_all = int(r.numel())
+    chunk = max(1, max_entries // (P + N_all))
+    out, notes = {}, []
+    start = 0
+    for t, N in zip(names, sizes, strict=True):
+        whole = N <= P and N * P <= max_entries
+        qr = not whole and 2 * P * P + chunk * P <= max_entries
+        trace = 0.0
+        parts: list[torch.Tensor] = []
+        R = torch.zeros(0, P, dtype=torch.float64, device=r.device)
+        for a in range(0, N, chunk):
+            b = min(N, a + chunk)
+            E = torch.zeros(b - a, N_all, dtype=r.dtype, device=r.device)
+            E[torch.arange(b - a), start + torch.arange(a, b)] = 1.0
+            try:
+                (J,) = torch.func.vmap(vjp_fn)(E)
+            except (RuntimeError, NotImplementedError):  # an op without a batching rule: one row at a time
+                J = torch.stack([vjp_fn(e)[0] for e in E])
+            J = J.to(torch.float64)
+            trace += float((J * J).sum())
+            if whole:
+                parts.append(J)
+            elif qr:
+                R = torch.linalg.qr(torch.cat([R, J]), mode="r")[1]
+        start += N
+        sv = None
+        if whole:
+            sv = torch.linalg.svdvals(torch.cat(parts))
+        elif qr:
+            sv = torch.linalg.svdvals(R)
+        else:
+            notes.append(
+                f"{t}: eigenvalues skipped, neither J ({N} x {P}, with N <= P) nor its QR factor R ({P} x {P}) fits "
+                f"ntk_max_entries = {max_entries}; trace exact"
+            )
+        out[t] = (trace, None if sv is None else sv.cpu().numpy(), max(N, P))
+    return out, notes
+
+
+def diagnose(
+    run,
+    *,
+    formulation: str | None = None,
+    checkpoints=None,
+    hessian: bool = True,
+    ntk: bool = True,
+    ntk_max_entries: int = NTK_MAX_ENTRIES,
+) -> xr.Dataset:
     """Per checkpoint and loss term: what the PINN failure literature reads, as an ``xarray.Dataset``.
 
     run: a ``TrainResult`` (``train``) or a ``from_model`` run. checkpoints: which rows of ``run.trajectory``
     (None: all, or at most 50 evenly spaced, first and last kept; an int n: n evenly spaced, n = 1 the final
     parameters only; a list of recorded steps). hessian: also the top Hessian eigenvalue of each term
-    (Lanczos, one run per checkpoint and term).
+    (Lanczos, one run per checkpoint and term). ntk: also the neural tangent kernel of each least-squares term
+    (Wang, Yu & Perdikaris 2022); ntk_max_entries: at most this many Jacobian / kernel entries held at once
+    (beyond it the Jacobian is taken in row chunks, and eigenvalues are skipped when no Gram matrix fits).
 
     Dims ``step`` (coords ``step``: the run's recorded steps, ``checkpoint``: their rows in the trajectory),
     ``term`` (the objective's term names), ``term2`` (the same names) and ``layer`` (the network's parameter
     groups). Variables: ``loss``, ``grad_norm``, ``grad_norm_layer``, ``grad_cosine`` (term x term2),
     ``cosine`` (each term against the sum of the others), ``imbalance`` (Wang et al. 2021; reference: the
-    first term, the formulation's residual / energy), ``hessian_top_eigenvalue``; each with its definition in
-    attrs. ``ds.attrs["summary"]`` says in words what stands out. The NTK is not computed: see the module doc.
+    first term, the formulation's residual / energy), ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``,
+    ``ntk_top_eigenvalues`` (dim ``ntk_eig``), ``ntk_condition_number``, ``ntk_weight`` (lambda_t = tr(K) /
+    tr(K_tt)); each with its definition in attrs. The NTK variables are NaN where the loss has no per-point
+    residuals (``from_model``, Deep Ritz): ``ds.attrs["ntk"]`` says why. ``ds.attrs["summary"]`` says in words
+    what stands out.
     """
     if not isinstance(hessian, bool):
         raise ValueError(f"hessian must be True or False, got {hessian!r}")
+    if not isinstance(ntk, bool):
+        raise ValueError(f"ntk must be True or False, got {ntk!r}")
+    if isinstance(ntk_max_entries, bool) or not isinstance(ntk_max_entries, numbers.Integral) or ntk_max_entries < 1:
+        raise ValueError(f"ntk_max_entries must be a positive integer, got {ntk_max_entries!r}")
     dtype = curvature_dtype(run, None, "diagnose")
     obj = run.objective(formulation, None, dtype)
     names = list(obj.term_names)
@@ -124,6 +224,11 @@ def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: 
     imb = np.full((K, M), np.nan)
     top = np.full((K, M), np.nan)
     glayer = np.full((K, M, len(layers) if layers else 0), np.nan)
+    ntk_why = _ntk_unavailable(obj) if ntk else None
+    ntk_trace = np.full((K, M), np.nan)
+    ntk_top = np.full((K, M, NTK_TOP), np.nan)
+    ntk_cond = np.full((K, M), np.nan)
+    ntk_notes: list[str] = []
     for k, r in enumerate(rows):
         theta = run.trajectory[r].detach().to(device=obj.device, dtype=dtype).clone().requires_grad_(True)
         with torch.enable_grad():
@@ -154,6 +259,17 @@ def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: 
             for j, t in enumerate(names):
                 ev = hessian_eigenpairs(run, 1, term=t, formulation=formulation, params=theta.detach())
                 top[k, j] = float(ev.eigenvalue[0])
+        if ntk and ntk_why is None:
+            res, skipped = _ntk(obj, theta.detach(), names, int(ntk_max_entries))
+            ntk_notes += [f"step {int(steps[k])}: {n}" for n in skipped]
+            for j, t in enumerate(names):
+                tr, sv, n = res[t]
+                ntk_trace[k, j] = tr
+                if sv is not None:
+                    eig = sv**2
+                    ntk_top[k, j, : min(NTK_TOP, len(eig))] = eig[:NTK_TOP]
+                    nonzero = sv[sv > sv[0] * n * np.finfo(np.float64).eps]
+                    ntk_cond[k, j] = float((sv[0] / nonzero[-1]) ** 2) if len(nonzero) else np.nan
 
     coords = dict(step=steps, checkpoint=("step", np.array(rows)), term=names, term2=names)
     data = dict(
@@ -168,6 +284,17 @@ def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: 
         data["grad_norm_layer"] = (("step", "term", "layer"), glayer)
     if hessian:
         data["hessian_top_eigenvalue"] = (("step", "term"), top)
+    if ntk:
+        coords["ntk_eig"] = np.arange(NTK_TOP)
+        whole = ntk_trace.sum(1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight = np.where(ntk_trace > 0, whole / ntk_trace, np.inf if ntk_why is None else np.nan)
+        data.update(
+            ntk_trace=(("step", "term"), ntk_trace),
+            ntk_top_eigenvalues=(("step", "term", "ntk_eig"), ntk_top),
+            ntk_condition_number=(("step", "term"), ntk_cond),
+            ntk_weight=(("step", "term"), np.where(np.isnan(ntk_trace), np.nan, weight)),
+        )
     ds = xr.Dataset(data, coords=coords)
     ref = names[0]
     ds["loss"].attrs["definition"] = "L_term(theta_step): the term of Objective.terms (penalty weights included)"
@@ -194,7 +321,36 @@ def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: 
         ds["hessian_top_eigenvalue"].attrs["definition"] = (
             "algebraically largest eigenvalue of d^2 L_term / dtheta^2 (hessian_eigenpairs, Lanczos, default tol)"
         )
+    if ntk:
+        src = SOURCES["ntk"]
+        ds["ntk_trace"].attrs.update(
+            definition="tr(K_tt) = ||J_t||_F^2, K_tt = J_t J_t^T the neural tangent kernel of term t, J_t = "
+            "d r_t / d theta the Jacobian of its weighted residual vector (Objective.residual_vectors: "
+            "sqrt(w_i) r(x_i) inside, sqrt(lam w_j) misfit_j on a condition; sum(r_t^2) = L_t)",
+            source=src,
+        )
+        ds["ntk_top_eigenvalues"].attrs.update(
+            definition=f"the {NTK_TOP} largest eigenvalues of K_tt, descending: sigma^2, sigma the singular values "
+            "of J_t (of J_t or of its QR factor R); NaN past the kernel's rank bound min(N_t, P) or when neither "
+            "fits ntk_max_entries",
+            source=src,
+        )
+        ds["ntk_condition_number"].attrs.update(
+            definition="lambda_max(K_tt) / lambda_min,nonzero(K_tt) = (sigma_max / sigma_min)^2 over the singular "
+            "values of J_t above the cutoff sigma_max * max(N_t, P) * eps (float64 eps, numpy.linalg.matrix_rank's "
+            "tolerance): the conditioning on the kernel's numerical range, its null space excluded",
+            cutoff="sigma > sigma_max * max(N_t, P) * eps, eps = 2.22e-16 (float64), sigma the singular values of J_t (sigma^2 the "
+            "eigenvalues of K_tt)",
+            source=src,
+        )
+        ds["ntk_weight"].attrs.update(
+            definition="lambda_t = tr(K) / tr(K_tt), tr(K) = sum over the terms of tr(K_tt) (K the whole kernel, "
+            "block diagonal traces add); Wang et al.'s Algorithm 1 weights, without their update schedule",
+            source=src,
+        )
     notes = []
+    if ntk_notes:
+        notes += ntk_notes
     if not layers:
         notes.append("grad_norm_layer omitted: the network exposes no parameter layout covering theta")
     if K == 1:
@@ -207,8 +363,10 @@ def diagnose(run, *, formulation: str | None = None, checkpoints=None, hessian: 
         dtype=str(dtype).replace("torch.", ""),
         n_params=P,
         n_checkpoints_recorded=len(run.trajectory_steps),
-        ntk="not computed: Objective.terms returns each term reduced over its points, so per-point residuals "
-        "(the NTK's Jacobian rows, Wang, Yu & Perdikaris 2022, arXiv:2007.14527) are not available",
+        ntk=("not asked (ntk=False)" if not ntk else ntk_why)
+        or f"computed per least-squares term from Objective.residual_vectors (in ds.attrs['dtype'], Gram "
+        f"matrices and traces in float64) "
+        f"(ntk_max_entries = {int(ntk_max_entries)}); {SOURCES['ntk']}",
         notes="; ".join(notes),
         summary=_summary(run, ds, ref),
     )

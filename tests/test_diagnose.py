@@ -6,6 +6,8 @@ import torch
 
 import pinn_landscape_widget as plw
 
+from .conftest import VALUE_CASES, case_id, small_run
+
 F64 = torch.float64
 
 
@@ -255,6 +257,9 @@ def test_ntk_trace_eigenvalues_and_weights_match_a_full_autograd_jacobian(tiny):
             np.testing.assert_allclose(ds.ntk_weight.values[k, j], sum(traces) / traces[j], rtol=1e-8)
     for name in ("ntk_trace", "ntk_top_eigenvalues", "ntk_condition_number", "ntk_weight"):
         assert ds[name].attrs["definition"] and "2007.14527" in ds[name].attrs["source"]
+    w = ds.ntk_weight.values[-1]
+    assert f"lambda_residual = {w[0]:.3g}, lambda_boundary = {w[1]:.3g}" in ds.attrs["summary"]
+    assert "the residual term converges slowest" in ds.attrs["summary"]  # tr(K_boundary) >> tr(K_residual) here
     assert "eps" in ds.ntk_condition_number.attrs["cutoff"]
 
 
@@ -284,3 +289,24 @@ def test_ntk_is_nan_with_the_reason_without_per_point_residuals():
     assert "not computed" in fm.attrs["ntk"] and "from_model" in fm.attrs["ntk"]
     off = plw.diagnose(_model_run(10.0), hessian=False, ntk=False)
     assert "ntk_trace" not in off and off.attrs["ntk"].startswith("not asked")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in VALUE_CASES if c[2] == "strong" and c[0] in ("system", "mixed", "kovasznay2d", "wave1d")],
+    ids=case_id,
+)
+def test_residual_vectors_square_to_the_terms_on_every_strong_problem(case):
+    # systems (a list residual concatenated into one term, or one term per equation), several conditions,
+    # rate and periodic misfits, hard ansatz
+    run = small_run(*case, dtype=F64, steps=2)
+    obj = run.objective(dtype=F64)
+    theta = run.trajectory[-1].detach().to(F64)
+    rv = obj.residual_vectors(theta)
+    terms = obj.terms(theta[None])
+    assert list(rv) == obj.term_names
+    for t in obj.term_names:
+        assert rv[t].dim() == 1
+        np.testing.assert_allclose(float((rv[t] ** 2).sum()), float(terms[t][0]), rtol=1e-10)
+    if case[0] == "system":  # two equations, one term: both residual vectors, concatenated
+        assert rv["residual"].numel() == 2 * obj.interior.x.shape[0]

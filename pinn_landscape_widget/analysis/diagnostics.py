@@ -190,7 +190,8 @@ def diagnose(
     parameters only; a list of recorded steps). hessian: also the top Hessian eigenvalue of each term
     (Lanczos, one run per checkpoint and term). ntk: also the neural tangent kernel of each least-squares term
     (Wang, Yu & Perdikaris 2022); ntk_max_entries: at most this many Jacobian / kernel entries held at once
-    (beyond it the Jacobian is taken in row chunks, and eigenvalues are skipped when no Gram matrix fits).
+    (beyond it the Jacobian is taken in row chunks, and eigenvalues are skipped when neither J nor its QR
+    factor fits; the trace stays exact).
 
     Dims ``step`` (coords ``step``: the run's recorded steps, ``checkpoint``: their rows in the trajectory),
     ``term`` (the objective's term names), ``term2`` (the same names) and ``layer`` (the network's parameter
@@ -364,8 +365,8 @@ def diagnose(
         n_params=P,
         n_checkpoints_recorded=len(run.trajectory_steps),
         ntk=("not asked (ntk=False)" if not ntk else ntk_why)
-        or f"computed per least-squares term from Objective.residual_vectors (in ds.attrs['dtype'], Gram "
-        f"matrices and traces in float64) "
+        or f"computed per least-squares term from Objective.residual_vectors (in ds.attrs['dtype'], singular "
+        f"values and traces in float64) "
         f"(ntk_max_entries = {int(ntk_max_entries)}); {SOURCES['ntk']}",
         notes="; ".join(notes),
         summary=_summary(run, ds, ref),
@@ -398,6 +399,20 @@ def _summary(run, ds: xr.Dataset, ref: str) -> str:
         else:
             msg += f" (at most {IMBALANCE_THRESHOLD:g}: not flagged)"
         lines.append(msg)
+    if "ntk_weight" in ds and bool(np.isfinite(ds["ntk_weight"].values).any()):
+        last = ds["ntk_weight"].isel(step=-1)
+        tr = ds["ntk_trace"].isel(step=-1)
+        fast, slow = str(tr.idxmax("term").values), str(tr.idxmin("term").values)
+        ratio = float(tr.max() / tr.min()) if float(tr.min()) > 0 else np.inf
+        lines.append(
+            f"NTK weights lambda_t = tr(K) / tr(K_tt) at step {int(ds.step.values[-1])} (Wang, Yu & Perdikaris 2022): "
+            + ", ".join(f"lambda_{t} = {float(last.sel(term=t)):.3g}" for t in ds.term.values)
+            + (
+                f"; tr(K_{fast}) / tr(K_{slow}) = {ratio:.3g}: in their analysis the {slow} term converges slowest"
+                if ds.sizes["term"] > 1
+                else ""
+            )
+        )
     # where the loss stopped decreasing: the training history (every step) where there is one
     hist = getattr(run, "history", None)
     if hist is not None and "loss" in hist and hist.sizes.get("step", 0) > 2:

@@ -310,3 +310,26 @@ def test_residual_vectors_square_to_the_terms_on_every_strong_problem(case):
         np.testing.assert_allclose(float((rv[t] ** 2).sum()), float(terms[t][0]), rtol=1e-10)
     if case[0] == "system":  # two equations, one term: both residual vectors, concatenated
         assert rv["residual"].numel() == 2 * obj.interior.x.shape[0]
+
+
+def test_ntk_of_a_torch_module_run_matches_its_autograd_jacobian():
+    # train(model=...) runs through ModuleNetwork (input derivatives by torch.func.jvp): vmap over vjp still applies
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(1, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    run = plw.train(
+        "poisson1d",
+        "strong",
+        model=m,
+        steps=(5, 0),
+        record_every=5,
+        progress=False,
+        problem_params=dict(boundary="penalty", n_points=16),
+    )
+    ds = plw.diagnose(run, checkpoints=1, hessian=False)
+    obj = run.objective(dtype=F64)
+    theta = run.trajectory[-1].detach().to(F64)
+    for j, t in enumerate(obj.term_names):
+        J = torch.autograd.functional.jacobian(lambda th, t=t: obj.residual_vectors(th)[t], theta)
+        np.testing.assert_allclose(ds.ntk_trace.values[0, j], float((J * J).sum()), rtol=1e-8)
+        want = torch.linalg.eigvalsh(J @ J.T).flip(0).numpy()[:2]
+        np.testing.assert_allclose(ds.ntk_top_eigenvalues.values[0, j, :2], want, rtol=1e-8)

@@ -1,0 +1,176 @@
+"""Point-subsampled landscapes: ``Objective.subsample`` and ``landscape(..., subsample=)``.
+
+Each subsampled term is checked against the same weighted sum computed another way: the full objective with
+its weights masked to the subset (zero elsewhere) and scaled by N / n. The estimate's unbiasedness is checked
+over many seeds; the error norm stays on the full points."""
+
+import copy
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import pinn_landscape_widget as plw
+
+from .conftest import small_run
+
+F64 = torch.float64
+
+# a periodic condition with slopes (pairs of points), a system with a hard ansatz and a lift, a Deep Ritz
+# energy, a merged multi-face penalty condition, an initial condition
+CASES = [
+    ("mixed", {}, "strong"),
+    ("system", {}, "strong"),
+    ("ritz", {}, "deep_ritz"),
+    ("poisson2d", dict(n_points=64, boundary="penalty", k=2), "strong"),
+    ("heat1d", dict(n_points=64, diffusivity=0.3), "strong"),
+]
+IDS = [f"{n}-{f}" for n, _, f in CASES]
+
+
+def _run_obj(case):
+    name, kw, form = case
+    run = small_run(name, kw, form, dtype=F64, steps=3)  # any parameters do; a short run is cheap
+    return run, run.objective(None, "cpu", F64)
+
+
+def _thetas(run, k=3, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    p = run.params.to(F64)
+    return torch.stack([p + 0.3 * torch.randn(p.shape, generator=g, dtype=F64) for _ in range(k)])
+
+
+def _rows_in(full: torch.Tensor, sub: torch.Tensor) -> torch.Tensor:
+    """Indices of the rows of ``sub`` in ``full`` (exact matches)."""
+    d = torch.cdist(sub, full)
+    idx = d.argmin(1)
+    assert torch.all(d.gather(1, idx[:, None]) == 0)
+    return idx
+
+
+def _masked(obj, sub):
+    """The full objective with every point set's weights zero off the subset ``sub`` draws and N / n on it."""
+    out = copy.copy(obj)
+    ps = obj.interior
+    idx = _rows_in(ps.x, sub.interior.x)
+    w = torch.zeros_like(ps.w)
+    w[idx] = ps.w[idx] * (ps.x.shape[0] / idx.numel())
+    out.interior = dataclasses.replace(ps, w=w)
+    conds = []
+    for cps, scps in zip(obj.conditions, sub.conditions):
+        c = cps.condition
+        rows = c.weights.shape[0]
+        lo = cps.x[:rows] if c.kind == "periodic" else cps.x
+        slo = scps.x[: scps.x.shape[0] // 2] if c.kind == "periodic" else scps.x
+        idx = _rows_in(lo, slo)
+        if c.kind == "periodic":  # the partners on the high face come with their low-face points
+            assert torch.equal(scps.x[slo.shape[0] :], cps.x[rows:][idx])
+        cw = torch.zeros_like(c.weights)
+        cw[idx] = c.weights[idx] * (rows / idx.numel())
+        conds.append(dataclasses.replace(cps, condition=dataclasses.replace(c, weights=cw)))
+    out.conditions = conds
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_all_points_gives_the_full_objective(case):
+    run, obj = _run_obj(case)
+    th = _thetas(run)
+    full = obj.evaluate(th)
+    for size in (1.0, 10**9):
+        sub = obj.subsample(size, seed=5)
+        assert all(n == N for n, N in sub.subsample_points.values())
+        got = sub.evaluate(th)
+        assert got.keys() == full.keys()
+        for k, v in full.items():
+            torch.testing.assert_close(got[k], v, rtol=1e-12, atol=0.0, msg=k)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("size", [0.3, 7], ids=["frac0.3", "int7"])
+def test_each_subsampled_term_equals_the_masked_full_sum(case, size):
+    run, obj = _run_obj(case)
+    th = _thetas(run)
+    sub = obj.subsample(size, seed=2)
+    n_int, N_int = sub.subsample_points["interior"]
+    assert n_int == (min(7, N_int) if size == 7 else round(0.3 * N_int)) and n_int < N_int
+    got = sub.evaluate(th)
+    ref = _masked(obj, sub).evaluate(th)
+    full = obj.evaluate(th)
+    for k in got:
+        if k.startswith("rel_l2_error"):  # the error stays on the full evaluation points
+            torch.testing.assert_close(got[k], full[k], rtol=1e-12, atol=0.0, msg=k)
+        else:
+            scale = float(full[k].abs().max()) + float(ref[k].abs().max())
+            torch.testing.assert_close(got[k], ref[k], rtol=1e-11, atol=1e-12 * scale, msg=k)
+    # and the subset is a real one: some term differs from the full value
+    assert any(not torch.allclose(got[k], full[k]) for k in got if k.startswith("loss"))
+
+
+def test_the_estimate_is_unbiased_over_seeds():
+    run, obj = _run_obj(("poisson2d", dict(n_points=64, boundary="penalty", k=2), "strong"))
+    th = _thetas(run, k=1)
+    full = obj.evaluate(th)
+    M = 80
+    est = {k: [] for k in full if k.startswith("loss")}
+    for seed in range(M):
+        vals = obj.subsample(0.25, seed=seed).evaluate(th)
+        for k in est:
+            est[k].append(float(vals[k][0]))
+    for k, xs in est.items():
+        xs = np.asarray(xs)
+        se = xs.std(ddof=1) / math.sqrt(M)
+        assert se > 0
+        assert abs(xs.mean() - float(full[k][0])) < 4 * se, (k, xs.mean(), float(full[k][0]), se)
+
+
+def test_the_same_seed_draws_the_same_subset_and_another_seed_another():
+    run, obj = _run_obj(CASES[0])
+    a, b, c = obj.subsample(0.5, seed=3), obj.subsample(0.5, seed=3), obj.subsample(0.5, seed=4)
+    assert torch.equal(a.interior.x, b.interior.x) and torch.equal(a.interior.w, b.interior.w)
+    for ca, cb in zip(a.conditions, b.conditions):
+        assert torch.equal(ca.x, cb.x)
+    assert not torch.equal(a.interior.x, c.interior.x)
+
+
+def test_landscape_states_the_subset_and_uses_it_at_every_grid_point():
+    run = small_run("poisson2d", dict(n_points=64, boundary="penalty", k=2), "strong", dtype=F64, steps=3)
+    dirs = plw.random_directions(run, 2, seed=3)
+    kw = dict(span=0.5, resolution=3, progress=False)
+    full = plw.landscape(run, dirs, **kw)
+    ds = plw.landscape(run, dirs, subsample=16, subsample_seed=7, **kw)
+    kept = json.loads(ds.attrs["subsample_points"])
+    assert kept["interior"] == [16, 64] and all(n <= 16 for n, _ in kept.values())
+    assert ds.attrs["subsample_seed"] == 7
+    n, N = sum(v[0] for v in kept.values()), sum(v[1] for v in kept.values())
+    assert ds["loss"].attrs["long_name"] == f"loss (estimate on {n} of {N} points)"
+    assert "subsample_points" not in full.attrs and full["loss"].attrs["long_name"] == "loss"
+    # every grid value is the subsampled objective's at that point
+    obj = run.objective(None, "cpu", F64).subsample(16, seed=7)
+    D = dirs.vectors.to(F64)
+    for i, a in enumerate(ds.alpha.values):
+        for j, b in enumerate(ds.beta.values):
+            th = run.params.to(F64) + float(a) * D[0] + float(b) * D[1]
+            v = obj.evaluate(th[None])
+            assert math.isclose(float(ds.loss[i, j]), float(v["loss"][0]), rel_tol=1e-10)
+            assert math.isclose(float(ds.rel_l2_error[i, j]), float(full.rel_l2_error[i, j]), rel_tol=1e-10)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 0.0, 1.5, -0.1, float("nan"), True, "10%"])
+def test_bad_subsample_values_name_the_argument_value_and_what_is_allowed(bad):
+    run = small_run("poisson1d", dict(n_points=64), "strong", steps=3)
+    with pytest.raises(ValueError, match=r"subsample must be None, an integer >= 1 .* fraction in \(0, 1\]") as e:
+        plw.landscape(run, resolution=3, progress=False, subsample=bad)
+    assert repr(bad) in str(e.value)
+
+
+def test_a_from_model_run_cannot_be_subsampled_and_says_why():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x = torch.linspace(0, 1, 20)[:, None]
+    run = plw.from_model(model, lambda m: (m(x) ** 2).mean(), points=x)
+    with pytest.raises(ValueError, match=r"subsample=0\.5 .*user's loss function.*cannot be cut"):
+        plw.landscape(run, resolution=3, progress=False, subsample=0.5)

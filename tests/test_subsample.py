@@ -1,8 +1,9 @@
 """Point-subsampled landscapes: ``Objective.subsample`` and ``landscape(..., subsample=)``.
 
 Each subsampled term is checked against the same weighted sum computed another way: the full objective with
-its weights masked to the subset (zero elsewhere) and scaled by N / n. The estimate's unbiasedness is checked
-over many seeds; the error norm stays on the full points."""
+its weights masked to the subset (zero elsewhere) and scaled by N / n, evaluated on all its points. The
+estimate's unbiasedness is checked over many seeds; the error norm is estimated on a subset too (default) or
+kept on the full points (``error="full"``)."""
 
 import copy
 import dataclasses
@@ -20,13 +21,14 @@ from .conftest import small_run
 F64 = torch.float64
 
 # a periodic condition with slopes (pairs of points), a system with a hard ansatz and a lift, a Deep Ritz
-# energy, a merged multi-face penalty condition, an initial condition
+# energy, a merged multi-face penalty condition, an initial condition, an error grid apart from the interior
 CASES = [
     ("mixed", {}, "strong"),
     ("system", {}, "strong"),
     ("ritz", {}, "deep_ritz"),
     ("poisson2d", dict(n_points=64, boundary="penalty", k=2), "strong"),
     ("heat1d", dict(n_points=64, diffusivity=0.3), "strong"),
+    ("poisson1d", dict(n_points=64, n_eval=50, boundary="penalty"), "strong"),  # an error grid of its own
 ]
 IDS = [f"{n}-{f}" for n, _, f in CASES]
 
@@ -51,14 +53,22 @@ def _rows_in(full: torch.Tensor, sub: torch.Tensor) -> torch.Tensor:
     return idx
 
 
-def _masked(obj, sub):
-    """The full objective with every point set's weights zero off the subset ``sub`` draws and N / n on it."""
-    out = copy.copy(obj)
-    ps = obj.interior
-    idx = _rows_in(ps.x, sub.interior.x)
+def _mask(ps, sub_x):
+    idx = _rows_in(ps.x, sub_x)
     w = torch.zeros_like(ps.w)
     w[idx] = ps.w[idx] * (ps.x.shape[0] / idx.numel())
-    out.interior = dataclasses.replace(ps, w=w)
+    return dataclasses.replace(ps, w=w)
+
+
+def _masked(obj, sub, error):
+    """The full objective with every point set's weights zero off the subset ``sub`` draws and N / n on it
+    (the error grid's too when ``error == "subset"``)."""
+    out = copy.copy(obj)
+    out.interior = _mask(obj.interior, sub.interior.x)
+    if error == "subset" and obj.u_exact is not None:
+        # the error on the full grid with masked weights (its values computed there, not reused)
+        out.eval_on_quadrature = False
+        out.eval_set = _mask(obj.eval_set, sub.eval_set.x)
     conds = []
     for cps, scps in zip(obj.conditions, sub.conditions):
         c = cps.condition
@@ -90,18 +100,20 @@ def test_all_points_gives_the_full_objective(case):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-@pytest.mark.parametrize("size", [0.3, 7], ids=["frac0.3", "int7"])
-def test_each_subsampled_term_equals_the_masked_full_sum(case, size):
+@pytest.mark.parametrize("size,error", [(0.3, "subset"), (7, "full")], ids=["frac0.3", "int7-full_error"])
+def test_each_subsampled_term_equals_the_masked_full_sum(case, size, error):
     run, obj = _run_obj(case)
     th = _thetas(run)
-    sub = obj.subsample(size, seed=2)
+    sub = obj.subsample(size, seed=2, error=error)
+    if not obj.eval_on_quadrature and error == "subset":
+        assert sub.subsample_points["rel_l2_error"] == [15, 50]
     n_int, N_int = sub.subsample_points["interior"]
     assert n_int == (min(7, N_int) if size == 7 else round(0.3 * N_int)) and n_int < N_int
     got = sub.evaluate(th)
-    ref = _masked(obj, sub).evaluate(th)
+    ref = _masked(obj, sub, error).evaluate(th)
     full = obj.evaluate(th)
     for k in got:
-        if k.startswith("rel_l2_error"):  # the error stays on the full evaluation points
+        if k.startswith("rel_l2_error") and error == "full":  # the error on the full evaluation points
             torch.testing.assert_close(got[k], full[k], rtol=1e-12, atol=0.0, msg=k)
         else:
             scale = float(full[k].abs().max()) + float(ref[k].abs().max())
@@ -144,10 +156,16 @@ def test_landscape_states_the_subset_and_uses_it_at_every_grid_point():
     ds = plw.landscape(run, dirs, subsample=16, subsample_seed=7, **kw)
     kept = json.loads(ds.attrs["subsample_points"])
     assert kept["interior"] == [16, 64] and all(n <= 16 for n, _ in kept.values())
-    assert ds.attrs["subsample_seed"] == 7
+    assert ds.attrs["subsample_seed"] == 7 and ds.attrs["subsample_error"] == "subset"
     n, N = sum(v[0] for v in kept.values()), sum(v[1] for v in kept.values())
     assert ds["loss"].attrs["long_name"] == f"loss (estimate on {n} of {N} points)"
+    assert ds["rel_l2_error"].attrs["long_name"].endswith("(estimate on 16 of 64 points)")
     assert "subsample_points" not in full.attrs and full["loss"].attrs["long_name"] == "loss"
+    assert "estimate" not in full["rel_l2_error"].attrs["long_name"]
+    ds_full_err = plw.landscape(run, dirs, subsample=16, subsample_seed=7, subsample_error="full", **kw)
+    assert "estimate" not in ds_full_err["rel_l2_error"].attrs["long_name"]
+    np.testing.assert_allclose(ds_full_err.rel_l2_error.values, full.rel_l2_error.values, rtol=1e-10)
+    np.testing.assert_allclose(ds_full_err.loss.values, ds.loss.values, rtol=1e-10)
     # every grid value is the subsampled objective's at that point
     obj = run.objective(None, "cpu", F64).subsample(16, seed=7)
     D = dirs.vectors.to(F64)
@@ -156,7 +174,15 @@ def test_landscape_states_the_subset_and_uses_it_at_every_grid_point():
             th = run.params.to(F64) + float(a) * D[0] + float(b) * D[1]
             v = obj.evaluate(th[None])
             assert math.isclose(float(ds.loss[i, j]), float(v["loss"][0]), rel_tol=1e-10)
-            assert math.isclose(float(ds.rel_l2_error[i, j]), float(full.rel_l2_error[i, j]), rel_tol=1e-10)
+            assert math.isclose(float(ds.rel_l2_error[i, j]), float(v["rel_l2_error"][0]), rel_tol=1e-10)
+
+
+def test_bad_subsample_error_and_seed_are_named():
+    run = small_run("poisson1d", dict(n_points=64), "strong", steps=3)
+    with pytest.raises(ValueError, match=r"subsample_error must be one of \['subset', 'full'\], got 'all'"):
+        plw.landscape(run, resolution=3, progress=False, subsample=0.5, subsample_error="all")
+    with pytest.raises(ValueError, match=r"subsample_seed must be an integer in \[0, .*got -1"):
+        plw.landscape(run, resolution=3, progress=False, subsample=0.5, subsample_seed=-1)
 
 
 @pytest.mark.parametrize("bad", [0, -3, 0.0, 1.5, -0.1, float("nan"), True, "10%"])

@@ -276,16 +276,21 @@ class Objective:
             part.term_names = list(self.formulation.terms(self.problem))
         return part
 
-    def subsample(self, size: int | float, seed: int = 0) -> Objective:
+    def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> Objective:
         """The same objective on a random subset of each point set's points (the interior and every
         condition's rows), drawn once with ``seed``: ``size`` an int is at most that many points per set, a
         float in (0, 1] that fraction (see ``subsample_size``). Each kept point's weight is multiplied by
         N / n, so every term (a weighted sum over its points) is an unbiased estimate of the full term under
         uniform sampling without replacement. A periodic condition keeps pairs (low face, high face).
 
-        The error norm stays on the full evaluation points (``eval_set`` is not cut; the copy computes it
-        there instead of reusing the interior's values). ``subsample_points`` on the copy is
-        ``{name: [n, N]}`` per point set, in order."""
+        error: "subset" (default) estimates the error norm's numerator the same way, on the interior's subset
+        when the error is measured on the interior, else on a subset of the problem's evaluation grid (the
+        denominator ||u*||^2 stays the full one); "full" keeps the error on every evaluation point (on a
+        CPU that extra value pass costs about as much as the whole loss saved, see docs/performance.md).
+        ``subsample_points`` on the copy is ``{name: [n, N]}`` per loss point set, in order, plus
+        ``"rel_l2_error"`` when the error has a subset of its own."""
+        if error not in ("subset", "full"):
+            raise ValueError(f"error must be 'subset' or 'full', got {error!r}")
         gen = torch.Generator().manual_seed(int(seed))
         part = copy.copy(self)
         info: dict[str, list[int]] = {}
@@ -300,8 +305,8 @@ class Objective:
             info[key] = [n, n_all]
             return idx.to(self.device), n_all / n
 
-        idx, scale = draw(self.interior.name, self.interior.x.shape[0])
-        part.interior = self.interior.take(idx, scale)
+        idx_int, scale = draw(self.interior.name, self.interior.x.shape[0])
+        part.interior = self.interior.take(idx_int, scale)
         conds = []
         for cps in self.conditions:
             c = cps.condition
@@ -315,7 +320,16 @@ class Objective:
             sub.condition = cut
             conds.append(sub)
         part.conditions = conds
-        part.eval_on_quadrature = False  # the error on the full points, not the subset's values
+        if error == "full":
+            part.eval_on_quadrature = False  # the error on the full points, not the subset's values
+        elif self.u_exact is not None:
+            if self.eval_on_quadrature:
+                idx_e = idx_int
+                part.eval_set = part.interior
+            else:
+                idx_e, scale = draw("rel_l2_error", self.eval_set.x.shape[0])
+                part.eval_set = self.eval_set.take(idx_e, scale)
+            part.u_exact = [u[idx_e] for u in self.u_exact]
         part.subsample_points = info
         return part
 

@@ -200,3 +200,47 @@ def test_a_from_model_run_cannot_be_subsampled_and_says_why():
     run = plw.from_model(model, lambda m: (m(x) ** 2).mean(), points=x)
     with pytest.raises(ValueError, match=r"subsample=0\.5 .*user's loss function.*cannot be cut"):
         plw.landscape(run, resolution=3, progress=False, subsample=0.5)
+
+
+# --- the widget's preview ------------------------------------------------------------------------------------
+
+
+def test_widget_preview_on_a_subsample_says_so_and_the_full_grid_stays_exact():
+    run = small_run("poisson1d", dict(n_points=128), "strong", steps=3)
+    w = plw.LandscapeWidget(run, resolution=15, compute=False, preview_subsample=0.25)
+    seen = []
+    w.observe(
+        lambda ch: seen.append((w.status_text, tuple(w.panel_data[0]["grid_shape"]), bytes(w.panel_data[0]["grid"]))),
+        "panel_data",
+    )
+    texts = []
+    w.observe(lambda ch: texts.append(ch["new"]), "status_text")
+    w.resolution = 41
+    w.wait()
+    assert any("preview 11 x 11 on 32 of 128 points" in t for t in texts), texts
+    dirs = plw.random_directions(run, 2, seed=0)
+    preview = [g for _, shape, g in seen if shape == (11, 11)]
+    assert preview, seen
+    ref_sub = plw.landscape(run, dirs, resolution=11, progress=False, subsample=0.25)
+    got = np.frombuffer(preview[0], np.float32).reshape(11, 11)
+    np.testing.assert_allclose(got, ref_sub.loss.values.astype(np.float32), rtol=1e-5)
+    full = plw.landscape(run, dirs, resolution=41, progress=False)
+    assert w.status == "done" and w.panel_data[0]["grid_shape"] == [41, 41]
+    np.testing.assert_allclose(
+        np.frombuffer(w.panel_data[0]["grid"], np.float32).reshape(41, 41),
+        full.loss.values.astype(np.float32),
+        rtol=1e-5,
+    )
+    assert "estimate" not in w.datasets[0]["loss"].attrs["long_name"]
+
+
+def test_widget_preview_subsample_off_by_default_and_checked():
+    run = small_run("poisson1d", dict(n_points=128), "strong", steps=3)
+    w = plw.LandscapeWidget(run, resolution=15, compute=False)
+    texts = []
+    w.observe(lambda ch: texts.append(ch["new"]), "status_text")
+    w.resolution = 41
+    w.wait()
+    assert any("preview 11 x 11 in" in t for t in texts) and not any("points" in t for t in texts), texts
+    with pytest.raises(ValueError, match=r"preview_subsample must be None, .* fraction in \(0, 1\], got 1\.5"):
+        plw.LandscapeWidget(run, compute=False, preview_subsample=1.5)

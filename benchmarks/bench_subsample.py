@@ -104,6 +104,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="where to write the JSON")
@@ -122,7 +132,7 @@ def main(argv=None):
         print("\n".join(table([r for r in rows if r["problem"] == name]).split("\n")[2:]), flush=True)
     result = dict(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        machine=platform.processor() or platform.machine(),
+        machine=_cpu_name(),
         cpu_count=os.cpu_count(),
         load_average=list(os.getloadavg()),
         python=platform.python_version(),

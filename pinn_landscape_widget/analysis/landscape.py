@@ -16,9 +16,10 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .._checks import check_int, show_progress
+from .._checks import check_choice, check_int, show_progress
 from ..engine.evaluation import chunk_size_for, evaluate_points, points_on_slice
 from ..engine.evaluation import iter_chunks as _slices
+from ..engine.objective import Objective
 from .directions import Directions, as_directions
 
 MAX_RESOLUTION = 1025
@@ -72,6 +73,9 @@ def landscape(
     tile_size: int | None = None,
     compile: bool = False,
     parallel: str = "auto",
+    subsample: int | float | None = None,
+    subsample_seed: int = 0,
+    subsample_error: str = "subset",
     _on_progress=None,
 ) -> xr.Dataset:
     """Loss landscape of a trained run along 1 or 2 directions.
@@ -99,6 +103,18 @@ def landscape(
     benchmarks/bench_generic.py, mostly in torch ops, 1.34x and 1.36x. Our own batched objectives always
     run on threads ("processes" is an error for them). ``attrs["parallel"]`` says what ran.
 
+    subsample: a cheaper estimate of the loss, on a random subset of each point set (the interior and every
+    condition): an int keeps at most that many points per set (more than a set has means all of it), a
+    float in (0, 1] that fraction (rounded, at least one point). The subset is drawn once with
+    ``subsample_seed`` and used at every grid point; kept points' weights are scaled by N / n, so each
+    ``loss_<term>`` is an unbiased estimate of the full term. subsample_error: "subset" (default) estimates
+    ``rel_l2_error``'s numerator on a subset the same way (the interior's, or one of the problem's own error
+    grid), "full" keeps it on every evaluation point (on a CPU that pass costs about what the subset saves).
+    ``curvature`` stays on the full points. ``attrs["subsample_points"]`` is ``{point set: [n, N]}`` as JSON
+    (``"rel_l2_error"`` for the error grid's own subset), with ``subsample_seed`` and ``subsample_error``. Only the
+    package's own objectives can be subsampled: a ``from_model`` run (an opaque user loss, also the
+    adapters' traced losses) raises ValueError, as does ``client=`` (the workers rebuild the full objective).
+
     Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
     ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
     """
@@ -108,6 +124,21 @@ def landscape(
     res = _check_resolution(resolution, n_dims)
     lo, hi = _check_range(dirs.default_span if span is None else span)
     obj = run.objective(formulation, device, dtype)
+    if subsample is not None:
+        if not isinstance(obj, Objective):
+            raise ValueError(
+                f"subsample={subsample!r} needs one of the package's own objectives (point sets with weights); "
+                f"this run's loss is {type(obj).__name__} (a user's loss function, opaque to us: its points "
+                f"cannot be cut). Use subsample=None"
+            )
+        if client is not None:
+            raise ValueError(
+                f"subsample={subsample!r} cannot be combined with client= (the dask workers rebuild the full "
+                f"objective); use subsample=None or client=None"
+            )
+        seed = check_int("subsample_seed", subsample_seed, 0, 2**63 - 1)
+        check_choice("subsample_error", subsample_error, ("subset", "full"))
+        obj = obj.subsample(subsample, seed, subsample_error)
 
     if center is None:
         center = dirs.origin if dirs.origin is not None else run.params
@@ -209,8 +240,21 @@ def landscape(
     if e_ref is not None:
         attrs["energy_reference"] = float(e_ref)  # E*: plot loss - E* before any log scale
     ds.attrs.update(attrs)
-    ds["loss"].attrs["long_name"] = "loss" if e_ref is None else "Deep Ritz energy E"
-    ds["rel_l2_error"].attrs["long_name"] = "relative L2 error ||u - u*|| / ||u*||"
+    long_name = "loss" if e_ref is None else "Deep Ritz energy E"
+    err_name = "relative L2 error ||u - u*|| / ||u*||"
+    if subsample is not None and isinstance(obj, Objective) and obj.subsample_points is not None:
+        kept = obj.subsample_points
+        ds.attrs["subsample_points"] = json.dumps(kept)
+        ds.attrs["subsample_seed"] = int(subsample_seed)
+        ds.attrs["subsample_error"] = subsample_error
+        loss_sets = [v for k, v in kept.items() if k != "rel_l2_error"]
+        n_sub, n_all = sum(v[0] for v in loss_sets), sum(v[1] for v in loss_sets)
+        long_name += f" (estimate on {n_sub} of {n_all} points)"
+        if subsample_error == "subset" and obj.u_exact is not None:
+            n_e, n_eall = kept.get("rel_l2_error", kept["interior"])
+            err_name += f" (estimate on {n_e} of {n_eall} points)"
+    ds["loss"].attrs["long_name"] = long_name
+    ds["rel_l2_error"].attrs["long_name"] = err_name
     if curvature:
         ds["curvature"].attrs["long_name"] = "directional curvature d^T H d"
     return ds

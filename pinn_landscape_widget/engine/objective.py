@@ -12,7 +12,10 @@ product rule; the problem's own functions then turn the solution's jet into dens
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import math
+import numbers
 import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -71,6 +74,45 @@ class PointSet:
             self.condition,
         )
 
+    def take(self, idx: torch.Tensor, w_scale: float = 1.0) -> PointSet:
+        """The points ``idx`` (a LongTensor of row indices), the quadrature weights (if any) times
+        ``w_scale``. The condition, if any, is kept as it is: ``Objective.subsample`` cuts it."""
+
+        def cut(j):
+            return None if j is None else Jet(j.spec, [[t[:, idx] for t in p] for p in j.parts])
+
+        return PointSet(
+            self.name,
+            self.x[idx],
+            self.spec,
+            [cut(j) for j in self.factors],
+            [cut(j) for j in self.lifts],
+            None if self.w is None else self.w[idx] * w_scale,
+            None if self.f is None else self.f[idx],
+            self.condition,
+        )
+
+
+def subsample_size(size, n: int) -> int:
+    """How many of n points ``subsample=size`` keeps: an int >= 1 is at most that many (a size above n
+    means all n); a float in (0, 1] is that fraction, rounded, at least 1."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Real):
+        raise ValueError(
+            f"subsample must be None, an integer >= 1 (points per point set) or a fraction in (0, 1], got {size!r}"
+        )
+    if isinstance(size, numbers.Integral):
+        if size < 1:
+            raise ValueError(
+                f"subsample must be None, an integer >= 1 (points per point set) or a fraction in (0, 1], got {size!r}"
+            )
+        return min(int(size), n)
+    size = float(size)
+    if not math.isfinite(size) or not 0.0 < size <= 1.0:
+        raise ValueError(
+            f"subsample must be None, an integer >= 1 (points per point set) or a fraction in (0, 1], got {size!r}"
+        )
+    return min(n, max(1, round(size * n)))
+
 
 class Objective:
     """Loss terms, total loss and relative L2 error for parameter batches [K, P]."""
@@ -82,6 +124,7 @@ class Objective:
         self.device = torch.device(device)
         self.dtype = dtype
         self.differentiates_inputs = False  # input derivatives are jets: torch.func transforms apply
+        self.subsample_points: dict[str, list[int]] | None = None  # set on a ``subsample`` copy
         if net.in_dim != problem.dim:
             raise ValueError(f"network input dimension {net.in_dim} does not match problem dimension {problem.dim}")
         if getattr(net, "out_dim", 1) != len(problem.unknowns):
@@ -271,6 +314,63 @@ class Objective:
         if not with_constraints:
             part.conditions = []
             part.term_names = list(self.formulation.terms(self.problem))
+        return part
+
+    def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> Objective:
+        """The same objective on a random subset of each point set's points (the interior and every
+        condition's rows), drawn once with ``seed``: ``size`` an int is at most that many points per set, a
+        float in (0, 1] that fraction (see ``subsample_size``). Each kept point's weight is multiplied by
+        N / n, so every term (a weighted sum over its points) is an unbiased estimate of the full term under
+        uniform sampling without replacement. A periodic condition keeps pairs (low face, high face).
+
+        error: "subset" (default) estimates the error norm's numerator the same way, on the interior's subset
+        when the error is measured on the interior, else on a subset of the problem's evaluation grid (the
+        denominator ||u*||^2 stays the full one); "full" keeps the error on every evaluation point (on a
+        CPU that extra value pass costs about as much as the whole loss saved, see docs/performance.md).
+        ``subsample_points`` on the copy is ``{name: [n, N]}`` per loss point set, in order, plus
+        ``"rel_l2_error"`` when the error has a subset of its own."""
+        if error not in ("subset", "full"):
+            raise ValueError(f"error must be 'subset' or 'full', got {error!r}")
+        gen = torch.Generator().manual_seed(int(seed))
+        part = copy.copy(self)
+        info: dict[str, list[int]] = {}
+
+        def draw(name: str, n_all: int) -> tuple[torch.Tensor, float]:
+            n = subsample_size(size, n_all)
+            idx = torch.sort(torch.randperm(n_all, generator=gen)[:n]).values
+            key, k = name, 1
+            while key in info:  # two point sets of one name (not made by the built-ins) stay apart
+                k += 1
+                key = f"{name}#{k}"
+            info[key] = [n, n_all]
+            return idx.to(self.device), n_all / n
+
+        idx_int, scale = draw(self.interior.name, self.interior.x.shape[0])
+        part.interior = self.interior.take(idx_int, scale)
+        conds = []
+        for cps in self.conditions:
+            c = cps.condition
+            assert c is not None
+            rows = c.weights.shape[0]
+            idx, scale = draw(cps.name, rows)
+            pts = torch.cat([idx, idx + rows]) if c.kind == "periodic" else idx
+            targets = None if c.targets is None else tuple(t[idx] for t in c.targets)
+            cut = dataclasses.replace(c, points=c.points[pts], weights=c.weights[idx] * scale, targets=targets)
+            sub = cps.take(pts)
+            sub.condition = cut
+            conds.append(sub)
+        part.conditions = conds
+        if error == "full":
+            part.eval_on_quadrature = False  # the error on the full points, not the subset's values
+        elif self.u_exact is not None:
+            if self.eval_on_quadrature:
+                idx_e = idx_int
+                part.eval_set = part.interior
+            else:
+                idx_e, scale = draw("rel_l2_error", self.eval_set.x.shape[0])
+                part.eval_set = self.eval_set.take(idx_e, scale)
+            part.u_exact = [u[idx_e] for u in self.u_exact]
+        part.subsample_points = info
         return part
 
     def bytes_per_point(self) -> int:

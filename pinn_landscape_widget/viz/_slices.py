@@ -16,6 +16,7 @@ import xarray as xr
 from ..analysis.directions import hessian_directions, interpolation_direction, pca_directions, random_directions
 from ..analysis.landscape import landscape, project_onto_plane
 from ..engine.evaluation import evaluate
+from ..engine.objective import Objective
 from ._panels import SliceSettings
 from ._runs import trajectory_of, trajectory_steps_of
 
@@ -38,6 +39,40 @@ class SliceComputer:
         self.directions: dict[tuple, object] = {}
         self.trajectory_losses: dict[tuple, np.ndarray] = {}
         self.cost_per_point: dict[tuple, float] = {}  # (run, formulation) -> seconds per grid point
+        self.preview_subsample: int | float | None = None  # the previews' ``landscape(subsample=)``
+        self._subsamplable: dict[tuple, bool] = {}
+
+    def preview_subsample_for(self, s: SliceSettings) -> int | float | None:
+        """``preview_subsample`` where the panel's loss can be subsampled (the package's own objectives),
+        else None (a user's opaque loss gets the full preview)."""
+        if self.preview_subsample is None:
+            return None
+        key = (s.run, s.formulation)
+        if key not in self._subsamplable:
+            self._subsamplable[key] = isinstance(self.runs[s.run].objective(s.formulation), Objective)
+        return self.preview_subsample if self._subsamplable[key] else None
+
+    def compute_preview(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
+        """The coarse preview for ``s`` (a coarse ``SliceSettings``): on ``preview_subsample`` of the points
+        where set and possible (not cached: an estimate), else ``compute(s)``."""
+        sub = self.preview_subsample_for(s)
+        if sub is None:
+            return self.compute(s, on_chunk)
+        run = self.runs[s.run]
+        dirs = self.directions_for(s)
+        if on_chunk is not None:
+            on_chunk(0, 1)
+        return landscape(
+            run,
+            dirs,
+            span=self.span_for(dirs, s.span),
+            resolution=s.resolution,
+            formulation=s.formulation,
+            center=self.center_for(s),
+            progress=False,
+            subsample=sub,
+            _on_progress=on_chunk,
+        )
 
     def directions_for(self, s: SliceSettings):
         key = s.directions_key

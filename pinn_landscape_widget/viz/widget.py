@@ -16,6 +16,7 @@ evaluate, solution_snapshot) and reads runs by duck typing (see ``_runs``).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import os
@@ -32,6 +33,7 @@ import xarray as xr
 
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
+from ..engine.objective import subsample_size
 from ..models.training import train
 from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
@@ -91,6 +93,11 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     Python drives everything the controls do: ``w.panels``, ``w.seed``, ``w.trajectory_step``,
     ``w.camera``, ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn.
+
+    ``preview_subsample``: the coarse preview computed before each full grid evaluates the loss on that
+    subset of the points (``landscape(subsample=)``: an int per point set, or a fraction in (0, 1]); the
+    status line says "on n of N points". Default None: the preview uses every point. Runs whose loss
+    cannot be subsampled (``from_model`` with a user's loss) keep full previews. The full grid is exact.
     """
 
     _esm = WIDGET_ESM
@@ -190,6 +197,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         normalization: str = "filter",
         compare: bool | None = None,
         compute: bool = True,
+        preview_subsample: int | float | None = None,
         **kwargs,
     ):
         self._runs: dict = {}
@@ -209,11 +217,20 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._ready = False  # no computation while the constructor sets the controls
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
+        if preview_subsample is not None:
+            try:
+                subsample_size(preview_subsample, 1)
+            except ValueError:
+                raise ValueError(
+                    f"preview_subsample must be None, an integer >= 1 (points per point set) or a fraction in "
+                    f"(0, 1], got {preview_subsample!r}"
+                ) from None
         if isinstance(source, xr.Dataset):
             self._init_dataset(source)
             return
         self._runs = labelled_runs(source)
         self._computer = SliceComputer(self._runs)
+        self._computer.preview_subsample = preview_subsample
         self._replays = ReplayBuilder(self._runs)
         with self.hold_trait_notifications():
             self.run_labels = list(self._runs)
@@ -500,7 +517,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             pres = self._computer.preview_resolution(s, PREVIEW_RESOLUTION, PREVIEW_BUDGET_S)
             try:
                 self._set_status("computing", s, k, len(todo), preview=True, res=pres)
-                ds = self._computer.compute(s.at_resolution(pres), self._progress_hook(rid, 0, 1, quiet=True))
+                ds = self._computer.compute_preview(s.at_resolution(pres), self._progress_hook(rid, 0, 1, quiet=True))
             except _Superseded:
                 raise
             except Exception as exc:
@@ -512,7 +529,12 @@ class LandscapeWidget(anywidget.AnyWidget):
                 payload = panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1)
                 self._publish(s, {**payload, "serial": serial})
                 self.status = "preview"
-                self.status_text = f"{self._title(s)}; preview {pres} x {pres} in {ds.attrs['compute_seconds']:.2f} s"
+                kept = json.loads(ds.attrs.get("subsample_points", "{}"))
+                kept = [v for k, v in kept.items() if k != "rel_l2_error"]
+                on = f" on {sum(v[0] for v in kept)} of {sum(v[1] for v in kept)} points" if kept else ""
+                self.status_text = (
+                    f"{self._title(s)}; preview {pres} x {pres}{on} in {ds.attrs['compute_seconds']:.2f} s"
+                )
             shown = True
         if shown and self._has_view:  # let the browser draw them before the full grids take the CPU
             with self._drawn:

@@ -58,21 +58,7 @@ class SliceComputer:
         sub = self.preview_subsample_for(s)
         if sub is None:
             return self.compute(s, on_chunk)
-        run = self.runs[s.run]
-        dirs = self.directions_for(s)
-        if on_chunk is not None:
-            on_chunk(0, 1)
-        return landscape(
-            run,
-            dirs,
-            span=self.span_for(dirs, s.span),
-            resolution=s.resolution,
-            formulation=s.formulation,
-            center=self.center_for(s),
-            progress=False,
-            subsample=sub,
-            _on_progress=on_chunk,
-        )
+        return self._landscape(s, on_chunk, subsample=sub)
 
     def directions_for(self, s: SliceSettings):
         key = s.directions_key
@@ -111,24 +97,27 @@ class SliceComputer:
             return None
         return trajectory_of(self.runs[s.run])[s.checkpoint]
 
-    def compute(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
-        """The landscape for ``s`` (cached). ``on_chunk(done, total)`` may raise to abandon it."""
-        if s in self.grids:
-            return self.grids[s]
-        run = self.runs[s.run]
+    def _landscape(self, s: SliceSettings, on_chunk, subsample=None) -> xr.Dataset:
         dirs = self.directions_for(s)
         if on_chunk is not None:
             on_chunk(0, 1)  # a request superseded while directions were computed stops here
-        ds = landscape(
-            run,
+        return landscape(
+            self.runs[s.run],
             dirs,
             span=self.span_for(dirs, s.span),
             resolution=s.resolution,
             formulation=s.formulation,
             center=self.center_for(s),
             progress=False,
+            subsample=subsample,
             _on_progress=on_chunk,
         )
+
+    def compute(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
+        """The landscape for ``s`` (cached). ``on_chunk(done, total)`` may raise to abandon it."""
+        if s in self.grids:
+            return self.grids[s]
+        ds = self._landscape(s, on_chunk)
         self.cost_per_point[(s.run, s.formulation)] = ds.attrs["compute_seconds"] / ds.loss.size
         self.grids[s] = ds
         return ds

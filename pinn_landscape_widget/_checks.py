@@ -84,3 +84,32 @@ def show_progress(progress) -> bool:
     if not isinstance(progress, bool):
         raise ValueError(f"progress must be True, False or None (a bar in notebooks and terminals), got {progress!r}")
     return progress
+
+
+def renamed(old: str, new: str, where: str, old_value, new_value, *, default=None):
+    """Resolve an argument that was renamed: ``where(old=...)`` still works for one release, with a
+    FutureWarning that names the new spelling (FutureWarning, not DeprecationWarning, so that notebook users
+    see it). Passing both spellings is a TypeError. Returns the value to use."""
+    import warnings
+
+    if old_value is _UNSET:
+        return new_value
+    if new_value is not default:
+        raise TypeError(f"{where}() got both {old}= (the old name) and {new}=; pass only {new}=")
+    warnings.warn(
+        f"{where}({old}=...) is deprecated and will be removed in the next release; use {new}= instead",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return old_value
+
+
+class _Unset:
+    """The default of a deprecated keyword: tells "not passed" from every value a user could pass."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+UNSET = _UNSET

@@ -86,30 +86,33 @@ def show_progress(progress) -> bool:
     return progress
 
 
-def renamed(old: str, new: str, where: str, old_value, new_value, *, default=None):
-    """Resolve an argument that was renamed: ``where(old=...)`` still works for one release, with a
-    FutureWarning that names the new spelling (FutureWarning, not DeprecationWarning, so that notebook users
-    see it). Passing both spellings is a TypeError. Returns the value to use."""
+def renamed_arguments(**old_to_new: str):
+    """Decorator keeping old keyword names working for one release: ``@renamed_arguments(span="zoom")`` maps
+    ``f(span=2)`` to ``f(zoom=2)`` with a FutureWarning that names the new spelling (FutureWarning, not
+    DeprecationWarning, so notebook users see it). Passing both spellings is a TypeError. The signature the
+    user reads (help(), docs/api.md) shows only the new names."""
+    import functools
     import warnings
 
-    if old_value is _UNSET:
-        return new_value
-    if new_value is not default:
-        raise TypeError(f"{where}() got both {old}= (the old name) and {new}=; pass only {new}=")
-    warnings.warn(
-        f"{where}({old}=...) is deprecated and will be removed in the next release; use {new}= instead",
-        FutureWarning,
-        stacklevel=3,
-    )
-    return old_value
+    def wrap(func):
+        @functools.wraps(func)
+        def call(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(
+                            f"{func.__name__}() got both {old}= (the old name) and {new}=; pass only {new}="
+                        )
+                    warnings.warn(
+                        f"{func.__name__}({old}=...) is deprecated and will be removed in the next release; "
+                        f"use {new}= instead",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
 
+        call.renamed_arguments = dict(old_to_new)  # type: ignore[attr-defined]
+        return call
 
-class _Unset:
-    """The default of a deprecated keyword: tells "not passed" from every value a user could pass."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET = _Unset()
-UNSET = _UNSET
+    return wrap

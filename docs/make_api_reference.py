@@ -12,7 +12,9 @@ from what this script writes. The page's other parts (the vocabulary, the rules)
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
+import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +22,11 @@ from pathlib import Path
 from numpydoc.docscrape import NumpyDocString
 
 import pinn_landscape_widget as plw
+
+# the adapters' recorder classes subclass their library's callback base: import the libraries (test extra) first
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+for _library in ("deepxde", "pina"):
+    importlib.import_module(_library)
 
 HERE = Path(__file__).resolve().parent
 PAGE = HERE / "api.md"
@@ -51,7 +58,13 @@ TOPICS = {
         "curve_directions",
     ],
     "Landscapes": ["landscape", "landscape_sweep", "compare_landscapes", "roughness_index"],
-    "Curvature": ["HessianOperator", "hessian_eigenpairs", "hessian_spectrum", "directional_curvature", "curvature_map"],
+    "Curvature": [
+        "HessianOperator",
+        "hessian_eigenpairs",
+        "hessian_spectrum",
+        "directional_curvature",
+        "curvature_map",
+    ],
     "Diagnostics and connectivity": ["diagnose", "connect"],
     "Widget, plots and export": ["LandscapeWidget", "explore", "plot", "to_html", "to_pythreejs", "notebook_to_html"],
     "Published studies": ["reproduce"],

@@ -19,6 +19,9 @@ ruff check .
 echo "test.sh: mypy (the public API's modules, [tool.mypy] in pyproject.toml)"
 mypy
 
+echo "test.sh: docs/api.md from the docstrings (fails on an undocumented public parameter or a stale page)"
+python docs/make_api_reference.py --check
+
 if [ "${PLW_SKIP_INSTALL_CHECK:-0}" != "1" ]; then
   echo "test.sh: the wheel in a clean venv"
   bash scripts/check_install.sh

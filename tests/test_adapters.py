@@ -212,7 +212,7 @@ def test_deepxde_pca_directions_from_the_recorded_trajectory(dde_trained):
 @pytest.mark.slow  # trains in the library (one fixture per library, shared by its tests)
 def test_deepxde_hessian_top_eigenvalue_matches_a_dense_hessian(dde_trained):
     model, _, _, _, run = dde_trained
-    eig = plw.hessian_eigenpairs(run, k=1)
+    eig = plw.hessian_eigenpairs(run, n=1)
     _, by_hand = dde_by_hand(model)
     dense = top_eigenvalue_dense(by_hand, flat(model.net).to(torch.float64))
     assert dense > 1.0
@@ -402,7 +402,7 @@ def test_pina_recorded_trajectory_and_history_match_its_logs(pina_trained):
 @pytest.mark.slow  # trains in the library (one fixture per library, shared by its tests)
 def test_pina_hessian_top_eigenvalue_matches_a_dense_hessian(pina_trained):
     solver, _, _, _, run = pina_trained
-    eig = plw.hessian_eigenpairs(run, k=1)
+    eig = plw.hessian_eigenpairs(run, n=1)
     _, by_hand = pina_by_hand(solver.problem, solver.model)
     dense = top_eigenvalue_dense(lambda t: by_hand(t)[0], flat(solver.model).to(torch.float64))
     assert dense > 1.0

@@ -379,7 +379,7 @@ def test_hessian_tools_differentiate_deepxdes_loss_on_a_traced_run(dde):
     theta = run.params.double()
     dense = torch.autograd.functional.hessian(total, theta)
     top = float(torch.linalg.eigvalsh(dense)[-1])
-    eig = plw.hessian_eigenpairs(run, k=1)
+    eig = plw.hessian_eigenpairs(run, n=1)
     assert float(eig.eigenvalue[0]) == pytest.approx(top, rel=1e-8)
 
 

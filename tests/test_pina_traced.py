@@ -292,7 +292,7 @@ def test_hessian_eigenpairs_on_a_traced_run_match_a_dense_hessian():
     solver = make_solver(problem, model=FeedForward(2, 1, 4, 2, func=torch.nn.Tanh), dtype=torch.float64)
     run = from_pina_quiet(solver)
     assert run.attrs["evaluation"] == "traced"
-    eig = plw.hessian_eigenpairs(run, k=1)
+    eig = plw.hessian_eigenpairs(run, n=1)
     theta = run.params.double()
 
     def total(t):

@@ -77,24 +77,42 @@ def connect(
 ) -> xr.Dataset:
     """The loss between two runs' minima along the straight line and along a trained Bezier curve.
 
-    Both runs must have the same network (same description and number of parameters). Every loss, run_b's
-    endpoint included, is run_a's objective: ``run_a.objective(formulation)`` (default: run_a's own loss;
-    ``formulation`` may be any of ``run_a.formulations``).
+    Mode connectivity (Garipov et al. 2018, arXiv:1802.10026; Draxler et al. 2018): the curve
+    (1 - t)^2 w1 + 2 t (1 - t) theta + t^2 w2 has its control point theta started at the midpoint and
+    trained with Adam, each step on the mean loss at 4 values t ~ U[0, 1]. A step whose loss is not finite
+    is skipped (counted in ``attrs["skipped_steps"]``). ``curve_directions(ds)`` returns the plane through
+    w1, w2 and theta for ``landscape``.
 
-    The curve (1 - t)^2 w1 + 2 t (1 - t) theta + t^2 w2 has its control point theta started at the midpoint
-    and trained with Adam (``lr``) for ``steps`` steps, each on the mean loss at T_PER_STEP = 4 values
-    t ~ U[0, 1] drawn from a generator seeded with ``seed`` (Garipov et al. 2018, arXiv:1802.10026).
-    ``steps=0`` leaves the curve on the line. A step whose loss is not finite is skipped (counted in
-    ``attrs["skipped_steps"]``).
+    Parameters
+    ----------
+    run_a : TrainResult or ModelRun
+        The first minimum w1; every loss, run_b's endpoint included, is run_a's objective.
+    run_b : TrainResult or ModelRun
+        The second minimum w2: the same network (description and parameter count) as run_a.
+    formulation : str or None
+        Any of run_a's formulations; default run_a's own loss.
+    n_points : int
+        Values of t from 0 to 1 at which the line and the curve are evaluated, >= 3; default 33.
+    steps : int
+        Adam steps training the control point, >= 0 (0 leaves the curve on the line); default 200.
+    lr : float
+        Adam's learning rate, > 0; default 1e-2.
+    seed : int
+        Seed of the sampled t values; default 0.
 
-    Returns an xarray.Dataset over ``t`` (``n_points`` values from 0 to 1) with ``loss_line``, ``loss_curve``,
-    ``loss_line_<term>``, ``loss_curve_<term>``, ``rel_l2_error_line``, ``rel_l2_error_curve``; over
-    ``param``: ``control_point`` (theta), ``endpoint_a`` (w1), ``endpoint_b`` (w2); over ``step``:
-    ``train_loss`` (the mean sampled loss at each training step). attrs: ``barrier_line``,
-    ``barrier_curve`` (barrier = max_t L(t) - max(L(0), L(1)), Garipov / Draxler 2018; attrs
-    ``barrier_definition``), ``formulation``, ``steps``, ``lr``, ``seed``, ``t_per_step``, ``sources``, ...
+    Returns
+    -------
+    xarray.Dataset
+        Over ``t``: ``loss_line``, ``loss_curve``, ``loss_line_<term>``, ``loss_curve_<term>``,
+        ``rel_l2_error_line``, ``rel_l2_error_curve``; over ``param``: ``control_point`` (theta),
+        ``endpoint_a`` (w1), ``endpoint_b`` (w2); over ``step``: ``train_loss``. attrs: ``barrier_line``,
+        ``barrier_curve`` (max_t L(t) - max(L(0), L(1)), see ``barrier_definition``), ``formulation``,
+        ``steps``, ``lr``, ``seed``, ``t_per_step``, ``sources``.
 
-    ``curve_directions(ds)`` returns the plane through w1, w2 and theta for ``landscape()``.
+    Raises
+    ------
+    ValueError
+        The runs' networks differ, or a bad argument (named with the value and what is allowed).
     """
     t0 = time.perf_counter()
     if run_a.n_params != run_b.n_params or run_a.net.description != run_b.net.description:
@@ -189,16 +207,31 @@ def connect(
 
 
 def curve_directions(ds: xr.Dataset, run_a=None) -> Directions:
-    """The plane through both minima and the curve of ``connect()``'s result, for ``landscape()``.
+    """The plane through both minima and the curve of ``connect``'s result, for ``landscape``.
 
-    origin w1 (``endpoint_a``), vectors d1 = w2 - w1 and d2 = theta - w1, NOT orthonormalised, so the
-    plane's coordinates are exact: w1 is (alpha, beta) = (0, 0), w2 is (1, 0), the control point is (0, 1),
-    and the curve at t is (t^2, 2 t (1 - t)); the straight line is beta = 0. The axes are in general neither
-    orthogonal nor of equal length (attrs ``cosine``, ``norm_d1``, ``norm_d2``), so a plot of the plane is a
-    sheared picture of it. default_span (-0.5, 1.5) holds all three points.
+    Origin w1 (``endpoint_a``), vectors d1 = w2 - w1 and d2 = theta - w1, not orthonormalised, so the plane's
+    coordinates are exact: w1 is (alpha, beta) = (0, 0), w2 is (1, 0), the control point is (0, 1), the curve
+    at t is (t^2, 2 t (1 - t)) and the straight line is beta = 0. The axes are in general neither orthogonal
+    nor of equal length (attrs ``cosine``, ``norm_d1``, ``norm_d2``), so a plot of the plane is a sheared
+    picture of it. ``default_span`` (-0.5, 1.5) holds all three points.
 
-    run_a, if given, checks the parameter count and casts to its dtype. Raises ValueError when theta lies on
-    the line through w1 and w2 (e.g. ``steps=0``): then there is no plane.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        What ``connect`` returned.
+    run_a : TrainResult or ModelRun or None
+        If given, the parameter count is checked against it and the vectors cast to its dtype.
+
+    Returns
+    -------
+    Directions
+        Two directions, ``kind="custom"`` with ``origin`` w1.
+
+    Raises
+    ------
+    ValueError
+        ``ds`` is not a ``connect`` result, or theta lies on the line through w1 and w2 (e.g. ``steps=0``):
+        then there is no plane.
     """
     for name in ("endpoint_a", "endpoint_b", "control_point"):
         if not isinstance(ds, xr.Dataset) or name not in ds:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import check_choice, check_int, check_positive, resolve_dtype
+from .._checks import check_choice, check_int, check_positive, renamed_arguments, resolve_dtype
 from ..engine._threads import few_threads_per_op, run_parts, workers_for
 from . import _rop
 
@@ -46,13 +46,34 @@ def curvature_dtype(run, dtype, feature: str = "the Hessian") -> torch.dtype:
 
 
 class HessianOperator:
-    """H = d^2 L / d theta^2 at ``params`` (default: the trained parameters) as a linear operator.
+    """The loss Hessian H = d^2 L / d theta^2 at one parameter vector, as a linear operator (products H v).
 
-    For tanh networks a product is the R-operator (``rop``) on torch's own threads. Otherwise, on a CPU
-    with T > 1 torch threads, the loss is split over the interior quadrature points into T parts (at least
-    64 points each), one per thread, each with its own autograd graph and single-threaded ops; H v is the
-    sum of the parts' products. A double backward is a chain of ~300 short ops, and torch's own threads pay
-    an OpenMP wake-up on each (see ``_threads``).
+    Nothing of size P x P is formed: for tanh networks a product is Pearlmutter's R-operator, otherwise a
+    double backward. On a CPU with several torch threads the loss is split over the interior points into one
+    part per thread (at least 64 points each), each with its own autograd graph; H v is the sum of the parts'
+    products (a double backward is a chain of ~300 short ops, and torch's own threads pay a wake-up on each).
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run whose loss is differentiated.
+    params : torch.Tensor or None
+        The parameter vector [P] where H is taken; default the run's parameters.
+    term : str or None
+        The Hessian of one loss term (one of the objective's ``term_names``) instead of the total.
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: float64 where the loss can run in it, else the run's dtype (a float64 request on a
+        loss holding float32 tensors is a ValueError naming them).
+
+    Raises
+    ------
+    ValueError
+        An unknown term or formulation, a params vector of the wrong shape, or a dtype the loss cannot run
+        in (named with what is allowed).
     """
 
     MIN_POINTS_PER_PART = 64
@@ -63,9 +84,10 @@ class HessianOperator:
         run,
         params=None,
         term: str | None = None,
+        *,
         formulation: str | None = None,
-        dtype=None,
         device=None,
+        dtype=None,
     ):
         self.objective = obj = run.objective(formulation, device, curvature_dtype(run, dtype))
         if term is not None:
@@ -151,7 +173,18 @@ class HessianOperator:
             return run_parts(tasks, self._per_part)
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        """H v (v: [P])."""
+        """The product H v.
+
+        Parameters
+        ----------
+        v : torch.Tensor
+            A vector [P]; cast to the operator's dtype.
+
+        Returns
+        -------
+        torch.Tensor
+            H v, shape [P], on the operator's device.
+        """
         self.n_matvecs += 1
         v = v.to(self.dtype)
         parts = self._map([lambda product=product: product(v) for product in self._products])
@@ -269,9 +302,10 @@ def default_tol(dtype) -> float:
     return 1e-8 if dtype == torch.float64 else 1e-5
 
 
+@renamed_arguments(k="n")
 def hessian_eigenpairs(
     run,
-    k: int = 2,
+    n: int = 2,
     which: str = "largest",
     term: str | None = None,
     *,
@@ -280,26 +314,59 @@ def hessian_eigenpairs(
     tol: float | None = None,
     max_steps: int | None = None,
     seed: int = 0,
-    dtype=None,
     device=None,
+    dtype=None,
     operator: HessianOperator | None = None,
 ) -> xr.Dataset:
-    """Extreme eigenpairs of the loss Hessian by Lanczos with full reorthogonalization.
+    """Extreme eigenpairs of the loss Hessian, by Lanczos with full reorthogonalization.
 
-    which: "largest" (algebraically largest), "smallest" (most negative: saddle directions) or "both"
-    (k of each). The Krylov space grows (16, 32, 64, ... steps, up to ``max_steps``, default min(P, 600))
-    until every wanted Ritz pair has residual ||H v - lambda v|| <= tol * ||H||; tol defaults to 1e-8 in
-    float64 and 1e-5 in float32 (whose products are accurate to about 1e-6 of ||H||, so no tighter
-    residual is reachable there). Residual norms and the convergence flag are in the result;
-    non-convergence also warns.
+    The Krylov space grows until every wanted Ritz pair has residual ||H v - lambda v|| <= tol * ||H||, or
+    ``max_steps`` products were made; non-convergence warns and is recorded in the result.
 
-    Returns a Dataset over "mode": eigenvalue, eigenvector [mode, param], residual_norm.
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    n : int
+        Eigenpairs wanted (of each end for ``which="both"``), 1 to P; default 2.
+    which : {"largest", "smallest", "both"}
+        "largest" (algebraically, default), "smallest" (most negative: saddle directions) or "both".
+    term : str or None
+        The Hessian of one loss term instead of the total.
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    params : torch.Tensor or None
+        The parameter vector [P] where H is taken; default the run's parameters.
+    tol : float or None
+        Relative residual, > 0; default 1e-8 in float64 and 1e-5 in float32 (whose products are accurate to
+        about 1e-6 of ||H||, so no tighter residual is reachable there).
+    max_steps : int or None
+        Cap on Lanczos steps (Hessian-vector products); default min(P, 600).
+    seed : int
+        Seed of the start vector; default 0.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: float64 where the loss can run in it, else the run's dtype.
+    operator : HessianOperator or None
+        Reuse an operator already built (its params, term, formulation, device and dtype win).
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``mode``: ``eigenvalue``, ``eigenvector`` [mode, param], ``residual_norm``; attrs ``converged``,
+        the steps and products used, the dtype and how products were formed.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named with its value and what is allowed).
     """
-    op = operator or HessianOperator(run, params, term, formulation, dtype, device)
+    op = operator or HessianOperator(run, params, term, formulation=formulation, device=device, dtype=dtype)
     P = op.n
     which = check_choice("which", which, WHICH)
     per_end = 2 if which == "both" else 1
-    k = check_int("k", k, 1, P // per_end)
+    k = check_int("n", n, 1, P // per_end)
     tol = default_tol(op.dtype) if tol is None else check_positive("tol", tol)
     max_steps = min(P, 600) if max_steps is None else min(P, check_int("max_steps", max_steps, 1))
     with op.parallel():  # every product of this Lanczos run at the lowered thread count
@@ -406,17 +473,54 @@ def hessian_spectrum(
     n_grid: int = 512,
     sigma: float | None = None,
     seed: int = 0,
-    dtype=None,
     device=None,
+    dtype=None,
 ) -> xr.Dataset:
-    """Eigenvalue density (SLQ, Gaussian-broadened), extremes, condition number and trace of the Hessian.
+    """The Hessian's eigenvalue density, extremes, condition number and trace.
 
-    Returns a Dataset with ``density`` over ``eigenvalue`` (integrates to 1), the SLQ nodes and weights,
-    and attrs: lambda_max, lambda_min (Lanczos, converged to ``default_tol(dtype)`` * ||H||), condition_number
-    (|lambda|max / |lambda|min over the two ends), trace_hutchinson with its standard error, trace_slq,
-    negative_mass (fraction of the density below zero).
+    The density is stochastic Lanczos quadrature (SLQ, Ghorbani et al. 2019) broadened by Gaussians; the
+    extremes are converged Lanczos eigenvalues; the trace is Hutchinson's estimate with its standard error.
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    term : str or None
+        The Hessian of one loss term instead of the total.
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    params : torch.Tensor or None
+        The parameter vector [P] where H is taken; default the run's parameters.
+    n_vectors : int
+        SLQ probe vectors; default 8.
+    n_steps : int
+        Lanczos steps per probe vector; default 64.
+    n_trace_samples : int
+        Rademacher samples of Hutchinson's trace; default 100.
+    n_grid : int
+        Points of the density's eigenvalue grid, >= 16; default 512.
+    sigma : float or None
+        Width of the Gaussian broadening, > 0; default (lambda_max - lambda_min) / 200.
+    seed : int
+        Seed of the probe vectors; default 0.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: float64 where the loss can run in it, else the run's dtype.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``density`` over ``eigenvalue`` (integrates to 1), the SLQ nodes and weights over (probe, node); attrs
+        lambda_max, lambda_min, condition_number (|lambda|max / |lambda|min over the two ends),
+        trace_hutchinson and its stderr, trace_slq, negative_mass (the density's fraction below zero).
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named with its value and what is allowed).
     """
-    op = HessianOperator(run, params, term, formulation, dtype, device)
+    op = HessianOperator(run, params, term, formulation=formulation, device=device, dtype=dtype)
     with op.parallel():
         ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed)
         lam_max, lam_min = float(ends.eigenvalue[0]), float(ends.eigenvalue[1])
@@ -473,13 +577,41 @@ def directional_curvature(
     *,
     formulation: str | None = None,
     term: str | None = None,
-    dtype=None,
     device=None,
+    dtype=None,
 ) -> torch.Tensor:
-    """d^T H(theta_k) d at each of K parameter points params [K, P], batched.
+    """The curvature d^T H(theta_k) d along one direction at each of K parameter points, batched.
 
-    The second derivative of t -> L(theta_k + t d) at t = 0, by forward-over-forward mode (a jvp of a jvp):
-    no Hessian is formed and all K points go through the batched evaluator together.
+    The second derivative of t -> L(theta_k + t d) at t = 0 by forward-over-forward mode (a jvp of a jvp): no
+    Hessian is formed and all K points go through the batched evaluator together. A loss that differentiates
+    its inputs itself (a user's loss calling torch.autograd) takes two backward passes per point instead.
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    direction : torch.Tensor
+        The direction d, [P].
+    params : torch.Tensor
+        The points theta_k, [K, P] (or one vector [P]).
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    term : str or None
+        One loss term instead of the total.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: the run's dtype (like ``landscape(curvature=True)``, which calls it).
+
+    Returns
+    -------
+    torch.Tensor
+        [K]: d^T H d at each point.
+
+    Raises
+    ------
+    ValueError
+        An unknown term or formulation, or params of the wrong shape.
     """
     from ..engine.mlp import differentiable_jets
 

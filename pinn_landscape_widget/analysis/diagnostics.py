@@ -183,25 +183,47 @@ def diagnose(
     ntk: bool = True,
     ntk_max_entries: int = NTK_MAX_ENTRIES,
 ) -> xr.Dataset:
-    """Per checkpoint and loss term: what the PINN failure literature reads, as an ``xarray.Dataset``.
+    """Why a PINN trains badly: per checkpoint and loss term, what the PINN failure literature reads.
 
-    run: a ``TrainResult`` (``train``) or a ``from_model`` run. checkpoints: which rows of ``run.trajectory``
-    (None: all, or at most 50 evenly spaced, first and last kept; an int n: n evenly spaced, n = 1 the final
-    parameters only; a list of recorded steps). hessian: also the top Hessian eigenvalue of each term
-    (Lanczos, one run per checkpoint and term). ntk: also the neural tangent kernel of each least-squares term
-    (Wang, Yu & Perdikaris 2022); ntk_max_entries: at most this many Jacobian / kernel entries held at once
-    (beyond it the Jacobian is taken in row chunks, and eigenvalues are skipped when neither J nor its QR
-    factor fits; the trace stays exact).
+    Gradient norms (whole and per layer) and cosines between the terms' gradients, the gradient imbalance of
+    Wang et al. (2021), the top Hessian eigenvalue of each term, and the neural tangent kernel of each
+    least-squares term (Wang, Yu & Perdikaris 2022), over the recorded training trajectory.
+    ``ds.attrs["summary"]`` says in words what stands out.
 
-    Dims ``step`` (coords ``step``: the run's recorded steps, ``checkpoint``: their rows in the trajectory),
-    ``term`` (the objective's term names), ``term2`` (the same names) and ``layer`` (the network's parameter
-    groups). Variables: ``loss``, ``grad_norm``, ``grad_norm_layer``, ``grad_cosine`` (term x term2),
-    ``cosine`` (each term against the sum of the others), ``imbalance`` (Wang et al. 2021; reference: the
-    first term, the formulation's residual / energy), ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``,
-    ``ntk_top_eigenvalues`` (dim ``ntk_eig``), ``ntk_condition_number``, ``ntk_weight`` (lambda_t = tr(K) /
-    tr(K_tt)); each with its definition in attrs. The NTK variables are NaN where the loss has no per-point
-    residuals (``from_model``, Deep Ritz): ``ds.attrs["ntk"]`` says why. ``ds.attrs["summary"]`` says in words
-    what stands out.
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        What ``train`` or ``from_model`` returned, with its recorded trajectory.
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    checkpoints : None, int or list of int
+        Which rows of ``run.trajectory``: None (default) all, or at most 50 evenly spaced with the first and
+        last kept; an int n: n evenly spaced (1: the final parameters only); a list: recorded steps.
+    hessian : bool
+        Also the top Hessian eigenvalue of each term (one Lanczos run per checkpoint and term); default True.
+    ntk : bool
+        Also the NTK of each least-squares term; default True.
+    ntk_max_entries : int
+        At most this many Jacobian / kernel entries held at once (beyond it the Jacobian is taken in row
+        chunks, and eigenvalues are skipped when neither J nor its QR factor fits; the trace stays exact);
+        default 2e7.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``step`` (coords ``step``: the recorded steps, ``checkpoint``: their rows in the trajectory),
+        ``term`` and ``term2`` (the objective's term names) and ``layer`` (the network's parameter groups).
+        Variables ``loss``, ``grad_norm``, ``grad_norm_layer``, ``grad_cosine`` (term x term2), ``cosine``
+        (each term against the sum of the others), ``imbalance`` (reference: the first term),
+        ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``, ``ntk_top_eigenvalues`` (dim ``ntk_eig``),
+        ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
+        variables are NaN where the loss has no per-point residuals (``from_model``, Deep Ritz):
+        ``ds.attrs["ntk"]`` says why.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named with its value and what is allowed), or checkpoints the run did not record.
     """
     if not isinstance(hessian, bool):
         raise ValueError(f"hessian must be True or False, got {hessian!r}")

@@ -27,11 +27,30 @@ BIAS_MODES = ("zero", "filter")
 
 @dataclass
 class Directions:
-    """vectors [n, P]; kind ("random", "pca", "hessian", "interpolation", "custom"); attrs (provenance).
+    """One or two directions in parameter space, with what ``landscape`` needs to draw a plane along them.
 
-    origin: the parameter vector at alpha = beta = 0 when it is not the run's trained parameters
-    (interpolation starts at its first endpoint). default_span: the range landscape() uses when none is
-    given. trajectory: checkpoints [T, P] (with their steps) that landscape() projects onto the plane.
+    Made by ``random_directions``, ``pca_directions``, ``hessian_directions``, ``interpolation_direction`` and
+    ``curve_directions``; make one by hand to slice along directions of your own.
+
+    Parameters
+    ----------
+    vectors : torch.Tensor
+        The directions, shape [n, P] with n in {1, 2} and P the run's parameter count.
+    kind : str
+        "random", "pca", "hessian", "interpolation" or "custom" (default); the widget and the Dataset's
+        attrs show it.
+    attrs : dict
+        Provenance (seed, normalization, eigenvalues, explained variance, ...); copied into the Dataset.
+    origin : torch.Tensor or None
+        The parameter vector at alpha = beta = 0 when it is not the run's trained parameters (interpolation
+        starts at its first endpoint); default None.
+    default_span : float or (float, float)
+        The extent ``landscape`` uses when called with ``span=None``: a half-width or a pair (lo, hi);
+        default 1.
+    trajectory : torch.Tensor or None
+        Checkpoints [T, P] that ``landscape`` projects onto the plane; default None.
+    trajectory_steps : list of int or None
+        The training step of each checkpoint in ``trajectory``.
     """
 
     vectors: torch.Tensor
@@ -79,11 +98,39 @@ def random_directions(
     orthogonalize: bool = False,
     reference: torch.Tensor | None = None,
 ) -> Directions:
-    """n Gaussian directions normalised against ``reference`` (default: the trained parameters).
+    """Gaussian directions normalised against reference parameters (Li et al. 2018).
 
-    The same seed gives the same vectors on every machine and device (drawn on the CPU in float64).
-    ``orthogonalize`` makes later directions orthogonal to earlier ones (Gram-Schmidt, after
-    normalisation, rescaled back to their normalised length).
+    The same seed gives the same vectors on every machine and device (they are drawn on the CPU in float64).
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run whose parameters the directions live among.
+    n : int
+        Number of directions, 1 or more; default 2.
+    seed : int
+        Seed of the Gaussian draw; default 0.
+    normalization : {"filter", "layer", "none"}
+        "filter" (default): each row of each weight matrix (one unit's incoming weights) is rescaled to the
+        norm of the same row of the reference; "layer": each weight tensor to the reference tensor's norm;
+        "none": raw Gaussian.
+    bias : {"zero", "filter"}
+        Bias entries are zeroed (default) or rescaled to the magnitude of the reference entry.
+    orthogonalize : bool
+        Make later directions orthogonal to earlier ones (Gram-Schmidt after normalisation, rescaled back to
+        their normalised length); default False.
+    reference : torch.Tensor or None
+        The parameter vector [P] to normalise against; default the run's parameters.
+
+    Returns
+    -------
+    Directions
+        ``kind="random"``; attrs hold seed, normalization, bias and orthogonalize.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, named with the value and what is allowed.
     """
     n = check_int("n", n, 1, run.n_params)
     normalization = check_choice("normalization", normalization, NORMALIZATIONS)
@@ -149,12 +196,30 @@ def as_directions(run, directions) -> Directions:
 
 
 def pca_directions(run, n: int = 2) -> Directions:
-    """The first n principal components of the training trajectory around theta* (Li et al. 2018).
+    """The first principal components of the training trajectory around the trained parameters (Li et al. 2018).
 
-    The rows theta_t - theta* (t over the recorded checkpoints before the last) are centred and decomposed
-    by SVD; the components are unit vectors. attrs carry the explained variance ratio of each component.
-    landscape() with these directions also projects the checkpoints onto the plane, and its default span
+    The rows theta_t - theta* (t over the recorded checkpoints before the last) are centred and decomposed by
+    SVD; the components are unit vectors, signed so that the start of training lies at positive coordinates.
+    ``landscape`` with these directions also projects the checkpoints onto the plane, and its default span
     covers them.
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        A run with a recorded trajectory of at least n + 2 checkpoints (``train`` records one; for your own
+        loop pass a ``Recorder`` to ``from_model``).
+    n : int
+        1 or 2 components; default 2.
+
+    Returns
+    -------
+    Directions
+        ``kind="pca"``, with the trajectory and ``attrs["explained_variance_ratio"]``.
+
+    Raises
+    ------
+    ValueError
+        ``n`` out of range, or a trajectory too short (the message says how to record one).
     """
     n = check_int("n", n, 1, 2)
     traj = run.trajectory.detach().cpu().to(torch.float64)
@@ -191,8 +256,32 @@ def pca_directions(run, n: int = 2) -> Directions:
 
 
 def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None = None, **kwargs) -> Directions:
-    """Unit eigenvectors of the loss Hessian at theta*: "largest" (algebraic), "smallest" (most negative)
-    or "both" (the top and the bottom one, n = 2). attrs carry the eigenvalues and residual norms."""
+    """Unit eigenvectors of the loss Hessian at the trained parameters, as landscape directions.
+
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    n : int
+        1 or 2 eigenvectors; default 2.
+    which : {"largest", "smallest", "both"}
+        "largest" (algebraically, default), "smallest" (most negative) or "both" (the top and the bottom
+        one; needs n = 2).
+    term : str or None
+        The Hessian of one loss term (e.g. "residual", "boundary") instead of the total loss.
+    **kwargs
+        Passed to ``hessian_eigenpairs`` (formulation, params, tol, max_steps, seed, device, dtype).
+
+    Returns
+    -------
+    Directions
+        ``kind="hessian"``; attrs hold the eigenvalues, residual norms and how many converged.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, named with the value and what is allowed.
+    """
     from .curvature import hessian_eigenpairs
 
     n = check_int("n", n, 1, 2)
@@ -216,9 +305,27 @@ def hessian_directions(run, n: int = 2, which: str = "largest", term: str | None
 
 
 def interpolation_direction(start_params, end_params) -> Directions:
-    """The 1-D line theta(alpha) = start + alpha (end - start): alpha = 0 is ``start``, alpha = 1 is ``end``.
+    """The line theta(alpha) = start + alpha (end - start) between two parameter vectors (Goodfellow et al. 2015).
 
-    landscape() samples it over [-0.5, 1.5] by default so both endpoints sit inside the plot.
+    alpha = 0 is ``start_params``, alpha = 1 is ``end_params``; ``landscape`` samples it over (-0.5, 1.5) by
+    default so both endpoints sit inside the plot.
+
+    Parameters
+    ----------
+    start_params : torch.Tensor
+        A parameter vector [P] (for example ``run.trajectory[0]``, the initialisation).
+    end_params : torch.Tensor
+        Another parameter vector [P] (for example ``run.params``).
+
+    Returns
+    -------
+    Directions
+        One direction, ``kind="interpolation"``, with ``origin=start_params`` and ``attrs["distance"]``.
+
+    Raises
+    ------
+    ValueError
+        The vectors are not 1-D of one length, or are identical.
     """
     a = torch.as_tensor(start_params).detach()
     b = torch.as_tensor(end_params).detach()

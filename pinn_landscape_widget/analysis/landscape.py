@@ -78,45 +78,87 @@ def landscape(
     subsample_error: str = "subset",
     _on_progress=None,
 ) -> xr.Dataset:
-    """Loss landscape of a trained run along 1 or 2 directions.
+    """Loss landscape of a run along 1 or 2 directions, as an xarray Dataset.
 
-    directions: None (two filter-normalised random directions, seed 0), a ``Directions``, or a tensor
-    [n, P] with n in {1, 2}. span: half-width s (grid from -s to s) or a pair (lo, hi); default: the
-    directions' own (1.0 for random, the trajectory's extent for PCA, [-0.5, 1.5] for interpolation).
-    resolution: points per axis, 3..1025. formulation: evaluate another physics loss than the run's.
-    center: the parameter vector at alpha = beta = 0 (default: the directions' origin, else ``run.params``).
+    The grid theta(alpha, beta) = center + alpha d1 + beta d2 is evaluated in chunks of parameter points by
+    the batched objective: no per-point loop and no autograd graph. Values that overflow are stored as inf or
+    NaN; they never raise. With trajectory directions (PCA) the recorded checkpoints are projected onto the
+    plane: ``trajectory_alpha``, ``trajectory_beta`` and ``trajectory_offplane`` (distance from the plane)
+    over ``step``.
 
-    With trajectory directions (PCA) the checkpoints are projected onto the plane: ``trajectory_alpha``,
-    ``trajectory_beta`` and ``trajectory_offplane`` (distance from the plane) over ``step``.
-    curvature (1-D slices): also ``curvature`` = d^T H d at every grid point, batched forward-over-forward.
-    client: a dask.distributed Client; the grid is split into tiles of ``tile_size`` points (default: about
-    four tiles per worker) and evaluated on the workers' CPUs. The result is identical to the local one.
-    compile: evaluate through torch.compile (fused elementwise kernels; pays a compilation on first use;
-    on a 2-core CPU it is slower than the eager kernel, so it is off by default).
-    parallel: how a CPU grid of an opaque loss (``from_model`` with a plain Python loss function) is shared
-    out: "auto" (default: threads; when the first chunks show the threads waiting for the GIL enough that
-    worker processes would save well over their start cost of 20-40 ms, the rest goes to processes),
-    "threads" (one Python thread per torch thread) or "processes" (one forked worker process per torch
-    thread; a loss that raises there raises ``LossFailed`` here, naming the loss). The workers are forked
-    per grid, so they see the loss's globals as they are now. On 2 cores a GIL-bound loss (a small network)
-    ran 1.07x the per-point loop on threads and 1.71x on processes (41 x 41); the reference loss of
-    benchmarks/bench_generic.py, mostly in torch ops, 1.34x and 1.36x. Our own batched objectives always
-    run on threads ("processes" is an error for them). ``attrs["parallel"]`` says what ran.
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        What ``train``, ``from_model`` or an adapter returned.
+    directions : Directions, torch.Tensor or None
+        ``None`` (default): two filter-normalised random directions, seed 0. Or a ``Directions``, or a tensor
+        [n, P] with n in {1, 2}.
+    span : float or (float, float) or None
+        The half-width s (the grid runs from -s to s) or a pair (lo, hi) with lo < hi. Default ``None``: the
+        directions' own ``default_span`` (1 for random and Hessian directions, the trajectory's extent for
+        PCA, (-0.5, 1.5) for interpolation).
+    resolution : int or tuple of int
+        Points per axis, 3 to 1025; default 41.
+    formulation : str or None
+        Evaluate another physics loss than the run's (one of ``plw.list_formulations()`` the problem
+        supports); default the run's.
+    device : str, torch.device or None
+        Where to compute; default ``None``, the run's device.
+    dtype : torch.dtype or None
+        Precision; default ``None``, the run's dtype.
+    chunk_size : int or None
+        Parameter points per batch (>= 1); default as many as fit ``memory_budget``.
+    memory_budget : int or None
+        Bytes (>= 1 MiB) a chunk may use; default a size that stays in the CPU's cache, or 40 % of a GPU's
+        free memory.
+    progress : bool or None
+        A progress bar; default ``None``: one in a notebook or on a terminal.
+    center : torch.Tensor or None
+        The parameter vector [P] at alpha = beta = 0; default the directions' origin, else ``run.params``.
+    curvature : bool
+        1-D slices only: also ``curvature`` = d^T H d at every grid point (forward-over-forward, batched; by
+        two backward passes for a loss that differentiates its inputs). Default False.
+    client : dask.distributed.Client or None
+        Split the grid into tiles of ``tile_size`` points (default about four tiles per worker) and evaluate
+        them on the workers' CPUs; the result equals the local one. Needs the ``distributed`` extra.
+    tile_size : int or None
+        Grid points per dask tile (with ``client``).
+    compile : bool
+        Evaluate through ``torch.compile`` (fused elementwise kernels, a compilation on first use; slower than
+        the eager kernel on a 2-core CPU, so off by default).
+    parallel : {"auto", "threads", "processes"}
+        How a CPU grid of an opaque loss (``from_model`` with a plain Python loss function) is shared out:
+        "threads" (one Python thread per torch thread), "processes" (one forked worker per torch thread; the
+        workers see the loss's globals as they are when the grid starts; a loss that raises there raises
+        ``LossFailed`` here, naming the loss) or "auto" (default: threads, switching the rest of the grid to
+        processes when the first chunks show the threads waiting for the GIL). The package's own objectives
+        always run on threads. ``attrs["parallel"]`` says what ran.
+    subsample : int, float or None
+        A cheaper estimate on a random subset of each point set (the interior and every condition): an int
+        keeps at most that many points per set, a float in (0, 1] that fraction (at least one point). The
+        subset is drawn once and used at every grid point; kept points' weights are scaled by N / n, so each
+        ``loss_<term>`` is an unbiased estimate of the full term. ``curvature`` stays on the full points.
+        Default ``None``: every point.
+    subsample_seed : int
+        Seed of the subset; default 0.
+    subsample_error : {"subset", "full"}
+        "subset" (default) estimates ``rel_l2_error``'s numerator on a subset the same way; "full" keeps it
+        on every evaluation point.
 
-    subsample: a cheaper estimate of the loss, on a random subset of each point set (the interior and every
-    condition): an int keeps at most that many points per set (more than a set has means all of it), a
-    float in (0, 1] that fraction (rounded, at least one point). The subset is drawn once with
-    ``subsample_seed`` and used at every grid point; kept points' weights are scaled by N / n, so each
-    ``loss_<term>`` is an unbiased estimate of the full term. subsample_error: "subset" (default) estimates
-    ``rel_l2_error``'s numerator on a subset the same way (the interior's, or one of the problem's own error
-    grid), "full" keeps it on every evaluation point (on a CPU that pass costs about what the subset saves).
-    ``curvature`` stays on the full points. ``attrs["subsample_points"]`` is ``{point set: [n, N]}`` as JSON
-    (``"rel_l2_error"`` for the error grid's own subset), with ``subsample_seed`` and ``subsample_error``. Only the
-    package's own objectives can be subsampled: a ``from_model`` run (an opaque user loss, also the
-    adapters' traced losses) raises ValueError, as does ``client=`` (the workers rebuild the full objective).
+    Returns
+    -------
+    xarray.Dataset
+        Dims ("alpha", "beta") (or ("alpha",)); data variables ``loss``, ``loss_<term>``, ``rel_l2_error``,
+        ``center`` and ``directions`` (and the trajectory's projection, ``curvature`` where asked); attrs
+        say how it was made (``attrs["subsample_points"]``, ``attrs["parallel"]``, timings, versions).
 
-    Returns a Dataset with dims ("alpha", "beta") (or ("alpha",)), data vars ``loss``, ``loss_<term>``,
-    ``rel_l2_error``, ``center`` and ``directions``, and attrs describing how it was made.
+    Raises
+    ------
+    ValueError
+        A bad argument (named in the message with what is allowed); ``subsample`` with an opaque user loss
+        or with ``client``; ``parallel="processes"`` for the package's own objectives.
+    LossFailed
+        A user's loss raised in a worker process.
     """
     t0 = time.perf_counter()
     dirs: Directions = as_directions(run, directions)

@@ -75,27 +75,64 @@ def curvature_map(
     vectors: bool = False,
     memory_budget: int | None = None,
     seed: int = 0,
+    device=None,
     dtype=None,
     progress: bool | None = None,
 ) -> xr.Dataset:
-    """The convexity map of Li et al. (2018) on a landscape slice: full-Hessian extreme eigenvalues at each
-    grid point.
+    """The convexity map of Li et al. (2018): the full Hessian's extreme eigenvalues at every point of a slice.
 
-    directions, span, formulation, center: as in ``landscape`` (default: two filter-normalised random
-    directions, seed 0). resolution: points per axis (3..257; each point costs one Lanczos run, so 7-15 is
-    usual). term: restrict the Hessian to one loss term (``"residual"``, ``"boundary"``, ...).
-    At every point Lanczos (``hessian_eigenpairs(..., which="both")``, start vector ``seed``) runs until
-    both extreme Ritz pairs have residual <= tol * ||H|| (default ``default_tol(dtype)``) or ``max_steps``
-    products; the residuals and a per-point convergence flag are in the result.
-    vectors: also keep both eigenvectors at every point (``eigenvector_max``, ``eigenvector_min`` over
-    alpha, beta, param). memory_budget: bytes the computation may hold at once (default 1 GiB): the Lanczos
-    workspace of one point plus, with ``vectors``, the kept eigenvectors; a grid that does not fit is a
-    ValueError that names the largest resolution that does.
+    At every grid point Lanczos (``hessian_eigenpairs(..., which="both")``) runs until both extreme Ritz
+    pairs have residual <= tol * ||H|| or ``max_steps`` products; the residuals and a per-point convergence
+    flag are in the result.
 
-    Returns the landscape Dataset of the same slice (``loss``, ``loss_<term>``, ``rel_l2_error``; so
-    ``plot(ds)`` draws the loss and ``plot(ds, var="convexity_ratio", log=False)`` the map) with
-    ``lambda_max``, ``lambda_min``, ``convexity_ratio`` = |lambda_min / lambda_max|, ``residual_max``,
-    ``residual_min``, ``lanczos_steps`` and ``converged`` added, and attrs naming what was computed.
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    directions : Directions, torch.Tensor or None
+        As in ``landscape``; default two filter-normalised random directions, seed 0.
+    span : float or (float, float) or None
+        As in ``landscape``; default the directions' own.
+    resolution : int
+        Points per axis, 3 to 257 (each point costs one Lanczos run, so 7-15 is usual); default 9.
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    term : str or None
+        The Hessian of one loss term ("residual", "boundary", ...) instead of the total.
+    center : torch.Tensor or None
+        The parameter vector at the plane's origin; as in ``landscape``.
+    tol : float or None
+        Relative residual, > 0; default 1e-8 in float64, 1e-5 in float32.
+    max_steps : int
+        Cap on Lanczos steps per point; default 300.
+    vectors : bool
+        Also keep both eigenvectors at every point (``eigenvector_max``, ``eigenvector_min`` over alpha, beta,
+        param); default False.
+    memory_budget : int or None
+        Bytes the computation may hold at once (the Lanczos workspace of one point plus, with ``vectors``, the
+        kept eigenvectors); default 1 GiB. A grid that does not fit is a ValueError naming the largest
+        resolution that does.
+    seed : int
+        Seed of each point's Lanczos start vector; default 0.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: float64 where the loss can run in it, else the run's dtype.
+    progress : bool or None
+        A progress bar; default ``None``: in a notebook or on a terminal.
+
+    Returns
+    -------
+    xarray.Dataset
+        The landscape Dataset of the same slice (``loss``, ``loss_<term>``, ``rel_l2_error``) with
+        ``lambda_max``, ``lambda_min``, ``convexity_ratio`` = |lambda_min / lambda_max|, ``residual_max``,
+        ``residual_min``, ``lanczos_steps`` and ``converged`` added; ``plot(ds, var="convexity_ratio",
+        z_scale="linear")`` draws the map.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named with its value and what is allowed), or a grid over ``memory_budget``.
     """
     t0 = time.perf_counter()
     resolution = check_int("resolution", resolution, 3, 257)
@@ -103,7 +140,7 @@ def curvature_map(
     budget = DEFAULT_CURVATURE_MEMORY if memory_budget is None else check_int("memory_budget", memory_budget, 1)
     if not isinstance(vectors, bool):
         raise ValueError(f"vectors must be True or False, got {vectors!r}")
-    obj = run.objective(formulation, None, curvature_dtype(run, dtype, "curvature_map"))
+    obj = run.objective(formulation, device, curvature_dtype(run, dtype, "curvature_map"))
     if term is not None:
         check_choice("term", term, obj.term_names)
     tol = default_tol(obj.dtype) if tol is None else check_positive("tol", tol)
@@ -154,7 +191,7 @@ def curvature_map(
             range(n_points), desc="curvature map", unit="pt", disable=not show_progress(progress), leave=False
         ):
             theta = points_on_slice(theta_c, coef[i : i + 1], D)[0]
-            op = HessianOperator(run, theta, term, formulation, obj.dtype, obj.device)
+            op = HessianOperator(run, theta, term, formulation=formulation, device=obj.device, dtype=obj.dtype)
             ends = hessian_eigenpairs(run, 1, "both", operator=op, tol=tol, max_steps=steps, seed=seed)
             out["lambda_max"][i], out["lambda_min"][i] = (float(v) for v in ends.eigenvalue.values)
             out["residual_max"][i], out["residual_min"][i] = (float(v) for v in ends.residual_norm.values)
@@ -232,19 +269,56 @@ def roughness_index(
     bias: str = "zero",
     formulation: str | None = None,
     center=None,
+    device=None,
     dtype=None,
     progress: bool | None = None,
 ) -> xr.Dataset:
-    """The roughness index (after Wu et al. 2021, arXiv 2103.11069) of a run's loss around ``center``
-    (default: the trained parameters); the definition is in this module's docstring.
+    """The roughness index (after Wu et al. 2021, arXiv:2103.11069) of a run's loss around a point.
 
-    n_directions random directions (direction k is ``random_directions(run, 1, seed + k, normalization,
-    bias)``), each sampled at ``resolution`` points (odd, so t = 0 is on the grid) of t in [-span, span].
+    The loss is sampled along many random lines through ``center``; each line's total variation, normalised
+    by its range, measures how far it is from one smooth valley (the definition is in this module's
+    docstring).
 
-    Returns a Dataset with ``loss`` over (direction, t), ``total_variation``,
-    ``normalized_total_variation`` and ``unimodal`` (one minimum, monotone on either side) over direction,
-    and the scalar ``roughness_index``; attrs hold the index, the mean and standard deviation of the
-    normalised variation, the fraction of unimodal lines and every parameter.
+    Parameters
+    ----------
+    run : TrainResult or ModelRun
+        The run.
+    n_directions : int
+        Random lines, 2 to 100000; line k is along ``random_directions(run, 1, seed + k, normalization, bias)``.
+        Default 32.
+    span : float
+        Each line runs over t in [-span, span], span > 0; default 1.
+    resolution : int
+        Odd number of points per line (so t = 0 is on the grid), 3 to 100001; default 41.
+    seed : int
+        Seed of the first line; default 0.
+    normalization : {"filter", "layer", "none"}
+        The random directions' normalization; default "filter".
+    bias : {"zero", "filter"}
+        The random directions' bias entries; default "zero".
+    formulation : str or None
+        Another of the run's formulations; default the run's.
+    center : torch.Tensor or None
+        The parameter vector [P] the lines pass through; default the run's parameters.
+    device : str, torch.device or None
+        Default ``None``: the run's device.
+    dtype : torch.dtype or None
+        Default ``None``: the run's dtype.
+    progress : bool or None
+        A progress bar; default ``None``: in a notebook or on a terminal.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``loss`` over (direction, t); ``total_variation``, ``normalized_total_variation`` and ``unimodal``
+        (one minimum, monotone on either side) over direction; the scalar ``roughness_index``; attrs hold the
+        index, the mean and standard deviation of the normalised variation, the fraction of unimodal lines
+        and every parameter.
+
+    Raises
+    ------
+    ValueError
+        A bad argument (named with its value and what is allowed), e.g. an even resolution.
     """
     t0 = time.perf_counter()
     n_directions = check_int("n_directions", n_directions, 2, 100_000)
@@ -261,7 +335,7 @@ def roughness_index(
         random_directions(run, 1, seed=seed + k, normalization=normalization, bias=bias).vectors[0]
         for k in range(n_directions)
     ]
-    obj = run.objective(formulation, None, dtype)
+    obj = run.objective(formulation, device, dtype)
     theta_c = obj._check(torch.as_tensor(run.params if center is None else center))[0]
     D = torch.stack(vecs).to(device=obj.device, dtype=obj.dtype)
     zero = [k for k in range(n_directions) if not bool(D[k].abs().max() > 0)]
@@ -405,18 +479,31 @@ def _check_same_slice(ds_a, ds_b, rtol: float) -> list[str]:
 
 
 def compare_landscapes(ds_a: xr.Dataset, ds_b: xr.Dataset, *, rtol: float = 1e-6) -> xr.Dataset:
-    """Similarity of two landscapes on the same slice (same direction vectors, span and resolution), e.g. the
-    strong form and Deep Ritz, or two seeds.
+    """How alike two landscapes of the same slice are: e.g. the strong form and Deep Ritz, or two seeds.
 
-    Returns a Dataset of scalars:
-      rank_correlation   Spearman correlation of the two loss grids (1: the same ordering of grid points;
-                         invariant to shifts and scales, so E - E* and E compare alike)
-      minimum_distance   Euclidean distance in (alpha, beta) between the two grid minima (0: same cell)
-      curvature_ratio    largest eigenvalue of ds_a's slice Hessian at the centre over ds_b's
-                         (second differences on the grid)
-      anisotropy_a/_b    each slice Hessian's |largest / smallest| eigenvalue at the centre (2-D slices)
-    and ``minimum_alpha_a``, ``minimum_beta_a``, ... with attrs saying what each is. Landscapes on
-    different directions or grids are a ValueError naming what differs.
+    Parameters
+    ----------
+    ds_a : xarray.Dataset
+        A ``landscape`` result.
+    ds_b : xarray.Dataset
+        Another, on the same slice: the same direction vectors, span and resolution.
+    rtol : float
+        Relative tolerance when checking that the slices are the same; default 1e-6.
+
+    Returns
+    -------
+    xarray.Dataset
+        Scalars, each with attrs saying what it is: ``rank_correlation`` (Spearman correlation of the two loss
+        grids: 1 is the same ordering of grid points; invariant to shifts and scales, so E - E* and E compare
+        alike), ``minimum_distance`` (Euclidean distance in (alpha, beta) between the grid minima; 0 is the
+        same cell), ``curvature_ratio`` (the largest eigenvalue of ds_a's slice Hessian at the centre, by
+        second differences, over ds_b's), ``anisotropy_a``, ``anisotropy_b`` (2-D slices: each slice
+        Hessian's |largest / smallest| eigenvalue) and the minima's coordinates ``minimum_alpha_a``, ...
+
+    Raises
+    ------
+    ValueError
+        The landscapes lie on different directions or grids (the message names what differs).
     """
     rtol = check_positive("rtol", rtol)
     dims = _check_same_slice(ds_a, ds_b, rtol)

@@ -13,17 +13,46 @@ def landscape_sweep(
     directions_seeds=(0,),
     formulations=None,
     *,
-    span=1.0,
+    span=None,
     resolution=41,
     normalization: str = "filter",
     client=None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> xr.Dataset:
-    """Landscapes of several labelled runs (e.g. betas) x direction seeds x formulations in one Dataset.
+    """Landscapes of several labelled runs x direction seeds x formulations, in one Dataset.
 
-    Dims: ("run", "seed", "formulation", "alpha", "beta"). Each run's random directions are drawn with the
-    seed and normalised against that run's own trained parameters. With ``client`` every grid is tiled over
-    the cluster.
+    Each run's random directions are drawn with the seed and normalised against that run's own trained
+    parameters, so runs compare on equal footing (Krishnapriyan et al. 2021 compare betas this way).
+
+    Parameters
+    ----------
+    runs : dict
+        Label -> run (``TrainResult`` or ``ModelRun``), e.g. ``{"beta=1": run1, "beta=30": run30}``.
+    directions_seeds : sequence of int
+        One plane of random directions per seed; default (0,).
+    formulations : sequence of str or None
+        Losses to evaluate, each supported by every run; default the first run's formulation.
+    span : float or (float, float) or None
+        The half-width of every plane (or (lo, hi)); default ``None``: 1, the random directions' own.
+    resolution : int
+        Points per axis, 3 to 1025; default 41.
+    normalization : {"filter", "layer", "none"}
+        The random directions' normalization; default "filter".
+    client : dask.distributed.Client or None
+        Tile every grid over the cluster (the ``distributed`` extra).
+    progress : bool or None
+        A progress bar per grid; default ``None``: in a notebook or on a terminal.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ("run", "seed", "formulation", "alpha", "beta"); ``loss`` and ``rel_l2_error``; attrs span,
+        resolution, normalization, problem.
+
+    Raises
+    ------
+    ValueError
+        An empty ``runs``, or a formulation some run does not support (named with what is allowed).
     """
     labels = list(runs)
     if not labels:
@@ -51,6 +80,9 @@ def landscape_sweep(
     ds = xr.concat(blocks, dim="run", combine_attrs="drop")
     ds = ds.assign_coords(run=[str(x) for x in labels], seed=seeds, formulation=forms)
     ds.attrs.update(
-        span=float(span), resolution=int(resolution), normalization=normalization, problem=runs[labels[0]].problem.name
+        span=float(1.0 if span is None else span) if not isinstance(span, (tuple, list)) else [float(v) for v in span],
+        resolution=int(resolution),
+        normalization=normalization,
+        problem=runs[labels[0]].problem.name,
     )
     return ds

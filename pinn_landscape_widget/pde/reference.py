@@ -17,13 +17,17 @@ method. All values are float64.
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import zipfile
 
 import numpy as np
 import torch
 
 from .._cache import cache_dir
 from .._checks import check_finite, check_int
+
+_LOG = logging.getLogger(__name__)
 
 F64 = torch.float64
 FORMAT_VERSION = 1  # bump when a cached file's layout or the numerical method changes
@@ -257,7 +261,14 @@ def _load(path, key_text: str, axes: tuple[str, ...]) -> GridReference | None:
             grid = {n: z[f"axis_{n}"] for n in axes}
             values = z["values"]
         return GridReference(grid, values)
-    except Exception:  # a truncated, foreign or corrupt file: recompute it
+    except (
+        OSError,
+        KeyError,
+        ValueError,
+        EOFError,
+        zipfile.BadZipFile,
+    ) as exc:  # truncated, foreign or corrupt: recompute it
+        _LOG.info("reference cache %s unreadable (%s: %s); recomputing", path, type(exc).__name__, exc)
         return None
 
 
@@ -271,7 +282,8 @@ def _save(path, key_text: str, ref: GridReference) -> None:
         with tmp.open("wb") as fh:
             np.savez(fh, key=np.array(key_text), values=ref.values.numpy(), **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
-    except OSError:
+    except OSError as exc:
+        _LOG.info("reference cache %s not written (%s); it will be recomputed next time", path, exc)
         try:
             tmp.unlink(missing_ok=True)
         except OSError:

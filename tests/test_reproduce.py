@@ -210,7 +210,7 @@ class ToyStudy(Study):
         return "" if dtype == "float32" else dtype
 
 
-def test_a_study_is_run_through_its_interface(monkeypatch, tmp_path):
+def test_a_study_is_run_through_its_interface(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(STUDIES, "toy", ToyStudy())
     assert plw.reproduce.__module__ == "pinn_landscape_widget.reproduce"
     from pinn_landscape_widget.reproduce import study_options
@@ -246,6 +246,11 @@ def test_a_study_is_run_through_its_interface(monkeypatch, tmp_path):
         ToyStudy().row("third", case="", quantity="", ours=1.0, criterion="", verdict="")
     with pytest.raises(ValueError, match="needs its text"):
         Published(None, TOY_PAPER, "Sec. 1")
+    # the command lists each study's options from the same interface
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "rowan2026: seed; toy: x, dtype." in help_text
 
 
 def test_every_study_implements_the_interface_with_cited_numbers():

@@ -155,7 +155,8 @@ class Rowan2026(Study):
                     quantity="smallest resolved share of a line's variation (roughness index, single-bowl lines)",
                     ours=resolved,
                     ours_text=f"{resolved:.4f} (RI {fmt(ri)}, {frac:.0%})",
-                    criterion=f"on every line the half-resolution grid sees at least {SMOOTH_RESOLVED:.0%} of the variation",
+                    criterion=f"on every line the half-resolution grid sees at least {SMOOTH_RESOLVED:.0%} of the "
+                    "variation",
                     verdict="reproduced" if resolved >= SMOOTH_RESOLVED else "differs",
                     detail=dict(
                         roughness_index=ri,

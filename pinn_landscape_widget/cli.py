@@ -251,13 +251,14 @@ def _reproduce(args) -> int:
 
 
 def _add_reproduce(sub) -> None:
-    from pinn_landscape_widget.reproduce import list_studies
+    from pinn_landscape_widget.reproduce import STUDIES, list_studies
 
+    options = "; ".join(f"{name}: {', '.join(study.options()) or 'none'}" for name, study in STUDIES.items())
     r = sub.add_parser(
         "reproduce",
         help="rerun a published study and write published | ours | ratio as JSON and Markdown",
         description="Studies: " + ", ".join(list_studies()) + ". Options of a study: --param NAME=VALUE "
-        "(JSON values), e.g. --param betas=[1,30] for krishnapriyan2021.",
+        f"(JSON values), e.g. --param betas=[1,30] for krishnapriyan2021. Options: {options}.",
     )
     r.add_argument("study", nargs="?", help="the study to run: " + ", ".join(list_studies()))
     r.add_argument("--quick", action="store_true", help="a few-minute version in the same regime")

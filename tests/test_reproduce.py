@@ -3,6 +3,7 @@ the quick reproductions' regimes, the written tables, and the errors for what a 
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,8 @@ import torch
 import pinn_landscape_widget as plw
 from pinn_landscape_widget import cli
 from pinn_landscape_widget.analysis.curvature import HessianOperator
+from pinn_landscape_widget.reproduce import STUDIES, Citation, Published, Study, StudyResult, rathore2024, render_docs
 from pinn_landscape_widget.reproduce import krishnapriyan2021 as kp
-from pinn_landscape_widget.reproduce import rathore2024, render_docs
 from pinn_landscape_widget.reproduce._optim import lbfgs_call, lbfgs_epochs
 from pinn_landscape_widget.reproduce._report import render_markdown
 from pinn_landscape_widget.reproduce._runs import torch_default_init
@@ -169,10 +170,102 @@ def test_what_a_study_does_not_define_is_a_clear_error(capsys):
         plw.reproduce("krishnapriyan2021", rho=5)
     with pytest.raises(ValueError, match=r"points must be one of \['paper', 'cells'\], got 'nodes'"):
         plw.reproduce("krishnapriyan2021", points="nodes")
+    with pytest.raises(ValueError, match=r"progress must be True, False or None .*got 'yes'"):
+        plw.reproduce("rowan2026", progress="yes")
+    with pytest.raises(ValueError, match=r"threads must be .*got 0"):
+        plw.reproduce("rowan2026", threads=0)
+    with pytest.raises(ValueError, match=r"seed must be .*got -1"):
+        plw.reproduce("rowan2026", seed=-1, progress=False)
     assert cli.main(["reproduce", "krishnapriyan2021", "--param", "betas=[25]"]) == 2
     assert "betas must be a non-empty subset" in capsys.readouterr().err
     assert cli.main(["reproduce", "nope"]) == 2
     assert "study must be one of" in capsys.readouterr().err
+
+
+# --- the study interface --------------------------------------------------------------------------------------
+
+TOY_PAPER = Citation(short="Toy (2020)", authors="A. Author", year=2020, title="A toy", venue="Nowhere 1")
+
+
+class ToyStudy(Study):
+    """Halves a number: the published value is 4, ours is ``x / 2``."""
+
+    name = "toy"
+    title = "Toy (2020): halving"
+    published = {"half": Published(4.0, TOY_PAPER, "Table 2"), "words": Published(None, TOY_PAPER, "Sec. 3", "big")}
+
+    def run(self, *, quick=False, progress=False, x=10.0, dtype="float32"):
+        if x <= 0:
+            raise ValueError(f"x must be > 0, got {x!r}")
+        ours = x / 2 if not quick else x / 4
+        rows = [
+            self.row("half", case="x", quantity="half", ours=ours, criterion="within 10%",
+                     verdict="reproduced" if abs(ours / 4 - 1) <= 0.1 else "not reproduced"),
+            self.row("words", case="x", quantity="size", ours=None, ours_text="big", criterion="same word",
+                     verdict="reproduced"),
+        ]  # fmt: skip
+        return self.result(quick=quick, rows=rows, setup={"x": {"ours": x, "paper": 8}}, notes=[], runs={"x": x})
+
+    def variant(self, *, dtype="float32", **_options):
+        return "" if dtype == "float32" else dtype
+
+
+def test_a_study_is_run_through_its_interface(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(STUDIES, "toy", ToyStudy())
+    assert plw.reproduce.__module__ == "pinn_landscape_widget.reproduce"
+    from pinn_landscape_widget.reproduce import study_options
+
+    assert study_options("toy") == {"x": 10.0, "dtype": "float32"}
+    res = plw.reproduce("toy", x=9.0, dtype="float64", out=tmp_path, progress=False)
+    assert isinstance(res, StudyResult) and res.runs == {"x": 9.0}
+    half, words = res.rows
+    assert (half.published, half.published_value, half.source) == ("4", 4.0, "Toy (2020), Table 2")
+    assert half.ours == 4.5 and half.ratio == pytest.approx(4.5 / 4.0)
+    assert (words.published, words.published_value, words.ratio) == ("big", None, None)
+    assert res.verdicts == {"not reproduced": 1, "reproduced": 1}
+    cite = "A. Author (2020). A toy. Nowhere 1."
+    assert res.published == {
+        "half": dict(value=4.0, shown="4", source="Toy (2020), Table 2", citation=cite),
+        "words": dict(value=None, shown="big", source="Toy (2020), Sec. 3", citation=cite),
+    }
+    assert res.references == [cite]
+    assert res.variant == "float64" and res.stem == "toy_float64"
+    assert res.command == "pinn-landscape reproduce toy --param x=9.0 --param 'dtype=\"float64\"' --out DIR"
+    data = json.loads((tmp_path / "toy_float64.json").read_text())
+    assert "runs" not in data and data["rows"][0]["ratio"] == pytest.approx(1.125)
+    md = (tmp_path / "toy_float64.md").read_text()
+    assert "| x | half | 4 | Toy (2020), Table 2 | 4.5 | 1.12 | not reproduced |" in md
+    assert "- A. Author (2020). A toy. Nowhere 1." in md
+    assert list(res.table().columns) == ["case", "quantity", "published", "source", "ours", "ratio", "verdict"]
+    assert res.table()["ratio"].iloc[0] == pytest.approx(1.125)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['y'\] for study 'toy'; allowed: \['x', 'dtype'\]"):
+        plw.reproduce("toy", y=1)
+    with pytest.raises(ValueError, match="x must be > 0, got -1"):
+        plw.reproduce("toy", x=-1, progress=False)
+    with pytest.raises(KeyError, match=r"toy: no published number 'third'; committed: \['half', 'words'\]"):
+        ToyStudy().row("third", case="", quantity="", ours=1.0, criterion="", verdict="")
+    with pytest.raises(ValueError, match="needs its text"):
+        Published(None, TOY_PAPER, "Sec. 1")
+    # the command lists each study's options from the same interface
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "rowan2026: seed; toy: x, dtype." in help_text
+
+
+def test_every_study_implements_the_interface_with_cited_numbers():
+    assert set(STUDIES) == {"krishnapriyan2021", "rathore2024", "rowan2026"}
+    for name, study in STUDIES.items():
+        assert isinstance(study, Study) and study.name == name and study.title
+        assert study.published, name
+        for key, p in study.published.items():
+            c = p.citation
+            assert c.authors and c.title and c.venue and c.short, (name, key)
+            assert p.where and (p.value is not None or p.text), (name, key)
+    # the paper's Table 1 (Adam + L-BFGS L2RE) and the outlier levels of Sec. 5.1, as printed in the paper
+    pub = rathore2024.PUBLISHED
+    assert [pub[f"{c}: L2RE"].value for c in ("convection", "reaction", "wave")] == [4.19e-3, 1.92e-2, 5.52e-2]
+    assert [pub[f"{c}: outliers"].value for c in ("convection", "reaction", "wave")] == [1e4, 1e3, 1e5]
 
 
 # --- the written results --------------------------------------------------------------------------------------
@@ -190,6 +283,64 @@ def test_docs_page_is_rendered_from_the_committed_results():
         for row in data["rows"]:
             if row["published_value"] and row["ours"] is not None:
                 assert row["ratio"] == pytest.approx(row["ours"] / row["published_value"])
+        # the record's published entries are the committed ones
+        study = STUDIES[data["study"]]
+        assert data["published"] == {k: study.published[k].to_dict() for k in data["published"]}
+        assert {r["published_key"] for r in data["rows"]} <= set(data["published"])
+
+
+TABLE_HEADER = "| case | quantity | published | source | ours | ours / published | verdict |"
+
+
+def _sections(page: str) -> dict[str, str]:
+    """The page's level-2 sections, by heading."""
+    parts = re.split(r"^## ", page, flags=re.M)[1:]
+    return {p.splitlines()[0]: p for p in parts}
+
+
+def _table(section: str) -> list[dict]:
+    """The comparison table of a study's section, one dict per row (cells unescaped)."""
+    lines = section.splitlines()
+    start = lines.index(TABLE_HEADER)
+    header = [c.strip() for c in TABLE_HEADER.strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+        rows.append(dict(zip(header, cells, strict=True)))
+    return rows
+
+
+def _number(text: str) -> float:
+    return float(re.search(r"\d[\d.]*(?:e[-+]?\d+)?", text).group())
+
+
+def test_the_published_numbers_on_the_docs_page_are_the_committed_ones():
+    page = (ROOT / "docs" / "reproductions.md").read_text(encoding="utf-8")
+    sections = _sections(page)
+    for name, study in STUDIES.items():
+        section = sections[study.title]
+        rows = _table(section)
+        assert rows, name
+        committed = {(p.shown, f"{p.citation.short}, {p.where}"): p for p in study.published.values()}
+        for row in rows:
+            p = committed[(row["published"], row["source"])]  # a published cell with its source, as committed
+            if p.value is None:
+                continue
+            assert _number(row["published"]) == pytest.approx(p.value, rel=5e-3)  # three significant digits
+            if re.fullmatch(r"[-+]?\d[\d.]*(?:e[-+]?\d+)?", row["ours"]):
+                # the ratio column is ours over the committed number (each cell rounded to 3 digits)
+                assert float(row["ours / published"]) == pytest.approx(float(row["ours"]) / p.value, rel=1.5e-2)
+        # every committed number is on the page: in the table, or quoted with its source in a note
+        shown = {(r["published"], r["source"]) for r in rows}
+        for key, p in study.published.items():
+            assert (p.shown, p.source) in shown or f"{p.shown} at beta = 20: {p.source}" in section, (name, key)
+        refs = [line[2:] for line in section.split("References:\n\n")[1].split("\n\n")[0].splitlines()]
+        assert sorted(refs) == sorted({str(p.citation) for p in study.published.values()}), name
+    assert "SCIENCE.md" not in page
+    for path in [*(ROOT / "pinn_landscape_widget" / "reproduce").glob("*.py"), *(ROOT / "docs").rglob("*.md")]:
+        assert "SCIENCE.md" not in path.read_text(encoding="utf-8"), path
 
 
 @pytest.mark.slow
@@ -213,7 +364,9 @@ def test_quick_krishnapriyan_lands_in_the_papers_regime(tmp_path):
     assert fail.ours == pytest.approx(np.linalg.norm(u - exact) / np.linalg.norm(exact), rel=1e-9)
     data = json.loads((tmp_path / "krishnapriyan2021_quick.json").read_text())
     assert (tmp_path / "krishnapriyan2021_quick.md").read_text() == render_markdown(data)
-    assert data["rows"][0]["ratio"] == pytest.approx(ok.ours / 7.84e-3)
+    assert data["rows"][0]["ratio"] == pytest.approx(ok.ours / 7.84e-3)  # Krishnapriyan et al. (2021), Table 1
+    assert set(res.published) == {"vanilla, beta = 1", "vanilla, beta = 30"}
+    assert res.verdicts == {"reproduced": 2}
 
 
 @pytest.mark.slow

@@ -8,27 +8,27 @@ Markdown table rendered from it. ``quick=True`` runs a few-minute version that l
     rathore2024         top Hessian eigenvalues after Adam + L-BFGS, per loss term, and L-BFGS-preconditioned
     rowan2026           the seed paper: strong form and Deep Ritz on poisson1d, smooth / convex-like / similar
 
+A study is a ``Study`` subclass (``_study.py``): its ``published`` entries hold each published number with
+its citation and table or figure, and its ``run`` returns a ``StudyResult`` whose rows copy them.
 docs/reproductions.md is rendered from the committed JSON files by ``render_docs`` (``pinn-landscape
 reproduce --docs``), so its tables are the command's output.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from pathlib import Path
 
-from .._checks import check_int
-from . import krishnapriyan2021, rathore2024, rowan2026
-from ._report import StudyResult, command_for, load_average, machine_info, render_markdown
+from .._checks import check_int, show_progress
+from ._report import Row, StudyResult, command_for, load_average, machine_info, render_markdown
 from ._runs import torch_threads
+from ._study import Citation, Published, Study
+from .krishnapriyan2021 import Krishnapriyan2021
+from .rathore2024 import Rathore2024
+from .rowan2026 import Rowan2026
 
-STUDIES = {
-    "krishnapriyan2021": krishnapriyan2021,
-    "rathore2024": rathore2024,
-    "rowan2026": rowan2026,
-}
+STUDIES: dict[str, Study] = {study.name: study for study in (Krishnapriyan2021(), Rathore2024(), Rowan2026())}
 
 
 def list_studies() -> list[str]:
@@ -38,31 +38,87 @@ def list_studies() -> list[str]:
 
 def study_options(study: str) -> dict:
     """The options a study accepts (besides quick and progress), with their defaults."""
-    module = _study(study)
-    params = inspect.signature(module.run).parameters
-    return {k: p.default for k, p in params.items() if k not in ("quick", "progress")}
+    return get_study(study).options()
 
 
-def _study(study):
+def get_study(study: str) -> Study:
+    """The ``Study`` named ``study`` (one of ``list_studies()``)."""
     if not isinstance(study, str) or study not in STUDIES:
         raise ValueError(f"study must be one of {list_studies()}, got {study!r}")
     return STUDIES[study]
 
 
-def reproduce(study: str, *, quick: bool = False, out=None, progress: bool = True, threads: int = 1, **options):
-    """Run a published study and return its ``StudyResult`` (rows: published | ours | ratio | verdict; setup:
-    what matches the paper and what does not); with ``out``, also write ``STUDY.json`` and ``STUDY.md``
-    (``STUDY_quick.*`` for quick) into that folder.
+def reproduce(
+    study: str, *, quick: bool = False, out=None, progress: bool | None = None, threads: int = 1, **options
+) -> StudyResult:
+    """Rerun a published study and compare each of its published numbers with ours.
 
-    options: the study's own (``study_options(study)``), e.g. ``betas=[1, 30]`` for krishnapriyan2021;
-    values the paper does not cover are a ValueError naming what is allowed. threads: torch's CPU thread
-    count during the run (default 1: float32 results depend on the reduction order, and on a shared
-    machine one thread per process is also the fastest). The trained runs are in ``result.runs``.
+    Each study runs a paper's setup (read from the paper and the authors' code) and puts our number next to
+    every published one, with the ratio and a verdict by a criterion stated in the table. The published
+    numbers and their citations are committed in the study's module (``STUDIES[study].published``).
+
+    Parameters
+    ----------
+    study : str
+        The study, one of ``list_studies()``: ``"krishnapriyan2021"`` (convection failure modes: relative
+        L2 error for beta = 1 ... 40, vanilla and curriculum), ``"rathore2024"`` (top Hessian eigenvalues
+        after Adam + L-BFGS, per loss term and L-BFGS-preconditioned) or ``"rowan2026"`` (the seed paper:
+        strong form and Deep Ritz on poisson1d, smooth / convex-like / similar).
+    quick : bool
+        False (default): the study's full budget (minutes to half an hour on two CPU cores). True: a
+        few-minute version that lands in the same regime (the test suite runs these).
+    out : str or path-like, optional
+        A folder to write ``STEM.json`` (the record) and ``STEM.md`` (its table) into; STEM is the study's
+        name, then ``_VARIANT`` for a variant (e.g. ``krishnapriyan2021_float64``) and ``_quick`` for a
+        quick run. Default None: nothing is written.
+    progress : bool or None
+        Print what the study is doing (each training and its result). None (default): in a notebook or on a
+        terminal, not in a script whose output goes to a file or a log.
+    threads : int
+        torch's CPU thread count during the run, 1 ... 1024 (default 1: float32 results depend on the order
+        of reductions, and on a shared machine one thread per process is also the fastest).
+    **options
+        The study's own options (``study_options(study)`` lists them with their defaults); values the
+        paper does not cover are an error naming what is allowed.
+
+        krishnapriyan2021: ``betas`` (a non-empty subset of 1, 10, 20, 30, 40; default all),
+        ``curriculum`` (bool, default True: the warm-started chain 1 -> 10 -> ... up to the largest beta,
+        reported at 20, 30, 40), ``dtype`` ("float32", the paper's, or "float64"; the results file of a
+        float64 run is ``krishnapriyan2021_float64``), ``points`` ("paper": their draw of the 1000
+        collocation points, default; "cells": 1000 of our grid cells), ``sensitivity`` (bool, default
+        True: beta = 10 from three more initialisations and beta = 20 with the other draw of points),
+        ``seed`` (the initialisation seed, default 0, the paper's).
+
+        rathore2024: ``cases`` (a non-empty subset of "convection", "reaction", "wave"; default all),
+        ``beta`` (40), ``rho`` (5) and ``wave_beta`` (5): only the published values are accepted;
+        ``width`` (the hidden width, 8 ... 400; default None: 50, or 20 for quick).
+
+        rowan2026: ``seed`` (the training seed of both formulations, default 0).
+
+    Returns
+    -------
+    StudyResult
+        ``rows`` (one ``Row`` per published number: case, quantity, published, source, ours, ratio,
+        verdict, criterion, and the run's own numbers in ``detail``), ``published`` (the entries they
+        compare with: value, text, source and citation), ``references``, ``verdicts`` (how many rows have
+        each verdict), ``setup`` (what matches the paper and what does not), ``notes``, ``extra`` (the
+        study's further measurements), ``command`` (the shell command that reruns it), ``seconds``,
+        ``machine``, and ``runs`` (the trained runs, not written). ``table()`` gives the rows as a
+        DataFrame, ``to_markdown()`` the table as written.
+
+    Raises
+    ------
+    ValueError
+        An unknown study; ``quick`` not a bool; ``progress`` not True, False or None; ``threads`` not an
+        integer in 1 ... 1024; an option the study does not have (the message lists those it has); an
+        option value the paper does not cover (the message names the argument, the value and what is
+        allowed).
     """
-    module = _study(study)
+    spec = get_study(study)
     if not isinstance(quick, bool):
         raise ValueError(f"quick must be True or False, got {quick!r}")
-    allowed = study_options(study)
+    show = show_progress(progress)
+    allowed = spec.options()
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for study {study!r}; allowed: {list(allowed)}")
@@ -70,25 +126,12 @@ def reproduce(study: str, *, quick: bool = False, out=None, progress: bool = Tru
     machine = machine_info(threads)
     t0 = time.perf_counter()
     with torch_threads(threads):
-        out_tuple = module.run(quick=quick, progress=progress, **options)
-    rows, setup, notes, runs = out_tuple[:4]
-    extra = out_tuple[4] if len(out_tuple) > 4 else {}
+        result = spec.run(quick=quick, progress=show, **options)
     machine["load_after"] = load_average()
-    result = StudyResult(
-        study=study,
-        title=module.TITLE,
-        source=module.SOURCE,
-        quick=quick,
-        setup=setup,
-        rows=rows,
-        notes=notes,
-        command=command_for(study, quick, options),
-        seconds=time.perf_counter() - t0,
-        machine=machine,
-        extra=extra,
-        variant=module.variant(**options) if hasattr(module, "variant") else "",
-    )
-    result.runs = runs
+    result.command = command_for(study, quick, options)
+    result.seconds = time.perf_counter() - t0
+    result.machine = machine
+    result.variant = spec.variant(**options)
     if out is not None:
         result.write(out)
     return result
@@ -101,6 +144,11 @@ Each table below is written by `pinn-landscape reproduce STUDY --out docs/result
 published number, ours, the ratio and whether it reproduces by the stated criterion. This page is rendered
 from the JSON files in `docs/results/` by `pinn-landscape reproduce --docs docs/reproductions.md`; nothing
 in it is typed by hand. `--quick` runs a few-minute version of a study (the test suite runs those).
+
+Each published number, with its source (the paper and its table, figure or section), is committed next to its
+citation in the study's module (`PUBLISHED` in `pinn_landscape_widget/reproduce/STUDY.py`); a row copies it
+from there, each study lists its references under its table, and `tests/test_reproduce.py` checks that the
+numbers on this page equal the committed ones.
 
 Each study's setup table says what matches the paper and its authors' code and what does not (a smaller
 budget on two CPU cores, other random points with the same distribution). The dtype is stated: float32
@@ -126,7 +174,7 @@ def render_docs(results_dir, studies=None) -> str:
         path = results_dir / f"{name}.json"
         if not path.exists():
             parts.append(
-                f"## {STUDIES[name].TITLE}\n\nNot run yet: `pinn-landscape reproduce {name} --out {results_dir}`.\n"
+                f"## {STUDIES[name].title}\n\nNot run yet: `pinn-landscape reproduce {name} --out {results_dir}`.\n"
             )
             continue
         variants = sorted(p for p in results_dir.glob(f"{name}_*.json") if not p.stem.endswith("_quick"))
@@ -137,7 +185,12 @@ def render_docs(results_dir, studies=None) -> str:
 
 __all__ = [
     "STUDIES",
+    "Citation",
+    "Published",
+    "Row",
+    "Study",
     "StudyResult",
+    "get_study",
     "list_studies",
     "render_docs",
     "render_markdown",

@@ -2,18 +2,20 @@
 
 A row compares one published number with ours: ``ratio`` = ours / published, and ``verdict`` says whether
 it reproduces by the study's stated criterion. The JSON file is the record (setup, rows, machine, timing,
-the command); the Markdown table is rendered from it, here and in docs/reproductions.md, never typed.
+the command); the Markdown table is rendered from it, here and in docs/reproductions.md, never typed. Each row's
+published number and its source are copied from the study's committed ``published`` entries (``Study.row``).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import platform
 import shlex
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -24,9 +26,11 @@ class Row:
     """One published number next to ours.
 
     case: what was run (e.g. "vanilla, beta = 30"); quantity: what is compared (e.g. "relative L2 error");
-    published: the number (or a claim in words, with ``published_value`` None); ours: our number;
-    verdict: "reproduced", "not reproduced" or "differs", by ``criterion``; detail: the run's own
-    numbers (iterations, stop reason, loss, seconds, ...)."""
+    published: the number as the table shows it (or a finding in words, with ``published_value`` None);
+    source: the paper and its table or figure; published_key: the entry of the study's ``published`` it
+    was copied from (``Study.row`` fills these four); ours: our number; verdict: "reproduced", "not
+    reproduced" or "differs", by ``criterion``; detail: the run's own numbers (iterations, stop reason,
+    loss, seconds, ...)."""
 
     case: str
     quantity: str
@@ -37,9 +41,12 @@ class Row:
     published_value: float | None = None
     ours_text: str = ""
     detail: dict = field(default_factory=dict)
+    source: str = ""
+    published_key: str = ""
 
     @property
     def ratio(self) -> float | None:
+        """ours / published, None where either is missing (a finding in words) or published is 0."""
         if self.published_value is None or self.ours is None or self.published_value == 0:
             return None
         return self.ours / self.published_value
@@ -47,32 +54,50 @@ class Row:
 
 @dataclass
 class StudyResult:
-    """What ``reproduce`` returns and writes: ``rows`` (published | ours | ratio | verdict), ``setup``
-    (what was matched and what was not), ``notes``, the ``source`` of the published numbers, the command
-    that reruns it, and where and how long it ran."""
+    """What a study's ``run`` and ``plw.reproduce`` return, and what is written as STEM.json and STEM.md.
+
+    rows: the table (published | source | ours | ratio | verdict, one ``Row`` each); published: the
+    published entries the rows (and notes) compare with, key -> value, shown text, source and citation;
+    references: the full citations; setup: what matches the paper and what does not; notes; verdicts:
+    how many rows have each verdict. ``reproduce`` adds the command that reruns it, the seconds and the
+    machine. runs: the trained runs and other objects, kept in memory only (not written)."""
 
     study: str
     title: str
-    source: str
     quick: bool
-    setup: dict
     rows: list[Row]
+    published: dict
+    references: list[str]
+    setup: dict
     notes: list[str]
-    command: str
+    command: str = ""
     seconds: float = 0.0
     machine: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     variant: str = ""
+    runs: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def stem(self) -> str:
         """The file name without suffix: STUDY, then _VARIANT (e.g. _float64) and _quick where they apply."""
         return self.study + (f"_{self.variant}" if self.variant else "") + ("_quick" if self.quick else "")
 
+    @property
+    def verdicts(self) -> dict[str, int]:
+        """How many rows have each verdict, e.g. {"reproduced": 7, "not reproduced": 2}."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row.verdict] = counts.get(row.verdict, 0) + 1
+        return counts
+
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for r, row in zip(d["rows"], self.rows):
-            r["ratio"] = row.ratio
+        """Everything but ``runs``, as plain data; each row also has its ``ratio``."""
+        d = {}
+        for f in fields(self):
+            if f.name == "rows":
+                d["rows"] = [dict(asdict(row), ratio=row.ratio) for row in self.rows]
+            elif f.name != "runs":
+                d[f.name] = copy.deepcopy(getattr(self, f.name))
         return d
 
     def to_json(self) -> str:
@@ -80,6 +105,25 @@ class StudyResult:
 
     def to_markdown(self) -> str:
         return render_markdown(self.to_dict())
+
+    def table(self):
+        """The rows as a pandas DataFrame: case, quantity, published, source, ours, ratio, verdict."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                dict(
+                    case=r.case,
+                    quantity=r.quantity,
+                    published=r.published,
+                    source=r.source,
+                    ours=r.ours,
+                    ratio=r.ratio,
+                    verdict=r.verdict,
+                )
+                for r in self.rows
+            ]
+        )
 
     def write(self, out) -> list[Path]:
         """STEM.json and STEM.md in the folder ``out`` (``stem``: STUDY, STUDY_float64, STUDY_quick, ...);
@@ -121,21 +165,26 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|")
 
 
+TABLE_HEADER = "| case | quantity | published | source | ours | ours / published | verdict |"
+
+
 def render_markdown(d: dict, heading_level: int = 2) -> str:
     """The Markdown of a study result (a ``StudyResult.to_dict()``, e.g. read back from its JSON)."""
     h = "#" * heading_level
     variant = d.get("variant") or ""
     lines = [f"{h} {d['title']}{f' ({variant})' if variant else ''}{' (quick)' if d['quick'] else ''}", ""]
-    lines.append(f"Source of the published numbers: {d['source']}")
-    lines.append("")
-    lines.append("| case | quantity | published | ours | ours / published | verdict |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append(TABLE_HEADER)
+    lines.append("|---|---|---|---|---|---|---|")
     for r in d["rows"]:
         ours = r.get("ours_text") or fmt(r["ours"])
-        cells = [r["case"], r["quantity"], r["published"], ours, fmt(r.get("ratio")), r["verdict"]]
+        cells = [r["case"], r["quantity"], r["published"], r["source"], ours, fmt(r.get("ratio")), r["verdict"]]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
     lines.append("Criteria: " + "; ".join(sorted({f"{r['quantity']}: {r['criterion']}" for r in d["rows"]})) + ".")
+    lines.append("")
+    lines.append("References:")
+    lines.append("")
+    lines.extend(f"- {ref}" for ref in d["references"])
     lines.append("")
     lines.append(f"{h}# Setup")
     lines.append("")

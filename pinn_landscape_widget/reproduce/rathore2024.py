@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import torch
 
@@ -28,29 +29,42 @@ from ..analysis.curvature import HessianOperator, hessian_eigenpairs, hutchinson
 from ..models.training import train
 from ..pde.library import get_problem
 from ._optim import lbfgs_epochs
-from ._report import Row, fmt
+from ._report import Row, StudyResult, fmt
 from ._runs import run_from_record
+from ._study import Citation, Published, Study
 
-TITLE = "Rathore et al. (2024): Hessian spectra after Adam + L-BFGS"
-SOURCE = (
-    "Rathore et al., Challenges in training PINNs: a loss landscape perspective, ICML 2024 (arXiv "
-    "2402.01868): Sec. 5 and Fig. 3 (spectral densities of the Hessian and of the L-BFGS-preconditioned "
-    "Hessian at the end of Adam + L-BFGS), Table 1 (Adam + L-BFGS relative L2 errors), as listed in the "
-    "project's SCIENCE.md"
+RATHORE_2024 = Citation(
+    short="Rathore et al. (2024)",
+    authors="P. Rathore, W. Lei, Z. Frangella, L. Lu, M. Udell",
+    year=2024,
+    title="Challenges in training PINNs: a loss landscape perspective",
+    venue="Proceedings of the 41st International Conference on Machine Learning (ICML 2024), PMLR 235",
+    url="https://arxiv.org/abs/2402.01868",
 )
-# the published cases: the only parameter values the study allows
-CASES = {
-    "convection": dict(
-        problem="convection1d", param="beta", value=40, adam_lr=1e-4, seed=345, outlier=1e4, l2re=4.19e-3
-    ),
-    "reaction": dict(problem="reaction1d", param="rho", value=5, adam_lr=1e-3, seed=456, outlier=1e3, l2re=1.92e-2),
-    "wave": dict(problem="wave1d", param="beta", value=5, adam_lr=1e-3, seed=567, outlier=1e5, l2re=5.52e-2),
+# the published cases: the only parameter values the study allows, with their Adam learning rate and seed
+CASES: dict[str, dict[str, Any]] = {
+    "convection": dict(problem="convection1d", param="beta", value=40, adam_lr=1e-4, seed=345),
+    "reaction": dict(problem="reaction1d", param="rho", value=5, adam_lr=1e-3, seed=456),
+    "wave": dict(problem="wave1d", param="beta", value=5, adam_lr=1e-3, seed=567),
+}
+PRECONDITIONING_SHRINK = 1e3
+# after 41 000 iterations of Adam + L-BFGS: the outlier eigenvalues of the loss Hessian (Sec. 5.1), the residual
+# the worst-conditioned term (Sec. 5.2), the top eigenvalue shrunk by 1e3 or more by L-BFGS preconditioning
+# (Sec. 5.3), and the lowest relative L2 error of Adam + L-BFGS over widths, learning rates and seeds (Table 1)
+PUBLISHED = {
+    "convection: outliers": Published(1e4, RATHORE_2024, "Fig. 3, Sec. 5.1", text="> 1e4 (outliers)"),
+    "reaction: outliers": Published(1e3, RATHORE_2024, "Fig. 3, Sec. 5.1", text="> 1e3 (outliers)"),
+    "wave: outliers": Published(1e5, RATHORE_2024, "Fig. 3, Sec. 5.1", text="> 1e5 (outliers)"),
+    "worst-conditioned term": Published(None, RATHORE_2024, "Figs. 3 and 7, Sec. 5.2", text="residual"),
+    "preconditioning shrink": Published(PRECONDITIONING_SHRINK, RATHORE_2024, "Fig. 3, Sec. 5.3", text=">= 1e3"),
+    "convection: L2RE": Published(4.19e-3, RATHORE_2024, "Table 1"),
+    "reaction: L2RE": Published(1.92e-2, RATHORE_2024, "Table 1"),
+    "wave: L2RE": Published(5.52e-2, RATHORE_2024, "Table 1"),
 }
 GRID = {"convection": (255, 100), "reaction": (255, 100), "wave": (255, 100)}
 N_RES = 10_000
 FULL = dict(width=50, adam=5000, lbfgs_epochs=100, n_res=2500, top_k=3)
 QUICK = dict(width=20, adam=300, lbfgs_epochs=10, n_res=1000, top_k=2)
-PRECONDITIONING_SHRINK = 1e3
 
 
 def problem(case: str, n_res: int = N_RES, seed: int = 0):
@@ -204,38 +218,114 @@ def paper_error(run, case: str) -> float:
     return float((u - exact).norm() / exact.norm())
 
 
-def run(*, quick: bool = False, progress: bool = True, cases=tuple(CASES), beta=40, rho=5, wave_beta=5, width=None):
-    """Train each case (Adam then L-BFGS) and measure the spectra. Only the published parameters are
-    allowed (beta = 40, rho = 5, wave_beta = 5): the paper reports no other. Returns (rows, setup, notes,
-    runs, extra)."""
-    cases = _check_cases(cases, beta, rho, wave_beta)
-    budget = dict(QUICK if quick else FULL)
-    if width is not None:
-        budget["width"] = check_int("width", width, 8, 400)
-    n_res = budget.get("n_res", N_RES)
-    log = print if progress else None
-    rows, runs, extra = [], {}, {}
-    for case in cases:
+class Rathore2024(Study):
+    """Hessian spectra after Adam + L-BFGS on convection, reaction and wave, per loss term and preconditioned."""
+
+    name = "rathore2024"
+    title = "Rathore et al. (2024): Hessian spectra after Adam + L-BFGS"
+    published = PUBLISHED
+
+    def run(
+        self,
+        *,
+        quick: bool = False,
+        progress: bool = False,
+        cases=tuple(CASES),
+        beta=40,
+        rho=5,
+        wave_beta=5,
+        width=None,
+    ) -> StudyResult:
+        """Train each case (Adam then L-BFGS) and measure the spectra. cases: a subset of "convection",
+        "reaction", "wave". beta, rho, wave_beta: only the published values are allowed (40, 5, 5): the paper
+        reports no other. width: the hidden width (8 ... 400; default 50, quick 20)."""
+        cases = _check_cases(cases, beta, rho, wave_beta)
+        budget = dict(QUICK if quick else FULL)
+        if width is not None:
+            budget["width"] = check_int("width", width, 8, 400)
+        n_res = budget.get("n_res", N_RES)
+        log = print if progress else None
+        rows, runs, extra = [], {}, {}
+        for case in cases:
+            t0 = time.perf_counter()
+            run_c, rec, _ = train_case(
+                case,
+                width=budget["width"],
+                adam=budget["adam"],
+                lbfgs_epochs_=budget["lbfgs_epochs"],
+                n_res=n_res,
+                log=log,
+            )
+            t_train = time.perf_counter() - t0
+            spec = spectrum(run_c, rec, budget["top_k"], log)
+            runs[case] = run_c
+            err = paper_error(run_c, case)
+            extra[case] = dict(
+                spectrum=spec,
+                train_seconds=round(t_train, 1),
+                spectrum_seconds=round(time.perf_counter() - t0 - t_train, 1),
+                loss=float(run_c.history.loss[-1]),
+                lbfgs_iterations=rec.iterations,
+            )
+            rows.extend(self._rows(case, spec, err, float(run_c.history.loss[-1])))
+        return self.result(
+            quick=quick, rows=rows, setup=_setup(budget, n_res, quick), notes=_notes(rows), runs=runs, extra=extra
+        )
+
+    def _rows(self, case, spec, err, loss) -> list[Row]:
         c = CASES[case]
-        t0 = time.perf_counter()
-        run_c, rec, _ = train_case(
-            case, width=budget["width"], adam=budget["adam"], lbfgs_epochs_=budget["lbfgs_epochs"], n_res=n_res, log=log
+        label = f"{case} ({c['param']} = {c['value']})"
+        total = spec["terms"]["total"]["top"][0]
+        outlier = self.number(f"{case}: outliers")
+        rows = [
+            self.row(
+                f"{case}: outliers",
+                case=label,
+                quantity="top Hessian eigenvalue",
+                ours=total,
+                criterion="above the published outlier level",
+                verdict="reproduced" if total > outlier else "not reproduced",
+            )
+        ]
+        terms = {k: v for k, v in spec["terms"].items() if k != "total"}
+        worst = max(terms, key=lambda k: terms[k]["top"][0])
+        rows.append(
+            self.row(
+                "worst-conditioned term",
+                case=label,
+                quantity="worst-conditioned term",
+                ours=None,
+                ours_text=f"{worst} ({', '.join(k + ' ' + fmt(v['top'][0]) for k, v in terms.items())})",
+                criterion="the term with the largest top eigenvalue is the residual",
+                verdict="reproduced" if worst == "residual" else "not reproduced",
+            )
         )
-        t_train = time.perf_counter() - t0
-        spec = spectrum(run_c, rec, budget["top_k"], log)
-        runs[case] = run_c
-        err = paper_error(run_c, case)
-        extra[case] = dict(
-            spectrum=spec,
-            train_seconds=round(t_train, 1),
-            spectrum_seconds=round(time.perf_counter() - t0 - t_train, 1),
-            loss=float(run_c.history.loss[-1]),
-            lbfgs_iterations=rec.iterations,
+        if "preconditioned" in spec:
+            shrink = total / spec["preconditioned"]["top"][0]
+            rows.append(
+                self.row(
+                    "preconditioning shrink",
+                    case=label,
+                    quantity="top eigenvalue shrink by L-BFGS preconditioning",
+                    ours=shrink,
+                    criterion="lambda_max(H) / lambda_max(C^T H C) >= 1e3",
+                    verdict="reproduced" if shrink >= PRECONDITIONING_SHRINK else "not reproduced",
+                    detail=dict(preconditioned_top=spec["preconditioned"]["top"]),
+                )
+            )
+        l2re = self.number(f"{case}: L2RE")
+        rows.append(
+            self.row(
+                f"{case}: L2RE",
+                case=label,
+                quantity="relative L2 error (context)",
+                ours=err,
+                criterion="context only: their best run over widths 50-400, 5 learning rates and 5 seeds",
+                verdict="differs" if not (l2re / 3 <= err <= 3 * l2re) else "reproduced",
+                detail=dict(final_loss=loss),
+            )
         )
-        rows.extend(_rows(case, c, spec, err, float(run_c.history.loss[-1])))
-    setup = _setup(budget, n_res, quick)
-    notes = _notes(rows, budget)
-    return rows, setup, notes, runs, extra
+        return rows
 
 
 def _check_cases(cases, beta, rho, wave_beta) -> tuple[str, ...]:
@@ -251,62 +341,6 @@ def _check_cases(cases, beta, rho, wave_beta) -> tuple[str, ...]:
     if bad or not cases:
         raise ValueError(f"cases must be a non-empty subset of {list(CASES)}, got {cases!r}")
     return tuple(c for c in CASES if c in cases)
-
-
-def _rows(case, c, spec, err, loss) -> list[Row]:
-    label = f"{case} ({c['param']} = {c['value']})"
-    total = spec["terms"]["total"]["top"][0]
-    rows = [
-        Row(
-            case=label,
-            quantity="top Hessian eigenvalue",
-            published=f"> {fmt(c['outlier'])} (outliers)",
-            published_value=c["outlier"],
-            ours=total,
-            criterion="above the published outlier level",
-            verdict="reproduced" if total > c["outlier"] else "not reproduced",
-        )
-    ]
-    terms = {k: v for k, v in spec["terms"].items() if k != "total"}
-    worst = max(terms, key=lambda k: terms[k]["top"][0])
-    rows.append(
-        Row(
-            case=label,
-            quantity="worst-conditioned term",
-            published="residual",
-            ours=None,
-            ours_text=f"{worst} ({', '.join(k + ' ' + fmt(v['top'][0]) for k, v in terms.items())})",
-            criterion="the term with the largest top eigenvalue is the residual",
-            verdict="reproduced" if worst == "residual" else "not reproduced",
-        )
-    )
-    if "preconditioned" in spec:
-        shrink = total / spec["preconditioned"]["top"][0]
-        rows.append(
-            Row(
-                case=label,
-                quantity="top eigenvalue shrink by L-BFGS preconditioning",
-                published=f">= {fmt(PRECONDITIONING_SHRINK)}",
-                published_value=PRECONDITIONING_SHRINK,
-                ours=shrink,
-                criterion="lambda_max(H) / lambda_max(C^T H C) >= 1e3",
-                verdict="reproduced" if shrink >= PRECONDITIONING_SHRINK else "not reproduced",
-                detail=dict(preconditioned_top=spec["preconditioned"]["top"]),
-            )
-        )
-    rows.append(
-        Row(
-            case=label,
-            quantity="relative L2 error (context)",
-            published=fmt(c["l2re"]),
-            published_value=c["l2re"],
-            ours=err,
-            criterion="context only: their best run over widths 50-400, 5 learning rates and 5 seeds",
-            verdict="differs" if not (c["l2re"] / 3 <= err <= 3 * c["l2re"]) else "reproduced",
-            detail=dict(final_loss=loss),
-        )
-    )
-    return rows
 
 
 def _setup(budget, n_res, quick) -> dict:
@@ -344,7 +378,7 @@ def _setup(budget, n_res, quick) -> dict:
     }
 
 
-def _notes(rows, budget) -> list[str]:
+def _notes(rows) -> list[str]:
     notes = [
         "Eigenvalues scale with the loss; ours is the mean-squares loss of the paper, so the numbers compare "
         "directly. Our width and budget are smaller than the paper's (setup table): the outliers are a property "

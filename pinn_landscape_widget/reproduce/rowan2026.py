@@ -23,19 +23,39 @@ import time
 
 import numpy as np
 
+from .._checks import check_int
 from ..analysis.directions import random_directions
 from ..analysis.landscape import landscape
 from ..analysis.metrics import compare_landscapes, curvature_map, roughness_index
 from ..models.training import train
-from ._report import Row, fmt
+from ._report import Row, StudyResult, fmt
+from ._study import Citation, Published, Study
 
-TITLE = "Rowan & Murphy-Blanchard (2026): strong form and Deep Ritz landscapes on poisson1d"
-SOURCE = (
-    "Rowan & Murphy-Blanchard, Visualizing the loss landscapes of physics-informed neural networks, arXiv "
-    "2602.05849 (2026): findings stated in words (summary in the project's SCIENCE.md); Wu et al., Roughness "
-    "index for loss landscapes of neural network models of PDEs, arXiv 2103.11069 (2021), for the roughness "
-    "comparison"
+ROWAN_2026 = Citation(
+    short="Rowan & Murphy-Blanchard (2026)",
+    authors="Rowan, Murphy-Blanchard",
+    year=2026,
+    title="Visualizing the loss landscapes of physics-informed neural networks",
+    venue="arXiv preprint 2602.05849",
+    url="https://arxiv.org/abs/2602.05849",
 )
+WU_2021 = Citation(
+    short="Wu et al. (2021)",
+    authors="K. Wu, X. Jian, R. Du, J. Chen, X. Zhou",
+    year=2021,
+    title="Roughness index for loss landscapes of neural network models of partial differential equations",
+    venue="arXiv preprint 2103.11069; IEEE International Conference on Big Data 2023, 966-975",
+    url="https://arxiv.org/abs/2103.11069",
+)
+# findings stated in words: the seed paper's three (its abstract: the two formulations give similar landscapes,
+# smooth and convex near the solution), and Wu et al.'s (deep Galerkin, i.e. strong form, landscapes less rough
+# than deep Ritz near the minimum)
+PUBLISHED = {
+    "smooth": Published(None, ROWAN_2026, "abstract", text="smooth"),
+    "convex": Published(None, ROWAN_2026, "abstract", text="convex near the solution"),
+    "similar": Published(None, ROWAN_2026, "abstract", text="similar"),
+    "strong less rough": Published(None, WU_2021, "abstract", text="< 1"),
+}
 FULL = dict(steps=1000, resolution=41, roughness_directions=32, roughness_resolution=41, map_resolution=9)
 QUICK = dict(steps=400, resolution=21, roughness_directions=12, roughness_resolution=21, map_resolution=5)
 SPAN = 1.0
@@ -43,54 +63,6 @@ MAP_SPAN = 0.25  # "near the solution": a quarter of the landscapes' span
 SMOOTH_RESOLVED = 0.99
 CONVEX_RATIO = 1e-2
 SIMILAR_RANK = 0.9
-
-
-def run(*, quick: bool = False, progress: bool = True, seed: int = 0):
-    """Train both formulations (the package defaults), then measure the three findings. Returns (rows,
-    setup, notes, runs, extra)."""
-    b = QUICK if quick else FULL
-    log = print if progress else None
-    t0 = time.perf_counter()
-    runs = {
-        form: train("poisson1d", form, steps=b["steps"], seed=seed, progress=False) for form in ("strong", "deep_ritz")
-    }
-    if log:
-        for form, r in runs.items():
-            log(f"  {form}: rel. L2 error {float(r.history.rel_l2_error[-1]):.2e}")
-    dirs = random_directions(runs["strong"], 2, seed=0)  # the same vectors for both (normalised against strong)
-    grids = {
-        form: landscape(r, dirs, span=SPAN, resolution=b["resolution"], progress=False) for form, r in runs.items()
-    }
-    rough = {
-        form: roughness_index(
-            r, n_directions=b["roughness_directions"], span=SPAN, resolution=b["roughness_resolution"], progress=False
-        )
-        for form, r in runs.items()
-    }
-    maps = {
-        form: curvature_map(r, dirs, span=MAP_SPAN, resolution=b["map_resolution"], tol=1e-6, progress=False)
-        for form, r in runs.items()
-    }
-    cmp = compare_landscapes(grids["strong"], grids["deep_ritz"])
-    rows = _rows(runs, rough, maps, cmp, b)
-    extra = dict(
-        rel_l2_error={f: float(r.history.rel_l2_error[-1]) for f, r in runs.items()},
-        roughness={f: dict(ds.attrs) for f, ds in rough.items()},
-        curvature_map={
-            f: dict(
-                lambda_max=ds.lambda_max.values.tolist(),
-                lambda_min=ds.lambda_min.values.tolist(),
-                convexity_ratio=ds.convexity_ratio.values.tolist(),
-                converged=int(ds.converged.values.sum()),
-            )
-            for f, ds in maps.items()
-        },
-        comparison={k: float(v) for k, v in cmp.data_vars.items()},
-        seconds=round(time.perf_counter() - t0, 1),
-    )
-    setup = _setup(b)
-    notes = _notes(rows)
-    return rows, setup, notes, dict(runs=runs, grids=grids, maps=maps, roughness=rough), extra
 
 
 def _centre(ds, var):
@@ -106,75 +78,139 @@ def resolved_variation(lines: np.ndarray) -> np.ndarray:
         return np.where(full > 0, coarse / full, 1.0)
 
 
-def _rows(runs, rough, maps, cmp, b) -> list[Row]:
-    rows = []
-    for form in ("strong", "deep_ritz"):
-        ri = float(rough[form].roughness_index)
-        frac = float(rough[form].attrs["unimodal_fraction"])
-        resolved = float(resolved_variation(rough[form].loss.values).min())
+class Rowan2026(Study):
+    """The seed paper's findings on poisson1d, strong form against Deep Ritz, each under a number."""
+
+    name = "rowan2026"
+    title = "Rowan & Murphy-Blanchard (2026): strong form and Deep Ritz landscapes on poisson1d"
+    published = PUBLISHED
+
+    def run(self, *, quick: bool = False, progress: bool = False, seed: int = 0) -> StudyResult:
+        """Train both formulations (the package defaults, seed ``seed``), then measure the three findings."""
+        seed = check_int("seed", seed, 0, 2**31 - 1)
+        b = QUICK if quick else FULL
+        log = print if progress else None
+        t0 = time.perf_counter()
+        runs = {
+            form: train("poisson1d", form, steps=b["steps"], seed=seed, progress=False)
+            for form in ("strong", "deep_ritz")
+        }
+        if log:
+            for form, r in runs.items():
+                log(f"  {form}: rel. L2 error {float(r.history.rel_l2_error[-1]):.2e}")
+        dirs = random_directions(runs["strong"], 2, seed=0)  # the same vectors for both (normalised against strong)
+        grids = {
+            form: landscape(r, dirs, span=SPAN, resolution=b["resolution"], progress=False) for form, r in runs.items()
+        }
+        rough = {
+            form: roughness_index(
+                r,
+                n_directions=b["roughness_directions"],
+                span=SPAN,
+                resolution=b["roughness_resolution"],
+                progress=False,
+            )
+            for form, r in runs.items()
+        }
+        maps = {
+            form: curvature_map(r, dirs, span=MAP_SPAN, resolution=b["map_resolution"], tol=1e-6, progress=False)
+            for form, r in runs.items()
+        }
+        cmp = compare_landscapes(grids["strong"], grids["deep_ritz"])
+        rows = self._rows(rough, maps, cmp, b)
+        extra = dict(
+            rel_l2_error={f: float(r.history.rel_l2_error[-1]) for f, r in runs.items()},
+            roughness={f: dict(ds.attrs) for f, ds in rough.items()},
+            curvature_map={
+                f: dict(
+                    lambda_max=ds.lambda_max.values.tolist(),
+                    lambda_min=ds.lambda_min.values.tolist(),
+                    convexity_ratio=ds.convexity_ratio.values.tolist(),
+                    converged=int(ds.converged.values.sum()),
+                )
+                for f, ds in maps.items()
+            },
+            comparison={k: float(v) for k, v in cmp.data_vars.items()},
+            seconds=round(time.perf_counter() - t0, 1),
+        )
+        return self.result(
+            quick=quick,
+            rows=rows,
+            setup=_setup(b),
+            notes=_notes(rows),
+            runs=dict(runs=runs, grids=grids, maps=maps, roughness=rough),
+            extra=extra,
+        )
+
+    def _rows(self, rough, maps, cmp, b) -> list[Row]:
+        rows = []
+        for form in ("strong", "deep_ritz"):
+            ri = float(rough[form].roughness_index)
+            frac = float(rough[form].attrs["unimodal_fraction"])
+            resolved = float(resolved_variation(rough[form].loss.values).min())
+            rows.append(
+                self.row(
+                    "smooth",
+                    case=f"1. smooth: {form}",
+                    quantity="smallest resolved share of a line's variation (roughness index, single-bowl lines)",
+                    ours=resolved,
+                    ours_text=f"{resolved:.4f} (RI {fmt(ri)}, {frac:.0%})",
+                    criterion=f"on every line the half-resolution grid sees at least {SMOOTH_RESOLVED:.0%} of the "
+                    "variation",
+                    verdict="reproduced" if resolved >= SMOOTH_RESOLVED else "differs",
+                    detail=dict(
+                        roughness_index=ri,
+                        unimodal_fraction=frac,
+                        normalized_tv_mean=rough[form].attrs["normalized_tv_mean"],
+                    ),
+                )
+            )
+        for form in ("strong", "deep_ritz"):
+            c = _centre(maps[form], "convexity_ratio")
+            worst = float(np.nanmax(maps[form].convexity_ratio.values))
+            rows.append(
+                self.row(
+                    "convex",
+                    case=f"2. convex-like near the solution: {form}",
+                    quantity=f"|lambda_min / lambda_max| at theta* (largest for |alpha|, |beta| <= {MAP_SPAN})",
+                    ours=c,
+                    ours_text=f"{fmt(c)} ({fmt(worst)})",
+                    criterion=f"below {CONVEX_RATIO} at theta*",
+                    verdict="reproduced" if c < CONVEX_RATIO else "differs",
+                    detail=dict(
+                        lambda_max=_centre(maps[form], "lambda_max"),
+                        lambda_min=_centre(maps[form], "lambda_min"),
+                        largest_on_map=worst,
+                    ),
+                )
+            )
+        rank = float(cmp.rank_correlation)
+        dist = float(cmp.minimum_distance)
+        cell = 2 * SPAN / (b["resolution"] - 1)
         rows.append(
-            Row(
-                case=f"1. smooth: {form}",
-                quantity="smallest resolved share of a line's variation (roughness index, single-bowl lines)",
-                published="smooth",
-                ours=resolved,
-                ours_text=f"{resolved:.4f} (RI {fmt(ri)}, {frac:.0%})",
-                criterion=f"on every line the half-resolution grid sees at least {SMOOTH_RESOLVED:.0%} of the variation",
-                verdict="reproduced" if resolved >= SMOOTH_RESOLVED else "differs",
-                detail=dict(
-                    roughness_index=ri,
-                    unimodal_fraction=frac,
-                    normalized_tv_mean=rough[form].attrs["normalized_tv_mean"],
-                ),
+            self.row(
+                "similar",
+                case="3. similar across formulations",
+                quantity="rank correlation (distance between minima, curvature ratio strong / Ritz)",
+                ours=rank,
+                ours_text=f"{rank:.3f} ({fmt(dist)}, {fmt(float(cmp.curvature_ratio))})",
+                criterion=f"rank correlation above {SIMILAR_RANK} and minima at most one grid cell ({fmt(cell)}) apart",
+                verdict="reproduced" if rank > SIMILAR_RANK and dist <= cell * (1 + 1e-9) else "differs",
+                detail={k: float(v) for k, v in cmp.data_vars.items()},
             )
         )
-    for form in ("strong", "deep_ritz"):
-        c = _centre(maps[form], "convexity_ratio")
-        worst = float(np.nanmax(maps[form].convexity_ratio.values))
+        ri_s, ri_r = float(rough["strong"].roughness_index), float(rough["deep_ritz"].roughness_index)
         rows.append(
-            Row(
-                case=f"2. convex-like near the solution: {form}",
-                quantity=f"|lambda_min / lambda_max| at theta* (largest for |alpha|, |beta| <= {MAP_SPAN})",
-                published="convex near the solution",
-                ours=c,
-                ours_text=f"{fmt(c)} ({fmt(worst)})",
-                criterion=f"below {CONVEX_RATIO} at theta*",
-                verdict="reproduced" if c < CONVEX_RATIO else "differs",
-                detail=dict(
-                    lambda_max=_centre(maps[form], "lambda_max"),
-                    lambda_min=_centre(maps[form], "lambda_min"),
-                    largest_on_map=worst,
-                ),
+            self.row(
+                "strong less rough",
+                case="Wu et al. (2021): strong less rough than Deep Ritz",
+                quantity="roughness index, strong / Deep Ritz",
+                ours=ri_s / ri_r if ri_r > 0 else math.inf,
+                criterion="ratio below 1",
+                verdict="reproduced" if ri_r > 0 and ri_s < ri_r else "differs",
             )
         )
-    rank = float(cmp.rank_correlation)
-    dist = float(cmp.minimum_distance)
-    cell = 2 * SPAN / (b["resolution"] - 1)
-    rows.append(
-        Row(
-            case="3. similar across formulations",
-            quantity="rank correlation (distance between minima, curvature ratio strong / Ritz)",
-            published="similar",
-            ours=rank,
-            ours_text=f"{rank:.3f} ({fmt(dist)}, {fmt(float(cmp.curvature_ratio))})",
-            criterion=f"rank correlation above {SIMILAR_RANK} and minima at most one grid cell ({fmt(cell)}) apart",
-            verdict="reproduced" if rank > SIMILAR_RANK and dist <= cell * (1 + 1e-9) else "differs",
-            detail={k: float(v) for k, v in cmp.data_vars.items()},
-        )
-    )
-    ri_s, ri_r = float(rough["strong"].roughness_index), float(rough["deep_ritz"].roughness_index)
-    rows.append(
-        Row(
-            case="Wu et al. (2021): strong less rough than Deep Ritz",
-            quantity="roughness index, strong / Deep Ritz",
-            published="< 1",
-            published_value=None,
-            ours=ri_s / ri_r if ri_r > 0 else math.inf,
-            criterion="ratio below 1",
-            verdict="reproduced" if ri_r > 0 and ri_s < ri_r else "differs",
-        )
-    )
-    return rows
+        return rows
 
 
 def _setup(b) -> dict:

@@ -24,6 +24,7 @@ import pathlib
 import threading
 import time
 import uuid
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import anywidget
@@ -31,6 +32,7 @@ import torch
 import traitlets
 import xarray as xr
 
+from .._checks import renamed_arguments
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
@@ -136,8 +138,13 @@ class LandscapeWidget(anywidget.AnyWidget):
     normalization = _sync(traitlets.Unicode("filter", help="str: random directions' normalization; default filter"))
     seed = _sync(traitlets.Int(0, help="int >= 0: the random directions' seed; default 0"))
     resolution = _sync(traitlets.Int(41, help="int in [3, 1025]: grid points per axis; default 41"))
-    span = _sync(
-        traitlets.Float(1.0, help="float > 0: half-width of the grid (a zoom factor for pca and interpolation)")
+    zoom = _sync(
+        traitlets.Float(
+            1.0,
+            help="float > 0: a factor on the directions' own default extent (landscape's span=None), the same "
+            "for every kind: zoom z is [-z, z] for random and Hessian directions, z times the trajectory's "
+            "extent for PCA, (0.5 - z, 0.5 + z) for interpolation; default 1",
+        )
     )
 
     # ---- look (browser only) ------------------------------------------------------------------------------
@@ -184,6 +191,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         traitlets.Dict({}, help="dict: precomputed panels for pages without a kernel (see precompute())")
     )
 
+    @renamed_arguments(span="zoom")
     def __init__(
         self,
         source,
@@ -192,7 +200,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         direction_kind: str = "random",
         formulation: str | None = None,
         resolution: int = 41,
-        span: float = 1.0,
+        zoom: float = 1.0,
         seed: int = 0,
         normalization: str = "filter",
         compare: bool | None = None,
@@ -246,7 +254,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             }
             self.direction_kind = direction_kind
             self.resolution = resolution
-            self.span = span
+            self.zoom = zoom
             self.seed = seed
             self.normalization = normalization
         if formulation is not None:
@@ -290,12 +298,33 @@ class LandscapeWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"resolution must be an integer in [3, {MAX_RESOLUTION}], got {v}")
         return v
 
-    @traitlets.validate("span")
-    def _v_span(self, proposal):
+    @traitlets.validate("zoom")
+    def _v_zoom(self, proposal):
         v = proposal["value"]
         if not (math.isfinite(v) and v > 0):
-            raise traitlets.TraitError(f"span must be a finite number > 0, got {v}")
+            raise traitlets.TraitError(
+                f"zoom must be a finite number > 0 (a factor on the directions' default extent), got {v}"
+            )
         return v
+
+    @property
+    def span(self) -> float:
+        """Deprecated: the old name of ``zoom`` (a FutureWarning; removed in the next release)."""
+        warnings.warn(
+            "LandscapeWidget.span is deprecated and will be removed in the next release; use zoom instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.zoom
+
+    @span.setter
+    def span(self, value: float):
+        warnings.warn(
+            "LandscapeWidget.span is deprecated and will be removed in the next release; use zoom instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        self.zoom = value
 
     @traitlets.validate("seed")
     def _v_seed(self, proposal):
@@ -336,6 +365,10 @@ class LandscapeWidget(anywidget.AnyWidget):
     def set_state(self, sync_data):
         """A value from the front end that fails validation is shown as an error and the view is put back
         to what Python holds; the widget keeps working."""
+        if "span" in sync_data:  # a view or saved state from before the rename (span is zoom's old name)
+            sync_data = {k: v for k, v in sync_data.items() if k != "span"} | (
+                {} if "zoom" in sync_data else {"zoom": sync_data["span"]}
+            )
         try:
             super().set_state(sync_data)
         except traitlets.TraitError as exc:
@@ -384,7 +417,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             first[change["name"]] = change["new"]
         self.panels = [first, *self.panels[1:]]
 
-    @traitlets.observe("normalization", "seed", "resolution", "span")
+    @traitlets.observe("normalization", "seed", "resolution", "zoom")
     def _on_setting(self, change):
         if self._ready and self._runs and self.interactive:
             self._refresh_panel_data()
@@ -400,7 +433,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                 self.normalization,
                 int(self.seed),
                 int(self.resolution),
-                float(self.span),
+                float(self.zoom),
                 p.get("checkpoint"),
             )
             for p in self.panels
@@ -653,7 +686,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                         self.normalization,
                         int(self.seed),
                         int(self.resolution),
-                        float(self.span),
+                        float(self.zoom),
                         ck,
                     )
                     try:

@@ -40,6 +40,7 @@ from ..models.training import train
 from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
 from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
@@ -48,8 +49,6 @@ from .export import widget_to_html
 
 _LOG = logging.getLogger(__name__)
 
-Z_SCALES = ("linear", "log")
-COLORMAPS = ("viridis", "cividis", "magma", "coolwarm", "gray")
 VIEWS = ("surface", "heatmap")
 PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly)
 PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last measured cost per point
@@ -811,8 +810,8 @@ class LandscapeWidget(anywidget.AnyWidget):
                 [d for d in self.datasets if d is not None],
                 camera=self.camera,
                 view=self.view,
-                log=self.z_scale == "log",
-                cmap=self.colormap,
+                z_scale=self.z_scale,
+                colormap=self.colormap,
                 title=self.title,
             )
             if data is None:
@@ -839,7 +838,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             from .plotting import view_png_bytes
 
             png = view_png_bytes(
-                shown, camera=self.camera, view=self.view, log=self.z_scale == "log", cmap=self.colormap, dpi=80
+                shown, camera=self.camera, view=self.view, z_scale=self.z_scale, colormap=self.colormap, dpi=80
             )
             if png is not None:
                 data = bundle[0] if isinstance(bundle, tuple) else bundle

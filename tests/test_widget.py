@@ -661,3 +661,57 @@ def test_span_is_zooms_old_name_for_one_release(run):
     new.wait()
     assert new.zoom == 0.75 and new.panel_data[0]["alpha_range"] == [-0.75, 0.75]
     assert "span" not in new.keys and "zoom" in new.keys
+
+
+# ---- nothing fails silently --------------------------------------------------------------------------------
+def test_precompute_carries_a_slice_it_cannot_compute_as_an_error_that_says_why(caplog):
+    short = plw.train(
+        "poisson1d",
+        "strong",
+        width=6,
+        depth=1,
+        steps=2,
+        record_every=1,
+        progress=False,
+        problem_params=dict(n_points=32),
+    )
+    w = plw.LandscapeWidget(short, resolution=5).wait()
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        w.precompute("direction_kind")
+    slices = {json.loads(k)[1]: v for k, v in w.static_slices.items()}
+    assert set(slices) == {"random", "pca", "hessian", "interpolation"}
+    why = "pca_directions(n=2) needs a trajectory of at least 4 checkpoints"
+    assert slices["pca"]["status"] == "error" and why in slices["pca"]["message"] and not slices["pca"]["grid_shape"]
+    assert slices["random"]["grid"] == w.panel_data[0]["grid"]  # the others are there
+    assert "precomputed 3 slices; 1 could not be computed" in w.status_text and why in w.status_text
+    assert any("pca" in r.getMessage() and why in r.getMessage() for r in caplog.records)
+    state = w.export_state(("direction_kind",))
+    assert why in state["status_text"] and state["static_slices"] == w.static_slices
+
+
+def test_a_replay_that_fails_is_logged_and_said(run, caplog, monkeypatch):
+    w = plw.LandscapeWidget(run, resolution=5, compute=False)
+
+    def boom(label, should_stop=None):
+        raise RuntimeError("no solution today")
+
+    monkeypatch.setattr(w._replays, "build", boom)
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        w.request()
+        w.wait()
+    assert w.status == "done"  # the grids are drawn
+    assert w.replay_reason == "no replay: computing it failed (RuntimeError: no solution today)"
+    assert any("replay was not built (RuntimeError: no solution today)" in r.getMessage() for r in caplog.records)
+
+
+def test_display_bundle_says_why_its_png_lacks_panels(run, caplog):
+    from concurrent.futures import Future
+
+    w = plw.LandscapeWidget(run, resolution=5, compute=False)
+    failed: Future = Future()
+    failed.set_exception(TimeoutError("still computing"))
+    w.last_future = failed
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data and "image/png" not in data
+    assert any("TimeoutError: still computing" in r.getMessage() for r in caplog.records)

@@ -533,7 +533,11 @@ class LandscapeWidget(anywidget.AnyWidget):
             if self._stale(rid):
                 return None
             self._finish(specs, errors, time.perf_counter() - t0, cached=not todo, last=last)
-            self._build_replays(rid, [s.run for s in specs])
+            try:
+                self._build_replays(rid, [s.run for s in specs])
+            except Exception as exc:  # noqa: BLE001 - the grids are drawn; only the replay is missing
+                _LOG.warning("the training replay was not built (%s: %s)", type(exc).__name__, exc)
+                self.replay_reason = f"no replay: computing it failed ({type(exc).__name__}: {exc})"
             return self.datasets[0] if not errors else None
         except _Superseded:
             return None
@@ -651,20 +655,20 @@ class LandscapeWidget(anywidget.AnyWidget):
             self._payloads[s] = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
         return self._payloads[s]
 
-    def _precomputed_slices(self, choices) -> dict:
+    def _precomputed_slices(self, choices) -> tuple[dict, list[str]]:
         """Every combination of the named choices' values for every panel (other fields as the panel has
-        them; shared settings as they are): {slice_key: payload}. Combinations that cannot be computed (PCA
-        of a run with too few checkpoints) are left out; a page then says so when chosen."""
-        unknown = [c for c in choices if c not in CHOICE_TRAITS]
-        if unknown:
-            raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
+        them; shared settings as they are): ({slice_key: payload}, notes). A combination that cannot be
+        computed (PCA of a run with too few checkpoints) is carried as an error panel saying why, so a page
+        shows the reason when it is chosen; each is logged, and listed in the notes."""
+        choices = _check_choices(choices)
         if not self._runs:
             raise ValueError(
                 "precompute needs training runs to compute from; a widget made from a Dataset shows that one slice only"
             )
         if self.last_future is not None:
             self.last_future.result()  # one computation at a time; its grids land in the cache
-        slices = {}
+        slices: dict[str, dict] = {}
+        failed: list[str] = []
         for p in self.panels:
             labels = list(self._runs) if "run_label" in choices else [p["run"]]
             kinds = list(self.direction_kinds) if "direction_kind" in choices else [p["direction_kind"]]
@@ -690,12 +694,22 @@ class LandscapeWidget(anywidget.AnyWidget):
                     )
                     try:
                         slices[key] = self._cached(s)
-                    except Exception as exc:  # noqa: BLE001 - left out of the saved state, as documented
-                        _LOG.warning(
-                            "precompute: slice %s left out of the saved state (%s: %s)", key, type(exc).__name__, exc
-                        )
-                        continue
-        return slices
+                    except Exception as exc:  # noqa: BLE001 - carried as an error panel that says why
+                        why = f"{type(exc).__name__}: {exc}"
+                        _LOG.warning("precompute: slice %s could not be computed (%s)", key, why)
+                        slices[key] = placeholder_payload(s, "error", f"Not precomputed: computing it failed ({why})")
+                        where = f"{label}, " if len(self._runs) > 1 else ""
+                        failed.append(f"{where}{kind} directions, {form} loss ({why})")
+        return slices, failed
+
+    @staticmethod
+    def _precompute_note(slices: dict, failed: list[str]) -> str:
+        """The status line after precomputing: how many slices, and which could not be computed and why."""
+        done = len(slices) - len(failed)
+        note = f"precomputed {done} slice{'s' if done != 1 else ''}"
+        if failed:
+            note += f"; {len(failed)} could not be computed (a page says why when chosen): " + "; ".join(failed)
+        return note
 
     def _ensure_replays(self, labels):
         if self.last_future is not None:
@@ -703,32 +717,79 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._build_replays(None, labels, wait=True)
 
     def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
-        """The widget's state as a page without a kernel needs it: precomputed slices for the named choices
-        (``None``: the ones it carries) and every shown run's replay."""
+        """The widget's state as a page without a kernel needs it (``to_html`` and Jupyter Book pages use it).
+
+        Parameters
+        ----------
+        precompute : sequence of str or None, default ("direction_kind", "formulation")
+            The choices a page can switch without a kernel, from ``"run_label"``, ``"direction_kind"`` and
+            ``"formulation"`` (see ``precompute``); every combination of their values is computed and
+            carried. None: the slices the widget already carries (from an earlier ``precompute``), and no
+            new computation.
+
+        Returns
+        -------
+        dict
+            The widget's traits by name, with the precomputed slices (``static_slices``, binary grids as
+            bytes) and each shown run's replay; ``interactive`` False and ``status`` "done".
+
+        Raises
+        ------
+        ValueError
+            If ``precompute`` names something else, or names choices for a widget made from a Dataset.
+        """
         labels = [p["run"] for p in self.panels]
+        if precompute is not None:
+            precompute = _check_choices(precompute)
         if self._runs:
             if precompute is not None and "run_label" in precompute:
                 labels = list(self._runs)
             self._ensure_replays(labels)
         state = self.get_state()
         if precompute is not None and self._runs:
-            state["static_slices"] = self._precomputed_slices(precompute)
+            slices, failed = self._precomputed_slices(precompute)
+            state["static_slices"] = slices
             state["static_choices"] = list(precompute)
+            if failed:
+                state["status_text"] = self._precompute_note(slices, failed)
         state["interactive"] = False
         state["status"] = "done"
         return state
 
     def precompute(self, choices=("direction_kind", "formulation")) -> LandscapeWidget:
-        """Compute every combination of the named choices (``run_label``, ``direction_kind``,
-        ``formulation``) for every panel, and each shown run's replay, and carry them in the widget's state.
-        A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches between them and
-        replays training. Returns the widget, so ``w.precompute()`` can end a cell."""
-        slices = self._precomputed_slices(choices)
+        """Compute every combination of the named choices for every panel, and carry them in the state.
+
+        A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches between them, and
+        replays training (each shown run's replay is computed too). A combination that cannot be computed
+        (PCA directions of a run with fewer than 4 checkpoints) is carried as a panel saying why; the
+        status line lists them, and each is logged as a warning.
+
+        Parameters
+        ----------
+        choices : str or sequence of str, default ("direction_kind", "formulation")
+            The controls a page can switch: ``"run_label"`` (every run), ``"direction_kind"`` (random, pca,
+            hessian, interpolation) and ``"formulation"`` (every loss of the run). Other settings (seed,
+            resolution, zoom) stay as they are.
+
+        Returns
+        -------
+        LandscapeWidget
+            The widget itself, so ``w.precompute()`` can end a cell.
+
+        Raises
+        ------
+        ValueError
+            If ``choices`` names something else, or the widget was made from a Dataset (nothing to compute).
+        """
+        choices = _check_choices(choices)
+        slices, failed = self._precomputed_slices(choices)
         labels = list(self._runs) if "run_label" in choices else [p["run"] for p in self.panels]
         self._ensure_replays(labels)
         with self.hold_sync():
             self.static_choices = list(choices)
             self.static_slices = slices
+            if failed:
+                self.status_text = self._precompute_note(slices, failed)
         return self
 
     # ---- inspection -----------------------------------------------------------------------------------
@@ -830,8 +891,13 @@ class LandscapeWidget(anywidget.AnyWidget):
         if self._runs and self.last_future is not None and not all(self.datasets):
             try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)
-            except Exception:
-                pass
+            except Exception as exc:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
+                _LOG.warning(
+                    "the PNG for viewers without widgets shows only the panels computed so far: waiting for the "
+                    "others ended with %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
         bundle = super()._repr_mimebundle_(**kwargs)
         shown = [d for d in self.datasets if d is not None]
         if shown:
@@ -852,8 +918,22 @@ class LandscapeWidget(anywidget.AnyWidget):
         return self
 
     def close(self):
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        executor = getattr(self, "_executor", None)  # None when the constructor refused its arguments early
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+
+def _check_choices(choices) -> tuple[str, ...]:
+    """``precompute``'s choices as a tuple of names from CHOICE_TRAITS (a single name is one choice)."""
+    if isinstance(choices, str):
+        choices = (choices,)
+    if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
+        raise ValueError(f"choices must be a list of names from {list(CHOICE_TRAITS)}, got {choices!r}")
+    unknown = [c for c in choices if c not in CHOICE_TRAITS]
+    if unknown:
+        raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
+    return tuple(choices)
 
 
 def _check_writable(path: pathlib.Path):

@@ -663,6 +663,13 @@ def test_span_is_zooms_old_name_for_one_release(run):
     assert "span" not in new.keys and "zoom" in new.keys
 
 
+def test_unknown_keyword_is_an_error_naming_it(run):
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]; .* 'colormap'"):
+        plw.LandscapeWidget(run, colour="magma", compute=False)
+    w = plw.LandscapeWidget(run, colormap="magma", z_scale="linear", title="t", compute=False)
+    assert (w.colormap, w.z_scale, w.title) == ("magma", "linear", "t")
+
+
 # ---- nothing fails silently --------------------------------------------------------------------------------
 def test_precompute_carries_a_slice_it_cannot_compute_as_an_error_that_says_why(caplog):
     short = plw.train(
@@ -715,3 +722,17 @@ def test_display_bundle_says_why_its_png_lacks_panels(run, caplog):
         data, _ = w._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data and "image/png" not in data
     assert any("TimeoutError: still computing" in r.getMessage() for r in caplog.records)
+
+
+def test_method_arguments_are_checked(run, tmp_path):
+    w = plw.LandscapeWidget(run, resolution=5).wait()
+    with pytest.raises(ValueError, match=r"scale must be an integer in \[1, 4\], got 7"):
+        w.save_png(tmp_path / "x.png", scale=7)
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0, got 0"):
+        w.save_png(tmp_path / "x.png", timeout=0)
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0, got -1"):
+        w.wait(-1)
+    with pytest.raises(ValueError, match=r"choices may name \['run_label', 'direction_kind', 'formulation'\]"):
+        w.export_state(("zoom",))
+    with pytest.raises(ValueError, match=r"choices must be a list of names from .* got 3"):
+        w.precompute(3)

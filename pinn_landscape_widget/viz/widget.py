@@ -32,7 +32,7 @@ import torch
 import traitlets
 import xarray as xr
 
-from .._checks import renamed_arguments
+from .._checks import check_int, check_positive, renamed_arguments
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
@@ -58,6 +58,19 @@ PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grids wait for the view 
 # computed in 1.4 s instead of 1.1 s (benchmarks/bench_widget_latency.py --progress-interval 0.1).
 PROGRESS_INTERVAL_S = 0.4
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
+# the traits a constructor's **kwargs usually set (any trait may be)
+_LOOK_TRAITS = (
+    "title",
+    "z_scale",
+    "colormap",
+    "view",
+    "contours",
+    "wireframe",
+    "z_shared",
+    "link_cameras",
+    "camera",
+    "show_controls",
+)
 SAVE_PNG_TIMEOUT_S = 30.0
 
 
@@ -89,16 +102,72 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     ``LandscapeWidget(run)``; ``LandscapeWidget({"strong": run_s, "deep_ritz": run_r})`` (one panel per
     run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
-    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). A run is any object with
-    ``objective`` and ``params`` (``plw.train``, ``plw.from_model``, the adapters).
+    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). Python drives everything
+    the controls do: ``w.panels``, ``w.seed``, ``w.zoom``, ``w.trajectory_step``, ``w.camera``,
+    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn. Seed, normalization, resolution and zoom
+    are shared by every panel, so panels compare on equal terms.
 
-    Python drives everything the controls do: ``w.panels``, ``w.seed``, ``w.trajectory_step``,
-    ``w.camera``, ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn.
+    Parameters
+    ----------
+    source : run, dict of str to run, or xarray.Dataset
+        What to show. A run is any object with ``objective`` and ``params`` (``plw.train``,
+        ``plw.from_model``, the adapters); a dict labels several runs (one panel each by default); a
+        landscape Dataset (``plw.landscape``) is shown as it is, with nothing to compute.
+    panels : list of dict or str, optional
+        One entry per panel (1 to 6): ``{"run": label, "formulation": loss, "direction_kind": kind,
+        "checkpoint": k}``, or a run label. A missing key takes its default: the first run, the run's own
+        loss, ``direction_kind``, and ``checkpoint`` None (the trained parameters; k centres the plane at
+        the k-th recorded checkpoint). Default None: one panel per run (see ``compare``).
+    direction_kind : {"random", "pca", "hessian", "interpolation"}, default "random"
+        The directions of the panels that do not name theirs: filter-normalised random directions, the
+        PCA of the training path, the top Hessian eigenvectors, or the 1-D line from initialisation to
+        the trained parameters.
+    formulation : str, optional
+        The first panel's loss, one of the first run's losses (``"strong"``, ``"deep_ritz"``, ...).
+        Default None: the run's own loss.
+    resolution : int, default 41
+        Grid points per axis, in [3, 1025].
+    zoom : float, default 1.0
+        A factor on the directions' own default extent (what ``landscape(span=None)`` uses), the same for
+        every direction kind: zoom z samples [-z, z] for random and Hessian directions (their default is
+        1), z times the training path's extent for PCA, and (0.5 - z, 0.5 + z) for interpolation (its
+        default is (-0.5, 1.5)). A finite number > 0. Replaces ``span=``, which still works for this
+        release with a FutureWarning.
+    seed : int, default 0
+        The random directions' seed (an integer >= 0): the same seed gives the same picture everywhere.
+    normalization : {"filter", "layer", "none"}, default "filter"
+        How random directions are scaled against the weights: per neuron (filter), per layer, or not.
+    compare : bool, optional
+        Only when ``panels`` is None. Default None: one panel per labelled run (up to 6), one panel for a
+        single run. True: a single run's two losses side by side. False: one panel only.
+    compute : bool, default True
+        Start computing the panels now (in a worker thread; ``wait()`` blocks until they are drawn).
+        False: compute on the first change or ``request()``.
+    preview_subsample : int or float, optional
+        The coarse preview computed before each full grid evaluates the loss on that subset of the points
+        (``landscape(subsample=)``): an integer >= 1 per point set, or a fraction in (0, 1]; the status
+        line says "on n of N points". Runs whose loss cannot be subsampled (``from_model`` with a user's
+        loss) keep full previews; the full grid is always exact. Default None: every point.
+    **kwargs
+        Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
+        ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
+        "heatmap"), ``contours``, ``wireframe``, ``z_shared``, ``link_cameras``, ``show_controls``
+        (bools), ``camera`` (``{"position": [x, y, z], "target": [x, y, z]}`` in scene units, alpha and
+        beta over [-1, 1]; ``{}`` fits the view to the panel), and ipywidgets' own (``layout``, ...).
 
-    ``preview_subsample``: the coarse preview computed before each full grid evaluates the loss on that
-    subset of the points (``landscape(subsample=)``: an int per point set, or a fraction in (0, 1]); the
-    status line says "on n of N points". Default None: the preview uses every point. Runs whose loss
-    cannot be subsampled (``from_model`` with a user's loss) keep full previews. The full grid is exact.
+    Raises
+    ------
+    ValueError
+        If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
+        run's losses, or ``preview_subsample`` is out of range.
+    traitlets.TraitError
+        If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
+        ``normalization`` or a trait in ``kwargs``) has a value that is not allowed; the message names
+        it, the value and what is allowed. Setting a trait later raises the same error and leaves the
+        widget as it was.
+    TypeError
+        If ``kwargs`` names something that is not a trait of the widget, or ``span=`` is passed together
+        with ``zoom=``.
     """
 
     _esm = WIDGET_ESM
@@ -222,6 +291,12 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._drawn_serial = 0
         self._preview_serial = 0
         self._ready = False  # no computation while the constructor sets the controls
+        unknown = [k for k in kwargs if not self.has_trait(k)]
+        if unknown:
+            raise TypeError(
+                f"LandscapeWidget() got unknown keyword argument(s) {unknown}; besides its own arguments it "
+                f"takes the widget's traits, e.g. {list(_LOOK_TRAITS)}"
+            )
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
         if preview_subsample is not None:
@@ -736,7 +811,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         Raises
         ------
         ValueError
-            If ``precompute`` names something else, or names choices for a widget made from a Dataset.
+            If ``precompute`` names something else.
         """
         labels = [p["run"] for p in self.panels]
         if precompute is not None:
@@ -821,19 +896,38 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     # ---- pictures -------------------------------------------------------------------------------------
     def save_png(self, path, *, scale: int = 2, timeout: float = SAVE_PNG_TIMEOUT_S) -> Future:
-        """Save the view (every panel, with axes, colorbars and the title) as a PNG; returns a Future of
-        the written path.
+        """Save the view (every panel, with axes, colorbars and the title) as a PNG.
 
         With the widget displayed, the browser draws the picture at ``scale`` x its pixel size, from the
         camera on screen; the kernel reads the browser's answer between cells, so in a notebook the file
         is there once the cell has finished (``.result()`` blocks only outside the kernel's main thread).
         With no view (a script), or if none answers within ``timeout`` seconds, matplotlib draws the same
         panels from the same camera instead (the Future is then already done).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The PNG file to write, in a folder that exists and is writable (an existing file is replaced).
+        scale : int, default 2
+            The browser's picture at 1, 2, 3 or 4 times its size on screen (not used by matplotlib).
+        timeout : float, default 30.0
+            Seconds to wait for the browser's picture (a finite number > 0) before matplotlib draws it.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Of the written path (a ``pathlib.Path``); it holds the exception if writing failed.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is a folder, in a folder that does not exist, or not writable, or ``scale`` or
+            ``timeout`` is out of range.
         """
         path = pathlib.Path(path)
         _check_writable(path)
-        if not 1 <= scale <= 4:
-            raise ValueError(f"scale must be 1, 2, 3 or 4, got {scale!r}")
+        scale = check_int("scale", scale, 1, 4)
+        timeout = check_positive("timeout", timeout)
         future: Future = Future()
         if not self._has_view:
             self._save_png_matplotlib(path, future)
@@ -882,9 +976,33 @@ class LandscapeWidget(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001
             future.set_exception(exc)
 
-    def to_html(self, path, **kwargs):
-        """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""
-        return widget_to_html(self, path, **kwargs)
+    def to_html(self, path, *, precompute=("direction_kind", "formulation"), title: str | None = None):
+        """Write this widget as one self-contained HTML file: no kernel, no network, the same front end.
+
+        The page opens at the widget's camera, switches between the precomputed choices and replays
+        training; other controls that would need new numbers are disabled with a note.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The HTML file to write (its folder is made if need be).
+        precompute : sequence of str or None, default ("direction_kind", "formulation")
+            The choices the page can switch, from ``"run_label"``, ``"direction_kind"`` and
+            ``"formulation"`` (see ``precompute``). None: the slices the widget already carries.
+        title : str, optional
+            The page's title and heading. Default None: the widget's ``title``, else "PINN loss landscape".
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+
+        Raises
+        ------
+        ValueError
+            If ``precompute`` names something else.
+        """
+        return widget_to_html(self, path, precompute=precompute, title=title)
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
@@ -911,8 +1029,30 @@ class LandscapeWidget(anywidget.AnyWidget):
                 data["image/png"] = png
         return bundle
 
-    def wait(self, timeout: float = 120.0):
-        """Block until the latest request is drawn (for scripts and tests)."""
+    def wait(self, timeout: float = 120.0) -> LandscapeWidget:
+        """Block until the latest request is drawn (for scripts and tests).
+
+        A computation that fails does not raise here: ``status`` is then "error" and ``error`` says why,
+        as the view shows it.
+
+        Parameters
+        ----------
+        timeout : float, default 120.0
+            The most seconds to wait (a finite number > 0).
+
+        Returns
+        -------
+        LandscapeWidget
+            The widget itself, so ``w = LandscapeWidget(run).wait()`` works.
+
+        Raises
+        ------
+        TimeoutError
+            If the computation is still running after ``timeout`` seconds.
+        ValueError
+            If ``timeout`` is not a finite number > 0.
+        """
+        timeout = check_positive("timeout", timeout)
         if self.last_future is not None:
             self.last_future.result(timeout)
         return self
@@ -950,8 +1090,32 @@ def _check_writable(path: pathlib.Path):
 def explore(
     problem: str = "poisson1d", *, steps=1000, progress: bool | None = None, **widget_kwargs
 ) -> LandscapeWidget:
-    """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
-    return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
+    """The classroom one-liner: train every loss the problem supports and return the widget comparing them.
+
+    ``explore("poisson1d")`` trains the strong form and Deep Ritz (``plw.train`` with its defaults) and shows
+    their landscapes side by side, one panel per run.
+
+    Parameters
+    ----------
+    problem : str or Problem, default "poisson1d"
+        A built-in problem's name (``plw.list_problems()``) or a Problem (``plw.define_problem``).
+    steps : int or tuple of int, default 1000
+        Optimizer steps of each training run (``plw.train(steps=)``).
+    progress : bool, optional
+        Training progress bars. Default None: bars in a notebook or on a terminal, none in a script.
+    **widget_kwargs
+        Passed to ``LandscapeWidget`` (``resolution=``, ``zoom=``, ``direction_kind=``, ``title=``, ...).
+
+    Returns
+    -------
+    LandscapeWidget
+        The widget over the trained runs, labelled by their loss; it starts computing at once.
+
+    Raises
+    ------
+    ValueError
+        If ``problem`` is not a known problem, or a training or widget argument is not allowed.
+    """
     from ..pde.library import get_problem
 
     prob = get_problem(problem)
@@ -959,10 +1123,34 @@ def explore(
     return LandscapeWidget(runs, **widget_kwargs)
 
 
-def to_html(source, path, **kwargs) -> pathlib.Path:
-    """Self-contained HTML of a Dataset, a run, a dict of labelled runs, or a LandscapeWidget."""
+def to_html(source, path, *, precompute=("direction_kind", "formulation"), title: str | None = None) -> pathlib.Path:
+    """Write a landscape as one self-contained HTML page: the widget's own front end, no kernel, no network.
+
+    Parameters
+    ----------
+    source : xarray.Dataset, run, dict of str to run, or LandscapeWidget
+        What to show: a landscape Dataset, a run, labelled runs (one panel each), or a widget as it is
+        (its panels, settings and camera). A widget made here uses ``LandscapeWidget``'s defaults.
+    path : str or pathlib.Path
+        The HTML file to write (its folder is made if need be).
+    precompute : sequence of str or None, default ("direction_kind", "formulation")
+        The choices the page can switch, from ``"run_label"``, ``"direction_kind"`` and ``"formulation"``
+        (see ``LandscapeWidget.precompute``). None: only what the widget already carries.
+    title : str, optional
+        The page's title and heading. Default None: the widget's ``title``, else "PINN loss landscape".
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is none of the above, or ``precompute`` names something else.
+    """
     w = source if isinstance(source, LandscapeWidget) else LandscapeWidget(source, compute=False)
     if w._runs and not all(w.datasets):
         w.request()
         w.wait()
-    return widget_to_html(w, path, **kwargs)
+    return widget_to_html(w, path, precompute=precompute, title=title)

@@ -132,7 +132,7 @@ over [-0.25, 0.25], a quarter of the landscapes' span: "near the solution".
         code("""
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for ax, (name, m) in zip(axes, maps.items()):
-    plw.plot(m, var="convexity_ratio", log=False, ax=ax)
+    plw.plot(m, var="convexity_ratio", z_scale="linear", ax=ax)
     ax.set_title(name, fontsize=9)
     c = m.sel(alpha=0.0, beta=0.0)
     print(

@@ -86,33 +86,39 @@ def show_progress(progress) -> bool:
     return progress
 
 
-def renamed_arguments(**old_to_new: str):
+def renamed_arguments(**old_to_new):
     """Decorator keeping old keyword names working for one release: ``@renamed_arguments(span="zoom")`` maps
     ``f(span=2)`` to ``f(zoom=2)`` with a FutureWarning that names the new spelling (FutureWarning, not
     DeprecationWarning, so notebook users see it). Passing both spellings is a TypeError. The signature the
-    user reads (help(), docs/api.md) shows only the new names."""
+    user reads (help(), docs/api.md) shows only the new names.
+
+    Where the old argument's values differ from the new one's, give ``(new_name, convert)``:
+    ``@renamed_arguments(log=("z_scale", lambda v: "log" if v else "linear"))``; ``convert`` may raise a
+    ValueError naming the old argument. On ``__init__`` the warning names the class, not ``__init__``."""
     import functools
     import warnings
 
     def wrap(func):
+        name = func.__qualname__.rsplit(".", 2)[-2] if func.__name__ == "__init__" else func.__name__
+
         @functools.wraps(func)
         def call(*args, **kwargs):
-            for old, new in old_to_new.items():
+            for old, spec in old_to_new.items():
+                new, convert = spec if isinstance(spec, tuple) else (spec, None)
                 if old in kwargs:
                     if new in kwargs:
-                        raise TypeError(
-                            f"{func.__name__}() got both {old}= (the old name) and {new}=; pass only {new}="
-                        )
+                        raise TypeError(f"{name}() got both {old}= (the old name) and {new}=; pass only {new}=")
                     warnings.warn(
-                        f"{func.__name__}({old}=...) is deprecated and will be removed in the next release; "
-                        f"use {new}= instead",
+                        f"{name}({old}=...) is deprecated and will be removed in the next release; use {new}= instead",
                         FutureWarning,
                         stacklevel=2,
                     )
-                    kwargs[new] = kwargs.pop(old)
+                    value = kwargs.pop(old)
+                    kwargs[new] = convert(value) if convert is not None else value
             return func(*args, **kwargs)
 
-        call.renamed_arguments = dict(old_to_new)  # type: ignore[attr-defined]
+        renames = {old: spec[0] if isinstance(spec, tuple) else spec for old, spec in old_to_new.items()}
+        call.renamed_arguments = renames  # type: ignore[attr-defined]
         return call
 
     return wrap

@@ -451,7 +451,7 @@ def test_every_control_has_a_name_a_focus_ring_and_the_canvas_a_description(tmp_
         for needed in (
             "seed",
             "resolution",
-            "span",
+            "zoom",
             "colormap",
             "direction_kind",
             "play",

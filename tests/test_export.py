@@ -118,11 +118,88 @@ def test_plot_draws_contours_surface_and_1d(runs):
     assert len(fig.axes) >= 3  # contours, colorbar, surface
     assert "E - E*" in fig.axes[1].get_ylabel() or "E*" in fig.axes[1].get_ylabel()
     ds1 = plw.landscape(run, plw.interpolation_direction(run.init_params, run.params), resolution=9, progress=False)
-    fig1 = plw.plot(ds1, log=False)
+    fig1 = plw.plot(ds1, z_scale="linear")
     line = fig1.axes[0].lines[0]
     np.testing.assert_allclose(
         line.get_ydata(), ds1.loss.values.astype(np.float64) - ds1.attrs["energy_reference"], rtol=1e-12
     )
+
+
+def _filled(fig):
+    """The filled contours of a landscape figure: its ContourSet (its zmin/zmax are the drawn values' range)."""
+    from matplotlib.contour import ContourSet
+
+    return next(c for ax in fig.axes for c in ax.collections if isinstance(c, ContourSet) and c.filled)
+
+
+def test_plot_z_scale_and_colormap_and_their_old_names(runs):
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ds = plw.landscape(runs["strong"], resolution=7, progress=False)
+    loss = ds.loss.values.astype(np.float64)
+    lin = _filled(plw.plot(ds, z_scale="linear", colormap="magma"))
+    assert (lin.zmin, lin.zmax) == pytest.approx((loss.min(), loss.max()), rel=1e-12)
+    assert lin.cmap.name == "magma"
+    log = _filled(plw.plot(ds))  # the defaults: log10 of the loss, viridis
+    assert (log.zmin, log.zmax) == pytest.approx((np.log10(loss.min()), np.log10(loss.max())), rel=1e-12)
+    assert log.cmap.name == "viridis"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = _filled(plw.plot(ds, log=False, cmap="magma"))
+    messages = sorted(str(w.message) for w in caught if w.category is FutureWarning)
+    assert len(messages) == 2
+    assert "plot(cmap=...) is deprecated" in messages[0] and "use colormap= instead" in messages[0]
+    assert "plot(log=...) is deprecated" in messages[1] and "use z_scale= instead" in messages[1]
+    np.testing.assert_array_equal(old.levels, lin.levels)
+    assert (old.zmin, old.zmax, old.cmap.name) == (lin.zmin, lin.zmax, "magma")
+    with pytest.warns(FutureWarning, match=r"use z_scale= instead"):
+        np.testing.assert_array_equal(_filled(plw.plot(ds, log=True)).levels, log.levels)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(z_scale="sqrt"), ValueError, r"z_scale must be one of \['linear', 'log'\], got 'sqrt'"),
+        (
+            dict(colormap="jet"),
+            ValueError,
+            r"colormap must be one of \['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\], got 'jet'",
+        ),
+        (dict(log="yes"), ValueError, r"log must be True or False .* got 'yes'"),
+        (dict(log=True, z_scale="log"), TypeError, r"plot\(\) got both log= \(the old name\) and z_scale="),
+        (dict(contour_levels=1), ValueError, r"contour_levels must be an integer in \[2, inf\], got 1"),
+        (dict(camera={"position": [1, 2, 3]}), ValueError, r"camera must have exactly the keys"),
+        (dict(var="nope"), ValueError, r"var must name a variable over the slice's grid, one of \['loss'"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:plot\\(log=:FutureWarning")
+def test_plot_bad_arguments_name_the_argument_and_what_is_allowed(runs, kwargs, error, match):
+    ds = plw.landscape(runs["strong"], resolution=5, progress=False)
+    with pytest.raises(error, match=match):
+        plw.plot(ds, **kwargs)
+
+
+def test_plot_of_something_else_is_an_error():
+    with pytest.raises(
+        ValueError, match=r"obj must be a landscape Dataset, a solution_snapshot Dataset or a run.* got int"
+    ):
+        plw.plot(5)
+
+
+def test_widget_and_plot_refuse_a_look_with_the_same_words(runs):
+    import traitlets
+
+    w = plw.LandscapeWidget(runs["strong"], compute=False)
+    ds = plw.landscape(runs["strong"], resolution=5, progress=False)
+    for name, bad in (("z_scale", "sqrt"), ("colormap", "jet")):
+        with pytest.raises(traitlets.TraitError) as in_widget:
+            setattr(w, name, bad)
+        with pytest.raises(ValueError) as in_plot:
+            plw.plot(ds, **{name: bad})
+        assert str(in_widget.value) == str(in_plot.value)
 
 
 @pytest.mark.slow

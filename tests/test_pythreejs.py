@@ -14,7 +14,7 @@ def test_mesh_geometry_matches_the_grid():
 
     run = small_run("poisson1d", dict(n_points=64), "strong")
     ds = plw.landscape(run, resolution=9, progress=False)
-    mesh = plw.to_pythreejs(ds, log=False)
+    mesh = plw.to_pythreejs(ds, z_scale="linear")
     assert isinstance(mesh, p3.Mesh)
     pos = np.asarray(mesh.geometry.attributes["position"].array)
     col = np.asarray(mesh.geometry.attributes["color"].array)
@@ -43,3 +43,41 @@ def test_nan_cells_are_left_out_and_1d_is_refused():
     with pytest.raises(ValueError, match="needs a 2-D landscape"):
         plw.to_pythreejs(line)
     assert isinstance(plw.to_pythreejs(ds, scene=True), p3.Renderer)
+
+
+def test_z_scale_log_heights_and_the_old_log_keyword():
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    ds = plw.landscape(run, resolution=5, progress=False)
+    z = np.log10(ds.loss.values.astype(np.float64))
+    t = (z - z.min()) / (z.max() - z.min())
+    mesh = plw.to_pythreejs(ds, height=2.0, colormap="gray")  # default z_scale="log"
+    pos = np.asarray(mesh.geometry.attributes["position"].array)
+    np.testing.assert_allclose(pos[:, 2], 2.0 * t.reshape(-1), rtol=1e-5, atol=1e-6)
+    linear = plw.to_pythreejs(ds, z_scale="linear")
+    with pytest.warns(FutureWarning, match=r"to_pythreejs\(log=\.\.\.\) is deprecated .* use z_scale= instead"):
+        old = plw.to_pythreejs(ds, log=False)
+    np.testing.assert_array_equal(
+        np.asarray(old.geometry.attributes["position"].array), np.asarray(linear.geometry.attributes["position"].array)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(old.geometry.attributes["color"].array), np.asarray(linear.geometry.attributes["color"].array)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(z_scale="sqrt"), r"z_scale must be one of \['linear', 'log'\], got 'sqrt'"),
+        (dict(colormap="jet"), r"colormap must be one of \['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\]"),
+        (dict(height=0), r"height must be a finite number > 0, got 0"),
+        (dict(log="no"), r"log must be True or False"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:to_pythreejs\\(log=:FutureWarning")
+def test_bad_arguments_name_the_argument(kwargs, match):
+    run = small_run("poisson1d", dict(n_points=64), "strong")
+    ds = plw.landscape(run, resolution=5, progress=False)
+    with pytest.raises(ValueError, match=match):
+        plw.to_pythreejs(ds, **kwargs)
+    with pytest.raises(ValueError, match=r"ds must be a landscape Dataset .* got dict"):
+        plw.to_pythreejs({})

@@ -198,7 +198,7 @@ def test_failed_computation_shows_message_and_next_request_works():
     "name,value,match",
     [
         ("resolution", -3, r"resolution must be an integer in \[3, 1025\], got -3"),
-        ("span", 0.0, r"span must be a finite number > 0, got 0.0"),
+        ("zoom", 0.0, r"zoom must be a finite number > 0 \(a factor on the directions' default extent\), got 0.0"),
         ("seed", -1, r"seed must be an integer >= 0, got -1"),
         ("direction_kind", "eigen", r"direction_kind must be one of \['random', 'pca', 'hessian', 'interpolation'\]"),
         ("formulation", "weak", r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"),
@@ -507,7 +507,7 @@ def test_precompute_carries_every_direction_kind_and_the_replay_for_pages_withou
     assert run.formulation in w.replay and w.replay[run.formulation]["frames"]
     # the current slice is what the widget draws; another one is what the engine computes independently
     assert slices["random"]["grid"] == w.panel_data[0]["grid"]
-    ref = plw.landscape(run, plw.hessian_directions(run, 2, "largest"), span=w.span, resolution=9, progress=False)
+    ref = plw.landscape(run, plw.hessian_directions(run, 2, "largest"), span=w.zoom, resolution=9, progress=False)
     hess = np.frombuffer(slices["hessian"]["grid"], np.float32).reshape(slices["hessian"]["grid_shape"])
     np.testing.assert_allclose(hess, ref.loss.values.astype(np.float32), rtol=1e-6, atol=1e-7)
     assert "hessian directions" in slices["hessian"]["title"]
@@ -604,3 +604,135 @@ def test_solution_payload_of_a_system_stacks_every_unknown(monkeypatch):
     vals = np.frombuffer(sol["values"], np.float32).reshape(2, 3, 4)
     np.testing.assert_allclose(vals[1], [2 * g, g, g])
     assert sol["unknowns"] == ["u", "p"] and sol["panel"] == 1 and sol["coords"] == {"x": [0.0, 1.0, 4]}
+
+
+# ---- zoom: one meaning for every direction kind, and span as its old name ----------------------------------
+@pytest.mark.parametrize("kind", ["random", "pca", "interpolation"])
+def test_zoom_scales_the_directions_default_extent_as_landscape_span_does(run, kind):
+    zoom = 0.4
+    w = plw.LandscapeWidget(run, direction_kind=kind, zoom=zoom, resolution=7).wait()
+    assert w.status == "done", w.error
+    if kind == "random":
+        dirs = plw.random_directions(run, 2, seed=0)
+        assert dirs.default_span == 1.0  # so zoom reads as the half-width it was called before
+    elif kind == "pca":
+        dirs = plw.pca_directions(run, 2)
+        assert dirs.default_span != 1.0  # the trajectory's extent: zoom is a factor on it
+    else:
+        dirs = plw.interpolation_direction(run.trajectory[0], run.params)
+        assert dirs.default_span == (-0.5, 1.5)
+    if kind == "interpolation":  # zoom about the range's centre 0.5, half-width 1
+        lo, hi = 0.5 - zoom, 0.5 + zoom
+        span = (lo, hi)
+    else:
+        span = dirs.default_span * zoom
+        lo, hi = -span, span
+    ds = w.datasets[0]
+    np.testing.assert_allclose(ds.alpha.values, np.linspace(lo, hi, 7), rtol=0, atol=1e-12)
+    if kind != "interpolation":
+        np.testing.assert_allclose(ds.beta.values, np.linspace(lo, hi, 7), rtol=0, atol=1e-12)
+    assert w.panel_data[0]["alpha_range"] == pytest.approx([lo, hi], abs=1e-12)
+    ref = plw.landscape(run, dirs, span=span, resolution=7, progress=False)
+    np.testing.assert_array_equal(ds.alpha.values, ref.alpha.values)
+    np.testing.assert_allclose(_grid(w), ref.loss.values.astype(np.float32), rtol=1e-6, atol=1e-7)
+    # changing the trait recomputes: twice the zoom, twice the extent about the same centre
+    w.zoom = 2 * zoom
+    w.wait()
+    a = w.datasets[0].alpha.values
+    np.testing.assert_allclose([a[0], a[-1]], [(lo + hi) / 2 - (hi - lo), (lo + hi) / 2 + (hi - lo)], atol=1e-12)
+
+
+def test_span_is_zooms_old_name_for_one_release(run):
+    with pytest.warns(FutureWarning, match=r"LandscapeWidget\(span=\.\.\.\) is deprecated .* use zoom= instead"):
+        old = plw.LandscapeWidget(run, span=0.5, resolution=7).wait()
+    new = plw.LandscapeWidget(run, zoom=0.5, resolution=7).wait()
+    assert old.zoom == 0.5 and old.panel_data[0]["alpha_range"] == [-0.5, 0.5]
+    np.testing.assert_array_equal(_grid(old), _grid(new))
+    with pytest.warns(FutureWarning, match=r"LandscapeWidget.span is deprecated .* use zoom instead"):
+        assert old.span == 0.5
+    with pytest.warns(FutureWarning, match=r"use zoom instead"):
+        old.span = 0.25
+    old.wait()
+    assert old.zoom == 0.25 and old.panel_data[0]["alpha_range"] == [-0.25, 0.25]
+    with pytest.raises(TypeError, match=r"LandscapeWidget\(\) got both span= \(the old name\) and zoom="):
+        plw.LandscapeWidget(run, span=0.5, zoom=0.5, compute=False)
+    # a view, or saved state, from before the rename sends span: it sets zoom
+    new.set_state({"span": 0.75})
+    new.wait()
+    assert new.zoom == 0.75 and new.panel_data[0]["alpha_range"] == [-0.75, 0.75]
+    assert "span" not in new.keys and "zoom" in new.keys
+
+
+def test_unknown_keyword_is_an_error_naming_it(run):
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['colour'\]; .* 'colormap'"):
+        plw.LandscapeWidget(run, colour="magma", compute=False)
+    w = plw.LandscapeWidget(run, colormap="magma", z_scale="linear", title="t", compute=False)
+    assert (w.colormap, w.z_scale, w.title) == ("magma", "linear", "t")
+
+
+# ---- nothing fails silently --------------------------------------------------------------------------------
+def test_precompute_carries_a_slice_it_cannot_compute_as_an_error_that_says_why(caplog):
+    short = plw.train(
+        "poisson1d",
+        "strong",
+        width=6,
+        depth=1,
+        steps=2,
+        record_every=1,
+        progress=False,
+        problem_params=dict(n_points=32),
+    )
+    w = plw.LandscapeWidget(short, resolution=5).wait()
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        w.precompute("direction_kind")
+    slices = {json.loads(k)[1]: v for k, v in w.static_slices.items()}
+    assert set(slices) == {"random", "pca", "hessian", "interpolation"}
+    why = "pca_directions(n=2) needs a trajectory of at least 4 checkpoints"
+    assert slices["pca"]["status"] == "error" and why in slices["pca"]["message"] and not slices["pca"]["grid_shape"]
+    assert slices["random"]["grid"] == w.panel_data[0]["grid"]  # the others are there
+    assert "precomputed 3 slices; 1 could not be computed" in w.status_text and why in w.status_text
+    assert any("pca" in r.getMessage() and why in r.getMessage() for r in caplog.records)
+    state = w.export_state(("direction_kind",))
+    assert why in state["status_text"] and state["static_slices"] == w.static_slices
+
+
+def test_a_replay_that_fails_is_logged_and_said(run, caplog, monkeypatch):
+    w = plw.LandscapeWidget(run, resolution=5, compute=False)
+
+    def boom(label, should_stop=None):
+        raise RuntimeError("no solution today")
+
+    monkeypatch.setattr(w._replays, "build", boom)
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        w.request()
+        w.wait()
+    assert w.status == "done"  # the grids are drawn
+    assert w.replay_reason == "no replay: computing it failed (RuntimeError: no solution today)"
+    assert any("replay was not built (RuntimeError: no solution today)" in r.getMessage() for r in caplog.records)
+
+
+def test_display_bundle_says_why_its_png_lacks_panels(run, caplog):
+    from concurrent.futures import Future
+
+    w = plw.LandscapeWidget(run, resolution=5, compute=False)
+    failed: Future = Future()
+    failed.set_exception(TimeoutError("still computing"))
+    w.last_future = failed
+    with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):
+        data, _ = w._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data and "image/png" not in data
+    assert any("TimeoutError: still computing" in r.getMessage() for r in caplog.records)
+
+
+def test_method_arguments_are_checked(run, tmp_path):
+    w = plw.LandscapeWidget(run, resolution=5).wait()
+    with pytest.raises(ValueError, match=r"scale must be an integer in \[1, 4\], got 7"):
+        w.save_png(tmp_path / "x.png", scale=7)
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0, got 0"):
+        w.save_png(tmp_path / "x.png", timeout=0)
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0, got -1"):
+        w.wait(-1)
+    with pytest.raises(ValueError, match=r"choices may name \['run_label', 'direction_kind', 'formulation'\]"):
+        w.export_state(("zoom",))
+    with pytest.raises(ValueError, match=r"choices must be a list of names from .* got 3"):
+        w.precompute(3)

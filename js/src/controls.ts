@@ -23,7 +23,7 @@ const PANEL_FIELDS: Record<string, { field: keyof PanelSpec; choice: string | nu
   direction_kind: { field: "direction_kind", choice: "direction_kind" },
   checkpoint: { field: "checkpoint", choice: null },
 };
-const KERNEL_TRAITS = ["seed", "normalization", "resolution", "span"];
+const KERNEL_TRAITS = ["seed", "normalization", "resolution", "zoom"];
 
 let uid = 0;
 
@@ -139,10 +139,10 @@ export class Controls {
     this.outputs.set("resolution", resOut);
     this.row(grid, "Resolution", this.input("resolution", { type: "range", min: "11", max: "201", step: "2" }),
       "Grid points per axis: more points, a finer surface, a longer computation", resOut);
-    const spanOut = document.createElement("output");
-    this.outputs.set("span", spanOut);
-    this.row(grid, "Span", this.input("span", { type: "range", min: "0.05", max: "3", step: "0.05" }),
-      "Half-width of the plane in direction units (a zoom factor for PCA and interpolation)", spanOut);
+    const zoomOut = document.createElement("output");
+    this.outputs.set("zoom", zoomOut);
+    this.row(grid, "Zoom", this.input("zoom", { type: "range", min: "0.05", max: "3", step: "0.05" }),
+      "Zoom: a factor on the directions' own extent (1 = the default plane of every direction kind)", zoomOut);
 
     // ---- Display ----
     const disp = this.group("Display", "How the numbers are drawn (no computation)");
@@ -227,6 +227,7 @@ export class Controls {
     const values: Record<string, unknown> = {
       run_label: run, formulation: p?.formulation, direction_kind: p?.direction_kind,
       checkpoint: p?.checkpoint == null ? "" : String(p.checkpoint),
+      zoom: this.state.get("zoom") ?? this.state.get("span"), // state saved before span was renamed zoom
     };
     for (const [trait, inp] of this.inputs) {
       const v = trait in values ? values[trait] : this.state.get(trait);
@@ -234,7 +235,9 @@ export class Controls {
       else inp.value = String(v ?? "");
     }
     (this.inputs.get("link_cameras") as HTMLInputElement).checked = this.state.get("link_cameras") !== false;
-    for (const [trait, out] of this.outputs) out.textContent = String(this.state.get(trait));
+    for (const [trait, out] of this.outputs) {
+      out.textContent = String(trait in values ? values[trait] : this.state.get(trait));
+    }
     const live = this.state.live();
     const noData = !this.state.get("interactive") && !(this.state.get("static_choices") ?? []).length;
     for (const [trait, pf] of Object.entries(PANEL_FIELDS)) {

@@ -211,7 +211,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     "run_labels", "runs_info", "interactive", "static_choices", "title", "show_controls"]) {
     state.on(`change:${name}`, rebuildAll);
   }
-  for (const name of ["seed", "normalization", "resolution", "span", "link_cameras", "direction_kinds"]) {
+  for (const name of ["seed", "normalization", "resolution", "zoom", "link_cameras", "direction_kinds"]) {
     state.on(`change:${name}`, () => controls.sync());
   }
   for (const name of ["status", "progress", "error", "status_text"]) state.on(`change:${name}`, updateStatus);

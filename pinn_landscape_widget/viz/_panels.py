@@ -2,7 +2,7 @@
 
 A panel is a dict ``{"run": label, "formulation": loss, "direction_kind": kind, "checkpoint": k}``
 (checkpoint None = the trained parameters, k = the k-th recorded checkpoint as the plane's centre). Seed,
-normalization, resolution and span are the widget's own and shared by every panel, so panels compare on
+normalization, resolution and zoom are the widget's own and shared by every panel, so panels compare on
 equal terms. ``SliceSettings`` is everything that fixes one panel's numbers; it is the cache key.
 """
 
@@ -30,7 +30,7 @@ class SliceSettings:
     normalization: str
     seed: int
     resolution: int
-    span: float
+    zoom: float
     checkpoint: int | None = None
 
     def at_resolution(self, resolution: int) -> SliceSettings:

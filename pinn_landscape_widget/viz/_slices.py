@@ -82,14 +82,17 @@ class SliceComputer:
         return self.directions[key]
 
     @staticmethod
-    def span_for(dirs, span: float):
-        """The slider's span: the half-width for random and Hessian directions, a zoom factor on the
-        directions' own range for PCA (1 = fits the trajectory) and interpolation (1 = [-0.5, 1.5])."""
-        if dirs.kind == "pca":
-            return float(dirs.default_span) * span
-        if dirs.kind == "interpolation":
-            return (0.5 - span, 0.5 + span)
-        return span
+    def extent_for(dirs, zoom: float):
+        """``landscape(span=)`` for the widget's ``zoom``: the directions' own default extent scaled by
+        ``zoom`` about its centre, the same for every kind. A half-width d (random and Hessian: 1; PCA: the
+        trajectory's extent) gives d * zoom; a range (lo, hi) (interpolation: (-0.5, 1.5)) gives
+        c -/+ zoom * (hi - lo) / 2 around its centre c, so zoom z is (0.5 - z, 0.5 + z) there."""
+        default = dirs.default_span
+        if isinstance(default, (tuple, list)):
+            lo, hi = float(default[0]), float(default[1])
+            centre, half = (lo + hi) / 2, (hi - lo) / 2
+            return (centre - zoom * half, centre + zoom * half)
+        return float(default) * zoom
 
     def center_for(self, s: SliceSettings):
         """The plane's centre: a recorded checkpoint, or None (the directions' own origin, else theta*)."""
@@ -104,7 +107,7 @@ class SliceComputer:
         return landscape(
             self.runs[s.run],
             dirs,
-            span=self.span_for(dirs, s.span),
+            span=self.extent_for(dirs, s.zoom),
             resolution=s.resolution,
             formulation=s.formulation,
             center=self.center_for(s),

@@ -46,7 +46,33 @@ class OfflineWidgetHTMLExporter(HTMLExporter):
 
 
 def notebook_to_html(notebook, path) -> Path:
-    """Convert an executed notebook (a path or a NotebookNode) to HTML whose widgets draw offline."""
+    """Convert an executed notebook to HTML whose widgets draw offline, from their saved state.
+
+    The same as ``jupyter nbconvert --to plw_html``: nbconvert's ``lab`` template, with the package's own
+    renderer of saved widget state inlined instead of the CDN one, so the page needs no network.
+
+    Parameters
+    ----------
+    notebook : str, pathlib.Path or nbformat.NotebookNode
+        An executed notebook carrying widget state: run it with nbclient / ``jupyter nbconvert --execute``
+        (which store the state by default), or save it from JupyterLab with widget state.
+    path : str or pathlib.Path
+        The HTML file to write (its folder is made if need be).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        If the notebook carries no widget state.
+    FileNotFoundError
+        If the notebook file does not exist, or the front end was not built (``cd js && npm run build``).
+    ImportError
+        If nbformat or nbconvert is missing (the ``book`` extra).
+    """
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(str(notebook), as_version=4)
     if "application/vnd.jupyter.widget-state+json" not in nb.metadata.get("widgets", {}):
         name = "the notebook" if isinstance(notebook, nbformat.NotebookNode) else f"notebook {notebook}"

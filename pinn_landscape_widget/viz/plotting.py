@@ -13,12 +13,16 @@ import json
 import math
 
 import numpy as np
+import traitlets
+import xarray as xr
 
-from ._camera import SCENE_HEIGHT, elevation_azimuth
+from .._checks import check_int, renamed_arguments
+from ._camera import SCENE_HEIGHT, check_camera, elevation_azimuth
+from ._look import check_colormap, check_z_scale, z_scale_from_log
 from ._runs import is_run
 
 
-def _plotted(ds, log: bool, var: str = "loss"):
+def _plotted(ds, z_scale: str, var: str = "loss"):
     if var not in ds.data_vars or tuple(ds[var].dims) not in (("alpha",), ("alpha", "beta")):
         drawable = [k for k, v in ds.data_vars.items() if tuple(v.dims) in (("alpha",), ("alpha", "beta"))]
         raise ValueError(f"var must name a variable over the slice's grid, one of {drawable}, got {var!r}")
@@ -30,7 +34,7 @@ def _plotted(ds, log: bool, var: str = "loss"):
             ref = float(np.nanmin(np.where(np.isfinite(z), z, np.nan)))
         z = z - ref
         label = f"{label} - E* (E* = {ref:.4g})"
-    if log:
+    if z_scale == "log":
         pos = z[np.isfinite(z) & (z > 0)]
         floor = pos.min() / 10 if pos.size else 1e-30
         z = np.log10(np.where(np.isfinite(z), np.maximum(z, floor), np.nan))
@@ -42,42 +46,97 @@ def _title(ds) -> str:
     return f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: {ds.attrs.get('direction_kind', '')}"
 
 
+@renamed_arguments(log=("z_scale", z_scale_from_log), cmap="colormap")
 def plot(
     obj,
     *,
-    log: bool = True,
+    z_scale: str = "log",
     ax=None,
     contour_levels: int = 20,
-    cmap: str = "viridis",
+    colormap: str = "viridis",
     surface: bool = True,
     fig=None,
     unknown: str | None = None,
     camera: dict | None = None,
     var: str = "loss",
 ):
-    """A picture of a landscape, a solution snapshot or a run's solution; returns the Figure.
+    """A picture of a landscape, a solution snapshot or a run's solution, with matplotlib.
 
-    - a landscape Dataset (``plw.landscape``): filled contours with the training path, and a 3-D surface
-      (seen from ``camera``, the widget's camera dict, when given); 1-D slices as a line;
-    - a solution snapshot (``plw.solution_snapshot``) or a run (its trained solution): u_theta beside the
-      exact solution and the pointwise error (curves in 1-D, heatmaps over both coordinates in 2-D), for
-      ``unknown`` (default: the first) of a system.
+    A landscape (``plw.landscape``, ``plw.curvature_map``, ...) is drawn as filled contours with the training
+    path, beside a 3-D surface seen from ``camera``; a 1-D slice as a line. A solution snapshot
+    (``plw.solution_snapshot``) or a run (its trained solution) is drawn as u_theta beside the exact solution
+    and the pointwise error: curves in 1-D, heatmaps over both coordinates in 2-D. The Deep Ritz energy is
+    drawn as E - E* (E* from the exact solution when known, else the grid's minimum), and the axis says so.
 
-    Draws into ``ax`` (landscape contours only) or ``fig`` when given, else a new pyplot figure. ``var`` draws
-    another variable over a landscape's grid instead of the loss, e.g. ``convexity_ratio`` of a
-    ``curvature_map``.
+    Parameters
+    ----------
+    obj : xarray.Dataset or run
+        A landscape Dataset, a ``solution_snapshot`` Dataset, or a run (anything with ``objective`` and
+        ``params``: ``plw.train``, ``plw.from_model``, the adapters), whose trained solution is drawn.
+    z_scale : {"log", "linear"}, default "log"
+        The landscape's value scale: ``"log"`` draws log10 of the loss (values <= 0 are clipped to a tenth
+        of the smallest positive one), ``"linear"`` the loss itself. Not used for solutions. Replaces
+        ``log=True/False``, which still works for this release with a FutureWarning.
+    ax : matplotlib.axes.Axes, optional
+        Draw a 2-D landscape's filled contours (with a colorbar), or a 1-D slice's line, into these axes,
+        and nothing else. Default None: a new figure (or ``fig``).
+    contour_levels : int, default 20
+        The number of contour levels of a 2-D landscape (an integer >= 2).
+    colormap : {"viridis", "cividis", "magma", "coolwarm", "gray"}, default "viridis"
+        The landscape's colormap, the same choices as the widget's. Not used for solutions. Replaces
+        ``cmap=``, which still works for this release with a FutureWarning.
+    surface : bool, default True
+        Draw a 2-D landscape's 3-D surface beside its contours (not when ``ax`` is given).
+    fig : matplotlib.figure.Figure, optional
+        Draw into this figure (its subplots are added). Default None: a new pyplot figure.
+    unknown : str, optional
+        The unknown of a system whose solution is drawn; default None: the first. Only for solutions.
+    camera : dict, optional
+        The widget's camera, ``{"position": [x, y, z], "target": [x, y, z]}`` (``LandscapeWidget.camera``):
+        the 3-D surface is seen from the same direction. Default None (or ``{}``): the widget's default view.
+    var : str, default "loss"
+        The landscape variable drawn: any variable over the grid, e.g. ``"convexity_ratio"`` of a
+        ``curvature_map`` (best with ``z_scale="linear"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into (``ax``'s when ``ax`` is given).
+
+    Raises
+    ------
+    ValueError
+        If ``z_scale``, ``colormap``, ``contour_levels``, ``camera``, ``var`` or ``unknown`` is not one of
+        the allowed values (the message names the argument, the value and what is allowed), or ``obj`` is
+        neither a Dataset nor a run.
+    TypeError
+        If an old keyword is passed together with its new name (``log=`` with ``z_scale=``, ``cmap=`` with
+        ``colormap=``).
     """
+    check_z_scale(z_scale)
+    check_colormap(colormap)
+    contour_levels = check_int("contour_levels", contour_levels, 2)
+    if camera is not None:
+        try:
+            camera = check_camera(camera)
+        except traitlets.TraitError as exc:
+            raise ValueError(str(exc)) from None
     if is_run(obj):
         from ..models.solution import solution_snapshot
 
         obj = solution_snapshot(obj)
+    if not isinstance(obj, xr.Dataset):
+        raise ValueError(
+            f"obj must be a landscape Dataset, a solution_snapshot Dataset or a run (with objective and params), "
+            f"got {type(obj).__name__}"
+        )
     if "unknowns" in obj.attrs:
         return plot_solution(obj, unknown=unknown, fig=fig)
-    return _plot_landscape(obj, log, ax, contour_levels, cmap, surface, fig, camera, var)
+    return _plot_landscape(obj, z_scale, ax, contour_levels, colormap, surface, fig, camera, var)
 
 
-def _plot_landscape(ds, log, ax, contour_levels, cmap, surface, fig, camera, var="loss"):
-    z, label = _plotted(ds, log, var)
+def _plot_landscape(ds, z_scale, ax, contour_levels, cmap, surface, fig, camera, var="loss"):
+    z, label = _plotted(ds, z_scale, var)
     title = _title(ds)
     if fig is None and ax is None:
         import matplotlib.pyplot as plt
@@ -194,7 +253,7 @@ def plot_solution(ds, *, unknown: str | None = None, fig=None):
 
 
 def view_png_bytes(
-    datasets, *, camera=None, view="surface", log=True, cmap="viridis", title="", dpi=100
+    datasets, *, camera=None, view="surface", z_scale="log", colormap="viridis", title="", dpi=100
 ) -> bytes | None:
     """The widget's panels as one PNG: one landscape per panel, each a 3-D surface seen from ``camera``
     (``view="surface"``) or a smooth heatmap (``"heatmap"``), with a colorbar; 1-D slices as lines.
@@ -209,7 +268,7 @@ def view_png_bytes(
     fig = Figure(figsize=(4.4 * n, 3.9), layout="constrained")
     FigureCanvasAgg(fig)
     for k, ds in enumerate(datasets):
-        z, label = _plotted(ds, log)
+        z, label = _plotted(ds, z_scale)
         if "beta" not in ds.dims:
             ax = fig.add_subplot(1, n, k + 1)
             ax.plot(ds.alpha.values, z, color="#2a6fdb", lw=2)
@@ -223,7 +282,7 @@ def view_png_bytes(
                 origin="lower",
                 extent=(float(a[0]), float(a[-1]), float(b[0]), float(b[-1])),
                 aspect="auto",
-                cmap=cmap,
+                cmap=colormap,
                 interpolation="bilinear",
             )
             ax.set_xlabel("alpha")
@@ -231,7 +290,7 @@ def view_png_bytes(
             fig.colorbar(im, ax=ax, label=label, shrink=0.8)
         else:
             ax = fig.add_subplot(1, n, k + 1, projection="3d")
-            surf = _surface(ax, ds, np.ma.masked_invalid(z), label, cmap, camera, zlabel=False)
+            surf = _surface(ax, ds, np.ma.masked_invalid(z), label, colormap, camera, zlabel=False)
             fig.colorbar(surf, ax=ax, label=label, shrink=0.7, pad=0.08)
         ax.set_title(_title(ds), fontsize=9)
     if title:

@@ -24,6 +24,7 @@ import pathlib
 import threading
 import time
 import uuid
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import anywidget
@@ -31,6 +32,7 @@ import torch
 import traitlets
 import xarray as xr
 
+from .._checks import check_int, check_positive, renamed_arguments
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
@@ -38,6 +40,7 @@ from ..models.training import train
 from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
 from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
@@ -46,8 +49,6 @@ from .export import widget_to_html
 
 _LOG = logging.getLogger(__name__)
 
-Z_SCALES = ("linear", "log")
-COLORMAPS = ("viridis", "cividis", "magma", "coolwarm", "gray")
 VIEWS = ("surface", "heatmap")
 PREVIEW_RESOLUTION = 11  # the preview's largest resolution (smaller when points are costly)
 PREVIEW_BUDGET_S = 0.08  # the preview's compute time we aim for, from the last measured cost per point
@@ -57,6 +58,19 @@ PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grids wait for the view 
 # computed in 1.4 s instead of 1.1 s (benchmarks/bench_widget_latency.py --progress-interval 0.1).
 PROGRESS_INTERVAL_S = 0.4
 CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
+# the traits a constructor's **kwargs usually set (any trait may be)
+_LOOK_TRAITS = (
+    "title",
+    "z_scale",
+    "colormap",
+    "view",
+    "contours",
+    "wireframe",
+    "z_shared",
+    "link_cameras",
+    "camera",
+    "show_controls",
+)
 SAVE_PNG_TIMEOUT_S = 30.0
 
 
@@ -88,16 +102,72 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     ``LandscapeWidget(run)``; ``LandscapeWidget({"strong": run_s, "deep_ritz": run_r})`` (one panel per
     run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
-    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). A run is any object with
-    ``objective`` and ``params`` (``plw.train``, ``plw.from_model``, the adapters).
+    ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). Python drives everything
+    the controls do: ``w.panels``, ``w.seed``, ``w.zoom``, ``w.trajectory_step``, ``w.camera``,
+    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn. Seed, normalization, resolution and zoom
+    are shared by every panel, so panels compare on equal terms.
 
-    Python drives everything the controls do: ``w.panels``, ``w.seed``, ``w.trajectory_step``,
-    ``w.camera``, ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn.
+    Parameters
+    ----------
+    source : run, dict of str to run, or xarray.Dataset
+        What to show. A run is any object with ``objective`` and ``params`` (``plw.train``,
+        ``plw.from_model``, the adapters); a dict labels several runs (one panel each by default); a
+        landscape Dataset (``plw.landscape``) is shown as it is, with nothing to compute.
+    panels : list of dict or str, optional
+        One entry per panel (1 to 6): ``{"run": label, "formulation": loss, "direction_kind": kind,
+        "checkpoint": k}``, or a run label. A missing key takes its default: the first run, the run's own
+        loss, ``direction_kind``, and ``checkpoint`` None (the trained parameters; k centres the plane at
+        the k-th recorded checkpoint). Default None: one panel per run (see ``compare``).
+    direction_kind : {"random", "pca", "hessian", "interpolation"}, default "random"
+        The directions of the panels that do not name theirs: filter-normalised random directions, the
+        PCA of the training path, the top Hessian eigenvectors, or the 1-D line from initialisation to
+        the trained parameters.
+    formulation : str, optional
+        The first panel's loss, one of the first run's losses (``"strong"``, ``"deep_ritz"``, ...).
+        Default None: the run's own loss.
+    resolution : int, default 41
+        Grid points per axis, in [3, 1025].
+    zoom : float, default 1.0
+        A factor on the directions' own default extent (what ``landscape(span=None)`` uses), the same for
+        every direction kind: zoom z samples [-z, z] for random and Hessian directions (their default is
+        1), z times the training path's extent for PCA, and (0.5 - z, 0.5 + z) for interpolation (its
+        default is (-0.5, 1.5)). A finite number > 0. Replaces ``span=``, which still works for this
+        release with a FutureWarning.
+    seed : int, default 0
+        The random directions' seed (an integer >= 0): the same seed gives the same picture everywhere.
+    normalization : {"filter", "layer", "none"}, default "filter"
+        How random directions are scaled against the weights: per neuron (filter), per layer, or not.
+    compare : bool, optional
+        Only when ``panels`` is None. Default None: one panel per labelled run (up to 6), one panel for a
+        single run. True: a single run's two losses side by side. False: one panel only.
+    compute : bool, default True
+        Start computing the panels now (in a worker thread; ``wait()`` blocks until they are drawn).
+        False: compute on the first change or ``request()``.
+    preview_subsample : int or float, optional
+        The coarse preview computed before each full grid evaluates the loss on that subset of the points
+        (``landscape(subsample=)``): an integer >= 1 per point set, or a fraction in (0, 1]; the status
+        line says "on n of N points". Runs whose loss cannot be subsampled (``from_model`` with a user's
+        loss) keep full previews; the full grid is always exact. Default None: every point.
+    **kwargs
+        Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
+        ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
+        "heatmap"), ``contours``, ``wireframe``, ``z_shared``, ``link_cameras``, ``show_controls``
+        (bools), ``camera`` (``{"position": [x, y, z], "target": [x, y, z]}`` in scene units, alpha and
+        beta over [-1, 1]; ``{}`` fits the view to the panel), and ipywidgets' own (``layout``, ...).
 
-    ``preview_subsample``: the coarse preview computed before each full grid evaluates the loss on that
-    subset of the points (``landscape(subsample=)``: an int per point set, or a fraction in (0, 1]); the
-    status line says "on n of N points". Default None: the preview uses every point. Runs whose loss
-    cannot be subsampled (``from_model`` with a user's loss) keep full previews. The full grid is exact.
+    Raises
+    ------
+    ValueError
+        If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
+        run's losses, or ``preview_subsample`` is out of range.
+    traitlets.TraitError
+        If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
+        ``normalization`` or a trait in ``kwargs``) has a value that is not allowed; the message names
+        it, the value and what is allowed. Setting a trait later raises the same error and leaves the
+        widget as it was.
+    TypeError
+        If ``kwargs`` names something that is not a trait of the widget, or ``span=`` is passed together
+        with ``zoom=``.
     """
 
     _esm = WIDGET_ESM
@@ -136,8 +206,13 @@ class LandscapeWidget(anywidget.AnyWidget):
     normalization = _sync(traitlets.Unicode("filter", help="str: random directions' normalization; default filter"))
     seed = _sync(traitlets.Int(0, help="int >= 0: the random directions' seed; default 0"))
     resolution = _sync(traitlets.Int(41, help="int in [3, 1025]: grid points per axis; default 41"))
-    span = _sync(
-        traitlets.Float(1.0, help="float > 0: half-width of the grid (a zoom factor for pca and interpolation)")
+    zoom = _sync(
+        traitlets.Float(
+            1.0,
+            help="float > 0: a factor on the directions' own default extent (landscape's span=None), the same "
+            "for every kind: zoom z is [-z, z] for random and Hessian directions, z times the trajectory's "
+            "extent for PCA, (0.5 - z, 0.5 + z) for interpolation; default 1",
+        )
     )
 
     # ---- look (browser only) ------------------------------------------------------------------------------
@@ -184,6 +259,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         traitlets.Dict({}, help="dict: precomputed panels for pages without a kernel (see precompute())")
     )
 
+    @renamed_arguments(span="zoom")
     def __init__(
         self,
         source,
@@ -192,7 +268,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         direction_kind: str = "random",
         formulation: str | None = None,
         resolution: int = 41,
-        span: float = 1.0,
+        zoom: float = 1.0,
         seed: int = 0,
         normalization: str = "filter",
         compare: bool | None = None,
@@ -215,6 +291,12 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._drawn_serial = 0
         self._preview_serial = 0
         self._ready = False  # no computation while the constructor sets the controls
+        unknown = [k for k in kwargs if not self.has_trait(k)]
+        if unknown:
+            raise TypeError(
+                f"LandscapeWidget() got unknown keyword argument(s) {unknown}; besides its own arguments it "
+                f"takes the widget's traits, e.g. {list(_LOOK_TRAITS)}"
+            )
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
         if preview_subsample is not None:
@@ -246,7 +328,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             }
             self.direction_kind = direction_kind
             self.resolution = resolution
-            self.span = span
+            self.zoom = zoom
             self.seed = seed
             self.normalization = normalization
         if formulation is not None:
@@ -290,12 +372,33 @@ class LandscapeWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(f"resolution must be an integer in [3, {MAX_RESOLUTION}], got {v}")
         return v
 
-    @traitlets.validate("span")
-    def _v_span(self, proposal):
+    @traitlets.validate("zoom")
+    def _v_zoom(self, proposal):
         v = proposal["value"]
         if not (math.isfinite(v) and v > 0):
-            raise traitlets.TraitError(f"span must be a finite number > 0, got {v}")
+            raise traitlets.TraitError(
+                f"zoom must be a finite number > 0 (a factor on the directions' default extent), got {v}"
+            )
         return v
+
+    @property
+    def span(self) -> float:
+        """Deprecated: the old name of ``zoom`` (a FutureWarning; removed in the next release)."""
+        warnings.warn(
+            "LandscapeWidget.span is deprecated and will be removed in the next release; use zoom instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.zoom
+
+    @span.setter
+    def span(self, value: float):
+        warnings.warn(
+            "LandscapeWidget.span is deprecated and will be removed in the next release; use zoom instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        self.zoom = value
 
     @traitlets.validate("seed")
     def _v_seed(self, proposal):
@@ -336,6 +439,10 @@ class LandscapeWidget(anywidget.AnyWidget):
     def set_state(self, sync_data):
         """A value from the front end that fails validation is shown as an error and the view is put back
         to what Python holds; the widget keeps working."""
+        if "span" in sync_data:  # a view or saved state from before the rename (span is zoom's old name)
+            sync_data = {k: v for k, v in sync_data.items() if k != "span"} | (
+                {} if "zoom" in sync_data else {"zoom": sync_data["span"]}
+            )
         try:
             super().set_state(sync_data)
         except traitlets.TraitError as exc:
@@ -384,7 +491,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             first[change["name"]] = change["new"]
         self.panels = [first, *self.panels[1:]]
 
-    @traitlets.observe("normalization", "seed", "resolution", "span")
+    @traitlets.observe("normalization", "seed", "resolution", "zoom")
     def _on_setting(self, change):
         if self._ready and self._runs and self.interactive:
             self._refresh_panel_data()
@@ -400,7 +507,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                 self.normalization,
                 int(self.seed),
                 int(self.resolution),
-                float(self.span),
+                float(self.zoom),
                 p.get("checkpoint"),
             )
             for p in self.panels
@@ -501,7 +608,11 @@ class LandscapeWidget(anywidget.AnyWidget):
             if self._stale(rid):
                 return None
             self._finish(specs, errors, time.perf_counter() - t0, cached=not todo, last=last)
-            self._build_replays(rid, [s.run for s in specs])
+            try:
+                self._build_replays(rid, [s.run for s in specs])
+            except Exception as exc:  # noqa: BLE001 - the grids are drawn; only the replay is missing
+                _LOG.warning("the training replay was not built (%s: %s)", type(exc).__name__, exc)
+                self.replay_reason = f"no replay: computing it failed ({type(exc).__name__}: {exc})"
             return self.datasets[0] if not errors else None
         except _Superseded:
             return None
@@ -619,20 +730,20 @@ class LandscapeWidget(anywidget.AnyWidget):
             self._payloads[s] = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
         return self._payloads[s]
 
-    def _precomputed_slices(self, choices) -> dict:
+    def _precomputed_slices(self, choices) -> tuple[dict, list[str]]:
         """Every combination of the named choices' values for every panel (other fields as the panel has
-        them; shared settings as they are): {slice_key: payload}. Combinations that cannot be computed (PCA
-        of a run with too few checkpoints) are left out; a page then says so when chosen."""
-        unknown = [c for c in choices if c not in CHOICE_TRAITS]
-        if unknown:
-            raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
+        them; shared settings as they are): ({slice_key: payload}, notes). A combination that cannot be
+        computed (PCA of a run with too few checkpoints) is carried as an error panel saying why, so a page
+        shows the reason when it is chosen; each is logged, and listed in the notes."""
+        choices = _check_choices(choices)
         if not self._runs:
             raise ValueError(
                 "precompute needs training runs to compute from; a widget made from a Dataset shows that one slice only"
             )
         if self.last_future is not None:
             self.last_future.result()  # one computation at a time; its grids land in the cache
-        slices = {}
+        slices: dict[str, dict] = {}
+        failed: list[str] = []
         for p in self.panels:
             labels = list(self._runs) if "run_label" in choices else [p["run"]]
             kinds = list(self.direction_kinds) if "direction_kind" in choices else [p["direction_kind"]]
@@ -653,17 +764,27 @@ class LandscapeWidget(anywidget.AnyWidget):
                         self.normalization,
                         int(self.seed),
                         int(self.resolution),
-                        float(self.span),
+                        float(self.zoom),
                         ck,
                     )
                     try:
                         slices[key] = self._cached(s)
-                    except Exception as exc:  # noqa: BLE001 - left out of the saved state, as documented
-                        _LOG.warning(
-                            "precompute: slice %s left out of the saved state (%s: %s)", key, type(exc).__name__, exc
-                        )
-                        continue
-        return slices
+                    except Exception as exc:  # noqa: BLE001 - carried as an error panel that says why
+                        why = f"{type(exc).__name__}: {exc}"
+                        _LOG.warning("precompute: slice %s could not be computed (%s)", key, why)
+                        slices[key] = placeholder_payload(s, "error", f"Not precomputed: computing it failed ({why})")
+                        where = f"{label}, " if len(self._runs) > 1 else ""
+                        failed.append(f"{where}{kind} directions, {form} loss ({why})")
+        return slices, failed
+
+    @staticmethod
+    def _precompute_note(slices: dict, failed: list[str]) -> str:
+        """The status line after precomputing: how many slices, and which could not be computed and why."""
+        done = len(slices) - len(failed)
+        note = f"precomputed {done} slice{'s' if done != 1 else ''}"
+        if failed:
+            note += f"; {len(failed)} could not be computed (a page says why when chosen): " + "; ".join(failed)
+        return note
 
     def _ensure_replays(self, labels):
         if self.last_future is not None:
@@ -671,32 +792,79 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._build_replays(None, labels, wait=True)
 
     def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
-        """The widget's state as a page without a kernel needs it: precomputed slices for the named choices
-        (``None``: the ones it carries) and every shown run's replay."""
+        """The widget's state as a page without a kernel needs it (``to_html`` and Jupyter Book pages use it).
+
+        Parameters
+        ----------
+        precompute : sequence of str or None, default ("direction_kind", "formulation")
+            The choices a page can switch without a kernel, from ``"run_label"``, ``"direction_kind"`` and
+            ``"formulation"`` (see ``precompute``); every combination of their values is computed and
+            carried. None: the slices the widget already carries (from an earlier ``precompute``), and no
+            new computation.
+
+        Returns
+        -------
+        dict
+            The widget's traits by name, with the precomputed slices (``static_slices``, binary grids as
+            bytes) and each shown run's replay; ``interactive`` False and ``status`` "done".
+
+        Raises
+        ------
+        ValueError
+            If ``precompute`` names something else.
+        """
         labels = [p["run"] for p in self.panels]
+        if precompute is not None:
+            precompute = _check_choices(precompute)
         if self._runs:
             if precompute is not None and "run_label" in precompute:
                 labels = list(self._runs)
             self._ensure_replays(labels)
         state = self.get_state()
         if precompute is not None and self._runs:
-            state["static_slices"] = self._precomputed_slices(precompute)
+            slices, failed = self._precomputed_slices(precompute)
+            state["static_slices"] = slices
             state["static_choices"] = list(precompute)
+            if failed:
+                state["status_text"] = self._precompute_note(slices, failed)
         state["interactive"] = False
         state["status"] = "done"
         return state
 
     def precompute(self, choices=("direction_kind", "formulation")) -> LandscapeWidget:
-        """Compute every combination of the named choices (``run_label``, ``direction_kind``,
-        ``formulation``) for every panel, and each shown run's replay, and carry them in the widget's state.
-        A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches between them and
-        replays training. Returns the widget, so ``w.precompute()`` can end a cell."""
-        slices = self._precomputed_slices(choices)
+        """Compute every combination of the named choices for every panel, and carry them in the state.
+
+        A page with no kernel (nbconvert HTML, Jupyter Book, ``to_html``) then switches between them, and
+        replays training (each shown run's replay is computed too). A combination that cannot be computed
+        (PCA directions of a run with fewer than 4 checkpoints) is carried as a panel saying why; the
+        status line lists them, and each is logged as a warning.
+
+        Parameters
+        ----------
+        choices : str or sequence of str, default ("direction_kind", "formulation")
+            The controls a page can switch: ``"run_label"`` (every run), ``"direction_kind"`` (random, pca,
+            hessian, interpolation) and ``"formulation"`` (every loss of the run). Other settings (seed,
+            resolution, zoom) stay as they are.
+
+        Returns
+        -------
+        LandscapeWidget
+            The widget itself, so ``w.precompute()`` can end a cell.
+
+        Raises
+        ------
+        ValueError
+            If ``choices`` names something else, or the widget was made from a Dataset (nothing to compute).
+        """
+        choices = _check_choices(choices)
+        slices, failed = self._precomputed_slices(choices)
         labels = list(self._runs) if "run_label" in choices else [p["run"] for p in self.panels]
         self._ensure_replays(labels)
         with self.hold_sync():
             self.static_choices = list(choices)
             self.static_slices = slices
+            if failed:
+                self.status_text = self._precompute_note(slices, failed)
         return self
 
     # ---- inspection -----------------------------------------------------------------------------------
@@ -728,19 +896,38 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     # ---- pictures -------------------------------------------------------------------------------------
     def save_png(self, path, *, scale: int = 2, timeout: float = SAVE_PNG_TIMEOUT_S) -> Future:
-        """Save the view (every panel, with axes, colorbars and the title) as a PNG; returns a Future of
-        the written path.
+        """Save the view (every panel, with axes, colorbars and the title) as a PNG.
 
         With the widget displayed, the browser draws the picture at ``scale`` x its pixel size, from the
         camera on screen; the kernel reads the browser's answer between cells, so in a notebook the file
         is there once the cell has finished (``.result()`` blocks only outside the kernel's main thread).
         With no view (a script), or if none answers within ``timeout`` seconds, matplotlib draws the same
         panels from the same camera instead (the Future is then already done).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The PNG file to write, in a folder that exists and is writable (an existing file is replaced).
+        scale : int, default 2
+            The browser's picture at 1, 2, 3 or 4 times its size on screen (not used by matplotlib).
+        timeout : float, default 30.0
+            Seconds to wait for the browser's picture (a finite number > 0) before matplotlib draws it.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Of the written path (a ``pathlib.Path``); it holds the exception if writing failed.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is a folder, in a folder that does not exist, or not writable, or ``scale`` or
+            ``timeout`` is out of range.
         """
         path = pathlib.Path(path)
         _check_writable(path)
-        if not 1 <= scale <= 4:
-            raise ValueError(f"scale must be 1, 2, 3 or 4, got {scale!r}")
+        scale = check_int("scale", scale, 1, 4)
+        timeout = check_positive("timeout", timeout)
         future: Future = Future()
         if not self._has_view:
             self._save_png_matplotlib(path, future)
@@ -778,8 +965,8 @@ class LandscapeWidget(anywidget.AnyWidget):
                 [d for d in self.datasets if d is not None],
                 camera=self.camera,
                 view=self.view,
-                log=self.z_scale == "log",
-                cmap=self.colormap,
+                z_scale=self.z_scale,
+                colormap=self.colormap,
                 title=self.title,
             )
             if data is None:
@@ -789,39 +976,104 @@ class LandscapeWidget(anywidget.AnyWidget):
         except Exception as exc:  # noqa: BLE001
             future.set_exception(exc)
 
-    def to_html(self, path, **kwargs):
-        """Write this widget as one self-contained HTML file (see ``export.widget_to_html``)."""
-        return widget_to_html(self, path, **kwargs)
+    def to_html(self, path, *, precompute=("direction_kind", "formulation"), title: str | None = None):
+        """Write this widget as one self-contained HTML file: no kernel, no network, the same front end.
+
+        The page opens at the widget's camera, switches between the precomputed choices and replays
+        training; other controls that would need new numbers are disabled with a note.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The HTML file to write (its folder is made if need be).
+        precompute : sequence of str or None, default ("direction_kind", "formulation")
+            The choices the page can switch, from ``"run_label"``, ``"direction_kind"`` and
+            ``"formulation"`` (see ``precompute``). None: the slices the widget already carries.
+        title : str, optional
+            The page's title and heading. Default None: the widget's ``title``, else "PINN loss landscape".
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+
+        Raises
+        ------
+        ValueError
+            If ``precompute`` names something else.
+        """
+        return widget_to_html(self, path, precompute=precompute, title=title)
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
         if self._runs and self.last_future is not None and not all(self.datasets):
             try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)
-            except Exception:
-                pass
+            except Exception as exc:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
+                _LOG.warning(
+                    "the PNG for viewers without widgets shows only the panels computed so far: waiting for the "
+                    "others ended with %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
         bundle = super()._repr_mimebundle_(**kwargs)
         shown = [d for d in self.datasets if d is not None]
         if shown:
             from .plotting import view_png_bytes
 
             png = view_png_bytes(
-                shown, camera=self.camera, view=self.view, log=self.z_scale == "log", cmap=self.colormap, dpi=80
+                shown, camera=self.camera, view=self.view, z_scale=self.z_scale, colormap=self.colormap, dpi=80
             )
             if png is not None:
                 data = bundle[0] if isinstance(bundle, tuple) else bundle
                 data["image/png"] = png
         return bundle
 
-    def wait(self, timeout: float = 120.0):
-        """Block until the latest request is drawn (for scripts and tests)."""
+    def wait(self, timeout: float = 120.0) -> LandscapeWidget:
+        """Block until the latest request is drawn (for scripts and tests).
+
+        A computation that fails does not raise here: ``status`` is then "error" and ``error`` says why,
+        as the view shows it.
+
+        Parameters
+        ----------
+        timeout : float, default 120.0
+            The most seconds to wait (a finite number > 0).
+
+        Returns
+        -------
+        LandscapeWidget
+            The widget itself, so ``w = LandscapeWidget(run).wait()`` works.
+
+        Raises
+        ------
+        TimeoutError
+            If the computation is still running after ``timeout`` seconds.
+        ValueError
+            If ``timeout`` is not a finite number > 0.
+        """
+        timeout = check_positive("timeout", timeout)
         if self.last_future is not None:
             self.last_future.result(timeout)
         return self
 
     def close(self):
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        executor = getattr(self, "_executor", None)  # None when the constructor refused its arguments early
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+
+def _check_choices(choices) -> tuple[str, ...]:
+    """``precompute``'s choices as a tuple of names from CHOICE_TRAITS (a single name is one choice)."""
+    if isinstance(choices, str):
+        choices = (choices,)
+    if not isinstance(choices, (list, tuple)) or not all(isinstance(c, str) for c in choices):
+        raise ValueError(f"choices must be a list of names from {list(CHOICE_TRAITS)}, got {choices!r}")
+    unknown = [c for c in choices if c not in CHOICE_TRAITS]
+    if unknown:
+        raise ValueError(f"choices may name {list(CHOICE_TRAITS)}, got {unknown}")
+    return tuple(choices)
 
 
 def _check_writable(path: pathlib.Path):
@@ -838,8 +1090,32 @@ def _check_writable(path: pathlib.Path):
 def explore(
     problem: str = "poisson1d", *, steps=1000, progress: bool | None = None, **widget_kwargs
 ) -> LandscapeWidget:
-    """The classroom one-liner: train every formulation the problem supports (with a progress bar) and
-    return the widget comparing them. ``explore("poisson1d")`` trains strong form and Deep Ritz."""
+    """The classroom one-liner: train every loss the problem supports and return the widget comparing them.
+
+    ``explore("poisson1d")`` trains the strong form and Deep Ritz (``plw.train`` with its defaults) and shows
+    their landscapes side by side, one panel per run.
+
+    Parameters
+    ----------
+    problem : str or Problem, default "poisson1d"
+        A built-in problem's name (``plw.list_problems()``) or a Problem (``plw.define_problem``).
+    steps : int or tuple of int, default 1000
+        Optimizer steps of each training run (``plw.train(steps=)``).
+    progress : bool, optional
+        Training progress bars. Default None: bars in a notebook or on a terminal, none in a script.
+    **widget_kwargs
+        Passed to ``LandscapeWidget`` (``resolution=``, ``zoom=``, ``direction_kind=``, ``title=``, ...).
+
+    Returns
+    -------
+    LandscapeWidget
+        The widget over the trained runs, labelled by their loss; it starts computing at once.
+
+    Raises
+    ------
+    ValueError
+        If ``problem`` is not a known problem, or a training or widget argument is not allowed.
+    """
     from ..pde.library import get_problem
 
     prob = get_problem(problem)
@@ -847,10 +1123,34 @@ def explore(
     return LandscapeWidget(runs, **widget_kwargs)
 
 
-def to_html(source, path, **kwargs) -> pathlib.Path:
-    """Self-contained HTML of a Dataset, a run, a dict of labelled runs, or a LandscapeWidget."""
+def to_html(source, path, *, precompute=("direction_kind", "formulation"), title: str | None = None) -> pathlib.Path:
+    """Write a landscape as one self-contained HTML page: the widget's own front end, no kernel, no network.
+
+    Parameters
+    ----------
+    source : xarray.Dataset, run, dict of str to run, or LandscapeWidget
+        What to show: a landscape Dataset, a run, labelled runs (one panel each), or a widget as it is
+        (its panels, settings and camera). A widget made here uses ``LandscapeWidget``'s defaults.
+    path : str or pathlib.Path
+        The HTML file to write (its folder is made if need be).
+    precompute : sequence of str or None, default ("direction_kind", "formulation")
+        The choices the page can switch, from ``"run_label"``, ``"direction_kind"`` and ``"formulation"``
+        (see ``LandscapeWidget.precompute``). None: only what the widget already carries.
+    title : str, optional
+        The page's title and heading. Default None: the widget's ``title``, else "PINN loss landscape".
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ValueError
+        If ``source`` is none of the above, or ``precompute`` names something else.
+    """
     w = source if isinstance(source, LandscapeWidget) else LandscapeWidget(source, compute=False)
     if w._runs and not all(w.datasets):
         w.request()
         w.wait()
-    return widget_to_html(w, path, **kwargs)
+    return widget_to_html(w, path, precompute=precompute, title=title)

@@ -164,9 +164,10 @@ def test_plot_z_scale_and_colormap_and_their_old_names(runs):
     [
         (dict(z_scale="sqrt"), ValueError, r"z_scale must be one of \['linear', 'log'\], got 'sqrt'"),
         (
-            dict(colormap="jet"),
+            dict(colormap="no-such-map"),
             ValueError,
-            r"colormap must be one of \['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\], got 'jet'",
+            r"colormap must be one of the widget's \['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\] or another "
+            r"matplotlib colormap name, got 'no-such-map'",
         ),
         (dict(log="yes"), ValueError, r"log must be True or False .* got 'yes'"),
         (dict(log=True, z_scale="log"), TypeError, r"plot\(\) got both log= \(the old name\) and z_scale="),
@@ -182,6 +183,12 @@ def test_plot_bad_arguments_name_the_argument_and_what_is_allowed(runs, kwargs, 
         plw.plot(ds, **kwargs)
 
 
+def test_plot_draws_any_matplotlib_colormap_not_only_the_widgets(runs):
+    """A static plot may use matplotlib's other maps (the widget cannot): the filled contours use it."""
+    ds = plw.landscape(runs["strong"], resolution=5, progress=False)
+    assert _filled(plw.plot(ds, colormap="plasma")).cmap.name == "plasma"
+
+
 def test_plot_of_something_else_is_an_error():
     with pytest.raises(
         ValueError, match=r"obj must be a landscape Dataset, a solution_snapshot Dataset or a run.* got int"
@@ -194,12 +201,16 @@ def test_widget_and_plot_refuse_a_look_with_the_same_words(runs):
 
     w = plw.LandscapeWidget(runs["strong"], compute=False)
     ds = plw.landscape(runs["strong"], resolution=5, progress=False)
-    for name, bad in (("z_scale", "sqrt"), ("colormap", "jet")):
-        with pytest.raises(traitlets.TraitError) as in_widget:
-            setattr(w, name, bad)
-        with pytest.raises(ValueError) as in_plot:
-            plw.plot(ds, **{name: bad})
-        assert str(in_widget.value) == str(in_plot.value)
+    with pytest.raises(traitlets.TraitError) as in_widget:
+        w.z_scale = "sqrt"
+    with pytest.raises(ValueError) as in_plot:
+        plw.plot(ds, z_scale="sqrt")
+    assert str(in_widget.value) == str(in_plot.value)
+    # the widget's colormaps are a subset of the plot's (matplotlib draws any): both errors list the widget's
+    with pytest.raises(traitlets.TraitError, match=r"\['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\]"):
+        w.colormap = "no-such-map"
+    with pytest.raises(ValueError, match=r"\['viridis', 'cividis', 'magma', 'coolwarm', 'gray'\]"):
+        plw.plot(ds, colormap="no-such-map")
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import xarray as xr
 
 from .._checks import check_int, renamed_arguments
 from ._camera import SCENE_HEIGHT, check_camera, elevation_azimuth
-from ._look import check_colormap, check_z_scale, z_scale_from_log
+from ._look import COLORMAPS, check_z_scale, z_scale_from_log
 from ._runs import is_run
 
 
@@ -44,6 +44,18 @@ def _plotted(ds, z_scale: str, var: str = "loss"):
 
 def _title(ds) -> str:
     return f"{ds.attrs.get('problem', '')} / {ds.attrs.get('formulation', '')}: {ds.attrs.get('direction_kind', '')}"
+
+
+def _check_matplotlib_colormap(name) -> None:
+    """The widget's colormaps, or any name matplotlib knows (a static plot can draw them all)."""
+    import matplotlib
+
+    if name in COLORMAPS:
+        return
+    if not isinstance(name, str) or name not in matplotlib.colormaps:
+        raise ValueError(
+            f"colormap must be one of the widget's {list(COLORMAPS)} or another matplotlib colormap name, got {name!r}"
+        )
 
 
 @renamed_arguments(log=("z_scale", z_scale_from_log), cmap="colormap")
@@ -82,9 +94,10 @@ def plot(
         and nothing else. Default None: a new figure (or ``fig``).
     contour_levels : int, default 20
         The number of contour levels of a 2-D landscape (an integer >= 2).
-    colormap : {"viridis", "cividis", "magma", "coolwarm", "gray"}, default "viridis"
-        The landscape's colormap, the same choices as the widget's. Not used for solutions. Replaces
-        ``cmap=``, which still works for this release with a FutureWarning.
+    colormap : str, default "viridis"
+        The landscape's colormap: the widget's ("viridis", "cividis", "magma", "coolwarm", "gray"), so a plot
+        matches the widget, or any other matplotlib colormap name. Not used for solutions. Replaces ``cmap=``,
+        which still works for this release with a FutureWarning.
     surface : bool, default True
         Draw a 2-D landscape's 3-D surface beside its contours (not when ``ax`` is given).
     fig : matplotlib.figure.Figure, optional
@@ -114,7 +127,7 @@ def plot(
         ``colormap=``).
     """
     check_z_scale(z_scale)
-    check_colormap(colormap)
+    _check_matplotlib_colormap(colormap)
     contour_levels = check_int("contour_levels", contour_levels, 2)
     if camera is not None:
         try:

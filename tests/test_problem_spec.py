@@ -204,3 +204,25 @@ def test_old_spelling_params_warns_and_gives_the_same_problem():
     want = _heat_loss_by_hand(run_new, 0.5)
     for run in (run_new, run_old):
         assert float(plw.evaluate(run, run.params.double()[None])["loss"][0]) == pytest.approx(want, rel=1e-12)
+
+
+def test_train_takes_coefficients_and_warns_for_problem_params():
+    new = _train("convection1d", coefficients=dict(beta=7.0, n_points=(8, 6)))
+    with pytest.warns(FutureWarning, match="use coefficients= instead"):
+        old = _train("convection1d", problem_params=dict(beta=7.0, n_points=(8, 6)))
+    assert new.problem.coefficients == old.problem.coefficients == {"beta": 7.0}
+    assert new.problem.options == old.problem.options
+    # the same seed, the same network and the same loss: u_t + 7 u_x on the 8 x 6 midpoint grid, by hand
+    assert torch.equal(new.params, old.params)
+    model = new.model_at(new.params.double())
+    xs = (torch.arange(8, dtype=F64) + 0.5) * (2 * math.pi / 8)
+    ts = (torch.arange(6, dtype=F64) + 0.5) / 6
+    pts = torch.cartesian_prod(xs, ts).requires_grad_(True)
+    (g,) = torch.autograd.grad(model(pts).sum(), pts)
+    want = float(((g[:, 1] + 7.0 * g[:, 0]) ** 2).sum() * (2 * math.pi / 48))
+    for run in (new, old):
+        got = float(plw.evaluate(run, run.params.double()[None])["loss_residual"][0])
+        assert got == pytest.approx(want, rel=1e-12)
+    # a Problem with coefficients: the same as with_coefficients
+    heat = _heat(coefficients={"kappa": 0.1})
+    assert _train(heat, coefficients={"kappa": 0.4}).problem.coefficients == {"kappa": 0.4}

@@ -81,7 +81,7 @@ def main(argv=None):
             optimizer="adam+lbfgs",
             progress=False,
             device=args.device,
-            problem_params=dict(n_points=1000),
+            coefficients=dict(n_points=1000),
         )
         dirs = plw.random_directions(run, 2, seed=0)
         coords = grid_coords(-1.0, 1.0, args.resolution)

@@ -203,7 +203,7 @@ class PointLoop:
             elif a == "f":
                 kw[a] = self.f
             else:
-                kw[a] = prob.params[a]
+                kw[a] = prob.coefficients[a]
         out = self.fn(**kw)
         terms = {}
         if self.formulation == "strong":

@@ -45,7 +45,7 @@ def main(argv=None):
         steps=(200, 0),
         optimizer="adam+lbfgs",
         progress=False,
-        problem_params=dict(n_points=1000),
+        coefficients=dict(n_points=1000),
     )
     dirs = plw.random_directions(run, 2, seed=0)
     obj = run.objective(None, "cpu", torch.float32)

@@ -2,7 +2,7 @@
 
 - "errors": each mistake of the list below, run, with the message it raises;
 - "reference": every built-in problem (``plw.list_problems()``), from its factory's signature and docstring
-  and the Problem it builds (domain, unknowns, conditions, parameters, formulations, solution, points);
+  and the Problem it builds (domain, unknowns, conditions, coefficients, formulations, solution, points);
 - "benchmark": docs/problems-table.md, written by benchmarks/bench_problems.py.
 
 Each part sits between ``<!-- BEGIN GENERATED: part ... -->`` and ``<!-- END GENERATED: part -->``; the rest
@@ -43,7 +43,7 @@ import pinn_landscape_widget as plw
 from pinn_landscape_widget.pde.reference import GridReference
 heat = plw.define_problem(
     "heat", {"x": (0.0, 1.0), "t": (0.0, 1.0)},
-    residual=lambda u, kappa: u.t - kappa * u.xx, params={"kappa": 0.1},
+    residual=lambda u, kappa: u.t - kappa * u.xx, coefficients={"kappa": 0.1},
     conditions=[plw.initial(lambda x: torch.sin(math.pi * x)), plw.dirichlet("x")],
 )
 box = {"x": (0.0, 1.0), "t": (0.0, 1.0)}
@@ -57,7 +57,7 @@ MISTAKES = [
     ),
     ("A derivative of order three", f'plw.define_problem("heat", {BOX}, residual=lambda u: u.t - u.xxx)'),
     (
-        "An argument the problem does not provide (here a parameter missing from params=)",
+        "An argument the problem does not provide (here a coefficient missing from coefficients=)",
         f'plw.define_problem("heat", {BOX}, residual=lambda u, kappa: u.t - kappa * u.xx)',
     ),
     (
@@ -94,7 +94,7 @@ MISTAKES = [
         'plw.define_problem("rod", {"x": (0.0, 1.0)}, residual=lambda u: u.xx + 1, energy=lambda u: u * u.xx)',
     ),
     ("A loss the problem has no functional for", 'plw.train(heat, "deep_ritz")'),
-    ("A parameter the problem does not have", "heat.with_params(beta=2.0)"),
+    ("A coefficient the problem does not have", "heat.with_coefficients(beta=2.0)"),
     (
         "An exact solution with the wrong number of unknowns",
         f'plw.define_problem("pair", {BOX}, residual=lambda u, v: [u.t - v.x, v.t - u.x],\n'
@@ -189,7 +189,7 @@ def _condition(cond, prob) -> str:
 
 
 def _solution(prob) -> str:
-    exact = prob._definition["exact"]
+    exact = prob.spec.exact
     if exact is None:
         return "none (rel_l2_error is NaN)"
     if isinstance(exact, GridReference):
@@ -222,8 +222,8 @@ def render_problem(name: str) -> str:
         ("domain", box + (f" (time: {prob.time})" if prob.time else "")),
         ("unknowns", ", ".join(prob.unknowns)),
         ("loss terms", _terms(prob, forms)),
-        ("conditions", "; ".join(_condition(c, prob) for c in prob._definition["conditions"])),
-        ("parameters", ", ".join(f"{k} = {_num(v)}" for k, v in prob.params.items()) or "none"),
+        ("conditions", "; ".join(_condition(c, prob) for c in prob.spec.conditions)),
+        ("coefficients", ", ".join(f"{k} = {_num(v)}" for k, v in prob.coefficients.items()) or "none"),
         ("options (defaults)", options),
         ("formulations", ", ".join(f"`{f}`" for f in forms)),
         ("solution", _solution(prob)),

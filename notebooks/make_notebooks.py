@@ -329,7 +329,7 @@ heat = plw.define_problem(
     "heat",
     domain={"x": (0.0, 1.0), "t": (0.0, 1.0)},
     residual=lambda u, kappa: u.t - kappa * u.xx,  # zero for the solution
-    params={"kappa": 0.1},
+    coefficients={"kappa": 0.1},
     conditions=[
         plw.initial(lambda x: torch.sin(math.pi * x)),  # u(x, 0) = sin(pi x)
         plw.dirichlet("x"),  # u = 0 at x = 0 and x = 1
@@ -342,9 +342,9 @@ heat
         md("""
 `u` in the residual is a field whose attributes are derivatives by coordinate name: `u.t`, `u.xx` (also
 `u.xt`, `u.laplacian`, `u.grad`, ...). The arguments are matched by name: unknowns, coordinates, the
-parameters in `params` (here `kappa`). `define_problem` called the residual once to see what it reads, so
-the network will propagate exactly u_t and u_xx; it laid out a 20 x 20 midpoint grid inside the box and
-points on each condition's faces, and checked every function's output shape. Mistakes (a coordinate that
+PDE's coefficients in `coefficients` (here `kappa`). `define_problem` called the residual once to see what
+it reads, so the network will propagate exactly u_t and u_xx; it laid out a 20 x 20 midpoint grid inside
+the box and points on each condition's faces, and checked every function's output shape. Mistakes (a coordinate that
 does not exist, a condition off the box, ...) are errors here, not wrong numbers later.
 """),
         code("""

@@ -140,7 +140,7 @@ def _compute(args) -> int:
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
-        problem_params=_problem_params(args.param),
+        coefficients=_problem_params(args.param),
     )
     dirs = plw.random_directions(run, args.dims, seed=args.direction_seed, normalization=args.normalization)
     ds = plw.landscape(

@@ -100,7 +100,7 @@ def _call(problem, fn, arg_names, fields, x, f):
         elif a == "f":
             kw[a] = f
         else:
-            kw[a] = problem.params[a]
+            kw[a] = problem.coefficients[a]
     return fn(**kw)
 
 
@@ -120,7 +120,7 @@ def reference_terms(run, theta: torch.Tensor, formulation: str):
     reads: list = []
     fields = {name: AutogradField(cols[:, k], x, prob.input_names, reads) for k, name in enumerate(prob.unknowns)}
     terms, sizes = {}, {}
-    params_scale = 1.0 + max([abs(float(v)) for v in prob.params.values()] + [0.0])
+    params_scale = 1.0 + max([abs(float(v)) for v in prob.coefficients.values()] + [0.0])
     if formulation == "strong":
         r = _call(prob, prob._residual, prob._residual_args, fields, x, f)
         items = (

@@ -26,7 +26,7 @@ HEAT_SOURCE = textwrap.dedent(
         "heat",
         {"x": (0.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, kappa: u.t - kappa * u.xx,
-        params={"kappa": 0.1},
+        coefficients={"kappa": 0.1},
         conditions=[plw.initial(lambda x: torch.sin(math.pi * x)), plw.dirichlet("x")],
         exact=lambda x, t, kappa: torch.exp(-kappa * math.pi**2 * t) * torch.sin(math.pi * x),
         n_points=64,
@@ -34,11 +34,11 @@ HEAT_SOURCE = textwrap.dedent(
 
 
     def make_heat(kappa=0.2):
-        return heat.with_params(kappa=kappa)
+        return heat.with_coefficients(kappa=kappa)
 
 
     def needs_an_argument(kappa):
-        return heat.with_params(kappa=kappa)
+        return heat.with_coefficients(kappa=kappa)
 
 
     def not_a_problem():
@@ -93,7 +93,7 @@ def test_compute_takes_a_problem_from_a_file_and_varies_its_parameter(user_file,
     assert '"kappa": 0.3' in ds.attrs["problem_params"]
     # the stored loss is the kappa = 0.3 loss of the stored parameters, not the kappa = 0.1 one
     mine = _load_file(user_file)
-    want = _center_loss_by_autograd(mine.heat.with_params(kappa=0.3), ds)
+    want = _center_loss_by_autograd(mine.heat.with_coefficients(kappa=0.3), ds)
     other = _center_loss_by_autograd(mine.heat, ds)
     assert ds.attrs["loss_center"] == pytest.approx(want, rel=1e-5)
     assert abs(want - other) > 1e-3 * abs(want)
@@ -109,7 +109,7 @@ def test_compute_takes_module_attribute_and_a_function_returning_a_problem(user_
     assert ds.attrs["problem"] == "heat" and '"kappa": 0.2' in ds.attrs["problem_params"]
     assert "heat/strong" in capsys.readouterr().out
     prob = cli.load_problem("my_pdes:heat")
-    assert isinstance(prob, plw.Problem) and prob.params == {"kappa": 0.1}
+    assert isinstance(prob, plw.Problem) and prob.coefficients == {"kappa": 0.1}
     assert cli.load_problem("poisson1d") == "poisson1d"
 
 
@@ -138,7 +138,7 @@ def test_bad_problem_is_a_clear_error(user_file, tmp_path, capsys, spec, message
 def test_param_a_defined_problem_does_not_have_is_a_clear_error(user_file, tmp_path, capsys):
     args = ["compute", "--problem", f"{user_file}:heat", "--param", "beta=2", "--out", str(tmp_path / "x.nc")]
     assert cli.main(args + SMALL) == 2
-    assert "problem 'heat': unknown parameter(s) ['beta']; parameters: ['kappa']" in capsys.readouterr().err
+    assert "problem 'heat': unknown coefficient(s) ['beta']; coefficients: ['kappa']" in capsys.readouterr().err
 
 
 def test_problems_lists_every_builtin_with_its_description(capsys):

@@ -8,7 +8,7 @@ import torch
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.analysis.landscape import project_onto_plane
 
-KW = dict(width=8, depth=1, steps=(60, 0), progress=False, dtype=torch.float64, problem_params=dict(n_points=64))
+KW = dict(width=8, depth=1, steps=(60, 0), progress=False, dtype=torch.float64, coefficients=dict(n_points=64))
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_unsupported_formulation_is_named(runs):
     with pytest.raises(ValueError, match=r"formulation must be one of \['strong', 'deep_ritz'\], got 'weak'"):
         plw.connect(a, b, formulation="weak")
     # convection1d has no Deep Ritz energy: the error lists what run_a supports
-    conv = plw.train("convection1d", "strong", **dict(KW, steps=(1, 0), problem_params=dict(n_points=16)))
+    conv = plw.train("convection1d", "strong", **dict(KW, steps=(1, 0), coefficients=dict(n_points=16)))
     with pytest.raises(ValueError, match=r"formulation must be one of \['strong'\], got 'deep_ritz'"):
         plw.connect(conv, conv, formulation="deep_ritz")
 

@@ -66,7 +66,7 @@ def test_a_plain_tanh_sequential_is_recognised_and_runs_on_the_mlp_engine():
         torch.nn.Linear(1, 12), torch.nn.Tanh(), torch.nn.Linear(12, 12), torch.nn.Tanh(), torch.nn.Linear(12, 1)
     )
     theta0 = torch.nn.utils.parameters_to_vector(seq.parameters()).detach().clone()
-    run = plw.train("poisson1d", "strong", model=seq, steps=(5, 0), progress=False, problem_params=dict(n_points=64))
+    run = plw.train("poisson1d", "strong", model=seq, steps=(5, 0), progress=False, coefficients=dict(n_points=64))
     assert isinstance(run.net, MLP) and (run.net.width, run.net.depth, run.net.activation) == (12, 2, "tanh")
     assert torch.equal(run.trajectory[0], theta0)
     # the same start through our MLP gives the same training, bit for bit
@@ -78,7 +78,7 @@ def test_a_plain_tanh_sequential_is_recognised_and_runs_on_the_mlp_engine():
         steps=(5, 0),
         progress=False,
         init_params=theta0,
-        problem_params=dict(n_points=64),
+        coefficients=dict(n_points=64),
     )
     assert torch.equal(ours.params, run.params)
     # and the recognised module's own forward equals the engine's at the trained parameters
@@ -153,7 +153,7 @@ def test_buffers_are_held_fixed_and_the_user_is_told():
     m = Normed()
     m.bn.running_mean.fill_(0.3)
     with pytest.warns(UserWarning, match=r"buffers .* held at their current values.*\(bn\).*eval mode"):
-        run = plw.train("poisson1d", "strong", model=m, steps=(2, 0), progress=False, problem_params=dict(n_points=16))
+        run = plw.train("poisson1d", "strong", model=m, steps=(2, 0), progress=False, coefficients=dict(n_points=16))
     # theta spans the weights only; the running statistics are not parameters and stay as they were
     assert run.n_params == sum(p.numel() for p in m.parameters())
     assert float(run.net.fixed["bn.running_mean"][0]) == pytest.approx(0.3)
@@ -257,7 +257,7 @@ def test_a_recorder_made_run_gives_the_same_pca_plane_as_train():
         record_every=5,
         progress=False,
         dtype=F64,
-        problem_params=dict(n_points=40),
+        coefficients=dict(n_points=40),
     )
     module = trained.model_at(trained.trajectory[0]).net  # the plain Sequential inside the PINN model
     rec = plw.Recorder(module, every=5)

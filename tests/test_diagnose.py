@@ -22,7 +22,7 @@ def run():
         steps=(40, 0),
         record_every=10,
         progress=False,
-        problem_params=dict(boundary="penalty", n_points=64),
+        coefficients=dict(boundary="penalty", n_points=64),
     )
 
 
@@ -192,7 +192,7 @@ def _tiny(formulation="strong"):
         steps=(20, 0),
         record_every=10,
         progress=False,
-        problem_params=dict(boundary="penalty", n_points=32),
+        coefficients=dict(boundary="penalty", n_points=32),
     )
 
 
@@ -323,7 +323,7 @@ def test_ntk_of_a_torch_module_run_matches_its_autograd_jacobian():
         steps=(5, 0),
         record_every=5,
         progress=False,
-        problem_params=dict(boundary="penalty", n_points=16),
+        coefficients=dict(boundary="penalty", n_points=16),
     )
     ds = plw.diagnose(run, checkpoints=1, hessian=False)
     obj = run.objective(dtype=F64)

@@ -30,7 +30,7 @@ def tiny_run(name, kw, form):
             lr=1e-2,
             progress=False,
             dtype=torch.float64,
-            problem_params=dict(kw, n_points=64),
+            coefficients=dict(kw, n_points=64),
             record_every=5,
         )
     return _RUNS[key]

@@ -112,7 +112,7 @@ def _decay_problem(c=1.0):
         {"x": (0.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, f, c: u.xt + c * u.x + u - f,
         source=lambda x, t, c: exact(x, t, c),
-        params={"c": c},
+        coefficients={"c": c},
         conditions=[
             plw.initial(lambda x: torch.sin(x + shift)),
             plw.dirichlet("x", at=0.0, value=lambda t, c: math.sin(shift) * torch.exp(-c * t), weight=2.0),
@@ -144,8 +144,8 @@ def test_distributed_grid_of_a_defined_problem_equals_local_grid(client):
 
 def test_landscape_sweep_over_a_defined_problems_parameter(client):
     base = _decay_problem()
-    runs = {f"c={c}": _train(base.with_params(c=c)) for c in (0.5, 2.0)}
-    assert [r.problem.params["c"] for r in runs.values()] == [0.5, 2.0]
+    runs = {f"c={c}": _train(base.with_coefficients(c=c)) for c in (0.5, 2.0)}
+    assert [r.problem.coefficients["c"] for r in runs.values()] == [0.5, 2.0]
     ds = plw.landscape_sweep(runs, directions_seeds=[0, 2], resolution=5, client=client)
     assert ds.loss.dims == ("run", "seed", "formulation", "alpha", "beta") and ds.attrs["problem"] == "decay"
     local = plw.landscape_sweep(runs, directions_seeds=[0, 2], resolution=5)

@@ -30,7 +30,7 @@ def test_gpu_grid_equals_cpu_grid(name, form):
         progress=False,
         device="cpu",
         dtype=torch.float64,
-        problem_params=dict(n_points=256),
+        coefficients=dict(n_points=256),
     )
     dirs = plw.random_directions(run, 2, seed=0)
     cpu = plw.landscape(run, dirs, resolution=9, progress=False, device="cpu")
@@ -84,7 +84,7 @@ def test_gpu_grid_of_defined_problems_equals_cpu_grid(name):
         progress=False,
         device="cpu",
         dtype=torch.float64,
-        problem_params=dict(n_points=256),
+        coefficients=dict(n_points=256),
     )
     dirs = plw.random_directions(run, 2, seed=0)
     cpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cpu")
@@ -113,7 +113,7 @@ def test_gpu_grid_of_any_module_uses_vmap_and_equals_cpu_grid():
         progress=False,
         device="cpu",
         dtype=torch.float64,
-        problem_params=dict(n_points=128),
+        coefficients=dict(n_points=128),
     )
     dirs = plw.random_directions(run, 2, seed=0)
     cpu = plw.landscape(run, dirs, resolution=7, progress=False, device="cpu")

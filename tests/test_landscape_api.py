@@ -251,7 +251,7 @@ def test_poisson2d_10k_points_201_grid_stays_within_the_memory_budget(budget_mib
         "import resource, torch, pinn_landscape_widget as plw\n"
         "torch.set_num_threads(2)\n"
         "run = plw.train('poisson2d', 'strong', width=8, depth=2, steps=2, progress=False,\n"
-        "                problem_params=dict(n_points=10_000))\n"
+        "                coefficients=dict(n_points=10_000))\n"
         "assert run.problem.quadrature()[0].shape[0] == 10_000\n"
         f"ds = plw.landscape(run, resolution=201, progress=False, memory_budget={budget_mib} * 2**20)\n"
         "assert ds.loss.shape == (201, 201) and ds.attrs['chunk_size'] >= 1\n"

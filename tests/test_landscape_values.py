@@ -88,7 +88,7 @@ def test_separate_evaluation_grid_is_used_when_asked():
         steps=5,
         progress=False,
         dtype=torch.float64,
-        problem_params=dict(n_points=50, n_eval=301),
+        coefficients=dict(n_points=50, n_eval=301),
     )
     xe = torch.linspace(0, 1, 301, dtype=torch.float64)[:, None]
     u = run.model_at(run.params)(xe).detach()

@@ -27,7 +27,7 @@ def tiny_run():
             lr=1e-2,
             progress=False,
             dtype=torch.float64,
-            problem_params=dict(n_points=64),
+            coefficients=dict(n_points=64),
         )
     return _RUNS["tiny"]
 
@@ -83,7 +83,7 @@ def test_curvature_map_term_restricts_the_hessian():
         lr=1e-2,
         dtype=torch.float64,
         progress=False,
-        problem_params=dict(beta=5.0, n_points=64),
+        coefficients=dict(beta=5.0, n_points=64),
     )
     ds = plw.curvature_map(run, span=0.2, resolution=3, term="initial", progress=False)
     obj = run.objective(dtype=torch.float64)
@@ -146,7 +146,7 @@ class TwoModes(torch.nn.Module):
 def two_mode_run(c, k=40.0):
     return plw.train(
         "poisson1d", "strong", model=TwoModes(c, k), steps=0, dtype=torch.float64, progress=False,
-        problem_params=dict(n_points=200),
+        coefficients=dict(n_points=200),
     )  # fmt: skip
 
 

@@ -110,4 +110,4 @@ def test_examples_on_the_page_run_and_do_what_it_says():
     sweep = ns["sweep"]
     assert sweep.loss.dims == ("run", "seed", "formulation", "alpha", "beta")
     assert list(sweep.run.values) == ["kappa=0.05", "kappa=0.2"]
-    assert ns["faster"].params == {"kappa": 0.3}
+    assert ns["faster"].coefficients == {"kappa": 0.3}

@@ -49,7 +49,7 @@ def call_definition(prob, fn, args, fields, x):
         elif a == "f":
             kw[a] = f
         else:
-            kw[a] = prob.params[a]
+            kw[a] = prob.coefficients[a]
     return fn(**kw)
 
 
@@ -87,7 +87,7 @@ def test_exact_solution_makes_the_residual_vanish_and_meets_the_conditions(name,
     fields, xg = exact_fields(prob, x)
     r = call_definition(prob, prob._residual, prob._residual_args, fields, xg)
     rs = r.values() if isinstance(r, dict) else r if isinstance(r, (list, tuple)) else [r]
-    scale = 1.0 + max(abs(float(v)) for v in prob.params.values()) if prob.params else 1.0
+    scale = 1.0 + max(abs(float(v)) for v in prob.coefficients.values()) if prob.coefficients else 1.0
     f = prob.source(x)
     scale *= 1.0 + (0.0 if f is None else float(f.abs().max()))
     for ri in rs:
@@ -167,29 +167,29 @@ def test_boundary_quadrature_present_only_with_penalty():
 def test_problem_options_rebuild_it_and_it_pickles():
     prob = plw.get_problem("convection1d", beta=30.0, n_points=400)
     again = plw.get_problem(prob.name, **prob.options)
-    assert again.options == prob.options and again.params == {"beta": 30.0}
+    assert again.options == prob.options and again.coefficients == {"beta": 30.0}
     back = pickle.loads(pickle.dumps(prob))
     assert back.options == prob.options and torch.equal(back.quadrature()[0], prob.quadrature()[0])
-    assert plw.get_problem(prob, beta=10.0).params == {"beta": 10.0}
-    assert prob.with_params(beta=5.0).params == {"beta": 5.0}
+    assert plw.get_problem(prob, beta=10.0).coefficients == {"beta": 10.0}
+    assert prob.with_coefficients(beta=5.0).coefficients == {"beta": 5.0}
 
 
-def test_a_defined_problem_pickles_with_cloudpickle_and_varies_its_parameters():
+def test_a_defined_problem_pickles_with_cloudpickle_and_varies_its_coefficients():
     cloudpickle = pytest.importorskip("cloudpickle")
     heat = plw.define_problem(
         "heat",
         {"x": (0, 1), "t": (0, 1)},
         residual=lambda u, kappa: u.t - kappa * u.xx,
-        params={"kappa": 0.1},
+        coefficients={"kappa": 0.1},
         conditions=[plw.dirichlet("x")],
         n_points=100,
     )
     back = cloudpickle.loads(cloudpickle.dumps(heat))
-    assert back.params == {"kappa": 0.1} and back.residual_spec == heat.residual_spec
-    hotter = heat.with_params(kappa=0.5)
-    assert hotter.params == {"kappa": 0.5} and heat.params == {"kappa": 0.1}
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['nu'\]; parameters: \['kappa'\]"):
-        heat.with_params(nu=1.0)
+    assert back.coefficients == {"kappa": 0.1} and back.residual_spec == heat.residual_spec
+    hotter = heat.with_coefficients(kappa=0.5)
+    assert hotter.coefficients == {"kappa": 0.5} and heat.coefficients == {"kappa": 0.1}
+    with pytest.raises(ValueError, match=r"unknown coefficient\(s\) \['nu'\]; coefficients: \['kappa'\]"):
+        heat.with_coefficients(nu=1.0)
 
 
 def test_derivatives_read_are_found_from_the_definition():
@@ -316,7 +316,7 @@ def test_bad_definitions_are_clear_errors_at_definition_time(overrides, match):
             lambda: plw.get_problem("heat3d"),
             r"problem must be one of \['poisson1d', .*'kovasznay2d'\] or a Problem from plw.define_problem, got 'heat3d'",
         ),
-        (lambda: plw.get_problem("poisson1d", nu=1.0), r"unknown parameter\(s\) \['nu'\] for problem 'poisson1d'"),
+        (lambda: plw.get_problem("poisson1d", nu=1.0), r"unknown option\(s\) \['nu'\] for problem 'poisson1d'"),
         (
             lambda: plw.get_problem("poisson1d", source="cos"),
             r"source must be one of \['sin', 'multiscale'\], got 'cos'",

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def small_objective(dtype=torch.float64):
     run = plw.train(
         "convection1d", "strong", width=6, depth=2, steps=0, dtype=dtype, progress=False,
-        problem_params=dict(beta=3.0, n_points=(16, 8), collocation=60, mean_terms=True),
+        coefficients=dict(beta=3.0, n_points=(16, 8), collocation=60, mean_terms=True),
     )  # fmt: skip
     return run, run.objective()
 

@@ -31,7 +31,7 @@ def run_for(name, kw, form, activation="tanh"):
             progress=False,
             dtype=torch.float64,
             device="cpu",
-            problem_params=kw,
+            coefficients=kw,
         )
     return _RUNS[key]
 
@@ -74,7 +74,7 @@ def test_r_operator_dense_matrix_is_the_autograd_hessian():
         progress=False,
         dtype=torch.float64,
         device="cpu",
-        problem_params=dict(n_points=64, boundary="penalty"),
+        coefficients=dict(n_points=64, boundary="penalty"),
     )
     obj = run.objective(dtype=torch.float64)
     H = torch.autograd.functional.hessian(lambda t: obj.loss(t[None])[0], run.params.double())

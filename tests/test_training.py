@@ -45,7 +45,7 @@ def test_history_records_every_step_with_terms_and_final_state():
         depth=2,
         steps=(12, 3),
         progress=False,
-        problem_params=dict(boundary="penalty", n_points=100),
+        coefficients=dict(boundary="penalty", n_points=100),
     )
     h = run.history
     assert list(h.step.values) == list(range(16))
@@ -69,7 +69,7 @@ def test_each_optimizer_lowers_the_loss(optimizer, steps):
         steps=steps,
         lr=1e-2,
         progress=False,
-        problem_params=dict(n_points=100),
+        coefficients=dict(n_points=100),
     )
     assert float(run.history.loss[-1]) < 0.5 * float(run.history.loss[0])
 
@@ -83,7 +83,7 @@ def test_convection_small_beta_trains():
         steps=(300, 100),
         lr=3e-3,
         progress=False,
-        problem_params=dict(beta=1.0, n_points=400),
+        coefficients=dict(beta=1.0, n_points=400),
     )
     assert float(run.history.rel_l2_error[-1]) < 0.2
 
@@ -101,7 +101,7 @@ def test_divergence_stops_with_message_and_keeps_trajectory():
             lr=1e6,
             record_every=1,
             progress=False,
-            problem_params=dict(n_points=50),
+            coefficients=dict(n_points=50),
         )
     assert run.diverged and "diverged" in run.message
     assert torch.isfinite(run.params).all()

@@ -39,7 +39,7 @@ def _until(cond, timeout=60.0):
 @pytest.fixture(scope="module")
 def run():
     return plw.train(
-        "poisson1d", "deep_ritz", width=12, depth=2, steps=(60, 10), progress=False, problem_params=dict(n_points=128)
+        "poisson1d", "deep_ritz", width=12, depth=2, steps=(60, 10), progress=False, coefficients=dict(n_points=128)
     )
 
 
@@ -179,7 +179,7 @@ def test_failed_computation_shows_message_and_next_request_works():
         steps=2,
         record_every=1,
         progress=False,
-        problem_params=dict(n_points=32),
+        coefficients=dict(n_points=32),
     )
     w = plw.LandscapeWidget(short, resolution=9).wait()
     before = _grid(w).copy()

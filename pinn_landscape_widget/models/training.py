@@ -16,7 +16,15 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype, show_progress
+from .._checks import (
+    check_choice,
+    check_int,
+    check_positive,
+    renamed_arguments,
+    resolve_device,
+    resolve_dtype,
+    show_progress,
+)
 from ..engine.mlp import MLP
 from ..engine.module_network import as_network
 from ..engine.objective import Objective
@@ -141,6 +149,7 @@ def _split_steps(optimizer: str, steps) -> tuple[int, int]:
     return n - n_lbfgs, n_lbfgs
 
 
+@renamed_arguments(problem_params="coefficients")
 def train(
     problem="poisson1d",
     formulation: str = "strong",
@@ -156,13 +165,14 @@ def train(
     dtype=torch.float32,
     record_every: int | None = None,
     progress: bool | None = None,
-    problem_params: dict | None = None,
+    coefficients: dict | None = None,
     model: torch.nn.Module | None = None,
     init_params=None,
 ) -> TrainResult:
     """Train a PINN and return a TrainResult.
 
-    problem: a name from ``list_problems()`` (options in ``problem_params``) or a ``Problem``. The network is
+    problem: a name from ``list_problems()`` or a ``Problem``; ``coefficients``: a dict of changes to its
+    coefficients (for a built-in, any of its options, e.g. {"beta": 30.0, "n_points": 2500}). The network is
     our MLP (``width``, ``depth``, ``activation``; one output per unknown), or ``model``: any torch module
     mapping points [N, d] to [N] or [N, m] (a plain tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and
     runs on the fused engine; other modules go through ``torch.func``). Training starts from ``init_params``
@@ -174,7 +184,7 @@ def train(
     initial parameters, every ``record_every``-th step (default: about 100 checkpoints) and the final ones.
     A non-finite loss stops training with a warning; the run keeps everything up to the last finite step.
     """
-    prob = get_problem(problem, **(problem_params or {}))
+    prob = get_problem(problem, **(coefficients or {}))
     form = get_formulation(formulation, prob).name
     optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
     n_adam, n_lbfgs = _split_steps(optimizer, steps)

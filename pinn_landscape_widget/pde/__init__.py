@@ -4,7 +4,7 @@ from .conditions import Condition, dirichlet, initial, initial_rate, neumann, pe
 from .derivatives import Field, Jet, JetSpec
 from .formulations import get_formulation, list_formulations, supported_formulations
 from .library import get_problem, list_problems
-from .problems import Problem, define_problem
+from .problems import Problem, ProblemSpec, define_problem
 
 __all__ = [
     "Condition",
@@ -12,6 +12,7 @@ __all__ = [
     "Jet",
     "JetSpec",
     "Problem",
+    "ProblemSpec",
     "define_problem",
     "dirichlet",
     "get_formulation",

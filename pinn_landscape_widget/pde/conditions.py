@@ -3,7 +3,7 @@
 Each condition becomes a loss term lam * sum_j w_j misfit_j^2 over its points (conditions that share a
 ``name`` add up into one term), unless it is marked ``hard``: then the problem's ansatz satisfies it exactly
 and it costs nothing (checked when the problem is defined). Values are numbers or functions of the
-coordinates and the problem's parameters, called by argument name like residuals: ``lambda x: torch.sin(x)``.
+coordinates and the problem's coefficients, called by argument name like residuals: ``lambda x: torch.sin(x)``.
 
     plw.dirichlet("x")                          # u = 0 at both ends of x
     plw.dirichlet("x", at=0.0, value=1.0)       # u = 1 at x = 0
@@ -31,7 +31,7 @@ class Condition:
 
     kind: one of KINDS. coordinate: the coordinate whose faces it lies on (None: every face of every
     non-time coordinate for "dirichlet"; the time coordinate for "initial"/"initial_rate"). at: the face's
-    value of that coordinate, None for both ends. value: number, function of coordinates/parameters, or a
+    value of that coordinate, None for both ends. value: number, function of coordinates/coefficients, or a
     dict unknown -> either. unknowns: which unknowns it constrains (None: all, or the value dict's keys).
     weight: the penalty lam. hard: satisfied by the ansatz instead of penalised. n_points: points on each
     face (default: as the interior grid along the face). derivatives: periodicity of the first derivative
@@ -95,8 +95,44 @@ def dirichlet(
     name: str = "boundary",
     n_points: int | None = None,
 ) -> Condition:
-    """u = value on the face(s) ``coordinate = at`` (both ends when ``at`` is None; every face of every
-    non-time coordinate when ``coordinate`` is None)."""
+    """u = value on faces of the box: Dirichlet conditions.
+
+    Parameters
+    ----------
+    coordinate : str or None, optional
+        The coordinate whose face(s) it lies on; default None: every face of every coordinate other than
+        time.
+    at : float or None, optional
+        The face's value of ``coordinate``: its lo or hi end (a finite number); default None: both ends.
+    value : number, callable or dict, optional
+        The prescribed value: a finite number, a function of the coordinates (and
+        coefficients) called by argument name, e.g. ``lambda x: torch.sin(x)``, or a dict unknown -> either. Default 0.
+    unknowns : str, sequence of str or None, optional
+        The unknowns it constrains; default None: every unknown (or, for a dict ``value``, its keys). A
+        name that is not an unknown of the problem is a ValueError when the problem is defined.
+    weight : float, optional
+        The penalty factor lam of its loss term lam * sum_j w_j misfit_j^2; a finite number > 0. Default 1.
+    hard : bool, optional
+        Satisfied exactly by the problem's ansatz (``define_problem(ansatz=..., lift=...)``) instead of
+        penalised; checked when the problem is defined. Default False.
+    name : str, optional
+        The loss term it adds to (conditions with the same name add up into one term). Default "boundary".
+    n_points : int or None, optional
+        Points on each face (>= 1); default None: as the interior's grid along the face (or, for a random
+        sampling, as many as it has there). Ignored on a 1-D problem's end points (one point each).
+
+    Returns
+    -------
+    Condition
+        The condition, for ``define_problem(conditions=[...])``.
+
+    Raises
+    ------
+    ValueError
+        For a ``value`` that is not a finite number, a function or a dict of them, an ``at`` that is not a
+        finite number or a ``weight`` that is not a finite number > 0. Where it lies is checked when the
+        problem is defined.
+    """
     return Condition(
         "dirichlet",
         name,
@@ -120,7 +156,41 @@ def neumann(
     name: str = "boundary",
     n_points: int | None = None,
 ) -> Condition:
-    """du/d(coordinate) = value on the face(s) (the derivative along the coordinate's positive direction)."""
+    """du/d(coordinate) = value on faces of the box: Neumann conditions (the derivative along the
+    coordinate's positive direction, not the outward normal).
+
+    Parameters
+    ----------
+    coordinate : str
+        The coordinate along which the derivative is prescribed, whose face(s) it lies on. Required.
+    at : float or None, optional
+        The face's value of ``coordinate``: its lo or hi end (a finite number); default None: both ends.
+    value : number, callable or dict, optional
+        The prescribed derivative: a finite number, a function of the coordinates (and
+        coefficients) called by argument name, e.g. ``lambda x: torch.sin(x)``, or a dict unknown -> either. Default 0.
+    unknowns : str, sequence of str or None, optional
+        The unknowns it constrains; default None: every unknown (or, for a dict ``value``, its keys). A
+        name that is not an unknown of the problem is a ValueError when the problem is defined.
+    weight : float, optional
+        The penalty factor lam of its loss term lam * sum_j w_j misfit_j^2; a finite number > 0. Default 1.
+    name : str, optional
+        The loss term it adds to (conditions with the same name add up into one term). Default "boundary".
+    n_points : int or None, optional
+        Points on each face (>= 1); default None: as the interior's grid along the face (or, for a random
+        sampling, as many as it has there). Ignored on a 1-D problem's end points (one point each).
+
+    Returns
+    -------
+    Condition
+        The condition, for ``define_problem(conditions=[...])``.
+
+    Raises
+    ------
+    ValueError
+        For a missing ``coordinate``, a ``value`` that is not a finite number, a function or a dict of them,
+        an ``at`` that is not a finite number or a ``weight`` that is not a finite number > 0. Where it lies
+        is checked when the problem is defined.
+    """
     if coordinate is None:
         raise ValueError("neumann needs the coordinate along which the derivative is prescribed")
     return Condition(
@@ -146,7 +216,40 @@ def initial(
     name: str = "initial",
     n_points: int | None = None,
 ) -> Condition:
-    """u = value at the start of the time coordinate (``time``, default the problem's)."""
+    """u = value at the start of time: an initial condition.
+
+    Parameters
+    ----------
+    value : number, callable or dict
+        The initial value: a finite number, a function of the coordinates (and coefficients) called by
+        argument name, e.g. ``lambda x: torch.sin(x)``, or a dict unknown -> either. Required.
+    time : str or None, optional
+        The time coordinate; default None: the problem's (``define_problem(time=...)``, else "t").
+    unknowns : str, sequence of str or None, optional
+        The unknowns it constrains; default None: every unknown (or, for a dict ``value``, its keys). A
+        name that is not an unknown of the problem is a ValueError when the problem is defined.
+    weight : float, optional
+        The penalty factor lam of its loss term lam * sum_j w_j misfit_j^2; a finite number > 0. Default 1.
+    hard : bool, optional
+        Satisfied exactly by the problem's ansatz (``define_problem(ansatz=..., lift=...)``) instead of
+        penalised; checked when the problem is defined. Default False.
+    name : str, optional
+        The loss term it adds to (conditions with the same name add up into one term). Default "initial".
+    n_points : int or None, optional
+        Points on each face (>= 1); default None: as the interior's grid along the face (or, for a random
+        sampling, as many as it has there). Ignored on a 1-D problem's end points (one point each).
+
+    Returns
+    -------
+    Condition
+        The condition, for ``define_problem(conditions=[...])``.
+
+    Raises
+    ------
+    ValueError
+        For a ``value`` that is not a finite number, a function or a dict of them, or a ``weight`` that is
+        not a finite number > 0. Whether the problem has a time coordinate is checked when it is defined.
+    """
     return Condition(
         "initial",
         name,
@@ -169,7 +272,37 @@ def initial_rate(
     name: str = "initial_rate",
     n_points: int | None = None,
 ) -> Condition:
-    """du/dt = value at the start of time (the second initial condition of a wave equation)."""
+    """du/dt = value at the start of time: the second initial condition of a wave equation.
+
+    Parameters
+    ----------
+    value : number, callable or dict, optional
+        The initial rate: a finite number, a function of the coordinates (and
+        coefficients) called by argument name, e.g. ``lambda x: torch.sin(x)``, or a dict unknown -> either. Default 0.
+    time : str or None, optional
+        The time coordinate; default None: the problem's (``define_problem(time=...)``, else "t").
+    unknowns : str, sequence of str or None, optional
+        The unknowns it constrains; default None: every unknown (or, for a dict ``value``, its keys). A
+        name that is not an unknown of the problem is a ValueError when the problem is defined.
+    weight : float, optional
+        The penalty factor lam of its loss term lam * sum_j w_j misfit_j^2; a finite number > 0. Default 1.
+    name : str, optional
+        The loss term it adds to (conditions with the same name add up into one term). Default "initial_rate".
+    n_points : int or None, optional
+        Points on each face (>= 1); default None: as the interior's grid along the face (or, for a random
+        sampling, as many as it has there). Ignored on a 1-D problem's end points (one point each).
+
+    Returns
+    -------
+    Condition
+        The condition, for ``define_problem(conditions=[...])``.
+
+    Raises
+    ------
+    ValueError
+        For a ``value`` that is not a finite number, a function or a dict of them, or a ``weight`` that is
+        not a finite number > 0. Whether the problem has a time coordinate is checked when it is defined.
+    """
     return Condition(
         "initial_rate",
         name,
@@ -192,8 +325,36 @@ def periodic(
     name: str = "boundary",
     n_points: int | None = None,
 ) -> Condition:
-    """u(lo) = u(hi) along ``coordinate`` (paired points on the two faces); with ``derivatives`` also
-    du/d(coordinate) at both ends."""
+    """u(lo) = u(hi) along a coordinate: periodicity, on paired points of the two faces.
+
+    Parameters
+    ----------
+    coordinate : str
+        The coordinate along which the solution repeats. Required.
+    derivatives : bool, optional
+        Also du/d(coordinate) equal at both ends (for a second-order PDE in that coordinate). Default False.
+    unknowns : str, sequence of str or None, optional
+        The unknowns it constrains; default None: every unknown (or, for a dict ``value``, its keys). A
+        name that is not an unknown of the problem is a ValueError when the problem is defined.
+    weight : float, optional
+        The penalty factor lam of its loss term lam * sum_j w_j misfit_j^2; a finite number > 0. Default 1.
+    name : str, optional
+        The loss term it adds to (conditions with the same name add up into one term). Default "boundary".
+    n_points : int or None, optional
+        Points on each face (>= 1); default None: as the interior's grid along the face (or, for a random
+        sampling, as many as it has there). Ignored on a 1-D problem's end points (one point each).
+
+    Returns
+    -------
+    Condition
+        The condition, for ``define_problem(conditions=[...])``.
+
+    Raises
+    ------
+    ValueError
+        For a missing ``coordinate`` or a ``weight`` that is not a finite number > 0. Whether the
+        coordinate exists is checked when the problem is defined.
+    """
     if coordinate is None:
         raise ValueError("periodic needs the coordinate along which the solution repeats")
     return Condition(

@@ -101,6 +101,16 @@ _FORMULATIONS = {
 
 
 def list_formulations() -> list[str]:
+    """The names of the physics losses a problem can be trained and looked at with.
+
+    "strong" (the squared PDE residual, every problem) and "deep_ritz" (the energy functional, problems
+    defined with an ``energy``; ``supported_formulations(problem)`` says which a problem has).
+
+    Returns
+    -------
+    list of str
+        The names ``train``, ``landscape`` and the other functions accept as ``formulation``.
+    """
     return list(_FORMULATIONS)
 
 

@@ -1,93 +1,28 @@
-"""The built-in problems, each a short ``define_problem`` with the parameters users vary.
+"""The built-in problems: each a factory whose keyword arguments are the options users vary (the PDE's
+coefficients, the points, the boundary treatment) and which returns the ``ProblemSpec`` of a
+``define_problem`` call (``problem_spec`` takes define_problem's arguments).
 
-``get_problem(name, **options)`` builds one; ``list_problems()`` names them. Every option is checked and
-named in errors. Exact solutions where they exist; reference solutions are computed by the package
-(``reference``) and cached.
+``get_problem(name, **options)`` builds one (``problems.build_builtin``: the factory and its options travel in
+the spec, so ``with_coefficients`` and pickling call the factory again); ``list_problems()`` names them. Every
+option is checked and named in errors. Exact solutions where they exist; reference solutions are computed by
+the package (``reference``) and cached.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
 from .._checks import check_choice, check_finite, check_int, check_positive
 from .conditions import dirichlet, initial, initial_rate, periodic
-from .problems import Problem, build_builtin, define_problem
+from .problems import Problem, ProblemSpec, build_builtin, problem_spec
 
 PI = math.pi
 
 
 def _common(n_points, n_eval, sampling, seed):
     return dict(n_points=n_points, n_eval=n_eval, sampling=sampling, seed=seed)
-
-
-def _paper_points(prob: Problem, collocation, mean_terms: bool, seed: int) -> Problem:
-    """The point layout of the failure-mode papers' code, as options of the built-in problems.
-
-    collocation: an integer n draws n interior points, without replacement and with the problem's seed,
-    from the cell centres of the ``n_points`` grid; a sequence of points ((x, t), ...) is used as it is (a
-    paper's own draw). The conditions stay on the grid's faces. Krishnapriyan et al. (2021) draw
-    N_f = 1000 nodes of a 256 x 100 grid, Rathore et al. (2024) 10 000 of a 255 x 100 grid.
-    mean_terms: every loss term is the mean of its squares over its points (per face for a condition on
-    several faces), as in both papers' code, instead of the integral over its part of the box. On
-    [0, 2 pi] x [0, 1] the integrals of the residual and of the initial misfit are 2 pi times the means.
-    """
-    if collocation is not None:
-        measure = float(prob._w.sum())
-        if isinstance(collocation, numbers.Integral) and not isinstance(collocation, bool):
-            if prob.sampling != "grid":
-                raise ValueError(f"collocation draws from the grid, so sampling must be 'grid', got {prob.sampling!r}")
-            n = check_int("collocation", collocation, 1, prob._x.shape[0])
-            gen = torch.Generator().manual_seed(int(seed))
-            x = prob._x[torch.randperm(prob._x.shape[0], generator=gen)[:n]].contiguous()
-        else:
-            x = _explicit_points(prob, collocation)
-        prob._x = x
-        prob._w = torch.full((x.shape[0],), measure / x.shape[0], dtype=torch.float64)
-    if not isinstance(mean_terms, bool):
-        raise ValueError(f"mean_terms must be True or False, got {mean_terms!r}")
-    if mean_terms:
-        prob._w = prob._w / prob._w.sum()
-        for cs in prob.conditions:
-            axis = cs.axis if cs.axis is not None else _face_axis(prob, cs.points)
-            face = math.prod(hi - lo for k, (lo, hi) in enumerate(prob.domain) if k != axis)
-            cs.weights = cs.weights / face
-    return prob
-
-
-def _explicit_points(prob: Problem, points) -> torch.Tensor:
-    """Interior points given as a sequence of coordinate tuples, checked against the box."""
-    if isinstance(points, torch.Tensor) or not isinstance(points, (list, tuple)):
-        raise ValueError(
-            f"collocation must be an integer or a list of points (tuples of {prob.dim} coordinates; a tensor or "
-            f"array: pass .tolist(), since options are kept as plain data), got {type(points).__name__}"
-        )
-    try:
-        x = torch.tensor(points, dtype=torch.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"collocation points must be tuples of {prob.dim} numbers") from exc
-    if x.dim() != 2 or x.shape[1] != prob.dim or x.shape[0] == 0:
-        raise ValueError(
-            f"collocation points must have shape [N, {prob.dim}] ({list(prob.input_names)}), got {list(x.shape)}"
-        )
-    lo = torch.tensor([a for a, _ in prob.domain], dtype=torch.float64)
-    hi = torch.tensor([b for _, b in prob.domain], dtype=torch.float64)
-    if not bool(torch.isfinite(x).all()) or bool(((x < lo) | (x > hi)).any()):
-        box = ", ".join(f"{n} in [{a:g}, {b:g}]" for n, (a, b) in zip(prob.input_names, prob.domain))
-        raise ValueError(f"collocation points must lie in the box ({box})")
-    return x
-
-
-def _face_axis(prob: Problem, points: torch.Tensor) -> int:
-    """The axis a condition's points are constant along (the face they lie on)."""
-    for k in range(prob.dim):
-        lo, hi = prob.domain[k]
-        col = points[:, k]
-        if bool(((col == lo) | (col == hi)).all()):
-            return k
-    raise ValueError(f"problem {prob.name!r}: condition points do not lie on a face of the box")
 
 
 # --- the seed paper's problems and the failure-mode problem ------------------------------------------------
@@ -103,7 +38,7 @@ def poisson1d(
     lam: float = 100.0,
     sampling: str = "grid",
     seed: int = 0,
-) -> Problem:
+) -> ProblemSpec:
     """u'' + f = 0 on [0, 1], u(0) = u(1) = 0 (the paper's first problem).
 
     Exact solutions are sine series u* = sum_j a_j sin(k_j pi x), f = sum_j a_j (k_j pi)^2 sin(k_j pi x):
@@ -116,7 +51,7 @@ def poisson1d(
     lam = check_positive("lam", lam)
     modes = [(1.0, float(k))] if source == "sin" else [(1.0, 1.0), (0.2, 4.0), (0.05, 16.0)]
     hard = boundary == "hard"
-    return define_problem(
+    return problem_spec(
         "poisson1d",
         {"x": (0.0, 1.0)},
         residual=lambda u, f: u.xx + f,
@@ -141,7 +76,7 @@ def poisson2d(
     lam: float = 100.0,
     sampling: str = "grid",
     seed: int = 0,
-) -> Problem:
+) -> ProblemSpec:
     """-Laplace(u) = f on the unit square, u = 0 on the boundary; exact u* = sin(k pi x) sin(k pi y).
 
     boundary "hard": the ansatz u = x(1-x) y(1-y) N(x, y); "penalty": lam * sum_faces int u^2.
@@ -155,7 +90,7 @@ def poisson2d(
     def exact(x, y):
         return torch.sin(k * PI * x) * torch.sin(k * PI * y)
 
-    return define_problem(
+    return problem_spec(
         "poisson2d",
         {"x": (0.0, 1.0), "y": (0.0, 1.0)},
         residual=lambda u, f: u.laplacian + f,
@@ -180,26 +115,27 @@ def convection1d(
     seed: int = 0,
     collocation=None,
     mean_terms: bool = False,
-) -> Problem:
+) -> ProblemSpec:
     """u_t + beta u_x = 0, x in [0, 2 pi] periodic, u(x, 0) = sin x, t in [0, 1]; exact sin(x - beta t).
 
     The failure-mode problem of Krishnapriyan et al. (2021). The initial condition and periodicity are
     penalised (terms ``initial`` and ``boundary``, weight lam), as in that paper. No energy functional.
     collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
-    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``ProblemSpec``)."""
     beta = check_finite("beta", beta)
     lam = check_positive("lam", lam)
-    prob = define_problem(
+    return problem_spec(
         "convection1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, beta: u.t + beta * u.x,
-        params={"beta": beta},
+        coefficients={"beta": beta},
         exact=lambda x, t, beta: torch.sin(x - beta * t),
         conditions=[initial(lambda x: torch.sin(x), weight=lam), periodic("x", weight=lam)],
         description="u_t + beta u_x = 0 on [0, 2 pi] x [0, 1], periodic in x, u(x, 0) = sin x",
+        collocation=collocation,
+        mean_terms=mean_terms,
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 # --- the standard PINN benchmark problems -----------------------------------------------------------------
@@ -220,13 +156,13 @@ def reaction1d(
     seed: int = 0,
     collocation=None,
     mean_terms: bool = False,
-) -> Problem:
+) -> ProblemSpec:
     """u_t - rho u (1 - u) = 0, x in [0, 2 pi] periodic, t in [0, 1], u(x, 0) = exp(-(x - pi)^2 / (pi^2/8)).
 
     Krishnapriyan et al. (2021); exact u = h e^{rho t} / (h e^{rho t} + 1 - h). Initial condition and
     periodicity penalised (weight lam).
     collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
-    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``ProblemSpec``)."""
     rho = check_finite("rho", rho)
     lam = check_positive("lam", lam)
 
@@ -235,17 +171,18 @@ def reaction1d(
         e = h * torch.exp(rho * t)
         return e / (e + 1 - h)
 
-    prob = define_problem(
+    return problem_spec(
         "reaction1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, rho: u.t - rho * u * (1 - u),
-        params={"rho": rho},
+        coefficients={"rho": rho},
         exact=exact,
         conditions=[initial(_gaussian_bump, weight=lam), periodic("x", weight=lam)],
         description="u_t - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x, Gaussian initial bump",
+        collocation=collocation,
+        mean_terms=mean_terms,
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def reaction_diffusion1d(
@@ -259,43 +196,44 @@ def reaction_diffusion1d(
     seed: int = 0,
     collocation=None,
     mean_terms: bool = False,
-) -> Problem:
+) -> ProblemSpec:
     """u_t - nu u_xx - rho u (1 - u) = 0, x in [0, 2 pi] periodic, t in [0, 1], Gaussian initial bump.
 
     Krishnapriyan et al. (2021). Reference solution by Strang splitting of the exact reaction and Fourier
     diffusion steps (``reference.reaction_diffusion_reference``), computed once and cached.
     collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
-    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``ProblemSpec``)."""
     nu = check_positive("nu", nu)
     rho = check_finite("rho", rho)
     lam = check_positive("lam", lam)
     from .reference import reaction_diffusion_reference
 
-    prob = define_problem(
+    return problem_spec(
         "reaction_diffusion1d",
         {"x": (0.0, 2 * PI), "t": (0.0, 1.0)},
         residual=lambda u, nu, rho: u.t - nu * u.xx - rho * u * (1 - u),
-        params={"nu": nu, "rho": rho},
+        coefficients={"nu": nu, "rho": rho},
         exact=reaction_diffusion_reference(nu, rho),
         conditions=[initial(_gaussian_bump, weight=lam), periodic("x", weight=lam)],
         description="u_t - nu u_xx - rho u (1 - u) = 0 on [0, 2 pi] x [0, 1], periodic in x",
+        collocation=collocation,
+        mean_terms=mean_terms,
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def heat1d(
     *, diffusivity: float = 0.1, n_points=2500, n_eval=None, lam: float = 1.0, sampling: str = "grid", seed: int = 0
-) -> Problem:
+) -> ProblemSpec:
     """u_t - kappa u_xx = 0 on [0, 1] x [0, 1], u(0, t) = u(1, t) = 0, u(x, 0) = sin(pi x);
     exact exp(-kappa pi^2 t) sin(pi x). Conditions penalised (weight lam)."""
     kappa = check_positive("diffusivity", diffusivity)
     lam = check_positive("lam", lam)
-    return define_problem(
+    return problem_spec(
         "heat1d",
         {"x": (0.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, diffusivity: u.t - diffusivity * u.xx,
-        params={"diffusivity": kappa},
+        coefficients={"diffusivity": kappa},
         exact=lambda x, t, diffusivity: torch.exp(-diffusivity * PI**2 * t) * torch.sin(PI * x),
         conditions=[initial(lambda x: torch.sin(PI * x), weight=lam), dirichlet("x", weight=lam)],
         description="u_t = kappa u_xx on [0, 1] x [0, 1], u = 0 at x = 0, 1, u(x, 0) = sin(pi x)",
@@ -314,22 +252,22 @@ def wave1d(
     seed: int = 0,
     collocation=None,
     mean_terms: bool = False,
-) -> Problem:
+) -> ProblemSpec:
     """u_tt - c^2 u_xx = 0 on [0, 1] x [0, 1], u(0, t) = u(1, t) = 0, u(x, 0) = sin(pi x) + 0.5 sin(beta pi x),
     u_t(x, 0) = 0 (Rathore et al. 2024: c = 2, beta = 5).
 
     Exact u = sin(pi x) cos(c pi t) + 0.5 sin(beta pi x) cos(c beta pi t) (beta an integer). Conditions
     penalised (weight lam).
     collocation: a number of interior points drawn from the grid's cell centres, or the points themselves;
-    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``_paper_points``)."""
+    mean_terms: each term the mean of its squares (the layout of the papers' code, see ``ProblemSpec``)."""
     c = check_positive("c", c)
     beta = check_int("beta", beta, 1, 1000)
     lam = check_positive("lam", lam)
-    prob = define_problem(
+    return problem_spec(
         "wave1d",
         {"x": (0.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, c: u.tt - c * c * u.xx,
-        params={"c": c, "beta": float(beta)},
+        coefficients={"c": c, "beta": float(beta)},
         exact=lambda x, t, c, beta: (
             torch.sin(PI * x) * torch.cos(c * PI * t) + 0.5 * torch.sin(beta * PI * x) * torch.cos(c * beta * PI * t)
         ),
@@ -339,14 +277,15 @@ def wave1d(
             dirichlet("x", weight=lam),
         ],
         description="u_tt = c^2 u_xx on [0, 1] x [0, 1], fixed ends, two-mode initial shape, at rest",
+        collocation=collocation,
+        mean_terms=mean_terms,
         **_common(n_points, n_eval, sampling, seed),
     )
-    return _paper_points(prob, collocation, mean_terms, seed)
 
 
 def burgers1d(
     *, nu: float = 0.01 / PI, n_points=2500, n_eval=None, lam: float = 1.0, sampling: str = "grid", seed: int = 0
-) -> Problem:
+) -> ProblemSpec:
     """u_t + u u_x - nu u_xx = 0 on [-1, 1] x [0, 1], u(x, 0) = -sin(pi x), u(+-1, t) = 0 (Raissi et al. 2019).
 
     Reference solution by the Cole-Hopf formula (``reference.burgers_reference``), computed once and cached.
@@ -355,11 +294,11 @@ def burgers1d(
     lam = check_positive("lam", lam)
     from .reference import burgers_reference
 
-    return define_problem(
+    return problem_spec(
         "burgers1d",
         {"x": (-1.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, nu: u.t + u * u.x - nu * u.xx,
-        params={"nu": nu},
+        coefficients={"nu": nu},
         exact=burgers_reference(nu),
         conditions=[initial(lambda x: -torch.sin(PI * x), weight=lam), dirichlet("x", weight=lam)],
         description="u_t + u u_x = nu u_xx on [-1, 1] x [0, 1], u(x, 0) = -sin(pi x), u(+-1, t) = 0",
@@ -376,7 +315,7 @@ def allen_cahn1d(
     lam: float = 1.0,
     sampling: str = "grid",
     seed: int = 0,
-) -> Problem:
+) -> ProblemSpec:
     """u_t - d u_xx + a u^3 - a u = 0 on [-1, 1] x [0, 1], periodic in x (value and slope),
     u(x, 0) = x^2 cos(pi x) (Raissi et al. 2019: d = 1e-4, a = 5).
 
@@ -387,11 +326,11 @@ def allen_cahn1d(
     lam = check_positive("lam", lam)
     from .reference import allen_cahn_reference
 
-    return define_problem(
+    return problem_spec(
         "allen_cahn1d",
         {"x": (-1.0, 1.0), "t": (0.0, 1.0)},
         residual=lambda u, d, a: u.t - d * u.xx + a * u**3 - a * u,
-        params={"d": d, "a": a},
+        coefficients={"d": d, "a": a},
         exact=allen_cahn_reference(d, a),
         conditions=[
             initial(lambda x: x * x * torch.cos(PI * x), weight=lam),
@@ -413,7 +352,7 @@ def helmholtz2d(
     lam: float = 100.0,
     sampling: str = "grid",
     seed: int = 0,
-) -> Problem:
+) -> ProblemSpec:
     """Laplace(u) + k^2 u = q on [-1, 1]^2, u = 0 on the boundary, exact u = sin(a1 pi x) sin(a2 pi y),
     q = (k^2 - (a1 pi)^2 - (a2 pi)^2) u* (the PINN benchmark of Wang, Teng & Perdikaris 2021).
 
@@ -430,13 +369,13 @@ def helmholtz2d(
     def exact(x, y):
         return torch.sin(a1 * PI * x) * torch.sin(a2 * PI * y)
 
-    return define_problem(
+    return problem_spec(
         "helmholtz2d",
         {"x": (-1.0, 1.0), "y": (-1.0, 1.0)},
         residual=lambda u, f, k: u.laplacian + k * k * u - f,
         energy=lambda u, f, k: 0.5 * (u.x * u.x + u.y * u.y) - 0.5 * k * k * u * u + f * u,
         source=lambda x, y: lam_q * exact(x, y),
-        params={"k": k},
+        coefficients={"k": k},
         exact=exact,
         # at the solution int |grad u|^2 = -int q u + k^2 int u^2, so E* = 1/2 int q u* = lam_q / 2
         # (int sin^2(a1 pi x) sin^2(a2 pi y) over [-1, 1]^2 = 1 for integers a1, a2)
@@ -450,7 +389,7 @@ def helmholtz2d(
 
 def kovasznay2d(
     *, re: float = 20.0, n_points=2500, n_eval=None, lam: float = 1.0, sampling: str = "grid", seed: int = 0
-) -> Problem:
+) -> ProblemSpec:
     """Steady incompressible Navier-Stokes on [-0.5, 1] x [-0.5, 1.5] with Kovasznay's exact flow (1948):
     u = 1 - e^{l x} cos(2 pi y), v = l/(2 pi) e^{l x} sin(2 pi y), p = (1 - e^{2 l x}) / 2,
     l = Re/2 - sqrt(Re^2/4 + 4 pi^2).
@@ -476,12 +415,12 @@ def kovasznay2d(
             "continuity": u.x + v.y,
         }
 
-    return define_problem(
+    return problem_spec(
         "kovasznay2d",
         {"x": (-0.5, 1.0), "y": (-0.5, 1.5)},
         residual=residual,
         unknowns=("u", "v", "p"),
-        params={"re": re},
+        coefficients={"re": re},
         exact=exact,
         conditions=[
             dirichlet(value={"u": lambda x, y: exact(x, y)["u"], "v": lambda x, y: exact(x, y)["v"]}, weight=lam),
@@ -511,15 +450,44 @@ _REGISTRY = {
 
 
 def list_problems() -> list[str]:
-    """Names accepted by ``get_problem``."""
+    """The names of the built-in problems, in the order of docs/problems.md.
+
+    Returns
+    -------
+    list of str
+        The names ``get_problem`` accepts.
+    """
     return list(_REGISTRY)
 
 
 def get_problem(name, **options) -> Problem:
-    """A built-in problem by name (``list_problems()``), or a Problem passed through (then with ``options``
-    as changed parameters). Unknown names or options are a ValueError listing what is allowed."""
+    """A built-in problem by name, or a problem passed through (with some coefficients changed).
+
+    Parameters
+    ----------
+    name : str or Problem
+        One of ``list_problems()``, or a ``Problem`` (from ``define_problem`` or an earlier ``get_problem``),
+        returned as it is when no ``options`` are given.
+    **options
+        For a built-in, its options (each checked, named in errors; docs/problems.md lists every problem's
+        with their defaults): its coefficients (e.g. ``beta=30.0`` for "convection1d"), ``n_points``,
+        ``n_eval``, ``sampling``, ``seed``, and where the problem has them ``boundary`` ("hard" or
+        "penalty"), ``lam`` (the penalty weight), ``collocation`` and ``mean_terms`` (the papers' point
+        layout). For a Problem, what its ``with_coefficients`` takes.
+
+    Returns
+    -------
+    Problem
+        The problem; a built-in remembers its options (``problem.options``).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a built-in or a Problem, an option the problem does not have (the error
+        lists the allowed ones), or a value an option does not allow.
+    """
     if isinstance(name, Problem):
-        return name.with_params(**options) if options else name
+        return name.with_coefficients(**options) if options else name
     factory = _REGISTRY.get(name) if isinstance(name, str) else None
     if factory is None:
         raise ValueError(f"problem must be one of {list_problems()} or a Problem from plw.define_problem, got {name!r}")

@@ -1,17 +1,19 @@
 """Problems: a PDE on a box in named coordinates, its conditions, points and known solution.
 
 ``define_problem`` makes one from plain Python functions; every built-in problem (``get_problem``) is made
-the same way (``pde/library.py``). A problem knows its PDE (the strong residual and, where one exists, the
-energy density) but nothing about networks or losses: ``formulations`` turns these into losses and the
-engine evaluates them.
+the same way (``pde/library.py``). Both go through one frozen ``ProblemSpec`` (what ``define_problem``
+takes, plus the built-ins' point layout); ``Problem(spec)`` checks it and builds everything else from it,
+and changed copies (``with_coefficients``) and pickles are new problems built from a spec. A problem knows
+its PDE (the strong residual and, where one exists, the energy density) but nothing about networks or
+losses: ``formulations`` turns these into losses and the engine evaluates them.
 
 Functions are called by argument name. A residual's arguments may be the unknowns (``Field`` objects, see
-``derivatives``), the coordinates ([N] tensors), the problem's parameters (numbers) and ``f`` (the source
+``derivatives``), the coordinates ([N] tensors), the problem's coefficients (numbers) and ``f`` (the source
 at the points, when the problem has one):
 
     heat = plw.define_problem(
         "heat", domain={"x": (0, 1), "t": (0, 1)},
-        residual=lambda u, kappa: u.t - kappa * u.xx, params={"kappa": 0.1},
+        residual=lambda u, kappa: u.t - kappa * u.xx, coefficients={"kappa": 0.1},
         conditions=[plw.initial(lambda x: torch.sin(math.pi * x)), plw.dirichlet("x")],
         exact=lambda x, t, kappa: torch.exp(-kappa * math.pi**2 * t) * torch.sin(math.pi * x))
 
@@ -22,15 +24,17 @@ dtype.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_choice, check_int
+from .._checks import check_choice, check_int, renamed_arguments
 from .conditions import Condition, check_conditions
 from .derivatives import (
     Jet,
@@ -44,9 +48,85 @@ from .derivatives import (
     spec_from_keys,
 )
 from .reference import GridReference
-from .sampling import SAMPLINGS, box_points, face_points, grid_counts, tensor_grid
+from .sampling import SAMPLINGS, box_points, face_points, given_points, grid_counts, tensor_grid
 
 F64 = torch.float64
+# what ``with_coefficients`` may change besides the coefficients of a defined problem: its points
+POINT_OPTIONS = ("n_points", "sampling", "seed", "n_eval")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Everything a ``Problem`` is built from, as given: the arguments of ``define_problem`` (see there for
+    each), the point layout of the built-ins that reproduce papers, and for a built-in, how to rebuild it.
+
+    Nothing is checked here (``Problem`` checks every field and names it in its errors); dicts and lists are
+    copied, so changing the caller's afterwards changes nothing. Frozen: a changed problem is a new one,
+    built from ``dataclasses.replace(spec, ...)``.
+
+    collocation: None (the ``n_points`` grid or draw), an integer n (n of the grid's cell centres, drawn
+    without replacement with ``seed``; sampling must be "grid"), or the points themselves as a sequence of
+    coordinate tuples; every interior point then weighs the box's measure / N. The conditions keep the
+    grid's faces. mean_terms: every loss term is the mean of its squares over its points (per face for a
+    condition on several faces) instead of the integral over its part of the box. preset: (factory,
+    options) of a built-in (``get_problem``); such a spec pickles as these two (the factory by reference,
+    so plain pickle works) and is rebuilt by calling the factory again.
+    """
+
+    name: str
+    domain: dict
+    residual: Callable
+    unknowns: Sequence[str] | str
+    energy: Callable | None
+    source: Callable | None
+    conditions: object
+    ansatz: object
+    lift: object
+    exact: object
+    coefficients: dict | None
+    energy_reference: float | None
+    n_points: int | Sequence[int]
+    sampling: str
+    seed: int
+    n_eval: int | None
+    time: str | None
+    description: str
+    collocation: int | Sequence[Sequence[float]] | None = None
+    mean_terms: bool = False
+    preset: tuple[Callable[..., ProblemSpec], dict] | None = None
+
+    def __post_init__(self):
+        for name in ("domain", "coefficients", "ansatz", "lift"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, dict(value))
+        for name in ("unknowns", "n_points", "collocation"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        conditions = self.conditions  # a list, or any iterable (a generator would be used up by one build)
+        if isinstance(conditions, Iterable) and not isinstance(conditions, (Condition, str, dict, tuple)):
+            object.__setattr__(self, "conditions", tuple(conditions))
+        if self.preset is not None:
+            object.__setattr__(self, "preset", (self.preset[0], dict(self.preset[1])))
+
+    def __reduce__(self):
+        if self.preset is not None:  # a built-in: its factory (by reference) and options
+            return (preset_spec, self.preset)
+        return (ProblemSpec, tuple(getattr(self, f.name) for f in dataclasses.fields(self)))
+
+
+def problem_spec(*args, collocation=None, mean_terms=False, **kwargs) -> ProblemSpec:
+    """The spec ``define_problem(*args, **kwargs)`` builds its problem from, its defaults filled in (the
+    built-ins make theirs this way), with the point layout ``collocation`` and ``mean_terms``."""
+    bound = inspect.signature(define_problem).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return ProblemSpec(**bound.arguments, collocation=collocation, mean_terms=mean_terms)
+
+
+def preset_spec(factory: Callable[..., ProblemSpec], options: dict) -> ProblemSpec:
+    """A built-in's spec: its factory's (``pde/library.py``) called with ``options``, remembering both."""
+    return dataclasses.replace(factory(**options), preset=(factory, dict(options)))
 
 
 def _problem_error(problem: str, what: str) -> str:
@@ -114,10 +194,50 @@ class ConditionSet:
 
 
 class Problem:
-    """A PDE problem on a box. Make one with ``define_problem`` or ``get_problem``; see the module docstring.
+    """A PDE problem on a box, built from one ``ProblemSpec``: its coordinates, unknowns, PDE, conditions,
+    points and known solution.
 
-    Attributes: name, input_names (coordinates), domain ((lo, hi) per coordinate), dim, unknowns, params
-    (the parameters ``with_params`` and ``get_problem`` vary), has_energy, residual_order, description.
+    Make one with ``define_problem`` (your own PDE) or ``get_problem`` (a built-in); ``Problem(spec)``
+    rebuilds one from the ``spec`` of another (``dataclasses.replace(problem.spec, ...)`` for a changed
+    copy). Building checks the whole definition: every mistake is a ValueError naming the problem and the
+    argument.
+
+    Parameters
+    ----------
+    spec : ProblemSpec
+        What the problem is made of: ``problem.spec`` of another problem, or a changed copy of it. Required;
+        anything else is a ValueError.
+
+    Attributes
+    ----------
+    name : str
+        The label given to ``define_problem``.
+    input_names : tuple of str
+        The coordinates, in the order of the network's inputs.
+    domain : tuple of (float, float)
+        (lo, hi) per coordinate.
+    dim : int
+        The number of coordinates.
+    unknowns : tuple of str
+        The unknowns; a network has one output per unknown.
+    coefficients : dict
+        The PDE coefficients (name -> number) handed to the functions that ask for them; vary them with
+        ``with_coefficients``.
+    time : str or None
+        The time coordinate, if any.
+    has_energy : bool
+        Whether the problem has an energy density (the "deep_ritz" formulation).
+    residual_order : int
+        The highest derivative order the residual reads.
+    description : str
+        One line saying what the problem is.
+    spec : ProblemSpec
+        What the problem was built from.
+
+    Raises
+    ------
+    ValueError
+        When ``spec`` is not a ProblemSpec, or for any mistake in it (see ``define_problem``).
     """
 
     name: str
@@ -125,8 +245,11 @@ class Problem:
     domain: tuple[tuple[float, float], ...]
     dim: int
     unknowns: tuple[str, ...]
-    params: dict
+    coefficients: dict
     time: str | None
+    n_points: int | Sequence[int]
+    sampling: str
+    seed: int
     n_eval: int | None
     has_energy: bool
     residual_spec: JetSpec
@@ -145,114 +268,119 @@ class Problem:
     _lifts: list
     _energy_reference: float | None
 
-    def __init__(
-        self,
-        name: str,
-        domain,
-        residual,
-        *,
-        unknowns=("u",),
-        energy=None,
-        source=None,
-        conditions=(),
-        ansatz=None,
-        lift=None,
-        exact=None,
-        params=None,
-        energy_reference=None,
-        n_points=1000,
-        sampling: str = "grid",
-        seed: int = 0,
-        n_eval=None,
-        time: str | None = None,
-        description: str = "",
-        _rebuild=None,
-    ):
+    def __init__(self, spec: ProblemSpec):
+        if not isinstance(spec, ProblemSpec):
+            raise ValueError(
+                f"Problem(spec) takes a ProblemSpec (a problem's .spec); make a problem with plw.define_problem "
+                f"or plw.get_problem, got {type(spec).__name__}"
+            )
+        self.spec = spec
+        self._identify()
+        self._lay_out_coordinates()
+        self._place_points()
+        self._read_pde()
+        self._bind_solution()
+        self._resolve_conditions()
+        self._check_exact()
+
+    # --- the steps of building, in order ----------------------------------------------------------------------
+    def _identify(self) -> None:
+        name = self.spec.name
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
         self.name = name
-        self.description = str(description)
-        self._rebuild = _rebuild  # (factory, kwargs) for built-ins, else None
-        self._definition = dict(
-            domain=domain,
-            residual=residual,
-            unknowns=unknowns,
-            energy=energy,
-            source=source,
-            conditions=conditions,
-            ansatz=ansatz,
-            lift=lift,
-            exact=exact,
-            params=params,
-            energy_reference=energy_reference,
-            n_points=n_points,
-            sampling=sampling,
-            seed=seed,
-            n_eval=n_eval,
-            time=time,
-            description=description,
-        )
-        self.input_names, self.domain = self._check_domain(domain)
+        self.description = str(self.spec.description)
+
+    def _lay_out_coordinates(self) -> None:
+        """The box, the unknowns, the coefficients and the time coordinate."""
+        s = self.spec
+        self.input_names, self.domain = self._check_domain(s.domain)
         self.dim = len(self.input_names)
-        if isinstance(unknowns, str):
-            unknowns = (unknowns,)
+        unknowns = (s.unknowns,) if isinstance(s.unknowns, str) else s.unknowns
         self.unknowns = check_names("unknown", unknowns, self.input_names)
         if not self.unknowns:
-            raise ValueError(_problem_error(name, "unknowns must name at least one unknown"))
-        self.params = self._check_params(params)
-        self.time = self._check_time(time)
-        self.n_points = n_points
-        self.sampling = check_choice("sampling", sampling, SAMPLINGS)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.seed = int(seed)
-        self._counts = grid_counts(n_points, self.dim)
-        self.n_eval = None if n_eval is None else check_int("n_eval", n_eval, 2, 10_000_000)
+            raise ValueError(_problem_error(self.name, "unknowns must name at least one unknown"))
+        self.coefficients = self._check_coefficients(s.coefficients)
+        self.time = self._check_time(s.time)
 
-        # the points, fixed from here on
-        self._x, self._w = box_points(self.domain, n_points, self.sampling, self.seed)
-        self._source = self._bind_coordinate_fn(source, "source") if source is not None else None
-        self._f_cache: dict = {}
+    def _place_points(self) -> None:
+        """The interior points and weights, fixed from here on (the conditions' follow the same grid)."""
+        s = self.spec
+        self.n_points = s.n_points
+        self.sampling = check_choice("sampling", s.sampling, SAMPLINGS)
+        if isinstance(s.seed, bool) or not isinstance(s.seed, numbers.Integral):
+            raise ValueError(f"seed must be an integer, got {s.seed!r}")
+        self.seed = int(s.seed)
+        self._counts = grid_counts(s.n_points, self.dim)
+        self.n_eval = None if s.n_eval is None else check_int("n_eval", s.n_eval, 2, 10_000_000)
+        x, w = box_points(self.domain, s.n_points, self.sampling, self.seed)
+        if s.collocation is not None:
+            x, w = self._collocation_points(x, w, s.collocation)
+        if not isinstance(s.mean_terms, bool):
+            raise ValueError(f"mean_terms must be True or False, got {s.mean_terms!r}")
+        self._mean_terms = s.mean_terms
+        if self._mean_terms:
+            w = w / w.sum()
+        self._x, self._w = x, w
 
-        # what the PDE reads
+    def _collocation_points(self, x: torch.Tensor, w: torch.Tensor, collocation) -> tuple[torch.Tensor, torch.Tensor]:
+        """n of the grid's cell centres (drawn with the seed), or the given points; each weighs measure / N."""
+        measure = float(w.sum())
+        if isinstance(collocation, numbers.Integral) and not isinstance(collocation, bool):
+            if self.sampling != "grid":
+                raise ValueError(f"collocation draws from the grid, so sampling must be 'grid', got {self.sampling!r}")
+            n = check_int("collocation", collocation, 1, x.shape[0])
+            gen = torch.Generator().manual_seed(self.seed)
+            x = x[torch.randperm(x.shape[0], generator=gen)[:n]].contiguous()
+        else:
+            x = given_points("collocation", collocation, self.input_names, self.domain)
+        return x, torch.full((x.shape[0],), measure / x.shape[0], dtype=F64)
+
+    def _read_pde(self) -> None:
+        """The source, and what the residual and the energy density read (found by calling them once)."""
+        s = self.spec
+        self._source = self._bind_coordinate_fn(s.source, "source") if s.source is not None else None
         base = self._allowed_args(fields_ok=True)
-        self._residual_args = bind(residual, _problem_error(name, "residual"), base)
-        self._residual = residual
-        rec = self._discover(residual, self._residual_args, "residual")
+        self._residual = s.residual
+        self._residual_args = bind(s.residual, _problem_error(self.name, "residual"), base)
+        rec = self._discover(s.residual, self._residual_args, "residual")
         self.residual_terms = self._result_terms(rec.result, "residual")
         self.residual_spec = self._spec_of(rec.keys)
         self.residual_order = self.residual_spec.order
-        self._energy = energy
+        self._energy = s.energy
         self.energy_spec = None
-        if energy is not None:
-            self._energy_args = bind(energy, _problem_error(name, "energy"), base)
-            rec_e = self._discover(energy, self._energy_args, "energy")
+        if s.energy is not None:
+            self._energy_args = bind(s.energy, _problem_error(self.name, "energy"), base)
+            rec_e = self._discover(s.energy, self._energy_args, "energy")
             if not isinstance(rec_e.result, torch.Tensor):
                 raise ValueError(
-                    _problem_error(name, f"energy must return a tensor, got {type(rec_e.result).__name__}")
+                    _problem_error(self.name, f"energy must return a tensor, got {type(rec_e.result).__name__}")
                 )
             self.energy_spec = self._spec_of(rec_e.keys)
             if self.energy_spec.order > 1:
                 raise ValueError(
                     _problem_error(
-                        name,
+                        self.name,
                         "an energy density reads values and first derivatives only "
                         "(Deep Ritz integrates it with first derivatives); it reads "
                         "second derivatives",
                     )
                 )
             self._check_not_first_order_in_time()
-        self.has_energy = energy is not None
-
-        # hard ansatz u_k = lift_k + factor_k * N_k
-        self._factors = self._per_unknown(ansatz, "ansatz")
-        self._lifts = self._per_unknown(lift, "lift")
-        self._exact = self._bind_exact(exact)
-        self.conditions: list[ConditionSet] = [cs for c in check_conditions(conditions) for cs in self._resolve(c)]
-        self._check_hard_conditions()
-        self._energy_reference = None if energy_reference is None else float(energy_reference)
+        self.has_energy = s.energy is not None
+        self._energy_reference = self._check_energy_reference(s.energy_reference)
         self._exact_energy_cache: list = []
-        self._check_exact()
+
+    def _bind_solution(self) -> None:
+        """The hard ansatz u_k = lift_k + factor_k * N_k, and the exact (or reference) solution."""
+        self._factors = self._per_unknown(self.spec.ansatz, "ansatz")
+        self._lifts = self._per_unknown(self.spec.lift, "lift")
+        self._exact = self._bind_exact(self.spec.exact)
+
+    def _resolve_conditions(self) -> None:
+        """Each condition's points, weights and targets; hard ones checked against the ansatz and dropped."""
+        self.conditions = [cs for c in check_conditions(self.spec.conditions) for cs in self._resolve(c)]
+        self._check_hard_conditions()
 
     # --- validation ---------------------------------------------------------------------------------------
     def _check_domain(self, domain):
@@ -274,24 +402,39 @@ class Problem:
             box.append((float(iv[0]), float(iv[1])))
         return names, tuple(box)
 
-    def _check_params(self, params) -> dict:
-        if params is None:
+    def _check_coefficients(self, coefficients) -> dict:
+        if coefficients is None:
             return {}
-        if not isinstance(params, dict):
-            raise ValueError(_problem_error(self.name, f"params must be a dict name -> number, got {params!r}"))
+        if not isinstance(coefficients, dict):
+            raise ValueError(
+                _problem_error(self.name, f"coefficients must be a dict name -> number, got {coefficients!r}")
+            )
         out = {}
         taken = set(self.input_names) | set(self.unknowns) | {"f"}
-        for k, v in params.items():
+        for k, v in coefficients.items():
             if not isinstance(k, str) or not k.isidentifier() or k.startswith("_") or k in taken:
                 raise ValueError(
                     _problem_error(
                         self.name,
-                        f"parameter names must be identifiers other than the "
+                        f"coefficient names must be identifiers other than the "
                         f"coordinates, the unknowns and 'f', got {k!r}",
                     )
                 )
             out[k] = v
         return out
+
+    def _check_energy_reference(self, value) -> float | None:
+        if value is None:
+            return None
+        try:
+            number = None if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or not math.isfinite(number):
+            raise ValueError(
+                _problem_error(self.name, f"energy_reference must be a finite number (E*) or None, got {value!r}")
+            )
+        return number
 
     def _check_time(self, time):
         if time is None:
@@ -307,7 +450,7 @@ class Problem:
         if fields_ok:
             allowed.update({u: "unknown" for u in self.unknowns})
         allowed.update({c: "coordinate" for c in self.input_names})
-        allowed.update({p: "parameter" for p in self.params})
+        allowed.update({p: "coefficient" for p in self.coefficients})
         if fields_ok and self._source is not None:
             allowed["f"] = "the source at the points"
         return allowed
@@ -315,7 +458,7 @@ class Problem:
     def _discover(self, fn, args, what):
         n = 7
         cols = {c: torch.linspace(lo, hi, n, dtype=F64) for c, (lo, hi) in zip(self.input_names, self.domain)}
-        values = {**cols, **self.params}
+        values = {**cols, **self.coefficients}
         if "f" in args:
             values["f"] = torch.linspace(0.1, 0.9, n, dtype=F64)
         try:
@@ -387,11 +530,11 @@ class Problem:
             )
 
     def _bind_coordinate_fn(self, fn, what):
-        """fn of coordinates/parameters -> a function points [N, d] -> values."""
+        """fn of coordinates/coefficients -> a function points [N, d] -> values."""
         args = bind(fn, _problem_error(self.name, what), self._allowed_args(fields_ok=False))
 
         def call(x: torch.Tensor):
-            kw = {a: (x[:, self.input_names.index(a)] if a in self.input_names else self.params[a]) for a in args}
+            kw = {a: (x[:, self.input_names.index(a)] if a in self.input_names else self.coefficients[a]) for a in args}
             return fn(**kw)
 
         return call
@@ -523,7 +666,10 @@ class Problem:
         sets = []
 
         def on_face(axis, value):
-            return face_points(self.domain, axis, value, self._counts, self.sampling, self.seed, cond.n_points)
+            x, w = face_points(self.domain, axis, value, self._counts, self.sampling, self.seed, cond.n_points)
+            if self._mean_terms:  # the mean over each face: weights summing to 1 instead of its measure
+                w = w / math.prod(hi - lo for k, (lo, hi) in enumerate(self.domain) if k != axis)
+            return x, w
 
         if cond.kind in ("dirichlet", "neumann"):
             if cond.coordinate is None:
@@ -689,11 +835,25 @@ class Problem:
 
     # --- public -------------------------------------------------------------------------------------------------
     def quadrature(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Interior points [N, d] and weights [N] (float64); the weights sum to the box's measure."""
+        """The interior points and their quadrature weights.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            Points [N, d] and weights [N], float64 copies. The weights sum to the box's measure (to 1 for a
+            built-in with ``mean_terms=True``).
+        """
         return self._x.clone(), self._w.clone()
 
     def boundary_quadrature(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(points, weights) of every penalised condition, or None when the ansatz imposes them all."""
+        """The points and weights of every penalised condition.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor) or None
+            Points [M, d] and weights [M] of the conditions in order (a periodic condition's two faces each
+            with half its weight), or None when the ansatz imposes every condition.
+        """
         if not self.conditions:
             return None
         pts, ws = [], []
@@ -703,13 +863,36 @@ class Problem:
         return torch.cat(pts), torch.cat(ws)
 
     def source(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The source at points x [N, d], or None when the problem has none."""
+        """The source term at some points.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points [N, d], one column per coordinate in ``input_names`` order (cast to float64).
+
+        Returns
+        -------
+        torch.Tensor or None
+            The source [N], or None when the problem has none.
+        """
         if self._source is None:
             return None
         return self._source(torch.as_tensor(x, dtype=F64))
 
     def exact(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The exact (or reference) solution at x [N, d]: [N] for one unknown, [N, m] for several; None if unknown."""
+        """The exact (or reference) solution at some points.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points [N, d], one column per coordinate in ``input_names`` order (cast to float64).
+
+        Returns
+        -------
+        torch.Tensor or None
+            [N] for one unknown, [N, m] for m unknowns (in ``unknowns`` order); None when the problem has no
+            known solution.
+        """
         if self._exact is None:
             return None
         v = self._exact(torch.as_tensor(x, dtype=F64))
@@ -718,15 +901,28 @@ class Problem:
         return v
 
     def evaluation_points(self) -> torch.Tensor | None:
-        """Points of the relative L2 error; None means the interior points with their weights."""
+        """The points of the relative L2 error.
+
+        Returns
+        -------
+        torch.Tensor or None
+            A uniform grid [M, d] of about ``n_eval`` points, or None: the interior points with their
+            weights.
+        """
         if self.n_eval is None:
             return None
         side = self.n_eval if self.dim == 1 else max(2, int(round(self.n_eval ** (1.0 / self.dim))))
         return tensor_grid([torch.linspace(lo, hi, side, dtype=F64) for lo, hi in self.domain])
 
     def exact_energy(self) -> float | None:
-        """E*, the energy of the exact solution (given, or by quadrature of the energy density on the interior
-        points); None without an energy or a known solution."""
+        """E*, the energy of the exact solution: the Deep Ritz loss a perfect network would reach.
+
+        Returns
+        -------
+        float or None
+            ``energy_reference`` when given, else the quadrature of the energy density of the exact solution
+            on the interior points; None without an energy or a known solution.
+        """
         if not self.has_energy:
             return None
         if self._energy_reference is not None:
@@ -752,16 +948,49 @@ class Problem:
         return self._exact_energy_cache[0]
 
     def has_ansatz(self) -> bool:
+        """Whether some unknown has a hard ansatz (a factor or a lift).
+
+        Returns
+        -------
+        bool
+            True when ``ansatz`` or ``lift`` was given for at least one unknown.
+        """
         return any(f is not None for f in self._factors) or any(g is not None for g in self._lifts)
 
     def ansatz_jets(self, x: torch.Tensor, spec: JetSpec) -> tuple[list, list]:
-        """Per unknown, the jets (float64, K = 1) of the ansatz factor and lift at x, or None."""
+        """The ansatz factors and lifts with their input derivatives, for the engine.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points [N, d] (float64).
+        spec : JetSpec
+            Which input derivatives to compute.
+
+        Returns
+        -------
+        (list, list)
+            Per unknown, the jet (K = 1) of its factor and of its lift at ``x``, or None where it has none.
+        """
         factors = [None if f is None else autograd_jet(f, x, spec) for f in self._factors]
         lifts = [None if g is None else autograd_jet(g, x, spec) for g in self._lifts]
         return factors, lifts
 
     def solution_from_network(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        """u = lift + factor * N for plain (autograd) evaluation: network outputs n [N, m] -> [N] or [N, m]."""
+        """The solution u = lift + factor * N from a network's outputs (plain autograd evaluation).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points [N, d].
+        n : torch.Tensor
+            The network's outputs at ``x``, [N, m] with one column per unknown.
+
+        Returns
+        -------
+        torch.Tensor
+            [N] for one unknown, [N, m] for several; ``n`` itself where there is no ansatz.
+        """
         cols = []
         for k in range(len(self.unknowns)):
             u = n[:, k]
@@ -783,12 +1012,27 @@ class Problem:
             elif a == "f":
                 kw[a] = f
             else:
-                kw[a] = self.params[a]
+                kw[a] = self.coefficients[a]
         return fn(**kw)
 
     def residual_values(self, u: Jet, cols: Sequence[torch.Tensor], f) -> list[tuple[str, torch.Tensor]]:
-        """(term, r [K, N]) for each residual equation (a residual returning a list gives several rows of the
-        term "residual"; a dict, one term per key)."""
+        """The strong residual, for the formulations.
+
+        Parameters
+        ----------
+        u : Jet
+            The unknowns' values and input derivatives at the points, for K parameter points.
+        cols : sequence of torch.Tensor
+            The coordinates at the points, one [N] tensor per coordinate.
+        f : torch.Tensor or None
+            The source at the points ([N]), or None when the problem has none.
+
+        Returns
+        -------
+        list of (str, torch.Tensor)
+            (term, r [K, N]) per equation: a residual returning a list gives several rows of the term
+            "residual", a dict one term per key.
+        """
         r = self._call(self._residual, self._residual_args, u, cols, f)
         if isinstance(r, dict):
             return list(r.items())
@@ -797,64 +1041,134 @@ class Problem:
         return [("residual", r)]
 
     def energy_values(self, u: Jet, cols: Sequence[torch.Tensor], f) -> list[torch.Tensor]:
+        """The energy density, for the Deep Ritz formulation.
+
+        Parameters
+        ----------
+        u : Jet
+            The unknowns' values and first derivatives at the points, for K parameter points.
+        cols : sequence of torch.Tensor
+            The coordinates at the points, one [N] tensor per coordinate.
+        f : torch.Tensor or None
+            The source at the points ([N]), or None when the problem has none.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One entry, the density [K, N].
+
+        Raises
+        ------
+        ValueError
+            When the problem has no energy density.
+        """
         if self._energy is None:
             raise ValueError(f"problem {self.name!r} has no energy functional, so it supports no Deep Ritz loss")
         return [self._call(self._energy, self._energy_args, u, cols, f)]
 
-    def with_params(self, **params) -> Problem:
-        """The same problem with some parameters (or, for built-ins, options) changed."""
-        if self._rebuild is not None:
-            return build_builtin(self.name, self._rebuild[0], {**self._rebuild[1], **params})
-        unknown = [k for k in params if k not in self.params and k not in ("n_points", "sampling", "seed", "n_eval")]
+    def with_coefficients(self, **coefficients) -> Problem:
+        """The same problem with some coefficients changed (a new problem; this one is unchanged).
+
+        Parameters
+        ----------
+        **coefficients : number
+            New values of some of ``self.coefficients``, e.g. ``kappa=0.3``. A defined problem also takes
+            ``n_points``, ``sampling``, ``seed`` and ``n_eval`` (as ``define_problem``); a built-in takes
+            any option of ``get_problem`` for it (``plw.get_problem(name)`` lists them in its docs), and
+            keeps the others as they are.
+
+        Returns
+        -------
+        Problem
+            A problem built from this one's spec with those values.
+
+        Raises
+        ------
+        ValueError
+            For a name that is neither a coefficient nor one of those options (the error lists what is
+            allowed), or a value the problem's checks reject.
+        """
+        preset = self.spec.preset
+        if preset is not None:
+            return build_builtin(self.name, preset[0], {**preset[1], **coefficients})
+        unknown = [k for k in coefficients if k not in self.coefficients and k not in POINT_OPTIONS]
         if unknown:
             raise ValueError(
-                _problem_error(self.name, f"unknown parameter(s) {unknown}; parameters: {list(self.params)}")
+                _problem_error(
+                    self.name,
+                    f"unknown coefficient(s) {unknown}; coefficients: {list(self.coefficients)} "
+                    f"(the points: {list(POINT_OPTIONS)})",
+                )
             )
-        d = dict(self._definition)
-        d["params"] = {**self.params, **{k: v for k, v in params.items() if k in self.params}}
-        for k in ("n_points", "sampling", "seed", "n_eval"):
-            if k in params:
-                d[k] = params[k]
-        return Problem(self.name, **d)
+        changed = {k: v for k, v in coefficients.items() if k in self.coefficients}
+        points = {k: v for k, v in coefficients.items() if k in POINT_OPTIONS}
+        return Problem(dataclasses.replace(self.spec, coefficients={**self.coefficients, **changed}, **points))
+
+    def with_params(self, **params) -> Problem:
+        """Deprecated: the old name of ``with_coefficients``, removed in the next release.
+
+        Parameters
+        ----------
+        **params : number
+            Passed on to ``with_coefficients``.
+
+        Returns
+        -------
+        Problem
+            ``self.with_coefficients(**params)``, after a FutureWarning naming ``with_coefficients``.
+        """
+        warnings.warn(
+            "Problem.with_params is deprecated and will be removed in the next release; "
+            "use Problem.with_coefficients instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.with_coefficients(**params)
+
+    @property
+    def params(self) -> dict:
+        """Deprecated: the old name of ``coefficients`` (a FutureWarning), removed in the next release."""
+        warnings.warn(
+            "Problem.params is deprecated and will be removed in the next release; use Problem.coefficients instead",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.coefficients
 
     @property
     def options(self) -> dict:
-        """The keyword arguments that rebuild this problem (``get_problem(name, **options)`` for built-ins)."""
-        if self._rebuild is not None:
-            return dict(self._rebuild[1])
-        return dict(self.params)
+        """The keyword arguments that rebuild this problem: for a built-in every option of
+        ``get_problem(name, **options)``, defaults included; for a defined problem its coefficients."""
+        if self.spec.preset is not None:
+            return dict(self.spec.preset[1])
+        return dict(self.coefficients)
 
     def __repr__(self) -> str:
-        if self._rebuild is not None:
-            args = ", ".join(f"{k}={v!r}" for k, v in self._rebuild[1].items())
+        if self.spec.preset is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.spec.preset[1].items())
             return f"get_problem({self.name!r}{', ' if args else ''}{args})"
         box = ", ".join(f"{n}: [{lo:g}, {hi:g}]" for n, (lo, hi) in zip(self.input_names, self.domain))
-        return f"Problem({self.name!r}, {{{box}}}, unknowns={list(self.unknowns)}, params={self.params})"
+        return f"Problem({self.name!r}, {{{box}}}, unknowns={list(self.unknowns)}, coefficients={self.coefficients})"
 
-    # pickling (dask tiles): built-ins travel as their factory and options; defined problems by value
-    # (their functions need cloudpickle, which dask uses)
+    # pickling (dask tiles, worker processes): a problem travels as its spec and is built again from it. A
+    # built-in's spec travels as its factory (by reference) and options; a defined problem's by value (its
+    # functions need cloudpickle, which dask uses)
     def __reduce__(self):
-        if self._rebuild is not None:
-            return (build_builtin, (self.name, *self._rebuild))
-        return (_rebuild_defined, (self.name, self._definition))
+        return (Problem, (self.spec,))
 
 
-def build_builtin(name: str, factory: Callable, options: dict) -> Problem:
-    """A built-in problem from its factory (``pde/library.py``) and options, remembering both, so that
-    ``with_params`` and pickling rebuild it the same way (the factory travels by reference)."""
-    allowed = list(inspect.signature(factory).parameters)
+def build_builtin(name: str, factory: Callable[..., ProblemSpec], options: dict) -> Problem:
+    """A built-in problem from its factory (``pde/library.py``) and options, every option recorded (defaults
+    included) in its spec's ``preset``, so that ``with_coefficients`` and pickling rebuild it the same way."""
+    parameters = inspect.signature(factory).parameters
+    allowed = list(parameters)
     unknown = [p for p in options if p not in allowed]
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for problem {name!r}; allowed: {allowed}")
-    prob = factory(**options)
-    prob._rebuild = (factory, {p: options.get(p, inspect.signature(factory).parameters[p].default) for p in allowed})
-    return prob
+        raise ValueError(f"unknown option(s) {unknown} for problem {name!r}; allowed: {allowed}")
+    return Problem(preset_spec(factory, {p: options.get(p, parameters[p].default) for p in allowed}))
 
 
-def _rebuild_defined(name, definition):
-    return Problem(name, **definition)
-
-
+@renamed_arguments(params="coefficients")
 def define_problem(
     name: str,
     domain: dict,
@@ -863,13 +1177,13 @@ def define_problem(
     unknowns: Sequence[str] | str = ("u",),
     energy: Callable | None = None,
     source: Callable | None = None,
-    conditions=(),
+    conditions: Sequence[Condition] | Condition = (),
     ansatz=None,
     lift=None,
     exact=None,
-    params: dict | None = None,
+    coefficients: dict | None = None,
     energy_reference: float | None = None,
-    n_points=1000,
+    n_points: int | Sequence[int] = 1000,
     sampling: str = "grid",
     seed: int = 0,
     n_eval: int | None = None,
@@ -878,47 +1192,90 @@ def define_problem(
 ) -> Problem:
     """A PDE problem on a box, usable everywhere a problem name is (train, landscape, the widget, ...).
 
-    name: a label. domain: coordinate -> (lo, hi), e.g. {"x": (0, 1), "t": (0, 1)}.
-    residual: function of the unknowns (``Field``s: ``u.t``, ``u.xx``, ``u.xt``, ``u.laplacian``, ...), the
-        coordinates, the parameters and ``f``; returns the strong residual [K, N], zero for the solution (a
-        list for a system: each equation's squares add into the term "residual"; a dict: one term per key).
-    unknowns: the unknowns' names (default one, "u"); a network gets one output per unknown.
-    energy: optional energy density (values and first derivatives only): makes "deep_ritz" available.
-    source: optional function of the coordinates, passed to the residual/energy as ``f``.
-    conditions: ``plw.dirichlet``, ``neumann``, ``initial``, ``initial_rate``, ``periodic`` conditions.
-    ansatz, lift: optional hard ansatz u = lift + ansatz * N (functions of the coordinates, or dicts per
-        unknown); conditions marked ``hard=True`` must be satisfied by it (checked here).
-    exact: the exact or reference solution (a function of the coordinates returning [N], or a list/dict per
-        unknown, or a ``GridReference``); gives ``rel_l2_error``.
-    params: named parameters passed to the functions that ask for them (``with_params`` varies them).
-    energy_reference: E* when known analytically (else computed from ``exact`` by quadrature).
-    n_points: interior points (a total, or a tuple per axis); sampling: "grid" (midpoints, default),
-        "sobol", "lhs" or "uniform" with ``seed``. n_eval: a uniform grid for the error instead of the
-        interior points. time: the time coordinate (default "t" if there is one).
+    The functions (``residual``, ``energy``, ``source``, ``ansatz``, ``lift``, ``exact`` and the conditions'
+    values) are called by argument name: each asks for what it needs among the unknowns (in ``residual``
+    and ``energy``: ``Field`` objects with ``u.t``, ``u.xx``, ``u.xt``, ``u.laplacian``, ``u.d("x", "t")``,
+    ...), the coordinates ([N] tensors), the ``coefficients`` and ``f`` (the source at the points). The
+    residual and energy are called once here to find the derivatives they read; the engine then computes
+    exactly those.
 
-    Mistakes (a derivative of a coordinate that does not exist, an order above two, an unknown that does
-    not exist, a condition off the box, a residual of the wrong shape, ...) are ValueErrors here.
+    Parameters
+    ----------
+    name : str
+        A non-empty label, shown in plots, a landscape's attributes and errors.
+    domain : dict
+        The box: coordinate -> (lo, hi) with finite lo < hi, e.g. ``{"x": (0, 1), "t": (0, 1)}``; the order
+        of the keys is the order of the network's inputs. Names are Python identifiers not starting with
+        "_", other than "value", "grad", "laplacian", "d" and "name".
+    residual : callable
+        The strong residual, zero at the solution: returns [K, N] (K parameter points, N points); a list
+        of them for a system (their squares add into the term "residual"), or a dict name -> [K, N] (one
+        loss term per key). Derivatives of order 0 to 2.
+    unknowns : str or sequence of str, optional
+        The unknowns' names, identifiers other than the coordinates; a network gets one output per unknown.
+        Default ``("u",)``.
+    energy : callable or None, optional
+        An energy density whose integral the solution minimises (values and first derivatives only; not for
+        a problem first order in time): makes the "deep_ritz" formulation available. Default None.
+    source : callable or None, optional
+        A function of the coordinates (and coefficients), handed to the other functions as ``f``. Default
+        None.
+    conditions : sequence of Condition, optional
+        Boundary, initial and periodicity conditions made with ``plw.dirichlet``, ``neumann``, ``initial``,
+        ``initial_rate`` and ``periodic`` (or one of them). Each is a penalty term unless marked
+        ``hard=True``. Default none.
+    ansatz : callable, number, dict or None, optional
+        The factor of a hard ansatz u = lift + ansatz * N: a function of the coordinates (or a number), or a
+        dict unknown -> one for some unknowns. Conditions marked ``hard=True`` must hold for every network:
+        checked here (the factor must vanish on them). Default None (u = N).
+    lift : callable, number, dict or None, optional
+        The lift of the hard ansatz, as ``ansatz``; it must take the hard conditions' values. Default None
+        (zero).
+    exact : callable, GridReference or None, optional
+        The exact or a reference solution, giving the relative L2 error of training: a function of the
+        coordinates (and coefficients) returning [N] (one unknown), a list or dict of [N] per unknown, or a
+        ``GridReference`` interpolated on a grid over the same coordinates. Default None.
+    coefficients : dict or None, optional
+        The PDE's coefficients, name -> number, handed to the functions that ask for them by name; names are
+        identifiers other than the coordinates, the unknowns and "f". ``with_coefficients`` makes copies
+        with other values. Default None (none). The old spelling ``params=`` warns (FutureWarning).
+    energy_reference : float or None, optional
+        E*, the energy at the solution when known analytically (finite); default None: computed from
+        ``exact`` by quadrature on the interior points.
+    n_points : int or sequence of int, optional
+        The interior points: a total (an integer >= 2; a grid takes round(n ** (1/d)) per axis) or a tuple
+        with one count per axis. Default 1000.
+    sampling : str, optional
+        How the interior and the faces are sampled: "grid" (midpoint rule, default), "sobol", "lhs" or
+        "uniform" (drawn with ``seed``; weights measure / N).
+    seed : int, optional
+        The seed of a random sampling. Default 0.
+    n_eval : int or None, optional
+        Measure the relative L2 error on a uniform grid of about this many points (2 to 10 000 000)
+        instead of on the interior points with their weights. Default None.
+    time : str or None, optional
+        The time coordinate, where ``initial`` conditions lie; default None: "t" if there is one.
+    description : str, optional
+        One line saying what the problem is (shown by ``pinn-landscape problems``). Default "".
+
+    Returns
+    -------
+    Problem
+        The problem, checked; built from ``ProblemSpec`` of these arguments (``problem.spec``).
+
+    Raises
+    ------
+    ValueError
+        For every mistake, naming the problem and what is allowed: a derivative of a coordinate that does
+        not exist or of order above two, a function argument the problem does not provide, a residual or
+        exact solution of the wrong shape, a condition off the box or on an unknown that does not exist, a
+        hard condition the ansatz does not satisfy, an energy that reads second derivatives or belongs to a
+        problem first order in time, a name that is taken, a bad ``n_points``, ``sampling``, ``seed`` or
+        ``n_eval``.
+    TypeError
+        When both ``coefficients=`` and its old spelling ``params=`` are given.
     """
-    return Problem(
-        name,
-        domain,
-        residual,
-        unknowns=unknowns,
-        energy=energy,
-        source=source,
-        conditions=conditions,
-        ansatz=ansatz,
-        lift=lift,
-        exact=exact,
-        params=params,
-        energy_reference=energy_reference,
-        n_points=n_points,
-        sampling=sampling,
-        seed=seed,
-        n_eval=n_eval,
-        time=time,
-        description=description,
-    )
+    return Problem(ProblemSpec(**locals()))  # locals() here are exactly the arguments
 
 
-__all__ = ["Problem", "ConditionSet", "SecondOrder", "define_problem"]
+__all__ = ["Problem", "ProblemSpec", "ConditionSet", "SecondOrder", "define_problem"]

@@ -99,3 +99,25 @@ def face_points(domain, axis: int, value: float, counts: Sequence[int], sampling
     for j, k in enumerate(others):
         x[:, k] = xs[:, j]
     return x, ws
+
+
+def given_points(what: str, points, names: Sequence[str], domain: Sequence[tuple[float, float]]) -> torch.Tensor:
+    """Points given as a sequence of coordinate tuples ((x, t), ...), checked against the box: [N, d] float64."""
+    dim = len(domain)
+    if isinstance(points, torch.Tensor) or not isinstance(points, (list, tuple)):
+        raise ValueError(
+            f"{what} must be an integer or a list of points (tuples of {dim} coordinates; a tensor or "
+            f"array: pass .tolist(), since options are kept as plain data), got {type(points).__name__}"
+        )
+    try:
+        x = torch.tensor(points, dtype=F64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} points must be tuples of {dim} numbers") from exc
+    if x.dim() != 2 or x.shape[1] != dim or x.shape[0] == 0:
+        raise ValueError(f"{what} points must have shape [N, {dim}] ({list(names)}), got {list(x.shape)}")
+    lo = torch.tensor([a for a, _ in domain], dtype=F64)
+    hi = torch.tensor([b for _, b in domain], dtype=F64)
+    if not bool(torch.isfinite(x).all()) or bool(((x < lo) | (x > hi)).any()):
+        box = ", ".join(f"{n} in [{a:g}, {b:g}]" for n, (a, b) in zip(names, domain))
+        raise ValueError(f"{what} points must lie in the box ({box})")
+    return x

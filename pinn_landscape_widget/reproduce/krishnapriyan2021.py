@@ -95,7 +95,7 @@ def problem(beta: float, points: str = "paper"):
 def paper_error(run, params=None) -> float:
     """Relative L2 error on their evaluation grid: x = 2 pi i / 256 (i = 0..255), t = linspace(0, 1, 100),
     all 25 600 points, in float64."""
-    beta = float(run.problem.params["beta"])
+    beta = float(run.problem.coefficients["beta"])
     x = torch.arange(256, dtype=torch.float64) * (2 * math.pi / 256)
     t = torch.linspace(0, 1, 100, dtype=torch.float64)
     X, T = torch.meshgrid(x, t, indexing="xy")

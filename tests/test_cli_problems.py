@@ -90,7 +90,7 @@ def test_compute_takes_a_problem_from_a_file_and_varies_its_parameter(user_file,
     assert "heat/strong" in proc.stdout
     ds = xr.open_dataset(out).load()
     assert ds.attrs["problem"] == "heat" and ds.loss.shape == (5, 5)
-    assert '"kappa": 0.3' in ds.attrs["problem_params"]
+    assert '"kappa": 0.3' in ds.attrs["problem_options"]
     # the stored loss is the kappa = 0.3 loss of the stored parameters, not the kappa = 0.1 one
     mine = _load_file(user_file)
     want = _center_loss_by_autograd(mine.heat.with_coefficients(kappa=0.3), ds)
@@ -106,7 +106,7 @@ def test_compute_takes_module_attribute_and_a_function_returning_a_problem(user_
     out = tmp_path / "f.nc"
     assert cli.main(["compute", "--problem", "my_pdes:make_heat", "--out", str(out)] + SMALL) == 0
     ds = xr.open_dataset(out).load()
-    assert ds.attrs["problem"] == "heat" and '"kappa": 0.2' in ds.attrs["problem_params"]
+    assert ds.attrs["problem"] == "heat" and '"kappa": 0.2' in ds.attrs["problem_options"]
     assert "heat/strong" in capsys.readouterr().out
     prob = cli.load_problem("my_pdes:heat")
     assert isinstance(prob, plw.Problem) and prob.coefficients == {"kappa": 0.1}

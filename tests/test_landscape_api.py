@@ -84,7 +84,7 @@ def test_dataset_schema(run):
     ):
         assert key in ds.attrs, key
     assert ds.attrs["problem"] == "poisson1d" and ds.attrs["n_params"] == run.n_params
-    assert json.loads(ds.attrs["problem_params"])["boundary"] == "penalty"
+    assert json.loads(ds.attrs["problem_options"])["boundary"] == "penalty"
     assert ds.attrs["direction_kind"] == "random" and ds.attrs["normalization"] == "filter"
 
 

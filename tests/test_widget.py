@@ -172,14 +172,13 @@ def test_full_grids_wait_for_the_view_to_draw_the_previews_it_was_sent(run, monk
 
 def test_failed_computation_shows_message_and_next_request_works():
     short = plw.train(
-        "poisson1d",
+        plw.get_problem("poisson1d", n_points=32),
         "strong",
         width=6,
         depth=1,
         steps=2,
         record_every=1,
         progress=False,
-        coefficients=dict(n_points=32),
     )
     w = plw.LandscapeWidget(short, resolution=9).wait()
     before = _grid(w).copy()
@@ -680,7 +679,7 @@ def test_precompute_carries_a_slice_it_cannot_compute_as_an_error_that_says_why(
         steps=2,
         record_every=1,
         progress=False,
-        problem_params=dict(n_points=32),
+        coefficients=dict(n_points=32),
     )
     w = plw.LandscapeWidget(short, resolution=5).wait()
     with caplog.at_level("WARNING", logger="pinn_landscape_widget.viz.widget"):

@@ -255,7 +255,7 @@ def landscape(
 
     attrs = dict(
         problem=run.problem.name,
-        problem_params=json.dumps(run.problem.options),
+        problem_options=json.dumps(run.problem.options),
         formulation=obj.formulation.name,
         trained_formulation=run.formulation,
         terms=json.dumps(obj.term_names),

@@ -40,7 +40,7 @@ export class SharedGL implements ContextHolder {
   private losses = new LossLog();
   private restoreTimer = 0;
   status: GLStatus = "idle";
-  /** Why WebGL cannot draw here (status "failed"). */
+  /** Why WebGL cannot draw here (status "failed"), in a few words: "no WebGL 2", "WebGL lost". */
   reason = "";
   readonly clients = new Set<GLClient>();
   /** Contexts this renderer made (a new one after an eviction or a loss that did not come back). */
@@ -102,13 +102,13 @@ export class SharedGL implements ContextHolder {
       gl = null;
     }
     if (!gl) {
-      this.fail("this browser gives the page no WebGL 2");
+      this.fail("no WebGL 2", "this browser gives the page no WebGL 2 context");
       return null;
     }
     try {
       this.renderer = new THREE.WebGLRenderer({ canvas, context: gl, antialias: !isSoftware() });
     } catch (e) {
-      this.fail(`WebGL could not start (${String((e as Error)?.message ?? e)})`);
+      this.fail("WebGL failed", `WebGL could not start: ${String((e as Error)?.message ?? e)}`);
       return null;
     }
     this.renderer.setPixelRatio(1);
@@ -143,7 +143,7 @@ export class SharedGL implements ContextHolder {
     if (this.status !== "lost") return;
     this.drop();
     if (this.losses.lost(Date.now())) {
-      this.fail("the WebGL context was lost and did not come back");
+      this.fail("WebGL lost", "the WebGL context was lost and did not come back, again and again");
       return;
     }
     this.status = "idle";
@@ -167,15 +167,16 @@ export class SharedGL implements ContextHolder {
     if (!r) return;
     r.domElement.removeEventListener("webglcontextlost", this.onLost);
     r.domElement.removeEventListener("webglcontextrestored", this.onRestored);
+    const lost = r.getContext().isContextLost();
     r.dispose();
-    r.forceContextLoss();
+    if (!lost) r.forceContextLoss(); // the context goes now, not when the canvas is collected
   }
 
-  private fail(reason: string) {
+  private fail(reason: string, why: string) {
     this.drop();
     this.status = "failed";
     this.reason = reason;
-    console.warn(`pinn-landscape-widget: 3-D view unavailable: ${reason}`);
+    console.warn(`pinn-landscape-widget: 3-D views unavailable (${why}); heatmaps or saved pictures are shown`);
     // after the draw that found out has returned: a panel then draws what it can instead
     queueMicrotask(() => {
       for (const c of [...this.clients]) c.unavailable(reason);

@@ -152,7 +152,6 @@ export class PanelView implements GLClient {
     this.noGl = reason;
     this.drawnKey = "";
     this.rebuild();
-    if (this.grid && this.grid.nB > 1 && this.host.get("view") !== "heatmap") this.host.noWebGL(reason);
   }
 
   /** The canvas on screen now. */
@@ -214,7 +213,7 @@ export class PanelView implements GLClient {
     if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
     if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
     if (this.noGl && g && g.nB > 1 && this.host.get("view") !== "heatmap") {
-      notes.push(`3-D view unavailable (${this.noGl}): drawn as a heatmap`);
+      notes.push(`${this.noGl}: heatmap instead of 3-D`);
     }
     this.note.textContent = notes.join("; ");
     this.note.classList.toggle("plw-note-error", status === "error" || !!p.message);
@@ -242,6 +241,9 @@ export class PanelView implements GLClient {
     this.labelKey = "";
     const p = this.data;
     const g = (this.grid = this.decode());
+    const gl = sharedGL();
+    if (!gl.usable()) this.noGl = gl.reason; // found out before this panel was made
+    const wantSurface = !!g && g.nB > 1 && this.host.get("view") !== "heatmap";
     this.table = decodeFloat32(p.trajectory);
     this.caption.textContent = p.title ?? (p.key?.length ? p.key.join(" / ") : "");
     this.caption.title = this.caption.textContent ?? "";
@@ -260,7 +262,8 @@ export class PanelView implements GLClient {
     const cmap = this.host.get("colormap") ?? "viridis";
     this.zTicks = scaleTicks(g.scaled.min, g.scaled.max, log, 5);
     const levels = this.host.get("contours") ? contourValues(this.zTicks, g.scaled.min, g.scaled.max) : null;
-    const surface = g.nB > 1 && this.host.get("view") !== "heatmap" && !this.noGl;
+    const surface = wantSurface && !this.noGl;
+    if (wantSurface && this.noGl) this.host.noWebGL(this.noGl);
     this.mode = surface ? "surface" : "2d";
     if (surface) {
       if (!this.scene) {

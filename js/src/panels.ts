@@ -60,7 +60,7 @@ export class Panels implements PanelHost {
       img.alt = "The landscape as saved with the notebook";
       const cap = document.createElement("figcaption");
       cap.className = "plw-saved-caption";
-      cap.textContent = `3-D view unavailable (${this.noGl}): the picture saved with the notebook is shown`;
+      cap.textContent = `3-D view unavailable here (${this.noGl}): the picture saved with the notebook`;
       fig.append(img, cap);
       this.el.prepend(fig);
     }

@@ -259,6 +259,15 @@ def test_without_webgl_the_saved_picture_or_heatmaps_with_the_reason(lecture_pag
         assert caption == "3-D view unavailable here (no WebGL 2): the picture saved with the notebook", caption
         assert root.locator(".plw-panel").evaluate_all("(ps) => ps.every((p) => p.offsetParent === null)")
         screenshot(page, "many_widgets_no_webgl_saved_png", ".plw-root >> nth=0")
+        # another look is no longer what was saved: the panels come back, as heatmaps
+        root.locator("select[data-trait=colormap]").select_option("gray")
+        page.wait_for_function(
+            """() => { const r = document.querySelectorAll('.plw-root')[0];
+                return !r.querySelector('.plw-saved-picture') &&
+                    Array.from(r.querySelectorAll('.plw-panel')).every((p) => Number(p.dataset.drawn) > 0); }"""
+        )
+        assert root.locator(".plw-note").all_inner_texts() == ["no WebGL 2: heatmap instead of 3-D"] * 3
+        assert all(s["fraction"] > 0.3 for s in page.evaluate(PANEL_STATS_JS)[:3])
 
         # widget NO_PNG has none: its panels draw heatmaps, each saying why in one line
         other = page.locator(".plw-root").nth(NO_PNG)

@@ -6,6 +6,7 @@ a browser without WebGL shows the picture saved with the notebook, or heatmaps w
 from __future__ import annotations
 
 import base64
+import copy
 
 import nbformat
 import pytest
@@ -77,8 +78,24 @@ def many_widgets_notebook(n: int = N_WIDGETS, twice: int = 0) -> nbformat.Notebo
 
 
 @pytest.fixture(scope="module")
-def lecture_page(tmp_path_factory):
-    return plw.notebook_to_html(many_widgets_notebook(), tmp_path_factory.mktemp("many") / "lecture.html")
+def lecture_notebook():
+    return many_widgets_notebook()
+
+
+@pytest.fixture(scope="module")
+def lecture_page(lecture_notebook, tmp_path_factory):
+    return plw.notebook_to_html(lecture_notebook, tmp_path_factory.mktemp("many") / "lecture.html")
+
+
+@pytest.fixture(scope="module")
+def copies_page(lecture_notebook, tmp_path_factory):
+    """The lecture page with one copy of the front end per widget, as JupyterLab loads it (a module per
+    widget model): each widget's ESM differs by a comment, so the page imports it ten times."""
+    nb = copy.deepcopy(lecture_notebook)
+    models = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    for k, m in enumerate(models.values()):
+        m["state"]["_esm"] += f"\n// copy {k}\n"
+    return plw.notebook_to_html(nb, tmp_path_factory.mktemp("copies") / "lecture.html")
 
 
 def _open(page, path, ready_js=ALL_ON_SCREEN_DRAWN_JS, timeout_ms=60_000):
@@ -288,6 +305,39 @@ def test_without_webgl_the_saved_picture_or_heatmaps_with_the_reason(lecture_pag
         assert all(stats[3 * NO_PNG + k]["fraction"] > 0.3 for k in range(3)), stats[3 * NO_PNG : 3 * NO_PNG + 3]
         screenshot(page, "many_widgets_no_webgl_heatmaps", f".plw-root >> nth={NO_PNG}")
         assert not [e for e in page.errors if "ERR_" not in e and "Failed to load resource" not in e], page.errors
+
+
+@pytest.mark.browser
+def test_ten_copies_of_the_front_end_share_a_budget_of_contexts(copies_page):
+    with browser_page(viewport=(1200, 800)) as page:
+        tti_ms = _open(page, copies_page)
+        print(f"\ntime to interactive, ten copies of the front end: {tti_ms:.0f} ms")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        ys = list(range(0, height, 700)) + [height]
+        held = []
+        for y in ys[1:] + ys[::-1]:
+            page.evaluate(f"window.scrollTo(0, {y})")
+            _wait_on_screen_drawn(page)
+            held.append(len(page.evaluate(GL_JS)))
+        # every copy that drew made a context, but never more than the budget were held at once
+        budget = page.evaluate(f"() => {BUDGET}.limit")
+        assert max(held) == budget < 16, held
+        stats = page.evaluate(PANEL_STATS_JS)
+        assert len(stats) == 33 and all(s["fraction"] > 0.05 for s in stats), [round(s["fraction"], 3) for s in stats]
+
+        # the first widget's copy gave its context back on the way down; turning its camera makes a new one
+        drawn = [p["drawn"] for p in page.evaluate(PANELS_JS)]
+        box = page.locator(".plw-canvas canvas").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=4)
+        page.mouse.up()
+        _wait_on_screen_drawn(page, drawn)
+        turned = page.evaluate(PANEL_STATS_JS)
+        assert all(turned[k]["hash"] != stats[k]["hash"] and turned[k]["fraction"] > 0.05 for k in range(3))
+        assert len(page.evaluate(GL_JS)) == budget
+        said = _webgl_messages(page.console)
+        assert not any("Too many active WebGL" in m or "Context Lost" in m for m in said), said
 
 
 def test_the_exporter_keeps_the_saved_png_in_each_landscape_view_only():

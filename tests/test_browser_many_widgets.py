@@ -276,6 +276,13 @@ def test_without_webgl_the_saved_picture_or_heatmaps_with_the_reason(lecture_pag
         assert caption == "3-D view unavailable here (no WebGL 2): the picture saved with the notebook", caption
         assert root.locator(".plw-panel").evaluate_all("(ps) => ps.every((p) => p.offsetParent === null)")
         screenshot(page, "many_widgets_no_webgl_saved_png", ".plw-root >> nth=0")
+        # Save PNG gives the picture shown
+        with page.expect_download() as dl:
+            root.locator("button[data-action=save-png]").click()
+        src = img.get_attribute("src")
+        assert src.startswith("data:image/png;base64,")
+        with open(dl.value.path(), "rb") as f:
+            assert f.read() == base64.b64decode(src.split(",", 1)[1])
         # another look is no longer what was saved: the panels come back, as heatmaps
         root.locator("select[data-trait=colormap]").select_option("gray")
         page.wait_for_function(

@@ -611,7 +611,9 @@ export class PanelView implements GLClient {
   }
 
   dispose() {
-    sharedGL().clients.delete(this);
+    const gl = sharedGL();
+    gl.clients.delete(this);
+    if (!gl.clients.size) gl.release(); // no panel of this copy of the bundle left: its context goes
     unwatchVisibility(this.root);
     this.scene?.dispose();
     this.root.remove();

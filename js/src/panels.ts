@@ -71,6 +71,11 @@ export class Panels implements PanelHost {
     for (const v of this.views) v.root.style.display = on ? "none" : "";
   }
 
+  /** The saved picture, when it is shown instead of the panels. */
+  shownPicture(): HTMLImageElement | null {
+    return this.saved?.querySelector("img") ?? null;
+  }
+
   /** The panels no longer show what was saved (new data, or another look): drop the saved picture. */
   dropSavedPicture() {
     if (!this.savedPicture) return;

@@ -200,6 +200,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
 
   async function savePng(scale = 2): Promise<{ blob: Blob; width: number; height: number }> {
     const { bg, fg } = theme();
+    const saved = panels.shownPicture();
+    if (saved) { // the panels are hidden behind the saved picture (no WebGL here): that picture is the view
+      return { blob: await (await fetch(saved.src)).blob(), width: saved.naturalWidth, height: saved.naturalHeight };
+    }
     const t = state.get("title") || panels.views[0]?.root.querySelector(".plw-caption")?.textContent || "Loss landscape";
     return composePng(panels, t, scale, bg, fg);
   }

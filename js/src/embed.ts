@@ -7,7 +7,10 @@
 // each widget's front end from another CDN, so an offline page shows nothing. An anywidget model already
 // holds its whole front end (the _esm trait), so this script needs nothing but the page: it rebuilds each
 // model (binary buffers included) and calls the ESM's render() with a model that has no kernel behind it.
-// Views of other widget libraries are left alone.
+// A widget displayed twice is two views of one model, as in a notebook (a setting changed in one shows in
+// both). A view may carry the PNG the notebook saved with it (key plw_saved_png, put there by the package's
+// nbconvert exporter): the widget shows it when the browser cannot draw in 3-D. Views of other widget
+// libraries are left alone.
 
 type Buffer = { path: (string | number)[]; data: string; encoding?: "base64" | "hex" };
 type SavedModel = {
@@ -78,14 +81,28 @@ function loadEsm(esm: string): Promise<any> {
   return esmCache.get(esm)!;
 }
 
-/** Draw one view; false when it is not an anywidget view this script can draw. */
-async function renderView(script: HTMLScriptElement, models: Record<string, SavedModel>): Promise<boolean> {
-  const { model_id: id } = JSON.parse(script.textContent || "{}");
+/** The PNG a view carries (base64, from the notebook's output) as a data: URL, or "" when it has none. */
+export function savedPicture(view: Record<string, unknown>): string {
+  const png = view.plw_saved_png;
+  return typeof png === "string" && /^[A-Za-z0-9+/=\s]+$/.test(png) ? `data:image/png;base64,${png.replace(/\s/g, "")}` : "";
+}
+
+/** Draw one view; false when it is not an anywidget view this script can draw. Views of one model id share
+ * one model (made on the first). */
+async function renderView(script: HTMLScriptElement, models: Record<string, SavedModel>,
+  made: Map<string, SavedStateModel>): Promise<boolean> {
+  const view = JSON.parse(script.textContent || "{}");
+  const id = view.model_id;
   const saved = models[id];
   if (!saved || saved.model_module !== "anywidget" || typeof saved.state?._esm !== "string") return false;
-  const state = restoreState(saved);
+  const model = made.get(id) ?? new SavedStateModel(restoreState(saved));
+  const first = !made.has(id);
+  made.set(id, model);
+  const state = saved.state;
   const host = document.createElement("div");
   host.className = "plw-saved-widget";
+  const picture = savedPicture(view);
+  if (picture) host.dataset.plwSavedPicture = picture;
   script.after(host);
   if (typeof state._css === "string" && state._css) {
     const style = document.createElement("style");
@@ -95,8 +112,7 @@ async function renderView(script: HTMLScriptElement, models: Record<string, Save
   const mod = await loadEsm(state._esm as string);
   let widget = mod.default ?? mod;
   if (typeof widget === "function") widget = await widget(); // anywidget's factory form
-  const model = new SavedStateModel(state);
-  await widget.initialize?.({ model });
+  if (first) await widget.initialize?.({ model });
   await widget.render?.({ model, el: host });
   return true;
 }
@@ -111,11 +127,12 @@ export async function renderSavedWidgets(doc: Document = document): Promise<numb
     }
   }
   let drawn = 0;
+  const made = new Map<string, SavedStateModel>();
   for (const s of Array.from(doc.querySelectorAll<HTMLScriptElement>(`script[type="${VIEW_TYPE}"]`))) {
     if (s.dataset.plwRendered) continue;
     s.dataset.plwRendered = "1";
     try {
-      if (await renderView(s, models)) drawn++;
+      if (await renderView(s, models, made)) drawn++;
     } catch (e) {
       console.warn("pinn-landscape-widget: a saved widget could not be drawn", e);
     }

@@ -309,3 +309,10 @@ export function webglRendererName(): string {
     return "";
   }
 }
+
+/** A CSS colour without its alpha: "rgba(0, 0, 0, 0.87)" (JupyterLab's text colour) is "rgb(0, 0, 0)".
+ * three.js ignores the alpha, and warns each time it is given one. */
+export function solidColor(css: string): string {
+  const m = /^rgba\(\s*([^,]+),\s*([^,]+),\s*([^,]+),[^)]*\)$/i.exec(css.trim());
+  return m ? `rgb(${m[1].trim()}, ${m[2].trim()}, ${m[3].trim()})` : css;
+}

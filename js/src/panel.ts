@@ -8,6 +8,7 @@ import { Box, Label } from "./layout";
 import { LabelOverlay } from "./labels";
 import { COLORBAR_H_HEIGHT, Ticks, colorbarWidth, drawColorbar, drawColorbarH, drawLabels, linearTicks, scaleTicks,
 } from "./plot2d";
+import { GLClient, onScreenNow, sharedGL, unwatchVisibility, watchVisibility } from "./gl";
 import { FLOOR, PanelScene, viewPixelRatio } from "./scene";
 import { Grid, HeatmapImage, contourValues, draw2d, frame2d, gridPointIn2d, surfaceObjects } from "./surface";
 import {
@@ -26,6 +27,8 @@ export interface PanelHost {
   select(index: number): void;
   inspect(index: number, alpha: number, beta: number): void;
   remove(index: number): void;
+  /** A panel could not draw its 3-D view (no WebGL here, or lost for good): it draws a heatmap instead. */
+  noWebGL(reason: string): void;
 }
 
 /** How a payload's values are plotted: minus E* (Deep Ritz) when known or on a log scale, log10 or not. */
@@ -46,7 +49,7 @@ export function quantityTitle(p: Payload, log: boolean): string {
   return log ? `${base} (log scale)` : base;
 }
 
-export class PanelView {
+export class PanelView implements GLClient {
   readonly root = document.createElement("section");
   private caption = document.createElement("div");
   private removeBtn = document.createElement("button");
@@ -78,6 +81,14 @@ export class PanelView {
   mode: "surface" | "2d" | "empty" = "empty";
   /** The camera still is the fitted default (so a resize refits it). */
   fitted = true;
+  /** On screen (or about to be): only then is the picture drawn. null until first asked. */
+  private visible: boolean | null = null;
+  /** The picture is out of date (it changed while off screen, or the context was lost). */
+  private dirty = false;
+  /** Pictures drawn on screen so far (tests and page timings read it as data-drawn). */
+  private drawn = 0;
+  /** Why the 3-D view cannot be drawn here ("" while it can). */
+  noGl = "";
 
   constructor(private host: PanelHost, id: string) {
     this.root.className = "plw-panel";
@@ -111,6 +122,36 @@ export class PanelView {
     this.root.append(head, body, this.desc);
     this.ctx = this.canvas2d.getContext("2d")!;
     this.root.addEventListener("pointerdown", () => host.select(this.index));
+    sharedGL().clients.add(this);
+    watchVisibility(this.root, (v) => this.setVisible(v));
+  }
+
+  // ---- on screen or not, and the shared renderer's news ---------------------------------------------------
+  private isVisible(): boolean {
+    this.visible ??= onScreenNow(this.root);
+    return this.visible;
+  }
+
+  /** The panel came on screen (draw it if its picture is out of date) or left it (free its GPU copy). */
+  setVisible(v: boolean) {
+    this.visible = v;
+    if (v && this.dirty) this.render();
+    if (!v) this.scene?.releaseGpu();
+  }
+
+  /** The shared context came back or was replaced: draw again (now if on screen). */
+  invalidate() {
+    if (this.mode !== "surface") return;
+    this.dirty = true;
+    if (this.isVisible()) this.render();
+  }
+
+  /** WebGL is unavailable here: a surface panel draws its heatmap instead, with the reason under it. */
+  unavailable(reason: string) {
+    if (this.noGl === reason) return;
+    this.noGl = reason;
+    this.drawnKey = "";
+    this.rebuild();
   }
 
   /** The canvas on screen now. */
@@ -171,6 +212,9 @@ export class PanelView {
     if (p.message) notes.push(p.message);
     if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
     if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
+    if (this.noGl && g && g.nB > 1 && this.host.get("view") !== "heatmap") {
+      notes.push(`${this.noGl}: heatmap instead of 3-D`);
+    }
     this.note.textContent = notes.join("; ");
     this.note.classList.toggle("plw-note-error", status === "error" || !!p.message);
   }
@@ -197,6 +241,9 @@ export class PanelView {
     this.labelKey = "";
     const p = this.data;
     const g = (this.grid = this.decode());
+    const gl = sharedGL();
+    if (!gl.usable()) this.noGl = gl.reason; // found out before this panel was made
+    const wantSurface = !!g && g.nB > 1 && this.host.get("view") !== "heatmap";
     this.table = decodeFloat32(p.trajectory);
     this.caption.textContent = p.title ?? (p.key?.length ? p.key.join(" / ") : "");
     this.caption.title = this.caption.textContent ?? "";
@@ -215,7 +262,8 @@ export class PanelView {
     const cmap = this.host.get("colormap") ?? "viridis";
     this.zTicks = scaleTicks(g.scaled.min, g.scaled.max, log, 5);
     const levels = this.host.get("contours") ? contourValues(this.zTicks, g.scaled.min, g.scaled.max) : null;
-    const surface = g.nB > 1 && this.host.get("view") !== "heatmap";
+    const surface = wantSurface && !this.noGl;
+    if (wantSurface && this.noGl) this.host.noWebGL(this.noGl);
     this.mode = surface ? "surface" : "2d";
     if (surface) {
       if (!this.scene) {
@@ -329,9 +377,16 @@ export class PanelView {
   /** Draw the current picture (cheap: no geometry is rebuilt). */
   render() {
     if (this.mode === "empty" || !this.grid || !this.cw) return;
+    if (!this.isVisible()) {
+      this.dirty = true; // drawn when it comes on screen
+      return;
+    }
+    this.dirty = false;
     const { bg, fg } = this.host.theme();
     const p = this.host.replayPosition(this);
     const labels = this.paint(this.mode === "surface" ? null : this.ctx, this.canvas2d.width / this.cw, bg, fg, p, 0, 0);
+    if (this.dirty) return; // the shared context is away: drawn again when it is back
+    this.root.dataset.drawn = String(++this.drawn);
     // labels move only with the camera or the size (a replay frame moves the marker alone)
     const key = `${this.mode}:${this.cw}x${this.ch}:${this.scene?.camera.matrixWorld.elements.join()}:${labels.length}`;
     if (key !== this.labelKey || this.mode !== "surface") this.overlay.update(labels, { x: 0, y: 0, w: this.cw, h: this.ch });
@@ -373,8 +428,13 @@ export class PanelView {
     const h = this.ch;
     const log = this.host.get("z_scale") === "log";
     if (this.mode === "surface" && this.scene) {
-      if (ctx) this.scene.renderTo(ctx, w, h, scale, bg, dx * scale, dy * scale);
-      else this.scene.render(bg);
+      const ok = ctx ? this.scene.renderTo(ctx, w, h, scale, bg, dx * scale, dy * scale) : this.scene.render(bg);
+      if (!ok) {
+        // no context now: the old picture stays; a lost context is waited for, then the panel is drawn again
+        // (invalidate), and if WebGL is gone for good it draws a heatmap (unavailable)
+        if (!ctx) this.dirty = true;
+        return [];
+      }
       if (!ctx && this.labelKey.endsWith(`:${this.scene.camera.matrixWorld.elements.join()}:${this.overlay.labels.length}`) &&
         this.labelKey.startsWith(`surface:${w}x${h}:`)) {
         return this.overlay.labels; // the camera did not move: the same labels
@@ -434,7 +494,7 @@ export class PanelView {
       this.paintColorbar(ctx, scale);
       ctx.restore();
     }
-    this.render(); // the shared renderer's size may have changed: redraw the screen copy
+    this.render(); // the labels on screen again (the export laid them out for the picture)
   }
 
   private drawColorbar() {
@@ -551,6 +611,10 @@ export class PanelView {
   }
 
   dispose() {
+    const gl = sharedGL();
+    gl.clients.delete(this);
+    if (!gl.clients.size) gl.release(); // no panel of this copy of the bundle left: its context goes
+    unwatchVisibility(this.root);
     this.scene?.dispose();
     this.root.remove();
   }

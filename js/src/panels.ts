@@ -19,6 +19,12 @@ export class Panels implements PanelHost {
   views: PanelView[] = [];
   selectedIndex = 0;
   private uid = Math.random().toString(36).slice(2, 8);
+  /** The picture saved with the notebook (a data: URL), shown instead of the panels when this browser
+   * cannot draw their 3-D views; null when there is none, or once the panels no longer show what was saved. */
+  savedPicture: string | null = null;
+  /** Why the 3-D views cannot be drawn here ("" while they can). */
+  private noGl = "";
+  private saved: HTMLElement | null = null;
 
   constructor(private state: State, private ev: PanelsEvents) {
     this.el.className = "plw-panels";
@@ -35,6 +41,46 @@ export class Panels implements PanelHost {
   }
   inspect(i: number, a: number, b: number) {
     this.ev.inspect(i, a, b);
+  }
+
+  /** A panel cannot draw in 3-D here: show the saved picture, if there is one, in place of the panels. */
+  noWebGL(reason: string) {
+    this.noGl = reason;
+    this.showSaved();
+  }
+
+  /** The saved picture (with a line saying why) instead of the panels, or the panels again. */
+  private showSaved() {
+    const on = !!(this.noGl && this.savedPicture);
+    if (on && !this.saved) {
+      const fig = (this.saved = document.createElement("figure"));
+      fig.className = "plw-saved-picture";
+      const img = document.createElement("img");
+      img.src = this.savedPicture!;
+      img.alt = "The landscape as saved with the notebook";
+      const cap = document.createElement("figcaption");
+      cap.className = "plw-saved-caption";
+      cap.textContent = `3-D view unavailable here (${this.noGl}): the picture saved with the notebook`;
+      fig.append(img, cap);
+      this.el.prepend(fig);
+    }
+    if (!on && this.saved) {
+      this.saved.remove();
+      this.saved = null;
+    }
+    for (const v of this.views) v.root.style.display = on ? "none" : "";
+  }
+
+  /** The saved picture, when it is shown instead of the panels. */
+  shownPicture(): HTMLImageElement | null {
+    return this.saved?.querySelector("img") ?? null;
+  }
+
+  /** The panels no longer show what was saved (new data, or another look): drop the saved picture. */
+  dropSavedPicture() {
+    if (!this.savedPicture) return;
+    this.savedPicture = null;
+    this.showSaved();
   }
 
   /** The data each panel draws: the kernel's, or (no kernel) the precomputed slice for its spec. */
@@ -59,6 +105,7 @@ export class Panels implements PanelHost {
       v.setSelected(i === this.selectedIndex);
       if (cam?.position && v.fitted) v.setCamera(cam);
     });
+    if (this.noGl) this.showSaved();
   }
 
   /** Columns for the current width; each panel then sizes its view. */
@@ -180,6 +227,7 @@ export class Panels implements PanelHost {
   }
 
   dispose() {
+    this.saved?.remove();
     window.clearTimeout(this.saveTimer);
     for (const v of this.views) v.dispose();
     this.views = [];

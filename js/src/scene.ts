@@ -1,28 +1,18 @@
-// The 3-D scene of one panel: its WebGL canvas, camera and orbit controls, lights, the floor grid and
-// axes, and the label anchors that the label overlay projects. (A renderer per panel draws straight to the
-// screen: copying one shared renderer's picture into each panel cost 70 % of a replay frame in Chromium.)
+// The 3-D scene of one panel: its camera and orbit controls, lights, the floor grid and axes, the label
+// anchors that the label overlay projects, and the 2-D canvas its picture is copied into. The picture is
+// drawn by the renderer every panel shares (gl.ts), so a panel holds no WebGL context of its own.
 import * as THREE from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
-import { Range, isSoftwareRenderer, webglRendererName } from "./lib";
+import { sharedGL } from "./gl";
+import { Range, solidColor } from "./lib";
 import { Label, PRESETS, TICK_FONT_PX, TITLE_FONT_PX, axisEdges, fitDistance } from "./layout";
 import { Ticks } from "./plot2d";
+
+export { viewPixelRatio } from "./gl";
 
 export const HEIGHT = 1.1; // surface height in scene units (alpha and beta span [-1, 1]); _camera.py knows it
 export const FLOOR = -0.06; // the floor grid, just under the lowest point of the surface
 const TARGET = new THREE.Vector3(0, 0, HEIGHT * 0.42);
-
-/** Whether WebGL runs on a software rasterizer here (asked once per page). */
-let software: boolean | null = null;
-function isSoftware(): boolean {
-  software ??= isSoftwareRenderer(webglRendererName());
-  return software;
-}
-
-/** The pixel ratio the view draws at: 1 on a software rasterizer (every pixel is CPU time taken from the
- * kernel on the same machine), else the screen's, at most 2. */
-export function viewPixelRatio(): number {
-  return isSoftware() ? 1 : Math.min(2, window.devicePixelRatio || 1);
-}
 
 export interface AxisSpec {
   a: Range;
@@ -43,14 +33,12 @@ export class PanelScene {
   readonly content = new THREE.Group(); // surface, contours, trajectory (replaced on new data)
   private axesGroup = new THREE.Group();
   private axes: AxisSpec | null = null;
-  readonly renderer: THREE.WebGLRenderer;
-  readonly canvas: HTMLCanvasElement;
+  /** The picture on screen: a 2-D canvas the shared renderer's picture is copied into. */
+  readonly canvas = document.createElement("canvas");
+  private ctx = this.canvas.getContext("2d")!;
   aspect = 1.5;
 
   constructor() {
-    // preserveDrawingBuffer: the picture can be read back (tests, a page's screenshot) after it is shown
-    this.renderer = new THREE.WebGLRenderer({ antialias: !isSoftware(), preserveDrawingBuffer: true });
-    this.canvas = this.renderer.domElement;
     const events = this.canvas;
     this.camera.up.set(0, 0, 1);
     this.controls = new OrbitControls(this.camera, events);
@@ -77,7 +65,7 @@ export class PanelScene {
     this.axes = spec;
     disposeTree(this.axesGroup, false);
     this.axesGroup.clear();
-    const col = new THREE.Color(spec.fg);
+    const col = new THREE.Color(solidColor(spec.fg));
     const grid: number[] = [];
     const x = (t: number) => -1 + (2 * (t - spec.a[0])) / (spec.a[1] - spec.a[0] || 1);
     const y = (t: number) => -1 + (2 * (t - spec.b[0])) / (spec.b[1] - spec.b[0] || 1);
@@ -112,7 +100,7 @@ export class PanelScene {
       const h = this.height(v);
       pts.push(cx, cy, h, cx * 1.04, cy * 1.04, h);
     }
-    this.zAxis = lines(pts, new THREE.Color(spec.fg), 0.7);
+    this.zAxis = lines(pts, new THREE.Color(solidColor(spec.fg)), 0.7);
     this.axesGroup.add(this.zAxis);
   }
 
@@ -193,33 +181,37 @@ export class PanelScene {
 
   /** Size the canvas: cssW x cssH CSS px at ``ratio`` device px each. */
   setSize(cssW: number, cssH: number, ratio: number) {
-    this.renderer.setPixelRatio(ratio);
-    this.renderer.setSize(cssW, cssH, true);
+    this.canvas.width = Math.round(cssW * ratio);
+    this.canvas.height = Math.round(cssH * ratio);
+    this.canvas.style.width = `${cssW}px`;
+    this.canvas.style.height = `${cssH}px`;
     this.camera.aspect = cssW / cssH;
     this.camera.updateProjectionMatrix();
   }
 
-  render(bg: string) {
+  /** Draw the picture onto the panel's canvas; false when WebGL cannot draw now (see sharedGL().status). */
+  render(bg: string): boolean {
     this.updateZAxis();
-    this.renderer.setClearColor(new THREE.Color(bg));
-    this.renderer.render(this.scene, this.camera);
+    return sharedGL().draw(this.scene, this.camera, this.ctx, 0, 0, this.canvas.width, this.canvas.height, bg);
   }
 
   /** The picture at ``scale`` device px per CSS px, drawn into ctx at (dx, dy) device px (for Save PNG). */
-  renderTo(ctx: CanvasRenderingContext2D, cssW: number, cssH: number, scale: number, bg: string, dx: number, dy: number) {
-    const ratio = this.renderer.getPixelRatio();
-    this.setSize(cssW, cssH, scale);
-    this.render(bg);
-    ctx.drawImage(this.canvas, dx, dy);
-    this.setSize(cssW, cssH, ratio);
-    this.render(bg);
+  renderTo(ctx: CanvasRenderingContext2D, cssW: number, cssH: number, scale: number, bg: string, dx: number,
+    dy: number): boolean {
+    this.updateZAxis();
+    return sharedGL().draw(this.scene, this.camera, ctx, Math.round(dx), Math.round(dy), Math.round(cssW * scale),
+      Math.round(cssH * scale), bg);
+  }
+
+  /** Free the GPU's copies of the geometry (a panel scrolled off screen); the next draw uploads them again. */
+  releaseGpu() {
+    disposeTree(this.scene, false);
   }
 
   dispose() {
     this.controls.dispose();
     disposeTree(this.scene);
-    this.renderer.dispose();
-    this.renderer.forceContextLoss?.();
+    this.canvas.width = this.canvas.height = 0;
     this.canvas.remove();
   }
 }

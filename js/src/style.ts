@@ -60,6 +60,9 @@ export const CSS = `
 .plw-note { position: absolute; left: 4px; bottom: 2px; right: 4px; color: #a04a00; pointer-events: none; z-index: 2;
   text-shadow: 0 0 3px var(--plw-bg); }
 .plw-note-error { color: #b00020; }
+.plw-saved-picture { grid-column: 1 / -1; margin: 0; }
+.plw-saved-picture img { display: block; max-width: 100%; height: auto; }
+.plw-saved-caption { color: #a04a00; margin-top: 2px; }
 .plw-badge { position: absolute; right: 6px; top: 4px; display: none; padding: 1px 8px; border-radius: 10px;
   background: var(--plw-bg2); border: 1px solid var(--plw-line); color: var(--plw-muted); z-index: 2; }
 .plw-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }

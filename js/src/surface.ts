@@ -2,7 +2,7 @@
 // heatmap with contours, or, for a 1-D slice, a line plot. 2-D views draw on the panel's canvas and
 // hand their tick labels to the label overlay.
 import * as THREE from "three";
-import { Range, Scaled, buildSurface, colormapLUT, contourSegments } from "./lib";
+import { Range, Scaled, buildSurface, colormapLUT, contourSegments, solidColor } from "./lib";
 import { heatmapPixels } from "./interp";
 import { Label } from "./layout";
 import { Frame, Ticks, drawCurve, drawFrame, frameLabels, linearTicks, makeFrame } from "./plot2d";
@@ -52,7 +52,7 @@ export function surfaceObjects(g: Grid, cmap: string, wireframe: boolean, levels
     }
     const lg = new THREE.BufferGeometry();
     lg.setAttribute("position", new THREE.Float32BufferAttribute(pts, 3));
-    out.push(new THREE.LineSegments(lg, new THREE.LineBasicMaterial({ color: new THREE.Color(fg), transparent: true,
+    out.push(new THREE.LineSegments(lg, new THREE.LineBasicMaterial({ color: new THREE.Color(solidColor(fg)), transparent: true,
       opacity: 0.45 })));
   }
   return out;

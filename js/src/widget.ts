@@ -3,7 +3,7 @@
 //
 //   state.ts     model access, local overrides, kernel liveness, precomputed slices
 //   controls.ts  the side panel            panels.ts   the row of panels, linked cameras, add/remove
-//   panel.ts     one panel                 scene.ts    3-D camera, axes, shared renderer
+//   panel.ts     one panel                 scene.ts    3-D camera, axes; gl.ts the shared renderer
 //   surface.ts   surface, heatmap, 1-D     trajectory.ts  path, markers
 //   replay.ts    play/scrub, history       solution.ts    u_theta, exact, error
 //   exportpng.ts Save PNG                  lib/layout/interp/plot2d.ts  pure helpers (vitest)
@@ -80,6 +80,9 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       replay.show();
     },
   });
+  // a page made from a saved notebook may carry the picture the notebook saved (embed.ts puts it here): shown
+  // when this browser cannot draw the 3-D views, as long as the panels show what was saved
+  panels.savedPicture = host.dataset.plwSavedPicture || null;
   const controls = new Controls(state, {
     editPanel: (f, v) => panels.edit(f, v),
     selectPanel: (i) => panels.select(i),
@@ -197,6 +200,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
 
   async function savePng(scale = 2): Promise<{ blob: Blob; width: number; height: number }> {
     const { bg, fg } = theme();
+    const saved = panels.shownPicture();
+    if (saved) { // the panels are hidden behind the saved picture (no WebGL here): that picture is the view
+      return { blob: await (await fetch(saved.src)).blob(), width: saved.naturalWidth, height: saved.naturalHeight };
+    }
     const t = state.get("title") || panels.views[0]?.root.querySelector(".plw-caption")?.textContent || "Loss landscape";
     return composePng(panels, t, scale, bg, fg);
   }
@@ -209,7 +216,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   // ---- wiring ----
   for (const name of ["panel_data", "panels", "z_scale", "colormap", "contours", "wireframe", "view", "z_shared",
     "run_labels", "runs_info", "interactive", "static_choices", "title", "show_controls"]) {
-    state.on(`change:${name}`, rebuildAll);
+    state.on(`change:${name}`, () => {
+      if (name !== "title" && name !== "show_controls") panels.dropSavedPicture();
+      rebuildAll();
+    });
   }
   for (const name of ["seed", "normalization", "resolution", "zoom", "link_cameras", "direction_kinds"]) {
     state.on(`change:${name}`, () => controls.sync());

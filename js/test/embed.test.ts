@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { restoreState } from "../src/embed";
+import { restoreState, savedPicture } from "../src/embed";
 
 describe("restoreState", () => {
   it("puts base64 and hex buffers back at their (nested) paths as DataViews", () => {
@@ -24,5 +24,14 @@ describe("restoreState", () => {
     expect(new Float32Array(nested.grid.buffer)[0]).toBe(1.5);
     expect(Array.from(new Uint8Array(state.raw.buffer))).toEqual([1, 2, 255]);
     expect((saved.state as any).grid).toBeUndefined(); // the saved state itself is left as it was
+  });
+});
+
+describe("savedPicture", () => {
+  it("makes a data: URL of the PNG a view carries, and nothing of a missing or odd one", () => {
+    expect(savedPicture({ model_id: "m", plw_saved_png: "iVBORw0K\nGgo=" })).toBe("data:image/png;base64,iVBORw0KGgo=");
+    expect(savedPicture({ model_id: "m" })).toBe("");
+    expect(savedPicture({ model_id: "m", plw_saved_png: 42 })).toBe("");
+    expect(savedPicture({ model_id: "m", plw_saved_png: "x\" onerror=\"alert(1)" })).toBe("");
   });
 });

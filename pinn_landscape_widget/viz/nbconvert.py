@@ -4,7 +4,8 @@ nbconvert's stock HTML export loads the widget renderer (@jupyter-widgets/html-m
 page is opened, and that renderer fetches anywidget's front end from another CDN: offline, or years later,
 the widget is an empty box. This exporter points nbconvert's ``widget_renderer_url`` at the package's own
 renderer of saved state (``static/embed/plw-embed.js``, inlined as a data: URL), which draws every anywidget
-view from the ``_esm`` its saved state already holds. Everything else is nbconvert's ``lab`` template.
+view from the ``_esm`` its saved state already holds. A LandscapeWidget view also keeps the PNG saved beside
+it in the output, shown where the browser cannot draw in 3-D. Everything else is nbconvert's ``lab`` template.
 
     jupyter nbconvert --to plw_html executed.ipynb        # the exporter is registered as an entry point
     plw.notebook_to_html("executed.ipynb", "page.html")   # the same from Python
@@ -16,6 +17,7 @@ it by default) or save it from JupyterLab with "Save Widget State Automatically"
 from __future__ import annotations
 
 import base64
+import copy
 from pathlib import Path
 
 from traitlets import default
@@ -35,6 +37,26 @@ def embed_script_data_url() -> str:
     return "data:text/javascript;base64," + base64.b64encode(EMBED_SCRIPT.read_bytes()).decode()
 
 
+STATE_MIME = "application/vnd.jupyter.widget-state+json"
+VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def with_saved_pictures(nb):
+    """A copy of ``nb`` in which each LandscapeWidget view carries the PNG its output saved beside it
+    (``plw_saved_png``): nbconvert writes one representation per output, the view, and would drop the PNG.
+    The widget shows it where the browser cannot draw in 3-D (no WebGL)."""
+    models = nb.metadata.get("widgets", {}).get(STATE_MIME, {}).get("state", {})
+    ours = {mid for mid, m in models.items() if "panel_data" in m.get("state", {})}
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            view, png = data.get(VIEW_MIME), data.get("image/png")
+            if isinstance(view, dict) and view.get("model_id") in ours and isinstance(png, str):
+                data[VIEW_MIME] = {**view, "plw_saved_png": png.replace("\n", "")}
+    return nb
+
+
 class OfflineWidgetHTMLExporter(HTMLExporter):
     """HTML export in which saved anywidget views (LandscapeWidget among them) draw offline."""
 
@@ -43,6 +65,9 @@ class OfflineWidgetHTMLExporter(HTMLExporter):
     @default("widget_renderer_url")
     def _default_widget_renderer_url(self):
         return embed_script_data_url()
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        return super().from_notebook_node(with_saved_pictures(nb), resources, **kw)
 
 
 def notebook_to_html(notebook, path) -> Path:

@@ -118,7 +118,7 @@ def renamed_arguments(**old_to_new):
             return func(*args, **kwargs)
 
         renames = {old: spec[0] if isinstance(spec, tuple) else spec for old, spec in old_to_new.items()}
-        call.renamed_arguments = renames  # type: ignore[attr-defined]
+        call.renamed_arguments = renames
         return call
 
     return wrap

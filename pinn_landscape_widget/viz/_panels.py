@@ -92,7 +92,7 @@ def normalize_panels(value, runs: dict, kinds, default_kind: str) -> list[dict]:
         ck = entry.get("checkpoint")
         if ck is not None:
             n = checkpoint_count(run)
-            if isinstance(ck, bool) or not isinstance(ck, numbers.Integral) or not -n <= ck < n:
+            if isinstance(ck, bool) or not isinstance(ck, numbers.Integral) or not -n <= int(ck) < n:
                 span = f"an integer in [0, {n - 1}] (a recorded checkpoint of run {label!r})" if n else "None"
                 _fail(f"{where}['checkpoint'] must be None (the trained parameters) or {span}, got {ck!r}")
             ck = int(ck) % n

@@ -98,7 +98,10 @@ class SliceComputer:
         """The plane's centre: a recorded checkpoint, or None (the directions' own origin, else theta*)."""
         if s.checkpoint is None:
             return None
-        return trajectory_of(self.runs[s.run])[s.checkpoint]
+        traj = trajectory_of(self.runs[s.run])
+        if traj is None:  # normalize_panels only lets a checkpoint through for a run that recorded some
+            raise ValueError(f"run {s.run!r} recorded no trajectory, so it has no checkpoint {s.checkpoint}")
+        return traj[s.checkpoint]
 
     def _landscape(self, s: SliceSettings, on_chunk, subsample=None) -> xr.Dataset:
         dirs = self.directions_for(s)

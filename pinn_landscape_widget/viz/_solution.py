@@ -103,6 +103,7 @@ class ReplayBuilder:
             self.done[label] = out
             return out
         traj = trajectory_of(run)
+        assert traj is not None  # reason() above is non-empty for a run without a trajectory
         dim = int(getattr(run.problem, "dim", 0))
         if dim not in REPLAY_RESOLUTION:
             out["solution_reason"] = f"the solution panel draws problems in 1 or 2 coordinates; this one has {dim}"

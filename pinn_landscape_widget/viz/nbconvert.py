@@ -57,7 +57,7 @@ def with_saved_pictures(nb):
     return nb
 
 
-class OfflineWidgetHTMLExporter(HTMLExporter):
+class OfflineWidgetHTMLExporter(HTMLExporter):  # type: ignore[misc,valid-type]  # loaded through require()
     """HTML export in which saved anywidget views (LandscapeWidget among them) draw offline."""
 
     export_from_notebook = "HTML (widgets drawn offline)"

@@ -22,6 +22,7 @@ import warnings
 import torch
 
 from ..pde.derivatives import Jet, JetSpec
+from ._threads import PerThreadState
 from .mlp import MLP
 
 
@@ -43,7 +44,7 @@ def float_parameters(module: torch.nn.Module, selected=None) -> list[tuple[str, 
     return [(n, p) for n, p in pairs if n in set(names)]
 
 
-class ModuleNetwork:
+class ModuleNetwork(PerThreadState):
     """A user's module as a network: flat parameters, batched jets, plain copies for ``model_at``."""
 
     def __init__(
@@ -135,15 +136,6 @@ class ModuleNetwork:
     @property
     def description(self) -> str:
         return f"{type(self.template).__name__} ({self.n_params} parameters)"
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_local")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     # --- evaluation ----------------------------------------------------------------------------------------------
     def _module_for_thread(self) -> torch.nn.Module:

@@ -31,6 +31,7 @@ import torch
 import xarray as xr
 
 from .._checks import resolve_device, resolve_dtype
+from ..engine._threads import PerThreadState
 from ..engine.module_network import ModuleNetwork, as_network, float_parameters
 from ..engine.objective import Objective, total
 from ..pde.formulations import get_formulation
@@ -117,7 +118,7 @@ class _Bound(torch.nn.Module):
         return self._fn(self.model)
 
 
-class CustomObjective:
+class CustomObjective(PerThreadState):
     """A user's loss as an objective: [K, P] parameter points -> each term, the loss and the error."""
 
     def __init__(self, run: ModelRun, name: str, device, dtype):
@@ -143,15 +144,6 @@ class CustomObjective:
     @property
     def n_params(self) -> int:
         return self.net.n_params
-
-    def __getstate__(self):  # for dask workers: each process makes its own per-thread model copies
-        state = dict(self.__dict__)
-        state.pop("_local")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def _model(self) -> torch.nn.Module:
         m = getattr(self._local, "model", None)

@@ -53,6 +53,7 @@ from multiprocessing.connection import wait
 import torch
 
 from . import _threads
+from .protocols import LossObjective
 
 # a message carries consecutive chunks worth about this much work (measured as the workers report it), so the
 # parent's per-message cost (building the points, two pipe transfers, the progress callback; ~0.1-0.2 ms)
@@ -96,7 +97,7 @@ def _probe() -> None:
         raise RuntimeError("autograd gave a wrong gradient in the worker")
 
 
-def _serve(conn, objective) -> None:
+def _serve(conn, objective: LossObjective) -> None:
     """A worker: set up, report ready, then evaluate the chunks of parameter points it receives."""
     torch.set_num_threads(1)  # first of all: never enter the parent's OpenMP team, which is not here
     _IN_WORKER[0] = True
@@ -133,9 +134,8 @@ def _serve(conn, objective) -> None:
             conn.send(("failed", idx, (type(exc).__name__, str(exc), traceback.format_exc(), original)))
 
 
-def _loss_name(objective) -> str:
-    formulation = getattr(objective, "formulation", None)
-    return str(getattr(formulation, "name", type(objective).__name__))
+def _loss_name(objective: LossObjective) -> str:
+    return str(objective.formulation.name)
 
 
 class _Workers:
@@ -210,7 +210,7 @@ class _Workers:
 
 
 def evaluate_chunks(
-    objective,
+    objective: LossObjective,
     make_params: Callable[[slice], torch.Tensor],
     chunks: Sequence[slice],
     store: Callable[[slice, dict[str, torch.Tensor]], None],

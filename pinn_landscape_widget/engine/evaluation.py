@@ -19,6 +19,7 @@ from .._checks import check_choice, check_int
 from . import _processes
 from ._threads import few_threads_per_op, run_parts, workers_for
 from .mlp import reused_buffers
+from .protocols import LossObjective, Run, as_run
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 # On a CPU the torch kernels are bound by memory passes: chunks whose activations stay in cache are fastest
@@ -40,16 +41,18 @@ PROCESS_GAIN_FACTOR = 2.0
 SWITCH_AFTER_S = 0.05
 
 
-def process_safe(objective) -> bool:
+def process_safe(objective: LossObjective) -> bool:
     """Whether the objective's chunks may be evaluated on forked worker processes.
 
-    An objective says so with a ``process_safe`` attribute (True for a user's opaque per-point loss, which
-    holds the GIL; our batched objectives run in torch kernels that release it and gain nothing; absent:
-    False). Only CPU objectives: a forked child must not touch CUDA."""
-    return bool(getattr(objective, "process_safe", False)) and objective.device.type == "cpu"
+    An objective declares it (``LossObjective.process_safe``): True for a user's opaque per-point loss, which
+    holds the GIL; our batched objectives run in torch kernels that release it and gain nothing. Only CPU
+    objectives: a forked child must not touch CUDA."""
+    return objective.process_safe and objective.device.type == "cpu"
 
 
-def chunk_size_for(objective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None) -> int:
+def chunk_size_for(
+    objective: LossObjective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None
+) -> int:
     """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget."""
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size, 1)
@@ -110,7 +113,7 @@ def _grid_numerics():
 _COMPILED: dict[int, Callable] = {}
 
 
-def compiled_evaluator(objective) -> Callable:
+def compiled_evaluator(objective: LossObjective) -> Callable:
     """``objective.evaluate`` through torch.compile (one fused kernel per elementwise stretch), cached per
     objective. Shapes are static: callers pad the last chunk to the chunk size."""
     key = id(objective)
@@ -124,7 +127,7 @@ def compiled_evaluator(objective) -> Callable:
 
 
 def evaluate_points(
-    objective,
+    objective: LossObjective,
     make_params: Callable[[slice], torch.Tensor],
     n: int,
     chunk: int,
@@ -157,8 +160,8 @@ def evaluate_points(
             if on_chunk is not None:
                 on_chunk(sl.stop - sl.start)
 
-    net = getattr(objective, "net", None)
-    threads_ok = getattr(objective, "thread_safe", True) and not getattr(net, "vmap_on_cpu", False)
+    # a user's module the engine evaluates with vmap on the CPU too takes one thread (see ModuleNetwork)
+    threads_ok = objective.thread_safe and not getattr(objective.net, "vmap_on_cpu", False)
     procs_ok = process_safe(objective) and not compile
     if parallel == "processes" and not procs_ok:
         raise ValueError(
@@ -209,7 +212,7 @@ def _worth_processes(n_workers: int, points: int, wall: float, cpu: float, point
 
 
 @torch.no_grad()
-def _chunk_serial(objective, make_params, n, chunk, store, compile):
+def _chunk_serial(objective: LossObjective, make_params, n, chunk, store, compile):
     evaluate = objective.evaluate
     if compile:
         fn = compiled_evaluator(objective)
@@ -239,7 +242,7 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
             store(sl, res)
 
 
-def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=None) -> list[slice]:
+def _chunk_parallel(objective: LossObjective, make_params, chunks: list[slice], store, switch=None) -> list[slice]:
     """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded
     (above 16: 16 threads with T // 16 torch threads each); see ``_threads`` for why.
 
@@ -307,7 +310,7 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
 
 
 def evaluate(
-    run, params, formulation: str | None = None, *, device=None, dtype=None, chunk_size: int | None = None
+    run: Run, params, formulation: str | None = None, *, device=None, dtype=None, chunk_size: int | None = None
 ) -> dict[str, torch.Tensor]:
     """Loss, each loss term and the relative L2 error at parameter points params [K, P] (or [P]).
 
@@ -315,7 +318,7 @@ def evaluate(
     ``formulation`` evaluates another physics loss with the same network (e.g. the Deep Ritz energy of a
     strong-form run).
     """
-    obj = run.objective(formulation, device, dtype)
-    p = obj._check(torch.as_tensor(params))
+    obj = as_run(run).objective(formulation, device, dtype)
+    p = obj.as_batch(params)
     chunk = chunk_size_for(obj, p.shape[0], chunk_size)
     return evaluate_points(obj, lambda sl: p[sl], p.shape[0], chunk)

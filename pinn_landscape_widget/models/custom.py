@@ -24,7 +24,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -77,6 +77,7 @@ class NamedLoss:
 
     name: str
     term_names: tuple[str, ...]
+    least_squares: ClassVar[bool] = False  # what the user's function computes is opaque: no residuals known
 
     def terms(self, problem=None) -> tuple[str, ...]:
         return self.term_names
@@ -132,6 +133,7 @@ class CustomObjective(PerThreadState):
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
         self.differentiates_inputs = True  # the user's function calls torch.autograd: no forward-mode transforms
+        self.has_residual_vectors = False  # the function returns one scalar per term
         # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
@@ -160,7 +162,7 @@ class CustomObjective(PerThreadState):
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each term [K], differentiable with respect to params (for training-style use and Hessians)."""
-        params = self._check(params)
+        params = self.as_batch(params)
         rows = []
         for k in range(params.shape[0]):
             bound = _Bound(self._model(), self.fn)
@@ -176,7 +178,7 @@ class CustomObjective(PerThreadState):
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"} as [K] tensors: all K in one pass for a batched loss,
         else one parameter point at a time."""
-        params = self._check(params)
+        params = self.as_batch(params)
         if self.batched is not None:
             return self._evaluate_batched(params)
         K = params.shape[0]
@@ -220,8 +222,22 @@ class CustomObjective(PerThreadState):
         return float(torch.linalg.norm(u - self.exact_values) / torch.linalg.norm(self.exact_values))
 
     def rel_l2_error(self, params: torch.Tensor) -> torch.Tensor:
-        params = self._check(params)
+        params = self.as_batch(params)
         return torch.tensor([self._error(self._write(p.detach())) for p in params], dtype=self.dtype)
+
+    def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
+        """Not available: a user's loss function returns one scalar per term, not per-point residuals."""
+        raise ValueError(
+            f"residual_vectors needs a loss made of per-point residuals; loss {self.formulation.name!r} is a "
+            "user's function returning one scalar per term (has_residual_vectors is False)"
+        )
+
+    def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> CustomObjective:
+        """Not available: a user's loss function holds its points itself, so they cannot be cut."""
+        raise ValueError(
+            f"subsample={size!r} needs one of the package's own objectives (point sets with weights); loss "
+            f"{self.formulation.name!r} is a user's function, opaque to us: its points cannot be cut"
+        )
 
     def bytes_per_point(self) -> int:
         sized = getattr(self.batched, "bytes_per_point", None)
@@ -231,7 +247,10 @@ class CustomObjective(PerThreadState):
         # responsive without costing anything
         return 4 * 2**20
 
-    def _check(self, params: torch.Tensor) -> torch.Tensor:
+    def as_batch(self, params) -> torch.Tensor:
+        """``params`` as a batch [K, P] on this objective's device and dtype ([P] becomes [1, P]).
+
+        Raises ValueError naming the shape when it is neither [K, P] nor [P] with this model's P."""
         if not isinstance(params, torch.Tensor):
             params = torch.as_tensor(params)
         if params.dim() == 1:

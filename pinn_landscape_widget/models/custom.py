@@ -37,6 +37,7 @@ from ..engine.objective import Objective, total
 from ..pde.formulations import get_formulation
 from ..pde.library import get_problem
 from ..pde.problems import Problem
+from ._run import RunBase
 from .training import TrainResult
 
 DEFAULT_COORDS = {1: ("x",), 2: ("x", "y"), 3: ("x", "y", "z")}
@@ -279,51 +280,38 @@ class BatchedLoss(Protocol):
 
 
 @dataclass
-class ModelRun:
-    """A run made from a user's model and losses (``from_model``): the same interface as a trained run."""
+class ModelRun(RunBase[CustomObjective]):
+    """A run made from a user's model and losses (``from_model``): the same interface as a trained run.
+
+    Besides ``TrainResult``'s fields (``problem`` is a ``ModelProblem``, ``net`` the engine's wrapper of the
+    model, ``seed`` -1 and ``optimizer`` "user"): ``losses``, the user's loss functions by name (the run's
+    formulations); ``term_names``, each loss's terms; ``points``, the points [N, d] of the error and the
+    solution panel (float64, or None).
+    """
 
     problem: ModelProblem
-    formulation: str
     net: ModuleNetwork
-    params: torch.Tensor
-    trajectory: torch.Tensor
-    trajectory_steps: list[int]
-    history: xr.Dataset
-    losses: dict
-    term_names: dict
-    device: torch.device
-    dtype: torch.dtype
-    points: torch.Tensor | None = None
-    seed: int = -1
-    optimizer: str = "user"
-    diverged: bool = False
-    message: str = ""
-    attrs: dict = field(default_factory=dict)  # how the run is evaluated, e.g. "evaluation": "traced" or "per point"
-    _objectives: dict = field(default_factory=dict, repr=False)
-    _f64: list | None = field(default=None, repr=False)
-
-    @property
-    def n_params(self) -> int:
-        return self.net.n_params
+    losses: dict = field(kw_only=True)
+    term_names: dict = field(kw_only=True)
+    points: torch.Tensor | None = field(default=None, kw_only=True)
+    _f64: list | None = field(default=None, repr=False, kw_only=True)
 
     @property
     def formulations(self) -> list[str]:
+        """The names of the run's losses."""
         return list(self.losses)
 
-    @property
-    def init_params(self) -> torch.Tensor:
-        return self.trajectory[0]
-
-    def objective(self, formulation=None, device=None, dtype=None) -> CustomObjective:
+    def _loss_name(self, formulation: str | None) -> str:
         name = formulation or self.formulation
         if name not in self.losses:
             raise ValueError(f"formulation must be one of this run's losses {list(self.losses)}, got {name!r}")
-        dev = self.device if device is None else resolve_device(device)
-        dt = self.dtype if dtype is None else resolve_dtype(dtype)
-        key = (name, str(dev), dt)
-        if key not in self._objectives:
-            self._objectives[key] = CustomObjective(self, name, dev, dt)
-        return self._objectives[key]
+        return name
+
+    def _new_objective(self, name: str, device: torch.device, dtype: torch.dtype) -> CustomObjective:
+        return CustomObjective(self, name, device, dtype)
+
+    def _module_at(self, params: torch.Tensor) -> torch.nn.Module:
+        return self.net.module(params.to(self.dtype))
 
     def float64_blockers(self) -> list[str]:
         """Why this run's losses cannot be evaluated in float64 (empty when they can): float32 tensors a
@@ -333,13 +321,6 @@ class ModelRun:
             for lname, fn in self.losses.items():
                 self._f64 += [f"loss {lname!r} {why}" for why in _float64_blockers(fn, self.net)]
         return list(self._f64)
-
-    def model_at(self, params: torch.Tensor) -> torch.nn.Module:
-        """A copy of the model holding these parameters."""
-        params = torch.as_tensor(params)
-        if params.shape != (self.n_params,):
-            raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
-        return self.net.module(params.to(self.dtype))
 
     def _eval_data(self, device, dtype):
         if self.points is None or self.problem.exact_fn is None:
@@ -565,7 +546,20 @@ def from_model(
         traj, steps = theta[None].clone(), [0]
         history = _one_row(losses, model, next(iter(losses)))
     run = ModelRun(
-        problem, next(iter(losses)), net, theta, traj, steps, history, dict(losses), term_names, dev, dt, points
+        problem,
+        next(iter(losses)),
+        net,
+        theta,
+        traj,
+        steps,
+        history,
+        seed=-1,
+        optimizer="user",
+        device=dev,
+        dtype=dt,
+        losses=dict(losses),
+        term_names=term_names,
+        points=points,
     )
     if "rel_l2_error" not in run.history:
         errs = np.full(run.history.sizes["step"], np.nan)

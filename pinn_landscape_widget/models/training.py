@@ -9,7 +9,7 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,11 +18,13 @@ from tqdm.auto import tqdm
 
 from .._checks import check_choice, check_int, check_positive, resolve_device, resolve_dtype, show_progress
 from ..engine.mlp import MLP
-from ..engine.module_network import as_network
+from ..engine.module_network import ModuleNetwork, as_network
 from ..engine.objective import Objective
+from ..engine.protocols import as_run, is_run
 from ..pde.formulations import get_formulation, supported_formulations
 from ..pde.library import get_problem
 from ..pde.problems import Problem
+from ._run import RunBase
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
 
@@ -41,58 +43,58 @@ class PINNModel(torch.nn.Module):
 
 
 @dataclass
-class TrainResult:
-    """A trained PINN: its problem, network, parameters, recorded trajectory and history."""
+class TrainResult(RunBase[Objective]):
+    """A trained PINN: its problem, network, parameters, recorded trajectory and history (what ``train``
+    returns; ``from_model(model, problem)`` makes one too).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem the network solves (``plw.get_problem`` / ``plw.define_problem``).
+    formulation : str
+        The loss it was trained with, one of ``formulations`` ("strong", "deep_ritz", ...).
+    net : MLP or network
+        The network: ``plw.MLP``, or the engine's wrapper of a user's module (``train(model=...)``).
+    params : torch.Tensor
+        The trained parameters theta* [P].
+    trajectory : torch.Tensor
+        Recorded parameters [T, P]: the initial ones first, theta* last.
+    trajectory_steps : list of int
+        The optimizer step of each row of ``trajectory``.
+    history : xarray.Dataset
+        Over dim "step" (one row per state, after 0, 1, ... steps): ``loss``, ``loss_<term>`` and
+        ``rel_l2_error``; attrs say how the run was trained.
+    seed : int
+        The seed of the initialisation (-1 for a model trained elsewhere).
+    optimizer : str
+        "adam", "lbfgs", "adam+lbfgs", or "user" for a model trained elsewhere.
+    device : torch.device
+        Where the run's objectives evaluate by default.
+    dtype : torch.dtype
+        The parameters' dtype, torch.float32 or torch.float64.
+    diverged : bool
+        Whether training stopped at a non-finite loss or parameters; default False.
+    message : str
+        What happened when it diverged; default "".
+    attrs : dict
+        Notes on the run (e.g. "evaluation": how it is evaluated); default empty.
+    """
 
     problem: Problem
-    formulation: str
-    net: MLP  # or a ModuleNetwork wrapping the user's module (train(model=...))
-    params: torch.Tensor
-    trajectory: torch.Tensor
-    trajectory_steps: list[int]
-    history: xr.Dataset
-    seed: int
-    optimizer: str
-    device: torch.device
-    dtype: torch.dtype
-    diverged: bool = False
-    message: str = ""
-    _objectives: dict = field(default_factory=dict, repr=False)
-    attrs: dict = field(default_factory=dict)  # as every run has: how it is evaluated (e.g. "evaluation")
-
-    @property
-    def n_params(self) -> int:
-        return self.net.n_params
+    net: MLP | ModuleNetwork
 
     @property
     def formulations(self) -> list[str]:
         """The losses this run can be evaluated under (``formulation=`` of landscape, evaluate, ...)."""
         return supported_formulations(self.problem)
 
-    @property
-    def init_params(self) -> torch.Tensor:
-        return self.trajectory[0]
+    def _loss_name(self, formulation: str | None) -> str:
+        return get_formulation(formulation or self.formulation, self.problem).name
 
-    def objective(self, formulation=None, device=None, dtype=None) -> Objective:
-        """The (cached) objective of this run, optionally for another formulation, device or dtype."""
-        form = get_formulation(formulation or self.formulation, self.problem).name
-        dev = self.device if device is None else resolve_device(device)
-        dt = self.dtype if dtype is None else resolve_dtype(dtype)
-        key = (form, str(dev), dt)
-        if key not in self._objectives:
-            self._objectives[key] = Objective(self.problem, self.net, form, dev, dt)
-        return self._objectives[key]
+    def _new_objective(self, name: str, device: torch.device, dtype: torch.dtype) -> Objective:
+        return Objective(self.problem, self.net, name, device, dtype)
 
-    def float64_blockers(self) -> list[str]:
-        """Why this run's loss cannot be evaluated in float64: never, for a problem's own loss (its points
-        and data are made in whatever dtype is asked)."""
-        return []
-
-    def model_at(self, params: torch.Tensor) -> torch.nn.Module:
-        """A plain torch module x -> u(x) with these parameters, including any hard-constraint ansatz."""
-        params = torch.as_tensor(params)
-        if params.shape != (self.n_params,):
-            raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
+    def _module_at(self, params: torch.Tensor) -> torch.nn.Module:
         return PINNModel(self.net.module(params), self.problem)
 
     def __repr__(self) -> str:
@@ -107,13 +109,14 @@ class TrainResult:
 
 def _initial_params(init, net, dtype) -> torch.Tensor:
     """A warm start: a parameter vector, or a run whose final parameters to start from."""
-    if hasattr(init, "params") and hasattr(init, "objective"):
-        if init.n_params != net.n_params:
+    if is_run(init):
+        run = as_run(init, "init_params")
+        if run.n_params != net.n_params:
             raise ValueError(
-                f"init_params: the run has {init.n_params} parameters and this network {net.n_params}; "
+                f"init_params: the run has {run.n_params} parameters and this network {net.n_params}; "
                 "a warm start needs the same network"
             )
-        init = init.params
+        init = run.params
     try:
         theta = torch.as_tensor(init).detach().to(device="cpu", dtype=dtype).clone()
     except (TypeError, ValueError, RuntimeError) as exc:

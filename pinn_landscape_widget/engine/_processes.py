@@ -48,7 +48,8 @@ import traceback
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from typing import cast
 
 import torch
 
@@ -134,6 +135,11 @@ def _serve(conn, objective: LossObjective) -> None:
             conn.send(("failed", idx, (type(exc).__name__, str(exc), traceback.format_exc(), original)))
 
 
+def _wait(conns: list[Connection], timeout: float | None = None) -> list[Connection]:
+    """``multiprocessing.connection.wait`` on pipe ends (it returns the ones ready)."""
+    return cast("list[Connection]", wait(conns, timeout))
+
+
 def _loss_name(objective: LossObjective) -> str:
     return str(objective.formulation.name)
 
@@ -152,7 +158,7 @@ class _Workers:
         t0 = time.perf_counter()
         ctx = multiprocessing.get_context("fork")
         self.procs: list = []
-        self.conns: list = []
+        self.conns: list[Connection] = []
         try:
             with warnings.catch_warnings():  # Python >= 3.12 warns on any fork of a process with threads
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -173,7 +179,7 @@ class _Workers:
         waiting = set(range(len(self.conns)))
         deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         while waiting:
-            ready = wait([self.conns[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
+            ready = _wait([self.conns[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
             if not ready:
                 raise ProcessesUnavailable(f"worker processes did not start within {HANDSHAKE_TIMEOUT_S:.0f} s")
             for conn in ready:
@@ -245,7 +251,7 @@ def evaluate_chunks(
         for conn in workers.conns:
             feed(conn)
         while busy:
-            for conn in wait(list(busy)):
+            for conn in _wait(list(busy)):
                 i, sl = busy.pop(conn)
                 try:
                     msg = conn.recv()

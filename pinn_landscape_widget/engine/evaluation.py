@@ -213,15 +213,17 @@ def _worth_processes(n_workers: int, points: int, wall: float, cpu: float, point
 
 @torch.no_grad()
 def _chunk_serial(objective: LossObjective, make_params, n, chunk, store, compile):
-    evaluate = objective.evaluate
+    evaluate: Callable[[torch.Tensor], dict[str, torch.Tensor]] = objective.evaluate
     if compile:
         fn = compiled_evaluator(objective)
 
-        def evaluate(p):
+        def padded(p: torch.Tensor) -> dict[str, torch.Tensor]:
             k = p.shape[0]
             if k < chunk:  # pad to the compiled shape, drop the padding after
                 p = torch.cat([p, p[-1:].expand(chunk - k, -1)])
             return {key: v[:k] for key, v in fn(p).items()}
+
+        evaluate = padded
 
     with _grid_numerics(), reused_buffers():
         for sl in iter_chunks(n, chunk):

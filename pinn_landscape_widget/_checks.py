@@ -95,17 +95,17 @@ def renamed_arguments(**old_to_new: str):
     import warnings
 
     def wrap(func):
+        # a class's __init__ is called as the class: Recorder(params=...), not __init__(params=...)
+        name = func.__qualname__.rsplit(".", 2)[-2] if func.__name__ == "__init__" else func.__name__
+
         @functools.wraps(func)
         def call(*args, **kwargs):
             for old, new in old_to_new.items():
                 if old in kwargs:
                     if new in kwargs:
-                        raise TypeError(
-                            f"{func.__name__}() got both {old}= (the old name) and {new}=; pass only {new}="
-                        )
+                        raise TypeError(f"{name}() got both {old}= (the old name) and {new}=; pass only {new}=")
                     warnings.warn(
-                        f"{func.__name__}({old}=...) is deprecated and will be removed in the next release; "
-                        f"use {new}= instead",
+                        f"{name}({old}=...) is deprecated and will be removed in the next release; use {new}= instead",
                         FutureWarning,
                         stacklevel=2,
                     )

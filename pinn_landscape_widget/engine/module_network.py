@@ -39,7 +39,7 @@ def float_parameters(module: torch.nn.Module, selected=None) -> list[tuple[str, 
     missing = [n for n in names if n not in known]
     if missing:
         raise ValueError(
-            f"params names {missing} are not float parameters of the model; its parameters: {sorted(known)}"
+            f"trainable names {missing} are not float parameters of the model; its parameters: {sorted(known)}"
         )
     return [(n, p) for n, p in pairs if n in set(names)]
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import resolve_device, resolve_dtype
+from .._checks import renamed_arguments, resolve_device, resolve_dtype
 from ..engine._threads import PerThreadState
 from ..engine.module_network import ModuleNetwork, as_network, float_parameters
 from ..engine.objective import Objective, total
@@ -420,6 +420,7 @@ def _domain(points, domain, coords, model) -> tuple[tuple[str, ...], tuple[tuple
     return names, tuple((0.0, 1.0) for _ in names)
 
 
+@renamed_arguments(params="trainable")
 def from_model(
     model: torch.nn.Module,
     losses,
@@ -429,12 +430,12 @@ def from_model(
     domain: dict | None = None,
     coords=None,
     unknowns=None,
-    params=None,
-    dtype=None,
+    trainable=None,
     recorder=None,
     name: str = "model",
-    device="cpu",
     formulation: str | None = None,
+    device=None,
+    dtype=None,
 ) -> ModelRun | TrainResult:
     """A run from your own model and loss function(s), usable everywhere a trained run is.
 
@@ -445,8 +446,8 @@ def from_model(
     layers and tanh/sin/GELU/SiLU runs fused, like ``train(problem, model=model)``, with the problem's hard
     ansatz (if any) applied to the model's output. points and
     exact: points [N, d] and the exact solution there (a function of the points) for ``rel_l2_error`` and the
-    solution panel; domain (coordinate -> (lo, hi)) or coords name the inputs. params: which parameters span
-    the landscape (names, or a function (name, parameter) -> bool). dtype: default the model's.
+    solution panel; domain (coordinate -> (lo, hi)) or coords name the inputs. trainable: which parameters span
+    the landscape (names, or a function (name, parameter) -> bool). device: default the model's. dtype: default the model's.
     recorder: a ``Recorder`` of the loop that trained the model (trajectory and history: PCA directions and
     the trajectory overlay).
     """
@@ -471,17 +472,17 @@ def from_model(
             raise ValueError(f"losses must be named by non-empty strings, got {k!r}")
         if not callable(fn):
             raise ValueError(f"losses[{k!r}] must be a function of the model, got {type(fn).__name__}")
-    pairs = float_parameters(model, params)
+    pairs = float_parameters(model, trainable)
     if not pairs:
         raise ValueError(
             "the model has no float parameters"
-            if params is None
-            else "params selects no parameters of the model; nothing would span the landscape"
+            if trainable is None
+            else "trainable selects no parameters of the model; nothing would span the landscape"
         )
     dt = resolve_dtype(dtype) if dtype is not None else pairs[0][1].dtype
     if dt not in (torch.float32, torch.float64):
         dt = torch.float32
-    dev = resolve_device(device)
+    dev = pairs[0][1].device if device is None else resolve_device(device)
     for lname, fn in losses.items():  # the copies of the model go to `device`; what the loss holds must be there
         away = {n: t.device for n, t in _captured_tensors(fn).items() if t.device != dev}
         if away:
@@ -498,12 +499,12 @@ def from_model(
     if recorder is not None:
         if recorder.model is not model:
             raise ValueError("recorder was made for a different model: pass the Recorder of this model's training loop")
-        if recorder.selected is not params and [n for n, _ in float_parameters(model, recorder.selected)] != [
+        if recorder.selected is not trainable and [n for n, _ in float_parameters(model, recorder.selected)] != [
             n for n, _ in pairs
         ]:
-            raise ValueError("recorder records other parameters than params selects; give both the same selection")
+            raise ValueError("recorder records other parameters than trainable selects; give both the same selection")
 
-    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=params, quiet=False)
+    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=trainable, quiet=False)
     theta = net.flatten().to(dt)
     # the terms of each loss, and a grad path to the parameters (else a landscape would be flat)
     term_names = {}
@@ -591,7 +592,10 @@ def _problem_run(model, problem, formulation, *, recorder, dtype, device) -> Tra
     form = get_formulation(formulation or "strong", prob).name
     first = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
     dt = resolve_dtype(dtype) if dtype is not None else (first.dtype if first is not None else torch.float32)
-    dev = resolve_device(device)
+    if device is None:
+        dev = first.device if first is not None else torch.device("cpu")
+    else:
+        dev = resolve_device(device)
     net, theta = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
     if recorder is not None:
         if recorder.model is not model:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import check_int
+from .._checks import check_int, renamed_arguments
 from ..engine.module_network import float_parameters
 
 
@@ -46,11 +46,12 @@ class Recorder:
 
     model: the torch module being trained. every: snapshot interval in steps. max_snapshots: bound on the
     snapshots kept in memory (thinned evenly beyond it). spill_to: a file path to append every snapshot to
-    instead (float64, one row per snapshot). params: which parameters to record (names or a function
-    (name, parameter) -> bool; default all float parameters), as ``from_model``'s ``params``. start: the
+    instead (float64, one row per snapshot). trainable: which parameters to record (names or a function
+    (name, parameter) -> bool; default all float parameters), as ``from_model``'s ``trainable``. start: the
     number of optimizer steps the model has taken already (the first snapshot's step).
     """
 
+    @renamed_arguments(params="trainable")
     def __init__(
         self,
         model: torch.nn.Module,
@@ -58,7 +59,7 @@ class Recorder:
         *,
         max_snapshots: int = 500,
         spill_to=None,
-        params=None,
+        trainable=None,
         start: int = 0,
     ):
         if not isinstance(model, torch.nn.Module):
@@ -66,10 +67,10 @@ class Recorder:
         self.model = model
         self.every = check_int("every", every, 1)
         self.max_snapshots = check_int("max_snapshots", max_snapshots, 3)
-        self.selected = params
-        self._pairs = float_parameters(model, params)
+        self.selected = trainable
+        self._pairs = float_parameters(model, trainable)
         if not self._pairs:
-            raise ValueError("Recorder: the model has no float parameters to record (or params selects none)")
+            raise ValueError("Recorder: the model has no float parameters to record (or trainable selects none)")
         self.n_params = sum(p.numel() for _, p in self._pairs)
         self.steps_done = check_int("start", start, 0)
         self._rows: dict[int, dict] = {}  # step -> its losses; steps without any are NaN rows in history()

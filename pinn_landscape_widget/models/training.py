@@ -155,8 +155,8 @@ def train(
     steps=1000,
     lr: float = 1e-3,
     seed: int = 0,
-    device="auto",
-    dtype=torch.float32,
+    device=None,
+    dtype=None,
     record_every: int | None = None,
     progress: bool | None = None,
     problem_params: dict | None = None,
@@ -188,8 +188,8 @@ def train(
     if record_every is None:
         record_every = max(1, total // 100)
     record_every = check_int("record_every", record_every, 1)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype)
+    dev = resolve_device(device)  # None and "auto": CUDA when present, else the CPU
+    dt = torch.float32 if dtype is None else resolve_dtype(dtype)
     if model is not None:
         net, theta0 = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
     else:

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..._checks import check_int
+from ..._checks import check_int, renamed_arguments
 from ..._optional import require
 from ..custom import DEFAULT_COORDS, from_model
 from ..recorder import Recorder
@@ -156,7 +156,8 @@ def _domain(model, coords):
     return box(tuple(coords), lo, hi) if coords is not None else None, coords
 
 
-def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = "deepxde", trace: bool = True):
+@renamed_arguments(params="trainable")
+def from_deepxde(model, *, recorder=None, coords=None, trainable=None, name: str = "deepxde", trace: bool = True):
     """A run from a compiled DeepXDE model (PyTorch backend), usable everywhere a trained run is.
 
     Its loss (formulation ``"deepxde"``) is DeepXDE's training loss on ``model.data.train_x``, term by term
@@ -169,7 +170,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     time-dependent geometry) unless ``coords`` names them.
 
     recorder: the ``plw.adapters.DeepXDERecorder`` passed to ``model.train(callbacks=[...])`` (trajectory
-    and loss history: PCA directions, the trajectory overlay). params: which parameters of ``model.net``
+    and loss history: PCA directions, the trajectory overlay). trainable: which parameters of ``model.net``
     span the landscape (as ``plw.from_model``). External trainable variables of an inverse problem are
     held at their current values.
 
@@ -204,7 +205,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     reason: str | None = "trace=False"
     if trace:
         try:
-            fn, reason = TracedDeepXDELoss(loss, model, params), None
+            fn, reason = TracedDeepXDELoss(loss, model, trainable), None
         except Untraceable as exc:
             reason = str(exc)
     points = torch.as_tensor(np.asarray(loss.x)).to(torch.float64)
@@ -224,7 +225,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
         exact=exact,
         domain=domain,
         coords=coords if domain is None else None,
-        params=params,
+        trainable=trainable,
         recorder=rec,
         name=name,
     )

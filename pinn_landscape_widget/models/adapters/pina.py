@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from ..._checks import check_int
+from ..._checks import check_int, renamed_arguments
 from ..._optional import require
 from ..custom import from_model
 from ..recorder import Recorder
@@ -227,7 +227,8 @@ def _domain(problem, variables):
     return box(tuple(variables), [lo[v] for v in variables], [hi[v] for v in variables])
 
 
-def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
+@renamed_arguments(params="trainable")
+def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None):
     """A run from a single-model PINA solver (PINA >= 0.3), usable everywhere a trained run is.
 
     Its loss (formulation ``"pina"``) has one term per condition of ``solver.problem``, named by the
@@ -240,7 +241,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     coordinates are the problem's input variables, the box that of its domains.
 
     recorder: the ``plw.adapters.PinaRecorder`` passed to the Trainer's ``callbacks`` (trajectory and loss
-    history: PCA directions, the trajectory overlay). params: which parameters of ``solver.model`` span the
+    history: PCA directions, the trajectory overlay). trainable: which parameters of ``solver.model`` span the
     landscape (as ``plw.from_model``). The unknown parameters of an inverse problem are held at their
     current values.
 
@@ -261,7 +262,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     loss = PinaLoss(solver)
     fn: PinaLoss | TracedPinaLoss
     try:
-        fn, evaluation = trace(solver, loss, params), "traced"
+        fn, evaluation = trace(solver, loss, trainable), "traced"
     except Untraceable as exc:
         fn, evaluation = loss, f"per point: {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever the trace meets, PINA's own per-point loss still works
@@ -315,7 +316,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         domain=domain,
         coords=variables if domain is None and points is not None and len(variables) == points.shape[1] else None,
         unknowns=list(getattr(problem, "output_variables", []) or []) or None,
-        params=params,
+        trainable=trainable,
         recorder=rec,
         name=name or type(problem).__name__,
     )

@@ -316,9 +316,37 @@ def evaluate(
 ) -> dict[str, torch.Tensor]:
     """Loss, each loss term and the relative L2 error at parameter points params [K, P] (or [P]).
 
-    Returns a dict of [K] tensors (CPU): "loss", "loss_<term>" for each term, "rel_l2_error".
-    ``formulation`` evaluates another physics loss with the same network (e.g. the Deep Ritz energy of a
-    strong-form run).
+    The points are evaluated in chunks sized from a memory budget, on the CPU shared out to threads (or, for
+    a user's per-point Python loss, worker processes), as ``landscape`` evaluates its grid.
+
+    Parameters
+    ----------
+    run : run
+        A run: ``plw.train``, ``plw.from_model`` or ``plw.adapters``, or any object with ``params`` and
+        ``objective()``.
+    params : torch.Tensor or array-like
+        Parameter points [K, P], or one point [P] (taken as K = 1); P is ``run.n_params``.
+    formulation : str or None
+        The loss to evaluate, one of ``run.formulations``; default None, the run's own. Another physics loss
+        of the same network (e.g. the Deep Ritz energy of a strong-form run) is allowed.
+    device : str, torch.device or None
+        "cpu", "cuda", "cuda:N" or "auto"; default None, the run's device.
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, the run's dtype.
+    chunk_size : int or None
+        Parameter points per chunk, an integer >= 1; default None, as many as fit the memory budget.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        [K] tensors on the CPU: "loss", "loss_<term>" for each term (they add up to the loss) and
+        "rel_l2_error" (NaN without an exact solution); "rel_l2_error_<unknown>" too for a system.
+
+    Raises
+    ------
+    ValueError
+        When ``run`` is not a run, ``params`` is not of shape [K, P] or [P], or ``formulation``, ``device``,
+        ``dtype`` or ``chunk_size`` is not one of the values allowed.
     """
     obj = as_run(run).objective(formulation, device, dtype)
     p = obj.as_batch(params)

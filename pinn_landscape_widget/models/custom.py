@@ -439,17 +439,73 @@ def from_model(
 ) -> ModelRun | TrainResult:
     """A run from your own model and loss function(s), usable everywhere a trained run is.
 
-    model: any torch.nn.Module (its current parameters are the run's theta*). losses: a function
-    ``fn(model) -> Tensor | dict[str, Tensor]`` or a dict of named ones (the run's formulations); or a
-    problem (a ``Problem`` from ``define_problem``/``get_problem``, or a built-in's name), whose loss
-    (``formulation``, default "strong") is then evaluated on the engine: a plain ``nn.Sequential`` of Linear
-    layers and tanh/sin/GELU/SiLU runs fused, like ``train(problem, model=model)``, with the problem's hard
-    ansatz (if any) applied to the model's output. points and
-    exact: points [N, d] and the exact solution there (a function of the points) for ``rel_l2_error`` and the
-    solution panel; domain (coordinate -> (lo, hi)) or coords name the inputs. trainable: which parameters span
-    the landscape (names, or a function (name, parameter) -> bool). device: default the model's. dtype: default the model's.
-    recorder: a ``Recorder`` of the loop that trained the model (trajectory and history: PCA directions and
-    the trajectory overlay).
+    The model's current parameters are the run's theta*. A parameter point is evaluated by writing it into a
+    copy of the model (one per worker thread) and calling the loss function; the Hessian tools differentiate
+    it twice through ``torch.func.functional_call``. With a problem instead of loss functions, the problem's
+    own loss is evaluated on the engine (a plain ``nn.Sequential`` of Linear layers and tanh/sin/GELU/SiLU runs
+    fused, like ``train(problem, model=model)``), with the problem's hard ansatz, if any, applied to the
+    model's output.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained network; its float parameters (those ``trainable`` selects) span the landscape.
+    losses : callable, dict, Problem or str
+        A function ``fn(model) -> Tensor | dict[str, Tensor]`` (a scalar loss, or named scalar terms that add
+        up to it), or a dict of named such functions (the run's formulations, the first its own); or a
+        problem: a ``Problem`` (``plw.define_problem`` / ``plw.get_problem``) or a built-in's name (then
+        ``points``, ``exact``, ``domain``, ``coords``, ``unknowns``, ``trainable`` and ``name`` are not used:
+        the problem has its own, and every float parameter spans the landscape).
+    points : torch.Tensor, array-like or None
+        Points [N, d] (or [N] in 1-D) where ``rel_l2_error`` and the solution panel compare the model with
+        ``exact``; default None (no error).
+    exact : callable or None
+        The exact solution as a function of points [N, d] (returning [N] or [N, m]); default None.
+    domain : dict or None
+        Coordinate name -> (lo, hi), the box of the solution panel; default None: the box of ``points``
+        (or [0, 1] per input).
+    coords : sequence of str or None
+        Names of the input coordinates; default None: x, y, z (x0, x1, ... beyond three).
+    unknowns : str, sequence of str or None
+        Names of the outputs; default None: "u" (u0, u1, ... for several).
+    trainable : sequence of str, callable or None
+        Which of the model's parameters span the landscape: names (``model.named_parameters()``), or a
+        function ``(name, parameter) -> bool``; default None, every float parameter. The others, and the
+        buffers, are held at their current values (with a warning). Renamed from ``params``.
+    recorder : Recorder or None
+        The ``plw.Recorder`` of the loop that trained the model, for the trajectory and loss history (PCA
+        directions, the trajectory overlay); default None: the run has only theta*.
+    name : str
+        A label for the run's problem; default "model".
+    formulation : str or None
+        With a problem: its loss, one it supports ("strong", "deep_ritz"); default None, "strong". With loss
+        functions it must be None (name them in a dict instead).
+    device : str, torch.device or None
+        Where the copies of the model are evaluated: "cpu", "cuda", "cuda:N" or "auto"; default None, the
+        model's device. Tensors the loss functions hold must be there.
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, the model's (float32 for
+        another float dtype).
+
+    Returns
+    -------
+    ModelRun or TrainResult
+        A ``ModelRun`` for loss functions, a ``TrainResult`` for a problem; both have the run interface
+        (``objective``, ``params``, ``trajectory``, ``history``, ``model_at``, ...).
+
+    Raises
+    ------
+    ValueError
+        When ``model`` is not a module, a loss does not return scalar tensors, does not depend on the model's
+        parameters or reads another model, ``trainable`` selects nothing, the loss holds tensors on another
+        device, or ``recorder`` belongs to another model or selection.
+
+    Warns
+    -----
+    FutureWarning
+        When called with ``params=`` (now ``trainable=``).
+    UserWarning
+        When buffers or unselected parameters are held fixed.
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")

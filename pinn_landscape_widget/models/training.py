@@ -165,17 +165,69 @@ def train(
 ) -> TrainResult:
     """Train a PINN and return a TrainResult.
 
-    problem: a name from ``list_problems()`` (options in ``problem_params``) or a ``Problem``. The network is
-    our MLP (``width``, ``depth``, ``activation``; one output per unknown), or ``model``: any torch module
-    mapping points [N, d] to [N] or [N, m] (a plain tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and
-    runs on the fused engine; other modules go through ``torch.func``). Training starts from ``init_params``
-    when given (a parameter vector, or a run whose final parameters to continue from: a warm start), else
-    from the seed's initialisation (our MLP) or the module's own parameters.
+    The loss is the run's objective (``TrainResult.objective``) at one parameter point, the same code the
+    landscape grid evaluates. A non-finite loss stops training with a warning; the run keeps everything up
+    to the last finite step (``diverged``, ``message``).
 
-    ``steps`` counts optimizer steps (one L-BFGS step is one iteration with a strong-Wolfe line search);
-    for "adam+lbfgs" an int is split 3:1, or pass (adam_steps, lbfgs_steps). The trajectory holds the
-    initial parameters, every ``record_every``-th step (default: about 100 checkpoints) and the final ones.
-    A non-finite loss stops training with a warning; the run keeps everything up to the last finite step.
+    Parameters
+    ----------
+    problem : str or Problem
+        A name from ``plw.list_problems()`` (its options in ``problem_params``) or a ``Problem``
+        (``plw.define_problem``, ``plw.get_problem``); default "poisson1d".
+    formulation : str
+        The loss, one the problem supports (``plw.formulations.supported_formulations(problem)``): "strong"
+        (squared residuals) or "deep_ritz" (the energy, for problems that have one); default "strong".
+    width : int
+        Units per hidden layer of the MLP, an integer in [1, 4096]; default 50. Not used with ``model``.
+    depth : int
+        Hidden layers of the MLP, an integer in [1, 64]; default 3. Not used with ``model``.
+    activation : str
+        The MLP's activation: "tanh", "sin", "gelu" or "silu"; default "tanh". Not used with ``model``.
+    optimizer : str
+        "adam", "lbfgs" (one step is one iteration with a strong-Wolfe line search) or "adam+lbfgs";
+        default "adam+lbfgs".
+    steps : int or tuple of int
+        Optimizer steps, an integer >= 0; for "adam+lbfgs" an int is split 3:1, or pass
+        (adam_steps, lbfgs_steps); default 1000.
+    lr : float
+        Adam's learning rate, a number > 0; default 1e-3.
+    seed : int
+        Seed of the MLP's initialisation (Glorot-normal weights, zero biases); default 0.
+    device : str, torch.device or None
+        "cpu", "cuda", "cuda:N" or "auto"; default None: CUDA when present, else the CPU ("auto" means the
+        same).
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, float32.
+    record_every : int or None
+        Record the parameters every this many steps (an integer >= 1); default None, about 100 checkpoints.
+        The trajectory also holds the initial and the final parameters.
+    progress : bool or None
+        Draw a progress bar; default None: in a notebook or on a terminal, not in a script writing to a file.
+    problem_params : dict or None
+        Options of a named problem (``plw.get_problem(problem, **problem_params)``); default None.
+    model : torch.nn.Module or None
+        Your own network instead of the MLP: any module mapping points [N, d] to [N] or [N, m] (a plain
+        tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and runs on the fused engine; other modules go
+        through ``torch.func``); it starts from its own parameters. Default None, the MLP.
+    init_params : torch.Tensor, run or None
+        A warm start: a parameter vector [P], or a run of the same network whose final parameters to
+        continue from; default None, the seed's initialisation (or ``model``'s parameters).
+
+    Returns
+    -------
+    TrainResult
+        The run: parameters, trajectory, history (loss, each term and the relative L2 error per step).
+
+    Raises
+    ------
+    ValueError
+        When an argument is not one of the values allowed (the message names it), or ``init_params`` does not
+        fit the network.
+
+    Warns
+    -----
+    RuntimeWarning
+        When training diverges (a non-finite loss or parameters).
     """
     prob = get_problem(problem, **(problem_params or {}))
     form = get_formulation(formulation, prob).name

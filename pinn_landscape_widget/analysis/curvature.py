@@ -297,7 +297,7 @@ def hessian_eigenpairs(
 
     Returns a Dataset over "mode": eigenvalue, eigenvector [mode, param], residual_norm.
     """
-    op = operator or HessianOperator(run, params, term, formulation, dtype, device)
+    op: CurvatureOperator = operator or HessianOperator(run, params, term, formulation, dtype, device)
     P = op.n
     which = check_choice("which", which, WHICH)
     per_end = 2 if which == "both" else 1

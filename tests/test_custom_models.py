@@ -3,6 +3,7 @@
 evaluation (parameters written into a copy of the module, derivatives by autograd)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -339,6 +340,14 @@ def test_the_old_keyword_params_warns_and_selects_the_same_parameters():
     assert float(plw.evaluate(old, theta)["loss"][0]) == float(plw.evaluate(new, theta)["loss"][0])
     with pytest.raises(TypeError, match=r"from_model\(\) got both params= \(the old name\) and trainable="):
         plw.from_model(model, strong, params=_output_layer, trainable=_output_layer)
+    # both warnings point at the caller's line, not into the package
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plw.from_model(model, strong, params=_output_layer)
+    assert sorted((w.category.__name__, w.filename) for w in caught) == [
+        ("FutureWarning", __file__),
+        ("UserWarning", __file__),
+    ]
 
     # Recorder: the same rename, the same snapshots
     recs = [plw.Recorder(model, every=1, trainable=_output_layer)]

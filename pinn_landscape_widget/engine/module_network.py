@@ -56,6 +56,7 @@ class ModuleNetwork(PerThreadState):
         dtype=torch.float32,
         selected=None,
         quiet: bool = False,
+        stacklevel: int = 3,
     ):
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(module).__name__}")
@@ -88,7 +89,7 @@ class ModuleNetwork(PerThreadState):
                     else ""
                 ),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,  # the caller of the function that made the network
             )
         self.width = max(max(s) for s in self.shapes if s) if any(self.shapes) else 64
         self._local = threading.local()  # functional_call swaps a module's tensors: one copy per thread

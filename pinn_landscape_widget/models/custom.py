@@ -560,7 +560,8 @@ def from_model(
         ]:
             raise ValueError("recorder records other parameters than trainable selects; give both the same selection")
 
-    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=trainable, quiet=False)
+    # the warning points at from_model's caller, past the renamed_arguments wrapper
+    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=trainable, quiet=False, stacklevel=4)
     theta = net.flatten().to(dt)
     # the terms of each loss, and a grad path to the parameters (else a landscape would be flat)
     term_names = {}

@@ -232,7 +232,7 @@ def from_deepxde(model, *, recorder=None, coords=None, trainable=None, name: str
             "the DeepXDE model has external trainable variables (an inverse problem); the landscape holds "
             "them at their current values and spans model.net's parameters only",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     rec = inner_recorder(recorder, "DeepXDERecorder", "model.train(callbacks=[recorder])")
     loss = DeepXDELoss(model)
@@ -272,7 +272,7 @@ def from_deepxde(model, *, recorder=None, coords=None, trainable=None, name: str
             warnings.warn(
                 f"from_deepxde evaluates DeepXDE's loss one parameter point at a time: {reason}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller, past the renamed_arguments wrapper
             )
     return run
 

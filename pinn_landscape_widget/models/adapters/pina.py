@@ -288,7 +288,7 @@ def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None)
             "the PINA problem has unknown parameters (an inverse problem); the landscape holds them at their "
             "current values and spans solver.model's parameters only",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     rec = inner_recorder(recorder, "PinaRecorder", "the Trainer's callbacks")
     loss = PinaLoss(solver)
@@ -303,14 +303,14 @@ def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None)
         warnings.warn(
             f"plw.adapters.from_pina: the loss is evaluated one parameter point at a time ({evaluation[11:]})",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     if loss.empty:
         warnings.warn(
             f"conditions {loss.empty} have no training points in the Trainer's split, so PINA's training loss "
             "has no term for them; neither has the landscape",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     problem = solver.problem
     variables = list(getattr(problem, "input_variables", []) or [])
@@ -325,7 +325,7 @@ def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None)
             f"solver.model cannot be called on a plain tensor of the input variables ({type(exc).__name__}: "
             f"{str(exc)[:120]}); the run has no rel_l2_error and no solution panel",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
         points = None
     exact = None

@@ -8,7 +8,8 @@ each use). What implements them:
 - ``LossObjective``: ``engine.objective.Objective`` (a problem's own loss) and ``models.custom.CustomObjective``
   (a user's loss functions, also the adapters' DeepXDE and PINA losses).
 - ``Run``: ``models.training.TrainResult`` and ``models.custom.ModelRun`` (both ``models._run.RunBase``), and any
-  object with their members. ``models._run.as_run`` is where what a user passes becomes a run.
+  object with their members. ``as_run`` (here, so that the engine's ``evaluate`` can use it) is the one place
+  where what a user passes becomes a run; ``is_run`` asks without raising.
 - ``CurvatureOperator``: ``analysis.curvature.HessianOperator`` and the operators built on one (e.g.
   ``reproduce.rathore2024.PreconditionedHessian``).
 """

@@ -99,6 +99,7 @@ def renamed_arguments(**old_to_new):
     import warnings
 
     def wrap(func):
+        # a class's __init__ is called as the class: Recorder(params=...), not __init__(params=...)
         name = func.__qualname__.rsplit(".", 2)[-2] if func.__name__ == "__init__" else func.__name__
 
         @functools.wraps(func)

@@ -3,6 +3,7 @@
 evaluation (parameters written into a copy of the module, derivatives by autograd)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -300,19 +301,106 @@ def test_recorder_memory_stays_bounded_and_evenly_spaced(tmp_path):
     assert len(rec.history().step) == 100
 
 
-def test_params_selects_which_parameters_span_the_landscape():
+def test_trainable_selects_which_parameters_span_the_landscape():
     x, strong, _ = _poisson_losses(F64)
     model = _model(F64)
     with pytest.warns(UserWarning, match=r"unselected parameters are held at their current values \(0, 2\)"):
-        run = plw.from_model(model, strong, params=lambda name, p: name.startswith("4."))  # the output layer only
+        run = plw.from_model(model, strong, trainable=lambda name, p: name.startswith("4."))  # the output layer only
     assert run.n_params == 11
     ds = plw.landscape(run, resolution=3, progress=False)
     centre = sum(strong(model).values()).detach()
     assert float(ds.loss.sel(alpha=0.0, beta=0.0)) == pytest.approx(float(centre), rel=1e-12)
-    with pytest.raises(ValueError, match="params selects no parameters of the model"):
-        plw.from_model(model, strong, params=lambda name, p: False)
-    with pytest.raises(ValueError, match=r"params names \['nope'\] are not float parameters of the model"):
-        plw.from_model(model, strong, params=["nope"])
+    with pytest.raises(ValueError, match="trainable selects no parameters of the model"):
+        plw.from_model(model, strong, trainable=lambda name, p: False)
+    with pytest.raises(ValueError, match=r"trainable names \['nope'\] are not float parameters of the model"):
+        plw.from_model(model, strong, trainable=["nope"])
+
+
+def _output_layer(name, p):
+    return name.startswith("4.")
+
+
+def test_the_old_keyword_params_warns_and_selects_the_same_parameters():
+    x, strong, _ = _poisson_losses(F64)
+    model = _model(F64)
+    with pytest.warns(UserWarning, match="unselected parameters"):
+        new = plw.from_model(model, strong, trainable=_output_layer)
+    with pytest.warns(FutureWarning, match=r"from_model\(params=\.\.\.\) is deprecated .* use trainable= instead"):
+        old = plw.from_model(model, strong, params=_output_layer)
+    assert old.n_params == new.n_params == 11 and torch.equal(old.params, new.params)
+    # a point off theta*: the output layer moved, written into a copy of the model by hand
+    theta = new.params + 0.05 * torch.arange(11, dtype=F64)
+    copy = _model(F64)
+    copy.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        copy[4].weight.copy_(theta[:10].reshape(1, 10))
+        copy[4].bias.copy_(theta[10:])
+    want = float(sum(strong(copy).values()))
+    assert float(plw.evaluate(new, theta)["loss"][0]) == pytest.approx(want, rel=1e-12)
+    assert float(plw.evaluate(old, theta)["loss"][0]) == float(plw.evaluate(new, theta)["loss"][0])
+    with pytest.raises(TypeError, match=r"from_model\(\) got both params= \(the old name\) and trainable="):
+        plw.from_model(model, strong, params=_output_layer, trainable=_output_layer)
+    # both warnings point at the caller's line, not into the package
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plw.from_model(model, strong, params=_output_layer)
+    assert sorted((w.category.__name__, w.filename) for w in caught) == [
+        ("FutureWarning", __file__),
+        ("UserWarning", __file__),
+    ]
+
+    # Recorder: the same rename, the same snapshots
+    recs = [plw.Recorder(model, every=1, trainable=_output_layer)]
+    with pytest.warns(FutureWarning, match=r"Recorder\(params=\.\.\.\) is deprecated .* use trainable= instead"):
+        recs.append(plw.Recorder(model, every=1, params=_output_layer))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = sum(strong(model).values())
+        loss.backward()
+        opt.step()
+        for rec in recs:
+            rec.step(loss=loss)
+    new_traj, old_traj = recs[0].finish()[0], recs[1].finish()[0]
+    assert new_traj.shape == (4, 11) and torch.equal(new_traj, old_traj)
+    assert torch.equal(new_traj[-1, :10], model[4].weight.detach().reshape(-1))
+    run = plw.from_model(model, strong, trainable=_output_layer, recorder=recs[1])  # same selection: accepted
+    assert torch.equal(run.trajectory, new_traj)
+
+
+def test_device_and_dtype_default_to_the_models_and_come_after_the_other_keywords():
+    import inspect
+
+    x, strong, _ = _poisson_losses(F64)
+    model = _model(F64)
+    run = plw.from_model(model, strong)
+    assert run.device == next(model.parameters()).device and run.dtype == F64
+    assert run.objective().device == run.device
+    problem_run = plw.from_model(_model(F64), "poisson1d")
+    assert problem_run.device == torch.device("cpu") and problem_run.dtype == F64
+    for fn in (plw.from_model, plw.train, plw.adapters.from_deepxde, plw.adapters.from_pina, plw.evaluate):
+        params = inspect.signature(fn).parameters
+        if "device" not in params:
+            continue
+        names = list(params)
+        assert names.index("device") + 1 == names.index("dtype"), fn.__name__
+        for name in ("device", "dtype"):
+            assert params[name].kind is inspect.Parameter.KEYWORD_ONLY and params[name].default is None, (fn, name)
+
+
+def test_train_makes_float32_networks_on_cuda_when_present_else_the_cpu():
+    want = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    runs = [
+        plw.train("poisson1d", steps=0, width=4, depth=1, progress=False, problem_params=dict(n_points=16)),
+        plw.train(
+            "poisson1d", steps=0, width=4, depth=1, progress=False, problem_params=dict(n_points=16), device="auto"
+        ),
+    ]
+    for run in runs:
+        assert run.device == want and run.dtype == torch.float32 and run.params.dtype == torch.float32
+    assert torch.equal(runs[0].params.cpu(), runs[1].params.cpu())
+    # the initialisation in float32: Glorot-normal draws in float64, rounded
+    assert torch.equal(runs[0].params.cpu(), MLP(1, 4, 1).init(0, torch.float64).float())
 
 
 def test_a_nan_loss_at_some_points_is_nan_in_the_grid():

@@ -289,13 +289,18 @@ def test_fnn_parameter_order_is_the_mlps_layout(dde):
 def test_a_parameter_subset_spans_the_traced_landscape(dde):
     model = make(dde, "poisson_1d")
     chosen = ["linears.1.weight", "linears.2.bias"]
-    run = plw.adapters.from_deepxde(model, params=chosen)
-    ref = plw.adapters.from_deepxde(model, params=chosen, trace=False)
+    run = plw.adapters.from_deepxde(model, trainable=chosen)
+    ref = plw.adapters.from_deepxde(model, trainable=chosen, trace=False)
     assert run.attrs["evaluation"] == "traced" and not run.losses["deepxde"].identity
     assert run.n_params == 20 * 20 + 1
     P = points(run, 3, torch.float64)
     a, b = plw.evaluate(run, P, dtype=torch.float64), plw.evaluate(ref, P, dtype=torch.float64)
     np.testing.assert_allclose(a["loss"].numpy(), b["loss"].numpy(), rtol=1e-10)
+    # the old keyword: a FutureWarning naming the new one, the same run
+    with pytest.warns(FutureWarning, match=r"from_deepxde\(params=\.\.\.\) is deprecated .* use trainable= instead"):
+        old = plw.adapters.from_deepxde(model, params=chosen)
+    assert old.n_params == run.n_params and old.attrs["evaluation"] == "traced"
+    np.testing.assert_array_equal(plw.evaluate(old, P, dtype=torch.float64)["loss"].numpy(), a["loss"].numpy())
 
 
 def _fallback(dde, model, match):

@@ -183,11 +183,17 @@ def test_pina_zoo_poisson_and_a_parameter_subset_are_traced():
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     # a landscape over the last layer only: the other parameters held at theta*
     with pytest.warns(UserWarning, match="unselected parameters are held at their current values"):
-        sub = plw.adapters.from_pina(solver, params=["model.4.weight", "model.4.bias"])
+        sub = plw.adapters.from_pina(solver, trainable=["model.4.weight", "model.4.bias"])
     assert sub.attrs["evaluation"] == "traced" and sub.n_params == 9
     theta_star = torch.nn.utils.parameters_to_vector(solver.model.parameters()).detach().double()
     got, ref = grid_against_pina(sub, solver, weights, torch.float64, full=lambda t: torch.cat([theta_star[:-9], t]))
     np.testing.assert_allclose(got, ref, rtol=1e-10)
+    # the old keyword: a FutureWarning naming the new one, the same run
+    with pytest.warns(FutureWarning, match=r"from_pina\(params=\.\.\.\) is deprecated .* use trainable= instead"):
+        old = plw.adapters.from_pina(solver, params=["model.4.weight", "model.4.bias"])
+    assert old.n_params == 9 and old.attrs["evaluation"] == "traced"
+    P = sub.params[None] + 0.1 * torch.randn(2, 9, generator=torch.Generator().manual_seed(0), dtype=sub.dtype)
+    np.testing.assert_array_equal(plw.evaluate(old, P)["loss"].numpy(), plw.evaluate(sub, P)["loss"].numpy())
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float32, 2e-5), (torch.float64, 1e-10)])

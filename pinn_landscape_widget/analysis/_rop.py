@@ -39,6 +39,7 @@ and its backward pass, from the adjoints (Ab, GAb_k, LAb) of its outputs:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -82,13 +83,15 @@ class _Layer:
     W: torch.Tensor  # [out, in]
     H: torch.Tensor  # the layer's input jet [in, C, n]
     s1: torch.Tensor  # tanh' at the pre-activation [out, n]
-    s2Gy: torch.Tensor | None  # s2 Gy_k [out, d, n]
-    lap_ry: torch.Tensor | None  # s2 Ly + s3 Q [out, n]
+    # a channel the jet does not have (no gradient: d = 0; no Laplacian: order < 2) is None, and read only
+    # where the jet has it: typed Any, as mypy cannot follow that
+    s2Gy: Any  # s2 Gy_k [out, d, n]
+    lap_ry: Any  # s2 Ly + s3 Q [out, n]
     # from the backward pass
-    Yb: torch.Tensor | None = None  # adjoints of the pre-activation jet [out, C, n]
-    c_ry: torch.Tensor | None = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
-    c_rgy: torch.Tensor | None = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
-    LAbs2: torch.Tensor | None = None  # LAb s2
+    Yb: Any = None  # adjoints of the pre-activation jet [out, C, n]
+    c_ry: Any = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
+    c_rgy: Any = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
+    LAbs2: Any = None  # LAb s2
     Z: torch.Tensor | None = None  # the pre-activation jet [out, C, n] (C passes only)
     native: list | None = None  # the arrays the C R-passes write (see _PointSet._forward_native)
 
@@ -117,13 +120,14 @@ class _PointSet:
         if threads is None:
             self._forward(theta, H)
         else:
-            self._forward_native(theta, H)
+            self._forward_native(theta, H, threads)
 
     def _forward(self, theta: torch.Tensor, H: torch.Tensor) -> None:
         ws, d, C, order = self.ws, self.d, self.C, self.order
         n = H.shape[2]
         self.layers: list[_Layer] = []
-        self._backward_factors = []  # per layer (s2, s3, Gy, s4, Ly, Q): for the backward pass only
+        # per layer (s2, s3, Gy, s4, Ly, Q): for the backward pass only (None where the jet has no such channel)
+        self._backward_factors: list[tuple[Any, ...]] = []
         for w_s, b_s, (o, i) in self.slices[:-1]:
             W = theta[w_s].view(o, i)
             Z = torch.mm(W, H.view(i, C * n)).view(o, C, n)  # y, Gy_k, Ly
@@ -131,9 +135,11 @@ class _PointSet:
             t = torch.tanh(Z[:, 0])
             s1 = torch.mul(t, t, out=ws.empty(o, n)).neg_().add_(1)
             s2 = -2 * t * s1
-            s3 = -2 * s1 * s1 - 2 * t * s2 if d else None
+            s3: Any = -2 * s1 * s1 - 2 * t * s2 if d else None
             s4 = -6 * s1 * s2 - 2 * t * s3 if order >= 2 else None
             Gy = Z[:, 1 : 1 + d]
+            Ly: Any
+            Q: Any
             Ly, Q = (Z[:, -1], (Gy * Gy).sum(1)) if order >= 2 else (None, None)
             s2Gy = torch.mul(Gy, s2[:, None], out=ws.empty(o, d, n)) if d else None
             lap_ry = torch.mul(s2, Ly, out=ws.empty(o, n)).addcmul_(s3, Q) if order >= 2 else None
@@ -151,7 +157,7 @@ class _PointSet:
         Y[0] += theta[b_s]
         self.Y = Y
 
-    def _forward_native(self, theta: torch.Tensor, H: torch.Tensor) -> None:
+    def _forward_native(self, theta: torch.Tensor, H: torch.Tensor, threads: int) -> None:
         """``_forward`` in C: every array of this point set allocated here (contiguous, in the workspace),
         their addresses in the plan rop.c reads, and the forward pass run."""
         ws, d, C, lap = self.ws, self.d, self.C, self.order >= 2
@@ -193,7 +199,7 @@ class _PointSet:
         self.H = H
         self.plan = torch.tensor(rows, dtype=torch.int64)
         self.Y, self.RY = ws.empty(C, n), ws.empty(C, n)
-        self._lib = _native.library()
+        self._lib = _native.loaded()
         self._lib.plw_rop_setup_forward(
             self.plan.data_ptr(),
             len(self.layers),
@@ -203,7 +209,7 @@ class _PointSet:
             n,
             theta.data_ptr(),
             self.Y.data_ptr(),
-            self._shares(self.threads),
+            self._shares(threads),
         )
 
     def backward(self, Yb: torch.Tensor) -> None:
@@ -320,8 +326,8 @@ class _PointSet:
         R-derivatives of its pre-activation jet and of its input jet (None for the first layer), and last
         the output layer's (None, RH)."""
         ws, d, C = self.ws, self.d, self.C
-        cache = []
-        RH = None
+        cache: list[tuple[torch.Tensor | None, torch.Tensor | None]] = []
+        RH: torch.Tensor | None = None
         for (w_s, b_s, (o, i)), L in zip(self.slices[:-1], self.layers):
             n = L.s1.shape[1]
             RZ = torch.mm(v[w_s].view(o, i), L.H.view(i, C * n), out=ws.empty(o, C * n))
@@ -337,6 +343,7 @@ class _PointSet:
             if self.order >= 2:
                 RH[:, -1].addcmul_(L.lap_ry, Ry).add_((RZ[:, 1 : 1 + d] * L.s2Gy).sum(1), alpha=2)
         cache.append((None, RH))
+        assert RH is not None  # an MLP has at least one hidden layer
         w_s, b_s, _ = self.slices[-1]
         o = self.wo.numel()
         RY = torch.mv(self.H.view(o, -1).T, v[w_s]).addmv_(RH.view(o, -1).T, self.wo).view(C, -1)
@@ -471,16 +478,17 @@ class NetworkHVP:
     def matvec(self, v: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         """H v. threads: for the passes in C (default: torch's thread count)."""
         out = torch.zeros(self.n, dtype=v.dtype, device=v.device)
+        n_threads = threads or torch.get_num_threads()  # for the passes in C
         if self.native:
             v = v.contiguous()
-            threads = threads or torch.get_num_threads()
         with self.ws.scope():  # a product's scratch is reused by the next
             if self._blocks is not None:
                 for ps, g, B in zip(self.sets.values(), self._Yb, self._blocks):
-                    ps.product_native(v, g, B, out, threads)
+                    ps.product_native(v, g, B, out, n_threads)
                 return out
             forward = [
-                (ps.r_forward_native(v, threads), None) if self.native else ps.r_forward(v) for ps in self.sets.values()
+                (ps.r_forward_native(v, n_threads), None) if self.native else ps.r_forward(v)
+                for ps in self.sets.values()
             ]
             RYb = [None] * len(self._leaves)  # R{dl/dY} = (d^2 l / dY^2) R{Y}, by autograd in Y-space
             if self._second:  # R{Y} in row 0 of the loss's graph
@@ -489,7 +497,7 @@ class NetworkHVP:
             for ps, g, rg, (_, cache) in zip(self.sets.values(), self._Yb, RYb, forward):
                 rg = torch.zeros_like(g) if rg is None else rg
                 if self.native:
-                    ps.r_backward_native(v, g, rg, out, threads)
+                    ps.r_backward_native(v, g, rg, out, n_threads)
                 else:
                     ps.r_backward(v, g, rg, cache, out)
         return out

@@ -20,10 +20,12 @@ import xarray as xr
 
 from .._checks import check_choice, check_int, check_positive, renamed_arguments, resolve_dtype
 from ..engine._threads import few_threads_per_op, run_parts, workers_for
+from ..engine.objective import Objective
+from ..engine.protocols import CurvatureOperator, Run
 from . import _rop
 
 
-def curvature_dtype(run, dtype, feature: str = "the Hessian") -> torch.dtype:
+def curvature_dtype(run: Run, dtype, feature: str = "the Hessian") -> torch.dtype:
     """The dtype the curvature tools compute in (the package's dtype rule for curvature).
 
     None: float64 when the run's loss can be evaluated in float64 (every problem's own loss; a user's loss
@@ -81,7 +83,7 @@ class HessianOperator:
 
     def __init__(
         self,
-        run,
+        run: Run,
         params=None,
         term: str | None = None,
         *,
@@ -94,7 +96,7 @@ class HessianOperator:
             check_choice("term", term, obj.term_names)
         self.term = term
         theta = run.params if params is None else torch.as_tensor(params)
-        theta = obj._check(theta)[0].detach().clone().requires_grad_(True)
+        theta = obj.as_batch(theta)[0].detach().clone().requires_grad_(True)
         self.theta = theta
         self.n = theta.numel()
         self.device, self.dtype = obj.device, obj.dtype
@@ -133,7 +135,7 @@ class HessianOperator:
 
     def _split(self, obj, term):
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
-        if not hasattr(obj, "quadrature_part"):  # a user's loss: one function, not a sum over our points
+        if not isinstance(obj, Objective):  # a user's loss: one function, not a sum over our points
             return [obj]
         n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
@@ -316,7 +318,7 @@ def hessian_eigenpairs(
     seed: int = 0,
     device=None,
     dtype=None,
-    operator: HessianOperator | None = None,
+    operator: CurvatureOperator | None = None,
 ) -> xr.Dataset:
     """Extreme eigenpairs of the loss Hessian, by Lanczos with full reorthogonalization.
 
@@ -362,7 +364,9 @@ def hessian_eigenpairs(
     ValueError
         A bad argument (named with its value and what is allowed).
     """
-    op = operator or HessianOperator(run, params, term, formulation=formulation, device=device, dtype=dtype)
+    op: CurvatureOperator = operator or HessianOperator(
+        run, params, term, formulation=formulation, device=device, dtype=dtype
+    )
     P = op.n
     which = check_choice("which", which, WHICH)
     per_end = 2 if which == "both" else 1
@@ -429,7 +433,7 @@ def hessian_eigenpairs(
     return ds
 
 
-def hutchinson_trace(op: HessianOperator, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
+def hutchinson_trace(op: CurvatureOperator, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) with Rademacher probes: (estimate, standard error)."""
     n_samples = check_int("n_samples", n_samples, 2)
     gen = torch.Generator().manual_seed(int(seed))
@@ -441,7 +445,7 @@ def hutchinson_trace(op: HessianOperator, n_samples: int = 100, seed: int = 0) -
     return float(s.mean()), float(s.std(ddof=1) / math.sqrt(len(s)))
 
 
-def slq(op: HessianOperator, n_vectors: int = 8, n_steps: int = 64, seed: int = 0):
+def slq(op: CurvatureOperator, n_vectors: int = 8, n_steps: int = 64, seed: int = 0):
     """Stochastic Lanczos quadrature: per probe, Ritz nodes and weights (first eigenvector components^2).
 
     Returns (nodes [n_vectors, m], weights [n_vectors, m]); rows padded with NaN nodes / zero weights when
@@ -618,7 +622,7 @@ def directional_curvature(
     obj = run.objective(formulation, device, dtype)
     if term is not None:
         check_choice("term", term, obj.term_names)
-    p = obj._check(torch.as_tensor(params)).detach()
+    p = obj.as_batch(params).detach()
     d = torch.as_tensor(direction).to(device=obj.device, dtype=obj.dtype).reshape(1, -1).expand_as(p).contiguous()
 
     def loss(x):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..engine.protocols import LossObjective
 from .curvature import curvature_dtype, hessian_eigenpairs
 
 MAX_DEFAULT_CHECKPOINTS = 50
@@ -98,9 +99,9 @@ def _stall(steps: np.ndarray, loss: np.ndarray) -> int | None:
     return int(steps[-1])
 
 
-def _ntk_unavailable(obj) -> str | None:
+def _ntk_unavailable(obj: LossObjective) -> str | None:
     """Why this objective has no NTK (None: it has one)."""
-    if not hasattr(obj, "residual_vectors"):
+    if not obj.has_residual_vectors:
         return (
             "not computed: the run's losses (from_model) return one scalar per term, so there are no per-point "
             "residuals whose Jacobian the NTK is built from"

@@ -17,6 +17,7 @@ import torch
 
 from .._checks import check_int
 from .._optional import require
+from ..engine.protocols import LossObjective
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class EvaluatorSpec:
     """What a worker needs to evaluate tiles: the run's objective on the CPU (problem, network, loss; it
     travels with cloudpickle, so a user's functions go too), the slice's centre and directions."""
 
-    objective: object
+    objective: LossObjective
     center: np.ndarray
     directions: np.ndarray
 

@@ -184,8 +184,7 @@ def landscape(
 
     if center is None:
         center = dirs.origin if dirs.origin is not None else run.params
-    theta0 = torch.as_tensor(center)
-    theta0 = obj._check(theta0)[0]
+    theta0 = obj.as_batch(center)[0]
     D = dirs.vectors.to(device=obj.device, dtype=obj.dtype)
     axes = [grid_coords(lo, hi, r) for r in res]
     mesh = np.meshgrid(*axes, indexing="ij")

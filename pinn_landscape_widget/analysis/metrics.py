@@ -336,7 +336,7 @@ def roughness_index(
         for k in range(n_directions)
     ]
     obj = run.objective(formulation, device, dtype)
-    theta_c = obj._check(torch.as_tensor(run.params if center is None else center))[0]
+    theta_c = obj.as_batch(run.params if center is None else center)[0]
     D = torch.stack(vecs).to(device=obj.device, dtype=obj.dtype)
     zero = [k for k in range(n_directions) if not bool(D[k].abs().max() > 0)]
     if zero:

@@ -448,6 +448,15 @@ def library() -> ctypes.CDLL | None:
         return _LIB
 
 
+def loaded() -> ctypes.CDLL:
+    """The loaded kernels, for a caller that has checked they apply (``applies``, ``library() is not None``);
+    RuntimeError where they are off."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the fused C kernels are not loaded; check library() (or applies()) before calling them")
+    return lib
+
+
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 
 
@@ -501,7 +510,7 @@ def tanh_mlp_jet(params: torch.Tensor, x: torch.Tensor, spec, layers) -> torch.T
     m = int(lay[-1, 2])
     out = torch.empty((K, m, spec.n_channels, N), dtype=torch.float32)
     params, xt = params.contiguous(), x.T.contiguous()
-    status = library().plw_tanh_mlp_jet(
+    status = loaded().plw_tanh_mlp_jet(
         params.data_ptr(), params.shape[1], K, xt.data_ptr(), N, d, lay.data_ptr(), lay.shape[0],
         len(spec.first), first_t.data_ptr(), len(spec.second), counts_t.data_ptr(), terms_t.data_ptr(),
         coefs_t.data_ptr(), out.data_ptr(),
@@ -547,7 +556,7 @@ def tanh_mlp_grad(params: torch.Tensor, x: torch.Tensor, layers) -> torch.Tensor
     N, d = x.shape
     params, xt = params.contiguous(), x.T.contiguous()
     out = torch.empty((K, 1 + d, N), dtype=torch.float32)
-    status = library().plw_tanh_mlp_grad(
+    status = loaded().plw_tanh_mlp_grad(
         params.data_ptr(), P, K, xt.data_ptr(), N, d, lay.data_ptr(), lay.shape[0], out.data_ptr()
     )
     if status == -1:
@@ -569,7 +578,7 @@ def tanh_mlp(params: torch.Tensor, x: torch.Tensor, order: int, layers) -> torch
     N, d = x.shape
     params, xt = params.contiguous(), x.T.contiguous()
     out = torch.empty((K, 1 + d + (order >= 2), N), dtype=torch.float32)
-    status = library().plw_tanh_mlp(
+    status = loaded().plw_tanh_mlp(
         params.data_ptr(), P, K, xt.data_ptr(), N, d, order, lay.data_ptr(), lay.shape[0], out.data_ptr()
     )
     if status == -1:

@@ -48,11 +48,13 @@ import traceback
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from typing import cast
 
 import torch
 
 from . import _threads
+from .protocols import LossObjective
 
 # a message carries consecutive chunks worth about this much work (measured as the workers report it), so the
 # parent's per-message cost (building the points, two pipe transfers, the progress callback; ~0.1-0.2 ms)
@@ -96,7 +98,7 @@ def _probe() -> None:
         raise RuntimeError("autograd gave a wrong gradient in the worker")
 
 
-def _serve(conn, objective) -> None:
+def _serve(conn, objective: LossObjective) -> None:
     """A worker: set up, report ready, then evaluate the chunks of parameter points it receives."""
     torch.set_num_threads(1)  # first of all: never enter the parent's OpenMP team, which is not here
     _IN_WORKER[0] = True
@@ -133,9 +135,13 @@ def _serve(conn, objective) -> None:
             conn.send(("failed", idx, (type(exc).__name__, str(exc), traceback.format_exc(), original)))
 
 
-def _loss_name(objective) -> str:
-    formulation = getattr(objective, "formulation", None)
-    return str(getattr(formulation, "name", type(objective).__name__))
+def _wait(conns: list[Connection], timeout: float | None = None) -> list[Connection]:
+    """``multiprocessing.connection.wait`` on pipe ends (it returns the ones ready)."""
+    return cast("list[Connection]", wait(conns, timeout))
+
+
+def _loss_name(objective: LossObjective) -> str:
+    return str(objective.formulation.name)
 
 
 class _Workers:
@@ -152,7 +158,7 @@ class _Workers:
         t0 = time.perf_counter()
         ctx = multiprocessing.get_context("fork")
         self.procs: list = []
-        self.conns: list = []
+        self.conns: list[Connection] = []
         try:
             with warnings.catch_warnings():  # Python >= 3.12 warns on any fork of a process with threads
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -173,7 +179,7 @@ class _Workers:
         waiting = set(range(len(self.conns)))
         deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         while waiting:
-            ready = wait([self.conns[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
+            ready = _wait([self.conns[i] for i in waiting], timeout=max(0.0, deadline - time.monotonic()))
             if not ready:
                 raise ProcessesUnavailable(f"worker processes did not start within {HANDSHAKE_TIMEOUT_S:.0f} s")
             for conn in ready:
@@ -210,7 +216,7 @@ class _Workers:
 
 
 def evaluate_chunks(
-    objective,
+    objective: LossObjective,
     make_params: Callable[[slice], torch.Tensor],
     chunks: Sequence[slice],
     store: Callable[[slice, dict[str, torch.Tensor]], None],
@@ -245,7 +251,7 @@ def evaluate_chunks(
         for conn in workers.conns:
             feed(conn)
         while busy:
-            for conn in wait(list(busy)):
+            for conn in _wait(list(busy)):
                 i, sl = busy.pop(conn)
                 try:
                     msg = conn.recv()

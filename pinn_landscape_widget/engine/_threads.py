@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import torch
 
@@ -90,3 +90,22 @@ def run_parts(tasks: Sequence[Callable[[], T]], threads_per_task: int) -> list[T
     if errors:
         raise errors[0]
     return [f.result() for f in futures] + [last]
+
+
+class PerThreadState:
+    """Mixin for an object that keeps per-thread state in ``threading.local()`` attributes (a copy of a model
+    per thread, a hand-over between two calls of one thread): pickling it (dask workers, forked worker
+    processes) leaves them out, and unpickling makes them anew, empty. ``_thread_locals`` names them."""
+
+    _thread_locals: ClassVar[tuple[str, ...]] = ("_local",)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for name in self._thread_locals:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in self._thread_locals:
+            setattr(self, name, threading.local())

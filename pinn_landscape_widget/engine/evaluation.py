@@ -19,6 +19,7 @@ from .._checks import check_choice, check_int
 from . import _processes
 from ._threads import few_threads_per_op, run_parts, workers_for
 from .mlp import reused_buffers
+from .protocols import LossObjective, Run, as_run
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per chunk
 # On a CPU the torch kernels are bound by memory passes: chunks whose activations stay in cache are fastest
@@ -40,16 +41,18 @@ PROCESS_GAIN_FACTOR = 2.0
 SWITCH_AFTER_S = 0.05
 
 
-def process_safe(objective) -> bool:
+def process_safe(objective: LossObjective) -> bool:
     """Whether the objective's chunks may be evaluated on forked worker processes.
 
-    An objective says so with a ``process_safe`` attribute (True for a user's opaque per-point loss, which
-    holds the GIL; our batched objectives run in torch kernels that release it and gain nothing; absent:
-    False). Only CPU objectives: a forked child must not touch CUDA."""
-    return bool(getattr(objective, "process_safe", False)) and objective.device.type == "cpu"
+    An objective declares it (``LossObjective.process_safe``): True for a user's opaque per-point loss, which
+    holds the GIL; our batched objectives run in torch kernels that release it and gain nothing. Only CPU
+    objectives: a forked child must not touch CUDA."""
+    return objective.process_safe and objective.device.type == "cpu"
 
 
-def chunk_size_for(objective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None) -> int:
+def chunk_size_for(
+    objective: LossObjective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None
+) -> int:
     """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget."""
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size, 1)
@@ -110,7 +113,7 @@ def _grid_numerics():
 _COMPILED: dict[int, Callable] = {}
 
 
-def compiled_evaluator(objective) -> Callable:
+def compiled_evaluator(objective: LossObjective) -> Callable:
     """``objective.evaluate`` through torch.compile (one fused kernel per elementwise stretch), cached per
     objective. Shapes are static: callers pad the last chunk to the chunk size."""
     key = id(objective)
@@ -124,7 +127,7 @@ def compiled_evaluator(objective) -> Callable:
 
 
 def evaluate_points(
-    objective,
+    objective: LossObjective,
     make_params: Callable[[slice], torch.Tensor],
     n: int,
     chunk: int,
@@ -157,8 +160,8 @@ def evaluate_points(
             if on_chunk is not None:
                 on_chunk(sl.stop - sl.start)
 
-    net = getattr(objective, "net", None)
-    threads_ok = getattr(objective, "thread_safe", True) and not getattr(net, "vmap_on_cpu", False)
+    # a user's module the engine evaluates with vmap on the CPU too takes one thread (see ModuleNetwork)
+    threads_ok = objective.thread_safe and not getattr(objective.net, "vmap_on_cpu", False)
     procs_ok = process_safe(objective) and not compile
     if parallel == "processes" and not procs_ok:
         raise ValueError(
@@ -209,16 +212,18 @@ def _worth_processes(n_workers: int, points: int, wall: float, cpu: float, point
 
 
 @torch.no_grad()
-def _chunk_serial(objective, make_params, n, chunk, store, compile):
-    evaluate = objective.evaluate
+def _chunk_serial(objective: LossObjective, make_params, n, chunk, store, compile):
+    evaluate: Callable[[torch.Tensor], dict[str, torch.Tensor]] = objective.evaluate
     if compile:
         fn = compiled_evaluator(objective)
 
-        def evaluate(p):
+        def padded(p: torch.Tensor) -> dict[str, torch.Tensor]:
             k = p.shape[0]
             if k < chunk:  # pad to the compiled shape, drop the padding after
                 p = torch.cat([p, p[-1:].expand(chunk - k, -1)])
             return {key: v[:k] for key, v in fn(p).items()}
+
+        evaluate = padded
 
     with _grid_numerics(), reused_buffers():
         for sl in iter_chunks(n, chunk):
@@ -239,7 +244,7 @@ def _chunk_serial(objective, make_params, n, chunk, store, compile):
             store(sl, res)
 
 
-def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=None) -> list[slice]:
+def _chunk_parallel(objective: LossObjective, make_params, chunks: list[slice], store, switch=None) -> list[slice]:
     """Chunks shared out to T threads (T = torch's thread count), each running torch ops single-threaded
     (above 16: 16 threads with T // 16 torch threads each); see ``_threads`` for why.
 
@@ -307,15 +312,43 @@ def _chunk_parallel(objective, make_params, chunks: list[slice], store, switch=N
 
 
 def evaluate(
-    run, params, formulation: str | None = None, *, device=None, dtype=None, chunk_size: int | None = None
+    run: Run, params, formulation: str | None = None, *, device=None, dtype=None, chunk_size: int | None = None
 ) -> dict[str, torch.Tensor]:
     """Loss, each loss term and the relative L2 error at parameter points params [K, P] (or [P]).
 
-    Returns a dict of [K] tensors (CPU): "loss", "loss_<term>" for each term, "rel_l2_error".
-    ``formulation`` evaluates another physics loss with the same network (e.g. the Deep Ritz energy of a
-    strong-form run).
+    The points are evaluated in chunks sized from a memory budget, on the CPU shared out to threads (or, for
+    a user's per-point Python loss, worker processes), as ``landscape`` evaluates its grid.
+
+    Parameters
+    ----------
+    run : run
+        A run: ``plw.train``, ``plw.from_model`` or ``plw.adapters``, or any object with ``params`` and
+        ``objective()``.
+    params : torch.Tensor or array-like
+        Parameter points [K, P], or one point [P] (taken as K = 1); P is ``run.n_params``.
+    formulation : str or None
+        The loss to evaluate, one of ``run.formulations``; default None, the run's own. Another physics loss
+        of the same network (e.g. the Deep Ritz energy of a strong-form run) is allowed.
+    device : str, torch.device or None
+        "cpu", "cuda", "cuda:N" or "auto"; default None, the run's device.
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, the run's dtype.
+    chunk_size : int or None
+        Parameter points per chunk, an integer >= 1; default None, as many as fit the memory budget.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        [K] tensors on the CPU: "loss", "loss_<term>" for each term (they add up to the loss) and
+        "rel_l2_error" (NaN without an exact solution); "rel_l2_error_<unknown>" too for a system.
+
+    Raises
+    ------
+    ValueError
+        When ``run`` is not a run, ``params`` is not of shape [K, P] or [P], or ``formulation``, ``device``,
+        ``dtype`` or ``chunk_size`` is not one of the values allowed.
     """
-    obj = run.objective(formulation, device, dtype)
-    p = obj._check(torch.as_tensor(params))
+    obj = as_run(run).objective(formulation, device, dtype)
+    p = obj.as_batch(params)
     chunk = chunk_size_for(obj, p.shape[0], chunk_size)
     return evaluate_points(obj, lambda sl: p[sl], p.shape[0], chunk)

@@ -119,7 +119,30 @@ def _quadratic(form: SecondOrder, g: dict[int, torch.Tensor]) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class MLP:
-    """A fully connected network in_dim -> width x depth -> out_dim with a smooth activation."""
+    """A fully connected network in_dim -> width x depth -> out_dim with a smooth activation.
+
+    The network of ``train``, as a function of one flat parameter vector theta [P] (per layer: the weight
+    matrix row by row, then the bias, as ``nn.Sequential`` holds them). Its ``jets`` give the outputs and
+    their input derivatives for K parameter points at once: what the landscape grid evaluates.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input coordinates d, an integer in [1, 16].
+    width : int
+        Units per hidden layer, an integer in [1, 4096]; default 50.
+    depth : int
+        Hidden layers, an integer in [1, 64]; default 3.
+    activation : str
+        One of "tanh", "sin", "gelu", "silu"; default "tanh".
+    out_dim : int
+        Outputs (one per unknown), an integer in [1, 64]; default 1.
+
+    Raises
+    ------
+    ValueError
+        When an argument is outside what is allowed.
+    """
 
     in_dim: int
     width: int = 50
@@ -169,7 +192,20 @@ class MLP:
         return out
 
     def init(self, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
-        """Glorot-normal weights, zero biases; deterministic for a seed on every machine (CPU generator)."""
+        """Initial parameters: Glorot-normal weights, zero biases; the same for a seed on every machine.
+
+        Parameters
+        ----------
+        seed : int
+            Seed of the CPU generator the weights are drawn with (in float64); default 0.
+        dtype : torch.dtype
+            The dtype of the returned vector; default torch.float32.
+
+        Returns
+        -------
+        torch.Tensor
+            theta [P] on the CPU.
+        """
         gen = torch.Generator().manual_seed(int(seed))
         parts = []
         for o, i in self.layer_sizes:
@@ -179,7 +215,18 @@ class MLP:
         return torch.cat(parts).to(dtype)
 
     def module(self, params: torch.Tensor) -> torch.nn.Sequential:
-        """A plain torch module holding ``params`` (copied): the reference implementation of the network."""
+        """A plain torch module holding ``params`` (copied): the reference implementation of the network.
+
+        Parameters
+        ----------
+        params : torch.Tensor
+            A parameter vector [P]; the module takes its dtype and device.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            Linear layers with the activation between them, mapping points [N, in_dim] to [N, out_dim].
+        """
         layers: list[torch.nn.Module] = []
         for n, (o, i) in enumerate(self.layer_sizes):
             layers.append(torch.nn.Linear(i, o))
@@ -191,11 +238,28 @@ class MLP:
 
     def jets(self, params: torch.Tensor, x: torch.Tensor, spec: JetSpec | int = 0, functional: bool = False) -> Jet:
         """Network outputs at points x [N, d] for parameters params [K, P], with the input derivatives of
-        ``spec`` (a JetSpec, or an order 0/1/2 meaning value / and gradient / and Laplacian).
+        ``spec``.
 
         Under no_grad this runs the in-place kernel (same arithmetic, fewer memory passes); otherwise, or with
         ``functional=True`` (what torch.compile traces), the out-of-place one that training and the Hessian
         tools backpropagate through.
+
+        Parameters
+        ----------
+        params : torch.Tensor
+            K parameter points [K, P].
+        x : torch.Tensor
+            Points [N, in_dim], of the dtype and device of ``params``.
+        spec : JetSpec or int
+            Which input derivatives: a ``pde.derivatives.JetSpec``, or an order 0, 1 or 2 meaning the value,
+            and the gradient, and the Laplacian; default 0.
+        functional : bool
+            Take the out-of-place kernel even under no_grad; default False.
+
+        Returns
+        -------
+        Jet
+            Per output, the value [K, N] and each derivative channel of ``spec`` [K, N].
         """
         if isinstance(spec, int):
             spec = JetSpec.classic(x.shape[1], spec)

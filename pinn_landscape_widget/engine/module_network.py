@@ -22,6 +22,7 @@ import warnings
 import torch
 
 from ..pde.derivatives import Jet, JetSpec
+from ._threads import PerThreadState
 from .mlp import MLP
 
 
@@ -38,12 +39,12 @@ def float_parameters(module: torch.nn.Module, selected=None) -> list[tuple[str, 
     missing = [n for n in names if n not in known]
     if missing:
         raise ValueError(
-            f"params names {missing} are not float parameters of the model; its parameters: {sorted(known)}"
+            f"trainable names {missing} are not float parameters of the model; its parameters: {sorted(known)}"
         )
     return [(n, p) for n, p in pairs if n in set(names)]
 
 
-class ModuleNetwork:
+class ModuleNetwork(PerThreadState):
     """A user's module as a network: flat parameters, batched jets, plain copies for ``model_at``."""
 
     def __init__(
@@ -55,6 +56,7 @@ class ModuleNetwork:
         dtype=torch.float32,
         selected=None,
         quiet: bool = False,
+        stacklevel: int = 3,
     ):
         if not isinstance(module, torch.nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(module).__name__}")
@@ -87,7 +89,7 @@ class ModuleNetwork:
                     else ""
                 ),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,  # the caller of the function that made the network
             )
         self.width = max(max(s) for s in self.shapes if s) if any(self.shapes) else 64
         self._local = threading.local()  # functional_call swaps a module's tensors: one copy per thread
@@ -135,15 +137,6 @@ class ModuleNetwork:
     @property
     def description(self) -> str:
         return f"{type(self.template).__name__} ({self.n_params} parameters)"
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_local")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     # --- evaluation ----------------------------------------------------------------------------------------------
     def _module_for_thread(self) -> torch.nn.Module:

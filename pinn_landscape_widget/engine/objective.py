@@ -124,6 +124,9 @@ class Objective:
         self.device = torch.device(device)
         self.dtype = dtype
         self.differentiates_inputs = False  # input derivatives are jets: torch.func transforms apply
+        self.thread_safe = True  # grid chunks run in torch kernels: several threads at once
+        self.process_safe = False  # ... which release the GIL: forked worker processes gain nothing
+        self.has_residual_vectors = True  # see ``residual_vectors``
         self.subsample_points: dict[str, list[int]] | None = None  # set on a ``subsample`` copy
         if net.in_dim != problem.dim:
             raise ValueError(f"network input dimension {net.in_dim} does not match problem dimension {problem.dim}")
@@ -233,7 +236,7 @@ class Objective:
         sharing a name concatenated). Deep Ritz's energy is not a sum of squares and is left out: its dict
         then holds the condition terms only. The same residuals and misfits ``loss_terms`` squares.
         """
-        params = self._check(params)
+        params = self.as_batch(params)
         if params.shape[0] != 1:
             raise ValueError(f"residual_vectors takes one parameter point ([1, P] or [P]), got {params.shape[0]}")
 
@@ -261,7 +264,7 @@ class Objective:
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each loss term [K]; they add up to the loss (penalty terms include lam)."""
-        params = self._check(params)
+        params = self.as_batch(params)
         return self.loss_terms(lambda ps: self.network_jet(params, ps))[0]
 
     def loss(self, params: torch.Tensor) -> torch.Tensor:
@@ -270,7 +273,7 @@ class Objective:
     def rel_l2_error(self, params: torch.Tensor) -> torch.Tensor:
         """||u - u*|| / ||u*|| on the problem's evaluation grid (over all unknowns); NaN when no exact
         solution is known."""
-        params = self._check(params)
+        params = self.as_batch(params)
         return self._errors(params, None)["rel_l2_error"]
 
     def _errors(self, params, u_quad: Jet | None, functional: bool = False) -> dict[str, torch.Tensor]:
@@ -299,7 +302,7 @@ class Objective:
 
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"} (and "rel_l2_error_<unknown>" for systems): [K] each."""
-        params = self._check(params)
+        params = self.as_batch(params)
         terms, u = self.loss_terms(lambda ps: self.network_jet(params, ps, functional))
         out = {"loss": total(terms.values())}
         out.update({f"loss_{k}": v for k, v in terms.items()})
@@ -395,7 +398,11 @@ class Objective:
         width = getattr(self.net, "width", 64)
         return 8 * n_points * width * item + 4 * self.n_params * item
 
-    def _check(self, params: torch.Tensor) -> torch.Tensor:
+    def as_batch(self, params) -> torch.Tensor:
+        """``params`` as a batch [K, P] on this objective's device and dtype: a [K, P] tensor (or anything
+        ``torch.as_tensor`` takes) as it is, one point [P] as [1, P]. Every method taking ``params`` calls it.
+
+        Raises ValueError naming the shape when it is neither [K, P] nor [P] with this network's P."""
         if not isinstance(params, torch.Tensor):
             params = torch.as_tensor(params)
         if params.dim() == 1:

@@ -24,18 +24,20 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import resolve_device, resolve_dtype
+from .._checks import renamed_arguments, resolve_device, resolve_dtype
+from ..engine._threads import PerThreadState
 from ..engine.module_network import ModuleNetwork, as_network, float_parameters
 from ..engine.objective import Objective, total
 from ..pde.formulations import get_formulation
 from ..pde.library import get_problem
 from ..pde.problems import Problem
+from ._run import RunBase
 from .training import TrainResult
 
 DEFAULT_COORDS = {1: ("x",), 2: ("x", "y"), 3: ("x", "y", "z")}
@@ -76,6 +78,7 @@ class NamedLoss:
 
     name: str
     term_names: tuple[str, ...]
+    least_squares: ClassVar[bool] = False  # what the user's function computes is opaque: no residuals known
 
     def terms(self, problem=None) -> tuple[str, ...]:
         return self.term_names
@@ -117,7 +120,7 @@ class _Bound(torch.nn.Module):
         return self._fn(self.model)
 
 
-class CustomObjective:
+class CustomObjective(PerThreadState):
     """A user's loss as an objective: [K, P] parameter points -> each term, the loss and the error."""
 
     def __init__(self, run: ModelRun, name: str, device, dtype):
@@ -131,6 +134,7 @@ class CustomObjective:
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
         self.differentiates_inputs = True  # the user's function calls torch.autograd: no forward-mode transforms
+        self.has_residual_vectors = False  # the function returns one scalar per term
         # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
@@ -143,15 +147,6 @@ class CustomObjective:
     @property
     def n_params(self) -> int:
         return self.net.n_params
-
-    def __getstate__(self):  # for dask workers: each process makes its own per-thread model copies
-        state = dict(self.__dict__)
-        state.pop("_local")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def _model(self) -> torch.nn.Module:
         m = getattr(self._local, "model", None)
@@ -168,7 +163,7 @@ class CustomObjective:
 
     def terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each term [K], differentiable with respect to params (for training-style use and Hessians)."""
-        params = self._check(params)
+        params = self.as_batch(params)
         rows = []
         for k in range(params.shape[0]):
             bound = _Bound(self._model(), self.fn)
@@ -184,7 +179,7 @@ class CustomObjective:
     def evaluate(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """{"loss", "loss_<term>"..., "rel_l2_error"} as [K] tensors: all K in one pass for a batched loss,
         else one parameter point at a time."""
-        params = self._check(params)
+        params = self.as_batch(params)
         if self.batched is not None:
             return self._evaluate_batched(params)
         K = params.shape[0]
@@ -228,8 +223,22 @@ class CustomObjective:
         return float(torch.linalg.norm(u - self.exact_values) / torch.linalg.norm(self.exact_values))
 
     def rel_l2_error(self, params: torch.Tensor) -> torch.Tensor:
-        params = self._check(params)
+        params = self.as_batch(params)
         return torch.tensor([self._error(self._write(p.detach())) for p in params], dtype=self.dtype)
+
+    def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
+        """Not available: a user's loss function returns one scalar per term, not per-point residuals."""
+        raise ValueError(
+            f"residual_vectors needs a loss made of per-point residuals; loss {self.formulation.name!r} is a "
+            "user's function returning one scalar per term (has_residual_vectors is False)"
+        )
+
+    def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> CustomObjective:
+        """Not available: a user's loss function holds its points itself, so they cannot be cut."""
+        raise ValueError(
+            f"subsample={size!r} needs one of the package's own objectives (point sets with weights); loss "
+            f"{self.formulation.name!r} is a user's function, opaque to us: its points cannot be cut"
+        )
 
     def bytes_per_point(self) -> int:
         sized = getattr(self.batched, "bytes_per_point", None)
@@ -239,7 +248,10 @@ class CustomObjective:
         # responsive without costing anything
         return 4 * 2**20
 
-    def _check(self, params: torch.Tensor) -> torch.Tensor:
+    def as_batch(self, params) -> torch.Tensor:
+        """``params`` as a batch [K, P] on this objective's device and dtype ([P] becomes [1, P]).
+
+        Raises ValueError naming the shape when it is neither [K, P] nor [P] with this model's P."""
         if not isinstance(params, torch.Tensor):
             params = torch.as_tensor(params)
         if params.dim() == 1:
@@ -268,51 +280,38 @@ class BatchedLoss(Protocol):
 
 
 @dataclass
-class ModelRun:
-    """A run made from a user's model and losses (``from_model``): the same interface as a trained run."""
+class ModelRun(RunBase[CustomObjective]):
+    """A run made from a user's model and losses (``from_model``): the same interface as a trained run.
+
+    Besides ``TrainResult``'s fields (``problem`` is a ``ModelProblem``, ``net`` the engine's wrapper of the
+    model, ``seed`` -1 and ``optimizer`` "user"): ``losses``, the user's loss functions by name (the run's
+    formulations); ``term_names``, each loss's terms; ``points``, the points [N, d] of the error and the
+    solution panel (float64, or None).
+    """
 
     problem: ModelProblem
-    formulation: str
     net: ModuleNetwork
-    params: torch.Tensor
-    trajectory: torch.Tensor
-    trajectory_steps: list[int]
-    history: xr.Dataset
-    losses: dict
-    term_names: dict
-    device: torch.device
-    dtype: torch.dtype
-    points: torch.Tensor | None = None
-    seed: int = -1
-    optimizer: str = "user"
-    diverged: bool = False
-    message: str = ""
-    attrs: dict = field(default_factory=dict)  # how the run is evaluated, e.g. "evaluation": "traced" or "per point"
-    _objectives: dict = field(default_factory=dict, repr=False)
-    _f64: list | None = field(default=None, repr=False)
-
-    @property
-    def n_params(self) -> int:
-        return self.net.n_params
+    losses: dict = field(kw_only=True)
+    term_names: dict = field(kw_only=True)
+    points: torch.Tensor | None = field(default=None, kw_only=True)
+    _f64: list | None = field(default=None, repr=False, kw_only=True)
 
     @property
     def formulations(self) -> list[str]:
+        """The names of the run's losses."""
         return list(self.losses)
 
-    @property
-    def init_params(self) -> torch.Tensor:
-        return self.trajectory[0]
-
-    def objective(self, formulation=None, device=None, dtype=None) -> CustomObjective:
+    def _loss_name(self, formulation: str | None) -> str:
         name = formulation or self.formulation
         if name not in self.losses:
             raise ValueError(f"formulation must be one of this run's losses {list(self.losses)}, got {name!r}")
-        dev = self.device if device is None else resolve_device(device)
-        dt = self.dtype if dtype is None else resolve_dtype(dtype)
-        key = (name, str(dev), dt)
-        if key not in self._objectives:
-            self._objectives[key] = CustomObjective(self, name, dev, dt)
-        return self._objectives[key]
+        return name
+
+    def _new_objective(self, name: str, device: torch.device, dtype: torch.dtype) -> CustomObjective:
+        return CustomObjective(self, name, device, dtype)
+
+    def _module_at(self, params: torch.Tensor) -> torch.nn.Module:
+        return self.net.module(params.to(self.dtype))
 
     def float64_blockers(self) -> list[str]:
         """Why this run's losses cannot be evaluated in float64 (empty when they can): float32 tensors a
@@ -322,13 +321,6 @@ class ModelRun:
             for lname, fn in self.losses.items():
                 self._f64 += [f"loss {lname!r} {why}" for why in _float64_blockers(fn, self.net)]
         return list(self._f64)
-
-    def model_at(self, params: torch.Tensor) -> torch.nn.Module:
-        """A copy of the model holding these parameters."""
-        params = torch.as_tensor(params)
-        if params.shape != (self.n_params,):
-            raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
-        return self.net.module(params.to(self.dtype))
 
     def _eval_data(self, device, dtype):
         if self.points is None or self.problem.exact_fn is None:
@@ -428,6 +420,7 @@ def _domain(points, domain, coords, model) -> tuple[tuple[str, ...], tuple[tuple
     return names, tuple((0.0, 1.0) for _ in names)
 
 
+@renamed_arguments(params="trainable")
 def from_model(
     model: torch.nn.Module,
     losses,
@@ -437,26 +430,82 @@ def from_model(
     domain: dict | None = None,
     coords=None,
     unknowns=None,
-    params=None,
-    dtype=None,
+    trainable=None,
     recorder=None,
     name: str = "model",
-    device="cpu",
     formulation: str | None = None,
+    device=None,
+    dtype=None,
 ) -> ModelRun | TrainResult:
     """A run from your own model and loss function(s), usable everywhere a trained run is.
 
-    model: any torch.nn.Module (its current parameters are the run's theta*). losses: a function
-    ``fn(model) -> Tensor | dict[str, Tensor]`` or a dict of named ones (the run's formulations); or a
-    problem (a ``Problem`` from ``define_problem``/``get_problem``, or a built-in's name), whose loss
-    (``formulation``, default "strong") is then evaluated on the engine: a plain ``nn.Sequential`` of Linear
-    layers and tanh/sin/GELU/SiLU runs fused, like ``train(problem, model=model)``, with the problem's hard
-    ansatz (if any) applied to the model's output. points and
-    exact: points [N, d] and the exact solution there (a function of the points) for ``rel_l2_error`` and the
-    solution panel; domain (coordinate -> (lo, hi)) or coords name the inputs. params: which parameters span
-    the landscape (names, or a function (name, parameter) -> bool). dtype: default the model's.
-    recorder: a ``Recorder`` of the loop that trained the model (trajectory and history: PCA directions and
-    the trajectory overlay).
+    The model's current parameters are the run's theta*. A parameter point is evaluated by writing it into a
+    copy of the model (one per worker thread) and calling the loss function; the Hessian tools differentiate
+    it twice through ``torch.func.functional_call``. With a problem instead of loss functions, the problem's
+    own loss is evaluated on the engine (a plain ``nn.Sequential`` of Linear layers and tanh/sin/GELU/SiLU runs
+    fused, like ``train(problem, model=model)``), with the problem's hard ansatz, if any, applied to the
+    model's output.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained network; its float parameters (those ``trainable`` selects) span the landscape.
+    losses : callable, dict, Problem or str
+        A function ``fn(model) -> Tensor | dict[str, Tensor]`` (a scalar loss, or named scalar terms that add
+        up to it), or a dict of named such functions (the run's formulations, the first its own); or a
+        problem: a ``Problem`` (``plw.define_problem`` / ``plw.get_problem``) or a built-in's name (then
+        ``points``, ``exact``, ``domain``, ``coords``, ``unknowns``, ``trainable`` and ``name`` are not used:
+        the problem has its own, and every float parameter spans the landscape).
+    points : torch.Tensor, array-like or None
+        Points [N, d] (or [N] in 1-D) where ``rel_l2_error`` and the solution panel compare the model with
+        ``exact``; default None (no error).
+    exact : callable or None
+        The exact solution as a function of points [N, d] (returning [N] or [N, m]); default None.
+    domain : dict or None
+        Coordinate name -> (lo, hi), the box of the solution panel; default None: the box of ``points``
+        (or [0, 1] per input).
+    coords : sequence of str or None
+        Names of the input coordinates; default None: x, y, z (x0, x1, ... beyond three).
+    unknowns : str, sequence of str or None
+        Names of the outputs; default None: "u" (u0, u1, ... for several).
+    trainable : sequence of str, callable or None
+        Which of the model's parameters span the landscape: names (``model.named_parameters()``), or a
+        function ``(name, parameter) -> bool``; default None, every float parameter. The others, and the
+        buffers, are held at their current values (with a warning). Renamed from ``params``.
+    recorder : Recorder or None
+        The ``plw.Recorder`` of the loop that trained the model, for the trajectory and loss history (PCA
+        directions, the trajectory overlay); default None: the run has only theta*.
+    name : str
+        A label for the run's problem; default "model".
+    formulation : str or None
+        With a problem: its loss, one it supports ("strong", "deep_ritz"); default None, "strong". With loss
+        functions it must be None (name them in a dict instead).
+    device : str, torch.device or None
+        Where the copies of the model are evaluated: "cpu", "cuda", "cuda:N" or "auto"; default None, the
+        model's device. Tensors the loss functions hold must be there.
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, the model's (float32 for
+        another float dtype).
+
+    Returns
+    -------
+    ModelRun or TrainResult
+        A ``ModelRun`` for loss functions, a ``TrainResult`` for a problem; both have the run interface
+        (``objective``, ``params``, ``trajectory``, ``history``, ``model_at``, ...).
+
+    Raises
+    ------
+    ValueError
+        When ``model`` is not a module, a loss does not return scalar tensors, does not depend on the model's
+        parameters or reads another model, ``trainable`` selects nothing, the loss holds tensors on another
+        device, or ``recorder`` belongs to another model or selection.
+
+    Warns
+    -----
+    FutureWarning
+        When called with ``params=`` (now ``trainable=``).
+    UserWarning
+        When buffers or unselected parameters are held fixed.
     """
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -479,17 +528,17 @@ def from_model(
             raise ValueError(f"losses must be named by non-empty strings, got {k!r}")
         if not callable(fn):
             raise ValueError(f"losses[{k!r}] must be a function of the model, got {type(fn).__name__}")
-    pairs = float_parameters(model, params)
+    pairs = float_parameters(model, trainable)
     if not pairs:
         raise ValueError(
             "the model has no float parameters"
-            if params is None
-            else "params selects no parameters of the model; nothing would span the landscape"
+            if trainable is None
+            else "trainable selects no parameters of the model; nothing would span the landscape"
         )
     dt = resolve_dtype(dtype) if dtype is not None else pairs[0][1].dtype
     if dt not in (torch.float32, torch.float64):
         dt = torch.float32
-    dev = resolve_device(device)
+    dev = pairs[0][1].device if device is None else resolve_device(device)
     for lname, fn in losses.items():  # the copies of the model go to `device`; what the loss holds must be there
         away = {n: t.device for n, t in _captured_tensors(fn).items() if t.device != dev}
         if away:
@@ -506,12 +555,13 @@ def from_model(
     if recorder is not None:
         if recorder.model is not model:
             raise ValueError("recorder was made for a different model: pass the Recorder of this model's training loop")
-        if recorder.selected is not params and [n for n, _ in float_parameters(model, recorder.selected)] != [
+        if recorder.selected is not trainable and [n for n, _ in float_parameters(model, recorder.selected)] != [
             n for n, _ in pairs
         ]:
-            raise ValueError("recorder records other parameters than params selects; give both the same selection")
+            raise ValueError("recorder records other parameters than trainable selects; give both the same selection")
 
-    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=params, quiet=False)
+    # the warning points at from_model's caller, past the renamed_arguments wrapper
+    net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=trainable, quiet=False, stacklevel=4)
     theta = net.flatten().to(dt)
     # the terms of each loss, and a grad path to the parameters (else a landscape would be flat)
     term_names = {}
@@ -554,7 +604,20 @@ def from_model(
         traj, steps = theta[None].clone(), [0]
         history = _one_row(losses, model, next(iter(losses)))
     run = ModelRun(
-        problem, next(iter(losses)), net, theta, traj, steps, history, dict(losses), term_names, dev, dt, points
+        problem,
+        next(iter(losses)),
+        net,
+        theta,
+        traj,
+        steps,
+        history,
+        seed=-1,
+        optimizer="user",
+        device=dev,
+        dtype=dt,
+        losses=dict(losses),
+        term_names=term_names,
+        points=points,
     )
     if "rel_l2_error" not in run.history:
         errs = np.full(run.history.sizes["step"], np.nan)
@@ -586,7 +649,10 @@ def _problem_run(model, problem, formulation, *, recorder, dtype, device) -> Tra
     form = get_formulation(formulation or "strong", prob).name
     first = next((p for p in model.parameters() if p.dtype.is_floating_point), None)
     dt = resolve_dtype(dtype) if dtype is not None else (first.dtype if first is not None else torch.float32)
-    dev = resolve_device(device)
+    if device is None:
+        dev = first.device if first is not None else torch.device("cpu")
+    else:
+        dev = resolve_device(device)
     net, theta = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
     if recorder is not None:
         if recorder.model is not model:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import check_int
+from .._checks import check_int, renamed_arguments
 from ..engine.module_network import float_parameters
 
 
@@ -44,13 +44,40 @@ def _scalar(name: str, value) -> float:
 class Recorder:
     """Records a model's parameters every ``every`` steps of a training loop, and each step's losses.
 
-    model: the torch module being trained. every: snapshot interval in steps. max_snapshots: bound on the
-    snapshots kept in memory (thinned evenly beyond it). spill_to: a file path to append every snapshot to
-    instead (float64, one row per snapshot). params: which parameters to record (names or a function
-    (name, parameter) -> bool; default all float parameters), as ``from_model``'s ``params``. start: the
-    number of optimizer steps the model has taken already (the first snapshot's step).
+    Pass it to ``plw.from_model(model, loss, recorder=rec)`` for the trajectory (PCA directions, the
+    trajectory overlay) and the loss history. The initial parameters are recorded when it is made.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The module being trained.
+    every : int
+        Snapshot interval in optimizer steps, an integer >= 1; default 10.
+    max_snapshots : int
+        Bound on the snapshots kept in memory, an integer >= 3; beyond it every other one is dropped and the
+        interval doubles (the trajectory stays evenly spaced). Default 500.
+    spill_to : str, os.PathLike or None
+        A file to write every snapshot to instead of memory (float64, one row per snapshot; made anew, its
+        folder too); default None.
+    trainable : sequence of str, callable or None
+        Which parameters to record: names, or a function ``(name, parameter) -> bool``; default None, every
+        float parameter. Give ``from_model`` the same selection. Renamed from ``params``.
+    start : int
+        Optimizer steps the model has taken already (the first snapshot's step), an integer >= 0; default 0.
+
+    Raises
+    ------
+    ValueError
+        When ``model`` is not a module, it has no float parameters (or ``trainable`` selects none), or an
+        argument is outside what is allowed.
+
+    Warns
+    -----
+    FutureWarning
+        When called with ``params=`` (now ``trainable=``).
     """
 
+    @renamed_arguments(params="trainable")
     def __init__(
         self,
         model: torch.nn.Module,
@@ -58,7 +85,7 @@ class Recorder:
         *,
         max_snapshots: int = 500,
         spill_to=None,
-        params=None,
+        trainable=None,
         start: int = 0,
     ):
         if not isinstance(model, torch.nn.Module):
@@ -66,10 +93,10 @@ class Recorder:
         self.model = model
         self.every = check_int("every", every, 1)
         self.max_snapshots = check_int("max_snapshots", max_snapshots, 3)
-        self.selected = params
-        self._pairs = float_parameters(model, params)
+        self.selected = trainable
+        self._pairs = float_parameters(model, trainable)
         if not self._pairs:
-            raise ValueError("Recorder: the model has no float parameters to record (or params selects none)")
+            raise ValueError("Recorder: the model has no float parameters to record (or trainable selects none)")
         self.n_params = sum(p.numel() for _, p in self._pairs)
         self.steps_done = check_int("start", start, 0)
         self._rows: dict[int, dict] = {}  # step -> its losses; steps without any are NaN rows in history()
@@ -119,7 +146,20 @@ class Recorder:
 
     def step(self, loss=None, **terms) -> None:
         """Call once per optimizer step, after ``optimizer.step()``: records the losses of the parameters
-        before the step (``loss`` and any named terms) and, every ``every`` steps, the parameters now."""
+        before the step (``loss`` and any named terms) and, every ``every`` steps, the parameters now.
+
+        Parameters
+        ----------
+        loss : float, torch.Tensor or None
+            The loss the step computed (a number or a scalar tensor); default None (not recorded).
+        **terms : float or torch.Tensor
+            Named loss terms, e.g. ``residual=r, boundary=b``; each becomes ``loss_<name>`` in ``history()``.
+
+        Raises
+        ------
+        ValueError
+            When a value is not a number or a scalar tensor, or the model's parameters were replaced.
+        """
         self._check_model("step")
         self._rows[self.steps_done] = self._row(loss, terms)
         self.steps_done += 1
@@ -130,10 +170,24 @@ class Recorder:
     def record(self, step: int, /, loss=None, **terms) -> None:
         """For a training loop that counts its own steps (a library's callback), in place of ``step``.
 
-        step: the optimizer steps taken so far (never decreasing). When it passes a multiple of ``every``
-        the parameters now are recorded as those of ``step``. ``loss`` and named terms, if given, are the
-        losses of the parameters after ``step`` steps; calling again with the same step adds to that row.
-        Steps with no losses recorded are NaN in ``history()``.
+        When ``step`` passes a multiple of ``every`` the parameters now are recorded as those of ``step``.
+        Calling again with the same step adds to that row; steps with no losses recorded are NaN in
+        ``history()``.
+
+        Parameters
+        ----------
+        step : int
+            The optimizer steps taken so far, an integer >= 0 that never decreases (positional only).
+        loss : float, torch.Tensor or None
+            The loss of the parameters after ``step`` steps; default None (not recorded).
+        **terms : float or torch.Tensor
+            Named loss terms of those parameters; each becomes ``loss_<name>`` in ``history()``.
+
+        Raises
+        ------
+        ValueError
+            When ``step`` decreases or is not an integer >= 0, a value is not a number or a scalar tensor,
+            or the model's parameters were replaced.
         """
         self._check_model("record")
         step = check_int("step", step, 0)
@@ -158,7 +212,13 @@ class Recorder:
         return torch.stack(self._snapshots)
 
     def finish(self) -> tuple[torch.Tensor, list[int]]:
-        """(trajectory, steps) ending at the parameters the model holds now."""
+        """The recorded trajectory, ending at the parameters the model holds now.
+
+        Returns
+        -------
+        tuple of (torch.Tensor, list of int)
+            The parameters [T, P] (float64) and the step of each row.
+        """
         traj = self.trajectory
         steps = list(self.snapshot_steps)
         now = self._flat()
@@ -168,7 +228,14 @@ class Recorder:
         return traj, steps
 
     def history(self) -> xr.Dataset:
-        """One row per step (the losses passed to ``step`` or ``record``; NaN where none), over dim "step"."""
+        """The recorded losses.
+
+        Returns
+        -------
+        xarray.Dataset
+            One row per step over dim "step": ``loss`` and ``loss_<term>`` as passed to ``step`` or ``record``
+            (NaN where none was).
+        """
         names = sorted({k for r in self._rows.values() for k in r}, key=lambda k: (k != "loss", k))
         data = {}
         for n in names:

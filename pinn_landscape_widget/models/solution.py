@@ -18,13 +18,30 @@ DEFAULT_RESOLUTION = {1: 201, 2: 64}
 
 
 def solution_snapshot(run, params=None, *, resolution: int | None = None) -> xr.Dataset:
-    """u_theta at ``params`` (default: the trained parameters) on a uniform grid over the problem's box.
+    """u_theta at ``params`` on a uniform grid over the problem's box: what the widget's solution panel draws.
 
-    Returns a Dataset whose dims are the problem's coordinate names (("x",) or, e.g., ("x", "t")), with
-    coords from each interval's lower to its upper end (``resolution`` points per axis: 201 in 1-D, 64 in
-    2-D by default). For each unknown ``n`` (``run.problem.unknowns``): data var ``n``, and, when an exact or
-    reference solution is known, ``n_exact`` and ``n_error`` = n - n_exact. attrs: ``unknowns`` (JSON
-    list), ``rel_l2_error`` (of these parameters, as ``plw.evaluate`` reports it).
+    Parameters
+    ----------
+    run : run
+        A run (``plw.train``, ``plw.from_model``, ``plw.adapters``) of a problem in 1 or 2 coordinates.
+    params : torch.Tensor, array-like or None
+        A parameter vector [P]; default None, the run's trained parameters.
+    resolution : int or None
+        Points per axis, an integer in [2, 4097]; default None: 201 in 1-D, 64 in 2-D.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims the problem's coordinate names (("x",) or, e.g., ("x", "t")), coords from each interval's lower
+        to its upper end. For each unknown ``n`` (``run.problem.unknowns``): data var ``n``, and, when an
+        exact or reference solution is known, ``n_exact`` and ``n_error`` = n - n_exact. attrs: ``problem``,
+        ``unknowns`` (JSON list), ``rel_l2_error`` (of these parameters, as ``plw.evaluate`` reports it).
+
+    Raises
+    ------
+    ValueError
+        When the problem has more than 2 coordinates, ``params`` is not of shape [P] or ``resolution`` is
+        outside [2, 4097].
     """
     prob = run.problem
     dim = prob.dim

@@ -9,7 +9,7 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,11 +26,13 @@ from .._checks import (
     show_progress,
 )
 from ..engine.mlp import MLP
-from ..engine.module_network import as_network
+from ..engine.module_network import ModuleNetwork, as_network
 from ..engine.objective import Objective
+from ..engine.protocols import as_run, is_run
 from ..pde.formulations import get_formulation, supported_formulations
 from ..pde.library import get_problem
 from ..pde.problems import Problem
+from ._run import RunBase
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
 
@@ -49,58 +51,58 @@ class PINNModel(torch.nn.Module):
 
 
 @dataclass
-class TrainResult:
-    """A trained PINN: its problem, network, parameters, recorded trajectory and history."""
+class TrainResult(RunBase[Objective]):
+    """A trained PINN: its problem, network, parameters, recorded trajectory and history (what ``train``
+    returns; ``from_model(model, problem)`` makes one too).
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem the network solves (``plw.get_problem`` / ``plw.define_problem``).
+    formulation : str
+        The loss it was trained with, one of ``formulations`` ("strong", "deep_ritz", ...).
+    net : MLP or network
+        The network: ``plw.MLP``, or the engine's wrapper of a user's module (``train(model=...)``).
+    params : torch.Tensor
+        The trained parameters theta* [P].
+    trajectory : torch.Tensor
+        Recorded parameters [T, P]: the initial ones first, theta* last.
+    trajectory_steps : list of int
+        The optimizer step of each row of ``trajectory``.
+    history : xarray.Dataset
+        Over dim "step" (one row per state, after 0, 1, ... steps): ``loss``, ``loss_<term>`` and
+        ``rel_l2_error``; attrs say how the run was trained.
+    seed : int
+        The seed of the initialisation (-1 for a model trained elsewhere).
+    optimizer : str
+        "adam", "lbfgs", "adam+lbfgs", or "user" for a model trained elsewhere.
+    device : torch.device
+        Where the run's objectives evaluate by default.
+    dtype : torch.dtype
+        The parameters' dtype, torch.float32 or torch.float64.
+    diverged : bool
+        Whether training stopped at a non-finite loss or parameters; default False.
+    message : str
+        What happened when it diverged; default "".
+    attrs : dict
+        Notes on the run (e.g. "evaluation": how it is evaluated); default empty.
+    """
 
     problem: Problem
-    formulation: str
-    net: MLP  # or a ModuleNetwork wrapping the user's module (train(model=...))
-    params: torch.Tensor
-    trajectory: torch.Tensor
-    trajectory_steps: list[int]
-    history: xr.Dataset
-    seed: int
-    optimizer: str
-    device: torch.device
-    dtype: torch.dtype
-    diverged: bool = False
-    message: str = ""
-    _objectives: dict = field(default_factory=dict, repr=False)
-    attrs: dict = field(default_factory=dict)  # as every run has: how it is evaluated (e.g. "evaluation")
-
-    @property
-    def n_params(self) -> int:
-        return self.net.n_params
+    net: MLP | ModuleNetwork
 
     @property
     def formulations(self) -> list[str]:
         """The losses this run can be evaluated under (``formulation=`` of landscape, evaluate, ...)."""
         return supported_formulations(self.problem)
 
-    @property
-    def init_params(self) -> torch.Tensor:
-        return self.trajectory[0]
+    def _loss_name(self, formulation: str | None) -> str:
+        return get_formulation(formulation or self.formulation, self.problem).name
 
-    def objective(self, formulation=None, device=None, dtype=None) -> Objective:
-        """The (cached) objective of this run, optionally for another formulation, device or dtype."""
-        form = get_formulation(formulation or self.formulation, self.problem).name
-        dev = self.device if device is None else resolve_device(device)
-        dt = self.dtype if dtype is None else resolve_dtype(dtype)
-        key = (form, str(dev), dt)
-        if key not in self._objectives:
-            self._objectives[key] = Objective(self.problem, self.net, form, dev, dt)
-        return self._objectives[key]
+    def _new_objective(self, name: str, device: torch.device, dtype: torch.dtype) -> Objective:
+        return Objective(self.problem, self.net, name, device, dtype)
 
-    def float64_blockers(self) -> list[str]:
-        """Why this run's loss cannot be evaluated in float64: never, for a problem's own loss (its points
-        and data are made in whatever dtype is asked)."""
-        return []
-
-    def model_at(self, params: torch.Tensor) -> torch.nn.Module:
-        """A plain torch module x -> u(x) with these parameters, including any hard-constraint ansatz."""
-        params = torch.as_tensor(params)
-        if params.shape != (self.n_params,):
-            raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
+    def _module_at(self, params: torch.Tensor) -> torch.nn.Module:
         return PINNModel(self.net.module(params), self.problem)
 
     def __repr__(self) -> str:
@@ -115,13 +117,14 @@ class TrainResult:
 
 def _initial_params(init, net, dtype) -> torch.Tensor:
     """A warm start: a parameter vector, or a run whose final parameters to start from."""
-    if hasattr(init, "params") and hasattr(init, "objective"):
-        if init.n_params != net.n_params:
+    if is_run(init):
+        run = as_run(init, "init_params")
+        if run.n_params != net.n_params:
             raise ValueError(
-                f"init_params: the run has {init.n_params} parameters and this network {net.n_params}; "
+                f"init_params: the run has {run.n_params} parameters and this network {net.n_params}; "
                 "a warm start needs the same network"
             )
-        init = init.params
+        init = run.params
     try:
         theta = torch.as_tensor(init).detach().to(device="cpu", dtype=dtype).clone()
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -161,8 +164,8 @@ def train(
     steps=1000,
     lr: float = 1e-3,
     seed: int = 0,
-    device="auto",
-    dtype=torch.float32,
+    device=None,
+    dtype=None,
     record_every: int | None = None,
     progress: bool | None = None,
     coefficients: dict | None = None,
@@ -171,18 +174,71 @@ def train(
 ) -> TrainResult:
     """Train a PINN and return a TrainResult.
 
-    problem: a name from ``list_problems()`` or a ``Problem``; ``coefficients``: a dict of changes to its
-    coefficients (for a built-in, any of its options, e.g. {"beta": 30.0, "n_points": 2500}). The network is
-    our MLP (``width``, ``depth``, ``activation``; one output per unknown), or ``model``: any torch module
-    mapping points [N, d] to [N] or [N, m] (a plain tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and
-    runs on the fused engine; other modules go through ``torch.func``). Training starts from ``init_params``
-    when given (a parameter vector, or a run whose final parameters to continue from: a warm start), else
-    from the seed's initialisation (our MLP) or the module's own parameters.
+    The loss is the run's objective (``TrainResult.objective``) at one parameter point, the same code the
+    landscape grid evaluates. A non-finite loss stops training with a warning; the run keeps everything up
+    to the last finite step (``diverged``, ``message``).
 
-    ``steps`` counts optimizer steps (one L-BFGS step is one iteration with a strong-Wolfe line search);
-    for "adam+lbfgs" an int is split 3:1, or pass (adam_steps, lbfgs_steps). The trajectory holds the
-    initial parameters, every ``record_every``-th step (default: about 100 checkpoints) and the final ones.
-    A non-finite loss stops training with a warning; the run keeps everything up to the last finite step.
+    Parameters
+    ----------
+    problem : str or Problem
+        A name from ``plw.list_problems()`` (its options in ``coefficients``) or a ``Problem``
+        (``plw.define_problem``, ``plw.get_problem``); default "poisson1d".
+    formulation : str
+        The loss, one the problem supports (``plw.formulations.supported_formulations(problem)``): "strong"
+        (squared residuals) or "deep_ritz" (the energy, for problems that have one); default "strong".
+    width : int
+        Units per hidden layer of the MLP, an integer in [1, 4096]; default 50. Not used with ``model``.
+    depth : int
+        Hidden layers of the MLP, an integer in [1, 64]; default 3. Not used with ``model``.
+    activation : str
+        The MLP's activation: "tanh", "sin", "gelu" or "silu"; default "tanh". Not used with ``model``.
+    optimizer : str
+        "adam", "lbfgs" (one step is one iteration with a strong-Wolfe line search) or "adam+lbfgs";
+        default "adam+lbfgs".
+    steps : int or tuple of int
+        Optimizer steps, an integer >= 0; for "adam+lbfgs" an int is split 3:1, or pass
+        (adam_steps, lbfgs_steps); default 1000.
+    lr : float
+        Adam's learning rate, a number > 0; default 1e-3.
+    seed : int
+        Seed of the MLP's initialisation (Glorot-normal weights, zero biases); default 0.
+    device : str, torch.device or None
+        "cpu", "cuda", "cuda:N" or "auto"; default None: CUDA when present, else the CPU ("auto" means the
+        same).
+    dtype : torch.dtype, str or None
+        torch.float32 or torch.float64 (or "float32" / "float64"); default None, float32.
+    record_every : int or None
+        Record the parameters every this many steps (an integer >= 1); default None, about 100 checkpoints.
+        The trajectory also holds the initial and the final parameters.
+    progress : bool or None
+        Draw a progress bar; default None: in a notebook or on a terminal, not in a script writing to a file.
+    coefficients : dict or None
+        Changes to the problem's coefficients, e.g. ``{"beta": 30.0}``; for a named built-in any of its
+        options (``plw.get_problem(problem, **coefficients)``, e.g. ``{"n_points": 2500}``). Default None: the
+        problem's own. ``problem_params=`` still works for this release, with a FutureWarning.
+    model : torch.nn.Module or None
+        Your own network instead of the MLP: any module mapping points [N, d] to [N] or [N, m] (a plain
+        tanh/sin/GELU/SiLU ``nn.Sequential`` is recognised and runs on the fused engine; other modules go
+        through ``torch.func``); it starts from its own parameters. Default None, the MLP.
+    init_params : torch.Tensor, run or None
+        A warm start: a parameter vector [P], or a run of the same network whose final parameters to
+        continue from; default None, the seed's initialisation (or ``model``'s parameters).
+
+    Returns
+    -------
+    TrainResult
+        The run: parameters, trajectory, history (loss, each term and the relative L2 error per step).
+
+    Raises
+    ------
+    ValueError
+        When an argument is not one of the values allowed (the message names it), or ``init_params`` does not
+        fit the network.
+
+    Warns
+    -----
+    RuntimeWarning
+        When training diverges (a non-finite loss or parameters).
     """
     prob = get_problem(problem, **(coefficients or {}))
     form = get_formulation(formulation, prob).name
@@ -195,8 +251,8 @@ def train(
     if record_every is None:
         record_every = max(1, total // 100)
     record_every = check_int("record_every", record_every, 1)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype)
+    dev = resolve_device(device)  # None and "auto": CUDA when present, else the CPU
+    dt = torch.float32 if dtype is None else resolve_dtype(dtype)
     if model is not None:
         net, theta0 = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
     else:

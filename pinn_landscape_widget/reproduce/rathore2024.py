@@ -131,7 +131,10 @@ class PreconditionedHessian:
     update H_i = A_i H_(i-1) A_i^T + rho_i s_i s_i^T (A_i = I - rho_i s_i y_i^T) gives the factor
     C_i = [A_i C_(i-1), sqrt(rho_i) s_i], C_0 = sqrt(gamma) I. C^T H C has the nonzero eigenvalues of
     H_k H, the Hessian as the preconditioned iteration sees it (Rathore et al. 2024, Sec. 5.2, who use
-    the same factorisation)."""
+    the same factorisation).
+
+    A curvature operator (``engine.protocols.CurvatureOperator``, what ``hessian_eigenpairs`` takes): its
+    dtype, device, loss, objective and thread setting are those of the Hessian ``op`` it is built on."""
 
     def __init__(self, op: HessianOperator, pairs: dict):
         self.op = op
@@ -141,11 +144,32 @@ class PreconditionedHessian:
         self.rho = [float(r) for r in pairs["rho"]]
         self.gamma = float(pairs["gamma"])
         self.m = len(self.s)
-        self.n = op.n + self.m
-        self.device, self.dtype = dev, dt
-        self.objective, self.loss, self.method = op.objective, op.loss, f"L-BFGS-preconditioned {op.method}"
+        self.n = op.n + self.m  # acts on R^(P + m)
         self.n_matvecs = 0
-        self.parallel = op.parallel
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.op.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.op.device
+
+    @property
+    def loss(self) -> float:
+        return self.op.loss
+
+    @property
+    def objective(self):
+        return self.op.objective
+
+    @property
+    def method(self) -> str:
+        return f"L-BFGS-preconditioned {self.op.method}"
+
+    def parallel(self):
+        """The Hessian's: many products at its lowered thread count."""
+        return self.op.parallel()
 
     def factor(self, w: torch.Tensor) -> torch.Tensor:
         """C w for w = [v (P entries); c (m entries)]."""

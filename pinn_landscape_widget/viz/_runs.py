@@ -1,4 +1,5 @@
-"""What the views read from a run, by duck typing: any object with ``objective`` and ``params`` is a run.
+"""What the views read from a run: any object with ``objective`` and ``params`` is a run (``engine.protocols``:
+``is_run``, the ``Run`` protocol).
 
 A run made by ``train``, ``from_model`` or an adapter looks the same from here. Only the public attributes
 are read (``formulations``, ``formulation``, ``problem``, ``params``, ``trajectory``, ``trajectory_steps``,
@@ -10,10 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def is_run(obj) -> bool:
-    """Whether ``obj`` can be viewed as a run (it has ``objective`` and ``params``)."""
-    return hasattr(obj, "objective") and hasattr(obj, "params")
+from ..engine.protocols import is_run
 
 
 def labelled_runs(source) -> dict:

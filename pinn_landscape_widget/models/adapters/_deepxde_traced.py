@@ -31,6 +31,7 @@ import threading
 
 import torch
 
+from ...engine._threads import PerThreadState
 from ...engine.mlp import ACTIVATIONS, MLP
 from ...engine.module_network import float_parameters
 from ...pde.derivatives import Jet, JetSpec, SecondOrder
@@ -206,7 +207,7 @@ def _spec_of(dim: int, read: set) -> JetSpec:
     return JetSpec.build(dim, first, second)
 
 
-class TracedDeepXDELoss:
+class TracedDeepXDELoss(PerThreadState):
     """DeepXDE's training loss terms: ``fn(module)`` as DeepXDE computes them (one parameter point, autograd),
     and ``batched_terms(params [K, P])`` on the engine's jets (see the module docstring)."""
 
@@ -260,15 +261,6 @@ class TracedDeepXDELoss:
             raise Untraceable(
                 f"DeepXDE's loss cannot be evaluated batched ({type(exc).__name__}: {msg[:160]})"
             ) from exc
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_local")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:

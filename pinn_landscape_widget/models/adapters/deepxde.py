@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..._checks import check_int
+from ..._checks import check_int, renamed_arguments
 from ..._optional import require
 from ..custom import DEFAULT_COORDS, from_model
 from ..recorder import Recorder
@@ -156,7 +156,8 @@ def _domain(model, coords):
     return box(tuple(coords), lo, hi) if coords is not None else None, coords
 
 
-def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = "deepxde", trace: bool = True):
+@renamed_arguments(params="trainable")
+def from_deepxde(model, *, recorder=None, coords=None, trainable=None, name: str = "deepxde", trace: bool = True):
     """A run from a compiled DeepXDE model (PyTorch backend), usable everywhere a trained run is.
 
     Its loss (formulation ``"deepxde"``) is DeepXDE's training loss on ``model.data.train_x``, term by term
@@ -168,10 +169,8 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     there is one; the box is the geometry's bounding box, the coordinates x, y, z (and t for a
     time-dependent geometry) unless ``coords`` names them.
 
-    recorder: the ``plw.adapters.DeepXDERecorder`` passed to ``model.train(callbacks=[...])`` (trajectory
-    and loss history: PCA directions, the trajectory overlay). params: which parameters of ``model.net``
-    span the landscape (as ``plw.from_model``). External trainable variables of an inverse problem are
-    held at their current values.
+    External trainable variables of an inverse problem are held at their current values. The run is
+    evaluated on the device of ``model.net`` and in its dtype.
 
     Evaluation: when ``model.net`` is a ``dde.nn.FNN`` the engine knows (one activation among tanh, sin,
     SiLU, GELU; equal hidden widths; no feature or output transform), the data is ``dde.data.PDE`` or
@@ -181,6 +180,43 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     one parameter point at a time through DeepXDE's compiled loss, with a ``UserWarning`` saying why
     (``run.attrs["evaluation"] == "per point: <reason>"``). Both give DeepXDE's terms; the Hessian tools
     always differentiate DeepXDE's own loss.
+
+    Parameters
+    ----------
+    model : deepxde.Model
+        A compiled DeepXDE model on the PyTorch backend (``DDE_BACKEND=pytorch``).
+    recorder : DeepXDERecorder, Recorder or None
+        The ``plw.adapters.DeepXDERecorder`` passed to ``model.train(callbacks=[...])``, for the trajectory
+        and loss history (PCA directions, the trajectory overlay); default None: the run has only theta*.
+    coords : sequence of str or None
+        Names of the input coordinates; default None: x, y, z (and t for a time-dependent geometry).
+    trainable : sequence of str, callable or None
+        Which parameters of ``model.net`` span the landscape: names, or a function ``(name, parameter) ->
+        bool`` (as ``plw.from_model``); default None, all of them. Renamed from ``params``.
+    name : str
+        A label for the run's problem; default "deepxde".
+    trace : bool
+        Evaluate grids on the engine when the model allows it (see above); default True. False: one
+        parameter point at a time through DeepXDE's compiled loss.
+
+    Returns
+    -------
+    ModelRun
+        The run, with formulation "deepxde"; ``run.attrs["evaluation"]`` says how it is evaluated.
+
+    Raises
+    ------
+    ValueError
+        When ``model`` is not a compiled DeepXDE model on the PyTorch backend, its network depends on
+        training mode (dropout, batch norm), its data has several inputs, or an argument is not allowed.
+
+    Warns
+    -----
+    UserWarning
+        When the loss is evaluated one parameter point at a time (with the reason), or an inverse problem's
+        variables are held fixed.
+    FutureWarning
+        When called with ``params=`` (now ``trainable=``).
     """
     _check_model(model, "plw.adapters.from_deepxde")
     if not isinstance(trace, bool):
@@ -196,7 +232,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
             "the DeepXDE model has external trainable variables (an inverse problem); the landscape holds "
             "them at their current values and spans model.net's parameters only",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     rec = inner_recorder(recorder, "DeepXDERecorder", "model.train(callbacks=[recorder])")
     loss = DeepXDELoss(model)
@@ -204,7 +240,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
     reason: str | None = "trace=False"
     if trace:
         try:
-            fn, reason = TracedDeepXDELoss(loss, model, params), None
+            fn, reason = TracedDeepXDELoss(loss, model, trainable), None
         except Untraceable as exc:
             reason = str(exc)
     points = torch.as_tensor(np.asarray(loss.x)).to(torch.float64)
@@ -224,7 +260,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
         exact=exact,
         domain=domain,
         coords=coords if domain is None else None,
-        params=params,
+        trainable=trainable,
         recorder=rec,
         name=name,
     )
@@ -236,7 +272,7 @@ def from_deepxde(model, *, recorder=None, coords=None, params=None, name: str = 
             warnings.warn(
                 f"from_deepxde evaluates DeepXDE's loss one parameter point at a time: {reason}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller, past the renamed_arguments wrapper
             )
     return run
 
@@ -259,8 +295,22 @@ def recorder_class():
 
         Steps are DeepXDE's ``train_state.step`` (L-BFGS counts its inner iterations, so a snapshot is taken
         whenever the step passes a multiple of ``every``). One recorder follows one model across several
-        ``model.train`` calls. max_snapshots, spill_to: as ``plw.Recorder``. ``.recorder`` is the
-        ``plw.Recorder`` it feeds (None before training).
+        ``model.train`` calls. ``.recorder`` is the ``plw.Recorder`` it feeds (None before training).
+
+        Parameters
+        ----------
+        every : int
+            Snapshot interval in DeepXDE's steps, an integer >= 1; default 10.
+        max_snapshots : int
+            Bound on the snapshots kept in memory, an integer >= 3 (as ``plw.Recorder``); default 500.
+        spill_to : str, os.PathLike or None
+            A file to write every snapshot to instead of memory (as ``plw.Recorder``); default None.
+
+        Raises
+        ------
+        ValueError
+            When an argument is outside what is allowed, or (in training) the model is not a compiled
+            PyTorch-backend DeepXDE model or the recorder already followed another network.
         """
 
         def __init__(self, every: int = 10, *, max_snapshots: int = 500, spill_to=None):

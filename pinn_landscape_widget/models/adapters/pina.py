@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from ..._checks import check_int
+from ..._checks import check_int, renamed_arguments
 from ..._optional import require
 from ..custom import from_model
 from ..recorder import Recorder
@@ -227,7 +227,8 @@ def _domain(problem, variables):
     return box(tuple(variables), [lo[v] for v in variables], [hi[v] for v in variables])
 
 
-def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
+@renamed_arguments(params="trainable")
+def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None):
     """A run from a single-model PINA solver (PINA >= 0.3), usable everywhere a trained run is.
 
     Its loss (formulation ``"pina"``) has one term per condition of ``solver.problem``, named by the
@@ -239,15 +240,47 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
     and ``rel_l2_error`` use the training points and ``problem.solution`` when the problem defines it; the
     coordinates are the problem's input variables, the box that of its domains.
 
-    recorder: the ``plw.adapters.PinaRecorder`` passed to the Trainer's ``callbacks`` (trajectory and loss
-    history: PCA directions, the trajectory overlay). params: which parameters of ``solver.model`` span the
-    landscape (as ``plw.from_model``). The unknown parameters of an inverse problem are held at their
-    current values.
+    The unknown parameters of an inverse problem are held at their current values. The run is evaluated on
+    the device of ``solver.model`` and in its dtype.
 
     Where the model is one the engine knows (PINA's ``FeedForward`` or a plain ``nn.Sequential`` MLP) and the
     equations use PINA's operators, the loss is traced (``pina_traced``): grids evaluate many parameter
     points per pass, with the same terms; ``run.attrs["evaluation"]`` is ``"traced"``. Otherwise it is
     ``"per point: <reason>"``, with a warning giving the reason.
+
+    Parameters
+    ----------
+    solver : pina.solver.SingleModelSolver
+        A single-model PINA solver (e.g. ``PhysicsInformedSingleModelSolver``), PINA >= 0.3, whose problem's
+        domains are discretised.
+    recorder : PinaRecorder, Recorder or None
+        The ``plw.adapters.PinaRecorder`` passed to the Trainer's ``callbacks``, for the trajectory and loss
+        history (PCA directions, the trajectory overlay); default None: the run has only theta*.
+    trainable : sequence of str, callable or None
+        Which parameters of ``solver.model`` span the landscape: names, or a function ``(name, parameter) ->
+        bool`` (as ``plw.from_model``); default None, all of them. Renamed from ``params``.
+    name : str or None
+        A label for the run's problem; default None, the problem's class name.
+
+    Returns
+    -------
+    ModelRun
+        The run, with formulation "pina"; ``run.attrs["evaluation"]`` says how it is evaluated.
+
+    Raises
+    ------
+    ValueError
+        When ``solver`` is not a PINA solver one model's parameters define the loss of (several models,
+        residual-based attention, autoregressive or causal solvers are refused), a condition has no points
+        or non-tensor data, or an argument is not allowed.
+
+    Warns
+    -----
+    UserWarning
+        When the loss is evaluated one parameter point at a time (with the reason), weights or an inverse
+        problem's parameters are held fixed, or a condition has no training points.
+    FutureWarning
+        When called with ``params=`` (now ``trainable=``).
     """
     _check_solver(solver, "plw.adapters.from_pina")
     if getattr(solver, "_params", None):
@@ -255,13 +288,13 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
             "the PINA problem has unknown parameters (an inverse problem); the landscape holds them at their "
             "current values and spans solver.model's parameters only",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     rec = inner_recorder(recorder, "PinaRecorder", "the Trainer's callbacks")
     loss = PinaLoss(solver)
     fn: PinaLoss | TracedPinaLoss
     try:
-        fn, evaluation = trace(solver, loss, params), "traced"
+        fn, evaluation = trace(solver, loss, trainable), "traced"
     except Untraceable as exc:
         fn, evaluation = loss, f"per point: {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever the trace meets, PINA's own per-point loss still works
@@ -270,14 +303,14 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         warnings.warn(
             f"plw.adapters.from_pina: the loss is evaluated one parameter point at a time ({evaluation[11:]})",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     if loss.empty:
         warnings.warn(
             f"conditions {loss.empty} have no training points in the Trainer's split, so PINA's training loss "
             "has no term for them; neither has the landscape",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
     problem = solver.problem
     variables = list(getattr(problem, "input_variables", []) or [])
@@ -292,7 +325,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
             f"solver.model cannot be called on a plain tensor of the input variables ({type(exc).__name__}: "
             f"{str(exc)[:120]}); the run has no rel_l2_error and no solution panel",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past the renamed_arguments wrapper
         )
         points = None
     exact = None
@@ -315,7 +348,7 @@ def from_pina(solver, *, recorder=None, params=None, name: str | None = None):
         domain=domain,
         coords=variables if domain is None and points is not None and len(variables) == points.shape[1] else None,
         unknowns=list(getattr(problem, "output_variables", []) or []) or None,
-        params=params,
+        trainable=trainable,
         recorder=rec,
         name=name or type(problem).__name__,
     )
@@ -337,8 +370,22 @@ def recorder_class():
         before that step). With full-batch training (PINA's default ``batch_size=None``) the weighted loss of
         each condition is recorded too, from PINA's logged ``<condition>_loss``; with mini-batches those
         terms are NaN in the history. One recorder follows one solver across several Trainers.
-        max_snapshots, spill_to: as ``plw.Recorder``. ``.recorder`` is the ``plw.Recorder`` it feeds (None
-        before training).
+        ``.recorder`` is the ``plw.Recorder`` it feeds (None before training).
+
+        Parameters
+        ----------
+        every : int
+            Snapshot interval in optimizer steps, an integer >= 1; default 10.
+        max_snapshots : int
+            Bound on the snapshots kept in memory, an integer >= 3 (as ``plw.Recorder``); default 500.
+        spill_to : str, os.PathLike or None
+            A file to write every snapshot to instead of memory (as ``plw.Recorder``); default None.
+
+        Raises
+        ------
+        ValueError
+            When an argument is outside what is allowed, or (in training) the solver is not one
+            ``from_pina`` takes or the recorder already followed another solver's model.
         """
 
         def __init__(self, every: int = 10, *, max_snapshots: int = 500, spill_to=None):

@@ -60,6 +60,7 @@ import torch
 
 from ..._optional import require
 from ...engine import _native
+from ...engine._threads import PerThreadState
 from ...engine.module_network import float_parameters, recognise_mlp
 from ...pde.derivatives import Jet, JetSpec, SecondOrder
 
@@ -354,7 +355,7 @@ class _Plan:
 # --- the loss -----------------------------------------------------------------------------------------------------
 
 
-class TracedPinaLoss:
+class TracedPinaLoss(PerThreadState):
     """PINA's weighted condition losses: ``fn(module)`` per point (PINA's own code, for autograd and the Hessian
     tools) and ``batched_terms(params [K, P])`` for K parameter points in one pass (a ``BatchedLoss``).
 
@@ -383,15 +384,12 @@ class TracedPinaLoss:
     def __call__(self, module, each=None):
         return self.base(module, each)
 
-    def __getstate__(self):  # for dask workers: caches and the thread-local hand-over are made anew there
-        state = dict(self.__dict__)
-        state.pop("_last")
+    _thread_locals = ("_last",)
+
+    def __getstate__(self) -> dict:  # for dask workers: the caches are made anew there too
+        state = super().__getstate__()
         state["_x"] = {}
         return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._last = threading.local()
 
     @property
     def names(self):

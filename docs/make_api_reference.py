@@ -145,9 +145,12 @@ def problems() -> list[str]:
 
 def _signature(name: str, obj) -> str:
     try:
-        sig = str(inspect.signature(obj))
+        full = inspect.signature(obj)
     except (TypeError, ValueError):
         return name
+    # the types are in each entry of Parameters; the heading shows names and defaults only
+    bare = [p.replace(annotation=inspect.Parameter.empty) for p in full.parameters.values()]
+    sig = str(full.replace(parameters=bare, return_annotation=inspect.Signature.empty))
     sig = re.sub(r", _\w+=[^,)]*", "", sig)  # private keywords are not the user's
     return f"{name}{sig}"
 

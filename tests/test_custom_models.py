@@ -400,7 +400,7 @@ def test_train_makes_float32_networks_on_cuda_when_present_else_the_cpu():
         assert run.device == want and run.dtype == torch.float32 and run.params.dtype == torch.float32
     assert torch.equal(runs[0].params.cpu(), runs[1].params.cpu())
     # the initialisation in float32: Glorot-normal draws in float64, rounded
-    assert torch.equal(runs[0].params.cpu(), MLP(1, 4, 1).init(0, torch.float64).float())
+    assert torch.equal(runs[0].params.cpu(), MLP(1, 4, 1).init(0, dtype=torch.float64).float())
 
 
 def test_a_nan_loss_at_some_points_is_nan_in_the_grid():

@@ -33,7 +33,7 @@ def expected_channels(spec, u, g, H):
 
 def _params(net, K, seed, dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
-    base = net.init(seed, dtype)
+    base = net.init(seed, dtype=dtype)
     # biases away from zero and a spread of weight scales, so saturated and linear units both occur
     return torch.stack([base * (0.5 + k) + 0.3 * torch.randn(base.shape, generator=gen, dtype=dtype) for k in range(K)])
 

@@ -45,6 +45,7 @@ import torch
 
 from ..engine import _native
 from ..engine._workspace import Workspace
+from ..engine.mlp import MLP
 from ..pde.derivatives import Jet
 
 # the int64 fields of a layer's record in rop.c's plan: checked against the library when it loads
@@ -57,9 +58,9 @@ def applies(objective) -> bool:
     double backward)."""
     net = objective.net
     return (
-        getattr(net, "activation", None) == "tanh"
-        and getattr(net, "out_dim", None) == 1
-        and hasattr(net, "param_slices")
+        isinstance(net, MLP)
+        and net.activation == "tanh"
+        and net.out_dim == 1
         and all(ps.spec.is_classic for ps in objective.point_sets)
     )
 

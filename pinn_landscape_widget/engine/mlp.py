@@ -191,15 +191,15 @@ class MLP:
             out.append((f"{2 * n}.bias", bs, (o,)))
         return out
 
-    def init(self, seed: int = 0, dtype=torch.float32) -> torch.Tensor:
+    def init(self, seed: int = 0, *, dtype=None) -> torch.Tensor:
         """Initial parameters: Glorot-normal weights, zero biases; the same for a seed on every machine.
 
         Parameters
         ----------
         seed : int
             Seed of the CPU generator the weights are drawn with (in float64); default 0.
-        dtype : torch.dtype
-            The dtype of the returned vector; default torch.float32.
+        dtype : torch.dtype or None
+            The dtype of the returned vector; default None: float32, as ``train`` makes new networks.
 
         Returns
         -------
@@ -212,7 +212,7 @@ class MLP:
             std = math.sqrt(2.0 / (o + i))
             parts.append(torch.randn(o * i, generator=gen, dtype=torch.float64) * std)
             parts.append(torch.zeros(o, dtype=torch.float64))
-        return torch.cat(parts).to(dtype)
+        return torch.cat(parts).to(torch.float32 if dtype is None else dtype)
 
     def module(self, params: torch.Tensor) -> torch.nn.Sequential:
         """A plain torch module holding ``params`` (copied): the reference implementation of the network.

@@ -257,7 +257,7 @@ def train(
         net, theta0 = as_network(model, prob.dim, len(prob.unknowns), dtype=dt)
     else:
         net = MLP(prob.dim, width, depth, activation, out_dim=len(prob.unknowns))
-        theta0 = net.init(seed, dt)
+        theta0 = net.init(seed, dtype=dt)
     if init_params is not None:
         theta0 = _initial_params(init_params, net, dt)
     obj = Objective(prob, net, form, dev, dt)

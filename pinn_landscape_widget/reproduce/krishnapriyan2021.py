@@ -23,6 +23,7 @@ import torch
 from .._checks import check_int, resolve_dtype
 from ..engine.mlp import MLP
 from ..engine.objective import Objective
+from ..engine.protocols import is_run
 from ..pde.library import get_problem
 from ._optim import lbfgs_call
 from ._report import Row, StudyResult, fmt
@@ -124,7 +125,7 @@ def train_case(
     if init is None:
         theta0 = torch_default_init(LAYERS, seed)
     else:
-        theta0 = torch.as_tensor(init.params if hasattr(init, "params") else init).to(torch.float64)
+        theta0 = torch.as_tensor(init.params if is_run(init) else init).to(torch.float64)
     obj = Objective(prob, MLP(2, 50, 4, "tanh"), "strong", "cpu", dt)
 
     def on_block(it, loss):

@@ -64,6 +64,8 @@ def trajectory_steps_of(run) -> list[int]:
 def loss_history_of(run, max_points: int = 400) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, loss) of the training history, thinned to at most ``max_points`` (the last one kept)."""
     hist = getattr(run, "history", None)
+    if hist is None:  # a run made from a user's loop without a recorder has no history
+        return None
     try:
         loss = np.asarray(hist["loss"].values, dtype=np.float64)
         steps = np.asarray(hist["step"].values, dtype=np.float64)

@@ -91,10 +91,19 @@ def _parameters(obj) -> list[inspect.Parameter]:
 
 
 def _methods(cls) -> list[tuple[str, object]]:
-    out = []
-    for name, member in vars(cls).items():
-        if name.startswith("_") or name in INHERITED:
+    """The public methods a user calls on ``cls``: its own and those of its bases inside this package (a
+    TrainResult's come from models._run.RunBase), not those of ipywidgets or torch."""
+    out, seen = [], set()
+    members = [
+        (name, member)
+        for klass in cls.__mro__
+        if klass.__module__.startswith("pinn_landscape_widget")
+        for name, member in vars(klass).items()
+    ]
+    for name, member in members:
+        if name.startswith("_") or name in INHERITED or name in seen:
             continue
+        seen.add(name)
         if isinstance(member, (staticmethod, classmethod)):
             member = member.__func__
         if inspect.isfunction(member):

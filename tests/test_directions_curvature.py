@@ -265,7 +265,7 @@ def test_bad_direction_and_curvature_arguments():
     P = run.n_params
     with pytest.raises(ValueError, match=rf"n must be an integer in \[1, {P}\], got {P + 1}"):
         plw.random_directions(run, P + 1)
-    with pytest.raises(ValueError, match=rf"k must be an integer in \[1, {P}\], got 0"):
+    with pytest.raises(ValueError, match=rf"n must be an integer in \[1, {P}\], got 0"):
         plw.hessian_eigenpairs(run, 0)
     with pytest.raises(ValueError, match=r"which must be one of \['largest', 'smallest', 'both'\], got 'top'"):
         plw.hessian_eigenpairs(run, 1, "top")

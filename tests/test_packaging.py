@@ -28,6 +28,7 @@ REQUIRED = {
     "torch",
     "numpy",
     "xarray",
+    "pandas",
     "netcdf4",
     "tqdm",
     "anywidget",

@@ -22,7 +22,7 @@ from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, browser_page, open_offlin
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 DRAWN = "document.querySelector('.plw-root .plw-canvas canvas') !== null && window.plwSavedWidgetsDrawn > 0"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.book]
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ import torch
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.engine import _native as native
 
+from .browser import close_browser
+
 torch.set_num_threads(2)
 
 # (problem, problem params, formulations) covering every problem x formulation and both boundary modes
@@ -154,7 +156,8 @@ def tier(item) -> str:
     return next((t for t in TIERS[:-1] if item.get_closest_marker(t)), "unit")
 
 
-# the order the tiers run in: fast feedback first, the browser tests last
+# the order the tiers run in: fast feedback first; every browser test at the end, one after another, in one
+# shared Chromium (tests/browser.py)
 RUN_ORDER = ("unit", "gpu", "integration", "slow", "studies", "book", "browser")
 
 
@@ -176,8 +179,17 @@ def pytest_sessionstart(session):
     _CLOCK["start"] = time.perf_counter()
 
 
+def pytest_runtest_teardown(item, nextitem):
+    if item.get_closest_marker("browser") and not (nextitem and nextitem.get_closest_marker("browser")):
+        close_browser()  # the last browser test of a run of them
+
+
 def pytest_collection_finish(session):
     _CLOCK["collected"] = time.perf_counter()
+
+
+def pytest_sessionfinish(session):
+    close_browser()
 
 
 def pytest_runtest_logreport(report):

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, browser_page, open_offline, screenshot
+from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, animation_frames, browser_page, open_offline, redrawn, screenshot
 
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 DRAWN = "document.querySelector('.plw-root .plw-canvas canvas') !== null && window.plwSavedWidgetsDrawn > 0"
@@ -154,13 +154,13 @@ def _draws_and_switches(page, label):
     what would need a kernel is disabled."""
     root = page.locator(".plw-root").first
     root.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    animation_frames(page)
     first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
     assert first["fraction"] > 0.03, first
     assert "no kernel" in page.locator(".plw-status-text").first.inner_text()
     screenshot(page, f"{label}_random", ".plw-root")
-    page.locator("select[data-trait=direction_kind]").first.select_option("pca")
-    page.wait_for_timeout(400)
+    with redrawn(page):
+        page.locator("select[data-trait=direction_kind]").first.select_option("pca")
     second = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
     assert second["hash"] != first["hash"] and second["fraction"] > 0.03
     assert "pca directions" in page.locator(".plw-caption").first.inner_text()

@@ -6,6 +6,7 @@ import torch
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.engine import _native as native
 
+from . import book as book_build
 from .browser import close_browser
 
 torch.set_num_threads(2)
@@ -156,8 +157,8 @@ def tier(item) -> str:
     return next((t for t in TIERS[:-1] if item.get_closest_marker(t)), "unit")
 
 
-# the order the tiers run in: fast feedback first; every browser test at the end, one after another, in one
-# shared Chromium (tests/browser.py)
+# the order the tiers run in: fast feedback first; the book late (its build runs in the background meanwhile,
+# tests/book.py); every browser test at the end, one after another, in one shared Chromium (tests/browser.py)
 RUN_ORDER = ("unit", "gpu", "integration", "slow", "studies", "book", "browser")
 
 
@@ -186,10 +187,22 @@ def pytest_runtest_teardown(item, nextitem):
 
 def pytest_collection_finish(session):
     _CLOCK["collected"] = time.perf_counter()
+    # the Jupyter Book build (minutes: it executes every notebook) starts now in the background, when a selected
+    # test needs it and scripts/test.sh has not started it already; the book's tests wait for it
+    if not session.config.option.collectonly and any("book" in item.fixturenames for item in session.items):
+        book_build.start()
+
+
+def pytest_runtest_setup(item):
+    # one torch thread while the book builds in the background on the other core, two (as above) after
+    threads = 1 if book_build.running() else 2
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def pytest_sessionfinish(session):
     close_browser()
+    book_build.finish()
 
 
 def pytest_runtest_logreport(report):
@@ -212,4 +225,10 @@ def pytest_terminal_summary(terminalreporter):
         if t in _SPENT:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(_OUTCOMES.get(t, {}).items()))
             tr.write_line(f"{t:<12} {_SPENT[t]:8.1f} s   {counts}")
+    build = book_build.current()
+    if build is not None and build.seconds is not None:
+        tr.write_line(
+            f"(the book build took {build.seconds:.1f} s in the background; the first test that needed it "
+            f"waited {build.waited:.1f} s of that, counted under book)"
+        )
     tr.write_line(f"{'all tests':<12} {sum(_SPENT.values()):8.1f} s")

@@ -10,6 +10,7 @@
 # (mostly writing torch into the venv and importing it). The scratch folder (~1.3 GB, torch included) is
 # deleted in the background once the checks pass, so a slow disk does not hold up the test run.
 # TORCH_SPEC picks the torch build as in setup.sh. PLW_KEEP_INSTALL_CHECK=1 keeps the scratch folder.
+# PLW_WHEEL=path installs that wheel instead of building one (scripts/test.sh builds it once for this and pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -32,10 +33,15 @@ finish() {
 }
 trap finish EXIT
 
-step "building the wheel"
-"$BUILDER" -m pip wheel --no-deps -q -w "$WORK/dist" .
-WHEEL=$(ls "$WORK"/dist/pinn_landscape_widget-*.whl)
-step "built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) kB)"
+if [ -n "${PLW_WHEEL:-}" ]; then  # scripts/test.sh built it from this checkout (tests/test_packaging.py reads it too)
+  WHEEL=$(realpath "$PLW_WHEEL")
+  step "the wheel scripts/test.sh built: $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) kB)"
+else
+  step "building the wheel"
+  "$BUILDER" -m pip wheel --no-deps -q -w "$WORK/dist" .
+  WHEEL=$(ls "$WORK"/dist/pinn_landscape_widget-*.whl)
+  step "built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) kB)"
+fi
 
 step "fresh venv: torch and the wheel, no extras"
 "${PYTHON:-python3}" -m venv --without-pip "$WORK/venv"

@@ -48,21 +48,86 @@ def chromium_path() -> str:
     pytest.fail("Debian's chromium is not installed: `apt-get install chromium` (scripts/setup.sh does it)")
 
 
+class _Shared:
+    """One headless Chromium for a run of browser tests: launching it costs seconds, a fresh context (its own
+    cookies, storage, cache and downloads) costs milliseconds. tests/conftest.py closes it after the last
+    browser test of a run of them (while it is open, Playwright's event loop counts as running in this thread,
+    which asyncio code in other tests must not meet)."""
+
+    playwright = None
+    browser = None
+
+
+def _browser():
+    if _Shared.browser is None or not _Shared.browser.is_connected():
+        from playwright.sync_api import sync_playwright
+
+        close_browser()
+        _Shared.playwright = sync_playwright().start()
+        _Shared.browser = _Shared.playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+        )
+    return _Shared.browser
+
+
+def close_browser() -> None:
+    """Close the shared Chromium (a later browser_page launches a new one)."""
+    browser, playwright = _Shared.browser, _Shared.playwright
+    _Shared.browser = _Shared.playwright = None
+    if browser is not None:
+        with contextlib.suppress(Exception):
+            browser.close()
+    if playwright is not None:
+        playwright.stop()
+
+
+# The widget's own signals, counted in every page from its first script on: "plw-drawn" after each redraw of
+# the panels (js/src/widget.ts), "plw-frame" for each frame of the training replay (js/src/replay.ts). They do
+# not bubble, but every event on a node of the document passes window in the capture phase.
+WATCH_JS = """window.plwEvents = {drawn: 0, frames: 0};
+addEventListener('plw-drawn', () => { window.plwEvents.drawn++; }, true);
+addEventListener('plw-frame', () => { window.plwEvents.frames++; }, true);"""
+
+
 @contextlib.contextmanager
 def browser_page(viewport=(1100, 700)):
-    """A fresh headless Chromium page (never a downloaded browser). Console errors are collected."""
-    from playwright.sync_api import sync_playwright
+    """A page in a fresh context of the shared headless Chromium (never a downloaded browser). Console errors
+    are collected."""
+    context = _browser().new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
+    context.add_init_script(WATCH_JS)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        yield page
+    finally:
+        context.close()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-        page.errors = []
-        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-        page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
-        try:
-            yield page
-        finally:
-            browser.close()
+
+def animation_frames(page, n: int = 2) -> None:
+    """Wait for ``n`` animation frames of the page: what a frame does (ResizeObserver callbacks, painting the
+    canvases) has happened by then."""
+    page.evaluate(
+        "(n) => new Promise((done) => { const next = (k) => (k ? requestAnimationFrame(() => next(k - 1)) : done());"
+        " next(n); })",
+        n,
+    )
+
+
+@contextlib.contextmanager
+def redrawn(page, timeout_ms: int = 15_000):
+    """What the block does makes the widget redraw: after it, wait for the widget's next "plw-drawn" event and
+    the frame that shows it."""
+    before = page.evaluate("window.plwEvents.drawn")
+    yield
+    page.wait_for_function("(n) => window.plwEvents.drawn > n", arg=before, timeout=timeout_ms)
+    animation_frames(page)
+
+
+def replay_frames(page) -> int:
+    """How many frames the widget's training replay has drawn in this page so far."""
+    return page.evaluate("window.plwEvents.frames")
 
 
 @contextlib.contextmanager
@@ -180,7 +245,7 @@ def open_offline(page, path: Path, ready_js: str, timeout_ms: int = 60_000) -> l
     page.route("**/*", guard)
     page.goto(Path(path).as_uri())
     page.wait_for_function(ready_js, timeout=timeout_ms)
-    page.wait_for_timeout(300)
+    animation_frames(page)
     return requests
 
 

@@ -1,8 +1,13 @@
+import time
+
 import pytest
 import torch
 
 import pinn_landscape_widget as plw
 from pinn_landscape_widget.engine import _native as native
+
+from . import book as book_build
+from .browser import close_browser
 
 torch.set_num_threads(2)
 
@@ -135,3 +140,95 @@ def kernels(request, monkeypatch):
     else:
         assert native.library() is not None, "the fused C kernels (engine/_native.py) did not build"
     return request.param
+
+
+# ---- tiers: what each part of the suite costs ---------------------------------------------------------------
+# Every test belongs to one tier: the first of these markers it carries, else "unit". The terminal summary adds
+# up each tier's setup + call + teardown time (a session fixture's cost lands on the first test that asks for
+# it), so every run's output says where the time went. `scripts/test.sh --quick` runs the "unit" tier only.
+TIERS = ("book", "studies", "browser", "gpu", "integration", "slow", "unit")
+_TIER_OF: dict[str, str] = {}
+_SPENT: dict[str, float] = {}
+_OUTCOMES: dict[str, dict[str, int]] = {}
+_CLOCK: dict[str, float] = {}
+
+
+def tier(item) -> str:
+    return next((t for t in TIERS[:-1] if item.get_closest_marker(t)), "unit")
+
+
+# the order the tiers run in: fast feedback first; the book late (its build runs in the background meanwhile,
+# tests/book.py); every browser test at the end, one after another, in one shared Chromium (tests/browser.py)
+RUN_ORDER = ("unit", "gpu", "integration", "slow", "studies", "book", "browser")
+
+
+def pytest_itemcollected(item):
+    # the quick reproductions (plw.reproduce(..., quick=True), 20-30 s each) in tests/test_reproduce.py
+    if item.path.name == "test_reproduce.py" and item.name.startswith("test_quick_"):
+        item.add_marker(pytest.mark.studies)
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected, and after pytest's own reordering
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        _TIER_OF[item.nodeid] = tier(item)
+    # a stable sort: within a tier the order stays pytest's (grouped by module and by parametrized fixture)
+    items.sort(key=lambda it: (bool(it.get_closest_marker("browser")), RUN_ORDER.index(_TIER_OF[it.nodeid])))
+
+
+def pytest_sessionstart(session):
+    _CLOCK["start"] = time.perf_counter()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if item.get_closest_marker("browser") and not (nextitem and nextitem.get_closest_marker("browser")):
+        close_browser()  # the last browser test of a run of them
+
+
+def pytest_collection_finish(session):
+    _CLOCK["collected"] = time.perf_counter()
+    # the Jupyter Book build (minutes: it executes every notebook) starts now in the background, when a selected
+    # test needs it and scripts/test.sh has not started it already; the book's tests wait for it
+    if not session.config.option.collectonly and any("book" in item.fixturenames for item in session.items):
+        book_build.start()
+
+
+def pytest_runtest_setup(item):
+    # one torch thread while the book builds in the background on the other core, two (as above) after
+    threads = 1 if book_build.running() else 2
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def pytest_sessionfinish(session):
+    close_browser()
+    book_build.finish()
+
+
+def pytest_runtest_logreport(report):
+    t = _TIER_OF.get(report.nodeid, "unit")
+    _SPENT[t] = _SPENT.get(t, 0.0) + report.duration
+    if report.when == "call" or report.outcome != "passed":  # a failed or skipped setup is the test's outcome
+        outcome = "error" if report.when != "call" and report.failed else report.outcome
+        counts = _OUTCOMES.setdefault(t, {})
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _SPENT:
+        return
+    tr = terminalreporter
+    tr.section("time per tier (setup + call + teardown of its tests, summed)")
+    if {"start", "collected"} <= set(_CLOCK):
+        tr.write_line(f"{'collection':<12} {_CLOCK['collected'] - _CLOCK['start']:8.1f} s")
+    for t in TIERS:
+        if t in _SPENT:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(_OUTCOMES.get(t, {}).items()))
+            tr.write_line(f"{t:<12} {_SPENT[t]:8.1f} s   {counts}")
+    build = book_build.current()
+    if build is not None and build.seconds is not None:
+        tr.write_line(
+            f"(the book build took {build.seconds:.1f} s in the background; the first test that needed it "
+            f"waited {build.waited:.1f} s of that, counted under book)"
+        )
+    tr.write_line(f"{'all tests':<12} {sum(_SPENT.values()):8.1f} s")

@@ -11,7 +11,16 @@ import json
 
 import pytest
 
-from .browser import ARTIFACTS, PANEL_STATS_JS, browser_page, jupyter_server, notebook_url, run_all_cells, screenshot
+from .browser import (
+    ARTIFACTS,
+    PANEL_STATS_JS,
+    animation_frames,
+    browser_page,
+    jupyter_server,
+    notebook_url,
+    run_all_cells,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,7 +95,7 @@ def test_from_model_run_in_jupyterlab(tmp_path):
         page.wait_for_function(
             "document.querySelector('.plw-status-text')?.textContent.includes('done in')", timeout=180_000
         )
-        page.wait_for_timeout(500)
+        animation_frames(page)  # the final grid comes in the same message as "done in"
         options = page.eval_on_selector_all("select[data-trait=formulation] option", "os => os.map(o => o.value)")
         assert options == ["my_strong", "my_energy"]
         first = page.evaluate(PANEL_STATS_JS)
@@ -100,7 +109,7 @@ def test_from_model_run_in_jupyterlab(tmp_path):
             "document.querySelector('.plw-status-text').textContent.includes('done in')",
             timeout=120_000,
         )
-        page.wait_for_timeout(500)
+        animation_frames(page)
         second = page.evaluate(PANEL_STATS_JS)
         assert second[0]["hash"] != first[0]["hash"] and second[0]["fraction"] > 0.03
 
@@ -110,9 +119,11 @@ def test_from_model_run_in_jupyterlab(tmp_path):
         for fx, fy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.5, 0.6), (0.4, 0.5)]:
             x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
             page.mouse.move(x, y)
-            page.wait_for_timeout(150)
-            if page.locator(".plw-tip").first.is_visible():
+            try:
+                page.locator(".plw-tip").first.wait_for(state="visible", timeout=1_000)
                 break
+            except Exception:
+                continue
         assert "alpha" in page.locator(".plw-tip").first.inner_text()
         page.mouse.click(x, y)
         page.wait_for_function(

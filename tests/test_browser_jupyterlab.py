@@ -17,10 +17,12 @@ from .browser import (
     ARTIFACTS,
     CANVAS_STATS_JS,
     PANEL_STATS_JS,
+    animation_frames,
     assert_legible,
     browser_page,
     jupyter_server,
     notebook_url,
+    replay_frames,
     run_all_cells,
     screenshot,
 )
@@ -73,22 +75,29 @@ def server(request, tmp_path_factory):
 
 
 def _wait_for_new_pictures(page, old, expect="", timeout=90):
-    """Wait until the full result (not the preview) is drawn and every panel's picture differs from old."""
-    deadline = time.time() + timeout
-    status = ""
-    while time.time() < deadline:
-        page.wait_for_timeout(250)
+    """Wait until the full result (not the preview) is drawn and every panel's picture differs from old. The
+    final grids come in the same message as the status "done in ..." (one redraw, "plw-drawn")."""
+    new = f"""([old, expect]) => {{
+        const status = document.querySelector('.plw-status-text').textContent;
+        if (!status.includes('done in') || !status.includes(expect)) return false;
+        const stats = ({PANEL_STATS_JS})();
+        return stats.length === old.length && stats.every((s, k) => s.hash !== old[k]);
+    }}"""
+    try:
+        page.wait_for_function(new, arg=[[o["hash"] for o in old], expect], polling=250, timeout=timeout * 1000)
+    except Exception:
         status = page.locator(".plw-status-text").inner_text()
-        if "done in" not in status or expect not in status:
-            continue
-        page.wait_for_timeout(200)  # let the frame with the final grids render
-        stats = page.evaluate(PANEL_STATS_JS)
-        if (
-            all(s["hash"] != o["hash"] for s, o in zip(stats, old))
-            and page.locator(".plw-status-text").inner_text() == status
-        ):
-            return stats
-    raise AssertionError(f"the pictures did not change; status: {status!r}")
+        raise AssertionError(f"the pictures did not change; status: {status!r}") from None
+    animation_frames(page)
+    return page.evaluate(PANEL_STATS_JS)
+
+
+def _shown(locator, timeout_ms=1_000) -> bool:
+    try:
+        locator.wait_for(state="visible", timeout=timeout_ms)
+    except Exception:
+        return False
+    return True
 
 
 def _run_probe(page, timeout=90):
@@ -125,14 +134,15 @@ def test_widget_in_a_real_front_end(server):
         page.wait_for_function(
             "document.querySelector('.plw-status-text')?.textContent.includes('done')", timeout=120_000
         )
-        first = []
-        for _ in range(40):  # the first frame follows the layout of the output area
-            page.wait_for_timeout(250)
-            first = page.evaluate(PANEL_STATS_JS)
-            if len(first) == 3 and all(s["fraction"] > 0.03 for s in first):
-                break
-        if not (len(first) == 3 and all(s["fraction"] > 0.03 for s in first)):
+        # the first frame follows the layout of the output area
+        drawn = (
+            f"() => {{ const s = ({PANEL_STATS_JS})(); return s.length === 3 && s.every((p) => p.fraction > 0.03); }}"
+        )
+        try:
+            page.wait_for_function(drawn, polling=250, timeout=10_000)
+        except Exception:
             screenshot(page, f"{name}blank_failure")
+        first = page.evaluate(PANEL_STATS_JS)
         assert len(first) == 3 and all(s["fraction"] > 0.03 for s in first), first  # three non-blank panels
         assert len({s["hash"] for s in first}) == 3
         page.locator(".plw-root").first.scroll_into_view_if_needed()
@@ -147,13 +157,13 @@ def test_widget_in_a_real_front_end(server):
 
         # the first panel's directions -> PCA plane with the training path; the other panels keep theirs
         page.select_option("select[data-trait=direction_kind]", "pca")
-        deadline = time.time() + 90
-        while "pca directions" not in page.locator(".plw-caption").first.inner_text() and time.time() < deadline:
-            page.wait_for_timeout(250)
         page.wait_for_function(
-            "document.querySelector('.plw-status-text').textContent.includes('done in')", timeout=90_000
+            "document.querySelector('.plw-caption').textContent.includes('pca directions') && "
+            "document.querySelector('.plw-status-text').textContent.includes('done in')",
+            polling=250,
+            timeout=90_000,
         )
-        page.wait_for_timeout(300)
+        animation_frames(page)
         third = page.evaluate(PANEL_STATS_JS)
         assert third[0]["hash"] != second[0]["hash"] and third[1]["hash"] == second[1]["hash"]
         assert_legible(page)
@@ -164,8 +174,7 @@ def test_widget_in_a_real_front_end(server):
         for fx, fy in [(0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.5, 0.6), (0.4, 0.5)]:
             x, y = box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
             page.mouse.move(x, y)
-            page.wait_for_timeout(150)
-            if page.locator(".plw-tip").first.is_visible():
+            if _shown(page.locator(".plw-tip").first):
                 break
         assert "alpha" in page.locator(".plw-tip").first.inner_text()
         assert "rel. L2 error" in page.locator(".plw-tip").first.inner_text()
@@ -182,13 +191,20 @@ def test_widget_in_a_real_front_end(server):
         marker_end = page.locator(".plw-panel").first.get_attribute("data-marker")
         page.focus("input[data-trait=trajectory_step]")
         page.keyboard.press("Home")
-        page.wait_for_timeout(300)
+        animation_frames(page)
         assert "checkpoint 1 (step 0)" in page.locator(".plw-sol-title").inner_text()
         sol_start = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        frames = replay_frames(page)
         page.click("button[data-action=play]")
-        page.wait_for_timeout(1500)
+        # some way into the replay (it takes 4 s or more): frames drawn, the scrubber a tenth of the way on
+        page.wait_for_function(
+            "(n) => window.plwEvents.frames > n + 10 && "
+            "Number(document.querySelector('input[data-trait=trajectory_step]').value) >= 10",
+            arg=frames,
+            timeout=15_000,
+        )
         page.click("button[data-action=play]")  # pause
-        page.wait_for_timeout(500)
+        animation_frames(page)
         step = int(page.locator("input[data-trait=trajectory_step]").input_value())
         assert 0 < step < 101 and page.locator(".plw-panel").first.get_attribute("data-marker") != marker_end
         assert page.evaluate(CANVAS_STATS_JS, ".plw-solution")["hash"] != sol_start["hash"]
@@ -200,6 +216,8 @@ def test_widget_in_a_real_front_end(server):
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4, steps=8)
         page.mouse.up()
+        # the view hands the camera to the model 150 ms after a drag ends (js/src/panels.ts) and the model sends
+        # it to the kernel; nothing on the page marks that, so give it this moment (the probe below reads it)
         page.wait_for_timeout(600)
         camera = json.loads(page.locator(".plw-panel").nth(1).get_attribute("data-camera"))
 

@@ -17,8 +17,11 @@ from .browser import (
     CANVAS_THUMB_JS,
     LABELS_JS,
     PANEL_STATS_JS,
+    animation_frames,
     assert_legible,
     browser_page,
+    redrawn,
+    replay_frames,
     screenshot,
     serve,
     state_json,
@@ -41,7 +44,8 @@ class MockModel {
   save_changes() { this.saved++; }
   // the kernel's side of the liveness check: a ping on render is answered with a pong
   send(msg, cb, buffers) { this.sent.push([msg, buffers]);
-    if (msg.type === "ping") setTimeout(() => (this.handlers["msg:custom"] || []).forEach((f) => f({ type: "pong" }))); }
+    if (msg.type === "ping") setTimeout(() => { (this.handlers["msg:custom"] || []).forEach((f) => f({ type: "pong" }));
+      this.answered = true; }); }
   receive(msg) { (this.handlers["msg:custom"] || []).forEach((f) => f(msg)); }
 }
 window.model = new MockModel(__STATE__);
@@ -57,9 +61,13 @@ def _page(tmp_path, widget, width=1000, state=None):
 
 
 def _open(page, url):
+    """Open the page; wait until the widget has drawn, the mock kernel has answered the view's ping (so the
+    controls that need a kernel are on) and a frame has been painted."""
     page.goto(f"{url}/index.html")
-    page.wait_for_function("window.ready === true")
-    page.wait_for_timeout(400)
+    page.wait_for_function(
+        "window.ready === true && window.plwEvents.drawn > 0 && (!window.model || window.model.answered === true)"
+    )
+    animation_frames(page)
 
 
 @pytest.fixture(scope="module")
@@ -82,28 +90,24 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
 
         # browser-only change: colormap -> new picture, no kernel asked
         saved = page.evaluate("window.model.saved")
-        page.select_option("select[data-trait=colormap]", "magma")
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.select_option("select[data-trait=colormap]", "magma")
         recolored = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert recolored["hash"] != first["hash"]
         assert page.evaluate("window.model.get('colormap')") == "magma"
         assert page.evaluate("window.model.saved") == saved + 1
 
         # new numbers arrive from the kernel (another seed and resolution) -> the surface changes
-        page.evaluate(
-            "(s) => window.model.set('panel_data', JSON.parse(s).panel_data)",
-            state_json(w2),
-        )
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.evaluate("(s) => window.model.set('panel_data', JSON.parse(s).panel_data)", state_json(w2))
         changed = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert changed["hash"] != recolored["hash"] and changed["fraction"] > 0.05
 
         # hover the middle of the surface: alpha, beta, loss and the error are read out
         box = page.locator(".plw-canvas canvas").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
-        page.wait_for_timeout(100)
         tip = page.locator(".plw-tip").first
-        assert tip.is_visible()
+        tip.wait_for(state="visible", timeout=5_000)
         text = tip.inner_text()
         assert "alpha" in text and "beta" in text and "loss" in text and "rel. L2 error" in text
 
@@ -116,12 +120,11 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
         page.focus("input[data-trait=resolution]")
         page.keyboard.press("ArrowRight")
         page.evaluate("document.querySelector('input[data-trait=resolution]').dispatchEvent(new Event('change'))")
-        page.wait_for_timeout(100)
         assert page.evaluate("window.model.get('resolution')") == 33
 
         # the side panel folds away (a synced setting, so a page can be saved without it)
-        page.click("button[data-action=toggle-controls]")
-        page.wait_for_timeout(100)
+        with redrawn(page):
+            page.click("button[data-action=toggle-controls]")
         assert (
             not page.locator(".plw-sidebar").is_visible()
             and page.evaluate("window.model.get('show_controls')") is False
@@ -151,14 +154,14 @@ def test_labels_are_legible_and_never_overlap_in_every_view_and_width(tmp_path, 
             page.mouse.down()
             page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.3, steps=6)
             page.mouse.up()
-            page.wait_for_timeout(200)
+            animation_frames(page)
             assert_legible(page)
             for name in ("top", "side"):
                 page.click(f"button[data-action=camera-{name}]")
-                page.wait_for_timeout(150)
+                animation_frames(page)
                 assert_legible(page)
-            page.select_option("select[data-trait=view]", "heatmap")
-            page.wait_for_timeout(200)
+            with redrawn(page):
+                page.select_option("select[data-trait=view]", "heatmap")
             assert assert_legible(page) >= 8
             screenshot(page, f"static_heatmap_{width}", ".plw-root")
             # at a book's column width the controls sit above the view and nothing sticks out sideways
@@ -246,36 +249,39 @@ def test_three_panels_with_linked_cameras_and_add_remove(tmp_path):
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.45, steps=8)
         page.mouse.up()
-        page.wait_for_timeout(400)
+        animation_frames(page)
         after = page.evaluate(PANEL_STATS_JS)
         assert all(a["hash"] != b["hash"] for a, b in zip(after, before))
         cams = page.evaluate("Array.from(document.querySelectorAll('.plw-panel')).map((p) => p.dataset.camera)")
         assert len(set(cams)) == 1
+        # the camera goes to the model a moment after the drag ends (once, not on every mouse move)
+        page.wait_for_function("window.model.get('camera')?.position !== undefined", timeout=5_000)
         assert page.evaluate("window.model.get('camera')") == json.loads(cams[0])
         # one colour scale for all: the two strong-loss panels (other planes, other ranges) get the same colorbar
         bars = "() => Array.from(document.querySelectorAll('.plw-colorbar')).map((c) => c.toDataURL())"
         separate = page.evaluate(bars)
         assert separate[0] != separate[2]
-        page.check("input[data-trait=z_shared]")
-        page.wait_for_timeout(300)
+        with redrawn(page):
+            page.check("input[data-trait=z_shared]")
         shared = page.evaluate(bars)
         assert shared[0] == shared[2] and shared[0] != separate[0]
-        page.uncheck("input[data-trait=z_shared]")
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.uncheck("input[data-trait=z_shared]")
         # the side panel edits the selected panel only: with a kernel, the new panels go to Python
         page.locator(".plw-canvas canvas").nth(1).focus()
         assert page.locator("select[data-role=panel-select]").input_value() == "1"
-        page.select_option("select[data-trait=direction_kind]", "pca")
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.select_option("select[data-trait=direction_kind]", "pca")
         specs = page.evaluate("window.model.get('panels')")
         assert [p["direction_kind"] for p in specs] == ["random", "pca", "pca"]
-        page.click("button[data-action=add-panel]")
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.click("button[data-action=add-panel]")
         specs = page.evaluate("window.model.get('panels')")
         assert len(specs) == 4 and specs[3] == specs[1]  # a copy of the selected panel
-        page.evaluate("window.model.set('panels', window.model.get('panels').slice(0, 3))")
-        page.locator(".plw-panel button[data-action=remove-panel]").first.click()
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.evaluate("window.model.set('panels', window.model.get('panels').slice(0, 3))")
+        with redrawn(page):
+            page.locator(".plw-panel button[data-action=remove-panel]").first.click()
         assert [p["run"] for p in page.evaluate("window.model.get('panels')")] == ["deep_ritz", "strong"]
         assert page.errors == []
 
@@ -293,7 +299,7 @@ def test_replay_moves_the_marker_and_changes_the_solution_and_trajectory_step(tm
         assert f"checkpoint {T} " in title_end and sol_end["fraction"] > 0.02
         # Python drives it: a new trajectory_step from the kernel moves the marker and the solution
         page.evaluate("window.model.set('trajectory_step', 0)")
-        page.wait_for_timeout(200)
+        animation_frames(page)
         start_marker = page.locator(".plw-panel").first.get_attribute("data-marker")
         assert start_marker != end_marker
         assert "checkpoint 1 (step 0)" in page.locator(".plw-sol-title").inner_text()
@@ -303,7 +309,8 @@ def test_replay_moves_the_marker_and_changes_the_solution_and_trajectory_step(tm
         page.evaluate("""() => { window.frames_ = []; document.querySelector('.plw-root')
             .addEventListener('plw-frame', (e) => window.frames_.push(e.detail.p)); }""")
         page.click("button[data-action=play]")
-        page.wait_for_timeout(1500)
+        # a few replay frames later (the whole replay takes 4 s or more), the position has reached the model
+        page.wait_for_function("window.frames_.length > 10 && window.model.get('trajectory_step') > 0", timeout=10_000)
         mid_marker = page.locator(".plw-panel").first.get_attribute("data-marker")
         step = page.evaluate("window.model.get('trajectory_step')")
         assert 0 < step < T - 1 and mid_marker not in (start_marker, end_marker)
@@ -311,12 +318,13 @@ def test_replay_moves_the_marker_and_changes_the_solution_and_trajectory_step(tm
         assert len(positions) > 10 and positions == sorted(positions)
         page.click("button[data-action=play]")  # pause
         paused = page.evaluate("window.model.get('trajectory_step')")
-        page.wait_for_timeout(300)
-        assert page.evaluate("window.model.get('trajectory_step')") == paused
+        frames = replay_frames(page)
+        animation_frames(page, 10)  # a playing replay would have drawn about 10 more frames
+        assert page.evaluate("window.model.get('trajectory_step')") == paused and replay_frames(page) == frames
         # the scrubber, by keyboard
         page.focus("input[data-trait=trajectory_step]")
         page.keyboard.press("End")
-        page.wait_for_timeout(200)
+        animation_frames(page)
         assert page.evaluate("window.model.get('trajectory_step')") == T - 1
         assert page.locator(".plw-panel").first.get_attribute("data-marker") == end_marker
         assert page.errors == []
@@ -364,7 +372,7 @@ def test_a_saved_camera_opens_where_it_was_left(tmp_path, widgets):
         _open(page, url)
         default = page.evaluate(CANVAS_THUMB_JS, sel)
         page.click("button[data-action=camera-top]")
-        page.wait_for_timeout(200)
+        animation_frames(page)
         top = page.evaluate(CANVAS_THUMB_JS, sel)
         camera = page.evaluate("window.model.get('camera')")
     assert camera["position"][2] > 2 and thumb_difference(top, default) > 10
@@ -406,14 +414,15 @@ def test_renders_from_json_state_with_a_read_only_model(tmp_path, widgets):
         first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert first["fraction"] > 0.05
         # browser-only settings still work: kept locally when the model refuses them
-        page.select_option("select[data-trait=colormap]", "coolwarm")
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.select_option("select[data-trait=colormap]", "coolwarm")
         assert page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")["hash"] != first["hash"]
         assert page.locator("select[data-trait=colormap]").input_value() == "coolwarm"
         # the replay plays from the saved solutions
         sol = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
+        frames = replay_frames(page)
         page.click("button[data-action=play]")
-        page.wait_for_timeout(800)
+        page.wait_for_function("(n) => window.plwEvents.frames > n + 10", arg=frames, timeout=10_000)
         assert page.evaluate(CANVAS_STATS_JS, ".plw-solution")["hash"] != sol["hash"]
         page.click("button[data-action=play]")
         box = page.locator(".plw-canvas canvas").first.bounding_box()
@@ -531,12 +540,12 @@ def test_two_coordinate_solution_as_heatmaps_and_a_selector_for_the_unknown_of_a
             "values": base64.b64encode(values.tobytes()).decode(),
         }
         page.evaluate("(p) => window.model.set('solution', p)", payload)
-        page.wait_for_timeout(200)
+        animation_frames(page)
         assert page.locator(".plw-unknown").is_visible()
         assert page.locator(".plw-unknown option").all_inner_texts() == ["u", "v"]
         first = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
         page.select_option(".plw-unknown", "v")
-        page.wait_for_timeout(200)
+        animation_frames(page)
         second = page.evaluate(CANVAS_STATS_JS, ".plw-solution")
         assert second["hash"] != first["hash"]
         assert "v_theta" in page.locator(".plw-solution").get_attribute("aria-label")

@@ -75,6 +75,7 @@ def _load_file(path):
     return module
 
 
+@pytest.mark.integration  # the CLI in a fresh interpreter
 def test_compute_takes_a_problem_from_a_file_and_varies_its_parameter(user_file, tmp_path):
     out = tmp_path / "heat.nc"
     proc = subprocess.run(

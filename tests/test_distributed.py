@@ -18,6 +18,8 @@ from .conftest import small_run
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.integration  # a dask cluster of worker processes
+
 
 @pytest.fixture(scope="module")
 def client():

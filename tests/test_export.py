@@ -11,7 +11,7 @@ import pytest
 
 import pinn_landscape_widget as plw
 
-from .browser import CANVAS_STATS_JS, PANEL_STATS_JS, browser_page, open_offline, screenshot
+from .browser import CANVAS_STATS_JS, PANEL_STATS_JS, animation_frames, browser_page, open_offline, redrawn, screenshot
 from .conftest import small_run
 
 
@@ -45,14 +45,14 @@ def test_self_contained_html_draws_offline_switches_slices_replays_and_keeps_the
             assert json.loads(page.locator(".plw-panel").nth(k).get_attribute("data-camera")) == camera
         screenshot(page, "export_random", ".plw-root")
         # the selected panel (the first) switches to a precomputed slice; the second stays
-        page.select_option("select[data-trait=direction_kind]", "pca")
-        page.wait_for_timeout(300)
+        with redrawn(page):
+            page.select_option("select[data-trait=direction_kind]", "pca")
         second = page.evaluate(PANEL_STATS_JS)
         assert second[0]["hash"] != first[0]["hash"] and second[0]["fraction"] > 0.03
         assert second[1]["hash"] == first[1]["hash"]
         assert "pca directions" in page.locator(".plw-caption").first.inner_text()
-        page.select_option("select[data-trait=formulation]", "deep_ritz")
-        page.wait_for_timeout(300)
+        with redrawn(page):
+            page.select_option("select[data-trait=formulation]", "deep_ritz")
         assert "deep_ritz loss" in page.locator(".plw-caption").first.inner_text()
         screenshot(page, "export_pca_ritz", ".plw-root")
         # the replay runs from the saved solutions, with no kernel
@@ -60,16 +60,16 @@ def test_self_contained_html_draws_offline_switches_slices_replays_and_keeps_the
         marker = page.locator(".plw-panel").first.get_attribute("data-marker")
         page.focus("input[data-trait=trajectory_step]")
         page.keyboard.press("Home")
-        page.wait_for_timeout(300)
+        animation_frames(page)
         assert page.evaluate(CANVAS_STATS_JS, ".plw-solution")["hash"] != sol["hash"]
         assert page.locator(".plw-panel").first.get_attribute("data-marker") != marker
         assert "checkpoint 1 (step 0)" in page.locator(".plw-sol-title").inner_text()
         # panels can be added and removed offline (their numbers are on the page)
-        page.click("button[data-action=add-panel]")
-        page.wait_for_timeout(300)
+        with redrawn(page):
+            page.click("button[data-action=add-panel]")
         assert page.evaluate(PANEL_STATS_JS)[2]["fraction"] > 0.03
-        page.locator(".plw-panel button[data-action=remove-panel]").nth(2).click()
-        page.wait_for_timeout(200)
+        with redrawn(page):
+            page.locator(".plw-panel button[data-action=remove-panel]").nth(2).click()
         assert page.locator(".plw-panel").count() == 2
         # what would need a kernel is disabled
         assert page.locator("input[data-trait=seed]").is_disabled()

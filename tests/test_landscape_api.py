@@ -169,6 +169,7 @@ def test_evaluate_many_points_matches_one_at_a_time(run):
             assert float(many[key][k]) == pytest.approx(float(one[key][0]), rel=1e-6)
 
 
+@pytest.mark.integration  # the CLI in a fresh interpreter
 def test_cli_compute_writes_netcdf(tmp_path):
     out = tmp_path / "f.nc"
     proc = subprocess.run(
@@ -205,6 +206,7 @@ def test_cli_compute_writes_netcdf(tmp_path):
     assert ds.loss.shape == (5, 5) and ds.attrs["formulation"] == "deep_ritz"
 
 
+@pytest.mark.integration  # the CLI in a fresh interpreter
 def test_cli_bad_argument_is_a_clear_error(tmp_path):
     proc = subprocess.run(
         [

@@ -129,6 +129,7 @@ def test_a_failed_build_falls_back_to_torch_with_a_warning(monkeypatch, tmp_path
     assert not list(tmp_path.rglob("*.so"))
 
 
+@pytest.mark.integration  # compiles the kernels for a baseline x86-64 CPU (the real compiler, ~30 s)
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="builds for a baseline x86-64 CPU")
 def test_a_cpu_without_fused_multiply_add_uses_torch(monkeypatch, tmp_path):
     """Without an FMA instruction every fmaf is a libm call (~100x slower than torch): not used."""

@@ -272,6 +272,7 @@ def test_a_cache_directory_others_can_write_is_not_used(env, tmp_path, how):
     assert ("user id 65534" if how == "another user's" else "writable by other users") in str(warned[0].message)
 
 
+@pytest.mark.integration  # rebuilds the kernels with the real compiler
 def test_a_corrupt_cached_library_is_rebuilt_and_works(lib_results, env):  # the session library first
     """Garbage in the cached file: the next load rebuilds it (with the real compiler) and the kernels give
     the same bits as the session's library."""
@@ -455,6 +456,7 @@ def test_a_compiler_without_openmp_skips_the_c_path_with_one_warning(env, tmp_pa
     _assert_quietly_torch(warned, "has no OpenMP", str(cc.path))
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_a_new_process_warns_once(tmp_path):
     """The same in a fresh interpreter, with every warning shown: first use from several threads, kernel
     checks and two networks' jets give one warning line in all."""

@@ -12,34 +12,32 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, browser_page, open_offline, screenshot
+from . import book as book_build
+from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, animation_frames, browser_page, open_offline, redrawn, screenshot
 
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 DRAWN = "document.querySelector('.plw-root .plw-canvas canvas') !== null && window.plwSavedWidgetsDrawn > 0"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.book]
 
 
 @pytest.fixture(scope="session")
-def book(tmp_path_factory):
-    """Build the book from a copy of notebooks/ (executing every notebook); yields its _build folder."""
-    root = tmp_path_factory.mktemp("book") / "notebooks"
-    shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns("_build", "*.py"))
-    exe = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(exe), "build", str(root)], capture_output=True, text=True, timeout=1800)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "build succeeded" in log, log[-5000:]
-    assert "Executing notebook failed" not in log and "execution failed" not in log.lower(), log[-5000:]
-    build = root / "_build"
+def book():
+    """The book built from a copy of notebooks/ (executing every notebook); yields its _build folder. The build
+    runs in the background, started by scripts/test.sh or once the tests are collected (tests/book.py)."""
+    build = book_build.start()
+    code, log = build.wait()
     ARTIFACTS.mkdir(exist_ok=True)
-    for nb in (build / "jupyter_execute").glob("*.ipynb"):
+    (ARTIFACTS / "book_build.log").write_text(log)
+    assert code == 0 and "build succeeded" in log, log[-5000:]
+    assert "Executing notebook failed" not in log and "execution failed" not in log.lower(), log[-5000:]
+    for nb in (build.build / "jupyter_execute").glob("*.ipynb"):
         shutil.copy(nb, ARTIFACTS / nb.name)  # the executed notebooks, to look at
-    return build
+    return build.build
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -154,13 +152,13 @@ def _draws_and_switches(page, label):
     what would need a kernel is disabled."""
     root = page.locator(".plw-root").first
     root.scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    animation_frames(page)
     first = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
     assert first["fraction"] > 0.03, first
     assert "no kernel" in page.locator(".plw-status-text").first.inner_text()
     screenshot(page, f"{label}_random", ".plw-root")
-    page.locator("select[data-trait=direction_kind]").first.select_option("pca")
-    page.wait_for_timeout(400)
+    with redrawn(page):
+        page.locator("select[data-trait=direction_kind]").first.select_option("pca")
     second = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
     assert second["hash"] != first["hash"] and second["fraction"] > 0.03
     assert "pca directions" in page.locator(".plw-caption").first.inner_text()

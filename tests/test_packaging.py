@@ -2,7 +2,8 @@
 its METADATA requires exactly the intended dependencies, and every optional import names an extra it provides.
 
 The wheel is built once per session (``pip wheel --no-deps``, a few seconds when the bundle exists; setup.sh
-builds it). What a plain install of that wheel can do is checked end to end by scripts/check_install.sh.
+builds it); under scripts/test.sh it is the one that script built (PLW_WHEEL) and scripts/check_install.sh
+installed. What a plain install of that wheel can do is checked end to end by scripts/check_install.sh.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import email
 import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -48,12 +50,18 @@ EXTRAS = {
 }
 
 
+pytestmark = pytest.mark.integration  # reads the built wheel
+
+
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
+    given = os.environ.get("PLW_WHEEL")
+    if given:  # scripts/test.sh built it from this checkout for scripts/check_install.sh: the same file
+        return Path(given)
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],

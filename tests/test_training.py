@@ -7,6 +7,7 @@ import torch
 import pinn_landscape_widget as plw
 
 
+@pytest.mark.slow  # the default network and budget (10-25 s each)
 @pytest.mark.parametrize("formulation", ["strong", "deep_ritz"])
 def test_default_poisson1d_run_reaches_one_percent_error(formulation):
     run = plw.train("poisson1d", formulation, progress=False, device="cpu")

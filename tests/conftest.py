@@ -30,7 +30,7 @@ def mixed_problem(n_points=64, dtype_params=None):
         {"x": (0.0, 1.0), "t": (0.0, 2.0)},
         residual=lambda u, f, a: u.xt + a * u * u.x - f,
         source=lambda x, t: torch.cos(x) * torch.sin(t),
-        params={"a": 0.7},
+        coefficients={"a": 0.7},
         conditions=[
             plw.initial_rate(lambda x: x),
             plw.neumann("x", at=1.0, value=0.5, weight=2.0),

@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 QUICK=0
 if [ "${1:-}" = "--quick" ]; then
   QUICK=1
+  export PLW_QUICK=1  # tests/conftest.py: the every-problem tests on a representative few
   shift
 fi
 

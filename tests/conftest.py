@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -20,6 +21,12 @@ CASES = [
     ("convection1d", dict(n_points=64, beta=10.0), ("strong",)),
 ]
 PROBLEM_FORMULATIONS = [(name, kw, f) for name, kw, forms in CASES for f in forms]
+# `scripts/test.sh --quick` (PLW_QUICK=1), the inner loop: the every-problem tests run on a representative few
+# (both formulations, a first-order PDE, a system, a defined problem); the full command runs them all
+QUICK = os.environ.get("PLW_QUICK") == "1"
+QUICK_CASES = {("poisson1d", "strong"), ("poisson1d", "deep_ritz"), ("convection1d", "strong")}
+if QUICK:
+    PROBLEM_FORMULATIONS = [c for c in PROBLEM_FORMULATIONS if (c[0], c[2]) in QUICK_CASES and not c[1].get("boundary")]
 
 
 def mixed_problem(n_points=64, dtype_params=None):
@@ -93,6 +100,9 @@ VALUE_CASES = PROBLEM_FORMULATIONS + [
     ("ritz", {}, "strong"),
     ("ritz", {}, "deep_ritz"),
 ]
+if QUICK:
+    VALUE_CASES = PROBLEM_FORMULATIONS + [("burgers1d", dict(n_points=64), "strong"), ("system", {}, "strong")]
+    VALUE_CASES += [("mixed", {}, "strong"), ("ritz", {}, "deep_ritz")]
 
 
 def case_id(case):

@@ -147,6 +147,7 @@ def test_per_term_hessians_add_up_to_the_total():
         plw.hessian_eigenpairs(run, 1, term="energy")
 
 
+@pytest.mark.slow  # 10-40 s on 2 cores: the full command runs it, --quick does not
 def test_hutchinson_trace_and_slq_agree_with_dense_spectrum():
     run = tiny_run("poisson1d", dict(boundary="penalty"), "deep_ritz")
     evals = torch.linalg.eigvalsh(dense_hessian(run)).numpy()
@@ -172,6 +173,7 @@ def test_hutchinson_trace_and_slq_agree_with_dense_spectrum():
     assert np.abs(cdf - cdf_ref).max() < 0.15
 
 
+@pytest.mark.slow  # 10-40 s on 2 cores: the full command runs it, --quick does not
 def test_directional_curvature_matches_dense_quadratic_form():
     run = tiny_run("poisson2d", {}, "deep_ritz")
     gen = torch.Generator().manual_seed(0)

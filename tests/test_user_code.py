@@ -213,6 +213,11 @@ def test_your_own_loop_on_a_defined_problem_runs_on_the_engine_and_matches_autog
     assert float(run.history.loss[-1]) == pytest.approx(float(plw.evaluate(run, run.params)["loss"][0]), rel=1e-6)
     with pytest.raises(ValueError, match=r"allowed formulations for it: \[.strong.\]"):
         plw.from_model(model, heat, formulation="deep_ritz")
+    # arguments only loss functions use are refused with a problem, not silently dropped
+    with pytest.raises(ValueError, match=r"from_model\(model, 'heat_user'\).*points=, name= would be ignored"):
+        plw.from_model(model, heat, points=xt.detach(), name="mine")
+    with pytest.raises(ValueError, match=r"trainable= would be ignored"):
+        plw.from_model(model, "poisson1d", trainable=["0.weight"])
     with pytest.raises(ValueError, match=r"formulation='strong' applies to a problem's loss"):
         plw.from_model(model, tutorial_loss, formulation="strong")
 

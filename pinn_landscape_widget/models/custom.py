@@ -453,9 +453,10 @@ def from_model(
     losses : callable, dict, Problem or str
         A function ``fn(model) -> Tensor | dict[str, Tensor]`` (a scalar loss, or named scalar terms that add
         up to it), or a dict of named such functions (the run's formulations, the first its own); or a
-        problem: a ``Problem`` (``plw.define_problem`` / ``plw.get_problem``) or a built-in's name (then
-        ``points``, ``exact``, ``domain``, ``coords``, ``unknowns``, ``trainable`` and ``name`` are not used:
-        the problem has its own, and every float parameter spans the landscape).
+        problem: a ``Problem`` (``plw.define_problem`` / ``plw.get_problem``) or a built-in's name (the
+        problem has its own points, solution, domain and name, and every float parameter spans the landscape,
+        so passing ``points``, ``exact``, ``domain``, ``coords``, ``unknowns``, ``trainable`` or ``name`` with
+        it is a ValueError).
     points : torch.Tensor, array-like or None
         Points [N, d] (or [N] in 1-D) where ``rel_l2_error`` and the solution panel compare the model with
         ``exact``; default None (no error).
@@ -496,7 +497,8 @@ def from_model(
     Raises
     ------
     ValueError
-        When ``model`` is not a module, a loss does not return scalar tensors, does not depend on the model's
+        When ``model`` is not a module, a problem comes with arguments only loss functions use, a loss does
+        not return scalar tensors, does not depend on the model's
         parameters or reads another model, ``trainable`` selects nothing, the loss holds tensors on another
         device, or ``recorder`` belongs to another model or selection.
 
@@ -510,6 +512,15 @@ def from_model(
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(losses, (Problem, str)):
+        unused = dict(points=points, exact=exact, domain=domain, coords=coords, unknowns=unknowns, trainable=trainable)
+        given = [k for k, v in unused.items() if v is not None] + (["name"] if name != "model" else [])
+        if given:
+            what = losses.name if isinstance(losses, Problem) else losses
+            raise ValueError(
+                f"from_model(model, {what!r}) takes the problem's own points, solution, domain and name, and every "
+                f"float parameter spans the landscape; {', '.join(f'{k}=' for k in given)} would be ignored. "
+                f"Leave them out, or pass loss functions instead of a problem to use them"
+            )
         return _problem_run(model, losses, formulation, recorder=recorder, dtype=dtype, device=device)
     if formulation is not None:
         raise ValueError(

@@ -9,17 +9,13 @@ say which losses (``formulations``, ``_new_objective``) and what module a parame
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 import xarray as xr
 
 from .._checks import resolve_device, resolve_dtype
-from ..engine.protocols import LossObjective, Network, Run
-
-if TYPE_CHECKING:
-    from .custom import CustomObjective, ModelRun
-    from .training import TrainResult
+from ..engine.protocols import LossObjective, Network
 
 O = TypeVar("O", bound=LossObjective)  # noqa: E741 - the objective type of a kind of run
 
@@ -133,15 +129,3 @@ class RunBase(Generic[O]):
         if params.shape != (self.n_params,):
             raise ValueError(f"params must have shape [{self.n_params}], got {tuple(params.shape)}")
         return self._module_at(params)
-
-
-if TYPE_CHECKING:  # mypy checks here that both kinds of run implement the Run protocol
-
-    def _train_result_is_a_run(run: TrainResult) -> Run:
-        return run
-
-    def _model_run_is_a_run(run: ModelRun) -> Run:
-        return run
-
-    def _custom_objective_is_a_loss_objective(objective: CustomObjective) -> LossObjective:
-        return objective

@@ -24,7 +24,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from .._checks import renamed_arguments, resolve_device, resolve_dtype
 from ..engine._threads import PerThreadState
 from ..engine.module_network import ModuleNetwork, as_network, float_parameters
 from ..engine.objective import Objective, total
+from ..engine.protocols import LossObjective, Run
 from ..pde.formulations import get_formulation
 from ..pde.library import get_problem
 from ..pde.problems import Problem
@@ -699,3 +700,12 @@ def _one_row(losses, model, first) -> xr.Dataset:
     data = {"loss": ("step", np.array([float(sum(t.detach() for t in terms.values()))]))}
     data.update({f"loss_{k}": ("step", np.array([float(v.detach())])) for k, v in terms.items()})
     return xr.Dataset(data, coords={"step": np.arange(1)})
+
+
+if TYPE_CHECKING:  # mypy checks here that a ModelRun is a Run and a CustomObjective a LossObjective
+
+    def _model_run_is_a_run(run: ModelRun) -> Run:
+        return run
+
+    def _custom_objective_is_a_loss_objective(objective: CustomObjective) -> LossObjective:
+        return objective

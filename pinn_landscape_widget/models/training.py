@@ -10,6 +10,7 @@ import numbers
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from .._checks import (
 from ..engine.mlp import MLP
 from ..engine.module_network import ModuleNetwork, as_network
 from ..engine.objective import Objective
-from ..engine.protocols import as_run, is_run
+from ..engine.protocols import Run, as_run, is_run
 from ..pde.formulations import get_formulation, supported_formulations
 from ..pde.library import get_problem
 from ..pde.problems import Problem
@@ -393,3 +394,9 @@ def _history(rows: list[dict], names: list[str]) -> xr.Dataset:
         for name in names + ["rel_l2_error"]
     }
     return xr.Dataset(data, coords={"step": np.arange(len(rows))})
+
+
+if TYPE_CHECKING:  # mypy checks here that a TrainResult is a Run
+
+    def _train_result_is_a_run(run: TrainResult) -> Run:
+        return run

@@ -79,8 +79,9 @@ def landscape_sweep(
         blocks.append(xr.concat(per_seed, dim="seed", combine_attrs="drop"))
     ds = xr.concat(blocks, dim="run", combine_attrs="drop")
     ds = ds.assign_coords(run=[str(x) for x in labels], seed=seeds, formulation=forms)
+    used = 1.0 if span is None else span  # None: the random directions' own half-width, 1
     ds.attrs.update(
-        span=float(1.0 if span is None else span) if not isinstance(span, (tuple, list)) else [float(v) for v in span],
+        span=[float(v) for v in used] if isinstance(used, (tuple, list)) else float(used),
         resolution=int(resolution),
         normalization=normalization,
         problem=runs[labels[0]].problem.name,

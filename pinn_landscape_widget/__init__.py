@@ -25,6 +25,7 @@ from .analysis.directions import (
 from .analysis.landscape import landscape
 from .analysis.metrics import compare_landscapes, curvature_map, roughness_index
 from .analysis.sweep import landscape_sweep
+from .engine._threads import get_threads, set_threads
 from .engine.evaluation import evaluate
 from .engine.mlp import MLP
 from .models.custom import from_model
@@ -88,6 +89,7 @@ __all__ = [
     "explore",
     "from_model",
     "get_problem",
+    "get_threads",
     "hessian_directions",
     "hessian_eigenpairs",
     "hessian_spectrum",
@@ -106,6 +108,7 @@ __all__ = [
     "random_directions",
     "reproduce",
     "roughness_index",
+    "set_threads",
     "solution_snapshot",
     "to_html",
     "to_pythreejs",

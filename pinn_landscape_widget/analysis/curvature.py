@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from .._checks import check_choice, check_int, check_positive, renamed_arguments, resolve_dtype
-from ..engine._threads import few_threads_per_op, run_parts, workers_for
+from ..engine._threads import few_threads_per_op, run_parts, threads_for_work, workers_for
 from ..engine.objective import Objective
 from ..engine.protocols import CurvatureOperator, Run
 from . import _rop
@@ -137,7 +137,7 @@ class HessianOperator:
         """The loss as a list of objectives whose losses add up to it: one per thread on a CPU."""
         if not isinstance(obj, Objective):  # a user's loss: one function, not a sum over our points
             return [obj]
-        n_threads = torch.get_num_threads() if obj.device.type == "cpu" else 1
+        n_threads = threads_for_work(torch.get_num_threads()) if obj.device.type == "cpu" else 1
         n_parts = min(workers_for(n_threads)[0], obj.x.shape[0] // self.MIN_POINTS_PER_PART)
         # R-operator products are a few dozen large ops, fastest on torch's own threads (measured: Deep
         # Ritz 1.8-2.0 ms whole against 2.4-3.3 ms split in two; the split's threads contend for the GIL),

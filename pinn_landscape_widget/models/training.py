@@ -26,6 +26,7 @@ from .._checks import (
     resolve_dtype,
     show_progress,
 )
+from ..engine._threads import LoadAwareThreads
 from ..engine.mlp import MLP
 from ..engine.module_network import ModuleNetwork, as_network
 from ..engine.objective import Objective
@@ -302,8 +303,10 @@ def train(
     progress = show_progress(progress)
     bar = tqdm(total=total, desc=f"train {prob.name}/{form}", disable=not progress, leave=False)
     step = 0  # rows[k] describes the parameters after k steps; `step` is the newest such state
+    threads = LoadAwareThreads(dev).start()  # as many torch threads as idle cores, looked at every few s
     try:
         for k in range(total):
+            threads.tick()
             opt = adam if k < n_adam else lbfgs
             state = theta.detach().clone()
             with torch.no_grad():
@@ -341,6 +344,7 @@ def train(
             bar.update(1)
     finally:
         bar.close()
+        threads.restore()
 
     if diverged:
         final = last_good

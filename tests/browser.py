@@ -323,14 +323,22 @@ def notebook_url(base: str, name: str, front_end: str = "lab") -> str:
     return f"{base}/{FRONT_ENDS[front_end][1].format(name=name)}"
 
 
-def run_all_cells(page, notebook_url: str):
-    """Open a notebook in JupyterLab and run all its cells from the Run menu, as a person would."""
-    page.goto(notebook_url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+def run_all_cells(page, notebook_url: str | None):
+    """Open a notebook in JupyterLab (None: the one in front) and run all its cells from the Run menu, as a
+    person would."""
+    active = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    if notebook_url is not None:
+        page.goto(notebook_url)
+    page.wait_for_selector(f"{active} .jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(  # the kernel of the notebook in front is idle (another tab's indicator is hidden)
+        "Array.from(document.querySelectorAll(\".jp-Notebook-ExecutionIndicator[data-status='idle']\"))"
+        ".some((e) => e.offsetParent !== null)",
+        timeout=60_000,
+    )
     # cells queued or run show "[*]" or "[n]" (a busy kernel alone is no proof: it flickers while starting)
     started = (
-        "Array.from(document.querySelectorAll('.jp-InputPrompt')).some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+        f"Array.from(document.querySelectorAll('{active} .jp-InputPrompt'))"
+        ".some((p) => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
     )
     for _ in range(4):  # a click can land while the front end is still laying out (or under a dialog)
         _accept_kernel_dialog(page)

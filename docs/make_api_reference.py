@@ -49,6 +49,7 @@ TOPICS = {
     ],
     "Training and runs": ["train", "TrainResult", "MLP", "from_model", "Recorder", "adapters", "solution_snapshot"],
     "Evaluating the loss": ["evaluate"],
+    "Threads": ["set_threads", "get_threads"],
     "Directions": [
         "Directions",
         "random_directions",

@@ -42,7 +42,7 @@ from .reproduce import reproduce  # the function; the studies live in pinn_lands
 # the viz layer imports anywidget and matplotlib; the engine does not need them, so load it on first use
 _LAZY = {
     "LandscapeWidget": ".viz.widget",
-    "explore": ".viz.widget",
+    "explore": ".viz.explore",
     "to_html": ".viz.widget",
     "plot": ".viz.plotting",
     "to_pythreejs": ".viz.pythreejs_interop",

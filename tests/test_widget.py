@@ -310,11 +310,6 @@ def test_labelled_runs_switch_with_run_label():
     assert w.panels[0]["run"] == "deep_ritz" and w.panel_data[0]["z_label"] == "Deep Ritz energy E"
 
 
-def test_explore_one_liner_trains_both_formulations():
-    w = plw.explore("poisson1d", steps=20, progress=False, resolution=7).wait()
-    assert w.run_labels == ["strong", "deep_ritz"] and w.status == "done" and len(w.panels) == 2
-
-
 def test_side_by_side_runs_use_the_same_direction_settings():
     a = small_run("poisson1d", dict(n_points=64), "strong")
     b = small_run("poisson1d", dict(n_points=64), "deep_ritz")

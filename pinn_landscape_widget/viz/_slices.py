@@ -42,6 +42,12 @@ class SliceComputer:
         self.preview_subsample: int | float | None = None  # the previews' ``landscape(subsample=)``
         self._subsamplable: dict[tuple, bool] = {}
 
+    def forget(self, label: str) -> None:
+        """Drop everything computed for run ``label`` (it was replaced)."""
+        for cache in (self.grids, self.directions, self.trajectory_losses, self.cost_per_point, self._subsamplable):
+            for key in [k for k in cache if (k.run if isinstance(k, SliceSettings) else k[0]) == label]:
+                del cache[key]
+
     def preview_subsample_for(self, s: SliceSettings) -> int | float | None:
         """``preview_subsample`` where the panel's loss can be subsampled (the package's own objectives),
         else None (a user's opaque loss gets the full preview)."""

@@ -80,6 +80,12 @@ class ReplayBuilder:
         self.frames: dict[tuple, xr.Dataset] = {}  # (label, checkpoint) -> snapshot
         self.done: dict[str, dict] = {}
 
+    def forget(self, label: str) -> None:
+        """Drop run ``label``'s replay and frames (it was replaced)."""
+        self.done.pop(label, None)
+        for key in [k for k in self.frames if k[0] == label]:
+            del self.frames[key]
+
     def reason(self, label: str) -> str:
         """Why run ``label`` has no replay ("" when it has one)."""
         run = self.runs[label]

@@ -36,8 +36,6 @@ from .._checks import check_int, check_positive, renamed_arguments
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
-from ..models.training import train
-from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
 from ._look import COLORMAPS, Z_SCALES
@@ -95,6 +93,17 @@ def _choice(name: str, allowed_attr: str | None = None, allowed=None):
 
 def _sync(trait):
     return trait.tag(sync=True)
+
+
+def _run_info(run) -> dict:
+    """What the front end shows about a run: its losses, own loss, checkpoint steps, problem."""
+    return {
+        "formulations": formulations_of(run),
+        "formulation": str(getattr(run, "formulation", "") or formulations_of(run)[0]),
+        "steps": trajectory_steps_of(run),
+        "problem": str(getattr(run.problem, "name", "")),
+        "dim": int(getattr(run.problem, "dim", 0)),
+    }
 
 
 class LandscapeWidget(anywidget.AnyWidget):
@@ -285,6 +294,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._syncing = False  # panels[0] and its alias traits are being made to agree
         self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
         self.last_future = None
+        self._background: Future | None = None  # training that will replace runs (plw.explore)
         self._has_view = False  # a view answered our liveness check: it will report when it has drawn
         # the view reports the highest preview serial it has drawn; the full grids wait for the previews'
         self._drawn = threading.Condition()
@@ -316,16 +326,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._replays = ReplayBuilder(self._runs)
         with self.hold_trait_notifications():
             self.run_labels = list(self._runs)
-            self.runs_info = {
-                label: {
-                    "formulations": formulations_of(run),
-                    "formulation": str(getattr(run, "formulation", "") or formulations_of(run)[0]),
-                    "steps": trajectory_steps_of(run),
-                    "problem": str(getattr(run.problem, "name", "")),
-                    "dim": int(getattr(run.problem, "dim", 0)),
-                }
-                for label, run in self._runs.items()
-            }
+            self.runs_info = {label: _run_info(run) for label, run in self._runs.items()}
             self.direction_kind = direction_kind
             self.resolution = resolution
             self.zoom = zoom
@@ -575,6 +576,48 @@ class LandscapeWidget(anywidget.AnyWidget):
         self.last_future = self._executor.submit(self._job, rid, self.panel_settings())
         return self.last_future
 
+    def replace_run(self, label: str, run) -> Future:
+        """Show ``run`` in place of the run labelled ``label`` and recompute the panels; returns a Future.
+
+        For a run that grows (``plw.explore`` trains in the background and swaps its runs in as they
+        finish); what was computed for the old run is dropped.
+
+        Parameters
+        ----------
+        label : str
+            One of ``run_labels``.
+        run : run
+            The new run (``plw.train``, ``plw.from_model``, an adapter): it must offer the losses that the
+            panels showing ``label`` use.
+
+        Returns
+        -------
+        concurrent.futures.Future
+            The computation of the panels (as ``request()``).
+
+        Raises
+        ------
+        ValueError
+            If ``label`` is not one of ``run_labels``, ``run`` is not a run, or it lacks a loss a panel shows.
+        """
+        if label not in self._runs:
+            raise ValueError(f"label must be one of the widget's runs {list(self._runs)}, got {label!r}")
+        new = labelled_runs({label: run})[label]
+        forms = formulations_of(new)
+        missing = sorted({p["formulation"] for p in self.panels if p["run"] == label} - set(forms))
+        if missing:
+            raise ValueError(f"run must offer the losses its panels show ({missing}); it offers {forms}")
+        with self._lock:
+            self._latest += 1  # a computation of the old run under way is stale now
+            self._runs[label] = new
+            self._computer.forget(label)
+            self._replays.forget(label)
+            for s in [s for s in self._payloads if s.run == label]:
+                del self._payloads[s]
+            self.replay = {k: v for k, v in self.replay.items() if k != label}
+            self.runs_info = {**self.runs_info, label: _run_info(new)}
+        return self.request()
+
     def _stale(self, rid: int) -> bool:
         return rid != self._latest
 
@@ -740,8 +783,7 @@ class LandscapeWidget(anywidget.AnyWidget):
             raise ValueError(
                 "precompute needs training runs to compute from; a widget made from a Dataset shows that one slice only"
             )
-        if self.last_future is not None:
-            self.last_future.result()  # one computation at a time; its grids land in the cache
+        self._settle()  # the training in the background, then one computation at a time
         slices: dict[str, dict] = {}
         failed: list[str] = []
         for p in self.panels:
@@ -787,8 +829,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         return note
 
     def _ensure_replays(self, labels):
-        if self.last_future is not None:
-            self.last_future.result()
+        self._settle()
         self._build_replays(None, labels, wait=True)
 
     def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
@@ -1053,9 +1094,22 @@ class LandscapeWidget(anywidget.AnyWidget):
             If ``timeout`` is not a finite number > 0.
         """
         timeout = check_positive("timeout", timeout)
-        if self.last_future is not None:
-            self.last_future.result(timeout)
+        self._settle(timeout)
         return self
+
+    def _settle(self, timeout: float | None = None) -> None:
+        """Wait for the training in the background, if any (its failure is shown, not raised), then for the
+        latest request."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._background is not None:
+            try:
+                self._background.result(timeout)
+            except TimeoutError:
+                raise
+            except Exception:  # noqa: BLE001 - shown in the widget (status "error"); the short runs stay
+                pass
+        if self.last_future is not None:
+            self.last_future.result(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def close(self):
         executor = getattr(self, "_executor", None)  # None when the constructor refused its arguments early
@@ -1085,42 +1139,6 @@ def _check_writable(path: pathlib.Path):
         raise ValueError(f"save_png path {str(path)!r} is in a folder that does not exist: {str(parent)!r}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"save_png path {str(path)!r} is not writable")
-
-
-def explore(
-    problem: str = "poisson1d", *, steps=1000, progress: bool | None = None, **widget_kwargs
-) -> LandscapeWidget:
-    """The classroom one-liner: train every loss the problem supports and return the widget comparing them.
-
-    ``explore("poisson1d")`` trains the strong form and Deep Ritz (``plw.train`` with its defaults) and shows
-    their landscapes side by side, one panel per run.
-
-    Parameters
-    ----------
-    problem : str or Problem, default "poisson1d"
-        A built-in problem's name (``plw.list_problems()``) or a Problem (``plw.define_problem``).
-    steps : int or tuple of int, default 1000
-        Optimizer steps of each training run (``plw.train(steps=)``).
-    progress : bool, optional
-        Training progress bars. Default None: bars in a notebook or on a terminal, none in a script.
-    **widget_kwargs
-        Passed to ``LandscapeWidget`` (``resolution=``, ``zoom=``, ``direction_kind=``, ``title=``, ...).
-
-    Returns
-    -------
-    LandscapeWidget
-        The widget over the trained runs, labelled by their loss; it starts computing at once.
-
-    Raises
-    ------
-    ValueError
-        If ``problem`` is not a known problem, or a training or widget argument is not allowed.
-    """
-    from ..pde.library import get_problem
-
-    prob = get_problem(problem)
-    runs = {f: train(prob, f, steps=steps, progress=progress) for f in supported_formulations(prob)}
-    return LandscapeWidget(runs, **widget_kwargs)
 
 
 def to_html(source, path, *, precompute=("direction_kind", "formulation"), title: str | None = None) -> pathlib.Path:

@@ -1043,6 +1043,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         ValueError
             If ``name`` is not a plain file name, ``precompute`` names something else, or ``folder`` is a
             file or cannot be made or written.
+        TypeError
+            If ``folder`` is not a str or path.
         FileNotFoundError
             If the front end was not built (``cd js && npm run build``).
         """

@@ -154,6 +154,17 @@ def _check_static_files(root: Path, rel: str) -> None:
         )
 
 
+def _check_precompute(precompute) -> None:
+    """A ValueError naming ``precompute`` unless it is None or names of choices a page can switch."""
+    from .widget import CHOICE_TRAITS  # here, not at the top: widget.py imports this module
+
+    names = (precompute,) if isinstance(precompute, str) else precompute
+    if precompute is not None and (
+        not isinstance(names, (list, tuple)) or not all(isinstance(c, str) and c in CHOICE_TRAITS for c in names)
+    ):
+        raise ValueError(f"precompute must be None or names from {list(CHOICE_TRAITS)}, got {precompute!r}")
+
+
 def widget_to_myst(w, folder, *, name: str = "landscape", precompute=("direction_kind", "formulation")) -> str:
     """Write the files a MyST page (Jupyter Book 2) needs to show ``w``; return the directive to paste.
 
@@ -170,6 +181,7 @@ def widget_to_myst(w, folder, *, name: str = "landscape", precompute=("direction
         out = Path(folder)
     except TypeError:
         raise TypeError(f"folder must be a str or pathlib.Path, got {type(folder).__name__}") from None
+    _check_precompute(precompute)
     if out.exists() and not out.is_dir():
         raise ValueError(f"folder must be a folder, got the file {str(out)!r}")
     try:
@@ -178,12 +190,7 @@ def widget_to_myst(w, folder, *, name: str = "landscape", precompute=("direction
         raise ValueError(f"folder {str(out)!r} cannot be made: {exc.strerror or exc}") from None
     if not WIDGET_ESM.exists():
         raise FileNotFoundError(f"{WIDGET_ESM} is missing: the front end was not built (cd js && npm run build)")
-    try:
-        state = w.export_state(precompute)
-    except ValueError:
-        from .widget import CHOICE_TRAITS  # here: widget.py imports this module
-
-        raise ValueError(f"precompute must be None or names from {list(CHOICE_TRAITS)}, got {precompute!r}") from None
+    state = w.export_state(precompute)
     root = myst_project_root(out)
     rel = out.resolve().relative_to(root).as_posix()
     directive = myst_directive(f"/{rel}/{MYST_ESM_NAME}", f"{out.resolve().name}/{name}.json")

@@ -4,9 +4,14 @@
 import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { readFileSync } from "node:fs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = (...parts) => path.join(here, "..", "pinn_landscape_widget", "static", ...parts);
+// the package version, baked into the ESM: a MyST state file written by another version is refused by name
+const version = /__version__\s*=\s*"([^"]+)"/.exec(
+  readFileSync(path.join(here, "..", "pinn_landscape_widget", "_version.py"), "utf8"),
+)[1];
 // PLW_JS_DEBUG=1: unminified, for reading profiles of the front end
 const common = { bundle: true, minify: !process.env.PLW_JS_DEBUG, target: "es2020", logLevel: "warning" };
 await esbuild.build({
@@ -14,7 +19,7 @@ await esbuild.build({
   entryPoints: [path.join(here, "src", "widget.ts")],
   format: "esm",
   outfile: out("widget.js"),
-  define: { "define.amd": "false" },
+  define: { "define.amd": "false", __PLW_VERSION__: JSON.stringify(version) },
 });
 await esbuild.build({
   ...common,

@@ -1,6 +1,6 @@
 """``pinn-landscape``: train PINNs and write their loss landscapes from the shell.
 
-pinn-landscape demo --out demo-output        # landscape.html (self-contained), NetCDF files, PNGs
+pinn-landscape demo --out demo-output        # landscape.html (self-contained), myst/, NetCDF files, PNGs
 pinn-landscape compute --problem poisson1d --formulation deep_ritz --resolution 51 --out f.nc
 pinn-landscape reproduce krishnapriyan2021 --quick --out results   # published | ours | ratio, JSON + Markdown
 pinn-landscape compute --problem my_pdes.py:heat --param kappa=0.05 --out heat.nc   # your own problem
@@ -162,7 +162,7 @@ def _compute(args) -> int:
 
 def _demo(args) -> int:
     """Train the defaults (poisson1d, strong form and Deep Ritz), compute their landscapes, and write a
-    self-contained HTML page, NetCDF files and a PNG."""
+    self-contained HTML page, the files of a MyST page (myst/), NetCDF files and a PNG."""
     import torch
 
     import pinn_landscape_widget as plw
@@ -186,6 +186,9 @@ def _demo(args) -> int:
         title=f"PINN loss landscapes: {problem.name}, {' vs '.join(runs)}",
     )
     written.append(html_path)
+    # the same landscape for a MyST / Jupyter Book 2 page: the front end, the state file, the directive
+    w.to_myst(out / "myst", precompute=("direction_kind", "formulation"))
+    written += [out / "myst" / "plw-widget.js", out / "myst" / "landscape.json"]
     for label, run in runs.items():
         ds = plw.landscape(
             run, plw.random_directions(run, 2, seed=0), resolution=args.resolution, progress=not args.quiet
@@ -301,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="NetCDF file to write")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.set_defaults(func=_compute)
-    d = sub.add_parser("demo", help="train the defaults and write landscape.html, NetCDF files and PNGs")
+    d = sub.add_parser(
+        "demo", help="train the defaults and write landscape.html, the MyST files, NetCDF files and PNGs"
+    )
     d.add_argument("--out", default="demo-output", help="folder to write into")
     d.add_argument("--problem", default="poisson1d", help=PROBLEM_HELP)
     d.add_argument("--steps", type=int, default=1000)

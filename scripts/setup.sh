@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install everything the demo and the tests need: the package (its install builds
-# the JS bundle with npm), the test extras, and Debian's Chromium for the browser tests. Idempotent.
+# the JS bundle with npm), the test extras, Debian's Chromium for the browser tests, MyST's parser and anywidget
+# host for the MyST browser tests (tests/myst_host, from its lockfile) and jupyter-book 2 in a venv of its own
+# (.venv-jb2: the main venv holds jupyter-book 1, and the two cannot share one). Idempotent.
 # TORCH_SPEC picks the torch build: the default pins the CPU wheel these machines carry locally;
 # elsewhere, install torch first (see pytorch.org) and set TORCH_SPEC=torch.
 set -euo pipefail
@@ -24,5 +26,17 @@ if [ "${PLW_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1;
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
   else
     echo "setup: Chromium is missing; install Debian's 'chromium' package for the browser tests" >&2
+  fi
+fi
+if [ "${PLW_SKIP_BROWSER:-0}" != "1" ]; then
+  # MyST's own directive parser and anywidget host (@myst-theme/anywidget), for tests/test_*myst*.py (~15 s)
+  if [ ! -f tests/myst_host/node_modules/.package-lock.json ] ||
+    [ tests/myst_host/package-lock.json -nt tests/myst_host/node_modules/.package-lock.json ]; then
+    (cd tests/myst_host && npm ci --no-audit --no-fund --silent)
+  fi
+  # jupyter-book 2 (the MyST engine, ~30 s) for tests/test_book_myst.py
+  if [ ! -x .venv-jb2/bin/jupyter-book ]; then
+    "$PY" -m venv .venv-jb2
+    .venv-jb2/bin/python -m pip install -q "jupyter-book==2.1.7"
   fi
 fi

@@ -234,7 +234,14 @@ def test_demo_command_writes_html_netcdf_and_png(tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("landscape.html", "poisson1d_strong.nc", "poisson1d_deep_ritz.nc", "poisson1d_strong.png"):
+    names = (
+        "landscape.html",
+        "myst/landscape.json",
+        "poisson1d_strong.nc",
+        "poisson1d_deep_ritz.nc",
+        "poisson1d_strong.png",
+    )
+    for name in names:
         assert (tmp_path / name).exists(), name
         assert f"wrote {(tmp_path / name).resolve()}" in proc.stdout
     assert (tmp_path / "landscape.html").stat().st_size < 3_000_000

@@ -6,6 +6,7 @@
 //   panel.ts     one panel                 scene.ts    3-D camera, axes; gl.ts the shared renderer
 //   surface.ts   surface, heatmap, 1-D     trajectory.ts  path, markers
 //   replay.ts    play/scrub, history       solution.ts    u_theta, exact, error
+//   statefile.ts MyST pages: the state from a file, checked against this version
 //   exportpng.ts Save PNG                  lib/layout/interp/plot2d.ts  pure helpers (vitest)
 import { Controls } from "./controls";
 import { composePng, download } from "./exportpng";
@@ -14,6 +15,7 @@ import { PanelView } from "./panel";
 import { Replay, positionFor, tableSteps } from "./replay";
 import { SolutionPanel, pointFields, replayFields } from "./solution";
 import { Model, State } from "./state";
+import { withStateFile } from "./statefile";
 import { CSS } from "./style";
 
 const NARROW_PX = 760; // below this the controls go above the view (a Jupyter Book column is ~620 px)
@@ -277,4 +279,5 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   };
 }
 
-export default { render };
+// a MyST {anywidget} directive names a state file instead of holding the state (statefile.ts)
+export default { render: withStateFile(render) };

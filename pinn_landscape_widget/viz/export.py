@@ -1,4 +1,4 @@
-"""Self-contained HTML: the widget's own front end and the numbers in one file, no kernel, no network.
+"""Pages without a kernel: one self-contained HTML file, or the files a MyST (Jupyter Book 2) page needs.
 
 The page is what a saved notebook looks like to a browser: the widget's state (its ESM, binary grids as
 base64 buffers, and a set of precomputed slices) in a ``widget-state+json`` block, one ``widget-view+json``
@@ -7,6 +7,10 @@ inline, the same one that draws nbconvert HTML and Jupyter Book pages. The view 
 in when a run / direction kind / formulation is chosen and no kernel answers; every other control that
 would need new numbers is disabled with a note. User-supplied strings reach the page either HTML-escaped
 (the title) or as JSON with ``<``, ``>`` and ``&`` escaped inside a script block, so they stay text.
+
+For MyST, whose ``{anywidget}`` directive takes the widget's state only as JSON inline in the page, the state
+goes to a file of its own (``widget_to_myst``) and the directive's body names it and the version that wrote
+it; the front end (``js/src/statefile.ts``) fetches the file and refuses one of another version by name.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
+import shutil
+import warnings
 from pathlib import Path
 
-from ._assets import embed_script_text
+from .._version import __version__
+from ._assets import WIDGET_ESM, embed_script_text
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -100,3 +108,97 @@ def widget_to_html(w, path, *, precompute=("direction_kind", "formulation"), tit
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
+
+
+# ---- MyST / Jupyter Book 2 ----------------------------------------------------------------------------------
+MYST_ESM_NAME = "plw-widget.js"  # the front end, once per folder, shared by every state file in it
+STATE_FORMAT = "pinn-landscape-widget state"  # a state file's "format"; js/src/statefile.ts checks it
+_STATE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_KERNEL_ONLY = ("layout", "tabbable", "tooltip")  # ipywidgets' own traits: nothing for a page without a kernel
+
+
+def state_file(state: dict) -> dict:
+    """A widget's exported state (``LandscapeWidget.export_state``) as a MyST state file holds it: the format,
+    the package version that wrote it, and the traits the view reads (binary grids as base64), without
+    anywidget's and ipywidgets' own (the front end itself, the model names, the layout reference)."""
+    kept = {k: _b64(v) for k, v in state.items() if not k.startswith("_") and k not in _KERNEL_ONLY}
+    return {"format": STATE_FORMAT, "version": __version__, "state": kept}
+
+
+def myst_project_root(folder: Path) -> Path:
+    """The MyST project ``folder`` belongs to: the nearest folder above it holding a ``myst.yml``, else the
+    folder's parent."""
+    folder = folder.resolve()
+    return next((up for up in folder.parents if (up / "myst.yml").is_file()), folder.parent)
+
+
+def myst_directive(esm: str, state_url: str) -> str:
+    """The ``{anywidget}`` directive that shows a landscape from a state file: the ESM's path in the project
+    (a leading "/" is the project root) and, in its JSON body, the state file's URL relative to the ESM as
+    MyST serves it, and the version of both."""
+    body = json.dumps({"plw_state": state_url, "plw_version": __version__})
+    return f"```{{anywidget}} {esm}\n{body}\n```\n"
+
+
+def _check_static_files(root: Path, rel: str) -> None:
+    """Warn when the project's myst.yml does not copy the folder into the site (``project.static_files``)."""
+    config = root / "myst.yml"
+    if not config.is_file():
+        return
+    text = config.read_text(encoding="utf-8", errors="replace")
+    if "static_files" not in text or not re.search(rf"(?<![\w./-]){re.escape(rel)}/?(?![\w./-])", text):
+        warnings.warn(
+            f"{config} does not list {rel!r} under project.static_files, so the site will not serve the state "
+            f"file; add it:\n\nproject:\n  static_files:\n    - {rel}\n",
+            stacklevel=3,
+        )
+
+
+def _check_precompute(precompute) -> None:
+    """A ValueError naming ``precompute`` unless it is None or names of choices a page can switch."""
+    from .widget import CHOICE_TRAITS  # here, not at the top: widget.py imports this module
+
+    names = (precompute,) if isinstance(precompute, str) else precompute
+    if precompute is not None and (
+        not isinstance(names, (list, tuple)) or not all(isinstance(c, str) and c in CHOICE_TRAITS for c in names)
+    ):
+        raise ValueError(f"precompute must be None or names from {list(CHOICE_TRAITS)}, got {precompute!r}")
+
+
+def widget_to_myst(w, folder, *, name: str = "landscape", precompute=("direction_kind", "formulation")) -> str:
+    """Write the files a MyST page (Jupyter Book 2) needs to show ``w``; return the directive to paste.
+
+    See ``LandscapeWidget.to_myst`` (which calls this) for the parameters, the files and the errors.
+    """
+    if not isinstance(name, str) or not _STATE_NAME.fullmatch(name):
+        raise ValueError(
+            f"name must be a file name stem of letters, digits, '_', '.' and '-' (not starting with '.' or "
+            f"'-'), got {name!r}"
+        )
+    if isinstance(folder, str) and not folder.strip():
+        raise ValueError("folder must be a path, got an empty string")
+    try:
+        out = Path(folder)
+    except TypeError:
+        raise TypeError(f"folder must be a str or pathlib.Path, got {type(folder).__name__}") from None
+    _check_precompute(precompute)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"folder must be a folder, got the file {str(out)!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"folder {str(out)!r} cannot be made: {exc.strerror or exc}") from None
+    if not WIDGET_ESM.exists():
+        raise FileNotFoundError(f"{WIDGET_ESM} is missing: the front end was not built (cd js && npm run build)")
+    state = w.export_state(precompute)
+    root = myst_project_root(out)
+    rel = out.resolve().relative_to(root).as_posix()
+    directive = myst_directive(f"/{rel}/{MYST_ESM_NAME}", f"{out.resolve().name}/{name}.json")
+    try:
+        shutil.copyfile(WIDGET_ESM, out / MYST_ESM_NAME)
+        (out / f"{name}.json").write_text(json.dumps(state_file(state), separators=(",", ":")), encoding="utf-8")
+        (out / f"{name}.directive.txt").write_text(directive, encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"folder {str(out)!r} cannot be written: {exc.strerror or exc}") from None
+    _check_static_files(root, rel)
+    return directive

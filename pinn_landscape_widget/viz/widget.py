@@ -43,7 +43,7 @@ from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
 from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
 from ._solution import ReplayBuilder, point_solution
-from .export import widget_to_html
+from .export import widget_to_html, widget_to_myst
 
 _LOG = logging.getLogger(__name__)
 
@@ -1044,6 +1044,52 @@ class LandscapeWidget(anywidget.AnyWidget):
             If ``precompute`` names something else.
         """
         return widget_to_html(self, path, precompute=precompute, title=title)
+
+    def to_myst(self, folder, *, name: str = "landscape", precompute=("direction_kind", "formulation")) -> str:
+        """Write what a MyST page (Jupyter Book 2) needs to show this widget; return the directive to paste.
+
+        MyST's ``{anywidget}`` directive takes a widget's state only as JSON inside the page, so the state
+        goes to a file and the directive names it. Written into ``folder``:
+
+        - ``plw-widget.js``: the front end (one per folder, shared by every landscape in it);
+        - ``<name>.json``: the state, with the precomputed slices and each shown run's replay;
+        - ``<name>.directive.txt``: the ``{anywidget}`` directive, the same text this returns.
+
+        List the folder under ``project: static_files:`` in the project's ``myst.yml`` (a warning says so
+        when that file exists and does not) so that the site serves the state file, commit the folder, and
+        paste the directive into any page or notebook markdown cell of the project. The page draws with no
+        kernel and no network; the precomputed choices switch there, other controls that need new numbers
+        say so. A state file written by another version of the package says so on the page.
+
+        Parameters
+        ----------
+        folder : str or pathlib.Path
+            The folder to write into, inside the MyST project (made if need be). Its path from the project
+            root (the nearest folder above it with a ``myst.yml``, else its parent) goes into the directive.
+        name : str, default "landscape"
+            The state file's name without ``.json``: letters, digits, ``_``, ``.`` and ``-``. Use one name
+            per landscape to keep several in one folder.
+        precompute : sequence of str or None, default ("direction_kind", "formulation")
+            The choices the page can switch, from ``"run_label"``, ``"direction_kind"`` and
+            ``"formulation"`` (see ``precompute``). None: the slices the widget already carries.
+
+        Returns
+        -------
+        str
+            The directive, e.g. a fenced ``{anywidget} /landscapes/plw-widget.js`` block whose body is
+            ``{"plw_state": "landscapes/landscape.json", "plw_version": ...}``.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a plain file name, ``precompute`` names something else, or ``folder`` is a
+            file or cannot be made or written.
+        TypeError
+            If ``folder`` is not a str or path.
+        FileNotFoundError
+            If the front end was not built (``cd js && npm run build``).
+        """
+        return widget_to_myst(self, folder, name=name, precompute=precompute)
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""

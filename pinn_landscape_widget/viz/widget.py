@@ -40,6 +40,7 @@ from ..models.training import train
 from ..pde.formulations import supported_formulations
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
@@ -1006,6 +1007,8 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
+        if in_marimo():  # marimo keeps none of the bundle (see _hosts): show the view now, previews first
+            return super()._repr_mimebundle_(**kwargs)
         if self._runs and self.last_future is not None and not all(self.datasets):
             try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)

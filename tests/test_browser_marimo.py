@@ -166,6 +166,17 @@ def _panels(page) -> list[np.ndarray]:
     return [_rgb(shot) for shot in shots]
 
 
+def _panels_when(page, ready, timeout_s: float = 15.0) -> list[np.ndarray]:
+    """Screenshots of the panels once ``ready(shots)`` holds (a redraw follows the status by a frame or two),
+    or the last ones taken when it does not within ``timeout_s`` (the asserts then say what is wrong)."""
+    deadline = time.time() + timeout_s
+    while True:
+        shots = _panels(page)
+        if ready(shots) or time.time() > deadline:
+            return shots
+        page.wait_for_timeout(250)
+
+
 def _probe(page) -> dict:
     text = page.get_by_text("PROBE ").first.inner_text()
     return json.loads(text.split("PROBE ", 1)[1])
@@ -183,7 +194,7 @@ def test_widget_in_a_marimo_app(tmp_path):
         root = page.locator(".plw-root").first
 
         # both panels draw a surface: a screenshot of each, coloured by the colormap over 4 % of it or more
-        first = _panels(page)
+        first = _panels_when(page, lambda shots: len(shots) == 2 and all(_surface_fraction(p) > 0.04 for p in shots))
         screenshot(page, "marimo_initial", ".plw-root")
         assert len(first) == 2
         assert all(_surface_fraction(p) > 0.04 for p in first), [_surface_fraction(p) for p in first]
@@ -203,8 +214,7 @@ def test_widget_in_a_marimo_app(tmp_path):
         seen = root.evaluate("(root) => root.plwSeen")
         k = next(i for i, s in enumerate(seen) if "computing" in s)
         assert "done in" in seen[-1] and k < len(seen) - 1, seen
-        page.wait_for_function("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")
-        second = _panels(page)
+        second = _panels_when(page, lambda shots: all(_changed(a, b) > 0.01 for a, b in zip(first, shots)))
         assert all(_surface_fraction(p) > 0.04 for p in second)
         assert all(_changed(a, b) > 0.01 for a, b in zip(first, second)), [
             _changed(a, b) for a, b in zip(first, second)
@@ -265,4 +275,5 @@ def _assert_png_shows(png: bytes, css: dict, page, shown: list[np.ndarray]) -> N
         x0, y0 = 2 * (box["x"] - css["x"]), 2 * (box["y"] - css["y"] + 32)
         area = rgb[round(y0) : round(y0 + 2 * box["height"]), round(x0) : round(x0 + 2 * box["width"])]
         assert _surface_fraction(area) > 0.04
-        assert np.abs(_thumb(area) - _thumb(want)).mean() < 12, i
+        # measured: about 1.1; against the other panel's picture 3.0, against a blank panel 16
+        assert np.abs(_thumb(area) - _thumb(want)).mean() < 2.5, i

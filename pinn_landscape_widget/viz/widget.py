@@ -38,6 +38,7 @@ from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
@@ -1093,6 +1094,8 @@ class LandscapeWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
+        if in_marimo():  # marimo keeps none of the bundle (see _hosts): show the view now, previews first
+            return super()._repr_mimebundle_(**kwargs)
         if self._runs and self.last_future is not None and not all(self.datasets):
             try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)

@@ -14,7 +14,16 @@ Latency, from a UI change to the new surface drawn (each trial asks for a grid n
 Each full-grid time is also split into the kernel's compute time for the first panel (its preview and its
 full grid, as the engine measured them) and the rest (messages, waiting, drawing): the compute time depends
 on the machine's CPU, the rest is what the widget adds.
+  three panels, new zoom        -> a shared setting: all three recompute
 Frame times: the replay of a 41 x 41 surface played in each widget (intervals between drawn frames).
+
+Bytes the kernel sends per change: the widgets' comm.send is wrapped in the kernel (the notebook's first
+cells) and every message's JSON text plus its binary buffers are summed, for each latency trial and for a
+colormap change (a look change, made in the browser). Beside each figure, what the same messages would have
+been had the panels travelled as one list of every panel's data re-sent whole (the design before per-panel
+traits): each message that carries panel traits, with them replaced by that whole list as the widget
+holds it at that moment (``panel_data``, its Python-side mirror). "status only" is the first message after
+a change, which marks the panels "computing" on their last pictures.
 
 --baseline REV first runs the benchmark script of an earlier commit (checked out in a temporary git worktree,
 its front end built there), in the same run on the same machine, and reports each latency's ratio to it;
@@ -44,6 +53,34 @@ from tests.browser import (  # noqa: E402
     run_all_cells,
 )
 
+BYTES_LOG = "bytes.jsonl"  # written by the kernel next to the notebook, one line per message
+
+# in the kernel: wrap a widget's comm.send to log each message's bytes, and what it would have been with the
+# panels as one list re-sent whole (message JSON as json.dumps writes it, plus the binary buffers)
+COUNT_BYTES = f"""import json, time
+from ipywidgets.widgets.widget import _remove_buffers
+
+def count_bytes(w, k):
+    send = w.comm.send
+    def counted(data=None, metadata=None, buffers=None):
+        buffers = buffers or []
+        size = lambda b: memoryview(b).nbytes
+        new = len(json.dumps(data)) + sum(size(b) for b in buffers)
+        state = (data or {{}}).get("state", {{}})
+        old = new
+        if any(key.startswith("panel_") for key in state):
+            paths = data.get("buffer_paths", [])
+            keep = [i for i, p in enumerate(paths) if not str(p[0]).startswith("panel_")]
+            whole, whole_paths, whole_bufs = _remove_buffers({{"panel_data": w.panel_data}})
+            msg = dict(data, state={{**{{key: v for key, v in state.items() if not key.startswith("panel_")}}, **whole}},
+                       buffer_paths=[paths[i] for i in keep] + whole_paths)
+            old = len(json.dumps(msg)) + sum(size(buffers[i]) for i in keep) + sum(size(b) for b in whole_bufs)
+        with open({BYTES_LOG!r}, "a") as f:
+            f.write(json.dumps([k, time.time(), new, old, sorted(state)]) + "\\n")
+        return send(data=data, metadata=metadata, buffers=buffers)
+    w.comm.send = counted
+"""
+
 NOTEBOOK = {
     "cells": [
         {
@@ -53,9 +90,11 @@ NOTEBOOK = {
             "outputs": [],
             "source": [
                 "import torch, pinn_landscape_widget as plw\n",
+                COUNT_BYTES,
                 "torch.set_num_threads(2)\n",
                 "run = plw.train('poisson1d', 'strong', steps=200, progress=False)\n",
                 "w1 = plw.LandscapeWidget(run, resolution=41)\n",
+                "count_bytes(w1, 0)\n",
                 "w1",
             ],
         },
@@ -67,6 +106,7 @@ NOTEBOOK = {
             "source": [
                 "w3 = plw.LandscapeWidget(run, resolution=41,\n",
                 "    panels=[{}, {'formulation': 'deep_ritz'}, {'direction_kind': 'pca'}])\n",
+                "count_bytes(w3, 1)\n",
                 "w3",
             ],
         },
@@ -100,9 +140,35 @@ DONE_JS = """(k) => { const l = window.__log[k].filter(([t]) => t > window.__t0)
   return i >= 0 && l.slice(i).some(([t, s]) => s === 'done'); }"""
 
 
-def _trial(page, k, selector, value):
+def _messages(log: Path, k: int, start: int) -> list:
+    """Widget k's messages logged from line ``start`` on: [widget, time, bytes, bytes as one list, keys]."""
+    lines = log.read_text().splitlines()[start:] if log.exists() else []
+    return [m for m in map(json.loads, lines) if m[0] == k]
+
+
+def _log_length(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _bytes(messages) -> dict:
+    """Bytes sent, as one-list re-sends would have been, and those of the first message that changes the
+    panels (the status change: "computing" on the last pictures; the echo of the UI's own change comes before)."""
+    first = next((m for m in messages if "panel_status" in m[4]), [0, 0, 0, 0, []])
+    return dict(
+        sent=sum(m[2] for m in messages),
+        as_one_list=sum(m[3] for m in messages),
+        messages=len(messages),
+        status_only_sent=first[2],
+        status_only_as_one_list=first[3],
+        status_only_keys=first[4],
+    )
+
+
+def _trial(page, k, selector, value, bytes_log: Path):
     """Times (s) after the change: first preview drawn, first panel's full grid drawn, all panels done, and
-    the kernel's compute time inside the second (the first panel's preview grid plus its full grid)."""
+    the kernel's compute time inside the second (the first panel's preview grid plus its full grid); and the
+    bytes the kernel sent for it (``_bytes``)."""
+    line0 = _log_length(bytes_log)
     page.evaluate(CHANGE_JS, [k, selector, value])
     # poll every 100 ms, not every animation frame: the times come from the page's own event log, and a
     # 60 Hz poller would take CPU from the kernel it measures
@@ -117,7 +183,19 @@ def _trial(page, k, selector, value):
     done = next(t for t, s, p, c in after if s == "done") / 1000
     kernel = next((c[0] for t, s, p, c in after if p and p[0] == "preview"), 0.0)
     kernel += next(c[0] for t, s, p, c in after if p and p[0] == "done")
-    return preview, first, done, kernel
+    page.wait_for_timeout(300)  # the last messages' log lines
+    return preview, first, done, kernel, _bytes(_messages(bytes_log, k, line0))
+
+
+def _look_change(page, k, log: Path) -> dict:
+    """Bytes the kernel sends when the colormap is changed in widget k's controls (nothing to compute)."""
+    start = _log_length(log)
+    page.evaluate(CHANGE_JS, [k, "select[data-trait=colormap]", "magma"])
+    page.wait_for_timeout(1500)
+    sent = _messages(log, k, start)
+    page.evaluate(CHANGE_JS, [k, "select[data-trait=colormap]", "viridis"])
+    page.wait_for_timeout(500)
+    return dict(_bytes(sent), keys=sorted({key for m in sent for key in m[4]}))
 
 
 def _browser_cpu_s() -> float:
@@ -183,6 +261,7 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=None)
     ap.add_argument("--baseline", default=None, metavar="REV", help="also run this commit's benchmark, first")
+    ap.add_argument("--message-log", default=None, metavar="FILE", help="keep the kernel's log of messages sent")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
     results: dict = {}
@@ -210,22 +289,27 @@ def main(argv=None):
                 print((Path(tmp) / "lab.log").read_text()[-3000:])
                 raise
             page.evaluate(OBSERVE_JS)
+            log = Path(tmp) / BYTES_LOG
             scenarios = [
                 ("one_panel_new_seed", 0, "input[data-trait=seed]", lambda n: 100 + n),
                 ("three_panels_one_changed", 1, "select[data-trait=checkpoint]", lambda n: 10 + 7 * n),
                 ("three_panels_new_seed", 1, "input[data-trait=seed]", lambda n: 200 + n),
+                ("three_panels_new_zoom", 1, "input[data-trait=zoom]", lambda n: f"{0.5 + 0.05 * n:.2f}"),
             ]
             for name, k, selector, value in scenarios:
-                previews, firsts, dones, kernels = [], [], [], []
+                previews, firsts, dones, kernels, sent = [], [], [], [], []
                 for trial in range(args.trials):
-                    p, f, d, c = _trial(page, k, selector, value(trial))
+                    p, f, d, c, b = _trial(page, k, selector, value(trial), log)
                     previews.append(p)
                     firsts.append(f)
                     dones.append(d)
                     kernels.append(c)
+                    sent.append(b)
                     print(
                         f"{name} trial {trial}: preview {p:.3f} s, first panel full {f:.3f} s (kernel compute "
-                        f"{c:.3f} s, the rest {f - c:.3f} s), all done {d:.3f} s"
+                        f"{c:.3f} s, the rest {f - c:.3f} s), all done {d:.3f} s; sent {b['sent']} bytes in "
+                        f"{b['messages']} messages ({b['as_one_list']} as one list), status only "
+                        f"{b['status_only_sent']} ({b['status_only_as_one_list']})"
                     )
                 results[name] = dict(
                     preview_s=_summary(previews),
@@ -233,7 +317,18 @@ def main(argv=None):
                     all_done_s=_summary(dones),
                     first_panel_kernel_compute_s=_summary(kernels),
                     first_panel_rest_s=_summary([f - c for f, c in zip(firsts, kernels)]),
+                    bytes_sent=_summary([b["sent"] for b in sent]),
+                    bytes_as_one_list=_summary([b["as_one_list"] for b in sent]),
+                    status_only_bytes_sent=_summary([b["status_only_sent"] for b in sent]),
+                    status_only_bytes_as_one_list=_summary([b["status_only_as_one_list"] for b in sent]),
+                    bytes_per_trial=sent,
                 )
+            results["three_panels_colormap"] = look = _look_change(page, 1, log)
+            if args.message_log:
+                shutil.copy(log, args.message_log)
+            print(
+                f"three_panels_colormap: sent {look['sent']} bytes ({look['as_one_list']} as one list), {look['keys']}"
+            )
             for name, k in (("replay_one_panel", 0), ("replay_three_panels", 1)):
                 frames, cpu_ms = _replay_frames(page, k)
                 frames_sorted = sorted(frames)
@@ -263,6 +358,15 @@ def main(argv=None):
         f"full {three['first_panel_full_s']['median']:.3f} s (kernel compute "
         f"{three['first_panel_kernel_compute_s']['median']:.3f} s); targets 0.3 and 1.0"
     )
+    print("bytes the kernel sent per change (median), per-panel traits vs one list re-sent whole:")
+    for name in ("one_panel_new_seed", "three_panels_one_changed", "three_panels_new_seed", "three_panels_new_zoom"):
+        r = results[name]
+        print(
+            f"  {name}: {r['bytes_sent']['median']:.0f} vs {r['bytes_as_one_list']['median']:.0f}; its status "
+            f"change {r['status_only_bytes_sent']['median']:.0f} vs {r['status_only_bytes_as_one_list']['median']:.0f}"
+        )
+    look = results["three_panels_colormap"]
+    print(f"  three_panels_colormap: {look['sent']} vs {look['as_one_list']}")
     if args.baseline:
         base = results["baseline"]
         ratios = {

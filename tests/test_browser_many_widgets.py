@@ -352,15 +352,20 @@ def test_the_exporter_keeps_the_saved_png_in_each_landscape_view_only():
 
     outputs = [
         nbformat.v4.new_output("display_data", data={VIEW: {"model_id": m}, "image/png": "iVBORw0KGgo=\n"})
-        for m in ("ours", "slider")
+        for m in ("ours", "slider", "ours_saved_earlier")
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("w", outputs=outputs)])
     nb.metadata["widgets"] = {
         "application/vnd.jupyter.widget-state+json": {
-            "state": {"ours": {"state": {"panel_data": []}}, "slider": {"state": {"value": 3}}}
+            "state": {
+                "ours": {"state": {"panel_status": [], "panel_0": {}}},
+                "slider": {"state": {"value": 3}},
+                "ours_saved_earlier": {"state": {"panel_data": []}},  # one list of panels, before slots
+            }
         }
     }
     out = with_saved_pictures(nb).cells[0].outputs
     assert out[0].data[VIEW] == {"model_id": "ours", "plw_saved_png": "iVBORw0KGgo="}
     assert out[1].data[VIEW] == {"model_id": "slider"}  # another library's widget is left alone
+    assert out[2].data[VIEW] == {"model_id": "ours_saved_earlier", "plw_saved_png": "iVBORw0KGgo="}
     assert nb.cells[0].outputs[0].data[VIEW] == {"model_id": "ours"}  # the notebook itself is not changed

@@ -99,7 +99,7 @@ def test_esm_draws_a_surface_and_reacts_to_the_model(tmp_path, widgets):
 
         # new numbers arrive from the kernel (another seed and resolution) -> the surface changes
         with redrawn(page):
-            page.evaluate("(s) => window.model.set('panel_data', JSON.parse(s).panel_data)", state_json(w2))
+            page.evaluate("(s) => window.model.set('panel_0', JSON.parse(s).panel_0)", state_json(w2))
         changed = page.evaluate(CANVAS_STATS_JS, ".plw-canvas canvas")
         assert changed["hash"] != recolored["hash"] and changed["fraction"] > 0.05
 

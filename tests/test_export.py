@@ -251,11 +251,11 @@ def test_state_json_for_myst_carries_grids_as_base64(runs):
     import base64
     import json
 
-    from pinn_landscape_widget.viz.export import state_json
+    from pinn_landscape_widget.viz.export import panels_in_state, state_json
 
     w = plw.LandscapeWidget(runs["strong"], resolution=9).wait()
     state = json.loads(state_json(w))
-    panel = state["panel_data"][0]
+    (panel,) = panels_in_state(state)
     assert state["interactive"] is False and panel["grid_shape"] == [9, 9]
     grid = np.frombuffer(base64.b64decode(panel["grid"]), np.float32).reshape(9, 9)
     np.testing.assert_array_equal(grid, np.frombuffer(w.panel_data[0]["grid"], np.float32).reshape(9, 9))

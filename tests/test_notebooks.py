@@ -16,6 +16,8 @@ import sys
 import nbformat
 import pytest
 
+from pinn_landscape_widget.viz.export import panels_in_state
+
 from . import book as book_build
 from .browser import ARTIFACTS, CANVAS_STATS_JS, ROOT, animation_frames, browser_page, open_offline, redrawn, screenshot
 
@@ -103,10 +105,10 @@ def _check_your_own_model(nb, outputs, text):
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views and all("image/png" in o["data"] for o in views), "the widget is displayed, with a PNG fallback"
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "panel_data" in s["state"]]
+    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "panel_status" in s["state"]]
     assert ours and ours[0]["status"] == "done"
     assert [p["run"] for p in ours[0]["panels"]] == ["hand-written", "DeepXDE"]
-    assert [(p["grid_shape"], p["status"]) for p in ours[0]["panel_data"]] == [([25, 25], "done")] * 2
+    assert [(p["grid_shape"], p["status"]) for p in panels_in_state(ours[0])] == [([25, 25], "done")] * 2
 
 
 def _number(pattern, text):
@@ -135,9 +137,9 @@ def _check_define_your_pde(nb, outputs, text):
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert views and all("image/png" in o["data"] for o in views), "the widget is displayed, with a PNG fallback"
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "panel_data" in s["state"]]
+    ours = [s["state"] for s in state.values() if s["model_name"] == "AnyModel" and "panel_status" in s["state"]]
     assert ours and ours[0]["status"] == "done"
-    (panel,) = ours[0]["panel_data"]
+    (panel,) = panels_in_state(ours[0])
     assert panel["grid_shape"] == [31, 31] and panel["status"] == "done"
     assert panel["title"].startswith("heat / strong")
     assert "loss terms: ['loss_residual']" in text  # both Goursat conditions are imposed by the ansatz

@@ -49,7 +49,7 @@ def test_state_is_json_apart_from_binary_buffers_and_bytes_decode_to_the_engine_
     w = plw.LandscapeWidget(run, resolution=15, seed=3).wait()
     state, paths, _ = _remove_buffers(w.get_state())
     json.dumps(state)
-    assert ["panel_data", 0, "grid"] in paths and ["panel_data", 0, "error_grid"] in paths
+    assert ["panel_0", "grid"] in paths and ["panel_0", "error_grid"] in paths
     ref = plw.landscape(run, plw.random_directions(run, 2, seed=3), resolution=15, progress=False)
     np.testing.assert_array_equal(_grid(w), ref.loss.values.astype(np.float32))
     err = np.frombuffer(w.panel_data[0]["error_grid"], np.float32).reshape(15, 15)

@@ -1,6 +1,6 @@
 // One panel: a landscape drawn as a 3-D surface, a smooth heatmap or a 1-D line, with its axes, colorbar,
 // training path and replay marker, hover read-out, click-to-inspect, and a text description for screen
-// readers. It draws from one entry of panel_data and the browser-only settings.
+// readers. It draws from one panel's payload (State.panelData) and the browser-only settings.
 import * as THREE from "three";
 import { rowAt } from "./interp";
 import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, scaleValues } from "./lib";

@@ -1,4 +1,4 @@
-// The row of panels: one PanelView per entry of panel_data, laid out in as many columns as fit, their
+// The row of panels: one PanelView per panel (State.panelData: its slot's numbers and its status), laid out in as many columns as fit, their
 // cameras linked (turn one, all turn), an optional shared colour scale, the selected panel (the one the
 // side panel's run/loss/directions controls edit), and adding or removing panels.
 import { panelColumns } from "./layout";
@@ -85,10 +85,10 @@ export class Panels implements PanelHost {
 
   /** The data each panel draws: the kernel's, or (no kernel) the precomputed slice for its spec. */
   payloads(): Payload[] {
-    return (this.state.get("panel_data") ?? []) as Payload[];
+    return this.state.panelData() as Payload[];
   }
 
-  /** Rebuild every panel from panel_data and the look settings. */
+  /** Rebuild every panel from its data (payloads()) and the look settings. */
   sync() {
     const data = this.payloads();
     while (this.views.length > data.length) this.views.pop()!.dispose();

@@ -95,7 +95,7 @@ export class Replay {
   }
 
   private tableSteps(): number[] {
-    const t = decodeFloat32(((this.state.get("panel_data") ?? [])[0] ?? {}).trajectory);
+    const t = decodeFloat32((this.state.panelData()[0] ?? {}).trajectory);
     return Array.from({ length: Math.floor(t.length / TRAJ_COLS) }, (_, k) => t[k * TRAJ_COLS + 4]);
   }
 

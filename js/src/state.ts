@@ -22,6 +22,16 @@ export interface PanelSpec {
   checkpoint: number | null;
 }
 
+/** A panel's entry of panel_status: the slot trait (panel_<slot>) holding its numbers, and its status. */
+export interface PanelStatus {
+  slot: number;
+  status: string;
+  message?: string;
+}
+
+/** The traits that carry each panel's numbers (Python's _slots.SLOT_TRAITS), one per possible panel. */
+export const SLOT_TRAITS = [0, 1, 2, 3, 4, 5].map((k) => `panel_${k}`);
+
 /** How long a kernel may take to answer before the view treats its numbers as saved, not live. */
 const KERNEL_WAIT_MS = 2000;
 
@@ -101,6 +111,17 @@ export class State {
     } catch {
       /* the kernel went away */
     }
+  }
+
+  /** What each panel draws: its slot's numbers with its status and message. A page without a kernel that
+   * switched to precomputed slices keeps its own list (a local "panel_data"), which wins. */
+  panelData(): Record<string, any>[] {
+    if ("panel_data" in this.overrides) return this.overrides.panel_data as Record<string, any>[];
+    return ((this.get("panel_status") ?? []) as PanelStatus[]).map((e) => ({
+      ...(this.get(`panel_${e.slot}`) ?? {}),
+      status: e.status,
+      message: e.message ?? "",
+    }));
   }
 
   panels(): PanelSpec[] {

@@ -14,7 +14,7 @@ import { Panels } from "./panels";
 import { PanelView } from "./panel";
 import { Replay, positionFor, tableSteps } from "./replay";
 import { SolutionPanel, pointFields, replayFields } from "./solution";
-import { Model, State } from "./state";
+import { Model, SLOT_TRAITS, State } from "./state";
 import { withStateFile } from "./statefile";
 import { CSS } from "./style";
 
@@ -187,7 +187,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       controls.sync();
       replay.sync();
       showSolution();
-      const data = (state.get("panel_data") ?? []) as { status?: string; compute_seconds?: number }[];
+      const data = state.panelData() as { status?: string; compute_seconds?: number; serial?: number }[];
       const statuses = data.map((p) => p.status ?? "");
       // compute: each panel's kernel time for the grid drawn (benchmarks split latency into kernel and view)
       root.dispatchEvent(new CustomEvent("plw-drawn", { detail: { status: state.get("status"), panels: statuses,
@@ -195,7 +195,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       // tell a live kernel the picture is up: it holds the full computation back until then, so the preview
       // is not starved of CPU on small machines
       // (each preview carries a serial number; the kernel waits for the one it sent)
-      const serials = ((state.get("panel_data") ?? []) as { serial?: number }[]).map((p) => p.serial ?? 0);
+      const serials = data.map((p) => p.serial ?? 0);
       if (state.kernel === "live") state.send({ type: "drawn", status: state.get("status"), serials });
     });
   };
@@ -216,8 +216,10 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   });
 
   // ---- wiring ----
-  for (const name of ["panel_data", "panels", "z_scale", "colormap", "contours", "wireframe", "view", "z_shared",
-    "run_labels", "runs_info", "interactive", "static_choices", "title", "show_controls"]) {
+  // panel_data: a page without a kernel switching precomputed slices (a local value, see State.panelData)
+  for (const name of [...SLOT_TRAITS, "panel_status", "panel_data", "panels", "z_scale", "colormap", "contours",
+    "wireframe", "view", "z_shared", "run_labels", "runs_info", "interactive", "static_choices", "title",
+    "show_controls"]) {
     state.on(`change:${name}`, () => {
       if (name !== "title" && name !== "show_controls") panels.dropSavedPicture();
       rebuildAll();

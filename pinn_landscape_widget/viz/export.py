@@ -59,6 +59,30 @@ def state_json(w) -> str:
     return json.dumps({k: _b64(v) for k, v in w.export_state(None).items()})
 
 
+def panels_in_state(state: dict) -> list[dict]:
+    """What each panel of a saved LandscapeWidget state draws: its slot's numbers with its status and message.
+
+    The state carries each panel's numbers once, in a ``panel_<k>`` entry, and ``panel_status`` says which
+    entry each panel draws (panels showing the same numbers share one); this puts them back together as
+    the front end does. Works on ``export_state()``, on ``json.loads(state_json(w))`` and on the ``state``
+    of a saved notebook's model (binary values stay as they are there: bytes, base64 strings or absent).
+
+    Parameters
+    ----------
+    state : dict
+        A LandscapeWidget's state, by trait name.
+
+    Returns
+    -------
+    list of dict
+        One dict per panel, in panel order.
+    """
+    return [
+        {**state.get(f"panel_{e['slot']}", {}), "status": e["status"], "message": e.get("message", "")}
+        for e in state.get("panel_status", [])
+    ]
+
+
 def _json_for_html(obj) -> str:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' survives unescaped."""
     return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -46,7 +46,8 @@ def with_saved_pictures(nb):
     (``plw_saved_png``): nbconvert writes one representation per output, the view, and would drop the PNG.
     The widget shows it where the browser cannot draw in 3-D (no WebGL)."""
     models = nb.metadata.get("widgets", {}).get(STATE_MIME, {}).get("state", {})
-    ours = {mid for mid, m in models.items() if "panel_data" in m.get("state", {})}
+    # a LandscapeWidget's state has panel_status (panel_data in notebooks saved by earlier versions)
+    ours = {mid for mid, m in models.items() if {"panel_status", "panel_data"} & set(m.get("state", {}))}
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         for out in cell.get("outputs", []):

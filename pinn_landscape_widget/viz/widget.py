@@ -7,7 +7,8 @@ at its next chunk and never drawn. A coarse preview arrives first, then the requ
 training replay (``trajectory_step``) moves a marker along each run's recorded path while the solution
 panel shows u_theta at that checkpoint; its solutions are computed once per run and carried in the state,
 so saved pages replay with no kernel. Everything else (z scale, colormap, contours, views, camera) happens
-in the browser. Grids cross as float32 bytes, never as JSON lists.
+in the browser. Grids cross as float32 bytes, never as JSON lists, each panel's in a trait of its own
+(``panel_0`` ... ``panel_5``, see ``_slots``), so a change sends only what changed.
 
 It talks to the engine only through the public functions (the *_directions functions, landscape,
 evaluate, solution_snapshot) and reads runs by duck typing (see ``_runs``).
@@ -43,6 +44,7 @@ from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
 from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
+from ._slots import SLOT_TRAITS, assign_slots
 from ._solution import ReplayBuilder, point_solution
 from .export import widget_to_html, widget_to_myst
 
@@ -71,6 +73,10 @@ _LOOK_TRAITS = (
     "show_controls",
 )
 SAVE_PNG_TIMEOUT_S = 30.0
+_SLOT_HELP = (
+    "dict (read-only): one panel's numbers (grids as float32 bytes, ranges, title, trajectory), drawn by the "
+    "panels whose panel_status entry names this slot; {} when none does"
+)
 
 
 class _Superseded(Exception):
@@ -114,8 +120,10 @@ class LandscapeWidget(anywidget.AnyWidget):
     run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
     ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). Python drives everything
     the controls do: ``w.panels``, ``w.seed``, ``w.zoom``, ``w.trajectory_step``, ``w.camera``,
-    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn. Seed, normalization, resolution and zoom
-    are shared by every panel, so panels compare on equal terms.
+    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn and ``w.panel_data`` what each panel
+    draws (float32 grids as bytes, its status), which reaches the view one panel at a time: a change sends
+    only what changed. Seed, normalization, resolution and zoom are shared by every panel, so panels compare
+    on equal terms.
 
     Parameters
     ----------
@@ -192,9 +200,29 @@ class LandscapeWidget(anywidget.AnyWidget):
             "current direction kind, the trained parameters). 1 to 6 panels.",
         )
     )
-    panel_data = _sync(
-        traitlets.List(traitlets.Dict(), [], help="list of dict (read-only): what each panel draws, grids as bytes")
+    panel_data = traitlets.List(
+        traitlets.Dict(),
+        [],
+        help="list of dict (read-only, Python only): what each panel draws, grids as float32 bytes, with its "
+        "status ('computing', 'preview', 'done' or 'error') and message. The view receives the same as "
+        "panel_status and the panel_<k> traits, so that a change sends only what changed.",
     )
+    panel_status = _sync(
+        traitlets.List(
+            traitlets.Dict(),
+            [],
+            help="list of dict (read-only): one per panel, {'slot': k, 'status': s, 'message': m}: the panel "
+            "draws the numbers in trait panel_<k>; s is 'computing', 'preview', 'done' or 'error'. A status "
+            "change sends this list only.",
+        )
+    )
+    # each panel's numbers in a trait of its own (see _slots): a new grid sends that panel's bytes only
+    panel_0 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
+    panel_1 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
+    panel_2 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
+    panel_3 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
+    panel_4 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
+    panel_5 = _sync(traitlets.Dict({}, help=_SLOT_HELP))
     title = _sync(traitlets.Unicode("", help="str: a title above the panels, also in saved PNGs; default none"))
 
     # ---- the runs -----------------------------------------------------------------------------------------
@@ -291,6 +319,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._latest = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plw-landscape")
         self._payloads: dict[SliceSettings, dict] = {}
+        self._held: list[dict | None] = [None] * len(SLOT_TRAITS)  # the payload each panel_<k> trait holds
         self._static_ds: xr.Dataset | None = None
         self._syncing = False  # panels[0] and its alias traits are being made to agree
         self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
@@ -361,7 +390,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         payload["key"] = []
         n_bad = payload["non_finite"]
         with self.hold_sync():
-            self.panel_data = [payload]
+            self._show([payload], [("done", "")])
             self.replay_reason = "no replay: a widget made from a Dataset has no run to replay"
             self.status = "done"
             self.status_text = f"{payload['title']}" + (f"; {n_bad} non-finite point(s)" if n_bad else "")
@@ -522,32 +551,61 @@ class LandscapeWidget(anywidget.AnyWidget):
             return [self._static_ds]
         return [self._computer.grids.get(s) for s in self.panel_settings()]
 
+    def _show(self, shown: list[dict], statuses: list[tuple[str, str]]):
+        """Draw ``shown[i]`` with ``statuses[i]`` (status, message) in panel i.
+
+        Each distinct payload goes to a ``panel_<k>`` trait (``assign_slots``): one that a trait already
+        holds is not sent again, so the view receives the new payloads' bytes and the small ``panel_status``
+        list only. Traits no panel uses are emptied, so saved state carries no stale grids. Call it inside
+        ``hold_sync`` to send it in one message with other changes.
+        """
+        with self._lock, self.hold_sync():
+            slots = assign_slots(shown, self._held)
+            placed: list[dict | None] = [None] * len(SLOT_TRAITS)
+            for p, k in zip(shown, slots):
+                placed[k] = p
+            for k, name in enumerate(SLOT_TRAITS):
+                if placed[k] is not self._held[k]:
+                    setattr(self, name, placed[k] if placed[k] is not None else {})
+            self._held = placed
+            self.panel_status = [{"slot": k, "status": st, "message": msg} for k, (st, msg) in zip(slots, statuses)]
+            self.panel_data = [{**p, "status": st, "message": msg} for p, (st, msg) in zip(shown, statuses)]
+
+    def _shown(self) -> tuple[list[dict], list[tuple[str, str]]]:
+        """What each panel draws now and its (status, message), as ``_show`` last set them."""
+        shown = [self._held[e["slot"]] or {} for e in self.panel_status]
+        return shown, [(e["status"], e["message"]) for e in self.panel_status]
+
     def _refresh_panel_data(self):
         """One payload per panel: the computed one when cached, else the panel's last picture marked as
         computing (the last good picture stays until the new one is drawn)."""
         with self._lock:
-            old = list(self.panel_data)
-            new = []
+            old, _ = self._shown()
+            new, statuses = [], []
             for i, s in enumerate(self.panel_settings()):
                 if s in self._payloads:
                     new.append(self._payloads[s])
+                    statuses.append((self._payloads[s]["status"], ""))
                 elif i < len(old) and old[i].get("grid_shape"):
-                    new.append({**old[i], "status": "computing", "message": ""})
+                    new.append(old[i])
+                    statuses.append(("computing", ""))
                 else:
                     new.append(placeholder_payload(s, "computing"))
+                    statuses.append(("computing", ""))
             with self.hold_sync():  # one message: the view never sees new panels with an old "done"
-                if any(p["status"] == "computing" for p in new) and self.interactive and self._ready:
+                if any(st == "computing" for st, _ in statuses) and self.interactive and self._ready:
                     self.status = "computing"
-                self.panel_data = new
+                self._show(new, statuses)
 
     def _publish(self, s: SliceSettings, payload: dict):
         """Draw ``payload`` in every panel whose settings are ``s`` (panels may have changed meanwhile)."""
         with self._lock:
-            data = list(self.panel_data)
+            shown, statuses = self._shown()
             for i, si in enumerate(self.panel_settings()):
-                if si == s and i < len(data):
-                    data[i] = payload
-            self.panel_data = data
+                if si == s and i < len(shown):
+                    shown[i] = payload
+                    statuses[i] = (payload["status"], "")
+            self._show(shown, statuses)
 
     def _on_front_end_message(self, _widget, content, buffers):
         # The view pings on render; a live kernel answers. Saved state (no kernel) never does, and the
@@ -728,16 +786,17 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _finish(self, specs, errors, seconds, cached=False, last=None):
         """Draw the last full grid and mark failed panels, with the final status, in one message."""
         with self._lock, self.hold_sync():
-            data = list(self.panel_data)
+            shown, statuses = self._shown()
             for i, s in enumerate(self.panel_settings()):
-                if i >= len(data):
+                if i >= len(shown):
                     continue
                 if last is not None and s == last[0]:
-                    data[i] = last[1]
+                    shown[i] = last[1]
+                    statuses[i] = (last[1]["status"], "")
                 if s in errors:
-                    data[i] = {**data[i], "status": "error", "message": errors[s]}
-            self.panel_data = data
-            n_bad = sum(p.get("non_finite", 0) for p in data)
+                    statuses[i] = ("error", errors[s])
+            self._show(shown, statuses)
+            n_bad = sum(p.get("non_finite", 0) for p in shown)
             if errors:
                 (s, msg), *_ = errors.items()
                 where = f"panel {specs.index(s) + 1}: " if len(specs) > 1 else ""

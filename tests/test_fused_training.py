@@ -34,7 +34,7 @@ def _autograd_gradient(problem, net, form, theta64):
     t = theta64.clone().requires_grad_(True)
     loss = obj.loss(t[None])[0]
     (g,) = torch.autograd.grad(loss, t)
-    return float(loss), g
+    return float(loss.detach()), g
 
 
 def _check(problem, form, dtype, activation="tanh", tol=None, out_dim=None):

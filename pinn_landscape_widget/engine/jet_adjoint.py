@@ -218,7 +218,8 @@ class JetPasses:
     def backward(self, Yb: torch.Tensor, grad: torch.Tensor | None = None) -> None:
         """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
         and folds the R-passes' v-independent factors into a few coefficient arrays per layer. With grad
-        [P], also adds J^T Yb, this set's part of the loss's parameter gradient, into it."""
+        [P] (a training step), adds J^T Yb, this set's part of the loss's parameter gradient, into it; in C
+        the R-passes' coefficients are then left out (no R-pass may follow)."""
         if self.threads is not None:
             if grad is None:
                 self._lib.plw_rop_setup_backward(

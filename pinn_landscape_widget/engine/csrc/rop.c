@@ -309,8 +309,9 @@ static void setup_forward_share(const share_t *j)
 /* The setup's backward pass (engine/jet_adjoint.py's JetPasses.backward) from the output adjoints Yb [C][n]:
    each layer's pre-activation adjoints (F_YB) and the R-backward pass's coefficients (c_ry, c_rgy, LAb s2).
    The adjoint of a layer's output jet goes through its F_RABOUT array, which the R-passes overwrite later.
-   With j->out, also the loss's parameter gradient J^T Yb over this share's points, added into j->out [P]:
-   Wb = sum over channels of Yb_l H_l^T, bb = sum of the value adjoints, while the adjoints are in cache. */
+   With j->out (a training step), the loss's parameter gradient J^T Yb over this share's points instead of
+   the R-passes' coefficients, added into j->out [P]: Wb = sum over channels of Yb_l H_l^T, bb = sum of the
+   value adjoints, while the adjoints are in cache. */
 static void setup_backward_share(const share_t *j)
 {
     const int64_t C = j->C, d = j->d, n = j->n, N = C * n, p0 = j->p0, p1 = j->p1;
@@ -351,12 +352,39 @@ static void setup_backward_share(const share_t *j)
             const float *restrict a = A + r * N, *restrict z = Z + r * N, *restrict h = Hout + r * N;
             const float *restrict s1 = ADDR(f[F_S1]) + r * n;
             float *restrict yb = Ybl + r * N, *restrict cry = ADDR(f[F_CRY]) + r * n;
+            const int64_t cl = (C - 1) * n;
+            if (out) { /* a training step: the adjoints alone, none of the R-passes' coefficients */
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p)
+                    yb[p] = a[p] * s1[p];
+                for (int64_t k = 0; k < d; ++k) {
+                    const int64_t ck = (1 + k) * n;
+                    const float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
+                    const float *restrict lab = j->lap ? a + cl : a; /* read only with lap */
+                    const float two_lap = j->lap ? 2.0f : 0.0f;
+#pragma omp simd
+                    for (int64_t p = p0; p < p1; ++p) {
+                        const float gab = a[ck + p];
+                        yb[p] = __builtin_fmaf(gab, sg[p], yb[p]);
+                        yb[ck + p] = __builtin_fmaf(two_lap * lab[p], sg[p], gab * s1[p]);
+                    }
+                }
+                if (j->lap) {
+                    const float *restrict lr = ADDR(f[F_LAPRY]) + r * n;
+#pragma omp simd
+                    for (int64_t p = p0; p < p1; ++p) {
+                        const float lab = a[cl + p];
+                        yb[p] = __builtin_fmaf(lab, lr[p], yb[p]);
+                        yb[cl + p] = lab * s1[p];
+                    }
+                }
+                continue;
+            }
 #pragma omp simd
             for (int64_t p = p0; p < p1; ++p) {
                 yb[p] = a[p] * s1[p];
                 cry[p] = a[p] * (-2.0f * h[p] * s1[p]);
             }
-            const int64_t cl = (C - 1) * n;
             for (int64_t k = 0; k < d; ++k) {
                 const int64_t ck = (1 + k) * n;
                 const float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
@@ -626,8 +654,9 @@ int plw_rop_setup_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d,
                       setup_backward_share, 0, 0);
 }
 
-/* The setup's backward pass as plw_rop_setup_backward, and the loss's parameter gradient J^T Yb added into
-   out [P] (a training step's gradient); sums [threads - 1][P] (zeroed) takes the other threads' shares */
+/* The setup's backward pass as plw_rop_setup_backward without the R-passes' coefficients, and the loss's
+   parameter gradient J^T Yb added into out [P] (a training step); sums [threads - 1][P] (zeroed) takes the
+   other threads' shares */
 int plw_rop_setup_gradient(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
                            const float *Yb, float *out, float *sums, int64_t P, int64_t threads)
 {

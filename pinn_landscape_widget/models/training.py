@@ -339,6 +339,7 @@ def train(
             loss_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
             if not math.isfinite(loss_val):
                 diverged = True
+                step = max(k - 1, 0)  # the state after k steps gave it: the run ends at the one before
                 message = (
                     f"training diverged at step {k}: loss is {loss_val}; stopped and kept the run up to "
                     f"step {k - 1} (lower lr={lr:g} or change the optimizer)"

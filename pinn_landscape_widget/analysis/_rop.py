@@ -26,236 +26,25 @@ a sum over points of a function of each point's jet (every loss here but a perio
 pairs points), its Hessian in Y-space is a C x C block per point, read off once per operator; a product
 is then a single C call per point set, with no autograd step and no join between the passes.
 
-Per hidden layer, with inputs (h, G_k, Lp) (value, gradient components, Laplacian), weights W and bias b:
-    y = h W^T + b,  Gy_k = G_k W^T,  Ly = Lp W^T,  Q = sum_k Gy_k^2
-    A = s(y),  GA_k = s1 Gy_k,  LA = s1 Ly + s2 Q          (s1, s2, ... the derivatives of tanh at y)
-and its backward pass, from the adjoints (Ab, GAb_k, LAb) of its outputs:
-    yb = Ab s1 + s2 sum_k GAb_k Gy_k + LAb (s2 Ly + s3 Q)
-    Gyb_k = GAb_k s1 + 2 LAb s2 Gy_k,   Lyb = LAb s1
-    Wb = yb^T h + sum_k Gyb_k^T G_k + Lyb^T Lp,   bb = sum yb
-    (hb, Gb_k, Lpb) = (yb W, Gyb_k W, Lyb W)
+The setup's passes (the forward jets and the backward pass forming J^T g, shared with training's fused
+step) are ``engine.jet_adjoint.JetPasses``; this module adds the R-passes to them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 
-from ..engine import _native
+from ..engine._threads import threads_for_load
 from ..engine._workspace import Workspace
-from ..engine.mlp import MLP
+from ..engine.jet_adjoint import PLAN_FIELDS, JetPasses, applies, native_applies
 from ..pde.derivatives import Jet
 
-# the int64 fields of a layer's record in rop.c's plan: checked against the library when it loads
-PLAN_FIELDS = _native.PLAN_FIELDS
+__all__ = ["PLAN_FIELDS", "NetworkHVP", "applies", "native_applies"]
 
 
-def applies(objective) -> bool:
-    """Whether this objective's network has an R-operator here: our tanh MLP with one output, whose loss
-    reads value, gradient and Laplacian jets (every other network or derivative set goes through autograd's
-    double backward)."""
-    net = objective.net
-    return (
-        isinstance(net, MLP)
-        and net.activation == "tanh"
-        and net.out_dim == 1
-        and all(ps.spec.is_classic for ps in objective.point_sets)
-    )
-
-
-def native_applies(objective) -> bool:
-    """Whether its passes run in C (``csrc/rop.c``): float32 on the CPU, with the kernels built."""
-    return (
-        applies(objective)
-        and objective.device.type == "cpu"
-        and objective.dtype == torch.float32
-        and _native.library() is not None
-    )
-
-
-@dataclass
-class _Layer:
-    """One hidden layer's v-independent arrays. Jet quantities are stacked over channels (value, the d
-    gradient components, the Laplacian) as [units, C, n]: one matmul moves every channel, and the rules
-    per channel act on views."""
-
-    W: torch.Tensor  # [out, in]
-    H: torch.Tensor  # the layer's input jet [in, C, n]
-    s1: torch.Tensor  # tanh' at the pre-activation [out, n]
-    # a channel the jet does not have (no gradient: d = 0; no Laplacian: order < 2) is None, and read only
-    # where the jet has it: typed Any, as mypy cannot follow that
-    s2Gy: Any  # s2 Gy_k [out, d, n]
-    lap_ry: Any  # s2 Ly + s3 Q [out, n]
-    # from the backward pass
-    Yb: Any = None  # adjoints of the pre-activation jet [out, C, n]
-    c_ry: Any = None  # Ab s2 + sum_k s3 GAb_k Gy_k + LAb (s3 Ly + s4 Q)
-    c_rgy: Any = None  # s2 GAb_k + 2 LAb s3 Gy_k [out, d, n]
-    LAbs2: Any = None  # LAb s2
-    Z: torch.Tensor | None = None  # the pre-activation jet [out, C, n] (C passes only)
-    native: list | None = None  # the arrays the C R-passes write (see _PointSet._forward_native)
-
-
-class _PointSet:
-    """The network's forward jet at one set of points, with everything its R-passes reuse. Jets are
-    stacked [units, C, n] with C = 1 (value), 1 + d (and the gradient) or 2 + d (and the Laplacian).
-
-    threads: run every pass (this setup's forward and backward, and the R-passes) in C on up to that many
-    threads (float32 on a CPU, see ``native_applies``); None: in torch."""
-
-    def __init__(
-        self, net, theta: torch.Tensor, x: torch.Tensor, order: int, ws: Workspace, threads: int | None = None
-    ):
-        self.order, self.ws, self.threads = order, ws, threads
-        self.slices = net.param_slices()
-        n, d_in = x.shape
-        d = self.d = d_in if order >= 1 else 0
-        C = self.C = 1 + d + (order >= 2)
-        H = ws.zeros(d_in, C, n)
-        H[:, 0] = x.T
-        for k in range(d):
-            H[k, 1 + k] = 1
-        w_s, b_s, _ = self.slices[-1]
-        self.wo = theta[w_s]
-        if threads is None:
-            self._forward(theta, H)
-        else:
-            self._forward_native(theta, H, threads)
-
-    def _forward(self, theta: torch.Tensor, H: torch.Tensor) -> None:
-        ws, d, C, order = self.ws, self.d, self.C, self.order
-        n = H.shape[2]
-        self.layers: list[_Layer] = []
-        # per layer (s2, s3, Gy, s4, Ly, Q): for the backward pass only (None where the jet has no such channel)
-        self._backward_factors: list[tuple[Any, ...]] = []
-        for w_s, b_s, (o, i) in self.slices[:-1]:
-            W = theta[w_s].view(o, i)
-            Z = torch.mm(W, H.view(i, C * n)).view(o, C, n)  # y, Gy_k, Ly
-            Z[:, 0] += theta[b_s][:, None]
-            t = torch.tanh(Z[:, 0])
-            s1 = torch.mul(t, t, out=ws.empty(o, n)).neg_().add_(1)
-            s2 = -2 * t * s1
-            s3: Any = -2 * s1 * s1 - 2 * t * s2 if d else None
-            s4 = -6 * s1 * s2 - 2 * t * s3 if order >= 2 else None
-            Gy = Z[:, 1 : 1 + d]
-            Ly: Any
-            Q: Any
-            Ly, Q = (Z[:, -1], (Gy * Gy).sum(1)) if order >= 2 else (None, None)
-            s2Gy = torch.mul(Gy, s2[:, None], out=ws.empty(o, d, n)) if d else None
-            lap_ry = torch.mul(s2, Ly, out=ws.empty(o, n)).addcmul_(s3, Q) if order >= 2 else None
-            self.layers.append(_Layer(W, H, s1, s2Gy, lap_ry))
-            self._backward_factors.append((s2, s3, Gy, s4, Ly, Q))
-            H = ws.empty(o, C, n)  # the next layer's input: A = tanh(y), GA_k = s1 Gy_k, LA = s1 Ly + s2 Q
-            H[:, 0] = t
-            if d:
-                torch.mul(Gy, s1[:, None], out=H[:, 1 : 1 + d])
-            if order >= 2:
-                torch.mul(s1, Ly, out=H[:, -1]).addcmul_(s2, Q)
-        w_s, b_s, _ = self.slices[-1]
-        self.H = H
-        Y = torch.mv(H.view(-1, C * n).T, self.wo).view(C, n)
-        Y[0] += theta[b_s]
-        self.Y = Y
-
-    def _forward_native(self, theta: torch.Tensor, H: torch.Tensor, threads: int) -> None:
-        """``_forward`` in C: every array of this point set allocated here (contiguous, in the workspace),
-        their addresses in the plan rop.c reads, and the forward pass run."""
-        ws, d, C, lap = self.ws, self.d, self.C, self.order >= 2
-        n = H.shape[2]
-
-        def addr(t):
-            return 0 if t is None else t.data_ptr()
-
-        self.layers, rows = [], []
-        for w_s, b_s, (o, i) in self.slices[:-1]:
-            L = _Layer(
-                theta[w_s].view(o, i),
-                H,
-                ws.empty(o, n),
-                ws.empty(o, d, n) if d else None,
-                ws.empty(o, n) if lap else None,
-                ws.empty(o, C, n),
-                ws.empty(o, n),
-                ws.empty(o, d, n) if d else None,
-                ws.empty(o, n) if lap else None,
-            )
-            L.Z = ws.empty(o, C, n)
-            # written by the R-passes: R{Z}, R{output jet}, its adjoint's R (the setup's output adjoint
-            # first), R{Yb}
-            L.native = [ws.empty(o, C, n) for _ in range(4)]
-            H = ws.empty(o, C, n)  # the layer's output, the next one's input
-            rows.append(
-                [
-                    o,
-                    i,
-                    w_s.start,
-                    b_s.start,
-                    *map(addr, (L.W, L.H, L.s1, L.s2Gy, L.lap_ry, L.c_ry, L.c_rgy, L.LAbs2, L.Yb, L.Z, *L.native)),
-                ]
-            )
-            self.layers.append(L)
-        w_s, b_s, (o, i) = self.slices[-1]
-        rows.append([o, i, w_s.start, b_s.start, addr(self.wo), addr(H)] + [0] * (PLAN_FIELDS - 6))
-        self.H = H
-        self.plan = torch.tensor(rows, dtype=torch.int64)
-        self.Y, self.RY = ws.empty(C, n), ws.empty(C, n)
-        self._lib = _native.loaded()
-        self._lib.plw_rop_setup_forward(
-            self.plan.data_ptr(),
-            len(self.layers),
-            C,
-            d,
-            int(lap),
-            n,
-            theta.data_ptr(),
-            self.Y.data_ptr(),
-            self._shares(threads),
-        )
-
-    def backward(self, Yb: torch.Tensor) -> None:
-        """The backward pass from the output adjoints Yb [C, n] (contiguous). Keeps each layer's adjoints
-        and folds the R-passes' v-independent factors into a few coefficient arrays per layer."""
-        if self.threads is not None:
-            self._lib.plw_rop_setup_backward(
-                self.plan.data_ptr(),
-                len(self.layers),
-                self.C,
-                self.d,
-                int(self.order >= 2),
-                Yb.shape[1],
-                Yb.data_ptr(),
-                self._shares(self.threads),
-            )
-            return
-        ws, d, C = self.ws, self.d, self.C
-        n = Yb.shape[1]
-        A = torch.outer(self.wo, Yb.view(-1)).view(-1, C, n)  # adjoints of the layer's output: Ab, GAb_k, LAb
-        for L, (s2, s3, Gy, s4, Ly, Q) in zip(reversed(self.layers), reversed(self._backward_factors)):
-            o = L.s1.shape[0]
-            L.Yb = torch.mul(A, L.s1[:, None], out=ws.empty(o, C, n))  # yb, Gyb_k, Lyb before the cross terms
-            L.c_ry = torch.mul(A[:, 0], s2, out=ws.empty(o, n))
-            if d:
-                GAb = A[:, 1 : 1 + d]
-                L.Yb[:, 0] += (GAb * L.s2Gy).sum(1)
-                L.c_ry.addcmul_((GAb * Gy).sum(1), s3)
-                L.c_rgy = torch.mul(GAb, s2[:, None], out=ws.empty(o, d, n))
-            if self.order >= 2:
-                LAb = A[:, -1]
-                L.Yb[:, 0].addcmul_(LAb, L.lap_ry)
-                L.Yb[:, 1 : 1 + d].addcmul_(LAb[:, None], L.s2Gy, value=2)
-                L.c_ry.addcmul_(LAb, s3 * Ly + s4 * Q)
-                L.c_rgy.addcmul_((LAb * s3)[:, None], Gy, value=2)
-                L.LAbs2 = torch.mul(LAb, s2, out=ws.empty(o, n))
-            if L is not self.layers[0]:
-                A = torch.mm(L.W.T, L.Yb.view(o, C * n)).view(-1, C, n)
-        del self._backward_factors
-
-    MIN_POINTS_PER_THREAD = 128
-
-    def _shares(self, threads: int) -> int:
-        """How many threads a C pass over this set's points uses, of at most ``threads``."""
-        return max(1, min(threads, self.Y.shape[1] // self.MIN_POINTS_PER_THREAD, _native.MAX_SHARES))
+class _PointSet(JetPasses):
+    """The network's forward jet at one set of points, with everything its R-passes reuse (the setup's
+    passes are ``JetPasses``'), and the R-passes themselves, in C or in torch."""
 
     def r_forward_native(self, v: torch.Tensor, threads: int) -> torch.Tensor:
         """``r_forward`` in C (v contiguous float32) on up to ``threads`` threads; the R-backward pass's
@@ -395,7 +184,8 @@ class NetworkHVP:
         theta = theta.detach().contiguous()  # the C passes read the weights where the layers view them
         self.n = theta.numel()
         self.native = native_applies(objective)
-        setup_threads = (threads or torch.get_num_threads()) if self.native else None
+        # the C passes split each op over OpenMP threads: as many as there are idle cores (see _threads)
+        setup_threads = (threads or threads_for_load(torch.get_num_threads())) if self.native else None
         net = objective.net
         # owned by this operator; its memory goes to the next one (see _workspace)
         self.ws = Workspace(theta.device, theta.dtype, owner=self)
@@ -479,7 +269,7 @@ class NetworkHVP:
     def matvec(self, v: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         """H v. threads: for the passes in C (default: torch's thread count)."""
         out = torch.zeros(self.n, dtype=v.dtype, device=v.device)
-        n_threads = threads or torch.get_num_threads()  # for the passes in C
+        n_threads = threads or threads_for_load(torch.get_num_threads())  # for the passes in C
         if self.native:
             v = v.contiguous()
         with self.ws.scope():  # a product's scratch is reused by the next

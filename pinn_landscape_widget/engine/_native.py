@@ -61,9 +61,9 @@ FLAGS = [
     "-pthread",
 ]
 
-# The interface this module and analysis/_rop.py are written against. The library reports its own values
+# The interface this module and engine/jet_adjoint.py are written against. The library reports its own values
 # (csrc/abi.h, jets.c, rop.c) and is used only where every one agrees.
-ABI_VERSION = 2
+ABI_VERSION = 3
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 PLAN_FIELDS = 18  # int64 fields of a layer's record in rop.c's plan (its F_N)
 MAX_SHARES = 64  # the most threads a rop.c pass may be split over
@@ -403,13 +403,15 @@ def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
     for name in (
         "plw_rop_setup_forward",
         "plw_rop_setup_backward",
+        "plw_rop_setup_gradient",
         "plw_rop_forward",
         "plw_rop_backward",
         "plw_rop_product",
     ):
-        getattr(lib, name).restype = ctypes.c_int  # see analysis/_rop.py
+        getattr(lib, name).restype = ctypes.c_int  # see engine/jet_adjoint.py
     lib.plw_rop_setup_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
     lib.plw_rop_setup_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64]
+    lib.plw_rop_setup_gradient.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, i64, i64]
     lib.plw_rop_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
     lib.plw_rop_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, i64]
     lib.plw_rop_product.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]

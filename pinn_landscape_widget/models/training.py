@@ -27,6 +27,7 @@ from .._checks import (
     show_progress,
 )
 from ..engine._threads import LoadAwareThreads
+from ..engine.fused_loss import FusedLoss, fused_reason
 from ..engine.mlp import MLP
 from ..engine.module_network import ModuleNetwork, as_network
 from ..engine.objective import Objective
@@ -37,6 +38,7 @@ from ..pde.problems import Problem
 from ._run import RunBase
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
+GRADIENTS = ("auto", "autograd")
 
 
 class PINNModel(torch.nn.Module):
@@ -73,7 +75,8 @@ class TrainResult(RunBase[Objective]):
         The optimizer step of each row of ``trajectory``.
     history : xarray.Dataset
         Over dim "step" (one row per state, after 0, 1, ... steps): ``loss``, ``loss_<term>`` and
-        ``rel_l2_error``; attrs say how the run was trained.
+        ``rel_l2_error`` (for a run of ``train``, at the recorded steps; NaN between); attrs say how the run
+        was trained.
     seed : int
         The seed of the initialisation (-1 for a model trained elsewhere).
     optimizer : str
@@ -173,12 +176,18 @@ def train(
     coefficients: dict | None = None,
     model: torch.nn.Module | None = None,
     init_params=None,
+    gradient: str = "auto",
 ) -> TrainResult:
     """Train a PINN and return a TrainResult.
 
     The loss is the run's objective (``TrainResult.objective``) at one parameter point, the same code the
-    landscape grid evaluates. A non-finite loss stops training with a warning; the run keeps everything up
-    to the last finite step (``diverged``, ``message``).
+    landscape grid evaluates. With our MLP (or a network recognised as one) each step computes the loss and
+    its gradient in one pass on the engine's jets, with no autograd graph of the network (in C for a tanh
+    network in float32 on a CPU); any other network takes autograd's gradient. The history's attrs say
+    which ran and why (``run.history.attrs["gradient"]``). The error against the exact solution is
+    computed at the recorded steps (every ``record_every``, and the last), NaN in the history in between.
+    A non-finite loss stops training with a warning; the run keeps everything up to the last finite step
+    (``diverged``, ``message``).
 
     Parameters
     ----------
@@ -225,6 +234,9 @@ def train(
     init_params : torch.Tensor, run or None
         A warm start: a parameter vector [P], or a run of the same network whose final parameters to
         continue from; default None, the seed's initialisation (or ``model``'s parameters).
+    gradient : str
+        "auto": the fused pass where the network allows, else autograd; "autograd": always autograd through
+        the network (the reference, about half as fast). Default "auto".
 
     Returns
     -------
@@ -245,6 +257,7 @@ def train(
     prob = get_problem(problem, **(coefficients or {}))
     form = get_formulation(formulation, prob).name
     optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    gradient = check_choice("gradient", gradient, GRADIENTS)
     n_adam, n_lbfgs = _split_steps(optimizer, steps)
     total = n_adam + n_lbfgs
     lr = check_positive("lr", lr)
@@ -264,7 +277,10 @@ def train(
         theta0 = _initial_params(init_params, net, dt)
     obj = Objective(prob, net, form, dev, dt)
 
-    theta = theta0.to(dev).clone().requires_grad_(True)
+    theta = theta0.to(dev).clone().contiguous().requires_grad_(True)
+    reason = fused_reason(obj) if gradient == "auto" else "gradient='autograd' was asked for"
+    fused = FusedLoss(obj, theta) if reason is None else None
+    how = f"fused ({fused.method})" if fused is not None else f"autograd: {reason}"
     traj, traj_steps = [theta.detach().clone()], [0]
     rows: list[dict] = []
     names = ["loss"] + [f"loss_{t}" for t in obj.term_names]
@@ -275,11 +291,14 @@ def train(
     def closure_for(opt):
         def closure():
             opt.zero_grad(set_to_none=True)
-            terms = obj.terms(theta[None])
-            loss = sum(terms.values())[0]
-            loss.backward()
+            if fused is not None:
+                terms, loss, theta.grad = fused()
+            else:
+                terms = obj.terms(theta[None])
+                loss = sum(terms.values())[0]
+                loss.backward()
             if closure.terms is None:  # the first call sees the parameters *before* this step
-                closure.terms = {t: float(v.detach()[0]) for t, v in terms.items()}
+                closure.terms = {t: float(v.detach().reshape(-1)[0]) for t, v in terms.items()}
             return loss
 
         closure.terms = None
@@ -307,10 +326,14 @@ def train(
     try:
         for k in range(total):
             threads.tick()
+            if fused is not None:
+                fused.threads = threads.threads  # the C passes' OpenMP teams too
             opt = adam if k < n_adam else lbfgs
             state = theta.detach().clone()
-            with torch.no_grad():
-                err = float(obj.rel_l2_error(state[None])[0])
+            err = float("nan")
+            if k % record_every == 0:  # the error at the recorded steps only: it costs another forward pass
+                with torch.no_grad():
+                    err = float(obj.rel_l2_error(state[None])[0])
             closure = closure_for(opt)
             if opt is adam:
                 loss = closure()
@@ -321,6 +344,7 @@ def train(
             loss_val = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
             if not math.isfinite(loss_val):
                 diverged = True
+                step = max(k - 1, 0)  # the state after k steps gave it: the run ends at the one before
                 message = (
                     f"training diverged at step {k}: loss is {loss_val}; stopped and kept the run up to "
                     f"step {k - 1} (lower lr={lr:g} or change the optimizer)"
@@ -372,6 +396,7 @@ def train(
         network=net.description,
         **({"width": net.width, "depth": net.depth, "activation": net.activation} if isinstance(net, MLP) else {}),
         train_seconds=time.perf_counter() - t0,
+        gradient=how,
     )
     return TrainResult(
         prob,

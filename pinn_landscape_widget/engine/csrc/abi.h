@@ -11,6 +11,6 @@
 
 #include <stdint.h>
 
-#define PLW_ABI_VERSION 2
+#define PLW_ABI_VERSION 3
 
 #endif

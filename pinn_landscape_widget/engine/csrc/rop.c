@@ -1,7 +1,7 @@
 /* Hessian-vector products of a float32 tanh network's loss by Pearlmutter's R-operator: the R-forward and
-   R-backward passes through the network's jet at one set of points. rop.py holds the algebra (its
-   docstring and _PointSet) and prepares every array that does not depend on the direction v; these two
-   functions are its r_forward and r_backward.
+   R-backward passes through the network's jet at one set of points, and the setup's passes they build on,
+   which also give a training step's loss gradient. engine/jet_adjoint.py (JetPasses) and analysis/_rop.py
+   (_PointSet) hold the algebra in their docstrings and prepare every array the passes read.
 
    Why C: in torch a Deep Ritz product is ~250 calls (matmuls, elementwise passes, views) for ~120 MFLOP,
    and the elementwise passes and the calls themselves take half its time. Here a layer is one register-
@@ -246,7 +246,7 @@ static void output_points(const share_t *j, float *Y, float b, const float *w, c
     }
 }
 
-/* The setup's forward pass (rop.py's _PointSet.__init__): the network's jet at theta, layer by layer
+/* The setup's forward pass (engine/jet_adjoint.py's JetPasses): the network's jet at theta, layer by layer
    Z = W H + b; H' = (tanh y, s1 Gy_k, s1 Ly + s2 Q) with the factors the R-passes reuse (s1, s2 Gy_k,
    s2 Ly + s3 Q), and the output Y. The first layer's H (points and unit gradients) comes filled. */
 static void setup_forward_share(const share_t *j)
@@ -304,24 +304,42 @@ static void setup_forward_share(const share_t *j)
     output_points(j, j->RY, theta[f[F_BOFF]], ADDR(f[F_W]), ADDR(f[F_H]), 0, 0, f[F_I]);
 }
 
-/* The setup's backward pass (rop.py's _PointSet.backward) from the output adjoints Yb [C][n]: each layer's
-   pre-activation adjoints (F_YB) and the R-backward pass's coefficients (c_ry, c_rgy, LAb s2). The
-   adjoint of a layer's output jet goes through its F_RABOUT array, which the R-passes overwrite later. */
+#define GRAM_CHANNELS 4
+
+/* The setup's backward pass (engine/jet_adjoint.py's JetPasses.backward) from the output adjoints Yb [C][n]:
+   each layer's pre-activation adjoints (F_YB) and the R-backward pass's coefficients (c_ry, c_rgy, LAb s2).
+   The adjoint of a layer's output jet goes through its F_RABOUT array, which the R-passes overwrite later.
+   With j->out (a training step), the loss's parameter gradient J^T Yb over this share's points instead of
+   the R-passes' coefficients, added into j->out [P]: Wb = sum over channels of Yb_l H_l^T, bb = sum of the
+   value adjoints, while the adjoints are in cache. */
 static void setup_backward_share(const share_t *j)
 {
     const int64_t C = j->C, d = j->d, n = j->n, N = C * n, p0 = j->p0, p1 = j->p1;
+    float *out = j->out;
     {
         const int64_t *f = j->plan + j->L * F_N;
-        const float *wo = ADDR(f[F_W]);
+        const float *wo = ADDR(f[F_W]), *H = ADDR(f[F_H]);
         float *A = ADDR(j->plan[(j->L - 1) * F_N + F_RABOUT]);
-        for (int64_t r = 0; r < f[F_I]; ++r)
+        for (int64_t r = 0; r < f[F_I]; ++r) {
+            float s = 0.0f;
             for (int64_t c = 0; c < C; ++c) {
                 float *restrict a = A + r * N + c * n;
                 const float *restrict yb = j->Yb + c * n;
+                if (out)
+                    s += dot(yb + p0, H + r * N + c * n + p0, p1 - p0);
 #pragma omp simd
                 for (int64_t p = p0; p < p1; ++p)
                     a[p] = wo[r] * yb[p];
             }
+            if (out)
+                out[f[F_WOFF] + r] += s;
+        }
+        if (out) {
+            float s = 0.0f;
+            for (int64_t p = p0; p < p1; ++p)
+                s += j->Yb[p];
+            out[f[F_BOFF]] += s;
+        }
     }
     for (int64_t l = j->L - 1; l >= 0; --l) {
         const int64_t *f = j->plan + l * F_N;
@@ -334,12 +352,39 @@ static void setup_backward_share(const share_t *j)
             const float *restrict a = A + r * N, *restrict z = Z + r * N, *restrict h = Hout + r * N;
             const float *restrict s1 = ADDR(f[F_S1]) + r * n;
             float *restrict yb = Ybl + r * N, *restrict cry = ADDR(f[F_CRY]) + r * n;
+            const int64_t cl = (C - 1) * n;
+            if (out) { /* a training step: the adjoints alone, none of the R-passes' coefficients */
+#pragma omp simd
+                for (int64_t p = p0; p < p1; ++p)
+                    yb[p] = a[p] * s1[p];
+                for (int64_t k = 0; k < d; ++k) {
+                    const int64_t ck = (1 + k) * n;
+                    const float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
+                    const float *restrict lab = j->lap ? a + cl : a; /* read only with lap */
+                    const float two_lap = j->lap ? 2.0f : 0.0f;
+#pragma omp simd
+                    for (int64_t p = p0; p < p1; ++p) {
+                        const float gab = a[ck + p];
+                        yb[p] = __builtin_fmaf(gab, sg[p], yb[p]);
+                        yb[ck + p] = __builtin_fmaf(two_lap * lab[p], sg[p], gab * s1[p]);
+                    }
+                }
+                if (j->lap) {
+                    const float *restrict lr = ADDR(f[F_LAPRY]) + r * n;
+#pragma omp simd
+                    for (int64_t p = p0; p < p1; ++p) {
+                        const float lab = a[cl + p];
+                        yb[p] = __builtin_fmaf(lab, lr[p], yb[p]);
+                        yb[cl + p] = lab * s1[p];
+                    }
+                }
+                continue;
+            }
 #pragma omp simd
             for (int64_t p = p0; p < p1; ++p) {
                 yb[p] = a[p] * s1[p];
                 cry[p] = a[p] * (-2.0f * h[p] * s1[p]);
             }
-            const int64_t cl = (C - 1) * n;
             for (int64_t k = 0; k < d; ++k) {
                 const int64_t ck = (1 + k) * n;
                 const float *restrict sg = ADDR(f[F_S2GY]) + (r * d + k) * n;
@@ -372,6 +417,23 @@ static void setup_backward_share(const share_t *j)
                 }
             }
         }
+        if (out) { /* the layer's gradient: Wb = sum_c Yb[c] H[c]^T, bb = sum of yb */
+            for (int64_t r = 0; r < O; ++r) {
+                const float *restrict yb = Ybl + r * N;
+                float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+                for (int64_t p = p0; p < p1; ++p)
+                    s += yb[p];
+                out[f[F_BOFF] + r] += s;
+            }
+            for (int64_t c0 = 0; c0 < C; c0 += GRAM_CHANNELS) {
+                gram_t g[GRAM_CHANNELS];
+                int nt = 0;
+                for (int64_t c = c0; c < C && c < c0 + GRAM_CHANNELS; ++c)
+                    g[nt++] = (gram_t){Ybl + c * n + p0, ADDR(f[F_H]) + c * n + p0, N, N};
+                gram(O, I, out + f[F_WOFF], I, g, nt, p1 - p0);
+            }
+        }
         if (l > 0) { /* the adjoint of the layer's input jet: W^T Yb, the output adjoint of the layer below */
             const term_t t[1] = {{ADDR(f[F_W]), 1, I, Ybl, N, O}};
             matmul_points(j, I, ADDR(j->plan[(l - 1) * F_N + F_RABOUT]), t, 1);
@@ -380,10 +442,9 @@ static void setup_backward_share(const share_t *j)
 }
 
 #define MAX_SHARES 64
-#define GRAM_CHANNELS 4
 
 /* The plan's int64 fields per layer and the most threads a pass may be split over: _native.py checks both
-   against the values analysis/_rop.py is written for (PLAN_FIELDS, MAX_SHARES) */
+   against the values engine/jet_adjoint.py is written for (PLAN_FIELDS, MAX_SHARES) */
 int64_t plw_plan_fields(void) { return F_N; }
 int64_t plw_max_shares(void) { return MAX_SHARES; }
 
@@ -591,6 +652,16 @@ int plw_rop_setup_backward(const int64_t *plan, int64_t L, int64_t C, int64_t d,
 {
     return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .Yb = Yb}, threads,
                       setup_backward_share, 0, 0);
+}
+
+/* The setup's backward pass as plw_rop_setup_backward without the R-passes' coefficients, and the loss's
+   parameter gradient J^T Yb added into out [P] (a training step); sums [threads - 1][P] (zeroed) takes the
+   other threads' shares */
+int plw_rop_setup_gradient(const int64_t *plan, int64_t L, int64_t C, int64_t d, int64_t lap, int64_t n,
+                           const float *Yb, float *out, float *sums, int64_t P, int64_t threads)
+{
+    return run_shares((share_t){.plan = plan, .L = L, .C = C, .d = d, .lap = lap, .n = n, .Yb = Yb, .out = out},
+                      threads, setup_backward_share, sums, P);
 }
 
 /* R{Y} [C][n] = J v on `threads` threads; fills each hidden layer's F_RZ and F_RHOUT */

@@ -1,0 +1,126 @@
+"""Training's loss and its parameter gradient in one pass on the engine's jets, without autograd through
+the network.
+
+The network's output jets at each point set come from the forward jet recursion, the loss from the
+objective's own code (``Objective.loss_terms``) on those jets as leaves of a small autograd graph, which
+gives the adjoints g = dl/dY, and the gradient J^T g from one backward pass through the recursion by hand
+(``jet_adjoint``). For a tanh MLP with one output and value/gradient/Laplacian jets, in float32 on a CPU,
+both passes run in C and keep their arrays between steps; any other of our MLPs and derivative sets runs
+the same passes in torch. A network that is not our MLP (a user's module the engine does not recognise)
+has no jet recursion to run backwards: ``fused_reason`` says so, and training takes autograd's gradient.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..pde.derivatives import Jet
+from ._workspace import Workspace
+from .jet_adjoint import GeneralJets, JetPasses, applies, native_applies
+from .mlp import MLP
+from .objective import Objective, PointSet, total
+
+
+def fused_reason(objective: Objective) -> str | None:
+    """Why this objective's loss gradient cannot run fused, in one line; None when it can.
+
+    Parameters
+    ----------
+    objective : Objective
+        The loss (problem x network x formulation).
+
+    Returns
+    -------
+    str or None
+        The reason, or None: ``FusedLoss`` applies.
+    """
+    net = objective.net
+    if not isinstance(net, MLP):
+        return (
+            f"the network ({net.description}) is not a plain MLP the engine recognises, so it has no jet "
+            "recursion to run backwards"
+        )
+    return None
+
+
+class FusedLoss:
+    """The loss terms and the gradient of the loss at the parameters now in ``theta``, one pass each call.
+
+    theta: the flat parameter vector [P] the optimiser updates in place (the objective's device and dtype,
+    contiguous); the passes in C read the weights from its storage, so it must stay the same tensor.
+    threads: for the passes in C (default: torch's thread count when this is made). Check ``fused_reason``
+    first.
+    """
+
+    def __init__(self, objective: Objective, theta: torch.Tensor, threads: int | None = None):
+        reason = fused_reason(objective)
+        if reason is not None:
+            raise ValueError(f"FusedLoss: {reason}")
+        if not theta.is_contiguous() or theta.dtype != objective.dtype or theta.device != objective.device:
+            raise ValueError(
+                f"FusedLoss: theta must be a contiguous {objective.dtype} tensor on {objective.device}, "
+                f"got {theta.dtype} on {theta.device}"
+            )
+        self.objective, self.theta = objective, theta.detach()
+        self.native = native_applies(objective)  # JetPasses in C, made once
+        self.classic = applies(objective)  # JetPasses in torch, made each step
+        self.method = "C" if self.native else "torch"
+        self._threads = threads or torch.get_num_threads()
+        self._sets: dict[int, JetPasses] = {}
+        # owned by this object: the C passes' arrays live here for every step
+        self._ws = Workspace(objective.device, objective.dtype, owner=self)
+
+    @property
+    def threads(self) -> int:
+        """Threads of the passes in C; set it between calls (training follows the idle cores)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        self._threads = max(1, int(n))
+        for passes in self._sets.values():
+            passes.threads = self._threads
+
+    def _passes(self, ps: PointSet) -> JetPasses | GeneralJets:
+        net = self.objective.net
+        assert isinstance(net, MLP)  # fused_reason
+        if self.native:
+            key = id(ps)
+            if key not in self._sets:
+                self._sets[key] = JetPasses(net, self.theta, ps.x, ps.spec.order, self._ws, self._threads)
+            else:
+                self._sets[key].rerun_forward()
+            return self._sets[key]
+        if self.classic:
+            return JetPasses(net, self.theta, ps.x, ps.spec.order, Workspace(ps.x.device, ps.x.dtype))
+        return GeneralJets(net, self.theta, ps.x, ps.spec)
+
+    def __call__(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """(terms, loss, gradient): each loss term and the loss as 0-d tensors, and dL/dtheta [P]."""
+        passes: list[JetPasses | GeneralJets] = []
+        leaves: list[torch.Tensor] = []
+
+        def network(ps: PointSet) -> Jet:
+            p = self._passes(ps)
+            # a copy: the passes rewrite their output array at the next step
+            leaf = p.Y.detach().clone().requires_grad_(True)
+            passes.append(p)
+            leaves.append(leaf)
+            if leaf.dim() == 2:  # JetPasses: one output [C, n]
+                return Jet(ps.spec, [[leaf[c][None] for c in range(leaf.shape[0])]])
+            return Jet(ps.spec, [[leaf[k, c][None] for c in range(leaf.shape[1])] for k in range(leaf.shape[0])])
+
+        with torch.enable_grad():
+            terms, _ = self.objective.loss_terms(network)
+            loss = total(terms.values())[0]
+            adjoints = torch.autograd.grad(loss, leaves, allow_unused=True)
+        grad = torch.zeros_like(self.theta)
+        for p, g in zip(passes, adjoints):
+            if g is None:  # the loss does not read this set (cannot happen with the objectives here)
+                continue
+            g = g.contiguous()
+            if isinstance(p, JetPasses):
+                p.backward(g, grad)
+            else:
+                p.add_gradient(g, grad)
+        return {k: v.detach()[0] for k, v in terms.items()}, loss.detach(), grad

@@ -29,7 +29,10 @@ a change, which marks the panels "computing" on their last pictures.
 its front end built there), in the same run on the same machine, and reports each latency's ratio to it;
 the baseline's own script measures the one-panel scenario only (widgets before panels had one view).
 
-    python benchmarks/bench_widget_latency.py [--trials 5] [--baseline REV] [--out FILE]
+--second-notebook N first opens and runs another notebook of N 3-panel widgets in the same JupyterLab window
+(a second tab with its own kernel), then the latency notebook beside it: the page then holds 3N + 4 panels.
+
+    python benchmarks/bench_widget_latency.py [--trials 5] [--baseline REV] [--second-notebook 5] [--out FILE]
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from tests.browser import (  # noqa: E402
     run_all_cells,
 )
 
+ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook tab in front
 BYTES_LOG = "bytes.jsonl"  # written by the kernel next to the notebook, one line per message
 
 # in the kernel: wrap a widget's comm.send to log each message's bytes, and what it would have been with the
@@ -119,7 +123,7 @@ NOTEBOOK = {
 OBSERVE_JS = """() => {
   window.__log = [[], []];
   window.__frames = [[], []];
-  document.querySelectorAll('.plw-root').forEach((r, k) => {
+  document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .plw-root').forEach((r, k) => {
     r.addEventListener('plw-drawn', (e) => window.__log[k].push([e.detail.t, e.detail.status, e.detail.panels,
       e.detail.compute]));
     r.addEventListener('plw-frame', (e) => window.__frames[k].push(e.detail.t));
@@ -128,7 +132,7 @@ OBSERVE_JS = """() => {
 
 # a change made in the UI of widget k: a control's value, then its change event
 CHANGE_JS = """([k, selector, value]) => {
-  const inp = document.querySelectorAll('.plw-root')[k].querySelector(selector);
+  const inp = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .plw-root')[k].querySelector(selector);
   inp.value = String(value);
   window.__t0 = performance.now();
   inp.dispatchEvent(new Event('change'));
@@ -215,7 +219,7 @@ def _browser_cpu_s() -> float:
 def _replay_frames(page, k, seconds=4.0):
     """Play widget k's replay from the start for ``seconds``; the intervals between its drawn frames (ms)
     and the browser's CPU time per frame (ms: what a frame costs, whatever else the machine runs)."""
-    root = f"document.querySelectorAll('.plw-root')[{k}]"
+    root = f"document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .plw-root')[{k}]"
     page.evaluate(f"""() => {{ const s = {root}.querySelector('input[data-trait=trajectory_step]');
         s.value = '0'; s.dispatchEvent(new Event('input')); window.__frames[{k}] = []; }}""")
     cpu0 = _browser_cpu_s()
@@ -256,12 +260,44 @@ def _summary(values):
     return dict(median=statistics.median(values), values=values)
 
 
+def _open_lecture(page, url: str, root: Path, n: int) -> None:
+    """Open and run a notebook of n 3-panel widgets (a small run, 21 x 21) and wait until all are drawn."""
+    source = [
+        "import pinn_landscape_widget as plw\n",
+        "from IPython.display import display\n",
+        "run = plw.train('poisson1d', 'strong', width=20, depth=2, steps=(150, 20), progress=False)\n",
+        "panels = [{'direction_kind': 'random'}, {'direction_kind': 'pca'}, {'direction_kind': 'random', "
+        "'checkpoint': 0}]\n",
+        f"ws = [plw.LandscapeWidget(run, panels=panels, resolution=21, seed=k) for k in range({n})]\n",
+        "for w in ws:\n",
+        "    display(w)\n",
+    ]
+    nb = json.loads(json.dumps(NOTEBOOK))
+    nb["cells"] = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}]
+    (root / "lecture.ipynb").write_text(json.dumps(nb))
+    run_all_cells(page, notebook_url(url, "lecture.ipynb"))
+    page.wait_for_function(
+        f"""(n) => {{ const s = Array.from(document.querySelectorAll('{ACTIVE} .plw-status-text'));
+            return s.length === n && s.every((e) => e.textContent.includes('done')); }}""",
+        arg=n,
+        timeout=600_000,
+    )
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--out", default=None)
     ap.add_argument("--baseline", default=None, metavar="REV", help="also run this commit's benchmark, first")
     ap.add_argument("--message-log", default=None, metavar="FILE", help="keep the kernel's log of messages sent")
+    ap.add_argument(
+        "--second-notebook",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first open and run another notebook of N 3-panel widgets in the same JupyterLab window (a second "
+        "tab, its own kernel), as a student who keeps the previous lecture open",
+    )
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
     results: dict = {}
@@ -270,10 +306,16 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp), "lab") as url:
         (Path(tmp) / "latency.ipynb").write_text(json.dumps(NOTEBOOK))
         with browser_page(viewport=(1400, 1000)) as page:
-            run_all_cells(page, notebook_url(url, "latency.ipynb"))
+            if args.second_notebook:
+                _open_lecture(page, url, Path(tmp), args.second_notebook)
+                page.locator(".jp-DirListing-item", has_text="latency.ipynb").first.dblclick()
+                page.wait_for_selector(".lm-TabBar-tab.lm-mod-current:has-text('latency.ipynb')", timeout=30_000)
+                run_all_cells(page, None)
+            else:
+                run_all_cells(page, notebook_url(url, "latency.ipynb"))
             ready = (
-                "document.querySelectorAll('.plw-status-text').length === 2 && Array.from("
-                "document.querySelectorAll('.plw-status-text')).every((s) => s.textContent.includes('done'))"
+                f"document.querySelectorAll('{ACTIVE} .plw-status-text').length === 2 && Array.from("
+                f"document.querySelectorAll('{ACTIVE} .plw-status-text')).every((s) => s.textContent.includes('done'))"
             )
             try:
                 for _ in range(300):
@@ -348,6 +390,7 @@ def main(argv=None):
     results["machine"] = dict(
         cpus=os.cpu_count(), load_avg_before=load_before, load_avg_after=os.getloadavg(), trials=args.trials
     )
+    results["second_notebook_widgets"] = args.second_notebook
     results["workload"] = "poisson1d strong 1-50-50-50-1 tanh, 1000 pts, 41x41, JupyterLab + headless Chromium"
     one = results["one_panel_new_seed"]
     three = results["three_panels_one_changed"]

@@ -1,6 +1,8 @@
 """``diagnose(run)``: why did my PINN fail? Per checkpoint and loss term, the quantities the PINN failure
 literature reads: term losses, gradient norms (whole and per layer), gradient cosines between terms, the
-gradient imbalance ratio of Wang, Teng & Perdikaris (2021) and the top Hessian eigenvalue of each term.
+gradient imbalance ratio of Wang, Teng & Perdikaris (2021), the top Hessian eigenvalue and the Hessian trace of
+each term, and for a problem in time the residual per time slice with the causal weights of Wang, Sankaran &
+Perdikaris (2022).
 
 Every quantity is computed on the run's own ``Objective.terms`` (the loss training and the landscape use)
 at the recorded checkpoints, in the curvature tools' dtype (float64 where the loss allows it).
@@ -9,7 +11,10 @@ The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
 to theta; its trace, top eigenvalues and condition number, and their weights lambda_t = tr(K) / tr(K_tt).
 It needs per-point residuals: a ``from_model`` run's losses are scalars and Deep Ritz's energy is not a sum of
-squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why.
+squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why. A term whose Jacobian is small is
+taken exactly (J_t formed, its singular values); a large one matrix-free (Lanczos on products J_t^T J_t v for
+the top eigenvalues, Hutchinson's estimate of the trace), so the reference workload's 1000 x 5251 Jacobian is
+never held.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..engine.protocols import LossObjective
 from .._checks import check_choice, check_int, check_positive
+from ..engine.protocols import LossObjective
 from .curvature import HessianOperator, Lanczos, curvature_dtype, hessian_eigenpairs, hutchinson_trace
 
 MAX_DEFAULT_CHECKPOINTS = 50

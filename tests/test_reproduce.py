@@ -158,8 +158,13 @@ def test_preconditioned_hessian_is_the_lbfgs_inverse_hessian_times_h():
 
 
 def test_what_a_study_does_not_define_is_a_clear_error(capsys):
-    with pytest.raises(ValueError, match=r"study must be one of \['krishnapriyan2021', 'rathore2024', 'rowan2026'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"study must be one of \['krishnapriyan2021', 'rathore2024', 'rowan2026', 'failure_diagnostics'\]",
+    ):
         plw.reproduce("krishnapriyan2022")
+    with pytest.raises(ValueError, match=r"seed must be .*got -2"):
+        plw.reproduce("failure_diagnostics", seed=-2, progress=False)
     with pytest.raises(
         ValueError, match=r"betas must be a non-empty subset of the published betas \[1, 10, 20, 30, 40\]"
     ):

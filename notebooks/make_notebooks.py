@@ -589,7 +589,7 @@ import pinn_landscape_widget as plw
 
 small = dict(width=20, depth=2, progress=False)
 helmholtz = plw.train(
-    "helmholtz2d", steps=(300, 0), record_every=30,
+    "helmholtz2d", steps=(200, 0), record_every=20,
     coefficients=dict(boundary="penalty", lam=1.0, n_points=400), **small,
 )
 ds = plw.diagnose(helmholtz, ntk=False, hessian=False)
@@ -627,7 +627,7 @@ at beta = 30 is the classic failure (Krishnapriyan et al. 2021).
 """),
         code("""
 convection = plw.train(
-    "convection1d", steps=(300, 0), lr=5e-3, record_every=30,
+    "convection1d", steps=(200, 0), lr=5e-3, record_every=20,
     coefficients=dict(beta=30.0, n_points=400), **small,
 )
 dc = plw.diagnose(convection, checkpoints=4, hessian=False)
@@ -650,12 +650,14 @@ weights their Algorithm 1 would give each term.
 The seed paper (Rowan & Murphy-Blanchard 2026) asks whether the strong form and Deep Ritz reach the same
 minimum. `plw.connect` trains a quadratic Bezier curve between the two trained parameter vectors (Garipov et
 al. 2018) and reports the barrier: how far the loss rises above the worse endpoint, along the straight line
-and along the curve.
+and along the curve. A barrier of 0 means the path never rises above the worse endpoint: under this loss
+nothing separates the two minima. `plw.curve_directions(conn)` gives the plane that holds both minima and
+the curve, for `plw.landscape`.
 """),
         code("""
-strong = plw.train("poisson1d", "strong", steps=300, **small)
-ritz = plw.train("poisson1d", "deep_ritz", steps=300, **small)
-conn = plw.connect(strong, ritz, steps=100)
+strong = plw.train("poisson1d", "strong", steps=200, **small)
+ritz = plw.train("poisson1d", "deep_ritz", steps=200, **small)
+conn = plw.connect(strong, ritz, steps=50)
 print(f"barrier along the line {conn.attrs['barrier_line']:.3g}, along the curve {conn.attrs['barrier_curve']:.3g} "
       f"(strong-form loss at the endpoints {float(conn.loss_line[0]):.3g} and {float(conn.loss_line[-1]):.3g})")
 fig, ax = plt.subplots(figsize=(5, 3))

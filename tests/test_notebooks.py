@@ -94,7 +94,7 @@ def _check_why_did_it_fail(outputs, text):
     (largest,) = _number(r"largest (\S+) at step", text)
     assert largest == pytest.approx(max(values), rel=5e-3) and largest > 10
     assert "Above 10: the residual term's gradients dwarf the boundary term's" in text
-    assert "residual over time at step 300" in text and "not resolved in time" in text
+    assert "residual over time at step 200" in text and "not resolved in time" in text
     (err,) = _number(r"relative L2 error (\S+)\n", text)
     assert err > 0.5  # convection at beta = 30 fails
     line, curve, a, b = _number(

@@ -583,14 +583,16 @@ causality, and two that end in minima, and asks `plw.connect` whether those two 
 """),
         code("""
 import matplotlib.pyplot as plt
-import numpy as np
 
 import pinn_landscape_widget as plw
 
 small = dict(width=20, depth=2, progress=False)
 helmholtz = plw.train(
-    "helmholtz2d", steps=(200, 0), record_every=20,
-    coefficients=dict(boundary="penalty", lam=1.0, n_points=400), **small,
+    "helmholtz2d",
+    steps=(200, 0),
+    record_every=20,
+    coefficients=dict(boundary="penalty", lam=1.0, n_points=400),
+    **small,
 )
 ds = plw.diagnose(helmholtz, ntk=False, hessian=False)
 print(ds.attrs["summary"])
@@ -627,8 +629,12 @@ at beta = 30 is the classic failure (Krishnapriyan et al. 2021).
 """),
         code("""
 convection = plw.train(
-    "convection1d", steps=(200, 0), lr=5e-3, record_every=20,
-    coefficients=dict(beta=30.0, n_points=400), **small,
+    "convection1d",
+    steps=(200, 0),
+    lr=5e-3,
+    record_every=20,
+    coefficients=dict(beta=30.0, n_points=400),
+    **small,
 )
 dc = plw.diagnose(convection, checkpoints=4, hessian=False)
 print(dc.attrs["summary"])
@@ -658,8 +664,10 @@ the curve, for `plw.landscape`.
 strong = plw.train("poisson1d", "strong", steps=200, **small)
 ritz = plw.train("poisson1d", "deep_ritz", steps=200, **small)
 conn = plw.connect(strong, ritz, steps=50)
-print(f"barrier along the line {conn.attrs['barrier_line']:.3g}, along the curve {conn.attrs['barrier_curve']:.3g} "
-      f"(strong-form loss at the endpoints {float(conn.loss_line[0]):.3g} and {float(conn.loss_line[-1]):.3g})")
+print(
+    f"barrier along the line {conn.attrs['barrier_line']:.3g}, along the curve {conn.attrs['barrier_curve']:.3g} "
+    f"(strong-form loss at the endpoints {float(conn.loss_line[0]):.3g} and {float(conn.loss_line[-1]):.3g})"
+)
 fig, ax = plt.subplots(figsize=(5, 3))
 conn.loss_line.plot(ax=ax, label="line", yscale="log")
 conn.loss_curve.plot(ax=ax, label="Bezier curve")

@@ -567,6 +567,115 @@ for s, ds in zip(w.panel_settings(), w.datasets):
     )
 """),
     ],
+    "07_why_did_it_fail": [
+        md("""
+# Why did my PINN fail?
+
+"My loss does not converge, why?" is the question PINN users ask most. The literature answers it with
+measurements, each from a paper: the imbalance of the loss terms' gradients (Wang, Teng & Perdikaris 2021),
+the neural tangent kernel's per-term traces (Wang, Yu & Perdikaris 2022), the residual's progress in time
+(Wang, Sankaran & Perdikaris 2022) and the Hessian's curvature per term. `plw.diagnose(run)` takes all of them
+at the run's recorded checkpoints and returns one `xarray.Dataset`, with each quantity's definition and
+source in its attrs and a short summary that compares the numbers with the published thresholds.
+
+This page runs three small PINNs (a few seconds each): one with a gradient imbalance, one that violates
+causality, and two that end in minima, and asks `plw.connect` whether those two lie in one basin.
+"""),
+        code("""
+import matplotlib.pyplot as plt
+
+import pinn_landscape_widget as plw
+
+small = dict(width=20, depth=2, progress=False)
+helmholtz = plw.train(
+    "helmholtz2d",
+    steps=(200, 0),
+    record_every=20,
+    coefficients=dict(boundary="penalty", lam=1.0, n_points=400),
+    **small,
+)
+ds = plw.diagnose(helmholtz, ntk=False, hessian=False)
+print(ds.attrs["summary"])
+"""),
+        md("""
+## Gradient imbalance (Wang, Teng & Perdikaris 2021)
+
+Their ratio lambda = max|grad L_residual| / mean|grad L_boundary| says how much larger the residual's
+steepest gradient is than the boundary term's typical one. On this Helmholtz problem (their benchmark,
+u* = sin(pi x) sin(4 pi y)) the boundary gradients are tiny next to the residual's, so gradient descent
+all but ignores the boundary: the summary flags it above 10. Their fix scales the boundary term by this
+ratio (learning-rate annealing).
+"""),
+        code("""
+print("definition:", ds.imbalance.attrs["definition"])
+imb = ds.imbalance.sel(term="boundary")
+print(f"lambda_boundary over training: {', '.join(f'{v:.3g}' for v in imb.values)}")
+print(f"largest {float(imb.max()):.3g} at step {int(imb.idxmax())}")
+fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+ds.grad_norm.plot.line(x="step", ax=ax[0], yscale="log")
+ax[0].set_title("gradient norm per term")
+imb.plot(ax=ax[1], yscale="log")
+ax[1].axhline(10, color="gray", ls="--")
+ax[1].set_title("imbalance lambda_boundary")
+fig.tight_layout()
+"""),
+        md("""
+## Causality in time (Wang, Sankaran & Perdikaris 2022)
+
+For a problem in time, `diagnose` splits the interior residual into slices of t. A PINN that respects
+causality resolves the early times first, since the late ones follow from them; their causal weights
+w_i = exp(-epsilon sum_{k<i} L_r(t_k)) stay near 1 only where everything before slice i is resolved. Convection
+at beta = 30 is the classic failure (Krishnapriyan et al. 2021).
+"""),
+        code("""
+convection = plw.train(
+    "convection1d",
+    steps=(200, 0),
+    lr=5e-3,
+    record_every=20,
+    coefficients=dict(beta=30.0, n_points=400),
+    **small,
+)
+dc = plw.diagnose(convection, checkpoints=4, hessian=False)
+print(dc.attrs["summary"])
+print(f"relative L2 error {float(convection.history.rel_l2_error[-1]):.3f}")
+fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+dc.residual_time_slice.isel(step=[0, len(dc.step) // 2, -1]).plot.line(x="t", hue="step", ax=ax[0], yscale="log")
+ax[0].set_title("residual per time slice")
+dc.ntk_trace.plot.line(x="step", ax=ax[1], yscale="log")
+ax[1].set_title("NTK trace per term")
+fig.tight_layout()
+"""),
+        md("""
+The NTK traces tell the same story in Wang, Yu & Perdikaris's terms: a term whose kernel trace is much
+smaller than another's converges more slowly under gradient descent; `ntk_weight` = tr(K) / tr(K_tt) are the
+weights their Algorithm 1 would give each term.
+
+## Do two solutions lie in one basin?
+
+The seed paper (Rowan & Murphy-Blanchard 2026) asks whether the strong form and Deep Ritz reach the same
+minimum. `plw.connect` trains a quadratic Bezier curve between the two trained parameter vectors (Garipov et
+al. 2018) and reports the barrier: how far the loss rises above the worse endpoint, along the straight line
+and along the curve. A barrier of 0 means the path never rises above the worse endpoint: under this loss
+nothing separates the two minima. `plw.curve_directions(conn)` gives the plane that holds both minima and
+the curve, for `plw.landscape`.
+"""),
+        code("""
+strong = plw.train("poisson1d", "strong", steps=200, **small)
+ritz = plw.train("poisson1d", "deep_ritz", steps=200, **small)
+conn = plw.connect(strong, ritz, steps=50)
+print(
+    f"barrier along the line {conn.attrs['barrier_line']:.3g}, along the curve {conn.attrs['barrier_curve']:.3g} "
+    f"(strong-form loss at the endpoints {float(conn.loss_line[0]):.3g} and {float(conn.loss_line[-1]):.3g})"
+)
+fig, ax = plt.subplots(figsize=(5, 3))
+conn.loss_line.plot(ax=ax, label="line", yscale="log")
+conn.loss_curve.plot(ax=ax, label="Bezier curve")
+ax.legend()
+ax.set_title("strong-form loss from the strong minimum (t=0) to the Deep Ritz one (t=1)")
+fig.tight_layout()
+"""),
+    ],
 }
 
 

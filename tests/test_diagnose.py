@@ -136,6 +136,10 @@ def test_one_checkpoint_from_model_run():
         (dict(ntk="yes"), ["ntk", "'yes'", "True or False"]),
         (dict(ntk_max_entries=0), ["ntk_max_entries", "positive integer", "0"]),
         (dict(formulation="weak-ish"), ["formulation", "weak-ish", "strong"]),
+        (dict(ntk_method="svd"), ["ntk_method", "'svd'", "matrix-free"]),
+        (dict(probes=1), ["probes", "1"]),
+        (dict(time_slices=1), ["time_slices", "1"]),
+        (dict(causality_epsilon=0.0), ["causality_epsilon", "0"]),
     ],
 )
 def test_bad_arguments_name_argument_value_and_allowed(run, kwargs, words):
@@ -266,7 +270,7 @@ def test_ntk_trace_eigenvalues_and_weights_match_a_full_autograd_jacobian(tiny):
 def test_ntk_memory_budget_keeps_the_trace_exact_and_skips_what_does_not_fit(tiny):
     full = plw.diagnose(tiny, checkpoints=1, hessian=False)
     # 100 entries: J_boundary (2 x 19) fits, J_residual (32 x 19) and R (19 x 19) do not; rows come one by one
-    small = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=100)
+    small = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=100, ntk_method="exact")
     np.testing.assert_allclose(small.ntk_trace.values, full.ntk_trace.values, rtol=1e-12)
     assert np.isnan(small.ntk_top_eigenvalues.values[0, 0]).all()
     np.testing.assert_allclose(
@@ -274,7 +278,7 @@ def test_ntk_memory_budget_keeps_the_trace_exact_and_skips_what_does_not_fit(tin
     )
     assert "residual: eigenvalues skipped" in small.attrs["notes"] and "trace exact" in small.attrs["notes"]
     # 1200 entries: R (19 x 19) fits, built chunk by chunk from J_residual's rows: the same spectrum
-    mid = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=1200)
+    mid = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_max_entries=1200, ntk_method="exact")
     np.testing.assert_allclose(mid.ntk_top_eigenvalues.values, full.ntk_top_eigenvalues.values, rtol=1e-8)
     assert "skipped" not in mid.attrs["notes"]
 
@@ -333,3 +337,93 @@ def test_ntk_of_a_torch_module_run_matches_its_autograd_jacobian():
         np.testing.assert_allclose(ds.ntk_trace.values[0, j], float((J * J).sum()), rtol=1e-8)
         want = torch.linalg.eigvalsh(J @ J.T).flip(0).numpy()[:2]
         np.testing.assert_allclose(ds.ntk_top_eigenvalues.values[0, j, :2], want, rtol=1e-8)
+
+
+def _full_jacobian_ntk(run, theta, term):
+    obj = run.objective(dtype=F64)
+    J = torch.autograd.functional.jacobian(lambda th: obj.residual_vectors(th)[term], theta.to(F64))
+    return J @ J.T
+
+
+def test_matrix_free_ntk_matches_the_full_jacobian_and_its_trace_estimate_is_within_its_error(tiny):
+    exact = plw.diagnose(tiny, hessian=False)
+    assert exact.attrs["ntk_methods"] == "residual: exact, boundary: exact"  # 32 x 19 and 2 x 19: small
+    assert (exact.ntk_trace_stderr.values == 0).all()
+    free = plw.diagnose(tiny, hessian=False, ntk_method="matrix-free", probes=64)
+    assert free.attrs["ntk_methods"] == "residual: matrix-free, boundary: matrix-free"
+    assert np.isnan(free.ntk_condition_number.values).all()
+    for k, row in enumerate(free.checkpoint.values):
+        theta = tiny.trajectory[int(row)].detach()
+        for j, t in enumerate(free.term.values):
+            K = _full_jacobian_ntk(tiny, theta, str(t))
+            want = torch.linalg.eigvalsh(K).flip(0).numpy()
+            n = min(3, K.shape[0])
+            np.testing.assert_allclose(free.ntk_top_eigenvalues.values[k, j, :n], want[:n], rtol=1e-5)
+            tr, se = free.ntk_trace.values[k, j], free.ntk_trace_stderr.values[k, j]
+            assert se > 0 and abs(tr - float(torch.trace(K))) <= 4 * se
+    # the estimate's error falls with the probes (about 1 / sqrt(probes)): 8 probes, then 64
+    few = plw.diagnose(tiny, checkpoints=1, hessian=False, ntk_method="matrix-free", probes=8)
+    assert float(few.ntk_trace_stderr.values[0, 0]) > 1.5 * float(free.ntk_trace_stderr.values[-1, 0])
+
+
+def test_hessian_trace_is_exact_for_small_networks_and_hutchinson_within_its_error_above(tiny, monkeypatch):
+    from pinn_landscape_widget.analysis import diagnostics
+
+    ds = plw.diagnose(tiny, checkpoints=2, ntk=False)
+    obj = tiny.objective(dtype=F64)
+    dense = {}
+    for k, row in enumerate(ds.checkpoint.values):
+        theta = tiny.trajectory[int(row)].detach().to(F64)
+        for j, t in enumerate(obj.term_names):
+            H = torch.autograd.functional.hessian(lambda th, t=t: obj.terms(th[None])[t][0], theta)
+            dense[k, j] = float(torch.trace(H))
+            np.testing.assert_allclose(ds.hessian_trace.values[k, j], dense[k, j], rtol=1e-8)
+    assert (ds.hessian_trace_stderr.values == 0).all() and "exact" in ds.hessian_trace.attrs["definition"]
+    monkeypatch.setattr(diagnostics, "HESSIAN_EXACT_P", 0)
+    est = plw.diagnose(tiny, checkpoints=2, ntk=False, probes=200)
+    assert "Hutchinson" in est.hessian_trace.attrs["definition"]
+    for (k, j), want in dense.items():
+        se = est.hessian_trace_stderr.values[k, j]
+        assert se > 0 and abs(est.hessian_trace.values[k, j] - want) <= 4 * se
+
+
+@pytest.fixture(scope="module")
+def convection():
+    return plw.train(
+        "convection1d",
+        "strong",
+        width=8,
+        depth=1,
+        steps=(20, 0),
+        record_every=10,
+        progress=False,
+        coefficients=dict(beta=5.0, n_points=200),
+    )
+
+
+def test_residual_per_time_slice_and_causal_weights_match_autograd_on_the_points(convection):
+    ds = plw.diagnose(convection, hessian=False, ntk=False, time_slices=4, causality_epsilon=2.0)
+    np.testing.assert_allclose(ds.t.values, [0.125, 0.375, 0.625, 0.875])
+    x, w = convection.problem.quadrature()
+    x, w = x.to(F64), w.to(F64)
+    beta = convection.problem.coefficients["beta"]
+    for k, row in enumerate(ds.checkpoint.values):
+        model = convection.model_at(convection.trajectory[int(row)].detach()).to(F64)
+        xr_ = x.clone().requires_grad_(True)
+        u = model(xr_).reshape(-1)
+        (du,) = torch.autograd.grad(u.sum(), xr_)
+        r = du[:, 1] + beta * du[:, 0]  # u_t + beta u_x
+        want = []
+        for i in range(4):
+            m = (x[:, 1] >= i / 4) & ((x[:, 1] < (i + 1) / 4) if i < 3 else True)
+            want.append(float((w[m] * r[m].detach() ** 2).sum() / w[m].sum()))
+        np.testing.assert_allclose(ds.residual_time_slice.values[k], want, rtol=1e-6)
+        cum = np.concatenate([[0.0], np.cumsum(want)[:-1]])
+        np.testing.assert_allclose(ds.causal_weight.values[k], np.exp(-2.0 * cum), rtol=1e-6)
+    assert "2203.07404" in ds.residual_time_slice.attrs["source"]
+    assert "residual over time" in ds.attrs["summary"] and "min_i w_i" in ds.attrs["summary"]
+
+
+def test_no_time_slices_without_time_or_per_point_residuals(run):
+    assert "residual_time_slice" not in plw.diagnose(run, checkpoints=1, hessian=False, ntk=False)
+    assert "residual_time_slice" not in plw.diagnose(_model_run(10.0), hessian=False, ntk=False)

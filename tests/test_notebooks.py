@@ -85,6 +85,26 @@ def test_notebook_runs_top_to_bottom(book, name):
         _check_define_your_pde(nb, outputs, text)
     if name == "06_your_own_model":
         _check_your_own_model(nb, outputs, text)
+    if name == "07_why_did_it_fail":
+        _check_why_did_it_fail(outputs, text)
+
+
+def _check_why_did_it_fail(outputs, text):
+    """diagnose flags the Helmholtz imbalance (the printed ratios above 10, the largest one the maximum printed)
+    and the convection run's unresolved residual in time; connect's barriers follow their definition."""
+    values = [float(v) for v in re.search(r"lambda_boundary over training: (.*)\n", text).group(1).split(", ")]
+    (largest,) = _number(r"largest (\S+) at step", text)
+    assert largest == pytest.approx(max(values), rel=5e-3) and largest > 10
+    assert "Above 10: the residual term's gradients dwarf the boundary term's" in text
+    assert "residual over time at step 200" in text and "not resolved in time" in text
+    (err,) = _number(r"relative L2 error (\S+)\n", text)
+    assert err > 0.5  # convection at beta = 30 fails
+    line, curve, a, b = _number(
+        r"barrier along the line (\S+), along the curve (\S+) \(strong-form loss at the endpoints (\S+) and (\S+)\)",
+        text,
+    )
+    assert 0 <= curve and 0 <= line and a > 0 and b > 0  # barriers are >= 0 by definition (max minus an endpoint)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
 
 
 def _check_your_own_model(nb, outputs, text):

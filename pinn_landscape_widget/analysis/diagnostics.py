@@ -1,6 +1,8 @@
 """``diagnose(run)``: why did my PINN fail? Per checkpoint and loss term, the quantities the PINN failure
 literature reads: term losses, gradient norms (whole and per layer), gradient cosines between terms, the
-gradient imbalance ratio of Wang, Teng & Perdikaris (2021) and the top Hessian eigenvalue of each term.
+gradient imbalance ratio of Wang, Teng & Perdikaris (2021), the top Hessian eigenvalue and the Hessian trace of
+each term, and for a problem in time the residual per time slice with the causal weights of Wang, Sankaran &
+Perdikaris (2022).
 
 Every quantity is computed on the run's own ``Objective.terms`` (the loss training and the landscape use)
 at the recorded checkpoints, in the curvature tools' dtype (float64 where the loss allows it).
@@ -9,7 +11,10 @@ The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
 to theta; its trace, top eigenvalues and condition number, and their weights lambda_t = tr(K) / tr(K_tt).
 It needs per-point residuals: a ``from_model`` run's losses are scalars and Deep Ritz's energy is not a sum of
-squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why.
+squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why. A term whose Jacobian is small is
+taken exactly (J_t formed, its singular values); a large one matrix-free (Lanczos on products J_t^T J_t v for
+the top eigenvalues, Hutchinson's estimate of the trace), so the reference workload's 1000 x 5251 Jacobian is
+never held.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .._checks import check_choice, check_int, check_positive
 from ..engine.protocols import LossObjective
-from .curvature import curvature_dtype, hessian_eigenpairs
+from .curvature import HessianOperator, Lanczos, curvature_dtype, hessian_eigenpairs, hutchinson_trace
 
 MAX_DEFAULT_CHECKPOINTS = 50
 IMBALANCE_THRESHOLD = 10.0  # lambda_term above this is flagged in the summary
@@ -29,7 +35,16 @@ STALL_FRACTION = 0.01  # "stopped decreasing": never again more than 1 % below t
 STALL_BEFORE = 0.8  # flagged when that step comes before 80 % of the recorded steps
 
 NTK_MAX_ENTRIES = 20_000_000  # default memory budget: Jacobian / kernel entries held at once
+NTK_EXACT_ENTRIES = 1_000_000  # ntk_method="auto": a term's Jacobian above this many entries goes matrix-free
 NTK_TOP = 3  # top eigenvalues reported
+NTK_METHODS = ("auto", "exact", "matrix-free")
+PROBES = 10  # default Rademacher probes of a Hutchinson trace (NTK matrix-free, Hessian above HESSIAN_EXACT_P)
+HESSIAN_EXACT_P = 128  # the Hessian trace from the dense matrix (P products) up to this many parameters
+MATRIX_FREE_TOL = 1e-6  # Lanczos residual, relative to the largest Ritz value, of the matrix-free NTK
+MATRIX_FREE_MAX_STEPS = 60
+TIME_SLICES = 10
+CAUSAL_EPSILON = 1.0
+CAUSAL_DELTA = 0.99  # Wang, Sankaran & Perdikaris (2022) move on once min_i w_i exceeds it
 
 SOURCES = {
     "ntk": "Wang, Yu & Perdikaris (2022), 'When and why PINNs fail to train: A neural tangent kernel perspective', "
@@ -37,6 +52,11 @@ SOURCES = {
     "imbalance": "Wang, Teng & Perdikaris (2021), 'Understanding and mitigating gradient flow pathologies in "
     "physics-informed neural networks', SIAM J. Sci. Comput. 43(5), arXiv:2001.04536, their lambda_hat without the "
     "moving average",
+    "causality": "Wang, Sankaran & Perdikaris (2022), 'Respecting causality is all you need for training "
+    "physics-informed neural networks', arXiv:2203.07404, their temporal residual losses "
+    "L_r(t_i) and causal weights w_i = exp(-epsilon sum_{k<i} L_r(t_k))",
+    "hutchinson": "Hutchinson (1990), 'A stochastic estimator of the trace of the influence matrix for Laplacian "
+    "smoothing splines', Commun. Stat. Simul. Comput. 19(2): tr(A) = E[z^T A z], z Rademacher",
 }
 
 
@@ -99,6 +119,32 @@ def _stall(steps: np.ndarray, loss: np.ndarray) -> int | None:
     return int(steps[-1])
 
 
+def _time_slices(run, obj, n: int) -> dict | None:
+    """For a problem in time whose interior residual has per-point values: which slice of t each interior
+    point is in, the slices' midpoints and the weight in each; None otherwise."""
+    name = getattr(run.problem, "time", None)
+    if name is None or _ntk_unavailable(obj) is not None:
+        return None
+    col = list(run.problem.input_names).index(name)
+    t = obj.interior.x[:, col].detach().to(torch.float64).cpu()
+    w = obj.interior.w.detach().to(torch.float64).cpu()
+    lo, hi = [float(b) for b in run.problem.domain[col]]
+    idx = ((t - lo) / (hi - lo) * n).floor().clamp(0, n - 1).long()
+    weight = torch.zeros(n, dtype=torch.float64).index_add_(0, idx, w)
+    edges = np.linspace(lo, hi, n + 1)
+    return dict(idx=idx, weight=weight, mid=(edges[:-1] + edges[1:]) / 2, lo=lo, hi=hi, name=name)
+
+
+def _slice_means(r: torch.Tensor, slices: dict) -> np.ndarray:
+    """sum w_j r_j^2 / sum w_j per slice, from the weighted residual vector sqrt(w_j) r_j (NaN: an empty slice).
+    A system's residual (several equations concatenated) adds its equations' squares point by point."""
+    idx, weight = slices["idx"], slices["weight"]
+    sq = (r.cpu() ** 2).reshape(-1, idx.numel()).sum(0)
+    sums = torch.zeros_like(weight).index_add_(0, idx, sq)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(weight.numpy() > 0, sums.numpy() / weight.numpy(), np.nan)
+
+
 def _ntk_unavailable(obj: LossObjective) -> str | None:
     """Why this objective has no NTK (None: it has one)."""
     if not obj.has_residual_vectors:
@@ -113,6 +159,64 @@ def _ntk_unavailable(obj: LossObjective) -> str | None:
             "residual (strong) form"
         )
     return None
+
+
+def ntk_term_methods(obj, theta: torch.Tensor, names: list[str], method: str) -> dict[str, str]:
+    """Per least-squares term, "exact" (J_t formed, in row chunks) or "matrix-free" (products only)."""
+    rv = obj.residual_vectors(theta.detach()[None])
+    P = int(theta.numel())
+    if method != "auto":
+        return {t: method for t in names}
+    return {t: "exact" if int(rv[t].numel()) * P <= NTK_EXACT_ENTRIES else "matrix-free" for t in names}
+
+
+def _ntk_matrix_free(obj, theta: torch.Tensor, term: str, probes: int, seed: int) -> tuple[float, float, np.ndarray]:
+    """(trace estimate, its standard error, top eigenvalues descending) of K_tt = J_t J_t^T without forming J_t.
+
+    The nonzero eigenvalues of J_t J_t^T are those of G = J_t^T J_t [P, P]; Lanczos (full reorthogonalization)
+    on products G v = J_t^T (J_t v) until the top eigenvalues' residuals are below MATRIX_FREE_TOL of the
+    largest. Both factors come from one retained graph: J_t^T w is a reverse pass, and J_t v the reverse pass of
+    the linear map z -> J_t^T z (a double backward; on the jets it costs about half of forward mode). The trace
+    tr(K_tt) = E ||J_t^T z||^2 over Rademacher z [N_t] (Hutchinson), ``probes`` reverse passes.
+    """
+    with torch.enable_grad():
+        th = theta.detach().clone().requires_grad_(True)
+        r = obj.residual_vectors(th[None], functional=True)[term]
+        z0 = torch.zeros_like(r, requires_grad=True)
+        (jt_z0,) = torch.autograd.grad(r, th, z0, create_graph=True)
+    N, P = int(r.numel()), int(theta.numel())
+
+    def vjp_fn(w: torch.Tensor) -> tuple[torch.Tensor]:
+        with torch.enable_grad():
+            return (torch.autograd.grad(r, th, w, retain_graph=True)[0].detach(),)
+
+    def gram(v: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            (jv,) = torch.autograd.grad(jt_z0, z0, v, retain_graph=True)
+        return vjp_fn(jv.detach())[0]
+
+    gen = torch.Generator().manual_seed(int(seed))
+    samples = []
+    for _ in range(probes):
+        z = (torch.randint(0, 2, (N,), generator=gen) * 2 - 1).to(device=r.device, dtype=r.dtype)
+        (jz,) = vjp_fn(z)
+        samples.append(float((jz.to(torch.float64) ** 2).sum()))
+    est = np.array(samples)
+    stderr = float(est.std(ddof=1) / np.sqrt(len(est))) if len(est) > 1 else np.nan
+    want = min(NTK_TOP, N, P)
+    v0 = torch.randn(P, generator=gen, dtype=torch.float64).to(device=th.device, dtype=th.dtype)
+    lz = Lanczos(gram, v0, min(P, MATRIX_FREE_MAX_STEPS))
+    while True:
+        lz.step()
+        j = lz.steps
+        if j < min(want + 2, P) and not lz.done:
+            continue
+        evals, S, b_last = lz.ritz()
+        top = list(range(j - 1, max(-1, j - 1 - want), -1))
+        res = np.array([abs(b_last * float(S[-1, i])) for i in top])
+        if bool((res <= MATRIX_FREE_TOL * max(float(evals[-1]), 1e-300)).all()) or lz.done:
+            break
+    return float(est.mean()), stderr, np.array([float(evals[i]) for i in top])
 
 
 def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[dict, list[str]]:
@@ -183,6 +287,11 @@ def diagnose(
     hessian: bool = True,
     ntk: bool = True,
     ntk_max_entries: int = NTK_MAX_ENTRIES,
+    ntk_method: str = "auto",
+    probes: int = PROBES,
+    time_slices: int = TIME_SLICES,
+    causality_epsilon: float = CAUSAL_EPSILON,
+    seed: int = 0,
 ) -> xr.Dataset:
     """Why a PINN trains badly: per checkpoint and loss term, what the PINN failure literature reads.
 
@@ -208,6 +317,20 @@ def diagnose(
         At most this many Jacobian / kernel entries held at once (beyond it the Jacobian is taken in row
         chunks, and eigenvalues are skipped when neither J nor its QR factor fits; the trace stays exact);
         default 2e7.
+    ntk_method : {"auto", "exact", "matrix-free"}
+        "exact": J_t formed (in row chunks) and its singular values taken; "matrix-free": the top eigenvalues
+        by Lanczos on products J_t^T (J_t v) and the trace by Hutchinson's estimate, nothing of size N_t x P
+        held (no condition number: the smallest eigenvalue is out of a few products' reach); "auto"
+        (default): exact for a term whose J_t has at most 1e6 entries, else matrix-free.
+    probes : int
+        Rademacher probes of each Hutchinson trace estimate (matrix-free NTK traces, and Hessian traces of
+        networks above 128 parameters; below, the Hessian trace is exact), >= 2; default 10.
+    time_slices : int
+        For a problem in time: the interior residual in this many equal slices of t, >= 2; default 10.
+    causality_epsilon : float
+        epsilon of the causal weights w_i = exp(-epsilon sum_{k<i} L_r(t_k)), > 0; default 1.
+    seed : int
+        Seed of the probes and start vectors; default 0.
 
     Returns
     -------
@@ -219,7 +342,10 @@ def diagnose(
         ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``, ``ntk_top_eigenvalues`` (dim ``ntk_eig``),
         ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
         variables are NaN where the loss has no per-point residuals (``from_model``, Deep Ritz):
-        ``ds.attrs["ntk"]`` says why.
+        ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a matrix-free trace (0 where
+        exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian also ``hessian_trace`` (and
+        ``hessian_trace_stderr``). For a problem in time with per-point residuals: ``residual_time_slice``
+        (dims step x ``time_slice``, coord ``t``: the slices' midpoints) and ``causal_weight``.
 
     Raises
     ------
@@ -232,6 +358,11 @@ def diagnose(
         raise ValueError(f"ntk must be True or False, got {ntk!r}")
     if isinstance(ntk_max_entries, bool) or not isinstance(ntk_max_entries, numbers.Integral) or ntk_max_entries < 1:
         raise ValueError(f"ntk_max_entries must be a positive integer, got {ntk_max_entries!r}")
+    ntk_method = check_choice("ntk_method", ntk_method, NTK_METHODS)
+    probes = check_int("probes", probes, 2)
+    time_slices = check_int("time_slices", time_slices, 2)
+    causality_epsilon = check_positive("causality_epsilon", causality_epsilon)
+    seed = check_int("seed", seed, 0)
     dtype = curvature_dtype(run, None, "diagnose")
     obj = run.objective(formulation, None, dtype)
     names = list(obj.term_names)
@@ -247,12 +378,23 @@ def diagnose(
     cos_rest = np.full((K, M), np.nan)
     imb = np.full((K, M), np.nan)
     top = np.full((K, M), np.nan)
+    htrace = np.full((K, M), np.nan)
+    htrace_se = np.full((K, M), np.nan)
     glayer = np.full((K, M, len(layers) if layers else 0), np.nan)
     ntk_why = _ntk_unavailable(obj) if ntk else None
     ntk_trace = np.full((K, M), np.nan)
     ntk_top = np.full((K, M, NTK_TOP), np.nan)
     ntk_cond = np.full((K, M), np.nan)
+    ntk_se = np.full((K, M), np.nan)
     ntk_notes: list[str] = []
+    ntk_names = names
+    methods: dict[str, str] = {}
+    if ntk and ntk_why is None:
+        theta0 = run.trajectory[rows[0]].detach().to(device=obj.device, dtype=dtype)
+        ntk_names = list(obj.residual_vectors(theta0[None]))
+        methods = ntk_term_methods(obj, theta0, ntk_names, ntk_method)
+    slices = _time_slices(run, obj, time_slices)
+    res_t = np.full((K, time_slices), np.nan)
     for k, r in enumerate(rows):
         theta = run.trajectory[r].detach().to(device=obj.device, dtype=dtype).clone().requires_grad_(True)
         with torch.enable_grad():
@@ -281,19 +423,33 @@ def diagnose(
                 glayer[k, :, li] = torch.cat([G[:, sl] for sl in sls], dim=1).norm(dim=1).cpu().numpy()
         if hessian:
             for j, t in enumerate(names):
-                ev = hessian_eigenpairs(run, 1, term=t, formulation=formulation, params=theta.detach())
+                op = HessianOperator(run, theta.detach(), t, formulation=formulation)
+                ev = hessian_eigenpairs(run, 1, term=t, operator=op)
                 top[k, j] = float(ev.eigenvalue[0])
+                if P <= HESSIAN_EXACT_P:
+                    htrace[k, j], htrace_se[k, j] = float(torch.trace(op.dense()).double()), 0.0
+                else:
+                    htrace[k, j], htrace_se[k, j] = hutchinson_trace(op, probes, seed)
         if ntk and ntk_why is None:
-            res, skipped = _ntk(obj, theta.detach(), names, int(ntk_max_entries))
+            exact = [t for t in ntk_names if methods[t] == "exact"]
+            res, skipped = _ntk(obj, theta.detach(), exact, int(ntk_max_entries)) if exact else ({}, [])
             ntk_notes += [f"step {int(steps[k])}: {n}" for n in skipped]
-            for j, t in enumerate(names):
+            for t in ntk_names:
+                j = names.index(t)
+                if methods[t] == "matrix-free":
+                    ntk_trace[k, j], ntk_se[k, j], eig = _ntk_matrix_free(obj, theta.detach(), t, probes, seed)
+                    ntk_top[k, j, : len(eig)] = eig
+                    continue
                 tr, sv, n = res[t]
-                ntk_trace[k, j] = tr
+                ntk_trace[k, j], ntk_se[k, j] = tr, 0.0
                 if sv is not None:
                     eig = sv**2
                     ntk_top[k, j, : min(NTK_TOP, len(eig))] = eig[:NTK_TOP]
                     nonzero = sv[sv > sv[0] * n * np.finfo(np.float64).eps]
                     ntk_cond[k, j] = float((sv[0] / nonzero[-1]) ** 2) if len(nonzero) else np.nan
+        if slices is not None:
+            r_int = obj.residual_vectors(theta.detach()[None])[names[0]].detach().to(torch.float64)
+            res_t[k] = _slice_means(r_int, slices)
 
     coords = dict(step=steps, checkpoint=("step", np.array(rows)), term=names, term2=names)
     data = dict(
@@ -308,6 +464,13 @@ def diagnose(
         data["grad_norm_layer"] = (("step", "term", "layer"), glayer)
     if hessian:
         data["hessian_top_eigenvalue"] = (("step", "term"), top)
+        data["hessian_trace"] = (("step", "term"), htrace)
+        data["hessian_trace_stderr"] = (("step", "term"), htrace_se)
+    if slices is not None:
+        coords["t"] = ("time_slice", slices["mid"])
+        data["residual_time_slice"] = (("step", "time_slice"), res_t)
+        cum = np.concatenate([np.zeros((K, 1)), np.cumsum(res_t, axis=1)[:, :-1]], axis=1)
+        data["causal_weight"] = (("step", "time_slice"), np.exp(-causality_epsilon * cum))
     if ntk:
         coords["ntk_eig"] = np.arange(NTK_TOP)
         whole = ntk_trace.sum(1, keepdims=True)
@@ -318,6 +481,7 @@ def diagnose(
             ntk_top_eigenvalues=(("step", "term", "ntk_eig"), ntk_top),
             ntk_condition_number=(("step", "term"), ntk_cond),
             ntk_weight=(("step", "term"), np.where(np.isnan(ntk_trace), np.nan, weight)),
+            ntk_trace_stderr=(("step", "term"), ntk_se),
         )
     ds = xr.Dataset(data, coords=coords)
     ref = names[0]
@@ -345,6 +509,32 @@ def diagnose(
         ds["hessian_top_eigenvalue"].attrs["definition"] = (
             "algebraically largest eigenvalue of d^2 L_term / dtheta^2 (hessian_eigenpairs, Lanczos, default tol)"
         )
+        how = (
+            f"exact: the trace of the dense Hessian ({P} products)"
+            if P <= HESSIAN_EXACT_P
+            else f"Hutchinson's estimate over {probes} Rademacher probes (seed {seed}); its standard error in "
+            "hessian_trace_stderr"
+        )
+        ds["hessian_trace"].attrs.update(
+            definition=f"tr(d^2 L_term / dtheta^2), the sum of the Hessian's eigenvalues; {how}",
+            source=SOURCES["hutchinson"] if P > HESSIAN_EXACT_P else "",
+        )
+        ds["hessian_trace_stderr"].attrs["definition"] = "standard error of hessian_trace (0 where exact)"
+    if slices is not None:
+        ds["residual_time_slice"].attrs.update(
+            definition=f"L_r(t_i): the weighted mean of the squared interior residual r(x)^2 over the interior points "
+            f"with t in slice i of {time_slices} equal slices of [{slices['lo']:g}, {slices['hi']:g}] "
+            f"(sum w_j r_j^2 / sum w_j over the slice's points, from Objective.residual_vectors); "
+            f"time coordinate {slices['name']!r}",
+            source=SOURCES["causality"],
+        )
+        ds["causal_weight"].attrs.update(
+            definition=f"w_i = exp(-epsilon sum_(k<i) L_r(t_k)), epsilon = {causality_epsilon:g}: near 1 when the "
+            "residual before slice i is small; causal training (Wang et al. 2022) minimises sum_i w_i L_r(t_i)",
+            epsilon=float(causality_epsilon),
+            delta=CAUSAL_DELTA,
+            source=SOURCES["causality"],
+        )
     if ntk:
         src = SOURCES["ntk"]
         ds["ntk_trace"].attrs.update(
@@ -366,6 +556,9 @@ def diagnose(
             cutoff="sigma > sigma_max * max(N_t, P) * eps, eps = 2.22e-16 (float64), sigma the singular values of J_t (sigma^2 the "
             "eigenvalues of K_tt)",
             source=src,
+        )
+        ds["ntk_trace_stderr"].attrs["definition"] = (
+            "standard error of a matrix-free (Hutchinson) ntk_trace, over the probes; 0 where the trace is exact"
         )
         ds["ntk_weight"].attrs.update(
             definition="lambda_t = tr(K) / tr(K_tt), tr(K) = sum over the terms of tr(K_tt) (K the whole kernel, "
@@ -390,7 +583,10 @@ def diagnose(
         ntk=("not asked (ntk=False)" if not ntk else ntk_why)
         or f"computed per least-squares term from Objective.residual_vectors (in ds.attrs['dtype'], singular "
         f"values and traces in float64) "
-        f"(ntk_max_entries = {int(ntk_max_entries)}); {SOURCES['ntk']}",
+        f"(ntk_max_entries = {int(ntk_max_entries)}; per term: "
+        + ", ".join(f"{t} {m}" for t, m in methods.items())
+        + f"); {SOURCES['ntk']}",
+        ntk_methods=", ".join(f"{t}: {m}" for t, m in methods.items()),
         notes="; ".join(notes),
         summary=_summary(run, ds, ref),
     )
@@ -436,6 +632,32 @@ def _summary(run, ds: xr.Dataset, ref: str) -> str:
                 else ""
             )
         )
+    if "residual_time_slice" in ds:
+        rt = ds["residual_time_slice"].isel(step=-1).values
+        w = ds["causal_weight"].isel(step=-1).values
+        eps = ds["causal_weight"].attrs["epsilon"]
+        i_max = int(np.nanargmax(rt)) if np.isfinite(rt).any() else 0
+        msg = (
+            f"residual over time at step {int(ds.step.values[-1])} (Wang, Sankaran & Perdikaris 2022): L_r per slice "
+            f"from {np.nanmin(rt):.3g} to {np.nanmax(rt):.3g}, largest in the slice around t = "
+            f"{float(ds.t.values[i_max]):.3g}; first / last slice = {rt[0] / rt[-1]:.3g}; smallest causal weight "
+            f"min_i w_i = {np.nanmin(w):.3g} (epsilon = {eps:g})"
+        )
+        if np.nanmin(w) <= CAUSAL_DELTA:
+            flagged = True
+            msg += (
+                f". At most {CAUSAL_DELTA:g}: the residual is not resolved in time; Wang et al. 2022 train with causal "
+                f"weights until min_i w_i > {CAUSAL_DELTA:g}"
+                + (
+                    ", and here the early times carry more residual than the late ones: the late times were fitted "
+                    "before the early ones they depend on, the violation of causality they describe"
+                    if rt[0] > rt[-1]
+                    else ""
+                )
+            )
+        else:
+            msg += f" (above {CAUSAL_DELTA:g}: resolved in time, not flagged)"
+        lines.append(msg)
     # where the loss stopped decreasing: the training history (every step) where there is one
     hist = getattr(run, "history", None)
     if hist is not None and "loss" in hist and hist.sizes.get("step", 0) > 2:

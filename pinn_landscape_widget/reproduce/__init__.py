@@ -7,6 +7,7 @@ Markdown table rendered from it. ``quick=True`` runs a few-minute version that l
     krishnapriyan2021   convection failure modes: relative L2 error for beta = 1 ... 40, vanilla and curriculum
     rathore2024         top Hessian eigenvalues after Adam + L-BFGS, per loss term, and L-BFGS-preconditioned
     rowan2026           the seed paper: strong form and Deep Ritz on poisson1d, smooth / convex-like / similar
+    failure_diagnostics convection beta 1 vs 30, Helmholtz gradient imbalance, Allen-Cahn causality, via diagnose
 
 A study is a ``Study`` subclass (``_study.py``): its ``published`` entries hold each published number with
 its citation and table or figure, and its ``run`` returns a ``StudyResult`` whose rows copy them.
@@ -24,11 +25,14 @@ from .._checks import check_int, show_progress
 from ._report import Row, StudyResult, command_for, load_average, machine_info, render_markdown
 from ._runs import torch_threads
 from ._study import Citation, Published, Study
+from .failure_diagnostics import FailureDiagnostics
 from .krishnapriyan2021 import Krishnapriyan2021
 from .rathore2024 import Rathore2024
 from .rowan2026 import Rowan2026
 
-STUDIES: dict[str, Study] = {study.name: study for study in (Krishnapriyan2021(), Rathore2024(), Rowan2026())}
+STUDIES: dict[str, Study] = {
+    study.name: study for study in (Krishnapriyan2021(), Rathore2024(), Rowan2026(), FailureDiagnostics())
+}
 
 
 def list_studies() -> list[str]:
@@ -62,8 +66,9 @@ def reproduce(
     study : str
         The study, one of ``list_studies()``: ``"krishnapriyan2021"`` (convection failure modes: relative
         L2 error for beta = 1 ... 40, vanilla and curriculum), ``"rathore2024"`` (top Hessian eigenvalues
-        after Adam + L-BFGS, per loss term and L-BFGS-preconditioned) or ``"rowan2026"`` (the seed paper:
-        strong form and Deep Ritz on poisson1d, smooth / convex-like / similar).
+        after Adam + L-BFGS, per loss term and L-BFGS-preconditioned), ``"rowan2026"`` (the seed paper:
+        strong form and Deep Ritz on poisson1d, smooth / convex-like / similar) or ``"failure_diagnostics"``
+        (``diagnose`` on convection at beta = 1 and 30, Helmholtz's gradient imbalance, Allen-Cahn's causality).
     quick : bool
         False (default): the study's full budget (minutes to half an hour on two CPU cores). True: a
         few-minute version that lands in the same regime (the test suite runs these).
@@ -94,6 +99,8 @@ def reproduce(
         ``width`` (the hidden width, 8 ... 400; default None: 50, or 20 for quick).
 
         rowan2026: ``seed`` (the training seed of both formulations, default 0).
+
+        failure_diagnostics: ``seed`` (the training seed of every run, default 0).
 
     Returns
     -------

@@ -49,7 +49,7 @@ def _parse_setting(name: str, value) -> int | None:
         except ValueError:
             pass
     limit = _load.cores()
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= limit:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= limit:
         raise ValueError(
             f"{name} must be 'auto' (or None) or a whole number of threads in [1, {limit}] (the cores this "
             f"process may use), got {value!r}"

@@ -44,7 +44,8 @@ class SliceComputer:
 
     def forget(self, label: str) -> None:
         """Drop everything computed for run ``label`` (it was replaced)."""
-        for cache in (self.grids, self.directions, self.trajectory_losses, self.cost_per_point, self._subsamplable):
+        caches: list[dict] = [self.grids, self.directions, self.trajectory_losses, self.cost_per_point]
+        for cache in [*caches, self._subsamplable]:
             for key in [k for k in cache if (k.run if isinstance(k, SliceSettings) else k[0]) == label]:
                 del cache[key]
 

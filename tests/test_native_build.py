@@ -40,6 +40,7 @@ int plw_tanh_mlp_jet(void) { return -2; }
 int plw_tanh_mlp_grad(void) { return -2; }
 int plw_rop_setup_forward(void) { return -1; }
 int plw_rop_setup_backward(void) { return -1; }
+int plw_rop_setup_gradient(void) { return -1; }
 int plw_rop_forward(void) { return -1; }
 int plw_rop_backward(void) { return -1; }
 int plw_rop_product(void) { return -1; }

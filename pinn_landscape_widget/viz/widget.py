@@ -39,6 +39,7 @@ from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._diagnostics import diagnostics_payload
 from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
@@ -166,6 +167,16 @@ class LandscapeWidget(anywidget.AnyWidget):
         (``landscape(subsample=)``): an integer >= 1 per point set, or a fraction in (0, 1]; the status
         line says "on n of N points". Runs whose loss cannot be subsampled (``from_model`` with a user's
         loss) keep full previews; the full grid is always exact. Default None: every point.
+    diagnostics : bool or None, default None
+        The diagnostics view below the replay: ``plw.diagnose`` of the first panel's run at up to 24 of its
+        checkpoints (evenly spaced, first and last kept), drawn as small log-scale plots per loss term (loss,
+        gradient norm, gradient imbalance, top Hessian eigenvalue, NTK trace and condition number) whose
+        cursor follows the replay, with ``diagnose``'s summary; computed after the grids and the replay and
+        carried in saved pages (trait ``diagnostics_data``). None: on when the run recorded at least 2
+        checkpoints and the series costs at most 6 s, measured on one checkpoint: first with the Hessian
+        and, for networks of at most 1000 parameters, the NTK; then without the NTK; then gradients only;
+        off (saying why) when even that is dearer. True: always, with the Hessian (and the NTK for
+        networks of at most 1000 parameters). False: off.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
         ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
@@ -177,7 +188,7 @@ class LandscapeWidget(anywidget.AnyWidget):
     ------
     ValueError
         If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
-        run's losses, or ``preview_subsample`` is out of range.
+        run's losses, ``preview_subsample`` is out of range, or ``diagnostics`` is not None, True or False.
     traitlets.TraitError
         If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
         ``normalization`` or a trait in ``kwargs``) has a value that is not allowed; the message names
@@ -279,6 +290,14 @@ class LandscapeWidget(anywidget.AnyWidget):
     )
     replay = _sync(traitlets.Dict({}, help="dict (read-only): per run its checkpoints' solutions and loss history"))
     replay_reason = _sync(traitlets.Unicode("", help="str (read-only): why the replay is off; '' when it is on"))
+    diagnostics_data = _sync(
+        traitlets.Dict(
+            {},
+            help="dict (read-only): the diagnostics view of the first panel's run: 'steps', 'terms', 'series' "
+            "(float32 bytes [step, term] per quantity of plw.diagnose), 'titles', 'summary', 'settings'; or "
+            "'reason' why there is none; {} while computing",
+        )
+    )
 
     # ---- inspection ---------------------------------------------------------------------------------------
     selected_point = _sync(
@@ -312,6 +331,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         compare: bool | None = None,
         compute: bool = True,
         preview_subsample: int | float | None = None,
+        diagnostics: bool | None = None,
         **kwargs,
     ):
         self._runs: dict = {}
@@ -331,6 +351,9 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._drawn_serial = 0
         self._preview_serial = 0
         self._ready = False  # no computation while the constructor sets the controls
+        if diagnostics is not None and not isinstance(diagnostics, bool):
+            raise ValueError(f"diagnostics must be None (automatic), True or False, got {diagnostics!r}")
+        self._diagnostics_mode = diagnostics
         unknown = [k for k in kwargs if not self.has_trait(k)]
         if unknown:
             raise TypeError(
@@ -674,6 +697,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             for s in [s for s in self._payloads if s.run == label]:
                 del self._payloads[s]
             self.replay = {k: v for k, v in self.replay.items() if k != label}
+            if self.diagnostics_data.get("run") == label:
+                self.diagnostics_data = {}
             self.runs_info = {**self.runs_info, label: _run_info(new)}
         return self.request()
 
@@ -715,6 +740,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             except Exception as exc:  # noqa: BLE001 - the grids are drawn; only the replay is missing
                 _LOG.warning("the training replay was not built (%s: %s)", type(exc).__name__, exc)
                 self.replay_reason = f"no replay: computing it failed ({type(exc).__name__}: {exc})"
+            if not self._stale(rid):
+                self._build_diagnostics(specs[0].run)
             return self.datasets[0] if not errors else None
         except _Superseded:
             return None
@@ -825,6 +852,18 @@ class LandscapeWidget(anywidget.AnyWidget):
             with self._lock:
                 self.replay = {**self.replay, label: payload}
 
+    def _build_diagnostics(self, label: str):
+        """The diagnostics view of run ``label`` (``plw.diagnose``), once per run, after the replay."""
+        if self.diagnostics_data.get("run") == label:
+            return
+        try:
+            payload = diagnostics_payload(self._runs[label], label, self._diagnostics_mode)
+        except Exception as exc:  # noqa: BLE001 - the view says why; the landscape is unaffected
+            _LOG.warning("the diagnostics were not computed (%s: %s)", type(exc).__name__, exc)
+            payload = {"run": label, "reason": f"no diagnostics: computing them failed ({type(exc).__name__}: {exc})"}
+        with self._lock:
+            self.diagnostics_data = payload
+
     def _cached(self, s: SliceSettings) -> dict:
         """The payload for ``s``, computed now if need be (for precompute, not for the live view)."""
         if s not in self._payloads:
@@ -891,6 +930,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _ensure_replays(self, labels):
         self._settle()
         self._build_replays(None, labels, wait=True)
+        if self.panels:
+            self._build_diagnostics(self.panels[0]["run"])
 
     def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
         """The widget's state as a page without a kernel needs it (``to_html`` and Jupyter Book pages use it).

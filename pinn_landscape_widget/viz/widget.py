@@ -44,7 +44,7 @@ from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
-from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
+from ._slices import CURVE_KIND, DIRECTION_KINDS, SliceComputer, f32, panel_payload, placeholder_payload
 from ._slots import SLOT_TRAITS, assign_slots
 from ._solution import ReplayBuilder, point_solution
 from .export import widget_to_html, widget_to_myst
@@ -722,7 +722,9 @@ class LandscapeWidget(anywidget.AnyWidget):
                         self._set_status("computing", s, k, len(todo), preview=False)
                         ds = self._computer.compute(s, self._progress_hook(rid, k, len(todo)))
                         table = self._computer.trajectory_table(s, ds)
-                        payload = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+                        payload = self._with_connection(
+                            panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1), s
+                        )
                         self._payloads[s] = payload
                         if k == len(todo) - 1:
                             last = (s, payload)
@@ -869,8 +871,116 @@ class LandscapeWidget(anywidget.AnyWidget):
         if s not in self._payloads:
             ds = self._computer.compute(s)
             table = self._computer.trajectory_table(s, ds)
-            self._payloads[s] = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+            self._payloads[s] = self._with_connection(
+                panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1), s
+            )
         return self._payloads[s]
+
+    def _with_connection(self, payload: dict, s: SliceSettings) -> dict:
+        """A ``curve`` panel's payload with its connection: the Bezier curve and the straight segment as
+        tables like the trajectory's (float32 bytes), and the barrier heights in the caption."""
+        if s.direction_kind != CURVE_KIND:
+            return payload
+        tables = self._computer.connection_tables(s)
+        cds = self._computer.connections[s.run][1]
+        other = cds.attrs.get("plw_run_b", "the other run")
+        caption = (
+            f"Bezier curve (magenta) and straight segment (white) from {s.run} to {other}; barrier "
+            f"{cds.attrs['barrier_curve']:.3g} on the curve, {cds.attrs['barrier_line']:.3g} on the segment "
+            f"({cds.attrs['formulation']} loss)"
+        )
+        return {
+            **payload,
+            "title": f"{payload['title']}; barrier curve {cds.attrs['barrier_curve']:.3g}, "
+            f"segment {cds.attrs['barrier_line']:.3g}",
+            "connection": {"curve": f32(tables["curve"]), "line": f32(tables["line"]), "caption": caption},
+        }
+
+    def show_connection(self, connect_ds: xr.Dataset, *, panel: int | None = None) -> Future:
+        """Draw the connection of two of the widget's runs (``plw.connect``) on a landscape: a panel whose
+        plane holds both minima and the trained Bezier curve (``plw.curve_directions``), with the curve and
+        the straight segment drawn on the surface and the barrier heights in the caption.
+
+        A method rather than a constructor argument: the curve is trained by ``plw.connect`` (seconds to
+        minutes), which the widget does not redo; the Dataset it returns is what is drawn, so one trained
+        connection serves a notebook, a saved page and a NetCDF file alike. The panel is
+        ``{"run": a, "direction_kind": "curve"}`` (a the run at ``endpoint_a``); it draws run a's loss
+        over the plane with origin w1 = (0, 0), w2 = (1, 0) and the control point at (0, 1) (axes neither
+        orthogonal nor of equal length: see ``curve_directions``), the curve at (t^2, 2t(1-t)) and the
+        segment at (t, 0), each point at its loss under the panel's formulation.
+
+        Parameters
+        ----------
+        connect_ds : xarray.Dataset
+            What ``plw.connect(run_a, run_b)`` returned, for two of the widget's runs (matched by their
+            parameters).
+        panel : int or None
+            The panel to show it in (0-based, replacing that panel's settings); default None: a new panel
+            after the others (the last one is replaced when there are already 6).
+
+        Returns
+        -------
+        concurrent.futures.Future
+            The computation of the panels (as ``request()``).
+
+        Raises
+        ------
+        ValueError
+            If ``connect_ds`` is not a ``plw.connect`` result, its endpoints are not two of the widget's
+            runs, or ``panel`` is out of range.
+        """
+        from ..analysis.connectivity import curve_directions
+
+        if not self._runs:
+            raise ValueError("show_connection needs the widget's runs; a widget made from a Dataset has none")
+        need = ("endpoint_a", "endpoint_b", "control_point", "loss_curve")
+        if not isinstance(connect_ds, xr.Dataset) or any(k not in connect_ds for k in need):
+            raise ValueError(
+                f"connect_ds must be the Dataset returned by plw.connect(run_a, run_b) (with {list(need)}), "
+                f"got {type(connect_ds).__name__}"
+            )
+
+        def match(name: str) -> str | None:
+            w = torch.as_tensor(connect_ds[name].values, dtype=torch.float64)
+            for label, run in self._runs.items():
+                p = torch.as_tensor(run.params).detach().to(torch.float64).flatten().cpu()
+                if p.shape == w.shape and torch.allclose(p, w, rtol=1e-6, atol=1e-7):
+                    return label
+            return None
+
+        a, b = match("endpoint_a"), match("endpoint_b")
+        if a is None or b is None:
+            which = " and ".join(n for n, m in (("endpoint_a", a), ("endpoint_b", b)) if m is None)
+            raise ValueError(
+                f"connect_ds must connect two of the widget's runs {list(self._runs)}, but its {which} "
+                f"matches none of their trained parameters (was it made from other runs?)"
+            )
+        n = len(self.panels)
+        if panel is not None and (isinstance(panel, bool) or not isinstance(panel, int) or not 0 <= panel < n):
+            raise ValueError(f"panel must be None or an integer in [0, {n - 1}], got {panel!r}")
+        dirs = curve_directions(connect_ds, self._runs[a])
+        cds = connect_ds.copy()
+        cds.attrs["plw_run_b"] = b
+        with self._lock:
+            self._latest += 1  # what was computed for an earlier connection of this run is stale
+            self._computer.connections[a] = (dirs, cds)
+            self._computer.directions.pop((a, CURVE_KIND, "", 0), None)
+            for s in [s for s in self._payloads if s.run == a and s.direction_kind == CURVE_KIND]:
+                del self._payloads[s]
+            for s in [s for s in self._computer.grids if s.run == a and s.direction_kind == CURVE_KIND]:
+                del self._computer.grids[s]
+        if CURVE_KIND not in self.direction_kinds:
+            self.direction_kinds = [*self.direction_kinds, CURVE_KIND]
+        entry = {"run": a, "formulation": str(connect_ds.attrs.get("formulation")), "direction_kind": CURVE_KIND}
+        if entry["formulation"] not in formulations_of(self._runs[a]):
+            entry["formulation"] = None
+        panels = [dict(p) for p in self.panels]
+        if panel is None:
+            panels = [*panels, entry] if n < 6 else [*panels[:5], entry]
+        else:
+            panels[panel] = entry
+        self.panels = panels
+        return self.last_future
 
     def _precomputed_slices(self, choices) -> tuple[dict, list[str]]:
         """Every combination of the named choices' values for every panel (other fields as the panel has
@@ -889,6 +999,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             labels = list(self._runs) if "run_label" in choices else [p["run"]]
             kinds = list(self.direction_kinds) if "direction_kind" in choices else [p["direction_kind"]]
             for label, kind in itertools.product(labels, kinds):
+                if kind == CURVE_KIND and label not in self._computer.connections:
+                    continue  # a run without a connection has no curve plane
                 forms = formulations_of(self._runs[label])
                 if "formulation" not in choices:
                     own = self.runs_info[label]["formulation"]

@@ -343,7 +343,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._static_ds: xr.Dataset | None = None
         self._syncing = False  # panels[0] and its alias traits are being made to agree
         self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
-        self.last_future = None
+        self.last_future: Future | None = None
         self._background: Future | None = None  # training that will replace runs (plw.explore)
         self._has_view = False  # a view answered our liveness check: it will report when it has drawn
         # the view reports the highest preview serial it has drawn; the full grids wait for the previews'
@@ -971,7 +971,7 @@ class LandscapeWidget(anywidget.AnyWidget):
                 del self._computer.grids[s]
         if CURVE_KIND not in self.direction_kinds:
             self.direction_kinds = [*self.direction_kinds, CURVE_KIND]
-        entry = {"run": a, "formulation": str(connect_ds.attrs.get("formulation")), "direction_kind": CURVE_KIND}
+        entry: dict = {"run": a, "formulation": str(connect_ds.attrs.get("formulation")), "direction_kind": CURVE_KIND}
         if entry["formulation"] not in formulations_of(self._runs[a]):
             entry["formulation"] = None
         panels = [dict(p) for p in self.panels]
@@ -979,8 +979,9 @@ class LandscapeWidget(anywidget.AnyWidget):
             panels = [*panels, entry] if n < 6 else [*panels[:5], entry]
         else:
             panels[panel] = entry
-        self.panels = panels
-        return self.last_future
+        before = self.last_future
+        self.panels = panels  # starts the computation when the panels changed
+        return self.last_future if self.last_future is not before and self.last_future is not None else self.request()
 
     def _precomputed_slices(self, choices) -> tuple[dict, list[str]]:
         """Every combination of the named choices' values for every panel (other fields as the panel has

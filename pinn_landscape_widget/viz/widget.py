@@ -6,7 +6,8 @@ numbers start a computation in a worker thread; a newer request supersedes an ol
 at its next chunk and never drawn. A coarse preview arrives first, then the requested resolution. The
 training replay (``trajectory_step``) moves a marker along each run's recorded path while the solution
 panel shows u_theta at that checkpoint; its solutions are computed once per run and carried in the state,
-so saved pages replay with no kernel. Everything else (z scale, colormap, contours, views, camera) happens
+so saved pages replay with no kernel; so is the diagnostics view (``plw.diagnose`` of the first panel's run,
+``_diagnostics``), whose cursor follows the replay. Everything else (z scale, colormap, contours, views, camera) happens
 in the browser. Grids cross as float32 bytes, never as JSON lists, each panel's in a trait of its own
 (``panel_0`` ... ``panel_5``, see ``_slots``), so a change sends only what changed.
 
@@ -121,7 +122,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
     ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). Python drives everything
     the controls do: ``w.panels``, ``w.seed``, ``w.zoom``, ``w.trajectory_step``, ``w.camera``,
-    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn and ``w.panel_data`` what each panel
+    ``w.save_png(path)``, ``w.show_connection(plw.connect(a, b))`` (a panel with the connecting curve drawn
+    on the surface); ``w.datasets`` are the landscapes drawn and ``w.panel_data`` what each panel
     draws (float32 grids as bytes, its status), which reaches the view one panel at a time: a change sends
     only what changed. Seed, normalization, resolution and zoom are shared by every panel, so panels compare
     on equal terms.

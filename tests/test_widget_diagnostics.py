@@ -129,3 +129,32 @@ def test_saved_page_draws_the_diagnostics_and_their_cursor_follows_the_replay(ru
 PLOT_PIXELS_JS = """() => { const c = document.querySelector('.plw-diag-plots');
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0;
   for (let i = 0; i < d.length; i += 97) h = (h * 31 + d[i]) % 1000000007; return h; }"""
+
+
+def _find(obj, key):
+    """The value under ``key`` anywhere in nested dicts and lists (None when absent)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def test_saved_states_compute_and_carry_the_diagnostics(run, tmp_path):
+    import base64
+    import json
+
+    w = plw.LandscapeWidget(run, resolution=9, diagnostics=True, compute=False)
+    assert w.diagnostics_data == {}  # nothing computed yet: saving computes them
+    w.to_myst(tmp_path / "book" / "figures", precompute=None)
+    state = json.loads((tmp_path / "book" / "figures" / "landscape.json").read_text())
+    saved = _find(state, "diagnostics_data")
+    assert saved and saved["steps"] == w.diagnostics_data["steps"] and saved["summary"]
+    loss = np.frombuffer(base64.b64decode(saved["series"]["loss"]), dtype=np.float32)
+    want = plw.diagnose(run, checkpoints=saved["steps"], hessian=False, ntk=False)["loss"]
+    np.testing.assert_allclose(loss, want.transpose("step", "term").values.ravel(), rtol=1e-6)

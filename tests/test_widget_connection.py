@@ -91,6 +91,9 @@ def test_curve_kind_without_a_connection_says_what_to_call(runs):
     w.panels = [{"run": "c", "direction_kind": "curve"}]
     w.wait()
     assert "direction_kind 'curve' needs a connection of run 'c'" in w.error
+    w.panels = [{"run": "a", "direction_kind": "curve", "checkpoint": 1}]
+    w.wait()
+    assert "plane is anchored at its connection's endpoint_a" in w.error and "got 1" in w.error
 
 
 @pytest.mark.browser

@@ -113,6 +113,11 @@ class SliceComputer:
         """The plane's centre: a recorded checkpoint, or None (the directions' own origin, else theta*)."""
         if s.checkpoint is None:
             return None
+        if s.direction_kind == CURVE_KIND:
+            raise ValueError(
+                f"a curve panel's plane is anchored at its connection's endpoint_a (run {s.run!r}'s trained "
+                f"parameters), so its checkpoint must be None, got {s.checkpoint}"
+            )
         traj = trajectory_of(self.runs[s.run])
         if traj is None:  # normalize_panels only lets a checkpoint through for a run that recorded some
             raise ValueError(f"run {s.run!r} recorded no trajectory, so it has no checkpoint {s.checkpoint}")

@@ -119,3 +119,26 @@ MAGENTA_JS = """() => Array.from(document.querySelectorAll('.plw-panel')).map((p
   const d = ctx.getImageData(0, 0, c.width, c.height).data; let n = 0;
   for (let i = 0; i < d.length; i += 4) if (d[i] > 150 && d[i + 1] < 110 && d[i + 2] > 120 && d[i] - d[i + 1] > 90) n++;
   return n; })"""
+
+
+@pytest.mark.browser
+def test_saved_page_draws_the_curve_over_the_heatmap(widget, tmp_path):
+    widget.view = "heatmap"
+    try:
+        path = widget.to_html(tmp_path / "curve2d.html", precompute=None)
+    finally:
+        widget.view = "surface"
+    with browser_page(viewport=(1300, 900)) as page:
+        open_offline(page, path, "window.plwSavedWidgetsDrawn === 1", 60_000)
+        page.wait_for_timeout(300)
+        screenshot(page, "widget_connection_heatmap", ".plw-panel >> nth=1")
+        counts = page.evaluate(MAGENTA_ALL_JS)
+        assert page.errors == []
+    assert counts[1] > 150, counts
+    assert counts[0] == 0, counts
+
+
+# as MAGENTA_JS, over every canvas of each panel (the heatmap is a 2-D canvas)
+MAGENTA_ALL_JS = MAGENTA_JS.replace(
+    "const src = p.querySelector('canvas');", "return Array.from(p.querySelectorAll('canvas')).map((src) => {"
+).replace("return n; })", "return n; }).reduce((a, b) => a + b, 0); })")

@@ -886,10 +886,9 @@ class LandscapeWidget(anywidget.AnyWidget):
         tables = self._computer.connection_tables(s)
         cds = self._computer.connections[s.run][1]
         other = cds.attrs.get("plw_run_b", "the other run")
-        caption = (
-            f"Bezier curve (magenta) and straight segment (white) from {s.run} to {other}; barrier "
-            f"{cds.attrs['barrier_curve']:.3g} on the curve, {cds.attrs['barrier_line']:.3g} on the segment "
-            f"({cds.attrs['formulation']} loss)"
+        caption = (  # short: it is a note over the panel's foot (the title names the loss)
+            f"{s.run} to {other}: magenta curve, barrier {cds.attrs['barrier_curve']:.3g}; white segment, "
+            f"{cds.attrs['barrier_line']:.3g}"
         )
         return {
             **payload,

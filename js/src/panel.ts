@@ -2,6 +2,7 @@
 // training path and replay marker, hover read-out, click-to-inspect, and a text description for screen
 // readers. It draws from one panel's payload (State.panelData) and the browser-only settings.
 import * as THREE from "three";
+import { connectionObjects, drawConnection2d } from "./connection";
 import { rowAt } from "./interp";
 import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, scaleValues } from "./lib";
 import { Box, Label } from "./layout";
@@ -210,6 +211,7 @@ export class PanelView implements GLClient {
     this.badge.style.display = this.badge.textContent ? "block" : "none";
     const notes: string[] = [];
     if (p.message) notes.push(p.message);
+    if (p.connection?.caption) notes.push(p.connection.caption);
     if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
     if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
     if (this.noGl && g && g.nB > 1 && this.host.get("view") !== "heatmap") {
@@ -281,7 +283,7 @@ export class PanelView implements GLClient {
       this.pts3 = this.table.length >= 2 * TRAJ_COLS ? pathPoints(this.table, g, log, ref) : [];
       const objs = surfaceObjects(g, cmap, !!this.host.get("wireframe"), levels, fg);
       const path = this.pts3.length ? pathObjects(this.pts3, pathColor(cmap)) : [];
-      this.scene.setContent([...objs, ...path]);
+      this.scene.setContent([...objs, ...connectionObjects(p, g, log, ref), ...path]);
       this.scene.setAxes({
         a: g.a, b: g.b, aTicks: linearTicks(g.a, 4), bTicks: linearTicks(g.b, 4),
         z: { min: g.scaled.min, max: g.scaled.max, ticks: this.zTicks, title: shortTitle(p, log) }, fg, oneD: false,
@@ -467,6 +469,7 @@ export class PanelView implements GLClient {
     const levels = this.host.get("contours") && g.nB > 1 ? contourValues(this.zTicks, g.scaled.min, g.scaled.max) : null;
     draw2d(ctx, g, fr.f, fr.xt, fr.yt, { cmap, contours: levels, fg, scale, heat: this.heat });
     const labels = [...fr.labels];
+    if (g.nB > 1) drawConnection2d(ctx, this.data, fr.f, scale);
     if (this.table.length >= 2 * TRAJ_COLS) {
       this.pts2 = path2d(this.table, g, fr.f, log, this.data.energy_reference ?? 0);
       drawPath2d(ctx, this.pts2, pathColor(cmap), scale, fr.f);

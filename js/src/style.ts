@@ -83,6 +83,12 @@ export const CSS = `
 .plw-unknown { font: inherit; }
 .plw-solution, .plw-history canvas { display: block; }
 .plw-history { flex: 2 1 260px; min-width: 0; }
+.plw-diag { margin-top: 8px; }
+.plw-diag-head { font-weight: 600; font-size: 13px; }
+.plw-diag-summary, .plw-diag-readout { font-size: 12px; margin: 2px 0; }
+.plw-diag-plots { display: block; }
+.plw-diag-legend { font-size: 12px; display: flex; gap: 14px; }
+.plw-diag-swatch { display: inline-block; width: 16px; height: 3px; margin-right: 5px; vertical-align: middle; }
 
 .plw-status { display: flex; gap: 8px; align-items: center; min-height: 18px; margin-top: 6px; color: var(--plw-muted); }
 .plw-progress { width: 140px; }

@@ -6,9 +6,11 @@
 //   panel.ts     one panel                 scene.ts    3-D camera, axes; gl.ts the shared renderer
 //   surface.ts   surface, heatmap, 1-D     trajectory.ts  path, markers
 //   replay.ts    play/scrub, history       solution.ts    u_theta, exact, error
+//   diagnostics.ts plw.diagnose over training, its cursor at the replay's step
 //   statefile.ts MyST pages: the state from a file, checked against this version
 //   exportpng.ts Save PNG                  lib/layout/interp/plot2d.ts  pure helpers (vitest)
 import { Controls } from "./controls";
+import { Diagnostics } from "./diagnostics";
 import { composePng, download } from "./exportpng";
 import { Panels } from "./panels";
 import { PanelView } from "./panel";
@@ -64,6 +66,11 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   const body = el("div", "plw-body");
   const content = el("div", "plw-content");
   // what the solution panel shows: the replayed checkpoint, a clicked point, or a message about one
+  const diagnostics = new Diagnostics(state, { theme, firstRun: () => state.panels()[0]?.run ?? "" });
+  function showDiagnostics() {
+    const n = replay?.steps.length ?? 0;
+    diagnostics.show(n ? replay.steps[Math.min(n - 1, Math.max(0, Math.round(replay.position)))] : 0);
+  }
   let solutionMode: "replay" | "point" | "message" = "replay";
   const panels: Panels = new Panels(state, {
     theme,
@@ -100,6 +107,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     frame: () => {
       for (const v of panels.views) v.moveMarker(); // the pictures stay; only the markers move
       if (solutionMode === "replay") showSolution();
+      showDiagnostics();
     },
     selectedTable: () => panels.views[panels.selectedIndex]?.table ?? new Float32Array(0),
     selectedRun: () => state.panels()[panels.selectedIndex]?.run ?? "",
@@ -108,7 +116,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
   for (const ev of ["input", "click", "keydown"]) replay.el.addEventListener(ev, () => (solutionMode = "replay"), true);
   const bottom = el("div", "plw-bottom");
   bottom.append(solution.el, replay.historyEl);
-  content.append(panels.el, replay.el, bottom);
+  content.append(panels.el, replay.el, bottom, diagnostics.el);
   body.append(controls.el, content);
   const status = el("div", "plw-status");
   const progress = el("progress", "plw-progress") as HTMLProgressElement;
@@ -181,12 +189,14 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
       themeCache = null;
       solution.width = 0;
       replay.width = 0;
+      diagnostics.width = 0;
       updateChrome();
       panels.sync();
       controls.selected = panels.selectedIndex;
       controls.sync();
       replay.sync();
       showSolution();
+      showDiagnostics();
       const data = state.panelData() as { status?: string; compute_seconds?: number; serial?: number }[];
       const statuses = data.map((p) => p.status ?? "");
       // compute: each panel's kernel time for the grid drawn (benchmarks split latency into kernel and view)
@@ -239,6 +249,7 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     showSolution();
   });
   state.on("change:replay_reason", () => replay.sync());
+  state.on("change:diagnostics_data", showDiagnostics);
   state.on("change:solution", () => {
     solutionMode = "point";
     showSolution();
@@ -260,10 +271,12 @@ function render({ model, el: host }: { model: Model; el: HTMLElement }) {
     themeCache = null;
     solution.width = 0;
     replay.width = 0;
+    diagnostics.width = 0;
     updateChrome();
     panels.layoutColumns();
     replay.drawHistory();
     showSolution();
+    showDiagnostics();
   });
   ro.observe(root);
   updateChrome();

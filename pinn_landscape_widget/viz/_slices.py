@@ -21,6 +21,7 @@ from ._panels import SliceSettings
 from ._runs import trajectory_of, trajectory_steps_of
 
 DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
+CURVE_KIND = "curve"  # the plane of a connect() result (LandscapeWidget.show_connection)
 # columns of the trajectory table a panel carries, one row per recorded checkpoint
 TRAJECTORY_COLUMNS = ("alpha", "beta", "loss", "offplane", "step")
 
@@ -41,6 +42,7 @@ class SliceComputer:
         self.cost_per_point: dict[tuple, float] = {}  # (run, formulation) -> seconds per grid point
         self.preview_subsample: int | float | None = None  # the previews' ``landscape(subsample=)``
         self._subsamplable: dict[tuple, bool] = {}
+        self.connections: dict[str, tuple] = {}  # run label -> (curve_directions, connect Dataset)
 
     def forget(self, label: str) -> None:
         """Drop everything computed for run ``label`` (it was replaced)."""
@@ -71,7 +73,14 @@ class SliceComputer:
         key = s.directions_key
         if key not in self.directions:
             run = self.runs[s.run]
-            if s.direction_kind == "random":
+            if s.direction_kind == CURVE_KIND:
+                if s.run not in self.connections:
+                    raise ValueError(
+                        f"direction_kind 'curve' needs a connection of run {s.run!r}: call "
+                        f"w.show_connection(plw.connect(runs[{s.run!r}], other_run)) first"
+                    )
+                d = self.connections[s.run][0]
+            elif s.direction_kind == "random":
                 d = random_directions(run, 2, seed=s.seed, normalization=s.normalization)
             elif s.direction_kind == "pca":
                 d = pca_directions(run, 2)
@@ -105,6 +114,11 @@ class SliceComputer:
         """The plane's centre: a recorded checkpoint, or None (the directions' own origin, else theta*)."""
         if s.checkpoint is None:
             return None
+        if s.direction_kind == CURVE_KIND:
+            raise ValueError(
+                f"a curve panel's plane is anchored at its connection's endpoint_a (run {s.run!r}'s trained "
+                f"parameters), so its checkpoint must be None, got {s.checkpoint}"
+            )
         traj = trajectory_of(self.runs[s.run])
         if traj is None:  # normalize_panels only lets a checkpoint through for a run that recorded some
             raise ValueError(f"run {s.run!r} recorded no trajectory, so it has no checkpoint {s.checkpoint}")
@@ -157,6 +171,23 @@ class SliceComputer:
                 self.trajectory_losses[key] = evaluate(run, traj, s.formulation)["loss"].double().numpy()
         steps = np.asarray(trajectory_steps_of(run), dtype=np.float64)
         return np.column_stack([ab[:, 0], ab[:, 1], self.trajectory_losses[key], off, steps])
+
+    def connection_tables(self, s: SliceSettings) -> dict[str, np.ndarray]:
+        """For a ``curve`` panel: the Bezier curve and the straight segment of its connection as [n, 5] tables
+        like the trajectory's (alpha, beta, loss under the panel's formulation, 0 off the plane, t). In the
+        plane of ``curve_directions`` the curve at t is (t^2, 2t(1-t)) and the segment (t, 0); the losses are
+        evaluated at the parameters the plane gives those coordinates, so the lines lie on the surface."""
+        dirs, cds = self.connections[s.run]
+        t = np.asarray(cds.t.values, dtype=np.float64)
+        D = torch.as_tensor(dirs.vectors)
+        origin = torch.as_tensor(dirs.origin).to(D.dtype)
+        out = {}
+        for name, (a, b) in (("curve", (t**2, 2 * t * (1 - t))), ("line", (t, np.zeros_like(t)))):
+            ab = torch.as_tensor(np.stack([a, b], 1), dtype=D.dtype)
+            with torch.no_grad():
+                loss = evaluate(self.runs[s.run], origin + ab @ D, s.formulation)["loss"].double().numpy()
+            out[name] = np.column_stack([a, b, loss, np.zeros_like(t), t])
+        return out
 
     def preview_resolution(self, s: SliceSettings, largest: int, budget_s: float) -> int:
         """Odd, 5..largest: as many points as ``budget_s`` buys at the last cost per point measured for

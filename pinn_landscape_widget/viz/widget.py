@@ -6,7 +6,8 @@ numbers start a computation in a worker thread; a newer request supersedes an ol
 at its next chunk and never drawn. A coarse preview arrives first, then the requested resolution. The
 training replay (``trajectory_step``) moves a marker along each run's recorded path while the solution
 panel shows u_theta at that checkpoint; its solutions are computed once per run and carried in the state,
-so saved pages replay with no kernel. Everything else (z scale, colormap, contours, views, camera) happens
+so saved pages replay with no kernel; so is the diagnostics view (``plw.diagnose`` of the first panel's run,
+``_diagnostics``), whose cursor follows the replay. Everything else (z scale, colormap, contours, views, camera) happens
 in the browser. Grids cross as float32 bytes, never as JSON lists, each panel's in a trait of its own
 (``panel_0`` ... ``panel_5``, see ``_slots``), so a change sends only what changed.
 
@@ -39,11 +40,12 @@ from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._diagnostics import diagnostics_payload
 from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
-from ._slices import DIRECTION_KINDS, SliceComputer, panel_payload, placeholder_payload
+from ._slices import CURVE_KIND, DIRECTION_KINDS, SliceComputer, f32, panel_payload, placeholder_payload
 from ._slots import SLOT_TRAITS, assign_slots
 from ._solution import ReplayBuilder, point_solution
 from .export import widget_to_html, widget_to_myst
@@ -120,7 +122,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     run); ``LandscapeWidget(runs, panels=[{"run": "strong", "direction_kind": "pca"}, ...])``; or
     ``LandscapeWidget(ds)`` for a precomputed Dataset (then it computes nothing). Python drives everything
     the controls do: ``w.panels``, ``w.seed``, ``w.zoom``, ``w.trajectory_step``, ``w.camera``,
-    ``w.save_png(path)``; ``w.datasets`` are the landscapes drawn and ``w.panel_data`` what each panel
+    ``w.save_png(path)``, ``w.show_connection(plw.connect(a, b))`` (a panel with the connecting curve drawn
+    on the surface); ``w.datasets`` are the landscapes drawn and ``w.panel_data`` what each panel
     draws (float32 grids as bytes, its status), which reaches the view one panel at a time: a change sends
     only what changed. Seed, normalization, resolution and zoom are shared by every panel, so panels compare
     on equal terms.
@@ -166,6 +169,17 @@ class LandscapeWidget(anywidget.AnyWidget):
         (``landscape(subsample=)``): an integer >= 1 per point set, or a fraction in (0, 1]; the status
         line says "on n of N points". Runs whose loss cannot be subsampled (``from_model`` with a user's
         loss) keep full previews; the full grid is always exact. Default None: every point.
+    diagnostics : bool or None, default False
+        The diagnostics view below the replay: ``plw.diagnose`` of the first panel's run at up to 24 of its
+        checkpoints (evenly spaced, first and last kept), drawn as small log-scale plots per loss term (loss,
+        gradient norm, gradient imbalance, top Hessian eigenvalue, NTK trace and condition number) whose
+        cursor follows the replay, with ``diagnose``'s summary; computed after the grids and the replay and
+        carried in saved pages (trait ``diagnostics_data``). Off by default: it takes seconds of the worker
+        thread that new slices would wait behind. None: on when the run recorded at least 2
+        checkpoints and the series costs at most 6 s, measured on one checkpoint: first with the Hessian
+        and, for networks of at most 1000 parameters, the NTK; then without the NTK; then gradients only;
+        off (saying why) when even that is dearer. True: always, with the Hessian (and the NTK for
+        networks of at most 1000 parameters). False (the default): off.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
         ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
@@ -177,7 +191,7 @@ class LandscapeWidget(anywidget.AnyWidget):
     ------
     ValueError
         If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
-        run's losses, or ``preview_subsample`` is out of range.
+        run's losses, ``preview_subsample`` is out of range, or ``diagnostics`` is not None, True or False.
     traitlets.TraitError
         If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
         ``normalization`` or a trait in ``kwargs``) has a value that is not allowed; the message names
@@ -279,6 +293,14 @@ class LandscapeWidget(anywidget.AnyWidget):
     )
     replay = _sync(traitlets.Dict({}, help="dict (read-only): per run its checkpoints' solutions and loss history"))
     replay_reason = _sync(traitlets.Unicode("", help="str (read-only): why the replay is off; '' when it is on"))
+    diagnostics_data = _sync(
+        traitlets.Dict(
+            {},
+            help="dict (read-only): the diagnostics view of the first panel's run: 'steps', 'terms', 'series' "
+            "(float32 bytes [step, term] per quantity of plw.diagnose), 'titles', 'summary', 'settings'; or "
+            "'reason' why there is none; {} while computing",
+        )
+    )
 
     # ---- inspection ---------------------------------------------------------------------------------------
     selected_point = _sync(
@@ -312,6 +334,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         compare: bool | None = None,
         compute: bool = True,
         preview_subsample: int | float | None = None,
+        diagnostics: bool | None = False,
         **kwargs,
     ):
         self._runs: dict = {}
@@ -323,7 +346,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._static_ds: xr.Dataset | None = None
         self._syncing = False  # panels[0] and its alias traits are being made to agree
         self._png_requests: dict[str, tuple[Future, pathlib.Path]] = {}
-        self.last_future = None
+        self.last_future: Future | None = None
         self._background: Future | None = None  # training that will replace runs (plw.explore)
         self._has_view = False  # a view answered our liveness check: it will report when it has drawn
         # the view reports the highest preview serial it has drawn; the full grids wait for the previews'
@@ -331,6 +354,9 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._drawn_serial = 0
         self._preview_serial = 0
         self._ready = False  # no computation while the constructor sets the controls
+        if diagnostics is not None and not isinstance(diagnostics, bool):
+            raise ValueError(f"diagnostics must be None (automatic), True or False, got {diagnostics!r}")
+        self._diagnostics_mode = diagnostics
         unknown = [k for k in kwargs if not self.has_trait(k)]
         if unknown:
             raise TypeError(
@@ -674,6 +700,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             for s in [s for s in self._payloads if s.run == label]:
                 del self._payloads[s]
             self.replay = {k: v for k, v in self.replay.items() if k != label}
+            if self.diagnostics_data.get("run") == label:
+                self.diagnostics_data = {}
             self.runs_info = {**self.runs_info, label: _run_info(new)}
         return self.request()
 
@@ -697,7 +725,9 @@ class LandscapeWidget(anywidget.AnyWidget):
                         self._set_status("computing", s, k, len(todo), preview=False)
                         ds = self._computer.compute(s, self._progress_hook(rid, k, len(todo)))
                         table = self._computer.trajectory_table(s, ds)
-                        payload = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+                        payload = self._with_connection(
+                            panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1), s
+                        )
                         self._payloads[s] = payload
                         if k == len(todo) - 1:
                             last = (s, payload)
@@ -715,6 +745,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             except Exception as exc:  # noqa: BLE001 - the grids are drawn; only the replay is missing
                 _LOG.warning("the training replay was not built (%s: %s)", type(exc).__name__, exc)
                 self.replay_reason = f"no replay: computing it failed ({type(exc).__name__}: {exc})"
+            if not self._stale(rid):
+                self._build_diagnostics(specs[0].run)
             return self.datasets[0] if not errors else None
         except _Superseded:
             return None
@@ -825,13 +857,133 @@ class LandscapeWidget(anywidget.AnyWidget):
             with self._lock:
                 self.replay = {**self.replay, label: payload}
 
+    def _build_diagnostics(self, label: str):
+        """The diagnostics view of run ``label`` (``plw.diagnose``), once per run, after the replay."""
+        if self.diagnostics_data.get("run") == label:
+            return
+        try:
+            payload = diagnostics_payload(self._runs[label], label, self._diagnostics_mode)
+        except Exception as exc:  # noqa: BLE001 - the view says why; the landscape is unaffected
+            _LOG.warning("the diagnostics were not computed (%s: %s)", type(exc).__name__, exc)
+            payload = {"run": label, "reason": f"no diagnostics: computing them failed ({type(exc).__name__}: {exc})"}
+        with self._lock:
+            self.diagnostics_data = payload
+
     def _cached(self, s: SliceSettings) -> dict:
         """The payload for ``s``, computed now if need be (for precompute, not for the live view)."""
         if s not in self._payloads:
             ds = self._computer.compute(s)
             table = self._computer.trajectory_table(s, ds)
-            self._payloads[s] = panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1)
+            self._payloads[s] = self._with_connection(
+                panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1), s
+            )
         return self._payloads[s]
+
+    def _with_connection(self, payload: dict, s: SliceSettings) -> dict:
+        """A ``curve`` panel's payload with its connection: the Bezier curve and the straight segment as
+        tables like the trajectory's (float32 bytes), and the barrier heights in the caption."""
+        if s.direction_kind != CURVE_KIND:
+            return payload
+        tables = self._computer.connection_tables(s)
+        cds = self._computer.connections[s.run][1]
+        other = cds.attrs.get("plw_run_b", "the other run")
+        caption = (  # short: it is a note over the panel's foot (the title names the loss)
+            f"{s.run} to {other}: magenta curve, barrier {cds.attrs['barrier_curve']:.3g}; white segment, "
+            f"{cds.attrs['barrier_line']:.3g}"
+        )
+        return {
+            **payload,
+            "title": f"{payload['title']}; barrier curve {cds.attrs['barrier_curve']:.3g}, "
+            f"segment {cds.attrs['barrier_line']:.3g}",
+            "connection": {"curve": f32(tables["curve"]), "line": f32(tables["line"]), "caption": caption},
+        }
+
+    def show_connection(self, connect_ds: xr.Dataset, *, panel: int | None = None) -> Future:
+        """Draw the connection of two of the widget's runs (``plw.connect``) on a landscape: a panel whose
+        plane holds both minima and the trained Bezier curve (``plw.curve_directions``), with the curve and
+        the straight segment drawn on the surface and the barrier heights in the caption.
+
+        A method rather than a constructor argument: the curve is trained by ``plw.connect`` (seconds to
+        minutes), which the widget does not redo; the Dataset it returns is what is drawn, so one trained
+        connection serves a notebook, a saved page and a NetCDF file alike. The panel is
+        ``{"run": a, "direction_kind": "curve"}`` (a the run at ``endpoint_a``); it draws run a's loss
+        over the plane with origin w1 = (0, 0), w2 = (1, 0) and the control point at (0, 1) (axes neither
+        orthogonal nor of equal length: see ``curve_directions``), the curve at (t^2, 2t(1-t)) and the
+        segment at (t, 0), each point at its loss under the panel's formulation.
+
+        Parameters
+        ----------
+        connect_ds : xarray.Dataset
+            What ``plw.connect(run_a, run_b)`` returned, for two of the widget's runs (matched by their
+            parameters).
+        panel : int or None
+            The panel to show it in (0-based, replacing that panel's settings); default None: a new panel
+            after the others (the last one is replaced when there are already 6).
+
+        Returns
+        -------
+        concurrent.futures.Future
+            The computation of the panels (as ``request()``).
+
+        Raises
+        ------
+        ValueError
+            If ``connect_ds`` is not a ``plw.connect`` result, its endpoints are not two of the widget's
+            runs, or ``panel`` is out of range.
+        """
+        from ..analysis.connectivity import curve_directions
+
+        if not self._runs:
+            raise ValueError("show_connection needs the widget's runs; a widget made from a Dataset has none")
+        need = ("endpoint_a", "endpoint_b", "control_point", "loss_curve")
+        if not isinstance(connect_ds, xr.Dataset) or any(k not in connect_ds for k in need):
+            raise ValueError(
+                f"connect_ds must be the Dataset returned by plw.connect(run_a, run_b) (with {list(need)}), "
+                f"got {type(connect_ds).__name__}"
+            )
+
+        def match(name: str) -> str | None:
+            w = torch.as_tensor(connect_ds[name].values, dtype=torch.float64)
+            for label, run in self._runs.items():
+                p = torch.as_tensor(run.params).detach().to(torch.float64).flatten().cpu()
+                if p.shape == w.shape and torch.allclose(p, w, rtol=1e-6, atol=1e-7):
+                    return label
+            return None
+
+        a, b = match("endpoint_a"), match("endpoint_b")
+        if a is None or b is None:
+            which = " and ".join(n for n, m in (("endpoint_a", a), ("endpoint_b", b)) if m is None)
+            raise ValueError(
+                f"connect_ds must connect two of the widget's runs {list(self._runs)}, but its {which} "
+                f"matches none of their trained parameters (was it made from other runs?)"
+            )
+        n = len(self.panels)
+        if panel is not None and (isinstance(panel, bool) or not isinstance(panel, int) or not 0 <= panel < n):
+            raise ValueError(f"panel must be None or an integer in [0, {n - 1}], got {panel!r}")
+        dirs = curve_directions(connect_ds, self._runs[a])
+        cds = connect_ds.copy()
+        cds.attrs["plw_run_b"] = b
+        with self._lock:
+            self._latest += 1  # what was computed for an earlier connection of this run is stale
+            self._computer.connections[a] = (dirs, cds)
+            self._computer.directions.pop((a, CURVE_KIND, "", 0), None)
+            for s in [s for s in self._payloads if s.run == a and s.direction_kind == CURVE_KIND]:
+                del self._payloads[s]
+            for s in [s for s in self._computer.grids if s.run == a and s.direction_kind == CURVE_KIND]:
+                del self._computer.grids[s]
+        if CURVE_KIND not in self.direction_kinds:
+            self.direction_kinds = [*self.direction_kinds, CURVE_KIND]
+        entry: dict = {"run": a, "formulation": str(connect_ds.attrs.get("formulation")), "direction_kind": CURVE_KIND}
+        if entry["formulation"] not in formulations_of(self._runs[a]):
+            entry["formulation"] = None
+        panels = [dict(p) for p in self.panels]
+        if panel is None:
+            panels = [*panels, entry] if n < 6 else [*panels[:5], entry]
+        else:
+            panels[panel] = entry
+        before = self.last_future
+        self.panels = panels  # starts the computation when the panels changed
+        return self.last_future if self.last_future is not before and self.last_future is not None else self.request()
 
     def _precomputed_slices(self, choices) -> tuple[dict, list[str]]:
         """Every combination of the named choices' values for every panel (other fields as the panel has
@@ -850,6 +1002,8 @@ class LandscapeWidget(anywidget.AnyWidget):
             labels = list(self._runs) if "run_label" in choices else [p["run"]]
             kinds = list(self.direction_kinds) if "direction_kind" in choices else [p["direction_kind"]]
             for label, kind in itertools.product(labels, kinds):
+                if kind == CURVE_KIND and label not in self._computer.connections:
+                    continue  # a run without a connection has no curve plane
                 forms = formulations_of(self._runs[label])
                 if "formulation" not in choices:
                     own = self.runs_info[label]["formulation"]
@@ -891,6 +1045,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     def _ensure_replays(self, labels):
         self._settle()
         self._build_replays(None, labels, wait=True)
+        if self.panels:
+            self._build_diagnostics(self.panels[0]["run"])
 
     def export_state(self, precompute=("direction_kind", "formulation")) -> dict:
         """The widget's state as a page without a kernel needs it (``to_html`` and Jupyter Book pages use it).

@@ -20,6 +20,9 @@ MIN_BUDGET = 2**20
 # backward: activations, their derivatives, the adjoints and the loss's graph), in elements; measured on a
 # 2-100x5-1 tanh MLP at 16,896 points: 8.5 (float64, torch passes) and 8.7 (float32, C passes).
 HESSIAN_ELEMENTS_PER_UNIT = 10
+# ... plus a part that does not grow with the points (allocator arenas of the threads, the C passes' scratch):
+# the growth was 447 MB at 4,608 points and 1,235 MB at 16,896 (float32), a line through ~175 MB at zero
+HESSIAN_FIXED_BYTES = 192 * 2**20
 
 
 class MemoryBudgetError(ValueError):
@@ -68,7 +71,7 @@ def hessian_state_bytes(objective: LossObjective) -> int | None:
     rows += sum(c.x.shape[0] * c.spec.n_channels for c in objective.conditions)
     units = objective.net.width * objective.net.depth * getattr(objective.net, "out_dim", 1)
     item = torch.finfo(objective.dtype).bits // 8
-    return HESSIAN_ELEMENTS_PER_UNIT * rows * units * item + 8 * objective.n_params * item
+    return HESSIAN_ELEMENTS_PER_UNIT * rows * units * item + 8 * objective.n_params * item + HESSIAN_FIXED_BYTES
 
 
 def check_hessian_budget(objective: LossObjective, budget) -> int:

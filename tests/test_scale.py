@@ -63,11 +63,11 @@ def peak_growth(setup: str, op: str) -> dict:
     ``op``'s last line stored in ``out``."""
     code = (
         BOX
+        + "torch.set_num_threads(2)  # before the setup: budgets count the threads\n"
         + textwrap.dedent(setup)
         + textwrap.dedent(
             """
         import json
-        torch.set_num_threads(2)
         def status_bytes(key):
             with open("/proc/self/status") as f:
                 return 1024 * int(next(line.split()[1] for line in f if line.startswith(key + ":")))

@@ -153,7 +153,7 @@ def test_a_hessian_of_a_users_loss_cannot_be_budgeted_and_says_so():
 
 @pytest.mark.slow
 def test_grid_peak_memory_stays_within_its_budget_on_the_torch_path():
-    """float64 at 4,608 loss points on a 2-100x3-1 network: the torch kernels' activations, ~80 MB a point."""
+    """float64 at 4,352 loss points on a 2-100x3-1 network: the torch kernels' activations, ~100 MB a point."""
     setup = """
     torch.manual_seed(0)
     run = plw.train(box_problem(64), "strong", width=100, depth=3, steps=0, progress=False, dtype=torch.float64)
@@ -173,7 +173,7 @@ def test_grid_peak_memory_stays_within_its_budget_on_the_torch_path():
 
 @pytest.mark.slow
 def test_hessian_peak_memory_stays_within_a_tight_budget():
-    """The R-operator at 4,608 loss points of a 2-100x5-1 network in float32 (~330 MB): the smallest budget
+    """The R-operator at 4,352 loss points of a 2-100x5-1 network in float32 (~430 MB held): the smallest budget
     the prediction accepts for 30 Lanczos steps holds the whole eigenpair computation."""
     setup = """
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ MIN_BUDGET = 2**20
 # 2-100x5-1 tanh MLP at 16,896 points: 8.5 (float64, torch passes) and 8.7 (float32, C passes).
 HESSIAN_ELEMENTS_PER_UNIT = 10
 # ... plus a part that does not grow with the points (allocator arenas of the threads, the C passes' scratch):
-# the growth was 447 MB at 4,608 points and 1,235 MB at 16,896 (float32), a line through ~175 MB at zero
+# the growth was 447 MB at 4,352 points and 1,235 MB at 16,896 (float32), a line through ~175 MB at zero
 HESSIAN_FIXED_BYTES = 192 * 2**20
 
 

@@ -48,7 +48,7 @@ TOPICS = {
         "list_formulations",
     ],
     "Training and runs": ["train", "TrainResult", "MLP", "from_model", "Recorder", "adapters", "solution_snapshot"],
-    "Evaluating the loss": ["evaluate"],
+    "Evaluating the loss": ["evaluate", "MemoryBudgetError"],
     "Threads": ["set_threads", "get_threads"],
     "Directions": [
         "Directions",

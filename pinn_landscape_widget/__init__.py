@@ -27,6 +27,7 @@ from .analysis.metrics import compare_landscapes, curvature_map, roughness_index
 from .analysis.sweep import landscape_sweep
 from .engine._threads import get_threads, set_threads
 from .engine.evaluation import evaluate
+from .engine.memory import MemoryBudgetError
 from .engine.mlp import MLP
 from .models.custom import from_model
 from .models.recorder import Recorder
@@ -71,6 +72,7 @@ __all__ = [
     "MLP",
     "Directions",
     "HessianOperator",
+    "MemoryBudgetError",
     "LandscapeWidget",
     "Problem",
     "Recorder",

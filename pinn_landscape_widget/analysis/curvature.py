@@ -20,6 +20,7 @@ import xarray as xr
 
 from .._checks import check_choice, check_int, check_positive, renamed_arguments, resolve_dtype
 from ..engine._threads import few_threads_per_op, run_parts, threads_for_work, workers_for
+from ..engine.memory import MemoryBudgetError, check_budget, check_hessian_budget, lanczos_steps_for_budget
 from ..engine.objective import Objective
 from ..engine.protocols import CurvatureOperator, Run
 from . import _rop
@@ -70,12 +71,18 @@ class HessianOperator:
     dtype : torch.dtype or None
         Default ``None``: float64 where the loss can run in it, else the run's dtype (a float64 request on a
         loss holding float32 tensors is a ValueError naming them).
+    memory_budget : int or None
+        Bytes (>= 1 MiB) the operator may hold (its activations, adjoints and the loss's graph at every
+        point), predicted before anything is allocated; ``budget_left`` keeps what remains. Only for the
+        package's own losses on its MLP (a user's loss cannot be predicted: a ValueError). Default ``None``:
+        no check.
 
     Raises
     ------
     ValueError
         An unknown term or formulation, a params vector of the wrong shape, or a dtype the loss cannot run
-        in (named with what is allowed).
+        in (named with what is allowed); ``MemoryBudgetError`` (a ValueError) when the operator needs more
+        than ``memory_budget``, with the bytes it needs.
     """
 
     MIN_POINTS_PER_PART = 64
@@ -90,8 +97,11 @@ class HessianOperator:
         formulation: str | None = None,
         device=None,
         dtype=None,
+        memory_budget: int | None = None,
     ):
         self.objective = obj = run.objective(formulation, device, curvature_dtype(run, dtype))
+        # bytes of memory_budget the operator leaves to what uses it (Lanczos bases); None: no budget
+        self.budget_left = None if memory_budget is None else check_hessian_budget(obj, memory_budget)
         if term is not None:
             check_choice("term", term, obj.term_names)
         self.term = term
@@ -319,6 +329,7 @@ def hessian_eigenpairs(
     device=None,
     dtype=None,
     operator: CurvatureOperator | None = None,
+    memory_budget: int | None = None,
 ) -> xr.Dataset:
     """Extreme eigenpairs of the loss Hessian, by Lanczos with full reorthogonalization.
 
@@ -352,6 +363,11 @@ def hessian_eigenpairs(
         Default ``None``: float64 where the loss can run in it, else the run's dtype.
     operator : HessianOperator or None
         Reuse an operator already built (its params, term, formulation, device and dtype win).
+    memory_budget : int or None
+        Bytes (>= 1 MiB) the operator and the Lanczos basis (with its stored products) may hold together,
+        predicted before anything is allocated (with ``operator``: the basis alone); ``max_steps`` is capped
+        at the steps that fit. Too small a budget is a ``MemoryBudgetError`` (a ValueError) naming it and the
+        bytes needed. Default ``None``: no check.
 
     Returns
     -------
@@ -365,7 +381,7 @@ def hessian_eigenpairs(
         A bad argument (named with its value and what is allowed).
     """
     op: CurvatureOperator = operator or HessianOperator(
-        run, params, term, formulation=formulation, device=device, dtype=dtype
+        run, params, term, formulation=formulation, device=device, dtype=dtype, memory_budget=memory_budget
     )
     P = op.n
     which = check_choice("which", which, WHICH)
@@ -373,6 +389,9 @@ def hessian_eigenpairs(
     k = check_int("n", n, 1, P // per_end)
     tol = default_tol(op.dtype) if tol is None else check_positive("tol", tol)
     max_steps = min(P, 600) if max_steps is None else min(P, check_int("max_steps", max_steps, 1))
+    if memory_budget is not None:
+        left = check_budget(memory_budget) if operator is not None else op.budget_left  # type: ignore[attr-defined]
+        max_steps = _steps_in_budget(memory_budget, left, P, op.dtype, max_steps, k * per_end + 2, True)
     with op.parallel():  # every product of this Lanczos run at the lowered thread count
         v0 = _start_vector(P, seed, op.device, op.dtype)
         lz = Lanczos(op.matvec, v0, max_steps, keep_products=True)
@@ -433,6 +452,20 @@ def hessian_eigenpairs(
     return ds
 
 
+def _steps_in_budget(budget, left, n_params, dtype, steps, need, keep_products, name="max_steps") -> int:
+    """``steps`` Lanczos steps capped at what fits the ``left`` bytes of ``memory_budget``; a
+    MemoryBudgetError when fewer than ``need`` steps fit."""
+    fit = lanczos_steps_for_budget(n_params, dtype, left, keep_products)
+    if fit < need:
+        per_step = max(1, (2 if keep_products else 1) * n_params * (torch.finfo(dtype).bits // 8) * 3 // 2)
+        raise MemoryBudgetError(
+            f"memory_budget={budget} bytes leaves {left} bytes for the Lanczos basis after the Hessian operator: "
+            f"{fit} steps of {per_step} bytes fit, {need} are needed ({name}). Raise memory_budget by at least "
+            f"{(need - fit) * per_step}, or pass dtype=torch.float32"
+        )
+    return min(steps, fit)
+
+
 def hutchinson_trace(op: CurvatureOperator, n_samples: int = 100, seed: int = 0) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) with Rademacher probes: (estimate, standard error)."""
     n_samples = check_int("n_samples", n_samples, 2)
@@ -479,6 +512,7 @@ def hessian_spectrum(
     seed: int = 0,
     device=None,
     dtype=None,
+    memory_budget: int | None = None,
 ) -> xr.Dataset:
     """The Hessian's eigenvalue density, extremes, condition number and trace.
 
@@ -511,6 +545,10 @@ def hessian_spectrum(
         Default ``None``: the run's device.
     dtype : torch.dtype or None
         Default ``None``: float64 where the loss can run in it, else the run's dtype.
+    memory_budget : int or None
+        Bytes (>= 1 MiB) the operator and the Lanczos bases may hold together, predicted before anything is
+        allocated (see ``HessianOperator``); the extremes' Lanczos run is capped at the steps that fit.
+        Default ``None``: no check.
 
     Returns
     -------
@@ -524,9 +562,16 @@ def hessian_spectrum(
     ValueError
         A bad argument (named with its value and what is allowed).
     """
-    op = HessianOperator(run, params, term, formulation=formulation, device=device, dtype=dtype)
+    op = HessianOperator(
+        run, params, term, formulation=formulation, device=device, dtype=dtype, memory_budget=memory_budget
+    )
+    ends_steps = None
+    if memory_budget is not None:
+        assert op.budget_left is not None
+        _steps_in_budget(memory_budget, op.budget_left, op.n, op.dtype, n_steps, n_steps, False, "n_steps")
+        ends_steps = _steps_in_budget(memory_budget, op.budget_left, op.n, op.dtype, min(op.n, 600), 4, True)
     with op.parallel():
-        ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed)
+        ends = hessian_eigenpairs(run, 1, "both", operator=op, seed=seed, max_steps=ends_steps)
         lam_max, lam_min = float(ends.eigenvalue[0]), float(ends.eigenvalue[1])
         nodes, weights = slq(op, n_vectors, n_steps, seed)
         trace, trace_se = hutchinson_trace(op, n_trace_samples, seed + 1)

@@ -109,8 +109,11 @@ def landscape(
     chunk_size : int or None
         Parameter points per batch (>= 1); default as many as fit ``memory_budget``.
     memory_budget : int or None
-        Bytes (>= 1 MiB) a chunk may use; default a size that stays in the CPU's cache, or 40 % of a GPU's
-        free memory.
+        Bytes (>= 1 MiB) the grid's evaluation may hold at once, all chunks in flight together (one per
+        worker thread on a CPU; per worker process with ``client``), on top of what the run holds; the
+        chunks are sized to fit it. A budget too small for one parameter point per thread is a
+        ``MemoryBudgetError`` (a ValueError) saying the bytes a point needs. Default ``None``: chunks that
+        stay in the CPU's cache, or 40 % of a GPU's free memory. ``curvature`` is not counted.
     progress : bool or None
         A progress bar; default ``None``: one in a notebook or on a terminal.
     center : torch.Tensor or None
@@ -156,7 +159,8 @@ def landscape(
     ------
     ValueError
         A bad argument (named in the message with what is allowed); ``subsample`` with an opaque user loss
-        or with ``client``; ``parallel="processes"`` for the package's own objectives.
+        or with ``client``, or one that keeps every point; ``parallel="processes"`` for the package's own
+        objectives; ``memory_budget`` below what one parameter point needs (``MemoryBudgetError``).
     LossFailed
         A user's loss raised in a worker process.
     """
@@ -181,6 +185,17 @@ def landscape(
         seed = check_int("subsample_seed", subsample_seed, 0, 2**63 - 1)
         check_choice("subsample_error", subsample_error, ("subset", "full"))
         obj = obj.subsample(subsample, seed, subsample_error)
+        kept = {k: v for k, v in (obj.subsample_points or {}).items() if k != "rel_l2_error"}
+        if (
+            kept
+            and all(n == n_all for n, n_all in kept.values())
+            and not (isinstance(subsample, float) and subsample == 1.0)
+        ):
+            largest, (_, n_max) = max(kept.items(), key=lambda kv: kv[1][1])
+            raise ValueError(
+                f"subsample={subsample!r} keeps every point (the largest point set, {largest!r}, has {n_max}): "
+                f"use an integer below {n_max}, a fraction below 1, or subsample=None for the full loss"
+            )
 
     if center is None:
         center = dirs.origin if dirs.origin is not None else run.params

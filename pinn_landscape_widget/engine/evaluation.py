@@ -18,6 +18,7 @@ import torch
 from .._checks import check_choice, check_int
 from . import _processes
 from ._threads import few_threads_per_op, run_parts, workers_for
+from .memory import grid_chunk_for_budget
 from .mlp import reused_buffers
 from .protocols import LossObjective, Run, as_run
 
@@ -53,12 +54,13 @@ def process_safe(objective: LossObjective) -> bool:
 def chunk_size_for(
     objective: LossObjective, n_points: int, chunk_size: int | None = None, memory_budget: int | None = None
 ) -> int:
-    """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget."""
+    """Points per chunk: ``chunk_size`` if given, else as many as fit the memory budget (a budget that
+    cannot hold one point of the concurrent chunks is a ``MemoryBudgetError``, see ``engine.memory``)."""
     if chunk_size is not None:
         return check_int("chunk_size", chunk_size, 1)
     if memory_budget is not None:
-        budget = check_int("memory_budget", memory_budget, 2**20)
-    elif objective.device.type == "cuda":
+        return grid_chunk_for_budget(objective, n_points, memory_budget)
+    if objective.device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(objective.device)
         budget = max(DEFAULT_MEMORY_BUDGET, int(0.4 * free))
     else:

@@ -247,22 +247,28 @@ def test_201_grid_of_reference_workload_stays_under_2_gib(tmp_path):
 
 
 @pytest.mark.slow
-def test_poisson2d_10k_points_201_grid_stays_within_the_memory_budget(budget_mib=128, limit_gib=1.0):
-    """Peak RSS of a fresh process: torch itself (~0.4 GiB) plus about one chunk's activations."""
+def test_poisson2d_10k_points_201_grid_stays_within_the_memory_budget(budget_mib=128, overhead_mib=256):
+    """In a fresh process, the landscape raises the peak RSS by at most its budget plus a fixed overhead (the
+    grid's chunks, the engine's buffers, the result); measured from the peak before the call (torch, the
+    training), so what the process held before does not count."""
     code = (
         "import resource, torch, pinn_landscape_widget as plw\n"
         "torch.set_num_threads(2)\n"
         "run = plw.train('poisson2d', 'strong', width=8, depth=2, steps=2, progress=False,\n"
         "                coefficients=dict(n_points=10_000))\n"
         "assert run.problem.quadrature()[0].shape[0] == 10_000\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"ds = plw.landscape(run, resolution=201, progress=False, memory_budget={budget_mib} * 2**20)\n"
         "assert ds.loss.shape == (201, 201) and ds.attrs['chunk_size'] >= 1\n"
-        "print(ds.attrs['chunk_size'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "print(ds.attrs['chunk_size'], before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
-    chunk, peak_kib = map(int, proc.stdout.split()[-2:])
-    assert peak_kib < limit_gib * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB with chunk {chunk}"
+    chunk, before_kib, peak_kib = map(int, proc.stdout.split()[-3:])
+    growth_mib = (peak_kib - before_kib) / 2**10
+    assert growth_mib < budget_mib + overhead_mib, (
+        f"peak RSS grew {growth_mib:.0f} MiB (from {before_kib / 2**20:.2f} GiB) with chunk {chunk}; {proc.stderr}"
+    )
 
 
 @pytest.mark.slow

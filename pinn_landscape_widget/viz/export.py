@@ -26,6 +26,8 @@ from pathlib import Path
 from .._version import __version__
 from ._assets import WIDGET_ESM, embed_script_text
 
+CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title><link rel="icon" href="data:,">
@@ -180,8 +182,6 @@ def _check_static_files(root: Path, rel: str) -> None:
 
 def _check_precompute(precompute) -> None:
     """A ValueError naming ``precompute`` unless it is None or names of choices a page can switch."""
-    from .widget import CHOICE_TRAITS  # here, not at the top: widget.py imports this module
-
     names = (precompute,) if isinstance(precompute, str) else precompute
     if precompute is not None and (
         not isinstance(names, (list, tuple)) or not all(isinstance(c, str) and c in CHOICE_TRAITS for c in names)

@@ -48,7 +48,7 @@ from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_
 from ._slices import CURVE_KIND, DIRECTION_KINDS, SliceComputer, f32, panel_payload, placeholder_payload
 from ._slots import SLOT_TRAITS, assign_slots
 from ._solution import ReplayBuilder, point_solution
-from .export import widget_to_html, widget_to_myst
+from .export import CHOICE_TRAITS, widget_to_html, widget_to_myst
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ PREVIEW_DRAW_WAIT_S = 0.3  # at most this long the full grids wait for the view 
 # browser (headless Chromium, remote desktops) that took a core from the kernel: at 0.1 s a 41 x 41 grid
 # computed in 1.4 s instead of 1.1 s (benchmarks/bench_widget_latency.py --progress-interval 0.1).
 PROGRESS_INTERVAL_S = 0.4
-CHOICE_TRAITS = ("run_label", "direction_kind", "formulation")  # what a page without a kernel can switch
 # the traits a constructor's **kwargs usually set (any trait may be)
 _LOOK_TRAITS = (
     "title",

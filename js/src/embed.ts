@@ -12,6 +12,8 @@
 // nbconvert exporter): the widget shows it when the browser cannot draw in 3-D. Views of other widget
 // libraries are left alone.
 
+import { KernelFreeModel } from "./kernelfree";
+
 type Buffer = { path: (string | number)[]; data: string; encoding?: "base64" | "hex" };
 type SavedModel = {
   model_name: string;
@@ -19,7 +21,6 @@ type SavedModel = {
   state: Record<string, unknown>;
   buffers?: Buffer[];
 };
-type Handler = (...args: unknown[]) => void;
 
 const STATE_TYPE = "application/vnd.jupyter.widget-state+json";
 const VIEW_TYPE = "application/vnd.jupyter.widget-view+json";
@@ -48,28 +49,6 @@ export function restoreState(saved: SavedModel): Record<string, unknown> {
   return state;
 }
 
-/** A model with no kernel: settings made in the view are kept and announced, and go nowhere else. */
-class SavedStateModel {
-  private handlers: Record<string, Handler[]> = {};
-  constructor(private state: Record<string, unknown>) {}
-  get(name: string): unknown {
-    return this.state[name];
-  }
-  set(name: string, value: unknown) {
-    this.state[name] = value;
-    for (const f of this.handlers[`change:${name}`] ?? []) f();
-  }
-  on(event: string, f: Handler) {
-    (this.handlers[event] ??= []).push(f);
-  }
-  off(event?: string, f?: Handler) {
-    if (!event) this.handlers = {};
-    else if (!f) delete this.handlers[event];
-    else this.handlers[event] = (this.handlers[event] ?? []).filter((g) => g !== f);
-  }
-  save_changes() {}
-}
-
 const esmCache = new Map<string, Promise<any>>();
 
 function loadEsm(esm: string): Promise<any> {
@@ -90,12 +69,12 @@ export function savedPicture(view: Record<string, unknown>): string {
 /** Draw one view; false when it is not an anywidget view this script can draw. Views of one model id share
  * one model (made on the first). */
 async function renderView(script: HTMLScriptElement, models: Record<string, SavedModel>,
-  made: Map<string, SavedStateModel>): Promise<boolean> {
+  made: Map<string, KernelFreeModel>): Promise<boolean> {
   const view = JSON.parse(script.textContent || "{}");
   const id = view.model_id;
   const saved = models[id];
   if (!saved || saved.model_module !== "anywidget" || typeof saved.state?._esm !== "string") return false;
-  const model = made.get(id) ?? new SavedStateModel(restoreState(saved));
+  const model = made.get(id) ?? new KernelFreeModel(restoreState(saved));
   const first = !made.has(id);
   made.set(id, model);
   const state = saved.state;
@@ -127,7 +106,7 @@ export async function renderSavedWidgets(doc: Document = document): Promise<numb
     }
   }
   let drawn = 0;
-  const made = new Map<string, SavedStateModel>();
+  const made = new Map<string, KernelFreeModel>();
   for (const s of Array.from(doc.querySelectorAll<HTMLScriptElement>(`script[type="${VIEW_TYPE}"]`))) {
     if (s.dataset.plwRendered) continue;
     s.dataset.plwRendered = "1";

@@ -10,6 +10,7 @@
 // A relative plw_state is resolved against this module's own URL: MyST copies the ESM into the site's
 // public folder and a `static_files` folder next to it, at the site root or under its base URL alike.
 
+import { KernelFreeModel } from "./kernelfree";
 import type { Model } from "./state";
 
 declare const __PLW_VERSION__: string; // set by js/build.mjs from pinn_landscape_widget/_version.py
@@ -19,30 +20,7 @@ export const VERSION: string = typeof __PLW_VERSION__ === "string" ? __PLW_VERSI
 /** What a state file says it is (its "format" key), so that any other JSON is refused by name. */
 export const FORMAT = "pinn-landscape-widget state";
 
-type Handler = (...args: unknown[]) => void;
 type Render = (ctx: { model: Model; el: HTMLElement }) => unknown;
-
-/** A model over a state read from a file: no kernel, settings made in the view are kept and announced. */
-export class FileModel implements Model {
-  private handlers: Record<string, Handler[]> = {};
-  constructor(private state: Record<string, unknown>) {}
-  get(name: string): unknown {
-    return this.state[name];
-  }
-  set(name: string, value: unknown) {
-    this.state[name] = value;
-    for (const f of this.handlers[`change:${name}`] ?? []) f();
-  }
-  on(event: string, f: Handler) {
-    (this.handlers[event] ??= []).push(f);
-  }
-  off(event?: string, f?: Handler) {
-    if (!event) this.handlers = {};
-    else if (!f) delete this.handlers[event];
-    else this.handlers[event] = (this.handlers[event] ?? []).filter((g) => g !== f);
-  }
-  save_changes() {}
-}
 
 /** Why a parsed state file cannot be drawn by this front end (one line), or "" when it can. */
 export function stateFileProblem(file: unknown, url: string, directiveVersion: unknown, version = VERSION): string {
@@ -97,7 +75,7 @@ async function renderFromFile(render: Render, model: Model, el: HTMLElement) {
     showProblem(el, problem);
     return () => el.replaceChildren();
   }
-  return render({ model: new FileModel((file as { state: Record<string, unknown> }).state), el });
+  return render({ model: new KernelFreeModel((file as { state: Record<string, unknown> }).state), el });
 }
 
 /** render() that also draws from a state file when the model only names one (MyST's {anywidget}); any other

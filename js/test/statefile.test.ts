@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { FORMAT, FileModel, stateFileProblem, stateFileUrl } from "../src/statefile";
+import { KernelFreeModel } from "../src/kernelfree";
+import { FORMAT, stateFileProblem, stateFileUrl } from "../src/statefile";
 
 describe("stateFileProblem", () => {
   const file = (version: string) => ({ format: FORMAT, version, state: { title: "t" } });
@@ -37,9 +38,9 @@ describe("stateFileUrl", () => {
   });
 });
 
-describe("FileModel", () => {
+describe("KernelFreeModel", () => {
   it("keeps settings and tells the listeners of that name only, until they are removed", () => {
-    const m = new FileModel({ z_scale: "log" });
+    const m = new KernelFreeModel({ z_scale: "log" });
     const heard: string[] = [];
     const f = () => heard.push(String(m.get("z_scale")));
     m.on("change:z_scale", f);

@@ -68,15 +68,21 @@ def _wait_for(condition, timeout):
 
 def test_widget_grid_with_client_equals_the_local_engines_grid(client):
     run = small_run("poisson1d", dict(n_points=64), "strong")
-    w = plw.LandscapeWidget(run, resolution=15, client=client).wait(120)
+    w = plw.LandscapeWidget(run, resolution=25, client=client, compute=False)
+    seen = _record_slots(w)
+    w.request()
+    w.wait(120)
     assert w.status == "done", w.error
+    # a coarse preview first (on the cluster too), then the full grid
+    previews = [p for _, p in seen if p.get("status") == "preview"]
+    assert previews and previews[0]["grid_shape"][0] < 25
+    assert [ds.attrs["parallel"] for ds in w._computer.grids.values()] == ["dask"] * len(w._computer.grids)
     ds = w.datasets[0]
-    assert ds.attrs["parallel"] == "dask"
-    local = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=15, progress=False)
+    local = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=25, progress=False)
     for var in ("loss", "loss_residual", "rel_l2_error"):
         np.testing.assert_allclose(ds[var].values, local[var].values, rtol=1e-6, atol=0, err_msg=var)
     # what the view draws is that grid as float32 bytes
-    drawn = np.frombuffer(w.panel_data[0]["grid"], dtype=np.float32).reshape(15, 15)
+    drawn = np.frombuffer(w.panel_data[0]["grid"], dtype=np.float32).reshape(25, 25)
     np.testing.assert_allclose(drawn, local.loss.values.astype(np.float32), rtol=1e-6)
     # a grid point off the centre against the run's own evaluate at those parameters
     d = plw.random_directions(run, 2, seed=0).vectors
@@ -206,4 +212,27 @@ def test_client_must_be_a_distributed_client(monkeypatch):
     with pytest.raises(TypeError, match="client must be None or a dask distributed.Client"):
         w.client = object()
     assert w.client is None
+    w.close()
+
+
+@pytest.mark.slow
+def test_workers_killed_mid_grid_cost_retries_not_the_picture(client):
+    import os
+
+    run, _, _ = _slow_run(sleep=0.05)
+    w = plw.LandscapeWidget(run, resolution=9, client=client, compute=False)
+    seen = _record_slots(w)
+    w.request()
+    assert _wait_for(lambda: any(p.get("pending") for _, p in seen), 60), "no tile landed"
+    workers = list(client.scheduler_info()["workers"])
+    try:
+        client.run(lambda: os._exit(1), workers=workers)  # every worker dies; their nannies start new ones
+    except Exception:
+        pass  # the workers die before they can answer
+    w.wait(180)
+    assert w.status == "done", w.error
+    local = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=9, progress=False)
+    np.testing.assert_allclose(w.datasets[0].loss.values, local.loss.values, rtol=1e-10)
+    client.wait_for_workers(2, timeout=60)
+    assert not set(workers) & set(client.scheduler_info()["workers"])  # the grid ran on new workers
     w.close()

@@ -214,3 +214,75 @@ def test_distributed_grid_of_a_from_model_run_equals_local_grid_and_the_users_lo
     terms = loss(copy)
     assert float(dist.loss[i, j]) == pytest.approx(float(sum(terms.values())), rel=1e-12)
     assert float(dist["loss_ode"][i, j]) == pytest.approx(float(terms["ode"]), rel=1e-12)
+
+
+def test_partial_grids_hold_the_landed_tiles_and_nan_elsewhere(client):
+    run = small_run("poisson2d", dict(n_points=64, boundary="penalty"), "deep_ritz")
+    d = plw.random_directions(run, 2, seed=4)
+    partials = []
+    dist = plw.landscape(run, d, resolution=9, progress=False, client=client, tile_size=20, _on_partial=partials.append)
+    assert len(partials) == math.ceil(81 / 20)
+    done = [p.attrs["points_done"] for p in partials]
+    assert done == sorted(done) and done[-1] == 81 and all(p.attrs["points_total"] == 81 for p in partials)
+    for p in partials:
+        assert p.loss.dims == dist.loss.dims
+        np.testing.assert_array_equal(p.alpha.values, dist.alpha.values)
+        np.testing.assert_array_equal(p.beta.values, dist.beta.values)
+        for var in ("loss", "loss_energy", "loss_boundary", "rel_l2_error"):
+            landed = np.isfinite(p[var].values)
+            assert landed.sum() == p.attrs["points_done"], var
+            np.testing.assert_array_equal(p[var].values[landed], dist[var].values[landed], err_msg=var)
+        # what a view needs to draw it: the same problem, loss, directions and E* as the full grid
+        for key in ("problem", "formulation", "direction_kind", "energy_reference"):
+            assert p.attrs[key] == dist.attrs[key], key
+
+
+def test_an_abandoned_grid_cancels_its_tiles_on_the_cluster(client):
+    run, _, _ = _custom_run()
+    d = plw.random_directions(run, 2, seed=3)
+
+    def keys():
+        return set(client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks]))
+
+    before = keys()
+    in_flight = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_tile(done, total):
+        if done > 0:
+            in_flight.extend(keys() - before)
+            raise Stop()
+
+    with pytest.raises(Stop):
+        plw.landscape(
+            run, d, resolution=21, progress=False, client=client, tile_size=5, _on_progress=stop_after_first_tile
+        )
+    assert len([k for k in in_flight if k.startswith("evaluate_tile")]) > 10  # 89 tiles were queued
+    deadline = time.monotonic() + 3
+    while set(in_flight) & keys() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(in_flight) & keys(), "the abandoned grid's tiles stayed on the cluster"
+
+
+def test_a_client_closed_mid_grid_is_cluster_lost():
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+    c = distributed.Client(cluster)
+    try:
+        run, _, _ = _custom_run()
+        d = plw.random_directions(run, 2, seed=3)
+
+        def close_after_first_tile(done, total):
+            if done > 0 and c.status == "running":
+                c.close()
+
+        with pytest.raises(plw.analysis.distributed.ClusterLost, match=r"dask client stopped \(status 'closed'\)"):
+            plw.landscape(
+                run, d, resolution=21, progress=False, client=c, tile_size=5, _on_progress=close_after_first_tile
+            )
+    finally:
+        c.close()
+        cluster.close()

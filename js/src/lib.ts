@@ -108,6 +108,16 @@ export function scaleValues(values: Float32Array, scale: "linear" | "log", refer
   return { z, min, max, nonFinite, clipped };
 }
 
+/** The notes on a grid's gaps: the cells still being computed (``pending``, a grid whose tiles are landing
+ * from a dask cluster) and the other NaN/inf values, which are the landscape's own. Both are drawn as gaps. */
+export function gapNotes(nonFinite: number, pending: number, total: number): string[] {
+  const notes: string[] = [];
+  const waiting = Math.max(0, Math.min(pending, nonFinite));
+  if (pending > 0) notes.push(`${total - pending} of ${total} points computed: the rest still on the cluster (gaps)`);
+  if (nonFinite - waiting > 0) notes.push(`${nonFinite - waiting} point(s) NaN/inf: drawn as gaps`);
+  return notes;
+}
+
 const COLORMAPS: Record<string, number[][]> = {
   viridis: [
     [68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],

@@ -4,7 +4,7 @@
 import * as THREE from "three";
 import { connectionObjects, drawConnection2d } from "./connection";
 import { rowAt } from "./interp";
-import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, scaleValues } from "./lib";
+import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, gapNotes, scaleValues } from "./lib";
 import { Box, Label } from "./layout";
 import { LabelOverlay } from "./labels";
 import { COLORBAR_H_HEIGHT, Ticks, colorbarWidth, drawColorbar, drawColorbarH, drawLabels, linearTicks, scaleTicks,
@@ -212,7 +212,7 @@ export class PanelView implements GLClient {
     const notes: string[] = [];
     if (p.message) notes.push(p.message);
     if (p.connection?.caption) notes.push(p.connection.caption);
-    if (g?.scaled.nonFinite) notes.push(`${g.scaled.nonFinite} point(s) NaN/inf: drawn as gaps`);
+    if (g) notes.push(...gapNotes(g.scaled.nonFinite, Number(p.pending ?? 0), g.nA * g.nB));
     if (g?.scaled.clipped) notes.push(`${g.scaled.clipped} point(s) at or below the reference: clipped on the log scale`);
     if (this.noGl && g && g.nB > 1 && this.host.get("view") !== "heatmap") {
       notes.push(`${this.noGl}: heatmap instead of 3-D`);

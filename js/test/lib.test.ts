@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   fingerprint,
+  gapNotes,
   hashBytes,
   buildSurface, colormap, colormapLUT, contourLevels, contourSegments, decodeFloat32, formatTicks, isSoftwareRenderer,
   logTicks, powerOfTen, scaleValues, tickStep, ticks,
@@ -166,5 +167,36 @@ describe("fingerprint", () => {
     expect(hashBytes(new Uint8Array(0))).toBe("811c9dc5");
     expect(hashBytes(new TextEncoder().encode("a"))).toBe("e40c292c");
     expect(hashBytes(new TextEncoder().encode("foobar"))).toBe("bf9cf968");
+  });
+});
+
+describe("gapNotes", () => {
+  it("says nothing for a grid without gaps", () => {
+    expect(gapNotes(0, 0, 9)).toEqual([]);
+  });
+  it("counts the landscape's own NaN/inf values", () => {
+    expect(gapNotes(2, 0, 9)).toEqual(["2 point(s) NaN/inf: drawn as gaps"]);
+  });
+  it("tells cells still on the cluster from the landscape's own NaN/inf", () => {
+    // 9 points, 6 not landed yet, and one landed value that is NaN
+    expect(gapNotes(7, 6, 9)).toEqual([
+      "3 of 9 points computed: the rest still on the cluster (gaps)",
+      "1 point(s) NaN/inf: drawn as gaps",
+    ]);
+    expect(gapNotes(6, 6, 9)).toEqual(["3 of 9 points computed: the rest still on the cluster (gaps)"]);
+  });
+});
+
+describe("a partial grid (tiles landing)", () => {
+  it("scales and builds a surface of the landed rows only, the rest left out", () => {
+    const nan = Number.NaN;
+    // 3 x 3, the first row landed, two rows pending
+    const s = scaleValues(new Float32Array([1, 2, 3, nan, nan, nan, nan, nan, nan]), "log", null);
+    expect(s.nonFinite).toBe(6);
+    expect([s.min, s.max]).toEqual([0, Math.log10(3)]);
+    expect(buildSurface(s, 3, 3, 1, "viridis").index.length).toBe(0); // no cell has 4 landed corners yet
+    const two = scaleValues(new Float32Array([1, 2, 3, 4, 5, 6, nan, nan, nan]), "linear", null);
+    expect(buildSurface(two, 3, 3, 1, "viridis").index.length).toBe(2 * 6); // the two cells of rows 0-1
+    expect(contourSegments(two.z, 3, 3, 3.5).length).toBeGreaterThan(0);
   });
 });

@@ -5,7 +5,8 @@ formulation, dtype, centre and direction vectors) plus its slice of grid coeffic
 the objective once per spec (cached) and evaluates its tile with the same chunked engine as a local
 ``landscape()``. Values do not depend on the chunk a point falls in, so the assembled grid is identical to
 the local one. Tasks are pure: a worker that dies mid-run costs a retry on another worker, never a wrong
-or missing tile.
+or missing tile. Tiles are awaited in short polls, so a caller's progress hook can abandon the grid at
+any moment; an abandoned or failed grid cancels its tiles that are still queued on the cluster.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ import torch
 from .._checks import check_int
 from .._optional import require
 from ..engine.protocols import LossObjective
+
+POLL_S = 0.1  # how often the wait for tiles wakes up to ask the progress hook whether to go on
+
+
+class ClusterLost(RuntimeError):
+    """The dask client closed (or lost its scheduler) while a grid's tiles were in flight."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,16 @@ def _identity(x):
 
 
 def evaluate_tiles(
-    client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None
+    client, spec: EvaluatorSpec, coef: torch.Tensor, chunk: int, tile_size: int | None, on_tile=None, on_values=None
 ) -> dict[str, torch.Tensor]:
-    """Scatter the grid over the cluster in tiles and gather the values in grid order."""
-    as_completed = require("distributed", "distributed", "landscape(..., client=...)").as_completed
+    """Scatter the grid over the cluster in tiles and gather the values in grid order.
+
+    ``on_values(sl, values)`` sees each tile's values (a slice of the grid's points and numpy arrays) as it
+    lands, before ``on_tile(n)`` counts its ``n`` points; ``on_tile(0)`` is also called every ``POLL_S``
+    seconds while no tile lands. Either may raise to abandon the grid: the tiles not yet computed are then
+    cancelled on the cluster and the exception goes on. A client that closes meanwhile is ``ClusterLost``.
+    """
+    distributed = require("distributed", "distributed", "landscape(..., client=...)")
 
     n = coef.shape[0]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -83,12 +96,55 @@ def evaluate_tiles(
         fut = client.submit(evaluate_tile, spec_future, coef_np[sl], chunk, pure=False, retries=3)
         futures[fut] = sl
     out: dict[str, torch.Tensor] = {}
-    for fut in as_completed(list(futures)):
-        sl = futures[fut]
-        for key, val in fut.result().items():
-            if key not in out:
-                out[key] = torch.empty(n, dtype=torch.as_tensor(val).dtype)
-            out[key][sl] = torch.as_tensor(val)
-        if on_tile is not None:
-            on_tile(sl.stop - sl.start)
+    pending = list(futures)
+    landed = 0
+    try:
+        while pending:
+            try:
+                done, not_done = distributed.wait(pending, timeout=POLL_S, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                _check_running(client, landed, n)
+                if on_tile is not None:
+                    on_tile(0)
+                continue
+            pending = list(not_done)
+            for fut in done:
+                sl = futures[fut]
+                values = fut.result()
+                for key, val in values.items():
+                    if key not in out:
+                        out[key] = torch.empty(n, dtype=torch.as_tensor(val).dtype)
+                    out[key][sl] = torch.as_tensor(val)
+                landed += sl.stop - sl.start
+                if on_values is not None:
+                    on_values(sl, values)
+                if on_tile is not None:
+                    on_tile(sl.stop - sl.start)
+    except BaseException as exc:
+        _cancel(client, [*pending, spec_future])
+        if isinstance(exc, Exception) and not isinstance(exc, ClusterLost) and client.status != "running":
+            raise ClusterLost(_lost(client, landed, n)) from exc
+        raise
     return out
+
+
+def _lost(client, landed: int, n: int) -> str:
+    return (
+        f"the dask client stopped (status {client.status!r}) while the grid was computed: {landed} of {n} grid "
+        "points had arrived; pass a running distributed.Client, or client=None to compute here"
+    )
+
+
+def _check_running(client, landed: int, n: int) -> None:
+    if client.status in ("closing", "closed"):
+        raise ClusterLost(_lost(client, landed, n))
+
+
+def _cancel(client, futures) -> None:
+    """Cancel what is still queued (running tiles finish on their worker; their results are dropped)."""
+    if client.status != "running":
+        return  # a closed client has cancelled its futures itself
+    try:
+        client.cancel(futures)
+    except Exception:  # noqa: BLE001 - the client went away meanwhile: nothing is left to cancel
+        pass

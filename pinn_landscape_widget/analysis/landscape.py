@@ -77,6 +77,7 @@ def landscape(
     subsample_seed: int = 0,
     subsample_error: str = "subset",
     _on_progress=None,
+    _on_partial=None,
 ) -> xr.Dataset:
     """Loss landscape of a run along 1 or 2 directions, as an xarray Dataset.
 
@@ -231,7 +232,10 @@ def landscape(
             if chunk_size is None and memory_budget is None and obj.device.type == "cuda":
                 chunk = chunk_size_for(run.objective(formulation, "cpu", dtype), n_total)
             spec = spec_for(run, obj.formulation.name, obj.dtype, theta0, D)
-            values = evaluate_tiles(client, spec, coef, chunk, tile_size, on_chunk)
+            on_values = None
+            if _on_partial is not None:  # the widget draws the grid as its tiles land
+                on_values = _partial_grids(run, obj, dirs, axes, res, _on_partial)
+            values = evaluate_tiles(client, spec, coef, chunk, tile_size, on_chunk, on_values)
 
     if curvature:
         if n_dims != 1:
@@ -314,6 +318,39 @@ def landscape(
     if curvature:
         ds["curvature"].attrs["long_name"] = "directional curvature d^T H d"
     return ds
+
+
+def _partial_grids(run, obj, dirs: Directions, axes, res, on_partial):
+    """A tile hook of ``evaluate_tiles`` that calls ``on_partial(ds)`` with the grid so far: a Dataset with the
+    final one's coords, its loss and error variables with NaN where no tile has landed yet, and the attrs
+    a view needs (``points_done`` and ``points_total`` among them)."""
+    dims = ("alpha", "beta")[: len(res)]
+    n_total = int(np.prod(res))
+    grids: dict[str, np.ndarray] = {}
+    attrs = dict(
+        problem=run.problem.name,
+        formulation=obj.formulation.name,
+        direction_kind=dirs.kind,
+        range_lo=float(axes[0][0]),
+        range_hi=float(axes[0][-1]),
+        resolution=int(res[0]),
+        points_total=n_total,
+        points_done=0,
+    )
+    e_ref = run.problem.exact_energy() if obj.formulation.name == "deep_ritz" else None
+    if e_ref is not None:
+        attrs["energy_reference"] = float(e_ref)
+
+    def on_values(sl: slice, values: dict) -> None:
+        for key, val in values.items():
+            flat = grids.setdefault(key, np.full(n_total, np.nan, dtype=np.asarray(val).dtype))
+            flat[sl] = val
+        attrs["points_done"] += sl.stop - sl.start
+        coords = {name: ax for name, ax in zip(dims, axes)}
+        ds = xr.Dataset({k: (dims, v.reshape(res).copy()) for k, v in grids.items()}, coords=coords, attrs=dict(attrs))
+        on_partial(ds)
+
+    return on_values
 
 
 def _jsonable(d: dict) -> dict:

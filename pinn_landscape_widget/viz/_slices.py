@@ -17,6 +17,7 @@ from ..analysis.directions import hessian_directions, interpolation_direction, p
 from ..analysis.landscape import landscape, project_onto_plane
 from ..engine.evaluation import evaluate
 from ..engine.objective import Objective
+from ._cluster import cluster_arguments
 from ._panels import SliceSettings
 from ._runs import trajectory_of, trajectory_steps_of
 
@@ -43,6 +44,7 @@ class SliceComputer:
         self.preview_subsample: int | float | None = None  # the previews' ``landscape(subsample=)``
         self._subsamplable: dict[tuple, bool] = {}
         self.connections: dict[str, tuple] = {}  # run label -> (curve_directions, connect Dataset)
+        self.client = None  # a dask distributed.Client: every grid is computed in tiles on its cluster
 
     def forget(self, label: str) -> None:
         """Drop everything computed for run ``label`` (it was replaced)."""
@@ -124,10 +126,13 @@ class SliceComputer:
             raise ValueError(f"run {s.run!r} recorded no trajectory, so it has no checkpoint {s.checkpoint}")
         return traj[s.checkpoint]
 
-    def _landscape(self, s: SliceSettings, on_chunk, subsample=None) -> xr.Dataset:
+    def _landscape(self, s: SliceSettings, on_chunk, subsample=None, on_partial=None) -> xr.Dataset:
         dirs = self.directions_for(s)
         if on_chunk is not None:
             on_chunk(0, 1)  # a request superseded while directions were computed stops here
+        n_points = s.resolution ** (1 if dirs.n == 1 else 2)
+        if self.client is not None:
+            subsample = None  # the workers evaluate the full loss (landscape refuses both)
         return landscape(
             self.runs[s.run],
             dirs,
@@ -138,13 +143,15 @@ class SliceComputer:
             progress=False,
             subsample=subsample,
             _on_progress=on_chunk,
+            **cluster_arguments(self.client, n_points, on_partial),
         )
 
-    def compute(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
-        """The landscape for ``s`` (cached). ``on_chunk(done, total)`` may raise to abandon it."""
+    def compute(self, s: SliceSettings, on_chunk=None, on_partial=None) -> xr.Dataset:
+        """The landscape for ``s`` (cached). ``on_chunk(done, total)`` may raise to abandon it; with a
+        ``client``, ``on_partial(ds)`` sees the grid so far as its tiles land (see ``_cluster``)."""
         if s in self.grids:
             return self.grids[s]
-        ds = self._landscape(s, on_chunk)
+        ds = self._landscape(s, on_chunk, on_partial=on_partial)
         self.cost_per_point[(s.run, s.formulation)] = ds.attrs["compute_seconds"] / ds.loss.size
         self.grids[s] = ds
         return ds

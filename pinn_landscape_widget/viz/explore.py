@@ -17,6 +17,7 @@ from .._checks import check_int
 from ..models.training import _split_steps, train
 from ..pde.formulations import supported_formulations
 from ..pde.library import get_problem
+from ._cluster import check_client
 from .widget import LandscapeWidget
 
 WARMUP_STEPS = 100
@@ -55,6 +56,8 @@ def explore(
         terminal, none in a script. The background training reports in the widget's title instead.
     **widget_kwargs
         Passed to ``LandscapeWidget`` (``resolution=``, ``zoom=``, ``direction_kind=``, ``title=``, ...).
+        ``client=`` (a dask ``distributed.Client``) computes every landscape on that cluster, tile by tile,
+        while the training stays in this process (see ``LandscapeWidget``).
 
     Returns
     -------
@@ -67,7 +70,10 @@ def explore(
     ------
     ValueError
         If ``problem`` is not a known problem, or a training or widget argument is not allowed.
+    TypeError
+        If ``client`` is given and is not a dask ``distributed.Client`` (checked before any training).
     """
+    check_client(widget_kwargs.get("client"))  # before training: a bad client is refused at once
     prob = get_problem(problem)
     forms = supported_formulations(prob)
     if not background:

@@ -40,6 +40,7 @@ from ..analysis.landscape import MAX_RESOLUTION
 from ..engine.objective import subsample_size
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
+from ._cluster import TileStream, check_client
 from ._diagnostics import diagnostics_payload
 from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
@@ -179,6 +180,18 @@ class LandscapeWidget(anywidget.AnyWidget):
         and, for networks of at most 1000 parameters, the NTK; then without the NTK; then gradients only;
         off (saying why) when even that is dearer. True: always, with the Hessian (and the NTK for
         networks of at most 1000 parameters). False (the default): off.
+    client : distributed.Client, optional
+        Compute every grid on a dask.distributed cluster (the ``distributed`` extra): each grid is cut into
+        tiles (about 4 per worker) that the workers evaluate, and each tile is drawn as it lands (the cells
+        still on the cluster as gaps; the panel says how many points are pending). A newer request cancels
+        the tiles still queued for the old one; the kernel's main thread never waits on the cluster. If the
+        client goes away mid-grid, that panel shows an error and its last picture; set ``w.client`` to a
+        running client (or None: compute here) to go on. For a loss of your own (``plw.from_model``), whose
+        Python code holds the GIL, the default to use is a local cluster of one single-threaded worker process
+        per core, which keeps every core busy and the kernel's process free:
+        ``distributed.Client(distributed.LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1,
+        processes=True))``. With a client, previews are on every point (``preview_subsample`` is not
+        applied: the workers rebuild the full loss). Default None: compute in this process.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
         ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
@@ -190,15 +203,16 @@ class LandscapeWidget(anywidget.AnyWidget):
     ------
     ValueError
         If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
-        run's losses, ``preview_subsample`` is out of range, or ``diagnostics`` is not None, True or False.
+        run's losses, ``preview_subsample`` is out of range, ``diagnostics`` is not None, True or False, or
+        ``client`` is closed or asynchronous.
     traitlets.TraitError
         If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
         ``normalization`` or a trait in ``kwargs``) has a value that is not allowed; the message names
         it, the value and what is allowed. Setting a trait later raises the same error and leaves the
         widget as it was.
     TypeError
-        If ``kwargs`` names something that is not a trait of the widget, or ``span=`` is passed together
-        with ``zoom=``.
+        If ``kwargs`` names something that is not a trait of the widget, ``span=`` is passed together
+        with ``zoom=``, or ``client`` is not a ``distributed.Client``.
     """
 
     _esm = WIDGET_ESM
@@ -334,6 +348,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         compute: bool = True,
         preview_subsample: int | float | None = None,
         diagnostics: bool | None = False,
+        client=None,
         **kwargs,
     ):
         self._runs: dict = {}
@@ -372,12 +387,14 @@ class LandscapeWidget(anywidget.AnyWidget):
                     f"preview_subsample must be None, an integer >= 1 (points per point set) or a fraction in "
                     f"(0, 1], got {preview_subsample!r}"
                 ) from None
+        client = check_client(client)
         if isinstance(source, xr.Dataset):
             self._init_dataset(source)
             return
         self._runs = labelled_runs(source)
         self._computer = SliceComputer(self._runs)
         self._computer.preview_subsample = preview_subsample
+        self._computer.client = client
         self._replays = ReplayBuilder(self._runs)
         with self.hold_trait_notifications():
             self.run_labels = list(self._runs)
@@ -436,6 +453,20 @@ class LandscapeWidget(anywidget.AnyWidget):
                 f"zoom must be a finite number > 0 (a factor on the directions' default extent), got {v}"
             )
         return v
+
+    @property
+    def client(self):
+        """The dask ``distributed.Client`` the grids are computed on, or None (this process). Setting it
+        (a running client, or None) recomputes the panels that are not drawn yet."""
+        return self._computer.client if self._runs else None
+
+    @client.setter
+    def client(self, value):
+        value = check_client(value)
+        if not self._runs:
+            raise ValueError("a widget made from a Dataset computes nothing, so it takes no client")
+        self._computer.client = value
+        self.request()
 
     @property
     def span(self) -> float:
@@ -720,9 +751,10 @@ class LandscapeWidget(anywidget.AnyWidget):
                 for k, s in enumerate(todo):
                     if s in errors:
                         continue
+                    stream = self._tile_stream(rid, s)
                     try:
                         self._set_status("computing", s, k, len(todo), preview=False)
-                        ds = self._computer.compute(s, self._progress_hook(rid, k, len(todo)))
+                        ds = self._computer.compute(s, self._progress_hook(rid, k, len(todo)), stream)
                         table = self._computer.trajectory_table(s, ds)
                         payload = self._with_connection(
                             panel_payload(ds, s, table, "done", label_run=len(self._runs) > 1), s
@@ -736,6 +768,8 @@ class LandscapeWidget(anywidget.AnyWidget):
                         raise
                     except Exception as exc:  # shown in the widget, which stays usable
                         errors[s] = f"{type(exc).__name__}: {exc}"
+                        if stream is not None:
+                            stream.restore()  # not a half-drawn grid: the panel's last picture
             if self._stale(rid):
                 return None
             self._finish(specs, errors, time.perf_counter() - t0, cached=not todo, last=last)
@@ -749,6 +783,22 @@ class LandscapeWidget(anywidget.AnyWidget):
             return self.datasets[0] if not errors else None
         except _Superseded:
             return None
+
+    def _tile_stream(self, rid: int, s: SliceSettings) -> TileStream | None:
+        """With a client, what draws the grid for ``s`` as its tiles land (see ``_cluster``)."""
+        if self._computer.client is None:
+            return None
+        shown, _ = self._shown()
+        before = next((p for p, si in zip(shown, self.panel_settings()) if si == s and p.get("grid_shape")), None)
+
+        def check():
+            if self._stale(rid):
+                raise _Superseded()
+
+        def payload(ds):
+            return panel_payload(ds, s, None, "computing", label_run=len(self._runs) > 1)
+
+        return TileStream(lambda p: self._publish(s, p), payload, before, check)
 
     def _previews(self, rid, todo, errors):
         """Coarse grids for every panel to compute, drawn before any full grid takes the CPU."""
@@ -1377,6 +1427,8 @@ class LandscapeWidget(anywidget.AnyWidget):
     def close(self):
         executor = getattr(self, "_executor", None)  # None when the constructor refused its arguments early
         if executor is not None:
+            with self._lock:
+                self._latest += 1  # a grid in flight stops at its next poll (and cancels its dask tiles)
             executor.shutdown(wait=False, cancel_futures=True)
         super().close()
 

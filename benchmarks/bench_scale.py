@@ -18,11 +18,20 @@ interior points on a 128 x 128 grid of [-0.5, 0.5]^2 and 4 x 128 boundary points
     ``distributed.LocalCluster`` of 1 and then 2 worker processes (1 thread each), a ``--dask-resolution``
     squared grid in tiles of ``--tile-size`` points, both clusters up and their runs alternated (medians of
     ``--repeats``): tiles per second per worker, bytes per tile (the tile's coefficients and its values,
-    pickled) and the speed-up of 2 workers; the grid must equal the local one.
+    pickled) and the speed-up of 2 workers; the grid must equal the local one;
+  - deepxde: the same size built in DeepXDE as a user of PINNacle would (its Poisson2D_Classic: -laplacian u = 0
+    on [-0.5, 0.5]^2 less four disks of radius 0.1, u = 1 on the outer edges and u = 0 on the disks' edges,
+    written with ``dde.geometry``, ``dde.grad.hessian`` and ``dde.icbc.DirichletBC``; ``--dde-domain`` +
+    ``--dde-boundary`` training points; ``dde.nn.FNN`` 2-100x5-1 tanh) trained ``--dde-steps`` Adam steps:
+    ``landscape(plw.adapters.from_deepxde(model))`` (the traced path) at ``--resolution`` squared against the
+    loop a DeepXDE user writes (theta into ``model.net``, DeepXDE's compiled loss ``outputs_losses_train``,
+    ``.item()``) at 1 and at 2 torch threads (the faster counts), on ``--loop-points`` grid points, scaled;
+    the grid's centre and the loop's points are checked against DeepXDE's loss.
 
 Prints Markdown rows and writes the JSON to ``--out``.
 
     python benchmarks/bench_scale.py --out benchmarks/results/scale_cpu.json
+    python benchmarks/bench_scale.py --skip grid memory dask --out benchmarks/results/scale_deepxde_cpu.json
 """
 
 from __future__ import annotations
@@ -246,6 +255,121 @@ def dask_rows(run, resolution: int, tile_size: int, repeats: int) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------------------------------ deepxde
+
+
+def pinnacle_poisson_deepxde(dde, n_domain: int, n_boundary: int, steps: int):
+    """PINNacle's Poisson2D_Classic written with DeepXDE's classes, FNN 2-100x5-1 tanh, trained ``steps``
+    Adam steps (lr 1e-3); returns the compiled model."""
+    rect = dde.geometry.Rectangle([-0.5, -0.5], [0.5, 0.5])
+    geom = rect
+    for cx, cy in ((0.3, 0.3), (-0.3, 0.3), (0.3, -0.3), (-0.3, -0.3)):
+        geom = geom - dde.geometry.Disk([cx, cy], 0.1)
+
+    def pde(x, y):
+        return -dde.grad.hessian(y, x, i=0, j=0) - dde.grad.hessian(y, x, i=1, j=1)
+
+    def on_outer(x, on_boundary):
+        return on_boundary and rect.on_boundary(x)
+
+    def on_holes(x, on_boundary):
+        return on_boundary and not rect.on_boundary(x)
+
+    bcs = [
+        dde.icbc.DirichletBC(geom, lambda x: np.ones((len(x), 1)), on_outer),
+        dde.icbc.DirichletBC(geom, lambda x: np.zeros((len(x), 1)), on_holes),
+    ]
+    dde.config.set_random_seed(0)
+    data = dde.data.PDE(geom, pde, bcs, n_domain, n_boundary, train_distribution="pseudo", num_test=100)
+    net = dde.nn.FNN([2] + [WIDTH] * DEPTH + [1], "tanh", "Glorot normal")
+    model = dde.Model(data, net)
+    model.compile("adam", lr=1e-3, verbose=0)
+    model.train(iterations=steps, display_every=10**9, verbose=0)
+    return model
+
+
+def deepxde_loss_at(model, thetas: torch.Tensor, threads: int) -> tuple[np.ndarray, float]:
+    """The loop a DeepXDE user writes: each theta into ``model.net``, DeepXDE's compiled loss, ``.item()``;
+    (losses, seconds) with ``threads`` torch threads. Leaves ``model.net`` at the last theta."""
+    params = list(model.net.parameters())
+    data = model.data
+    out = np.empty(len(thetas))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        t = time.perf_counter()
+        for k, theta in enumerate(thetas):
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(theta, params)
+            out[k] = model.outputs_losses_train(data.train_x, data.train_y, data.train_aux_vars)[1].sum().item()
+        return out, time.perf_counter() - t
+    finally:
+        torch.set_num_threads(saved)
+
+
+def deepxde_row(args) -> dict:
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    import deepxde as dde
+
+    t_train, model = _timed(lambda: pinnacle_poisson_deepxde(dde, args.dde_domain, args.dde_boundary, args.dde_steps))
+    theta_star = torch.nn.utils.parameters_to_vector(model.net.parameters()).detach().clone()
+    t_adapt, run = _timed(lambda: plw.adapters.from_deepxde(model))
+    if run.attrs["evaluation"] != "traced":
+        raise RuntimeError(f"the DeepXDE run is not traced: {run.attrs['evaluation']}")
+    n_points = int(model.data.train_x.shape[0])
+    print(
+        f"deepxde: {run.n_params} parameters, {n_points} points, trained in {t_train:.1f} s, "
+        f"from_deepxde {t_adapt:.1f} s",
+        flush=True,
+    )
+    dirs = plw.random_directions(run, 2, seed=0)
+    res = args.resolution
+    warm = plw.landscape(run, dirs, resolution=3, progress=False)  # warm-up; its ends are the grid's
+    axis = [np.linspace(float(warm[a][0]), float(warm[a][-1]), res) for a in ("alpha", "beta")]
+    coef = np.stack(np.meshgrid(*axis, indexing="ij"), -1).reshape(-1, 2)
+    pick = np.linspace(0, res * res - 1, args.loop_points).round().astype(int)
+    thetas = theta_star[None] + torch.as_tensor(coef[pick], dtype=torch.float32) @ dirs.vectors.float()
+    deepxde_loss_at(model, thetas[:1], 2)  # warm-up
+    # side by side: the loop at 1 thread, the grid, the loop at 2 threads
+    loop1, t_loop1 = deepxde_loss_at(model, thetas, 1)
+    t_grid, ds = _timed(lambda: plw.landscape(run, dirs, resolution=res, progress=False))
+    loop2, t_loop2 = deepxde_loss_at(model, thetas, 2)
+    center, _ = deepxde_loss_at(model, theta_star[None], 2)
+    with torch.no_grad():
+        torch.nn.utils.vector_to_parameters(theta_star, model.net.parameters())
+    scale = res * res / len(pick)
+    loop_s = {1: t_loop1 * scale, 2: t_loop2 * scale}
+    best = min(loop_s, key=loop_s.__getitem__)
+    np.testing.assert_allclose(ds.alpha.values, axis[0], rtol=1e-12, atol=1e-12)
+    grid_at = ds.loss.values.reshape(-1)[pick]
+    rel = float(np.max(np.abs(grid_at - loop1) / np.abs(loop1)))
+    c = res // 2
+    row = dict(
+        problem="PINNacle Poisson2D_Classic in DeepXDE",
+        n_params=run.n_params,
+        n_points=n_points,
+        train_seconds=t_train,
+        from_deepxde_seconds=t_adapt,
+        evaluation=run.attrs["evaluation"],
+        resolution=res,
+        seconds=t_grid,
+        loop_seconds_scaled=loop_s[best],
+        loop_threads=best,
+        loop_seconds_by_threads={str(k): v for k, v in loop_s.items()},
+        loop_points=len(pick),
+        speedup=loop_s[best] / t_grid,
+        parallel=ds.attrs["parallel"],
+        chunk_size=int(ds.attrs["chunk_size"]),
+        center=float(ds.loss.values[c, c]),
+        center_deepxde=float(center[0]),
+        center_rel_diff=abs(float(ds.loss.values[c, c]) - float(center[0])) / float(center[0]),
+        loop_max_rel_diff=rel,
+        load=os.getloadavg(),
+    )
+    print(row, flush=True)
+    return row
+
+
 # --------------------------------------------------------------------------------------------------------- main
 
 
@@ -259,7 +383,10 @@ def main() -> None:
     ap.add_argument("--tile-size", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3, help="alternated dask runs per worker count (medians)")
     ap.add_argument("--side", type=int, default=SIDE)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["grid", "memory", "dask"])
+    ap.add_argument("--dde-steps", type=int, default=20, help="Adam steps of the DeepXDE run")
+    ap.add_argument("--dde-domain", type=int, default=14336, help="DeepXDE interior points")
+    ap.add_argument("--dde-boundary", type=int, default=2048, help="DeepXDE boundary points")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["grid", "memory", "dask", "deepxde"])
     ap.add_argument("--memory-op", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -275,6 +402,10 @@ def main() -> None:
         load_before=os.getloadavg(),
         args=vars(args),
     )
+    if "deepxde" not in args.skip:
+        result["deepxde"] = deepxde_row(args)
+    if not {"grid", "memory", "dask"} - set(args.skip):
+        return finish(result, args)
     t_train, run = _timed(lambda: build_run(args.steps, args.side))
     result.update(n_params=run.n_params, train_seconds=t_train)
     print(f"run: {run.n_params} parameters, trained in {t_train:.1f} s", flush=True)
@@ -321,6 +452,10 @@ def main() -> None:
     if "dask" not in args.skip:
         result["dask"] = dask_rows(run, args.dask_resolution, args.tile_size, args.repeats)
         print(result["dask"], flush=True)
+    finish(result, args)
+
+
+def finish(result: dict, args) -> None:
     result["load_after"] = os.getloadavg()
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, default=str))
@@ -328,6 +463,18 @@ def main() -> None:
 
 
 def report(r: dict) -> None:
+    if "deepxde" in r:
+        d = r["deepxde"]
+        print("\n| operation | time | per-point loop (DeepXDE's loss) | speed-up |\n|---|---:|---:|---:|")
+        print(
+            f"| `landscape(from_deepxde(model))` {d['resolution']}x{d['resolution']}, {d['n_points']} points "
+            f"({d['evaluation']}) | {d['seconds']:.1f} s | {d['loop_seconds_scaled']:.1f} s "
+            f"({d['loop_threads']} thread(s)) | **{d['speedup']:.1f}x** |"
+        )
+        print(
+            f"centre {d['center']:.6g} against DeepXDE's {d['center_deepxde']:.6g} (rel {d['center_rel_diff']:.1e}); "
+            f"loop points rel {d['loop_max_rel_diff']:.1e}; load {d['load']}"
+        )
     if "grid" in r:
         g = r["grid"]
         print("\n| operation | time | per-point loop | speed-up |\n|---|---:|---:|---:|")

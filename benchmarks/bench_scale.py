@@ -307,6 +307,28 @@ def deepxde_loss_at(model, thetas: torch.Tensor, threads: int) -> tuple[np.ndarr
         torch.set_num_threads(saved)
 
 
+def summed_channel_seconds(run, thetas: torch.Tensor, repeats: int = 3) -> dict:
+    """Seconds per parameter point of the traced loss (``batched_terms`` of ``thetas`` in one call: the C
+    kernel on one core) with u_xx + u_yy in one jet channel (what the trace chose) and with one channel per
+    second partial, alternated, best of ``repeats``."""
+    from pinn_landscape_widget.models.adapters._deepxde_traced import _spec_of
+
+    loss = run.losses["deepxde"]
+    chosen = (loss.spec, loss.readers.fold)
+    split = (_spec_of(loss.mlp.in_dim, loss.readers.read), None)
+    times: dict = {"summed": [], "per_partial": []}
+    try:
+        for _ in range(repeats):
+            for key, (spec, fold) in (("summed", chosen), ("per_partial", split)):
+                loss.spec, loss.readers.fold = spec, fold
+                with torch.no_grad():
+                    t, _ = _timed(lambda: loss.batched_terms(thetas))
+                times[key].append(t / len(thetas))
+    finally:
+        loss.spec, loss.readers.fold = chosen
+    return {k: min(v) for k, v in times.items()}
+
+
 def deepxde_row(args) -> dict:
     os.environ.setdefault("DDE_BACKEND", "pytorch")
     import deepxde as dde
@@ -335,6 +357,7 @@ def deepxde_row(args) -> dict:
     t_grid, ds = _timed(lambda: plw.landscape(run, dirs, resolution=res, progress=False))
     loop2, t_loop2 = deepxde_loss_at(model, thetas, 2)
     center, _ = deepxde_loss_at(model, theta_star[None], 2)
+    jets = summed_channel_seconds(run, thetas[:2])
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(theta_star, model.net.parameters())
     scale = res * res / len(pick)
@@ -364,6 +387,8 @@ def deepxde_row(args) -> dict:
         center_deepxde=float(center[0]),
         center_rel_diff=abs(float(ds.loss.values[c, c]) - float(center[0])) / float(center[0]),
         loop_max_rel_diff=rel,
+        jet_spec=str(run.losses["deepxde"].spec),
+        seconds_per_point_summed_vs_per_partial=jets,
         load=os.getloadavg(),
     )
     print(row, flush=True)
@@ -474,6 +499,11 @@ def report(r: dict) -> None:
         print(
             f"centre {d['center']:.6g} against DeepXDE's {d['center_deepxde']:.6g} (rel {d['center_rel_diff']:.1e}); "
             f"loop points rel {d['loop_max_rel_diff']:.1e}; load {d['load']}"
+        )
+        j = d["seconds_per_point_summed_vs_per_partial"]
+        print(
+            f"traced loss per parameter point: {j['summed']:.3f} s with u_xx + u_yy in one channel, "
+            f"{j['per_partial']:.3f} s with one channel per partial ({j['per_partial'] / j['summed']:.2f}x)"
         )
     if "grid" in r:
         g = r["grid"]

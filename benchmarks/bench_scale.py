@@ -329,6 +329,50 @@ def summed_channel_seconds(run, thetas: torch.Tensor, repeats: int = 3) -> dict:
     return {k: min(v) for k, v in times.items()}
 
 
+def per_core_seconds(model, run, theta: torch.Tensor, repeats: int = 3) -> dict:
+    """CPU seconds (``time.process_time``: what one core spends, whatever the machine's load) of one parameter
+    point on one torch thread, alternated, best of ``repeats``: DeepXDE's loss (reverse mode: the forward
+    pass, the gradient, one more backward pass per Hessian row it reads), the traced loss, and the matrix
+    products the traced jet makes (the channels x the hidden layers' width x width products at every point)
+    done by torch's matmul (MKL): what the same jet would cost at MKL's speed per product, before its
+    elementwise work."""
+    loss = run.losses["deepxde"]
+    data = model.data
+    n = int(data.train_x.shape[0])
+    hidden = [m for m in model.net.linears[1:-1]]
+    a = torch.randn(n * loss.spec.n_channels, WIDTH)
+    weights = [m.weight.detach().T.contiguous() for m in hidden]
+
+    def products():
+        for w in weights:
+            a @ w
+
+    def own():
+        model.outputs_losses_train(data.train_x, data.train_y, data.train_aux_vars)[1].sum().item()
+
+    def traced():
+        with torch.no_grad():
+            loss.batched_terms(theta[None])
+
+    cases = {"deepxde_loss": own, "traced_loss": traced, "matmul_products_of_the_jet": products}
+    times: dict = {k: [] for k in cases}
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(theta, model.net.parameters())
+        for _ in range(repeats):
+            for key, fn in cases.items():
+                t = time.process_time()
+                fn()
+                times[key].append(time.process_time() - t)
+    finally:
+        torch.set_num_threads(saved)
+    out = {k: min(v) for k, v in times.items()}
+    out["jet_gflop"] = 2.0 * n * loss.spec.n_channels * WIDTH * WIDTH * len(hidden) / 1e9
+    return out
+
+
 def deepxde_row(args) -> dict:
     os.environ.setdefault("DDE_BACKEND", "pytorch")
     import deepxde as dde
@@ -358,6 +402,7 @@ def deepxde_row(args) -> dict:
     loop2, t_loop2 = deepxde_loss_at(model, thetas, 2)
     center, _ = deepxde_loss_at(model, theta_star[None], 2)
     jets = summed_channel_seconds(run, thetas[:2])
+    core = per_core_seconds(model, run, theta_star)
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(theta_star, model.net.parameters())
     scale = res * res / len(pick)
@@ -389,6 +434,7 @@ def deepxde_row(args) -> dict:
         loop_max_rel_diff=rel,
         jet_spec=str(run.losses["deepxde"].spec),
         seconds_per_point_summed_vs_per_partial=jets,
+        cpu_seconds_per_point_one_thread=core,
         load=os.getloadavg(),
     )
     print(row, flush=True)
@@ -504,6 +550,12 @@ def report(r: dict) -> None:
         print(
             f"traced loss per parameter point: {j['summed']:.3f} s with u_xx + u_yy in one channel, "
             f"{j['per_partial']:.3f} s with one channel per partial ({j['per_partial'] / j['summed']:.2f}x)"
+        )
+        c = d["cpu_seconds_per_point_one_thread"]
+        print(
+            f"CPU seconds per parameter point, one thread: DeepXDE's loss {c['deepxde_loss']:.3f}, traced "
+            f"{c['traced_loss']:.3f} ({c['deepxde_loss'] / c['traced_loss']:.2f}x), the jet's {c['jet_gflop']:.1f} "
+            f"GFLOP of products by torch's matmul {c['matmul_products_of_the_jet']:.3f}"
         )
     if "grid" in r:
         g = r["grid"]

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  badgeText,
   fingerprint,
   hashBytes,
   buildSurface, colormap, colormapLUT, contourLevels, contourSegments, decodeFloat32, formatTicks, isSoftwareRenderer,
@@ -166,5 +167,15 @@ describe("fingerprint", () => {
     expect(hashBytes(new Uint8Array(0))).toBe("811c9dc5");
     expect(hashBytes(new TextEncoder().encode("a"))).toBe("e40c292c");
     expect(hashBytes(new TextEncoder().encode("foobar"))).toBe("bf9cf968");
+  });
+});
+
+describe("badgeText", () => {
+  it("says what a preview's points were, and nothing once the full grid is drawn", () => {
+    expect(badgeText("preview", "on 1024 of 16896 points")).toBe("preview on 1024 of 16896 points");
+    expect(badgeText("preview", "")).toBe("preview");
+    expect(badgeText("preview")).toBe("preview");
+    expect(badgeText("computing", "on 1024 of 16896 points")).toBe("computing…");
+    expect(badgeText("done", "on 1024 of 16896 points")).toBe("");
   });
 });

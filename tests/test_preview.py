@@ -164,3 +164,22 @@ def test_widget_preview_of_a_from_model_run_is_on_every_point_and_says_why():
         np.frombuffer(shown[0]["grid"], np.float32).reshape(5, 5), ref.loss.values.astype(np.float32), rtol=1e-5
     )
     assert w.status == "done" and w.panel_data[0]["grid_shape"] == [21, 21]
+
+
+@pytest.mark.slow
+def test_widget_preview_of_a_deepxde_run_is_on_every_point_and_says_why():
+    from .test_scale import _deepxde, poisson_with_holes
+
+    run = plw.adapters.from_deepxde(poisson_with_holes(_deepxde(), n_domain=200, n_boundary=80, width=8))
+    assert run.attrs["evaluation"] == "traced"
+    w = plw.LandscapeWidget(run, resolution=15, compute=False)
+    s = w.panel_settings()[0]
+    w._computer.cost_per_point[(s.run, s.formulation)] = 0.05  # large: it would have been subsampled
+    payloads, texts, previews = _watch(w)
+    w.resolution = 21
+    w.wait()
+    why = "on all points (this loss's points cannot be subsampled)"
+    assert any(f"preview 5 x 5 {why} in" in t for t in texts), texts
+    assert previews[0].attrs["preview_points"] == why
+    assert [p["points_note"] for p in payloads if p.get("status") == "preview"][:1] == [why]
+    assert w.status == "done" and w.panel_data[0]["grid_shape"] == [21, 21]

@@ -32,7 +32,14 @@ the baseline's own script measures the one-panel scenario only (widgets before p
 --second-notebook N first opens and runs another notebook of N 3-panel widgets in the same JupyterLab window
 (a second tab with its own kernel), then the latency notebook beside it: the page then holds 3N + 4 panels.
 
+--scale instead measures a PINNacle-size run (benchmarks/bench_scale.py's: a 2-100x5-1 tanh MLP, 40,801
+parameters, 16,896 loss points, trained --scale-steps Adam steps) in one widget at 21 x 21: the time from a
+change (zoom, then seed, alternated) to its preview drawn (on a subset of the points, automatically) and to
+the full 21 x 21 surface drawn, with the preview's status line (its resolution and points) as the kernel
+wrote it.
+
     python benchmarks/bench_widget_latency.py [--trials 5] [--baseline REV] [--second-notebook 5] [--out FILE]
+    python benchmarks/bench_widget_latency.py --scale [--trials 2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -168,7 +175,7 @@ def _bytes(messages) -> dict:
     )
 
 
-def _trial(page, k, selector, value, bytes_log: Path):
+def _trial(page, k, selector, value, bytes_log: Path, timeout_ms: int = 180_000):
     """Times (s) after the change: first preview drawn, first panel's full grid drawn, all panels done, and
     the kernel's compute time inside the second (the first panel's preview grid plus its full grid); and the
     bytes the kernel sent for it (``_bytes``)."""
@@ -176,7 +183,7 @@ def _trial(page, k, selector, value, bytes_log: Path):
     page.evaluate(CHANGE_JS, [k, selector, value])
     # poll every 100 ms, not every animation frame: the times come from the page's own event log, and a
     # 60 Hz poller would take CPU from the kernel it measures
-    page.wait_for_function(DONE_JS, arg=k, polling=100, timeout=180_000)
+    page.wait_for_function(DONE_JS, arg=k, polling=100, timeout=timeout_ms)
     log, t0 = page.evaluate("(k) => [window.__log[k], window.__t0]", k)
     after = [(t - t0, s, p, c) for t, s, p, c in log if t > t0]
     # from the kernel's first answer on (a panel edit first redraws the view with the old grids)
@@ -284,6 +291,80 @@ def _open_lecture(page, url: str, root: Path, n: int) -> None:
     )
 
 
+# the --scale notebook's one cell: the run, its widget, and a log of the widget's status lines (time, text)
+LOG_STATUS = (
+    "w1.observe(lambda ch: open('status.log', 'a').write(str(time.time()) + '\\t' + ch['new'] + '\\n'), "
+    "'status_text')\n"
+)
+
+
+def _scale(args) -> dict:
+    """The --scale measurement: a PINNacle-size run's widget at 21 x 21 in JupyterLab (see the docstring)."""
+    nb = json.loads(json.dumps(NOTEBOOK))
+    source = [
+        "import sys, time, torch, pinn_landscape_widget as plw\n",
+        COUNT_BYTES,
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n",
+        "from bench_scale import build_run\n",
+        "torch.set_num_threads(2)\n",
+        f"run = build_run({args.scale_steps})\n",
+        "w1 = plw.LandscapeWidget(run, resolution=21)\n",
+        "count_bytes(w1, 0)\n",
+        LOG_STATUS,
+        "w1",
+    ]
+    nb["cells"] = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}]
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp), "lab") as url:
+        (Path(tmp) / "scale.ipynb").write_text(json.dumps(nb))
+        status_log = Path(tmp) / "status.log"
+        with browser_page(viewport=(1400, 1000)) as page:
+            run_all_cells(page, notebook_url(url, "scale.ipynb"))
+            ready = f"Array.from(document.querySelectorAll('{ACTIVE} .plw-status-text')).some((s) => s.textContent.includes('done'))"
+            try:
+                page.wait_for_function(ready, polling=1000, timeout=1_800_000)
+            except Exception:
+                page.screenshot(path="test-artifacts/latency_scale_timeout.png")
+                print((Path(tmp) / "lab.log").read_text()[-3000:])
+                raise
+            first = status_log.read_text().splitlines() if status_log.exists() else []
+            results["first_view_status_lines"] = first
+            print("first view:", *first, sep="\n  ")
+            page.wait_for_timeout(5000)  # the replay's solutions are computed after the first grid
+            page.evaluate(OBSERVE_JS)
+            log = Path(tmp) / BYTES_LOG
+            trials = []
+            for trial in range(args.trials):
+                change = ("zoom", "input[data-trait=zoom]", f"{0.9 - 0.1 * trial:.2f}")
+                if trial % 2:
+                    change = ("seed", "input[data-trait=seed]", 100 + trial)
+                n_lines = len(status_log.read_text().splitlines())
+                p, f, d, c, b = _trial(page, 0, change[1], change[2], log, timeout_ms=1_800_000)
+                lines = status_log.read_text().splitlines()[n_lines:]
+                preview_line = next((ln.split("\t", 1)[1] for ln in lines if "; preview" in ln), "")
+                trials.append(
+                    dict(
+                        change=change[0],
+                        value=change[2],
+                        preview_s=p,
+                        full_s=f,
+                        kernel_compute_s=c,
+                        preview_status=preview_line,
+                        status_lines=lines,
+                        bytes_sent=b["sent"],
+                    )
+                )
+                print(
+                    f"pinnacle {change[0]} trial {trial}: preview drawn {p:.2f} s ({preview_line}), full 21 x 21 "
+                    f"drawn {f:.2f} s (kernel compute {c:.2f} s)"
+                )
+                page.screenshot(path=f"test-artifacts/latency_scale_{trial}.png")
+            results["pinnacle_trials"] = trials
+            results["pinnacle_preview_s"] = _summary([t["preview_s"] for t in trials])
+            results["pinnacle_full_s"] = _summary([t["full_s"] for t in trials])
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
@@ -298,9 +379,28 @@ def main(argv=None):
         help="first open and run another notebook of N 3-panel widgets in the same JupyterLab window (a second "
         "tab, its own kernel), as a student who keeps the previous lecture open",
     )
+    ap.add_argument("--scale", action="store_true", help="a PINNacle-size run's preview and full grid instead")
+    ap.add_argument("--scale-steps", type=int, default=50, help="Adam steps of the --scale run (default 50)")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
     results: dict = {}
+    if args.scale:
+        results = _scale(args)
+        results["machine"] = dict(
+            cpus=os.cpu_count(), load_avg_before=load_before, load_avg_after=os.getloadavg(), trials=args.trials
+        )
+        results["workload"] = (
+            "bench_scale's PINNacle-size Poisson: 2-100x5-1 tanh MLP (40,801 parameters), 16,896 loss points, "
+            f"{args.scale_steps} Adam steps, one widget at 21 x 21, JupyterLab + headless Chromium"
+        )
+        print(
+            f"median: preview drawn {results['pinnacle_preview_s']['median']:.2f} s (target 10 s), full 21 x 21 "
+            f"drawn {results['pinnacle_full_s']['median']:.2f} s; load average {load_before} -> {os.getloadavg()}"
+        )
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2))
+            print("wrote", args.out)
+        return
     if args.baseline:
         results["baseline"] = _baseline(args.baseline, args.trials)
     with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp), "lab") as url:

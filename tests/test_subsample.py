@@ -207,7 +207,7 @@ def test_a_from_model_run_cannot_be_subsampled_and_says_why():
 
 def test_widget_preview_on_a_subsample_says_so_and_the_full_grid_stays_exact():
     run = small_run("poisson1d", dict(n_points=128), "strong", steps=3)
-    w = plw.LandscapeWidget(run, resolution=15, compute=False, preview_subsample=0.25)
+    w = plw.LandscapeWidget(run, resolution=15, compute=False, preview_points=0.25)
     seen = []
     w.observe(
         lambda ch: seen.append((w.status_text, tuple(w.panel_data[0]["grid_shape"]), bytes(w.panel_data[0]["grid"]))),
@@ -234,7 +234,17 @@ def test_widget_preview_on_a_subsample_says_so_and_the_full_grid_stays_exact():
     assert "estimate" not in w.datasets[0]["loss"].attrs["long_name"]
 
 
-def test_widget_preview_subsample_off_by_default_and_checked():
+def test_widget_preview_subsample_is_the_old_spelling_of_preview_points():
+    run = small_run("poisson1d", dict(n_points=128), "strong", steps=3)
+    with pytest.warns(FutureWarning, match=r"preview_subsample=.*use preview_points= instead"):
+        w = plw.LandscapeWidget(run, compute=False, preview_subsample=0.25)
+    assert w._computer.preview_points == 0.25
+    with pytest.warns(FutureWarning):
+        off = plw.LandscapeWidget(run, compute=False, preview_subsample=None)  # its None meant every point
+    assert off._computer.preview_points == 0
+
+
+def test_widget_preview_of_a_small_run_stays_on_every_point_and_is_checked():
     run = small_run("poisson1d", dict(n_points=128), "strong", steps=3)
     w = plw.LandscapeWidget(run, resolution=15, compute=False)
     texts = []
@@ -242,5 +252,7 @@ def test_widget_preview_subsample_off_by_default_and_checked():
     w.resolution = 41
     w.wait()
     assert any("preview 11 x 11 in" in t for t in texts) and not any("points" in t for t in texts), texts
-    with pytest.raises(ValueError, match=r"preview_subsample must be None, .* fraction in \(0, 1\], got 1\.5"):
-        plw.LandscapeWidget(run, compute=False, preview_subsample=1.5)
+    with pytest.raises(
+        ValueError, match=r"preview_points must be None \(automatic\), .* fraction in \(0, 1\), got 1\.5"
+    ):
+        plw.LandscapeWidget(run, compute=False, preview_points=1.5)

@@ -104,11 +104,11 @@ def test_coarse_preview_comes_before_the_full_grid(run):
 
 def test_preview_gets_coarser_when_points_are_costly(run):
     w = plw.LandscapeWidget(run, resolution=15, compute=False)
-    s = w.panel_settings()[0]
+    s = w.panel_settings()[0].at_resolution(41)
     comp = w._computer
-    assert comp.preview_resolution(s, 11, 0.08) == 11  # nothing measured yet
+    assert comp.preview_plan(s, 11, 0.08).resolution == 11  # nothing measured yet
     comp.cost_per_point[(s.run, s.formulation)] = 0.08 / 49  # 49 points fill the budget: 7 x 7
-    assert comp.preview_resolution(s, 11, 0.08) == 7
+    assert comp.preview_plan(s, 11, 0.08).resolution == 7
     comp.cost_per_point[(s.run, s.formulation)] = 1.0  # a huge network: the coarsest preview
     shapes = []
     w.observe(lambda ch: shapes.append(tuple(w.panel_data[0]["grid_shape"])), "panel_data")

@@ -326,3 +326,11 @@ export function solidColor(css: string): string {
   const m = /^rgba\(\s*([^,]+),\s*([^,]+),\s*([^,]+),[^)]*\)$/i.exec(css.trim());
   return m ? `rgb(${m[1].trim()}, ${m[2].trim()}, ${m[3].trim()})` : css;
 }
+
+/** A panel's status badge: "computing…", "preview" with what the preview's points were ("preview on 1024 of
+ * 16896 points", from the payload's ``points_note``), or "" (no badge) once the full grid is drawn. */
+export function badgeText(status: string, pointsNote?: string): string {
+  if (status === "computing") return "computing…";
+  if (status === "preview") return pointsNote ? `preview ${pointsNote}` : "preview";
+  return "";
+}

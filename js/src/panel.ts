@@ -4,7 +4,7 @@
 import * as THREE from "three";
 import { connectionObjects, drawConnection2d } from "./connection";
 import { rowAt } from "./interp";
-import { Range, Scaled, axisValue, decodeFloat32, fingerprint, formatNumber, gapNotes, scaleValues } from "./lib";
+import { Range, Scaled, axisValue, badgeText, decodeFloat32, fingerprint, formatNumber, gapNotes, scaleValues } from "./lib";
 import { Box, Label } from "./layout";
 import { LabelOverlay } from "./labels";
 import { COLORBAR_H_HEIGHT, Ticks, colorbarWidth, drawColorbar, drawColorbarH, drawLabels, linearTicks, scaleTicks,
@@ -207,7 +207,7 @@ export class PanelView implements GLClient {
     const p = this.data;
     const g = this.grid;
     const status = p.status ?? "";
-    this.badge.textContent = status === "computing" ? "computing…" : status === "preview" ? "preview" : "";
+    this.badge.textContent = badgeText(status, p.points_note as string | undefined);
     this.badge.style.display = this.badge.textContent ? "block" : "none";
     const notes: string[] = [];
     if (p.message) notes.push(p.message);

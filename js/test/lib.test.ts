@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  badgeText,
   fingerprint,
   gapNotes,
   hashBytes,
@@ -198,5 +199,15 @@ describe("a partial grid (tiles landing)", () => {
     const two = scaleValues(new Float32Array([1, 2, 3, 4, 5, 6, nan, nan, nan]), "linear", null);
     expect(buildSurface(two, 3, 3, 1, "viridis").index.length).toBe(2 * 6); // the two cells of rows 0-1
     expect(contourSegments(two.z, 3, 3, 3.5).length).toBeGreaterThan(0);
+  });
+});
+
+describe("badgeText", () => {
+  it("says what a preview's points were, and nothing once the full grid is drawn", () => {
+    expect(badgeText("preview", "on 1024 of 16896 points")).toBe("preview on 1024 of 16896 points");
+    expect(badgeText("preview", "")).toBe("preview");
+    expect(badgeText("preview")).toBe("preview");
+    expect(badgeText("computing", "on 1024 of 16896 points")).toBe("computing…");
+    expect(badgeText("done", "on 1024 of 16896 points")).toBe("");
   });
 });

@@ -376,6 +376,15 @@ class Objective:
         part.subsample_points = info
         return part
 
+    def point_set_sizes(self) -> list[int]:
+        """The points of each set ``subsample`` cuts, in its order: the interior, then each condition's rows
+        (a periodic condition's pairs)."""
+        sizes = [self.interior.x.shape[0]]
+        for cps in self.conditions:
+            assert cps.condition is not None
+            sizes.append(cps.condition.weights.shape[0])
+        return sizes
+
     def bytes_per_point(self) -> int:
         """Rough peak working memory of one parameter point in ``evaluate`` (for chunk sizing)."""
         spec = self.interior.spec

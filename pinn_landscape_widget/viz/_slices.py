@@ -7,7 +7,7 @@ comparing the same run under another loss, costs nothing twice.
 
 from __future__ import annotations
 
-import math
+import time
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from ..engine.evaluation import evaluate
 from ..engine.objective import Objective
 from ._cluster import cluster_arguments
 from ._panels import SliceSettings
+from ._preview import FULL_PREVIEW_MAX_S, SMALLEST_PREVIEW, PreviewPlan, plan_preview
 from ._runs import trajectory_of, trajectory_steps_of
 
 DIRECTION_KINDS = ("random", "pca", "hessian", "interpolation")
@@ -41,35 +42,63 @@ class SliceComputer:
         self.directions: dict[tuple, object] = {}
         self.trajectory_losses: dict[tuple, np.ndarray] = {}
         self.cost_per_point: dict[tuple, float] = {}  # (run, formulation) -> seconds per grid point
-        self.preview_subsample: int | float | None = None  # the previews' ``landscape(subsample=)``
-        self._subsamplable: dict[tuple, bool] = {}
+        self.preview_points: int | float | None = None  # the widget's ``preview_points`` (None: automatic)
+        self._probed: dict[tuple, float] = {}  # (run, formulation) -> seconds per point of a 2-point probe
+        self._sizes: dict[tuple, list[int] | None] = {}  # (run, formulation) -> its point sets' sizes
         self.connections: dict[str, tuple] = {}  # run label -> (curve_directions, connect Dataset)
         self.client = None  # a dask distributed.Client: every grid is computed in tiles on its cluster
 
     def forget(self, label: str) -> None:
         """Drop everything computed for run ``label`` (it was replaced)."""
         caches: list[dict] = [self.grids, self.directions, self.trajectory_losses, self.cost_per_point]
-        for cache in [*caches, self._subsamplable]:
+        for cache in [*caches, self._probed, self._sizes]:
             for key in [k for k in cache if (k.run if isinstance(k, SliceSettings) else k[0]) == label]:
                 del cache[key]
 
-    def preview_subsample_for(self, s: SliceSettings) -> int | float | None:
-        """``preview_subsample`` where the panel's loss can be subsampled (the package's own objectives),
-        else None (a user's opaque loss gets the full preview)."""
-        if self.preview_subsample is None:
-            return None
+    def preview_plan(self, s: SliceSettings, largest: int, budget_s: float) -> PreviewPlan | None:
+        """The preview before the grid of ``s`` (see ``_preview.plan_preview``), or None when it needs none.
+        Before any grid of the run and loss has been timed, a probe of two parameter points measures the
+        cost; it counts only when it says the run is large (a small run keeps the preview it always had)."""
         key = (s.run, s.formulation)
-        if key not in self._subsamplable:
-            self._subsamplable[key] = isinstance(self.runs[s.run].objective(s.formulation), Objective)
-        return self.preview_subsample if self._subsamplable[key] else None
+        cost = self.cost_per_point.get(key)
+        # on a cluster the workers evaluate the full loss (landscape refuses subsample= with client=)
+        points = 0 if self.client is not None else self.preview_points
+        if cost is None and points != 0:
+            if key not in self._probed:
+                run = self.runs[s.run]
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    evaluate(run, run.params[None].expand(2, -1), s.formulation)
+                self._probed[key] = (time.perf_counter() - t0) / 2
+            probe = self._probed[key]
+            cost = (
+                probe
+                if probe * SMALLEST_PREVIEW ** (1 if s.direction_kind == "interpolation" else 2) > FULL_PREVIEW_MAX_S
+                else None
+            )
+        if key not in self._sizes:
+            obj = self.runs[s.run].objective(s.formulation)
+            self._sizes[key] = obj.point_set_sizes() if isinstance(obj, Objective) else None
+        return plan_preview(
+            resolution=s.resolution,
+            n_dims=1 if s.direction_kind == "interpolation" else 2,
+            largest=largest,
+            budget_s=budget_s,
+            cost=cost,
+            sizes=self._sizes[key],
+            points=points,
+        )
 
-    def compute_preview(self, s: SliceSettings, on_chunk=None) -> xr.Dataset:
-        """The coarse preview for ``s`` (a coarse ``SliceSettings``): on ``preview_subsample`` of the points
-        where set and possible (not cached: an estimate), else ``compute(s)``."""
-        sub = self.preview_subsample_for(s)
-        if sub is None:
-            return self.compute(s, on_chunk)
-        return self._landscape(s, on_chunk, subsample=sub)
+    def compute_preview(self, s: SliceSettings, plan: PreviewPlan, on_chunk=None) -> xr.Dataset:
+        """The preview ``plan`` of ``s``: on a subset of the points (not cached: an estimate) or, at every
+        point, ``compute(s.at_resolution(plan.resolution))``; ``attrs["preview_points"]`` says which."""
+        coarse = s.at_resolution(plan.resolution)
+        if plan.subsample is None:
+            ds = self.compute(coarse, on_chunk)
+        else:
+            ds = self._landscape(coarse, on_chunk, subsample=plan.subsample)
+        note = plan.note or (f"on all {plan.total} points" if plan.total else "on all points")
+        return ds.assign_attrs(preview_points=note)
 
     def directions_for(self, s: SliceSettings):
         key = s.directions_key
@@ -195,16 +224,6 @@ class SliceComputer:
                 loss = evaluate(self.runs[s.run], origin + ab @ D, s.formulation)["loss"].double().numpy()
             out[name] = np.column_stack([a, b, loss, np.zeros_like(t), t])
         return out
-
-    def preview_resolution(self, s: SliceSettings, largest: int, budget_s: float) -> int:
-        """Odd, 5..largest: as many points as ``budget_s`` buys at the last cost per point measured for
-        this run and formulation (a slow network gets a coarser preview, not a later one)."""
-        per_point = self.cost_per_point.get((s.run, s.formulation))
-        if per_point is None:
-            return largest
-        n = budget_s / per_point if s.direction_kind == "interpolation" else math.sqrt(budget_s / per_point)
-        n = max(5, min(largest, int(n)))
-        return n if n % 2 else n - 1
 
 
 Z_LABELS = {"strong": "strong-form loss", "deep_ritz": "Deep Ritz energy E"}

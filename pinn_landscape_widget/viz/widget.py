@@ -18,7 +18,6 @@ evaluate, solution_snapshot) and reads runs by duck typing (see ``_runs``).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import os
@@ -37,7 +36,6 @@ import xarray as xr
 from .._checks import check_int, check_positive, renamed_arguments
 from ..analysis.directions import NORMALIZATIONS
 from ..analysis.landscape import MAX_RESOLUTION
-from ..engine.objective import subsample_size
 from ._assets import WIDGET_ESM
 from ._camera import check_camera
 from ._cluster import TileStream, check_client
@@ -45,6 +43,7 @@ from ._diagnostics import diagnostics_payload
 from ._hosts import in_marimo
 from ._look import COLORMAPS, Z_SCALES
 from ._panels import SliceSettings, default_panels, normalize_panels, slice_key
+from ._preview import check_preview_points
 from ._runs import checkpoint_count, formulations_of, labelled_runs, trajectory_steps_of
 from ._slices import CURVE_KIND, DIRECTION_KINDS, SliceComputer, f32, panel_payload, placeholder_payload
 from ._slots import SLOT_TRAITS, assign_slots
@@ -164,11 +163,18 @@ class LandscapeWidget(anywidget.AnyWidget):
     compute : bool, default True
         Start computing the panels now (in a worker thread; ``wait()`` blocks until they are drawn).
         False: compute on the first change or ``request()``.
-    preview_subsample : int or float, optional
-        The coarse preview computed before each full grid evaluates the loss on that subset of the points
-        (``landscape(subsample=)``): an integer >= 1 per point set, or a fraction in (0, 1]; the status
-        line says "on n of N points". Runs whose loss cannot be subsampled (``from_model`` with a user's
-        loss) keep full previews; the full grid is always exact. Default None: every point.
+    preview_points : int, float, bool or None, optional
+        The points of the coarse preview drawn before each full grid. Default None (automatic): every point
+        while a 5 x 5 preview on all of them takes at most 0.5 s (the built-in problems); for a larger run
+        (PINNacle-size networks on 16 k points) a random subset of each point set (``landscape(subsample=)``),
+        as many points as about 1 s of compute buys at the measured cost per point (at least 512 in all),
+        and a preview also before a grid of 21 x 21 or less that would take over 2 s. An integer >= 1 keeps
+        at most that many points per point set, a fraction in (0, 1) that share; 0 or False: every point.
+        The panel's badge and the status line say "preview on n of N points"; the preview's Dataset says it
+        in ``attrs["preview_points"]`` (and ``subsample_points``). A loss whose points cannot be subsampled
+        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so.
+        The full grid is always on every point. ``preview_subsample=`` (None meaning every point) still
+        works for this release with a FutureWarning.
     diagnostics : bool or None, default False
         The diagnostics view below the replay: ``plw.diagnose`` of the first panel's run at up to 24 of its
         checkpoints (evenly spaced, first and last kept), drawn as small log-scale plots per loss term (loss,
@@ -203,7 +209,7 @@ class LandscapeWidget(anywidget.AnyWidget):
     ------
     ValueError
         If ``source`` is not a run, a dict of runs or a Dataset, ``formulation`` is not one of the first
-        run's losses, ``preview_subsample`` is out of range, ``diagnostics`` is not None, True or False, or
+        run's losses, ``preview_points`` is out of range, ``diagnostics`` is not None, True or False, or
         ``client`` is closed or asynchronous.
     traitlets.TraitError
         If a setting (``panels``, ``direction_kind``, ``resolution``, ``zoom``, ``seed``,
@@ -332,7 +338,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         traitlets.Dict({}, help="dict: precomputed panels for pages without a kernel (see precompute())")
     )
 
-    @renamed_arguments(span="zoom")
+    @renamed_arguments(span="zoom", preview_subsample=("preview_points", lambda v: 0 if v is None or v == 1.0 else v))
     def __init__(
         self,
         source,
@@ -346,7 +352,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         normalization: str = "filter",
         compare: bool | None = None,
         compute: bool = True,
-        preview_subsample: int | float | None = None,
+        preview_points: int | float | None = None,
         diagnostics: bool | None = False,
         client=None,
         **kwargs,
@@ -379,21 +385,14 @@ class LandscapeWidget(anywidget.AnyWidget):
             )
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
-        if preview_subsample is not None:
-            try:
-                subsample_size(preview_subsample, 1)
-            except ValueError:
-                raise ValueError(
-                    f"preview_subsample must be None, an integer >= 1 (points per point set) or a fraction in "
-                    f"(0, 1], got {preview_subsample!r}"
-                ) from None
+        preview_points = check_preview_points(preview_points)
         client = check_client(client)
         if isinstance(source, xr.Dataset):
             self._init_dataset(source)
             return
         self._runs = labelled_runs(source)
         self._computer = SliceComputer(self._runs)
-        self._computer.preview_subsample = preview_subsample
+        self._computer.preview_points = preview_points
         self._computer.client = client
         self._replays = ReplayBuilder(self._runs)
         with self.hold_trait_notifications():
@@ -806,12 +805,13 @@ class LandscapeWidget(anywidget.AnyWidget):
         self._preview_serial += 1
         serial = self._preview_serial
         for k, s in enumerate(todo):
-            if s.resolution <= 2 * PREVIEW_RESOLUTION:
-                continue
-            pres = self._computer.preview_resolution(s, PREVIEW_RESOLUTION, PREVIEW_BUDGET_S)
             try:
+                plan = self._computer.preview_plan(s, PREVIEW_RESOLUTION, PREVIEW_BUDGET_S)
+                if plan is None:
+                    continue
+                pres = plan.resolution
                 self._set_status("computing", s, k, len(todo), preview=True, res=pres)
-                ds = self._computer.compute_preview(s.at_resolution(pres), self._progress_hook(rid, 0, 1, quiet=True))
+                ds = self._computer.compute_preview(s, plan, self._progress_hook(rid, 0, 1, quiet=True))
             except _Superseded:
                 raise
             except Exception as exc:
@@ -821,11 +821,9 @@ class LandscapeWidget(anywidget.AnyWidget):
                 raise _Superseded()
             with self.hold_sync():
                 payload = panel_payload(ds, s, None, "preview", label_run=len(self._runs) > 1)
-                self._publish(s, {**payload, "serial": serial})
+                self._publish(s, {**payload, "serial": serial, "points_note": plan.note})
                 self.status = "preview"
-                kept = json.loads(ds.attrs.get("subsample_points", "{}"))
-                kept = [v for k, v in kept.items() if k != "rel_l2_error"]
-                on = f" on {sum(v[0] for v in kept)} of {sum(v[1] for v in kept)} points" if kept else ""
+                on = f" {plan.note}" if plan.note else ""
                 self.status_text = (
                     f"{self._title(s)}; preview {pres} x {pres}{on} in {ds.attrs['compute_seconds']:.2f} s"
                 )

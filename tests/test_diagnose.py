@@ -553,3 +553,31 @@ def test_without_the_c_kernels_the_default_is_float64_autograd(run, kernels):
     theta = run.trajectory[-1].detach().to(F64)
     ref = _grads(run, theta)
     np.testing.assert_allclose(ds.grad_norm.values[0], [float(ref[t][1].norm()) for t in ref], rtol=_rtol(ds))
+
+
+def test_a_term_with_zero_gradient_is_explained_not_left_as_bare_inf_and_nan():
+    # a penalty weight 0: loss 0 and gradient exactly 0
+    ds = plw.diagnose(_model_run(0.0), hessian=False)
+    assert ds.grad_norm.values[0, 1] == 0 and ds["loss"].values[0, 1] == 0
+    assert np.isinf(ds.imbalance.values[0, 1]) and np.isnan(ds.grad_cosine.values[0, 0, 1])
+    for text in (ds.attrs["zero_gradient"], ds.imbalance.attrs["zero_gradient"], ds.attrs["notes"]):
+        assert "term 'edge' has a zero gradient at 1 of 1 checkpoints (steps 0)" in text
+        assert "penalty weight is 0" in text and "divides by 0 (inf)" in text and "NaN" in text
+    s = ds.attrs["summary"]
+    assert s.startswith("term 'edge' has a zero gradient") and "lambda_edge = inf at" not in s
+    # a term that does not read the network: a nonzero constant loss
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).to(F64)
+    x = torch.linspace(0, 1, 8, dtype=F64)[:, None]
+    run = plw.from_model(model, lambda m: {"fit": (m(x) ** 2).mean(), "offset": 0.0 * m(x).sum() + 2.5})
+    ds = plw.diagnose(run, hessian=False)
+    assert ds.grad_norm.values[0, 1] == 0 and ds.grad_norm.values[0, 0] > 0
+    assert "term 'offset' has a zero gradient" in ds.attrs["summary"]
+    assert "its loss (2.5 at step 0) does not change with the parameters" in ds.attrs["summary"]
+    # the reference term itself: the others' ratios are 0, said so
+    run = plw.from_model(model, lambda m: {"still": 0.0 * m(x).sum(), "fit": (m(x) ** 2).mean()})
+    ds = plw.diagnose(run, hessian=False)
+    assert ds.imbalance.values[0, 1] == 0
+    assert "other terms' imbalance lambda (max|grad L_still| / mean|grad L_term|) is 0" in ds.attrs["zero_gradient"]
+    # no zero gradient: nothing said
+    assert plw.diagnose(_model_run(10.0), hessian=False).attrs["zero_gradient"] == ""

@@ -673,7 +673,10 @@ def diagnose(
             "block diagonal traces add); Wang et al.'s Algorithm 1 weights, without their update schedule",
             source=src,
         )
-    notes = []
+    zero = _zero_gradients(ds, ref)
+    if zero:
+        ds["imbalance"].attrs["zero_gradient"] = ds["grad_cosine"].attrs["zero_gradient"] = "; ".join(zero)
+    notes = list(zero)
     if ntk_notes:
         notes += ntk_notes
     if not layers:
@@ -698,16 +701,54 @@ def diagnose(
         + ", ".join(f"{t} {m}" for t, m in methods.items())
         + f"); {SOURCES['ntk']}",
         ntk_methods=", ".join(f"{t}: {m}" for t, m in methods.items()),
+        zero_gradient="; ".join(zero),
         notes="; ".join(notes),
         summary=_summary(run, ds, ref),
     )
     return ds
 
 
+def _zero_gradients(ds: xr.Dataset, ref: str) -> list[str]:
+    """One sentence per term whose gradient is exactly zero at some checkpoint: where, why (its loss says
+    which of the two causes), and what that does to the ratios that divide by it."""
+    out = []
+    zero = ds["grad_norm"].values == 0
+    for j, t in enumerate(str(t) for t in ds.term.values):
+        at = np.flatnonzero(zero[:, j])
+        if not len(at):
+            continue
+        steps = [int(s) for s in ds.step.values[at]]
+        shown = ", ".join(map(str, steps[:5])) + (", ..." if len(steps) > 5 else "")
+        losses = ds["loss"].values[at, j]
+        why = (
+            "its loss is 0 there: the term is already satisfied exactly, or its penalty weight is 0"
+            if bool((losses == 0).all())
+            else f"its loss ({float(losses[0]):.3g} at step {steps[0]}) does not change with the parameters there: "
+            "a term that does not read the network"
+        )
+        effect = (
+            f"the other terms' imbalance lambda (max|grad L_{t}| / mean|grad L_term|) is 0"
+            if t == ref
+            else f"its imbalance lambda_{t} = max|grad L_{ref}| / mean|grad L_{t}| divides by 0 (inf)"
+        )
+        out.append(
+            f"term {t!r} has a zero gradient at {len(at)} of {ds.sizes['step']} checkpoints (steps {shown}): {why}; "
+            f"{effect}, its cosines with the other terms are NaN (undefined) and, where its NTK trace is 0, its NTK "
+            "weight is inf; the term exerts no pull on training there"
+        )
+    return out
+
+
 def _summary(run, ds: xr.Dataset, ref: str) -> str:
     lines = []
     flagged = False
     imb = ds["imbalance"]
+    zero = ds["grad_norm"].values == 0
+    for msg in _zero_gradients(ds, ref):
+        flagged = True
+        lines.append(msg)
+    # a zero gradient's inf is explained above, not ranked as an imbalance
+    imb = imb.where(~zero)
     finite = imb.where(np.isfinite(imb))
     if ds.sizes["term"] > 1 and bool(np.isfinite(imb.values).any() or np.isinf(imb.values).any()):
         vals = np.where(np.isnan(imb.values), -np.inf, imb.values)

@@ -581,3 +581,56 @@ def test_a_term_with_zero_gradient_is_explained_not_left_as_bare_inf_and_nan():
     assert "other terms' imbalance lambda (max|grad L_still| / mean|grad L_term|) is 0" in ds.attrs["zero_gradient"]
     # no zero gradient: nothing said
     assert plw.diagnose(_model_run(10.0), hessian=False).attrs["zero_gradient"] == ""
+
+
+def _squares_run(all_squares=True):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1)).to(F64)
+    x = torch.linspace(0, 1, 16, dtype=F64)[:, None]
+    xb = torch.tensor([[0.0], [1.0]], dtype=F64)
+
+    def loss(m):  # -u'' = sin(x) on 16 points, u = 0 at both ends, written as a PINN loss is written
+        xx = x.clone().requires_grad_(True)
+        u = m(xx)[:, 0]
+        (ux,) = torch.autograd.grad(u.sum(), xx, create_graph=True)
+        (uxx,) = torch.autograd.grad(ux[:, 0].sum(), xx, create_graph=True)
+        res = (uxx[:, 0] + torch.sin(x[:, 0])) / 16**0.5  # a mean of squares
+        edge = plw.squares(m(xb)) if all_squares else (m(xb) ** 2).sum()
+        return {"residual": plw.squares(res), "boundary": edge}
+
+    return plw.from_model(model, loss)
+
+
+@pytest.mark.parametrize("method", ["exact", "matrix-free"])
+def test_ntk_of_a_from_model_loss_given_as_squares_matches_its_full_jacobian(method):
+    run = _squares_run()
+    ds = plw.diagnose(run, hessian=False, ntk_method=method, probes=400)
+    obj = run.objective()
+    theta = run.params.detach()
+    assert obj.has_residual_vectors and "computed per least-squares term" in ds.attrs["ntk"]
+    traces = []
+    for j, t in enumerate(["residual", "boundary"]):
+        J = torch.autograd.functional.jacobian(lambda th, t=t: obj.residual_vectors(th)[t], theta)
+        assert J.shape == ((16 if t == "residual" else 2), theta.numel())
+        np.testing.assert_allclose(float((obj.residual_vectors(theta)[t].detach() ** 2).sum()), ds["loss"].values[0, j])
+        want = torch.linalg.eigvalsh(J @ J.T).flip(0).numpy()
+        n = min(3, J.shape[0])
+        np.testing.assert_allclose(ds.ntk_top_eigenvalues.values[0, j, :n], want[:n], rtol=1e-6)
+        traces.append(float((J * J).sum()))
+        tr, se = ds.ntk_trace.values[0, j], ds.ntk_trace_stderr.values[0, j]
+        if method == "exact":
+            np.testing.assert_allclose(tr, traces[-1], rtol=1e-10)
+        else:  # autograd products: Hutchinson's estimate, within its error
+            assert se > 0 and abs(tr - traces[-1]) <= 4 * se
+    if method == "exact":
+        np.testing.assert_allclose(ds.ntk_weight.values[0], [sum(traces) / t for t in traces], rtol=1e-10)
+
+
+def test_ntk_of_a_from_model_loss_with_a_scalar_term_says_how_to_get_it():
+    ds = plw.diagnose(_squares_run(all_squares=False), hessian=False)
+    assert np.isnan(ds.ntk_trace.values).all()
+    assert "not computed" in ds.attrs["ntk"] and "plw.squares(r)" in ds.attrs["ntk"]
+    with pytest.raises(ValueError, match=r"squares takes a non-empty floating-point tensor of residuals, got int"):
+        plw.squares(3)
+    with pytest.raises(ValueError, match=r"got a torch.int64 tensor of shape \(2,\)"):
+        plw.squares(torch.tensor([1, 2]))

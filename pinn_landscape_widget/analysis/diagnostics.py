@@ -159,8 +159,11 @@ def _ntk_unavailable(obj: LossObjective) -> str | None:
     """Why this objective has no NTK (None: it has one)."""
     if not obj.has_residual_vectors:
         return (
-            "not computed: the run's losses (from_model) return one scalar per term, so there are no per-point "
-            "residuals whose Jacobian the NTK is built from"
+            "not computed: the run's losses (from_model, and the DeepXDE / PINA adapters, which build on it) return "
+            "one scalar per term, so there are no per-point residuals whose Jacobian the NTK is built from. The NTK "
+            "is computed for runs of plw.train (built-in problems and define_problem, with our MLP or any torch "
+            "module as model=) in a least-squares formulation (strong), and for from_model losses that give every "
+            "term as plw.squares(r)"
         )
     if not obj.formulation.least_squares:
         return (
@@ -282,9 +285,20 @@ def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[
         rv = obj.residual_vectors(th[None], functional=True)
         return torch.cat([rv[t] for t in names])
 
-    with torch.enable_grad():
-        pair = torch.func.vjp(flat, theta.detach())
-    r, vjp_fn = pair[0], pair[1]
+    batched = not obj.differentiates_inputs
+    if batched:  # rows of J by vmap over torch.func's vjp
+        with torch.enable_grad():
+            pair = torch.func.vjp(flat, theta.detach())
+        r, vjp_fn = pair[0], pair[1]
+    else:  # a user's loss calls torch.autograd itself (no torch.func transforms): reverse passes of one graph
+        th = theta.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            r = flat(th)
+
+        def vjp_fn(e: torch.Tensor) -> tuple[torch.Tensor]:
+            with torch.enable_grad():
+                return (torch.autograd.grad(r, th, e, retain_graph=True)[0],)
+
     rv0 = obj.residual_vectors(theta.detach()[None])
     sizes = [int(rv0[t].numel()) for t in names]
     N_all = int(r.numel())
@@ -302,6 +316,8 @@ def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[
             E = torch.zeros(b - a, N_all, dtype=r.dtype, device=r.device)
             E[torch.arange(b - a), start + torch.arange(a, b)] = 1.0
             try:
+                if not batched:
+                    raise NotImplementedError
                 (J,) = torch.func.vmap(vjp_fn)(E)
             except (RuntimeError, NotImplementedError):  # an op without a batching rule: one row at a time
                 J = torch.stack([vjp_fn(e)[0] for e in E])
@@ -395,7 +411,10 @@ def diagnose(
         (each term against the sum of the others), ``imbalance`` (reference: the first term),
         ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``, ``ntk_top_eigenvalues`` (dim ``ntk_eig``),
         ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
-        variables are NaN where the loss has no per-point residuals (``from_model``, Deep Ritz):
+        needs per-point residuals: runs of ``train`` (built-in problems and ``define_problem``, our MLP or any
+        module as ``model=``) in a least-squares formulation (strong) have them. Its variables are NaN where the
+        loss has none (``from_model``, unless every term is ``plw.squares(r)``, and the DeepXDE / PINA adapters:
+        one scalar per term; Deep Ritz's energy):
         ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a matrix-free trace (0 where
         exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian also ``hessian_trace`` (and
         ``hessian_trace_stderr``). For a problem in time with per-point residuals: ``residual_time_slice``

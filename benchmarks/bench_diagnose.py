@@ -1,15 +1,20 @@
 """``diagnose`` over 100 checkpoints and ``connect`` between two minima, on the reference workload.
 
 Reference workload: poisson1d, 1000 points, MLP 1-50-50-50-1 tanh (5,251 parameters), trained in float32
-(Adam, ``--steps`` steps, a checkpoint every ``steps / 100``); ``diagnose`` runs in float64 (the curvature
-tools' dtype). One loss term (the boundary is imposed by the ansatz).
+(Adam, ``--steps`` steps, a checkpoint every ``steps / 100``). One loss term (the boundary is imposed by the
+ansatz). ``diagnose``'s default runs in float32 on the engine's passes in C; ``dtype=torch.float64`` is the
+float64 autograd path, timed beside it as the baseline (``--float64-checkpoints`` of them, scaled to 100).
 
 ``diagnose(run, checkpoints=100)`` is timed whole and by part, each part alone:
 
   - gradients: the term losses, gradient norms (whole and per layer), cosines and imbalance;
   - Hessian: + the top eigenvalue (Lanczos) and the trace (Hutchinson, 10 probes) of each term;
   - all (the default): + the NTK of each term, matrix-free here (its Jacobian, 1000 x 5251, is above ``auto``'s
-    1e6 entries): top-3 eigenvalues by Lanczos on J^T J v products, the trace by Hutchinson (10 probes);
+    1e6 entries): top-3 eigenvalues by Lanczos on J^T J v products, the trace exact from the rows' norms (on
+    the C passes; by Hutchinson, 10 probes, in float64);
+
+each also with ``dtype=torch.float64`` (float64 autograd products, Hutchinson's NTK trace), and the largest
+difference between the two paths' numbers;
 
 with baselines side by side in the same process, alternated:
 
@@ -48,9 +53,14 @@ from pinn_landscape_widget.analysis.connectivity import T_PER_STEP, bezier_point
 N_CHECKPOINTS = 100
 
 
-def _timed(fn):
-    t = time.perf_counter()
+CPU: dict[str, list[float]] = {}  # process CPU time of the diagnose parts, beside their wall time
+
+
+def _timed(fn, cpu_key=None):
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
+    if cpu_key is not None:
+        CPU.setdefault(cpu_key, []).append(time.process_time() - c)
     return time.perf_counter() - t, out
 
 
@@ -109,6 +119,9 @@ def main(argv=None):
     ap.add_argument(
         "--checkpoints", type=int, default=N_CHECKPOINTS, help="checkpoints diagnosed (default 100, the target's)"
     )
+    ap.add_argument(
+        "--float64-checkpoints", type=int, default=10, help="checkpoints of the float64 baseline (scaled to 100)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -128,15 +141,27 @@ def main(argv=None):
         "all (default)": dict(),
     }
     times: dict[str, list[float]] = {k: [] for k in [*parts, "per-term autograd", "connect", "connect per t"]}
+    for name in parts:
+        times[name + ", float64"] = []
+    n64 = min(a.float64_checkpoints, n_ck)
+    rows64 = [int(run.trajectory_steps[r]) for r in rows][:: max(1, n_ck // n64)][:n64]
+    full64 = None
     times["NTK exact, per checkpoint"] = []
     times["NTK matrix-free, per checkpoint"] = []
     full = None
     for _ in range(a.repeats):
         for name, kw in parts.items():
-            dt, ds = _timed(lambda kw=kw: plw.diagnose(run, checkpoints=n_ck, **kw))
+            dt, ds = _timed(lambda kw=kw: plw.diagnose(run, checkpoints=n_ck, **kw), name)
             times[name].append(dt)
             if name == "all (default)":
                 full = ds
+            dt, ds64 = _timed(
+                lambda kw=kw: plw.diagnose(run, checkpoints=rows64, dtype=torch.float64, **kw), name + ", float64"
+            )
+            times[name + ", float64"].append(dt * n_ck / len(rows64))
+            CPU[name + ", float64"][-1] *= n_ck / len(rows64)
+            if name == "all (default)":
+                full64 = ds64
         times["per-term autograd"].append(_timed(lambda: per_term_autograd(run, rows))[0])
         few = [int(run.trajectory_steps[r]) for r in rows[-a.exact_checkpoints :]]
         dt_e, ex = _timed(lambda few=few: plw.diagnose(run, checkpoints=few, hessian=False, ntk_method="exact"))
@@ -148,24 +173,38 @@ def main(argv=None):
         times["connect"].append(dt)
         times["connect per t"].append(_timed(lambda: connect_per_t(*runs))[0])
     med = {k: statistics.median(v) for k, v in times.items()}
-    assert full is not None
+    assert full is not None and full64 is not None
+    same = full.sel(step=full64.step.values)
+    agree = {
+        v: float(np.nanmax(np.abs(same[v].values - full64[v].values) / np.abs(full64[v].values)))
+        for v in ("loss", "grad_norm", "hessian_top_eigenvalue", "ntk_top_eigenvalues")
+    }
+    # the default's NTK trace is exact, float64's a Hutchinson estimate: their difference in its standard errors
+    agree["ntk_trace (exact against float64's estimate, in its standard errors)"] = float(
+        np.nanmax(np.abs(same.ntk_trace.values - full64.ntk_trace.values) / full64.ntk_trace_stderr.values)
+    )
+    agree["hessian_trace (in float64 standard errors)"] = float(
+        np.nanmax(np.abs(same.hessian_trace.values - full64.hessian_trace.values) / full64.hessian_trace_stderr.values)
+    )
     top_err = float(
         np.max(np.abs(mf.ntk_top_eigenvalues.values - ex.ntk_top_eigenvalues.values) / ex.ntk_top_eigenvalues.values)
     )
     trace_err = float(np.max(np.abs(mf.ntk_trace.values - ex.ntk_trace.values) / ex.ntk_trace.values))
     table = [
-        "| what | checkpoints | time | per checkpoint | baseline | ratio |",
+        "| what | checkpoints | time (CPU time) | per checkpoint | float64 autograd (dtype=float64) | ratio |",
         "|---|---|---|---|---|---|",
     ]
+    cpu = {k: statistics.median(v) for k, v in CPU.items()}
     for name in parts:
+        b = med[name + ", float64"]
         table.append(
-            f"| `diagnose`, {name} | {n_ck} | {med[name]:.2f} s | {1e3 * med[name] / n_ck:.1f} ms | "
-            + (
-                f"per-term autograd {med['per-term autograd']:.2f} s | {med['per-term autograd'] / med[name]:.2f}x |"
-                if name == "gradients"
-                else "| |"
-            )
+            f"| `diagnose`, {name} | {n_ck} | {med[name]:.2f} s ({cpu[name]:.2f} s) | {1e3 * med[name] / n_ck:.1f} ms | "
+            f"{b:.2f} s ({cpu[name + ', float64']:.2f} s; {1e3 * b / n_ck:.1f} ms) | {b / med[name]:.1f}x |"
         )
+    table.append(
+        f"| gradients by per-term autograd (a user's loop, float64) | {n_ck} | {med['per-term autograd']:.2f} s | "
+        f"{1e3 * med['per-term autograd'] / n_ck:.1f} ms | | |"
+    )
     table.append(
         f"| NTK matrix-free vs exact (top-3 eigenvalues within {top_err:.1e}, trace within {trace_err:.0%}) | "
         f"{a.exact_checkpoints} | | {med['NTK matrix-free, per checkpoint']:.3f} s | "
@@ -178,6 +217,10 @@ def main(argv=None):
     )
     print("\n".join(table))
     print(f"barrier line {conn.attrs['barrier_line']:.3g}, curve {conn.attrs['barrier_curve']:.3g}")
+    print("default (float32, C passes) against float64 autograd, largest relative difference:")
+    for k, v in agree.items():
+        print(f"  {k}: {v:.2g}")
+    print(f"load average before {load_before}, after {os.getloadavg()}")
     result = dict(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         machine=_machine(),
@@ -193,7 +236,10 @@ def main(argv=None):
         ntk_methods=full.attrs["ntk_methods"],
         ntk_matrix_free_top3_max_rel_error=top_err,
         ntk_matrix_free_trace_max_rel_error=trace_err,
+        float64_checkpoints=len(rows64),
+        default_vs_float64_max_rel_difference=agree,
         times=times,
+        cpu_times=CPU,
         medians=med,
         table="\n".join(table),
     )

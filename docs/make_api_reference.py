@@ -47,7 +47,16 @@ TOPICS = {
         "initial_rate",
         "list_formulations",
     ],
-    "Training and runs": ["train", "TrainResult", "MLP", "from_model", "Recorder", "adapters", "solution_snapshot"],
+    "Training and runs": [
+        "train",
+        "TrainResult",
+        "MLP",
+        "from_model",
+        "squares",
+        "Recorder",
+        "adapters",
+        "solution_snapshot",
+    ],
     "Evaluating the loss": ["evaluate", "MemoryBudgetError"],
     "Threads": ["set_threads", "get_threads"],
     "Directions": [

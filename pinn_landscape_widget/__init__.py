@@ -29,7 +29,7 @@ from .engine._threads import get_threads, set_threads
 from .engine.evaluation import evaluate
 from .engine.memory import MemoryBudgetError
 from .engine.mlp import MLP
-from .models.custom import from_model
+from .models.custom import from_model, squares
 from .models.recorder import Recorder
 from .models.solution import solution_snapshot
 from .models.training import TrainResult, train
@@ -112,6 +112,7 @@ __all__ = [
     "roughness_index",
     "set_threads",
     "solution_snapshot",
+    "squares",
     "to_html",
     "to_pythreejs",
     "train",

@@ -5,7 +5,12 @@ each term, and for a problem in time the residual per time slice with the causal
 Perdikaris (2022).
 
 Every quantity is computed on the run's own ``Objective.terms`` (the loss training and the landscape use)
-at the recorded checkpoints, in the curvature tools' dtype (float64 where the loss allows it).
+at the recorded checkpoints. For a float32 run of our tanh MLP on a CPU (the reference workload) the losses,
+gradients, Hessian products and matrix-free NTK products run in float32 on the engine's passes in C
+(``engine.fused_loss``, ``_rop``, ``_jacobian``), the Lanczos runs warm-started from the previous checkpoint's
+eigenvectors: about 84 ms of one core's CPU time per checkpoint there (Hessian, NTK and gradients) against
+350 ms for the same quantities by float64 autograd (``dtype=torch.float64``; docs/performance.md). Otherwise everything is in the curvature tools' dtype
+(float64 where the loss allows it).
 
 The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term: K_tt = J_t J_t^T, J_t the
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
@@ -20,14 +25,18 @@ never held.
 from __future__ import annotations
 
 import numbers
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 import xarray as xr
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_int, check_positive, resolve_dtype
+from ..engine._threads import threads_for_load
+from ..engine.fused_loss import FusedLoss
 from ..engine.protocols import LossObjective
-from .curvature import HessianOperator, Lanczos, curvature_dtype, hessian_eigenpairs, hutchinson_trace
+from . import _jacobian, _rop
+from .curvature import HessianOperator, Lanczos, curvature_dtype, default_tol, hutchinson_trace
 
 MAX_DEFAULT_CHECKPOINTS = 50
 IMBALANCE_THRESHOLD = 10.0  # lambda_term above this is flagged in the summary
@@ -40,8 +49,9 @@ NTK_TOP = 3  # top eigenvalues reported
 NTK_METHODS = ("auto", "exact", "matrix-free")
 PROBES = 10  # default Rademacher probes of a Hutchinson trace (NTK matrix-free, Hessian above HESSIAN_EXACT_P)
 HESSIAN_EXACT_P = 128  # the Hessian trace from the dense matrix (P products) up to this many parameters
-MATRIX_FREE_TOL = 1e-6  # Lanczos residual, relative to the largest Ritz value, of the matrix-free NTK
+MATRIX_FREE_TOL = 1e-6  # Lanczos residual, relative to the largest Ritz value, of the matrix-free NTK (float64)
 MATRIX_FREE_MAX_STEPS = 60
+WARM_START = 1.0  # weight of a random vector beside the previous checkpoint's eigenvectors in a Lanczos start
 TIME_SLICES = 10
 CAUSAL_EPSILON = 1.0
 CAUSAL_DELTA = 0.99  # Wang, Sankaran & Perdikaris (2022) move on once min_i w_i exceeds it
@@ -149,8 +159,11 @@ def _ntk_unavailable(obj: LossObjective) -> str | None:
     """Why this objective has no NTK (None: it has one)."""
     if not obj.has_residual_vectors:
         return (
-            "not computed: the run's losses (from_model) return one scalar per term, so there are no per-point "
-            "residuals whose Jacobian the NTK is built from"
+            "not computed: the run's losses (from_model, and the DeepXDE / PINA adapters, which build on it) return "
+            "one scalar per term, so there are no per-point residuals whose Jacobian the NTK is built from. The NTK "
+            "is computed for runs of plw.train (built-in problems and define_problem, with our MLP or any torch "
+            "module as model=) in a least-squares formulation (strong), and for from_model losses that give every "
+            "term as plw.squares(r)"
         )
     if not obj.formulation.least_squares:
         return (
@@ -161,17 +174,19 @@ def _ntk_unavailable(obj: LossObjective) -> str | None:
     return None
 
 
-def ntk_term_methods(obj, theta: torch.Tensor, names: list[str], method: str) -> dict[str, str]:
-    """Per least-squares term, "exact" (J_t formed, in row chunks) or "matrix-free" (products only)."""
-    rv = obj.residual_vectors(theta.detach()[None])
-    P = int(theta.numel())
+def ntk_term_methods(rv: dict[str, torch.Tensor], P: int, names: list[str], method: str) -> dict[str, str]:
+    """Per least-squares term (rv: the residual vectors), "exact" (J_t formed, in row chunks) or "matrix-free"
+    (products only)."""
     if method != "auto":
         return {t: method for t in names}
     return {t: "exact" if int(rv[t].numel()) * P <= NTK_EXACT_ENTRIES else "matrix-free" for t in names}
 
 
-def _ntk_matrix_free(obj, theta: torch.Tensor, term: str, probes: int, seed: int) -> tuple[float, float, np.ndarray]:
-    """(trace estimate, its standard error, top eigenvalues descending) of K_tt = J_t J_t^T without forming J_t.
+def _ntk_matrix_free(
+    obj, theta: torch.Tensor, term: str, probes: int, seed: int, warm: torch.Tensor | None = None
+) -> tuple[float, float, np.ndarray, torch.Tensor]:
+    """(trace estimate, its standard error, top eigenvalues descending, their eigenvectors of J_t^T J_t) of
+    K_tt = J_t J_t^T without forming J_t, by autograd (any network; ``_jacobian`` is the fast path).
 
     The nonzero eigenvalues of J_t J_t^T are those of G = J_t^T J_t [P, P]; Lanczos (full reorthogonalization)
     on products G v = J_t^T (J_t v) until the top eigenvalues' residuals are below MATRIX_FREE_TOL of the
@@ -204,8 +219,29 @@ def _ntk_matrix_free(obj, theta: torch.Tensor, term: str, probes: int, seed: int
     est = np.array(samples)
     stderr = float(est.std(ddof=1) / np.sqrt(len(est))) if len(est) > 1 else np.nan
     want = min(NTK_TOP, N, P)
-    v0 = torch.randn(P, generator=gen, dtype=torch.float64).to(device=th.device, dtype=th.dtype)
-    lz = Lanczos(gram, v0, min(P, MATRIX_FREE_MAX_STEPS))
+    tol = MATRIX_FREE_TOL if r.dtype == torch.float64 else default_tol(r.dtype)
+    evals, vecs = _top_eigenpairs(gram, _start(warm, P, gen, th), want, tol, MATRIX_FREE_MAX_STEPS)
+    return float(est.mean()), stderr, evals, vecs
+
+
+def _start(warm: torch.Tensor | None, P: int, gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """A Lanczos start vector: random, plus (warm start) the previous checkpoint's eigenvectors [k, P], each
+    normalised, beside a random part of weight WARM_START, so an eigenvector that overtakes them is still
+    in the start vector's reach."""
+    v = torch.randn(P, generator=gen, dtype=torch.float64)
+    v = v / v.norm()
+    if warm is not None:
+        w = warm.detach().to(torch.float64).cpu()
+        v = WARM_START * v + (w / w.norm(dim=1, keepdim=True)).sum(0)
+    return v.to(device=like.device, dtype=like.dtype)
+
+
+def _top_eigenpairs(matvec, v0: torch.Tensor, want: int, tol: float, max_steps: int) -> tuple[np.ndarray, torch.Tensor]:
+    """The ``want`` algebraically largest eigenvalues (descending) and their Ritz vectors [want, P] of a
+    symmetric operator, by Lanczos with full reorthogonalization until each has residual
+    ||A y - theta y|| <= tol * max |Ritz value| (or max_steps products)."""
+    P = v0.numel()
+    lz = Lanczos(matvec, v0, min(P, max_steps))
     while True:
         lz.step()
         j = lz.steps
@@ -214,9 +250,23 @@ def _ntk_matrix_free(obj, theta: torch.Tensor, term: str, probes: int, seed: int
         evals, S, b_last = lz.ritz()
         top = list(range(j - 1, max(-1, j - 1 - want), -1))
         res = np.array([abs(b_last * float(S[-1, i])) for i in top])
-        if bool((res <= MATRIX_FREE_TOL * max(float(evals[-1]), 1e-300)).all()) or lz.done:
+        scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1e-300)
+        if bool((res <= tol * scale).all()) or lz.done:
             break
-    return float(est.mean()), stderr, np.array([float(evals[i]) for i in top])
+    vecs = lz.basis().T @ S[:, top].to(lz.Q.dtype).to(lz.Q.device)
+    return np.array([float(evals[i]) for i in top]), vecs.T
+
+
+def _hessian(run, obj_p, theta_p: torch.Tensor, term: str, formulation, fast: bool, threads: int):
+    """The Hessian of one term at theta_p as an operator (n, device, dtype, matvec): on the C passes when
+    ``fast`` (float32 R-operator products, ``_rop.NetworkHVP``), else a ``HessianOperator`` in theta_p's
+    dtype."""
+    if not fast:
+        return HessianOperator(run, theta_p, term, formulation=formulation, dtype=theta_p.dtype)
+    hvp = _rop.NetworkHVP(obj_p, theta_p, term, threads=threads)
+    return SimpleNamespace(
+        n=theta_p.numel(), device=theta_p.device, dtype=theta_p.dtype, matvec=lambda v: hvp.matvec(v, threads)
+    )
 
 
 def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[dict, list[str]]:
@@ -235,9 +285,20 @@ def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[
         rv = obj.residual_vectors(th[None], functional=True)
         return torch.cat([rv[t] for t in names])
 
-    with torch.enable_grad():
-        pair = torch.func.vjp(flat, theta.detach())
-    r, vjp_fn = pair[0], pair[1]
+    batched = not obj.differentiates_inputs
+    if batched:  # rows of J by vmap over torch.func's vjp
+        with torch.enable_grad():
+            pair = torch.func.vjp(flat, theta.detach())
+        r, vjp_fn = pair[0], pair[1]
+    else:  # a user's loss calls torch.autograd itself (no torch.func transforms): reverse passes of one graph
+        th = theta.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            r = flat(th)
+
+        def vjp_fn(e: torch.Tensor) -> tuple[torch.Tensor]:
+            with torch.enable_grad():
+                return (torch.autograd.grad(r, th, e, retain_graph=True)[0],)
+
     rv0 = obj.residual_vectors(theta.detach()[None])
     sizes = [int(rv0[t].numel()) for t in names]
     N_all = int(r.numel())
@@ -255,6 +316,8 @@ def _ntk(obj, theta: torch.Tensor, names: list[str], max_entries: int) -> tuple[
             E = torch.zeros(b - a, N_all, dtype=r.dtype, device=r.device)
             E[torch.arange(b - a), start + torch.arange(a, b)] = 1.0
             try:
+                if not batched:
+                    raise NotImplementedError
                 (J,) = torch.func.vmap(vjp_fn)(E)
             except (RuntimeError, NotImplementedError):  # an op without a batching rule: one row at a time
                 J = torch.stack([vjp_fn(e)[0] for e in E])
@@ -292,6 +355,7 @@ def diagnose(
     time_slices: int = TIME_SLICES,
     causality_epsilon: float = CAUSAL_EPSILON,
     seed: int = 0,
+    dtype=None,
 ) -> xr.Dataset:
     """Why a PINN trains badly: per checkpoint and loss term, what the PINN failure literature reads.
 
@@ -331,6 +395,12 @@ def diagnose(
         epsilon of the causal weights w_i = exp(-epsilon sum_{k<i} L_r(t_k)), > 0; default 1.
     seed : int
         Seed of the probes and start vectors; default 0.
+    dtype : torch.dtype or None
+        The dtype of the Hessian and matrix-free NTK products. Default ``None``: float32 on the engine's passes
+        in C where they apply (a float32 run of our tanh MLP on a CPU, the kernels built), and the losses and
+        gradients with them; else the curvature tools' dtype (float64 where the loss allows it), by autograd.
+        ``torch.float64``: everything in float64 by autograd. The exact NTK is in the curvature tools' dtype
+        either way (``ds.attrs["dtype"]``, ``ds.attrs["product_dtype"]``, ``ds.attrs["products"]``).
 
     Returns
     -------
@@ -341,7 +411,10 @@ def diagnose(
         (each term against the sum of the others), ``imbalance`` (reference: the first term),
         ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``, ``ntk_top_eigenvalues`` (dim ``ntk_eig``),
         ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
-        variables are NaN where the loss has no per-point residuals (``from_model``, Deep Ritz):
+        needs per-point residuals: runs of ``train`` (built-in problems and ``define_problem``, our MLP or any
+        module as ``model=``) in a least-squares formulation (strong) have them. Its variables are NaN where the
+        loss has none (``from_model``, unless every term is ``plw.squares(r)``, and the DeepXDE / PINA adapters:
+        one scalar per term; Deep Ritz's energy):
         ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a matrix-free trace (0 where
         exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian also ``hessian_trace`` (and
         ``hessian_trace_stderr``). For a problem in time with per-point residuals: ``residual_time_slice``
@@ -363,8 +436,16 @@ def diagnose(
     time_slices = check_int("time_slices", time_slices, 2)
     causality_epsilon = check_positive("causality_epsilon", causality_epsilon)
     seed = check_int("seed", seed, 0)
+    dtype_asked = None if dtype is None else resolve_dtype(dtype)
     dtype = curvature_dtype(run, None, "diagnose")
     obj = run.objective(formulation, None, dtype)
+    # the products' dtype and objective: float32 on the C passes where they apply (see the dtype argument)
+    fast = False
+    if dtype_asked is None and run.dtype == torch.float32:
+        obj32 = run.objective(formulation, None, torch.float32)
+        fast = _jacobian.applies(obj32)
+    prod_dtype = torch.float32 if fast else curvature_dtype(run, dtype_asked, "diagnose")
+    obj_p = obj32 if fast else (obj if prod_dtype == dtype else run.objective(formulation, None, prod_dtype))
     names = list(obj.term_names)
     rows = _select(run, checkpoints)
     steps = np.array([int(run.trajectory_steps[i]) for i in rows])
@@ -391,20 +472,32 @@ def diagnose(
     methods: dict[str, str] = {}
     if ntk and ntk_why is None:
         theta0 = run.trajectory[rows[0]].detach().to(device=obj.device, dtype=dtype)
-        ntk_names = list(obj.residual_vectors(theta0[None]))
-        methods = ntk_term_methods(obj, theta0, ntk_names, ntk_method)
+        rv0 = obj.residual_vectors(theta0[None])
+        ntk_names = list(rv0)
+        methods = ntk_term_methods(rv0, P, ntk_names, ntk_method)
     slices = _time_slices(run, obj, time_slices)
     res_t = np.full((K, time_slices), np.nan)
+    h_steps = min(P, 600)
+    warm_h: dict[str, torch.Tensor] = {}  # the previous checkpoint's eigenvectors: Lanczos's warm starts
+    warm_k: dict[str, torch.Tensor] = {}
+    ntk_fast: set[str] = set()  # matrix-free terms taken on the C passes (exact trace) at some checkpoint
     for k, r in enumerate(rows):
         theta = run.trajectory[r].detach().to(device=obj.device, dtype=dtype).clone().requires_grad_(True)
-        with torch.enable_grad():
-            terms = obj.terms(theta[None])
-            grads = []
-            for j, t in enumerate(names):
-                (g,) = torch.autograd.grad(terms[t][0], theta, retain_graph=j < M - 1, allow_unused=True)
-                grads.append(torch.zeros_like(theta) if g is None else g.detach())
+        theta_p = run.trajectory[r].detach().to(device=obj.device, dtype=prod_dtype).contiguous()
+        threads = threads_for_load(torch.get_num_threads()) if fast else 1
+        if fast:  # one forward pass on the C passes and a backward pass per term, no autograd graph
+            values, by_term = FusedLoss(obj_p, theta_p, threads=threads).term_gradients()
+            grads = [by_term[t] for t in names]
+        else:
+            with torch.enable_grad():
+                terms = obj.terms(theta[None])
+                values = {t: terms[t][0].detach() for t in names}
+                grads = []
+                for j, t in enumerate(names):
+                    (g,) = torch.autograd.grad(terms[t][0], theta, retain_graph=j < M - 1, allow_unused=True)
+                    grads.append(torch.zeros_like(theta) if g is None else g.detach())
         G = torch.stack(grads).to(torch.float64)  # [M, P]
-        loss[k] = [float(terms[t][0].detach()) for t in names]
+        loss[k] = [float(values[t]) for t in names]
         norms = G.norm(dim=1)
         gnorm[k] = norms.cpu().numpy()
         denom = torch.outer(norms, norms)
@@ -423,21 +516,43 @@ def diagnose(
                 glayer[k, :, li] = torch.cat([G[:, sl] for sl in sls], dim=1).norm(dim=1).cpu().numpy()
         if hessian:
             for j, t in enumerate(names):
-                op = HessianOperator(run, theta.detach(), t, formulation=formulation)
-                ev = hessian_eigenpairs(run, 1, term=t, operator=op)
-                top[k, j] = float(ev.eigenvalue[0])
+                op = _hessian(run, obj_p, theta_p, t, formulation, fast, threads)
+                gen = torch.Generator().manual_seed(seed)
+                ev, warm_h[t] = _top_eigenpairs(
+                    op.matvec, _start(warm_h.get(t), P, gen, theta_p), 1, default_tol(prod_dtype), h_steps
+                )
+                top[k, j] = float(ev[0])
                 if P <= HESSIAN_EXACT_P:
-                    htrace[k, j], htrace_se[k, j] = float(torch.trace(op.dense()).double()), 0.0
+                    eye = torch.eye(P, dtype=prod_dtype, device=theta_p.device)
+                    htrace[k, j], htrace_se[k, j] = float(sum(float(op.matvec(e)[i]) for i, e in enumerate(eye))), 0.0
                 else:
                     htrace[k, j], htrace_se[k, j] = hutchinson_trace(op, probes, seed)
         if ntk and ntk_why is None:
             exact = [t for t in ntk_names if methods[t] == "exact"]
             res, skipped = _ntk(obj, theta.detach(), exact, int(ntk_max_entries)) if exact else ({}, [])
             ntk_notes += [f"step {int(steps[k])}: {n}" for n in skipped]
+            free = [t for t in ntk_names if methods[t] == "matrix-free"]
+            jac = _jacobian.ResidualJacobian(obj_p, theta_p, threads) if fast and free else None
             for t in ntk_names:
                 j = names.index(t)
                 if methods[t] == "matrix-free":
-                    ntk_trace[k, j], ntk_se[k, j], eig = _ntk_matrix_free(obj, theta.detach(), t, probes, seed)
+                    gen = torch.Generator().manual_seed(seed)
+                    if jac is not None and t in jac.terms:  # the C passes: exact trace, Lanczos on J^T J
+                        ntk_fast.add(t)
+                        want = min(NTK_TOP, jac.sizes[t], P)
+                        v0 = _start(warm_k.get(t), P, gen, theta_p)
+                        eig, warm_k[t] = _top_eigenpairs(
+                            lambda v, t=t, jac=jac: jac.gram(t, v),
+                            v0,
+                            want,
+                            default_tol(prod_dtype),
+                            MATRIX_FREE_MAX_STEPS,
+                        )
+                        ntk_trace[k, j], ntk_se[k, j] = jac.trace(t), 0.0
+                    else:
+                        ntk_trace[k, j], ntk_se[k, j], eig, warm_k[t] = _ntk_matrix_free(
+                            obj_p, theta_p, t, probes, seed, warm_k.get(t)
+                        )
                     ntk_top[k, j, : len(eig)] = eig
                     continue
                 tr, sv, n = res[t]
@@ -505,15 +620,23 @@ def diagnose(
             "||dL_term/dtheta_layer||_2 over one layer's parameters (weight and bias), layers named as the "
             "module names them"
         )
+    pd_name = str(prod_dtype).replace("torch.", "")
+    products = (
+        "float32 products on the engine's passes in C (R-operator)"
+        if fast
+        else f"{pd_name} products ({'R-operator' if _rop.applies(obj_p) else 'double backward'}, by autograd)"
+    )
     if hessian:
         ds["hessian_top_eigenvalue"].attrs["definition"] = (
-            "algebraically largest eigenvalue of d^2 L_term / dtheta^2 (hessian_eigenpairs, Lanczos, default tol)"
+            "algebraically largest eigenvalue of d^2 L_term / dtheta^2 (Lanczos with full reorthogonalization "
+            f"to a residual of {default_tol(prod_dtype):g} of the largest Ritz value, started from the previous "
+            f"checkpoint's eigenvector plus a random vector; {products})"
         )
         how = (
             f"exact: the trace of the dense Hessian ({P} products)"
             if P <= HESSIAN_EXACT_P
             else f"Hutchinson's estimate over {probes} Rademacher probes (seed {seed}); its standard error in "
-            "hessian_trace_stderr"
+            f"hessian_trace_stderr; {products}"
         )
         ds["hessian_trace"].attrs.update(
             definition=f"tr(d^2 L_term / dtheta^2), the sum of the Hessian's eigenvalues; {how}",
@@ -540,12 +663,16 @@ def diagnose(
         ds["ntk_trace"].attrs.update(
             definition="tr(K_tt) = ||J_t||_F^2, K_tt = J_t J_t^T the neural tangent kernel of term t, J_t = "
             "d r_t / d theta the Jacobian of its weighted residual vector (Objective.residual_vectors: "
-            "sqrt(w_i) r(x_i) inside, sqrt(lam w_j) misfit_j on a condition; sum(r_t^2) = L_t)",
+            "sqrt(w_i) r(x_i) inside, sqrt(lam w_j) misfit_j on a condition; sum(r_t^2) = L_t). Exact: from J_t "
+            "(ntk_method exact), or matrix-free from the squared norms of J_t's rows (one backward pass on the "
+            "engine's float32 passes in C, ntk_trace_stderr 0); else Hutchinson's estimate (ntk_trace_stderr)",
             source=src,
         )
         ds["ntk_top_eigenvalues"].attrs.update(
             definition=f"the {NTK_TOP} largest eigenvalues of K_tt, descending: sigma^2, sigma the singular values "
-            "of J_t (of J_t or of its QR factor R); NaN past the kernel's rank bound min(N_t, P) or when neither "
+            "of J_t (of J_t or of its QR factor R); matrix-free: Lanczos on products J_t^T (J_t v), started from "
+            "the previous checkpoint's eigenvectors plus a random vector, to a residual of 1e-6 (float64 products) "
+            "or 1e-5 (float32) of the largest; NaN past the kernel's rank bound min(N_t, P) or when neither "
             "fits ntk_max_entries",
             source=src,
         )
@@ -565,7 +692,10 @@ def diagnose(
             "block diagonal traces add); Wang et al.'s Algorithm 1 weights, without their update schedule",
             source=src,
         )
-    notes = []
+    zero = _zero_gradients(ds, ref)
+    if zero:
+        ds["imbalance"].attrs["zero_gradient"] = ds["grad_cosine"].attrs["zero_gradient"] = "; ".join(zero)
+    notes = list(zero)
     if ntk_notes:
         notes += ntk_notes
     if not layers:
@@ -577,26 +707,67 @@ def diagnose(
     ds.attrs.update(
         problem=run.problem.name,
         formulation=obj.formulation.name,
-        dtype=str(dtype).replace("torch.", ""),
+        dtype=pd_name if fast else str(dtype).replace("torch.", ""),
+        product_dtype=pd_name,
+        products=products,
         n_params=P,
         n_checkpoints_recorded=len(run.trajectory_steps),
         ntk=("not asked (ntk=False)" if not ntk else ntk_why)
-        or f"computed per least-squares term from Objective.residual_vectors (in ds.attrs['dtype'], singular "
-        f"values and traces in float64) "
+        or f"computed per least-squares term from Objective.residual_vectors (exact: in "
+        f"{str(dtype).replace('torch.', '')}, "
+        f"singular values and traces in float64; matrix-free: {products}) "
         f"(ntk_max_entries = {int(ntk_max_entries)}; per term: "
         + ", ".join(f"{t} {m}" for t, m in methods.items())
         + f"); {SOURCES['ntk']}",
         ntk_methods=", ".join(f"{t}: {m}" for t, m in methods.items()),
+        zero_gradient="; ".join(zero),
         notes="; ".join(notes),
         summary=_summary(run, ds, ref),
     )
     return ds
 
 
+def _zero_gradients(ds: xr.Dataset, ref: str) -> list[str]:
+    """One sentence per term whose gradient is exactly zero at some checkpoint: where, why (its loss says
+    which of the two causes), and what that does to the ratios that divide by it."""
+    out = []
+    zero = ds["grad_norm"].values == 0
+    for j, t in enumerate(str(t) for t in ds.term.values):
+        at = np.flatnonzero(zero[:, j])
+        if not len(at):
+            continue
+        steps = [int(s) for s in ds.step.values[at]]
+        shown = ", ".join(map(str, steps[:5])) + (", ..." if len(steps) > 5 else "")
+        losses = ds["loss"].values[at, j]
+        why = (
+            "its loss is 0 there: the term is already satisfied exactly, or its penalty weight is 0"
+            if bool((losses == 0).all())
+            else f"its loss ({float(losses[0]):.3g} at step {steps[0]}) does not change with the parameters there: "
+            "a term that does not read the network"
+        )
+        effect = (
+            f"the other terms' imbalance lambda (max|grad L_{t}| / mean|grad L_term|) is 0"
+            if t == ref
+            else f"its imbalance lambda_{t} = max|grad L_{ref}| / mean|grad L_{t}| divides by 0 (inf)"
+        )
+        out.append(
+            f"term {t!r} has a zero gradient at {len(at)} of {ds.sizes['step']} checkpoints (steps {shown}): {why}; "
+            f"{effect}, its cosines with the other terms are NaN (undefined) and, where its NTK trace is 0, its NTK "
+            "weight is inf; the term exerts no pull on training there"
+        )
+    return out
+
+
 def _summary(run, ds: xr.Dataset, ref: str) -> str:
     lines = []
     flagged = False
     imb = ds["imbalance"]
+    zero = ds["grad_norm"].values == 0
+    for msg in _zero_gradients(ds, ref):
+        flagged = True
+        lines.append(msg)
+    # a zero gradient's inf is explained above, not ranked as an imbalance
+    imb = imb.where(~zero)
     finite = imb.where(np.isfinite(imb))
     if ds.sizes["term"] > 1 and bool(np.isfinite(imb.values).any() or np.isinf(imb.values).any()):
         vals = np.where(np.isnan(imb.values), -np.inf, imb.values)

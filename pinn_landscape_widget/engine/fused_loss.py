@@ -81,7 +81,9 @@ class FusedLoss:
         for passes in self._sets.values():
             passes.threads = self._threads
 
-    def _passes(self, ps: PointSet) -> JetPasses | GeneralJets:
+    def _passes(self, ps: PointSet, once: bool = True) -> JetPasses | GeneralJets:
+        """The passes at one point set; once: a single backward pass will follow (JetPasses in torch drops
+        its forward factors after one)."""
         net = self.objective.net
         assert isinstance(net, MLP)  # fused_reason
         if self.native:
@@ -91,17 +93,28 @@ class FusedLoss:
             else:
                 self._sets[key].rerun_forward()
             return self._sets[key]
-        if self.classic:
+        if self.classic and once:
             return JetPasses(net, self.theta, ps.x, ps.spec.order, Workspace(ps.x.device, ps.x.dtype))
         return GeneralJets(net, self.theta, ps.x, ps.spec)
 
     def __call__(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """(terms, loss, gradient): each loss term and the loss as 0-d tensors, and dL/dtheta [P]."""
+        terms, loss, grads = self._passes_for(None)
+        return terms, loss, grads[None]
+
+    def term_gradients(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(terms, gradients): each loss term as a 0-d tensor and its own gradient dL_term/dtheta [P], from one
+        forward pass and a backward pass per term (a term that does not read a point set skips it)."""
+        terms, _, grads = self._passes_for(list(self.objective.term_names))
+        return terms, grads
+
+    def _passes_for(self, names: list[str] | None):
+        """The passes, and the gradient of the loss (names None: under the key None) or of each named term."""
         passes: list[JetPasses | GeneralJets] = []
         leaves: list[torch.Tensor] = []
 
         def network(ps: PointSet) -> Jet:
-            p = self._passes(ps)
+            p = self._passes(ps, once=names is None or len(names) == 1)
             # a copy: the passes rewrite their output array at the next step
             leaf = p.Y.detach().clone().requires_grad_(True)
             passes.append(p)
@@ -113,14 +126,20 @@ class FusedLoss:
         with torch.enable_grad():
             terms, _ = self.objective.loss_terms(network)
             loss = total(terms.values())[0]
-            adjoints = torch.autograd.grad(loss, leaves, allow_unused=True)
-        grad = torch.zeros_like(self.theta)
-        for p, g in zip(passes, adjoints):
-            if g is None:  # the loss does not read this set (cannot happen with the objectives here)
-                continue
-            g = g.contiguous()
-            if isinstance(p, JetPasses):
-                p.backward(g, grad)
-            else:
-                p.add_gradient(g, grad)
-        return {k: v.detach()[0] for k, v in terms.items()}, loss.detach(), grad
+            wanted = {None: loss} if names is None else {t: terms[t][0] for t in names}
+            adjoints = {
+                t: torch.autograd.grad(v, leaves, allow_unused=True, retain_graph=i < len(wanted) - 1)
+                for i, (t, v) in enumerate(wanted.items())
+            }
+        grads = {}
+        for t, adj in adjoints.items():
+            grad = grads[t] = torch.zeros_like(self.theta)
+            for p, g in zip(passes, adj):
+                if g is None:  # the loss (term) does not read this set
+                    continue
+                g = g.contiguous()
+                if isinstance(p, JetPasses):
+                    p.backward(g, grad)
+                else:
+                    p.add_gradient(g, grad)
+        return {k: v.detach()[0] for k, v in terms.items()}, loss.detach(), grads

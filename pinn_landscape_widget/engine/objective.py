@@ -239,9 +239,11 @@ class Objective:
         params = self.as_batch(params)
         if params.shape[0] != 1:
             raise ValueError(f"residual_vectors takes one parameter point ([1, P] or [P]), got {params.shape[0]}")
+        return self.residual_terms(lambda ps: self.network_jet(params, ps, functional))
 
-        def network(ps: PointSet) -> Jet:
-            return self.network_jet(params, ps, functional)
+    def residual_terms(self, network: Callable[[PointSet], Jet]) -> dict[str, torch.Tensor]:
+        """``residual_vectors`` from the network's jets at the point sets (``network(ps)``, one parameter
+        point: K = 1), as ``loss_terms`` takes them: the same residuals, for passes of the caller's own."""
 
         def sqrt_weights(w: torch.Tensor, what: str) -> torch.Tensor:
             if bool((w < 0).any()):

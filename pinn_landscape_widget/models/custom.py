@@ -24,7 +24,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -79,16 +79,64 @@ class NamedLoss:
 
     name: str
     term_names: tuple[str, ...]
-    least_squares: ClassVar[bool] = False  # what the user's function computes is opaque: no residuals known
+    # True when every term is given as plw.squares(r): the residuals are known (the NTK of ``diagnose``)
+    least_squares: bool = False
 
     def terms(self, problem=None) -> tuple[str, ...]:
         return self.term_names
 
 
+class Squares:
+    """A loss term given by its residual vector: the term is sum(r ** 2). Made by ``squares``."""
+
+    def __init__(self, r: torch.Tensor):
+        self.r = r
+
+    def value(self) -> torch.Tensor:
+        return (self.r * self.r).sum()
+
+
+def squares(r) -> Squares:
+    """A ``from_model`` loss term given by its residual vector r [N]: the term is sum(r ** 2), and
+    ``diagnose`` can take the term's neural tangent kernel from the Jacobian of r.
+
+    Write a mean of squares as ``plw.squares(res / N ** 0.5)``, a weighted sum as
+    ``plw.squares(res * w.sqrt())``.
+
+    Parameters
+    ----------
+    r : torch.Tensor
+        The residuals, any shape (flattened), floating point, computed from the model without detaching.
+
+    Returns
+    -------
+    Squares
+        What the loss function returns in place of the scalar term (alone, or as a value of its dict).
+
+    Raises
+    ------
+    ValueError
+        If r is not a floating-point tensor with at least one entry.
+    """
+    if not isinstance(r, torch.Tensor) or not r.dtype.is_floating_point or r.numel() == 0:
+        what = f"a {r.dtype} tensor of shape {tuple(r.shape)}" if isinstance(r, torch.Tensor) else type(r).__name__
+        raise ValueError(f"squares takes a non-empty floating-point tensor of residuals, got {what}")
+    return Squares(r.reshape(-1))
+
+
+def _residuals_of(out) -> dict[str, torch.Tensor]:
+    """The residual vectors of the terms the function gave as ``squares(r)``."""
+    if isinstance(out, Squares):
+        out = {"total": out}
+    return {k: v.r for k, v in out.items() if isinstance(v, Squares)} if isinstance(out, dict) else {}
+
+
 def _terms_of(out, loss_name: str) -> dict[str, torch.Tensor]:
     """The function's output as named scalar terms; a clear error for anything else."""
-    if isinstance(out, torch.Tensor):
+    if isinstance(out, (torch.Tensor, Squares)):
         out = {"total": out}
+    if isinstance(out, dict):
+        out = {k: v.value() if isinstance(v, Squares) else v for k, v in out.items()}
     if not isinstance(out, dict) or not out:
         raise ValueError(
             f"loss {loss_name!r} must return a scalar tensor or a non-empty dict of named scalar "
@@ -130,12 +178,15 @@ class CustomObjective(PerThreadState):
         self.fn = run.losses[name]
         self.device = torch.device(device)
         self.dtype = dtype
-        self.formulation = NamedLoss(name, run.term_names[name])
+        terms = run.term_names[name]
+        # every term given as plw.squares(r): per-point residuals, the rows of the NTK's Jacobian
+        squared = set(run.residual_terms.get(name, ())) == set(terms)
+        self.formulation = NamedLoss(name, terms, least_squares=squared)
         self.term_names = list(self.formulation.term_names)
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
         self.differentiates_inputs = True  # the user's function calls torch.autograd: no forward-mode transforms
-        self.has_residual_vectors = False  # the function returns one scalar per term
+        self.has_residual_vectors = squared  # else the function returns one scalar per term
         # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
@@ -228,11 +279,23 @@ class CustomObjective(PerThreadState):
         return torch.tensor([self._error(self._write(p.detach())) for p in params], dtype=self.dtype)
 
     def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
-        """Not available: a user's loss function returns one scalar per term, not per-point residuals."""
-        raise ValueError(
-            f"residual_vectors needs a loss made of per-point residuals; loss {self.formulation.name!r} is a "
-            "user's function returning one scalar per term (has_residual_vectors is False)"
-        )
+        """Each term's residual vector r [N_t] at ONE parameter point (the term is sum(r ** 2)),
+        differentiable in params: available when the function gives every term as ``plw.squares(r)``."""
+        if not self.has_residual_vectors:
+            raise ValueError(
+                f"residual_vectors needs a loss made of per-point residuals; loss {self.formulation.name!r} is a "
+                "user's function returning one scalar per term (has_residual_vectors is False): give each term as "
+                "plw.squares(r)"
+            )
+        params = self.as_batch(params)
+        if params.shape[0] != 1:
+            raise ValueError(f"residual_vectors takes one parameter point ([1, P] or [P]), got {params.shape[0]}")
+        bound = _Bound(self._model(), self.fn)
+        values = {f"model.{n}": t for n, t in self.net.unflatten(params[0]).items()}
+        with torch.enable_grad():
+            out = torch.func.functional_call(bound, values, ())
+        res = _residuals_of(out)
+        return {t: res[t] for t in self.term_names}
 
     def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> CustomObjective:
         """Not available: a user's loss function holds its points itself, so they cannot be cut."""
@@ -294,6 +357,7 @@ class ModelRun(RunBase[CustomObjective]):
     net: ModuleNetwork
     losses: dict = field(kw_only=True)
     term_names: dict = field(kw_only=True)
+    residual_terms: dict = field(default_factory=dict, kw_only=True)  # per loss, the terms given as squares(r)
     points: torch.Tensor | None = field(default=None, kw_only=True)
     _f64: list | None = field(default=None, repr=False, kw_only=True)
 
@@ -453,7 +517,8 @@ def from_model(
         The trained network; its float parameters (those ``trainable`` selects) span the landscape.
     losses : callable, dict, Problem or str
         A function ``fn(model) -> Tensor | dict[str, Tensor]`` (a scalar loss, or named scalar terms that add
-        up to it), or a dict of named such functions (the run's formulations, the first its own); or a
+        up to it; a term may be ``plw.squares(r)``, sum(r ** 2) from its residuals r, and when every term is,
+        ``diagnose`` takes the loss's neural tangent kernel), or a dict of named such functions (the run's formulations, the first its own); or a
         problem: a ``Problem`` (``plw.define_problem`` / ``plw.get_problem``) or a built-in's name (the
         problem has its own points, solution, domain and name, and every float parameter spans the landscape,
         so passing ``points``, ``exact``, ``domain``, ``coords``, ``unknowns``, ``trainable`` or ``name`` with
@@ -576,10 +641,12 @@ def from_model(
     net = ModuleNetwork(model, len(names), 1, dtype=dt, selected=trainable, quiet=False, stacklevel=4)
     theta = net.flatten().to(dt)
     # the terms of each loss, and a grad path to the parameters (else a landscape would be flat)
-    term_names = {}
+    term_names, residual_terms = {}, {}
     for lname, fn in losses.items():
         with torch.enable_grad():
-            terms = _terms_of(fn(model), lname)
+            out = fn(model)
+            residual_terms[lname] = tuple(_residuals_of(out))
+            terms = _terms_of(out, lname)
             whole = total(terms.values())
             grads = (
                 torch.autograd.grad(whole, [p for _, p in pairs], allow_unused=True) if whole.requires_grad else [None]
@@ -629,6 +696,7 @@ def from_model(
         dtype=dt,
         losses=dict(losses),
         term_names=term_names,
+        residual_terms=residual_terms,
         points=points,
     )
     if "rel_l2_error" not in run.history:

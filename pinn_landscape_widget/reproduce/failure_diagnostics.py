@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 
 from .._checks import check_int
 from ..analysis.diagnostics import CAUSAL_DELTA, IMBALANCE_THRESHOLD, diagnose
@@ -119,7 +120,8 @@ class FailureDiagnostics(Study):
                 coefficients=dict(n_points=budget["points"], **coefficients),
                 **common,
             )
-            ds = diagnose(run, checkpoints=b["checkpoints"], ntk=False, hessian=hessian)
+            # float64, as the committed results were computed (the default takes float32 on the C passes)
+            ds = diagnose(run, checkpoints=b["checkpoints"], ntk=False, hessian=hessian, dtype=torch.float64)
             if log:
                 log(f"  {name} {coefficients}: rel. L2 error {_error(run):.2e}")
             return run, ds

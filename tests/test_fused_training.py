@@ -68,9 +68,8 @@ def test_fused_gradient_equals_float64_autograd(case):
 def test_fused_gradient_in_float32_equals_float64_autograd(case):
     name, kw, form = case
     fused = _check(_problem(name, kw), form, torch.float32)
-    obj = fused.objective
-    classic = obj.net.out_dim == 1 and all(ps.spec.is_classic for ps in obj.point_sets)
-    assert fused.method == ("C" if classic and native.library() is not None else "torch")
+    # a tanh MLP in float32 on the CPU runs in C for every derivative set and number of outputs
+    assert fused.method == ("C" if native.library() is not None else "torch")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import torch
 
 from ..pde.derivatives import Jet
 from ._workspace import Workspace
-from .jet_adjoint import GeneralJets, JetPasses, applies, native_applies
+from .jet_adjoint import GeneralJets, JetPasses, NativeJets, applies, native_applies, native_general_applies
 from .mlp import MLP
 from .objective import Objective, PointSet, total
 
@@ -63,10 +63,11 @@ class FusedLoss:
             )
         self.objective, self.theta = objective, theta.detach()
         self.native = native_applies(objective)  # JetPasses in C, made once
+        self.native_general = not self.native and native_general_applies(objective)  # NativeJets, made once
         self.classic = applies(objective)  # JetPasses in torch, made each step
-        self.method = "C" if self.native else "torch"
+        self.method = "C" if self.native or self.native_general else "torch"
         self._threads = threads or torch.get_num_threads()
-        self._sets: dict[int, JetPasses] = {}
+        self._sets: dict[int, JetPasses | NativeJets] = {}
         # owned by this object: the C passes' arrays live here for every step
         self._ws = Workspace(objective.device, objective.dtype, owner=self)
 
@@ -81,13 +82,17 @@ class FusedLoss:
         for passes in self._sets.values():
             passes.threads = self._threads
 
-    def _passes(self, ps: PointSet) -> JetPasses | GeneralJets:
+    def _passes(self, ps: PointSet) -> JetPasses | NativeJets | GeneralJets:
         net = self.objective.net
         assert isinstance(net, MLP)  # fused_reason
-        if self.native:
+        if self.native or self.native_general:
             key = id(ps)
             if key not in self._sets:
-                self._sets[key] = JetPasses(net, self.theta, ps.x, ps.spec.order, self._ws, self._threads)
+                self._sets[key] = (
+                    JetPasses(net, self.theta, ps.x, ps.spec.order, self._ws, self._threads)
+                    if self.native
+                    else NativeJets(net, self.theta, ps.x, ps.spec, self._ws, self._threads)
+                )
             else:
                 self._sets[key].rerun_forward()
             return self._sets[key]
@@ -97,7 +102,7 @@ class FusedLoss:
 
     def __call__(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """(terms, loss, gradient): each loss term and the loss as 0-d tensors, and dL/dtheta [P]."""
-        passes: list[JetPasses | GeneralJets] = []
+        passes: list[JetPasses | NativeJets | GeneralJets] = []
         leaves: list[torch.Tensor] = []
 
         def network(ps: PointSet) -> Jet:

@@ -46,7 +46,8 @@ import torch
 from .. import _cache
 
 NATIVE_DIR = Path(__file__).with_name("csrc")
-SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c", NATIVE_DIR / "train.c"]  # one library (headers: abi.h, vec.h, ...)
+# one library; the headers (abi.h, vec.h, tiles.h, team.h) are in the cache key too
+SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c", NATIVE_DIR / "train.c"]
 # -ffp-contract=off: fused multiply-adds only where the C files write them out
 # -fopenmp: rop.c's and train.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)
 FLAGS = [

@@ -327,3 +327,31 @@ def test_training_a_defined_problem_with_the_fused_step_ends_where_autograd_does
     a, b = fused.history.loss.values, ref.history.loss.values
     assert a[-1] < 0.5 * a[0]
     assert abs(a[-1] - b[-1]) <= 0.02 * b[-1]
+
+
+_IN_CHILD: list = []  # the FusedLoss the forked child calls (a fork inherits it; it cannot be pickled)
+
+
+def _fused_step_in_child():
+    return _IN_CHILD[0]()[2]
+
+
+def test_the_c_training_passes_survive_a_fork():
+    """A forked child has none of the parent's OpenMP threads: the training passes it inherits run on its
+    own thread (as rop.c's do) and give the parent's gradient, not wait for the parent's workers for ever.
+    (The FusedLoss is made in the parent: torch's own parallel ops hang in such a child.)"""
+    import multiprocessing as mp
+
+    problem = _mixed2d()
+    net = MLP(problem.dim, 12, 2, "tanh")
+    theta = _theta(net, torch.float32, 1)
+    fused = FusedLoss(Objective(problem, net, "strong", "cpu", torch.float32), theta, threads=2)
+    assert fused.method == "C" or native.library() is None
+    want = fused()[2]  # an OpenMP team now exists in this process
+    _IN_CHILD[:] = [fused]
+    try:
+        with mp.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(_fused_step_in_child).get(timeout=120)
+    finally:
+        _IN_CHILD.clear()
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0.0)

@@ -4,9 +4,11 @@ the network.
 The network's output jets at each point set come from the forward jet recursion, the loss from the
 objective's own code (``Objective.loss_terms``) on those jets as leaves of a small autograd graph, which
 gives the adjoints g = dl/dY, and the gradient J^T g from one backward pass through the recursion by hand
-(``jet_adjoint``). For a tanh MLP with one output and value/gradient/Laplacian jets, in float32 on a CPU,
-both passes run in C and keep their arrays between steps; any other of our MLPs and derivative sets runs
-the same passes in torch. A network that is not our MLP (a user's module the engine does not recognise)
+(``jet_adjoint``). For a tanh MLP in float32 on a CPU both passes run in C and keep their arrays between
+steps, one call each per point set: for one output with value/gradient/Laplacian jets on the passes the
+Hessian's R-operator shares (``JetPasses``), for any other outputs and derivative sets on the training
+passes (``NativeJets``); any other of our MLPs, dtypes and devices runs the same passes in torch
+(``GeneralJets``). A network that is not our MLP (a user's module the engine does not recognise)
 has no jet recursion to run backwards: ``fused_reason`` says so, and training takes autograd's gradient.
 """
 

@@ -15,6 +15,8 @@ Two implementations of the same passes:
   their arrays stay put between training steps; elsewhere in torch. It keeps the factors the R-passes need.
 - ``GeneralJets``: any of our MLPs (tanh, sin, GELU, SiLU; any number of outputs) for any ``JetSpec`` (a
   subset of the first partials, mixed second-order channels), in torch.
+- ``NativeJets``: ``GeneralJets``' passes for a tanh MLP in float32 on a CPU, in C (``csrc/train.c``), its
+  arrays kept between training steps; no R-passes.
 
 Per hidden layer, with inputs (h, G_k, Lp) (value, gradient components, Laplacian), weights W and bias b:
     y = h W^T + b,  Gy_k = G_k W^T,  Ly = Lp W^T,  Q = sum_k Gy_k^2

@@ -33,6 +33,7 @@ int64_t plw_abi_version(void) { return ABI; }
 #endif
 int64_t plw_max_input_dim(void) { return MAX_INPUT_DIM; }
 int64_t plw_plan_fields(void) { return PLAN_FIELDS; }
+int64_t plw_train_plan_fields(void) { return TRAIN_PLAN_FIELDS; }
 int64_t plw_max_shares(void) { return MAX_SHARES; }
 int plw_hardware_fma(void) { return 1; }
 int plw_tanh_mlp(void) { return -2; }
@@ -44,6 +45,8 @@ int plw_rop_setup_gradient(void) { return -1; }
 int plw_rop_forward(void) { return -1; }
 int plw_rop_backward(void) { return -1; }
 int plw_rop_product(void) { return -1; }
+int plw_train_forward(void) { return -1; }
+int plw_train_gradient(void) { return -1; }
 """
 
 
@@ -53,6 +56,7 @@ def stub_defines(**changes) -> list[str]:
         ABI=native.ABI_VERSION,
         MAX_INPUT_DIM=native.MAX_INPUT_DIM,
         PLAN_FIELDS=native.PLAN_FIELDS,
+        TRAIN_PLAN_FIELDS=native.TRAIN_PLAN_FIELDS,
         MAX_SHARES=native.MAX_SHARES,
     )
     values.update(changes)
@@ -304,6 +308,7 @@ INTERFACE_CHANGES = [
     dict(ABI=native.ABI_VERSION + 1),
     dict(ABI=None),  # an old library: no plw_abi_version at all
     dict(PLAN_FIELDS=native.PLAN_FIELDS + 1),
+    dict(TRAIN_PLAN_FIELDS=native.TRAIN_PLAN_FIELDS + 1),
     dict(MAX_SHARES=native.MAX_SHARES * 2),
     dict(MAX_INPUT_DIM=native.MAX_INPUT_DIM - 1),
 ]
@@ -316,7 +321,12 @@ def test_a_build_with_another_interface_is_not_used(env, tmp_path, change):
     use(env, cc)
     lib, warned = load_recording_warnings()
     assert lib is None and cc.n_builds() == 1 and not cached_files()
-    functions = dict(ABI="plw_abi_version", PLAN_FIELDS="plw_plan_fields", MAX_SHARES="plw_max_shares")
+    functions = dict(
+        ABI="plw_abi_version",
+        PLAN_FIELDS="plw_plan_fields",
+        TRAIN_PLAN_FIELDS="plw_train_plan_fields",
+        MAX_SHARES="plw_max_shares",
+    )
     name = functions.get(next(iter(change)), "plw_max_input_dim")
     assert len(warned) == 1 and name in str(warned[0].message)
     assert not native.applies("tanh", "cpu", torch.float32, 1, 2)

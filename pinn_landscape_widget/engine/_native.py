@@ -46,9 +46,10 @@ import torch
 from .. import _cache
 
 NATIVE_DIR = Path(__file__).with_name("csrc")
-SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c"]  # one library; both include abi.h and vec.h
+# one library; the headers (abi.h, vec.h, tiles.h, team.h) are in the cache key too
+SOURCES = [NATIVE_DIR / "jets.c", NATIVE_DIR / "rop.c", NATIVE_DIR / "train.c"]
 # -ffp-contract=off: fused multiply-adds only where the C files write them out
-# -fopenmp: rop.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)
+# -fopenmp: rop.c's and train.c's passes run in OpenMP teams, on the libgomp torch has loaded (see rop.c)
 FLAGS = [
     "-O3",
     "-march=native",
@@ -63,14 +64,16 @@ FLAGS = [
 
 # The interface this module and engine/jet_adjoint.py are written against. The library reports its own values
 # (csrc/abi.h, jets.c, rop.c) and is used only where every one agrees.
-ABI_VERSION = 3
+ABI_VERSION = 4
 MAX_INPUT_DIM = 3  # jets.c has kernels for d = 1, 2, 3
 PLAN_FIELDS = 18  # int64 fields of a layer's record in rop.c's plan (its F_N)
-MAX_SHARES = 64  # the most threads a rop.c pass may be split over
+TRAIN_PLAN_FIELDS = 8  # int64 fields of a layer's record in train.c's plan (its T_N)
+MAX_SHARES = 64  # the most threads a rop.c or train.c pass may be split over
 INTERFACE = {
     "plw_abi_version": ABI_VERSION,
     "plw_max_input_dim": MAX_INPUT_DIM,
     "plw_plan_fields": PLAN_FIELDS,
+    "plw_train_plan_fields": TRAIN_PLAN_FIELDS,
     "plw_max_shares": MAX_SHARES,
 }
 
@@ -407,6 +410,8 @@ def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
         "plw_rop_forward",
         "plw_rop_backward",
         "plw_rop_product",
+        "plw_train_forward",
+        "plw_train_gradient",
     ):
         getattr(lib, name).restype = ctypes.c_int  # see engine/jet_adjoint.py
     lib.plw_rop_setup_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
@@ -415,6 +420,8 @@ def _configure(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.plw_rop_forward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, i64]
     lib.plw_rop_backward.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, i64]
     lib.plw_rop_product.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
+    lib.plw_train_forward.argtypes = [ptr, i64, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, i64]
+    lib.plw_train_gradient.argtypes = [ptr, i64, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, ptr, ptr, i64, i64]
     return lib
 
 

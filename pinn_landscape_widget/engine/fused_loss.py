@@ -4,9 +4,11 @@ the network.
 The network's output jets at each point set come from the forward jet recursion, the loss from the
 objective's own code (``Objective.loss_terms``) on those jets as leaves of a small autograd graph, which
 gives the adjoints g = dl/dY, and the gradient J^T g from one backward pass through the recursion by hand
-(``jet_adjoint``). For a tanh MLP with one output and value/gradient/Laplacian jets, in float32 on a CPU,
-both passes run in C and keep their arrays between steps; any other of our MLPs and derivative sets runs
-the same passes in torch. A network that is not our MLP (a user's module the engine does not recognise)
+(``jet_adjoint``). For a tanh MLP in float32 on a CPU both passes run in C and keep their arrays between
+steps, one call each per point set: for one output with value/gradient/Laplacian jets on the passes the
+Hessian's R-operator shares (``JetPasses``), for any other outputs and derivative sets on the training
+passes (``NativeJets``); any other of our MLPs, dtypes and devices runs the same passes in torch
+(``GeneralJets``). A network that is not our MLP (a user's module the engine does not recognise)
 has no jet recursion to run backwards: ``fused_reason`` says so, and training takes autograd's gradient.
 """
 
@@ -16,7 +18,7 @@ import torch
 
 from ..pde.derivatives import Jet
 from ._workspace import Workspace
-from .jet_adjoint import GeneralJets, JetPasses, applies, native_applies
+from .jet_adjoint import GeneralJets, JetPasses, NativeJets, applies, native_applies, native_general_applies
 from .mlp import MLP
 from .objective import Objective, PointSet, total
 
@@ -63,10 +65,11 @@ class FusedLoss:
             )
         self.objective, self.theta = objective, theta.detach()
         self.native = native_applies(objective)  # JetPasses in C, made once
+        self.native_general = not self.native and native_general_applies(objective)  # NativeJets, made once
         self.classic = applies(objective)  # JetPasses in torch, made each step
-        self.method = "C" if self.native else "torch"
+        self.method = "C" if self.native or self.native_general else "torch"
         self._threads = threads or torch.get_num_threads()
-        self._sets: dict[int, JetPasses] = {}
+        self._sets: dict[int, JetPasses | NativeJets] = {}
         # owned by this object: the C passes' arrays live here for every step
         self._ws = Workspace(objective.device, objective.dtype, owner=self)
 
@@ -81,15 +84,19 @@ class FusedLoss:
         for passes in self._sets.values():
             passes.threads = self._threads
 
-    def _passes(self, ps: PointSet, once: bool = True) -> JetPasses | GeneralJets:
+    def _passes(self, ps: PointSet, once: bool = True) -> JetPasses | NativeJets | GeneralJets:
         """The passes at one point set; once: a single backward pass will follow (JetPasses in torch drops
         its forward factors after one)."""
         net = self.objective.net
         assert isinstance(net, MLP)  # fused_reason
-        if self.native:
+        if self.native or self.native_general:
             key = id(ps)
             if key not in self._sets:
-                self._sets[key] = JetPasses(net, self.theta, ps.x, ps.spec.order, self._ws, self._threads)
+                self._sets[key] = (
+                    JetPasses(net, self.theta, ps.x, ps.spec.order, self._ws, self._threads)
+                    if self.native
+                    else NativeJets(net, self.theta, ps.x, ps.spec, self._ws, self._threads)
+                )
             else:
                 self._sets[key].rerun_forward()
             return self._sets[key]
@@ -110,7 +117,7 @@ class FusedLoss:
 
     def _passes_for(self, names: list[str] | None):
         """The passes, and the gradient of the loss (names None: under the key None) or of each named term."""
-        passes: list[JetPasses | GeneralJets] = []
+        passes: list[JetPasses | NativeJets | GeneralJets] = []
         leaves: list[torch.Tensor] = []
 
         def network(ps: PointSet) -> Jet:

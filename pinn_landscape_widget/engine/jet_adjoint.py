@@ -15,6 +15,8 @@ Two implementations of the same passes:
   their arrays stay put between training steps; elsewhere in torch. It keeps the factors the R-passes need.
 - ``GeneralJets``: any of our MLPs (tanh, sin, GELU, SiLU; any number of outputs) for any ``JetSpec`` (a
   subset of the first partials, mixed second-order channels), in torch.
+- ``NativeJets``: ``GeneralJets``' passes for a tanh MLP in float32 on a CPU, in C (``csrc/train.c``), its
+  arrays kept between training steps; no R-passes.
 
 Per hidden layer, with inputs (h, G_k, Lp) (value, gradient components, Laplacian), weights W and bias b:
     y = h W^T + b,  Gy_k = G_k W^T,  Ly = Lp W^T,  Q = sum_k Gy_k^2
@@ -397,3 +399,93 @@ class GeneralJets:
             out[l_bs] += Zb[:, 0].sum(1)
             if layer:
                 A = torch.mm(W.T, Zb2).view(i, C, n)
+
+
+def native_general_applies(objective) -> bool:
+    """Whether ``NativeJets`` runs this objective's passes in C (``csrc/train.c``): our tanh MLP (any number
+    of outputs, any ``JetSpec``), float32 on the CPU, with the kernels built."""
+    net = objective.net
+    return (
+        isinstance(net, MLP)
+        and net.activation == "tanh"
+        and objective.device.type == "cpu"
+        and objective.dtype == torch.float32
+        and _native.library() is not None
+    )
+
+
+class NativeJets:
+    """``GeneralJets`` in C (``csrc/train.c``) for a float32 tanh MLP on a CPU: the forward jet at one set of
+    points and the backward pass adding J^T Yb, on up to ``threads`` threads that split the points. Every
+    array is allocated once, in ws; the passes read the weights from the storage of theta, so a training
+    step after an in-place optimiser update calls ``rerun_forward`` and then ``add_gradient``.
+
+    net: the MLP; theta: its parameters [P] (contiguous float32); x: the points [n, d]; spec: the
+    derivatives to carry. ``Y`` is the output jet [m, C, n], rewritten by each forward pass.
+    """
+
+    MIN_POINTS_PER_THREAD = JetPasses.MIN_POINTS_PER_THREAD
+
+    def __init__(self, net: MLP, theta: torch.Tensor, x: torch.Tensor, spec: JetSpec, ws: Workspace, threads: int):
+        self.threads, self._theta = threads, theta
+        slices = net.param_slices()
+        n, d = x.shape
+        C = self.C = spec.n_channels
+        self.F, self.S = len(spec.first), len(spec.second)
+        position = {k: c for c, k in enumerate(spec.first)}
+        forms = [[(position[i], position[j], float(c)) for i, j, c in form.terms] for form in spec.second]
+        # the spec as train.c reads it (one dummy entry where there is no second-order channel)
+        self._counts = torch.tensor([len(f) for f in forms] or [0], dtype=torch.int64)
+        self._terms = torch.tensor([v for f in forms for a, b, _ in f for v in (a, b)] or [0, 0], dtype=torch.int64)
+        self._coefs = torch.tensor([c for f in forms for _, _, c in f] or [0.0], dtype=torch.float32)
+        H = ws.zeros(d, C, n)
+        H[:, 0] = x.T
+        for c, k in enumerate(spec.first):
+            H[k, 1 + c] = 1
+        self._arrays = [H]  # kept alive: the plan holds their addresses
+        rows = []
+        for w_s, b_s, (o, i) in slices[:-1]:
+            Z, Ab, Yb, H_next = (ws.empty(o, C, n) for _ in range(4))
+            self._arrays += [Z, Ab, Yb, H_next]
+            rows.append([o, i, w_s.start, b_s.start, H.data_ptr(), Z.data_ptr(), Ab.data_ptr(), Yb.data_ptr()])
+            H = H_next
+        w_s, b_s, (m, i) = slices[-1]
+        rows.append([m, i, w_s.start, b_s.start, H.data_ptr()] + [0] * (_native.TRAIN_PLAN_FIELDS - 5))
+        self.plan = torch.tensor(rows, dtype=torch.int64)
+        self.Y = ws.empty(m, C, n)
+        self._lib = _native.loaded()
+        self.rerun_forward()
+
+    def _spec_args(self) -> tuple[int, ...]:
+        return (
+            self.plan.data_ptr(),
+            self.plan.shape[0] - 1,
+            self.C,
+            self.F,
+            self.S,
+            self._counts.data_ptr(),
+            self._terms.data_ptr(),
+            self._coefs.data_ptr(),
+            self.Y.shape[2],
+            self._theta.data_ptr(),
+        )
+
+    def _shares(self) -> int:
+        return max(1, min(self.threads, self.Y.shape[2] // self.MIN_POINTS_PER_THREAD, _native.MAX_SHARES))
+
+    def rerun_forward(self) -> None:
+        """The forward pass at the parameters now in theta's storage: fills ``Y``."""
+        status = self._lib.plw_train_forward(*self._spec_args(), self.Y.data_ptr(), self._shares())
+        if status != 0:
+            raise RuntimeError(f"plw_train_forward failed (status {status})")
+
+    def add_gradient(self, Yb: torch.Tensor, out: torch.Tensor) -> None:
+        """Adds J^T Yb (Yb: the loss's adjoints of the output jet [m, C, n], contiguous float32) into out [P],
+        after ``rerun_forward`` at the same parameters."""
+        shares, P = self._shares(), out.numel()
+        sums = torch.zeros(shares - 1, P, dtype=out.dtype)  # the other threads' gradients
+        status = self._lib.plw_train_gradient(
+            *self._spec_args(), Yb.data_ptr(), out.data_ptr(), sums.data_ptr(), P, shares
+        )
+        if status != 0:
+            raise RuntimeError(f"plw_train_gradient failed (status {status})")

@@ -1,5 +1,7 @@
 """diagnose(run): every quantity against an independent plain-autograd computation on run.objective().terms."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -634,3 +636,30 @@ def test_ntk_of_a_from_model_loss_with_a_scalar_term_says_how_to_get_it():
         plw.squares(3)
     with pytest.raises(ValueError, match=r"got a torch.int64 tensor of shape \(2,\)"):
         plw.squares(torch.tensor([1, 2]))
+
+
+def test_per_term_gradients_on_the_general_c_passes_match_autograd():
+    # heat: first partials (x, t) and u_xx, three terms: FusedLoss.term_gradients runs the general C passes
+    # (NativeJets) forward once and backward once per term; each term's gradient against float64 autograd
+    from pinn_landscape_widget.engine.fused_loss import FusedLoss
+
+    heat = plw.define_problem(
+        "heat_diag",
+        {"x": (0.0, 1.0), "t": (0.0, 1.0)},
+        residual=lambda u, kappa: u.t - kappa * u.xx,
+        coefficients={"kappa": 0.1},
+        conditions=[plw.initial(lambda x: torch.sin(math.pi * x)), plw.dirichlet("x")],
+        n_points=256,
+    )
+    run = plw.train(heat, "strong", width=8, depth=2, steps=(20, 0), record_every=10, progress=False)
+    for theta in (run.trajectory[0], run.params):
+        fused = FusedLoss(run.objective(), theta.detach().clone().contiguous())
+        assert fused.method == "C"
+        values, grads = fused.term_gradients()
+        ref = _grads(run, theta)
+        assert list(grads) == list(ref) and len(ref) == 3
+        for t, (loss, g) in ref.items():
+            np.testing.assert_allclose(float(values[t]), loss, rtol=2e-5)
+            np.testing.assert_allclose(
+                grads[t].double().numpy(), g.numpy(), rtol=2e-4, atol=2e-5 * float(g.abs().max())
+            )

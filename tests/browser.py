@@ -89,6 +89,46 @@ addEventListener('plw-drawn', () => { window.plwEvents.drawn++; }, true);
 addEventListener('plw-frame', () => { window.plwEvents.frames++; }, true);"""
 
 
+# A log of the widget's pictures, for timing them (add it with page.add_init_script before the page loads).
+# window.plwLog.surface: when every panel of the first widget on the page first shows a surface, found by
+# reading its canvases' pixels every 100 ms (the first render can happen before the view is attached to the
+# page, where no event of it reaches window): the time (Date.now(), ms since the epoch), the share of each
+# panel's pixels that differ from its corner pixel, and the title shown then. window.plwLog.drawn: per
+# "plw-drawn" event, its time, the widget's status, each panel's status and the title; two animation frames
+# later the time the picture is on screen ("shown") and the panels' pixel shares. window.plwLog.press: the
+# times of Shift+Enter (a cell run from the keyboard).
+DRAWN_LOG_JS = """window.plwLog = {press: [], drawn: [], surface: null};
+const plwShares = (root) => Array.from(root.querySelectorAll('.plw-canvas canvas')).map((c) => {
+  if (!c.width || !c.height) return 0;
+  const t = document.createElement('canvas'); t.width = c.width; t.height = c.height;
+  const x = t.getContext('2d'); x.drawImage(c, 0, 0);
+  const d = x.getImageData(0, 0, t.width, t.height).data; let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (Math.abs(d[i] - d[0]) + Math.abs(d[i+1] - d[1]) + Math.abs(d[i+2] - d[2]) > 24) n++;
+  return n / (d.length / 4); });
+const plwTitle = (root) => root.querySelector('.plw-title')?.textContent ?? '';
+addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.shiftKey) window.plwLog.press.push(Date.now()); },
+  true);
+addEventListener('plw-drawn', (e) => {
+  const root = e.target;
+  const entry = {t: Date.now(), status: e.detail.status, panels: e.detail.panels, title: plwTitle(root)};
+  window.plwLog.drawn.push(entry);
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    entry.shown = Date.now();
+    entry.fractions = plwShares(root);
+  }));
+}, true);
+const plwPoll = setInterval(() => {
+  const root = document.querySelector('.plw-root');
+  if (!root || !root.isConnected) return;
+  const shares = plwShares(root);
+  if (shares.length && shares.every((f) => f > 0.03)) {
+    window.plwLog.surface = {t: Date.now(), fractions: shares, title: plwTitle(root)};
+    clearInterval(plwPoll);
+  }
+}, 100);"""
+
+
 @contextlib.contextmanager
 def browser_page(viewport=(1100, 700)):
     """A page in a fresh context of the shared headless Chromium (never a downloaded browser). Console errors

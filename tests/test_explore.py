@@ -1,6 +1,8 @@
 """plw.explore: a first picture from short runs at once, the real runs trained in the background and swapped in;
 the final widget shows exactly what training first and showing after would."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,26 @@ def test_replace_run_checks_its_arguments():
     with pytest.raises(ValueError, match=r"run must offer the losses its panels show \(\['deep_ritz'\]\)"):
         w2.replace_run("a", heat)
     assert w2._runs["a"] is a  # a refused run changes nothing
+
+
+def test_a_display_while_training_shows_the_view_at_once_and_no_picture_of_the_short_runs(monkeypatch):
+    view = "application/vnd.jupyter.widget-view+json"
+    real_train = explore_module.train
+    release = threading.Event()
+
+    def train(problem, formulation, **kw):
+        if kw.get("optimizer") != "adam":  # the full run waits until the test lets it go
+            release.wait(60)
+        return real_train(problem, formulation, **kw)
+
+    monkeypatch.setattr(explore_module, "train", train)
+    w = plw.explore("poisson1d", **OPTIONS)
+    try:
+        data, _ = w._repr_mimebundle_()  # the view at once: neither the grids nor a PNG of the short runs
+        assert view in data and "image/png" not in data
+        assert not w._background.done()
+    finally:
+        release.set()
+    w.wait()
+    data, _ = w._repr_mimebundle_()  # trained: the PNG for viewers without widgets, as any widget has it
+    assert view in data and data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

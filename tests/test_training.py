@@ -166,3 +166,30 @@ def test_model_at_includes_the_hard_ansatz():
     assert float(m(torch.tensor([[0.0], [1.0]])).abs().max()) < 1e-6
     with pytest.raises(ValueError, match=r"params must have shape \["):
         run.model_at(run.params[:-1])
+
+
+def test_flat_adam_follows_torch_adam():
+    """training's Adam (no torch.optim: its first use imports torch._dynamo) takes torch.optim.Adam's steps."""
+    from pinn_landscape_widget.models._adam import FlatAdam
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(40, 40, generator=gen, dtype=torch.float64)
+    target = torch.randn(40, generator=gen, dtype=torch.float64)
+
+    def loss(theta):  # a rough quadratic with a quartic term: gradients change sign along the way
+        r = a @ theta - target
+        return (r**2).sum() + 0.1 * (theta**4).sum()
+
+    start = torch.randn(40, generator=gen, dtype=torch.float64)
+    ours, ref = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    flat, opt = FlatAdam(ours, lr=3e-2), torch.optim.Adam([ref], lr=3e-2)
+    for _ in range(50):
+        for theta, o in ((ours, flat), (ref, opt)):
+            o.zero_grad(set_to_none=True)
+            loss(theta).backward()
+            o.step()
+    assert float((ref.detach() - start).norm()) > 0.5  # the parameters moved a long way
+    torch.testing.assert_close(ours.detach(), ref.detach(), rtol=1e-12, atol=1e-12)
+    flat.zero_grad()
+    flat.step()  # no gradient: no step, as torch.optim
+    torch.testing.assert_close(ours.detach(), ref.detach(), rtol=1e-12, atol=1e-12)

@@ -35,6 +35,7 @@ from ..engine.protocols import Run, as_run, is_run
 from ..pde.formulations import get_formulation, supported_formulations
 from ..pde.library import get_problem
 from ..pde.problems import Problem
+from ._adam import FlatAdam
 from ._run import RunBase
 
 OPTIMIZERS = ("adam", "lbfgs", "adam+lbfgs")
@@ -304,7 +305,7 @@ def train(
         closure.terms = None
         return closure
 
-    adam = torch.optim.Adam([theta], lr=lr) if n_adam else None
+    adam = FlatAdam(theta, lr) if n_adam else None
     lbfgs = (
         torch.optim.LBFGS(
             [theta],

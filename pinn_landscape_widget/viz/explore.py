@@ -20,7 +20,7 @@ from ..pde.library import get_problem
 from ._cluster import check_client
 from .widget import LandscapeWidget
 
-WARMUP_STEPS = 100
+WARMUP_STEPS = 30  # Adam steps of the short runs: with the first-use imports they set the first picture
 
 
 def explore(
@@ -49,7 +49,7 @@ def explore(
         Optimizer steps of each training run (``plw.train(steps=)``).
     background : bool, default True
         Train in the background and show short runs first. False: train first, then return the widget.
-    warmup_steps : int, default 100
+    warmup_steps : int, default 30
         Adam steps of the short runs shown while the full runs train, an integer in [1, 10000].
     progress : bool, optional
         Training progress bars when ``background`` is False. Default None: bars in a notebook or on a
@@ -64,7 +64,9 @@ def explore(
     LandscapeWidget
         The widget over the runs, labelled by their loss; it starts computing at once. A failure of the
         background training is shown in the widget (``status`` "error", ``error`` says why); the short runs
-        stay on screen.
+        stay on screen. Displayed while the runs train, it shows the live view at once, without the PNG
+        other widgets carry for viewers that cannot run it (that would be a picture of the short runs); a
+        display after ``w.wait()`` or ``w.precompute()`` carries the trained runs' PNG.
 
     Raises
     ------

@@ -1358,6 +1358,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         """The live widget, plus a PNG of the current view for front ends that cannot run it."""
         if in_marimo():  # marimo keeps none of the bundle (see _hosts): show the view now, previews first
             return super()._repr_mimebundle_(**kwargs)
+        if self._background is not None and not self._background.done():
+            # plw.explore while its runs train: the view now (waiting for grids and a PNG would hold it
+            # back seconds), and no PNG of the short runs the trained ones replace
+            return super()._repr_mimebundle_(**kwargs)
         if self._runs and self.last_future is not None and not all(self.datasets):
             try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
                 self.last_future.result(60)

@@ -196,7 +196,7 @@ class LandscapeWidget(anywidget.AnyWidget):
         Python code holds the GIL, the default to use is a local cluster of one single-threaded worker process
         per core, which keeps every core busy and the kernel's process free:
         ``distributed.Client(distributed.LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1,
-        processes=True))``. With a client, previews are on every point (``preview_subsample`` is not
+        processes=True))``. With a client, previews are on every point (``preview_points`` is not
         applied: the workers rebuild the full loss). Default None: compute in this process.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),

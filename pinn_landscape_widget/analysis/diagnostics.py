@@ -10,8 +10,7 @@ gradients, Hessian products and matrix-free NTK products run in float32 on the e
 (``engine.fused_loss``, ``_rop``, ``_jacobian``), the Lanczos runs warm-started from the previous checkpoint's
 eigenvectors: about 82 ms per checkpoint there on 2 CPU cores (Hessian, NTK and gradients; 100 checkpoints in
 8.2 s) against 276 ms by float64 autograd (``dtype=torch.float64``; docs/performance.md). Otherwise everything
-is in the curvature tools' dtype
-(float64 where the loss allows it).
+is in the curvature tools' dtype (float64 where the loss allows it).
 
 The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term: K_tt = J_t J_t^T, J_t the
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect

@@ -20,6 +20,7 @@ of some workloads replaces their rows in benchmarks/results/training_cpu.json an
 row records its thread count and the machine's load average.
 
     python benchmarks/bench_training.py [--threads 2] [--steps 1000] [--repeats 3] [--workloads poisson1d,heat]
+                                        [--device cuda --out FILE]   (a GPU: both sides on it, its own JSON)
 """
 
 from __future__ import annotations
@@ -160,20 +161,20 @@ class PlainLoss:
     """The problem's strong-form loss of a torch module, by autograd, built from the problem's definition
     (points, weights, source, residual function, conditions): the terms a user's loop adds up."""
 
-    def __init__(self, problem, dtype=torch.float32):
+    def __init__(self, problem, dtype=torch.float32, device="cpu"):
         self.p = problem
         x, w = problem.quadrature()
-        self.x, self.w = x.to(dtype).requires_grad_(True), w.to(dtype)
+        self.x, self.w = x.to(device, dtype).requires_grad_(True), w.to(device, dtype)
         f = problem.source(x)
-        self.f = None if f is None else f.to(dtype)
+        self.f = None if f is None else f.to(device, dtype)
         self.args = list(inspect.signature(problem._residual).parameters)
         self.conds = []
         for c in problem.conditions:
             if c.kind not in ("value", "periodic"):
                 raise NotImplementedError(f"the plain loop has no {c.kind} condition")
-            xc = c.points.to(dtype)
-            targets = None if c.targets is None else [t.to(dtype) for t in c.targets]
-            self.conds.append((c, xc, c.weights.to(dtype), targets))
+            xc = c.points.to(device, dtype)
+            targets = None if c.targets is None else [t.to(device, dtype) for t in c.targets]
+            self.conds.append((c, xc, c.weights.to(device, dtype), targets))
 
     def __call__(self, model: torch.nn.Module) -> torch.Tensor:
         p = self.p
@@ -206,10 +207,10 @@ class PlainLoss:
         return loss
 
 
-def plain_loop(run0, steps: int) -> tuple[float, list[float]]:
+def plain_loop(run0, steps: int, device: str = "cpu") -> tuple[float, list[float]]:
     """(seconds, loss per step) of the plain loop from the run's initial parameters."""
-    model = run0.model_at(run0.trajectory[0].clone())
-    loss_fn = PlainLoss(run0.problem)
+    model = run0.model_at(run0.trajectory[0].clone()).to(device)
+    loss_fn = PlainLoss(run0.problem, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     losses = []
     t0 = time.perf_counter()
@@ -218,13 +219,13 @@ def plain_loop(run0, steps: int) -> tuple[float, list[float]]:
         loss = loss_fn(model)
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(loss.detach()))  # a user's loop reads the loss each step
     return time.perf_counter() - t0, losses
 
 
-def ours(problem, steps: int):
+def ours(problem, steps: int, device: str = "cpu"):
     t0 = time.perf_counter()
-    run = plw.train(problem, "strong", optimizer="adam", steps=steps, lr=LR, seed=0, progress=False)
+    run = plw.train(problem, "strong", optimizer="adam", steps=steps, lr=LR, seed=0, progress=False, device=device)
     return time.perf_counter() - t0, run
 
 
@@ -234,25 +235,28 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides on it)")
+    ap.add_argument("--out", type=Path, default=None, help="the JSON (default benchmarks/results/training_cpu.json)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo: seconds, once
     rows, curves = [], {}
     for name in args.workloads.split(","):
         problem = WORKLOADS[name]()
-        _, run0 = ours(problem, 0)  # the initial parameters, and the sanity check of the plain loss
+        _, run0 = ours(problem, 0, args.device)  # the initial parameters, and the sanity check of the plain loss
         want = float(run0.history.loss[0])
-        got = float(PlainLoss(problem)(run0.model_at(run0.trajectory[0].clone())).detach())
+        model0 = run0.model_at(run0.trajectory[0].clone()).to(args.device)
+        got = float(PlainLoss(problem, device=args.device)(model0).detach())
         if abs(got - want) > 1e-5 * abs(want):
             raise SystemExit(f"{name}: the plain loop's loss {got} is not ours {want}")
         t_ours, t_plain = [], []
         for rep in range(args.repeats):
             for side in ("ours", "plain") if rep % 2 == 0 else ("plain", "ours"):
                 if side == "ours":
-                    t, run = ours(problem, args.steps)
+                    t, run = ours(problem, args.steps, args.device)
                     t_ours.append(t)
                 else:
-                    t, plain_losses = plain_loop(run0, args.steps)
+                    t, plain_losses = plain_loop(run0, args.steps, args.device)
                     t_plain.append(t)
         ours_losses = [float(v) for v in run.history.loss.values[: args.steps]]
         row = {
@@ -281,9 +285,13 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "torch": torch.__version__,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu",
         "load_average": os.getloadavg(),
     }
     RESULTS.mkdir(exist_ok=True)
+    if args.out is not None:  # another device or setting: its own file, the CPU curves untouched
+        args.out.write_text(json.dumps({"rows": [{**r, **meta} for r in rows]}, indent=1))
+        return
     # a run of some workloads replaces their rows and curves and keeps the others' (each row has its meta)
     out = RESULTS / "training_cpu.json"
     stored = json.loads(out.read_text()) if out.exists() else {"rows": []}

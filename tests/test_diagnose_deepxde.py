@@ -227,3 +227,21 @@ def test_a_loss_that_is_not_a_mean_of_squares_leaves_the_ntk_nan_with_the_reason
     # the rest of diagnose reads DeepXDE's terms as before
     assert np.isfinite(ds.grad_norm.values).all()
     np.testing.assert_allclose(ds["loss"].values[0], deepxde_terms(model, run.params), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["diffusion_1d", "poisson_2d", "neumann_1d", "system_2d"])
+def test_residual_vectors_square_to_deepxdes_terms_on_its_other_examples(dde, name):
+    """Time-dependent data with an initial condition, a 2-D Laplacian with loss weights, a Neumann condition, a
+    system of two outputs (two pde terms, a condition per component, weights [1, 2, 3, 4])."""
+    from .test_deepxde_traced import deepxde_terms as own_terms
+    from .test_deepxde_traced import make
+
+    model = make(dde, name, width=8)
+    run = plw.adapters.from_deepxde(model)
+    obj = run.objective(dtype=F64)
+    assert obj.has_residual_vectors
+    for theta in points(run, 2):
+        rv = obj.residual_vectors(theta)
+        assert tuple(rv) == run.term_names["deepxde"]
+        got = [float((r.detach() ** 2).sum()) for r in rv.values()]
+        np.testing.assert_allclose(got, own_terms(model, theta), rtol=1e-10, atol=0)

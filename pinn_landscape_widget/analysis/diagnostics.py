@@ -15,11 +15,12 @@ is in the curvature tools' dtype (float64 where the loss allows it).
 The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term: K_tt = J_t J_t^T, J_t the
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
 to theta; its trace, top eigenvalues and condition number, and their weights lambda_t = tr(K) / tr(K_tt).
-It needs per-point residuals: a ``from_model`` run's losses are scalars and Deep Ritz's energy is not a sum of
-squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why. A term whose Jacobian is small is
-taken exactly (J_t formed, its singular values); a large one matrix-free (Lanczos on products J_t^T J_t v for
-the top eigenvalues, Hutchinson's estimate of the trace), so the reference workload's 1000 x 5251 Jacobian is
-never held.
+It needs per-point residuals: a ``from_model`` loss gives them when every term is ``plw.squares(r)``, a DeepXDE
+run when its loss is the mean squared error (``DeepXDELoss.residuals``); other user losses return scalars and
+Deep Ritz's energy is not a sum of squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why.
+A term whose Jacobian is small is taken exactly (J_t formed, its singular values); a large one matrix-free
+(Lanczos on products J_t^T J_t v for the top eigenvalues, Hutchinson's estimate of the trace), so the reference
+workload's 1000 x 5251 Jacobian is never held.
 """
 
 from __future__ import annotations
@@ -158,12 +159,12 @@ def _slice_means(r: torch.Tensor, slices: dict) -> np.ndarray:
 def _ntk_unavailable(obj: LossObjective) -> str | None:
     """Why this objective has no NTK (None: it has one)."""
     if not obj.has_residual_vectors:
+        why = obj.why_no_residual_vectors or "the loss gives no per-point residuals"
         return (
-            "not computed: the run's losses (from_model, and the DeepXDE / PINA adapters, which build on it) return "
-            "one scalar per term, so there are no per-point residuals whose Jacobian the NTK is built from. The NTK "
-            "is computed for runs of plw.train (built-in problems and define_problem, with our MLP or any torch "
-            "module as model=) in a least-squares formulation (strong), and for from_model losses that give every "
-            "term as plw.squares(r)"
+            f"not computed: {why}. The NTK is built from the Jacobian of per-point residuals: it is computed for "
+            "runs of plw.train (built-in problems and define_problem, with our MLP or any torch module as model=) "
+            "in a least-squares formulation (strong), for from_model losses that give every term as "
+            "plw.squares(r), and for DeepXDE runs (plw.adapters.from_deepxde) whose loss is the mean squared error"
         )
     if not obj.formulation.least_squares:
         return (
@@ -367,7 +368,8 @@ def diagnose(
     Parameters
     ----------
     run : TrainResult or ModelRun
-        What ``train`` or ``from_model`` returned, with its recorded trajectory.
+        What ``train``, ``from_model`` or an adapter (``plw.adapters.from_deepxde``, ``from_pina``) returned,
+        with its recorded trajectory.
     formulation : str or None
         Another of the run's formulations; default the run's.
     checkpoints : None, int or list of int
@@ -412,13 +414,16 @@ def diagnose(
         ``hessian_top_eigenvalue``, and with ntk ``ntk_trace``, ``ntk_top_eigenvalues`` (dim ``ntk_eig``),
         ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
         needs per-point residuals: runs of ``train`` (built-in problems and ``define_problem``, our MLP or any
-        module as ``model=``) in a least-squares formulation (strong) have them. Its variables are NaN where the
-        loss has none (``from_model``, unless every term is ``plw.squares(r)``, and the DeepXDE / PINA adapters:
-        one scalar per term; Deep Ritz's energy):
-        ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a matrix-free trace (0 where
-        exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian also ``hessian_trace`` (and
-        ``hessian_trace_stderr``). For a problem in time with per-point residuals: ``residual_time_slice``
-        (dims step x ``time_slice``, coord ``t``: the slices' midpoints) and ``causal_weight``.
+        module as ``model=``) in a least-squares formulation (strong) have them, ``from_model`` runs whose loss
+        gives every term as ``plw.squares(r)``, and DeepXDE runs (``plw.adapters.from_deepxde``) whose loss is
+        DeepXDE's mean squared error ("MSE", its default, or a list of "MSE"; each term's residuals times
+        sqrt(loss weight / N)). Its variables are NaN where the loss has none (other ``from_model`` losses and
+        the PINA adapter: one scalar per term; a DeepXDE loss other than "MSE" or with an L1 regularizer; Deep
+        Ritz's energy): ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a
+        matrix-free trace (0 where exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian
+        also ``hessian_trace`` (and ``hessian_trace_stderr``). For a problem in time with per-point residuals:
+        ``residual_time_slice`` (dims step x ``time_slice``, coord ``t``: the slices' midpoints) and
+        ``causal_weight``.
 
     Raises
     ------

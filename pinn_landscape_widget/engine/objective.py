@@ -127,6 +127,7 @@ class Objective:
         self.thread_safe = True  # grid chunks run in torch kernels: several threads at once
         self.process_safe = False  # ... which release the GIL: forked worker processes gain nothing
         self.has_residual_vectors = True  # see ``residual_vectors``
+        self.why_no_residual_vectors: str | None = None
         self.subsample_points: dict[str, list[int]] | None = None  # set on a ``subsample`` copy
         if net.in_dim != problem.dim:
             raise ValueError(f"network input dimension {net.in_dim} does not match problem dimension {problem.dim}")

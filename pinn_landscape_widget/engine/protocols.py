@@ -147,8 +147,14 @@ class LossObjective(Protocol):
 
     @property
     def has_residual_vectors(self) -> bool:
-        """Whether ``residual_vectors`` gives per-point residuals (the package's losses); a user's loss returns
-        one scalar per term and has none."""
+        """Whether ``residual_vectors`` gives per-point residuals (the package's losses, a user's loss made of
+        ``plw.squares(r)``, DeepXDE's mean squared error); a user's loss returning one scalar per term has
+        none."""
+        ...
+
+    @property
+    def why_no_residual_vectors(self) -> str | None:
+        """Why ``residual_vectors`` is not available, in a sentence; None where ``has_residual_vectors``."""
         ...
 
     @property

@@ -179,14 +179,25 @@ class CustomObjective(PerThreadState):
         self.device = torch.device(device)
         self.dtype = dtype
         terms = run.term_names[name]
-        # every term given as plw.squares(r): per-point residuals, the rows of the NTK's Jacobian
-        squared = set(run.residual_terms.get(name, ())) == set(terms)
+        # every term given as plw.squares(r), or a loss object that gives its residuals itself (ResidualLoss):
+        # per-point residuals, the rows of the NTK's Jacobian
+        self._own_residuals = callable(getattr(self.fn, "residuals", None))
+        why: str | None = None
+        if self._own_residuals:
+            why = self.fn.why_no_residuals
+        elif set(run.residual_terms.get(name, ())) != set(terms):
+            why = (
+                f"loss {name!r} is a user's function (from_model, or the PINA adapter built on it) returning one "
+                "scalar per term, so there are no per-point residuals: give every term as plw.squares(r)"
+            )
+        squared = why is None
+        self.why_no_residual_vectors = why
         self.formulation = NamedLoss(name, terms, least_squares=squared)
         self.term_names = list(self.formulation.term_names)
         self.points, self.exact_values = run._eval_data(self.device, dtype)
         self.point_sets: list = []
         self.differentiates_inputs = True  # the user's function calls torch.autograd: no forward-mode transforms
-        self.has_residual_vectors = squared  # else the function returns one scalar per term
+        self.has_residual_vectors = squared  # else the function returns one scalar per term (why: above)
         # a loss that evaluates many parameter points in one pass (see ``BatchedLoss``)
         self.batched = self.fn if callable(getattr(self.fn, "batched_terms", None)) else None
         # each thread evaluates with its own copy of the model; a batched loss says for itself
@@ -280,21 +291,23 @@ class CustomObjective(PerThreadState):
 
     def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """Each term's residual vector r [N_t] at ONE parameter point (the term is sum(r ** 2)),
-        differentiable in params: available when the function gives every term as ``plw.squares(r)``."""
+        differentiable in params: available when the function gives every term as ``plw.squares(r)``, or is a
+        ``ResidualLoss`` that can give them (the DeepXDE adapter's loss with the mean squared error). The
+        function runs under ``torch.func.functional_call`` with params in the model's place, so the vectors
+        are differentiable whatever ``functional`` says (the argument is the protocol's)."""
         if not self.has_residual_vectors:
             raise ValueError(
-                f"residual_vectors needs a loss made of per-point residuals; loss {self.formulation.name!r} is a "
-                "user's function returning one scalar per term (has_residual_vectors is False): give each term as "
-                "plw.squares(r)"
+                f"residual_vectors needs a loss made of per-point residuals (has_residual_vectors is False): "
+                f"{self.why_no_residual_vectors}"
             )
         params = self.as_batch(params)
         if params.shape[0] != 1:
             raise ValueError(f"residual_vectors takes one parameter point ([1, P] or [P]), got {params.shape[0]}")
-        bound = _Bound(self._model(), self.fn)
+        bound = _Bound(self._model(), self.fn.residuals if self._own_residuals else self.fn)
         values = {f"model.{n}": t for n, t in self.net.unflatten(params[0]).items()}
         with torch.enable_grad():
             out = torch.func.functional_call(bound, values, ())
-        res = _residuals_of(out)
+        res = out if self._own_residuals else _residuals_of(out)
         return {t: res[t] for t in self.term_names}
 
     def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> CustomObjective:
@@ -341,6 +354,21 @@ class BatchedLoss(Protocol):
     def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """{term: [K]} for params [K, P] (the run's layout, device and dtype), without an autograd graph."""
         ...
+
+
+class ResidualLoss(Protocol):
+    """A loss function that can also give each of its terms as a residual vector (the DeepXDE adapter's
+    losses), so that ``diagnose`` takes the terms' neural tangent kernels. ``fn(model)`` stays the definition.
+    ``residuals(model) -> {term: r}``: each term's r [N_t], with sum(r ** 2) the term ``fn(model)`` gives,
+    computed from the model without detaching; ``why_no_residuals``: why it cannot (a sentence), None when
+    it can (read when the run's objective is made)."""
+
+    @property
+    def why_no_residuals(self) -> str | None: ...
+
+    def __call__(self, model: torch.nn.Module, /) -> dict[str, torch.Tensor]: ...
+
+    def residuals(self, model: torch.nn.Module, /) -> dict[str, torch.Tensor]: ...
 
 
 @dataclass

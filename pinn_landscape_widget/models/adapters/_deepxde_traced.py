@@ -251,7 +251,8 @@ def _fold_of(read: set) -> tuple[int, ...] | None:
 
 class TracedDeepXDELoss(PerThreadState):
     """DeepXDE's training loss terms: ``fn(module)`` as DeepXDE computes them (one parameter point, autograd),
-    and ``batched_terms(params [K, P])`` on the engine's jets (see the module docstring)."""
+    and ``batched_terms(params [K, P])`` on the engine's jets (see the module docstring); ``residuals(module)``,
+    the terms' residual vectors, also by DeepXDE's own code."""
 
     follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
 
@@ -318,6 +319,16 @@ class TracedDeepXDELoss(PerThreadState):
     # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
         return self.loss(module)
+
+    @property
+    def why_no_residuals(self) -> str | None:
+        """Why ``residuals`` is not available (None: it is); see ``DeepXDELoss.why_no_residuals``."""
+        return self.loss.why_no_residuals
+
+    def residuals(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Each term's residual vector by DeepXDE's own loss code (``DeepXDELoss.residuals``): one parameter
+        point, autograd."""
+        return self.loss.residuals(module)
 
     def _deepxde_terms(self, theta: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, float]]]:
         """theta* and a point off it [2, P] (float64), and DeepXDE's own terms at each (the reference of the

@@ -5,7 +5,9 @@ model's training points ``model.data.train_x``, with a module holding that point
 the terms are DeepXDE's, in DeepXDE's order (PDE residuals, then one per boundary or initial condition in
 the order of ``data.bcs``, then the L1 penalty of an ``("l1", c)`` regularizer), each already multiplied
 by its ``loss_weights`` entry, so they add up to the loss DeepXDE minimises. An ``("l2", c)`` regularizer
-is DeepXDE's optimizer weight decay, not a loss term, and is not in the landscape.
+is DeepXDE's optimizer weight decay, not a loss term, and is not in the landscape. With DeepXDE's mean squared
+error, each term is also a residual vector (``DeepXDELoss.residuals``: what ``diagnose``'s NTK is built from),
+recorded by DeepXDE's own loss code with its loss function wrapped.
 
 deepxde is never imported here: a DeepXDE model exists only once the user imported it (importing it
 without the environment variable ``DDE_BACKEND`` writes ``~/.deepxde/config.json``).
@@ -15,19 +17,21 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..._checks import check_int, renamed_arguments
 from ..._optional import require
-from ..custom import DEFAULT_COORDS, from_model
+from ..custom import DEFAULT_COORDS, ResidualLoss, from_model
 from ..recorder import Recorder
 from ._common import box, inner_recorder, module_dtype
 from ._deepxde_traced import LOCK as _LOCK
-from ._deepxde_traced import TracedDeepXDELoss, Untraceable
+from ._deepxde_traced import TracedDeepXDELoss, Untraceable, compiled_loss
 
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -79,7 +83,8 @@ def term_names(model, n: int) -> list[str]:
 
 
 class DeepXDELoss:
-    """DeepXDE's training loss terms for a module shaped like ``model.net``: {name: weighted term}."""
+    """DeepXDE's training loss terms for a module shaped like ``model.net``: {name: weighted term}; with the
+    mean squared error also each term's residual vector (``residuals``)."""
 
     follows_model_dtype = True  # casts its data to the module's dtype: float64 curvature is honoured
 
@@ -97,6 +102,7 @@ class DeepXDELoss:
         self.model = model
         self.x, self.y, self.aux = x, y, aux
         self._cast: dict = {}
+        self._calls: str | None = None  # "" once DeepXDE's loss code was seen to call loss_fn once per term
         self.names: list[str] = []
         self.names = list(self(model.net))  # one evaluation counts DeepXDE's terms
 
@@ -113,6 +119,15 @@ class DeepXDELoss:
         return self._cast[dtype]
 
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        losses = self._losses(module)
+        names = self.names or term_names(self.model, losses.shape[0])
+        if len(names) != losses.shape[0]:
+            raise RuntimeError(f"DeepXDE returned {losses.shape[0]} loss terms, {len(names)} expected ({names})")
+        return dict(zip(names, losses.unbind(0)))
+
+    def _losses(self, module: torch.nn.Module, recorder: _Recorder | None = None) -> torch.Tensor:
+        """DeepXDE's weighted loss terms [n] (``model.outputs_losses_train``) with ``module`` as ``model.net``;
+        with a ``recorder``, DeepXDE's loss function records each term's residuals as it runs."""
         model = self.model
         if getattr(model.data, "train_x", self.x) is not self.x:
             raise RuntimeError(
@@ -121,19 +136,144 @@ class DeepXDELoss:
             )
         x, y, aux = self._inputs(module_dtype(module))
         dde = sys.modules["deepxde"]
+        data = model.data
         with _LOCK, torch.enable_grad():
             net = model.net
             model.net = module
+            shadowed = data.__dict__.get("losses_train", _NONE)
+            if recorder is not None:  # the compiled loss looks data.losses_train up at every call
+                data.losses_train = functools.partial(recorder.losses_train, data.losses_train)
             try:
                 losses = model.outputs_losses_train(x, y, aux)[1]
             finally:
                 model.net = net
+                if recorder is not None:
+                    if shadowed is _NONE:
+                        del data.losses_train
+                    else:
+                        data.losses_train = shadowed
                 dde.grad.clear()
-        losses = losses.reshape(-1)
-        names = self.names or term_names(model, losses.shape[0])
-        if len(names) != losses.shape[0]:
-            raise RuntimeError(f"DeepXDE returned {losses.shape[0]} loss terms, {len(names)} expected ({names})")
-        return dict(zip(names, losses.unbind(0)))
+        return losses.reshape(-1)
+
+    @property
+    def why_no_residuals(self) -> str | None:
+        """Why ``residuals`` is not available for the model as compiled now (None: it is): a loss function
+        other than DeepXDE's mean squared error, an L1 regularizer term, a negative loss weight, or data whose
+        loss code does not make each term one call of its loss function."""
+        why = _not_squares(self.model, self.names)
+        if why is None and self._calls is None:
+            self._calls = _calls_per_term(self, self.model.net)
+        return why or self._calls or None
+
+    def residuals(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Each term's residual vector r_t [N_t] for a module shaped like ``model.net``: sum(r_t ** 2) is the
+        term ``self(module)`` gives, and r_t is differentiable in the module's parameters.
+
+        DeepXDE's loss code runs as in ``self(module)``, its loss function (the mean squared error) wrapped so
+        that each term's call ``loss_fn(y_true, y_pred)`` also records (y_pred - y_true) / sqrt(N_t), N_t its
+        entries; r_t is that times sqrt(w_t), w_t the term's ``loss_weights`` entry as DeepXDE applies it.
+
+        Raises ValueError with the reason where ``why_no_residuals`` is not None."""
+        why = self.why_no_residuals
+        if why is not None:
+            raise ValueError(f"DeepXDE's loss has no residual vectors: {why}")
+        rec = _Recorder()
+        self._losses(module, rec)
+        names = self.names
+        if not rec.one_call_per_term() or len(rec.residuals) != len(names):
+            raise RuntimeError(
+                f"DeepXDE's loss code called its loss function {len(rec.residuals)} times for the {len(names)} "
+                f"terms {names}; make the run again: plw.adapters.from_deepxde(model)"
+            )
+        weights = _weights(self.model, len(names))
+        return {t: r * math.sqrt(w) for t, r, w in zip(names, rec.residuals, weights)}
+
+
+_NONE = object()
+
+
+class _Recorder:
+    """DeepXDE's compiled loss function, wrapped: each call ``loss_fn(y_true, y_pred)`` returns DeepXDE's value
+    and records it and (y_pred - y_true) / sqrt(N), N the entries, whose squares add up to the mean squared
+    error. ``losses_train`` takes the place of ``data.losses_train`` (its first argument the data's own)."""
+
+    def __init__(self):
+        self.residuals: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.terms: list | None = None  # what the data's loss code returned
+
+    def _one(self, fn):
+        def recording(y_true, y_pred):
+            value = fn(y_true, y_pred)
+            diff = (y_pred - y_true).reshape(-1)
+            self.residuals.append(diff / math.sqrt(diff.numel()))
+            self.values.append(value)
+            return value
+
+        return recording
+
+    def losses_train(self, own, targets, outputs, loss_fn, inputs, model, aux=None):
+        wrapped = [self._one(f) for f in loss_fn] if isinstance(loss_fn, (list, tuple)) else self._one(loss_fn)
+        out = own(targets, outputs, wrapped, inputs, model, aux=aux)
+        self.terms = out if isinstance(out, list) else [out]
+        return out
+
+    def one_call_per_term(self) -> bool:
+        """Whether the data's loss code returned as its terms the loss function's values, each once, in order."""
+        terms = self.terms
+        return terms is not None and len(terms) == len(self.values) and all(a is b for a, b in zip(terms, self.values))
+
+
+def _not_squares(model, names: list[str]) -> str | None:
+    """Why DeepXDE's compiled loss is not, term by term, a sum of squared residuals (None: it is)."""
+    try:
+        loss_fn, l1_factor = compiled_loss(model)
+    except Untraceable as exc:
+        return str(exc)
+    if l1_factor > 0:
+        return (
+            f"the model's L1 regularizer (regularization=('l1', {l1_factor:g})) adds the term 'l1' = "
+            f"{l1_factor:g} * sum |theta|, which is not a sum of squared residuals"
+        )
+    fns = list(loss_fn) if isinstance(loss_fn, (list, tuple)) else [loss_fn] * len(names)
+    mse = getattr(sys.modules.get("deepxde.losses"), "mean_squared_error", None)
+    other = [f"{getattr(f, '__name__', type(f).__name__)} for term {t!r}" for t, f in zip(names, fns) if f is not mse]
+    if other:
+        return (
+            f"DeepXDE's loss function is {', '.join(other)} (compile(loss=...)), not its mean squared error; the "
+            "NTK needs every term's loss to be 'MSE' (DeepXDE's default, or a list of 'MSE' per term), a mean of "
+            "squared residuals"
+        )
+    negative = [f"{t!r} {w:g}" for t, w in zip(names, _weights(model, len(names))) if w < 0]
+    if negative:
+        return (
+            f"loss_weights gives term {', '.join(negative)}: a negative multiple of a mean of squares is not a "
+            "sum of squares"
+        )
+    return None
+
+
+def _weights(model, n: int) -> list[float]:
+    """The ``loss_weights`` entries of the n terms, as DeepXDE multiplies by them (``torch.as_tensor``, so
+    Python floats in float32)."""
+    if model.loss_weights is None:
+        return [1.0] * n
+    w = torch.as_tensor(model.loss_weights).to(torch.float64).reshape(-1)
+    return w.expand(n).tolist() if w.numel() == 1 else w.tolist()
+
+
+def _calls_per_term(loss: DeepXDELoss, module: torch.nn.Module) -> str:
+    """ "" when DeepXDE's loss code, evaluated at ``module``, makes each term one call of its loss function
+    (as ``dde.data.PDE``, ``TimePDE`` and the data sets do), else why not."""
+    rec = _Recorder()
+    loss._losses(module, rec)
+    if rec.one_call_per_term():
+        return ""
+    n = len(rec.terms) if rec.terms is not None else 0
+    return (
+        f"DeepXDE's {type(loss.model.data).__name__} loss code returns {n} terms from {len(rec.values)} calls of "
+        "its loss function, not each call's value as one term, so the terms are not known as sums of squares"
+    )
 
 
 def _domain(model, coords):
@@ -180,6 +320,12 @@ def from_deepxde(model, *, recorder=None, coords=None, trainable=None, name: str
     one parameter point at a time through DeepXDE's compiled loss, with a ``UserWarning`` saying why
     (``run.attrs["evaluation"] == "per point: <reason>"``). Both give DeepXDE's terms; the Hessian tools
     always differentiate DeepXDE's own loss.
+
+    Neural tangent kernel: when DeepXDE's loss is its mean squared error (``"MSE"``, the default, or a list
+    of ``"MSE"`` per term) with no L1 regularizer, ``plw.diagnose`` takes each term's NTK from the term's
+    residual vector sqrt(w / N) (y_pred - y_true), w its ``loss_weights`` entry and N its points, recorded
+    from DeepXDE's own loss code (its loss function wrapped) at one parameter point by autograd. Otherwise
+    ``diagnose``'s ``attrs["ntk"]`` says why not (another loss function, the L1 term, a negative weight).
 
     Parameters
     ----------
@@ -352,3 +498,12 @@ def recorder_class():
     DeepXDERecorder.__module__ = __name__
     DeepXDERecorder.__qualname__ = "DeepXDERecorder"
     return DeepXDERecorder
+
+
+if TYPE_CHECKING:  # mypy checks here that DeepXDE's losses give residual vectors as from_model reads them
+
+    def _deepxde_loss_is_a_residual_loss(loss: DeepXDELoss) -> ResidualLoss:
+        return loss
+
+    def _traced_loss_is_a_residual_loss(loss: TracedDeepXDELoss) -> ResidualLoss:
+        return loss

@@ -76,6 +76,8 @@ def test_widget_grid_with_client_equals_the_local_engines_grid(client):
     # a coarse preview first (on the cluster too), then the full grid
     previews = [p for _, p in seen if p.get("status") == "preview"]
     assert previews and previews[0]["grid_shape"][0] < 25
+    total = sum(run.objective().point_set_sizes())  # and it says why it is on every point
+    assert previews[0]["points_note"] == f"on all {total} points (on a cluster every point is evaluated)"
     assert [ds.attrs["parallel"] for ds in w._computer.grids.values()] == ["dask"] * len(w._computer.grids)
     ds = w.datasets[0]
     local = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=25, progress=False)

@@ -177,7 +177,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         at most that many points per point set, a fraction in (0, 1) that share; 0 or False: every point.
         The panel's badge and the status line say "preview on n of N points"; the preview's Dataset says it
         in ``attrs["preview_points"]`` (and ``subsample_points``). A loss whose points cannot be subsampled
-        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so.
+        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so;
+        for a large one that preview is the coarsest grid that fits about 1.5 s, down to 3 x 3.
         The full grid is always on every point. ``preview_subsample=`` (None meaning every point) still
         works for this release with a FutureWarning.
     diagnostics : bool or None, default False
@@ -201,8 +202,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         Python code holds the GIL, the default to use is a local cluster of one single-threaded worker process
         per core, which keeps every core busy and the kernel's process free:
         ``distributed.Client(distributed.LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1,
-        processes=True))``. With a client, previews are on every point (``preview_points`` is not
-        applied: the workers rebuild the full loss). Default None: compute in this process.
+        processes=True))``. With a client, previews are on every point and say so (``preview_points``
+        is not applied: the workers rebuild the full loss). Default None: compute in this process.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
         ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or

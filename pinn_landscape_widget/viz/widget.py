@@ -27,7 +27,6 @@ import time
 import uuid
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeoutError
 
 import anywidget
 import torch
@@ -1415,9 +1414,12 @@ class LandscapeWidget(anywidget.AnyWidget):
             try:
                 future.result(min(PNG_WAIT_POLL_S, PNG_WAIT_S - waited))
                 return ""
-            except FutureTimeoutError:
-                continue
-            except Exception as exc:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
+            except Exception:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
+                if not future.done():
+                    continue  # the wait's own timeout
+                exc = future.exception()
+                if exc is None:
+                    return ""
                 return f"computing them failed ({type(exc).__name__}: {exc})"
 
     def wait(self, timeout: float = 120.0) -> LandscapeWidget:

@@ -406,9 +406,10 @@ def _scale_deepxde(args) -> dict:
         status_log = Path(tmp) / "status.log"
         with browser_page(viewport=(1400, 1000)) as page:
             run_all_cells(page, notebook_url(url, "scale.ipynb"))
+            # the view on screen with its first preview drawn (the status line then says "computing 21 x 21")
             ready = (
                 f"Array.from(document.querySelectorAll('{ACTIVE} .plw-status-text')).some((s) => "
-                "/; preview \\d|; done in/.test(s.textContent))"
+                "/; preview \\d|; done in|computing \\d+ x \\d+ \\.\\.\\./.test(s.textContent))"
             )
             try:
                 page.wait_for_function(ready, polling=1000, timeout=900_000)

@@ -38,8 +38,16 @@ change (zoom, then seed, alternated) to its preview drawn (on a subset of the po
 the full 21 x 21 surface drawn, with the preview's status line (its resolution and points) as the kernel
 wrote it.
 
+--scale-deepxde measures the same with PINNacle's Poisson2D_Classic built in DeepXDE (benchmarks/bench_scale.py's
+``pinnacle_poisson_deepxde``: 14,336 + 2,048 points, FNN 2-100x5-1 tanh, 20 Adam steps) handed to
+``plw.adapters.from_deepxde`` (traced): its points cannot be subsampled, so each preview is on every point, on a
+coarser grid. Only the time from a change to its preview drawn is measured: each change follows the last
+preview at once, so it abandons the full grid in flight (a 21 x 21 grid takes minutes); --full-wait S then
+waits at most S seconds for one full grid.
+
     python benchmarks/bench_widget_latency.py [--trials 5] [--baseline REV] [--second-notebook 5] [--out FILE]
     python benchmarks/bench_widget_latency.py --scale [--trials 2] [--out FILE]
+    python benchmarks/bench_widget_latency.py --scale-deepxde [--trials 4] [--full-wait 0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -365,6 +373,90 @@ def _scale(args) -> dict:
     return results
 
 
+# a preview drawn after the change: the view's "drawn" event with a panel in status "preview"
+PREVIEW_DRAWN_JS = """(k) => window.__log[k].some(([t, s, p]) => t > window.__t0 && p.includes('preview'))"""
+
+
+def _status_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _scale_deepxde(args) -> dict:
+    """The --scale-deepxde measurement: the time from a change to its full-point preview drawn (see the
+    docstring)."""
+    nb = json.loads(json.dumps(NOTEBOOK))
+    source = [
+        "import os, sys, time, torch\n",
+        "os.environ['DDE_BACKEND'] = 'pytorch'\n",
+        "import deepxde as dde, pinn_landscape_widget as plw\n",
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n",
+        "from bench_scale import pinnacle_poisson_deepxde\n",
+        "torch.set_num_threads(2)\n",
+        "model = pinnacle_poisson_deepxde(dde, 14336, 2048, 20)\n",
+        "run = plw.adapters.from_deepxde(model)\n",
+        "assert run.attrs['evaluation'] == 'traced', run.attrs['evaluation']\n",
+        "w1 = plw.LandscapeWidget(run, resolution=21)\n",
+        LOG_STATUS,
+        "w1",
+    ]
+    nb["cells"] = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}]
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp), "lab") as url:
+        (Path(tmp) / "scale.ipynb").write_text(json.dumps(nb))
+        status_log = Path(tmp) / "status.log"
+        with browser_page(viewport=(1400, 1000)) as page:
+            run_all_cells(page, notebook_url(url, "scale.ipynb"))
+            # the view on screen with its first preview drawn (the status line then says "computing 21 x 21")
+            ready = (
+                f"Array.from(document.querySelectorAll('{ACTIVE} .plw-status-text')).some((s) => "
+                "/; preview \\d|; done in|computing \\d+ x \\d+ \\.\\.\\./.test(s.textContent))"
+            )
+            try:
+                page.wait_for_function(ready, polling=1000, timeout=900_000)
+            except Exception:
+                page.screenshot(path="test-artifacts/latency_scale_deepxde_timeout.png")
+                print((Path(tmp) / "lab.log").read_text()[-3000:])
+                raise
+            page.evaluate(OBSERVE_JS)
+            first = _status_lines(status_log)
+            results["first_view_status_lines"] = first
+            print("first view:", *first, sep="\n  ")
+            trials = []
+            for trial in range(args.trials):
+                change = ("zoom", "input[data-trait=zoom]", f"{0.9 - 0.1 * trial:.2f}")
+                if trial % 2:
+                    change = ("seed", "input[data-trait=seed]", 100 + trial)
+                n_lines = len(_status_lines(status_log))
+                page.evaluate(CHANGE_JS, [0, change[1], change[2]])
+                page.wait_for_function(PREVIEW_DRAWN_JS, arg=0, polling=100, timeout=600_000)
+                log, t0 = page.evaluate("(k) => [window.__log[k], window.__t0]", 0)
+                preview = next(t for t, s, p, c in log if t > t0 and "preview" in p) - t0
+                page.wait_for_timeout(200)  # the status line written with the preview
+                lines = _status_lines(status_log)[n_lines:]
+                preview_line = next((ln.split("\t", 1)[1] for ln in lines if "; preview" in ln), "")
+                trials.append(
+                    dict(change=change[0], value=change[2], preview_s=preview / 1000, preview_status=preview_line)
+                )
+                print(f"deepxde {change[0]} trial {trial}: preview drawn {preview / 1000:.2f} s ({preview_line})")
+                page.screenshot(path=f"test-artifacts/latency_scale_deepxde_{trial}.png")
+            results["deepxde_trials"] = trials
+            results["deepxde_preview_s"] = _summary([t["preview_s"] for t in trials])
+            if args.full_wait > 0:
+                done = (
+                    "(k) => window.__log[k].some(([t, s, p]) => t > window.__t0 && s === 'done' && p.includes('done'))"
+                )
+                try:
+                    page.wait_for_function(done, arg=0, polling=1000, timeout=int(args.full_wait * 1000))
+                    log, t0 = page.evaluate("(k) => [window.__log[k], window.__t0]", 0)
+                    full = next(t for t, s, p, c in log if t > t0 and s == "done") - t0
+                    results["deepxde_full_s"] = full / 1000
+                    print(f"deepxde full 21 x 21 drawn {full / 1000:.1f} s after the last change")
+                except Exception:  # noqa: BLE001 - bounded on purpose
+                    results["deepxde_full_s"] = None
+                    print(f"deepxde full 21 x 21 not drawn within {args.full_wait} s")
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=5)
@@ -381,9 +473,32 @@ def main(argv=None):
     )
     ap.add_argument("--scale", action="store_true", help="a PINNacle-size run's preview and full grid instead")
     ap.add_argument("--scale-steps", type=int, default=50, help="Adam steps of the --scale run (default 50)")
+    ap.add_argument(
+        "--scale-deepxde", action="store_true", help="PINNacle's Poisson2D_Classic in DeepXDE: previews only"
+    )
+    ap.add_argument(
+        "--full-wait", type=float, default=0.0, help="--scale-deepxde: seconds to wait for one full grid (default 0)"
+    )
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
     results: dict = {}
+    if args.scale_deepxde:
+        results = _scale_deepxde(args)
+        results["machine"] = dict(
+            cpus=os.cpu_count(), load_avg_before=load_before, load_avg_after=os.getloadavg(), trials=args.trials
+        )
+        results["workload"] = (
+            "PINNacle's Poisson2D_Classic in DeepXDE (14,336 + 2,048 points, 2-100x5-1 tanh, 20 Adam steps), "
+            "plw.adapters.from_deepxde (traced), one widget at 21 x 21, JupyterLab + headless Chromium"
+        )
+        print(
+            f"median: preview drawn {results['deepxde_preview_s']['median']:.2f} s (target 10 s); load average "
+            f"{load_before} -> {os.getloadavg()}"
+        )
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2))
+            print("wrote", args.out)
+        return
     if args.scale:
         results = _scale(args)
         results["machine"] = dict(

@@ -59,8 +59,19 @@ def test_the_callers_preview_points_win_and_zero_turns_the_subset_off():
 
 
 def test_a_loss_that_cannot_be_cut_keeps_full_previews_and_says_so():
+    why = "on all points (this loss's points cannot be subsampled)"
+    # PINNacle-size in DeepXDE, 0.16 s a point: 1.5 s buys 9.4 grid points, 3 x 3 (1.44 s; 5 x 5 would be 4 s)
     plan = plan_preview(resolution=21, n_dims=2, cost=0.16, sizes=None, points=None, **PLAN)
-    assert plan == PreviewPlan(5, None, None, None, "on all points (this loss's points cannot be subsampled)")
+    assert plan == PreviewPlan(3, None, None, None, why)
+    # 0.05 s a point: 1.5 s buys 30, the odd square below is 5 x 5 (1.25 s)
+    plan = plan_preview(resolution=21, n_dims=2, cost=0.05, sizes=None, points=None, **PLAN)
+    assert plan == PreviewPlan(5, None, None, None, why)
+    # a line: 1.5 s of 0.16 s points is 9 points
+    plan = plan_preview(resolution=201, n_dims=1, cost=0.16, sizes=None, points=None, **PLAN)
+    assert plan == PreviewPlan(9, None, None, None, why)
+    # the caller's every-point request is kept as asked (no note, the usual coarsest preview)
+    plan = plan_preview(resolution=21, n_dims=2, cost=0.16, sizes=None, points=0, **PLAN)
+    assert plan == PreviewPlan(5, None, None, None, "")
     # small: nothing to say
     plan = plan_preview(resolution=41, n_dims=2, cost=4e-4, sizes=None, points=None, **PLAN)
     assert plan == PreviewPlan(11, None, None, None, "")

@@ -306,3 +306,41 @@ def test_pinnacle_poisson_with_holes_from_deepxde_through_landscape_and_dask(cli
     # DeepXDE's points are its own: the preview cannot cut them and says so
     with pytest.raises(ValueError, match=r"subsample=0.25 needs one of the package's own objectives"):
         plw.landscape(run, dirs, subsample=0.25, **kw)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_pinnacle_poisson_with_holes_from_deepxde_in_the_widget_on_a_cluster(client):
+    """The issue's Show: the DeepXDE problem with holes and two conditions, ``LandscapeWidget(run, client=)`` on
+    a 2-worker LocalCluster: its preview on every point (and says why), its grid the local landscape's."""
+    from .test_preview import _watch
+
+    model = poisson_with_holes(_deepxde())
+    run = plw.adapters.from_deepxde(model)
+    w = plw.LandscapeWidget(run, resolution=9, client=client, compute=False)
+    try:
+        s = w.panel_settings()[0]
+        w._computer.cost_per_point[(s.run, s.formulation)] = 0.05  # PINNacle-size: a preview, planned as one
+        payloads, texts, previews = _watch(w)
+        w.request()
+        w.wait(300)
+        assert w.status == "done", w.error
+        why = "on all points (this loss's points cannot be subsampled)"
+        # 1.5 s of 0.05 s points buys 30 grid points: 5 x 5, every one of DeepXDE's points
+        assert any(f"preview 5 x 5 {why} in" in t for t in texts), texts
+        assert [p["points_note"] for p in payloads if p.get("status") == "preview"][:1] == [why]
+        (preview,) = previews
+        assert preview.attrs["preview_points"] == why and "subsample_points" not in preview.attrs
+        assert preview.attrs["parallel"] == "dask" and w.datasets[0].attrs["parallel"] == "dask"
+        dirs = plw.random_directions(run, 2, seed=0)
+        for ds, res in ((preview, 5), (w.datasets[0], 9)):
+            local = plw.landscape(run, dirs, resolution=res, progress=False)
+            np.testing.assert_allclose(ds.loss.values, local.loss.values, rtol=1e-6, err_msg=str(res))
+        # and against DeepXDE's own loss, independently of the trace, at grid points off the centre
+        full = w.datasets[0]
+        for (i, j), theta in zip(GRID_POINTS, _grid_points(full, GRID_POINTS)):
+            assert float(full.loss[i, j]) == pytest.approx(deepxde_loss(model, theta.float()), rel=2e-5)
+        drawn = np.frombuffer(w.panel_data[0]["grid"], dtype=np.float32).reshape(9, 9)
+        np.testing.assert_allclose(drawn, full.loss.values.astype(np.float32), rtol=1e-6)
+    finally:
+        w.close()

@@ -76,6 +76,8 @@ def test_widget_grid_with_client_equals_the_local_engines_grid(client):
     # a coarse preview first (on the cluster too), then the full grid
     previews = [p for _, p in seen if p.get("status") == "preview"]
     assert previews and previews[0]["grid_shape"][0] < 25
+    total = sum(run.objective().point_set_sizes())  # and it says why it is on every point
+    assert previews[0]["points_note"] == f"on all {total} points (on a cluster every point is evaluated)"
     assert [ds.attrs["parallel"] for ds in w._computer.grids.values()] == ["dask"] * len(w._computer.grids)
     ds = w.datasets[0]
     local = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=25, progress=False)
@@ -166,8 +168,14 @@ def test_client_closed_mid_grid_shows_an_error_and_keeps_the_last_picture(tmp_pa
         assert w.status == "error"
         status = w.panel_status[0]
         assert status["status"] == "error" and "ClusterLost" in status["message"] and "client" in status["message"]
-        # the picture before the grid started, not a half-drawn one
-        assert w.panel_data[0]["grid_shape"] == [5, 5] and w.panel_data[0]["grid"] == picture
+        # the picture before the grid's first tile (the 5 x 5 grid, or the full-point preview this costly loss
+        # gets on the cluster as it does locally), not a half-drawn one
+        first_tile = next(i for i, (_, p) in enumerate(seen) if p.get("pending"))
+        shown = [p for _, p in seen[:first_tile] if p.get("grid_shape")]
+        before = shown[-1] if shown else {"grid_shape": [5, 5], "grid": picture}
+        assert before["grid_shape"] != [15, 15]
+        assert w.panel_data[0]["grid_shape"] == before["grid_shape"] and w.panel_data[0]["grid"] == before["grid"]
+        assert np.isfinite(np.frombuffer(w.panel_data[0]["grid"], np.float32)).all()
         # nothing else broke: the look still changes, and computing here works again
         w.z_scale = "linear"
         with pytest.raises(ValueError, match="client must be a running distributed.Client"):

@@ -6,6 +6,8 @@ fraction of a second at 11 x 11 and the preview stays on every point; for a run 
 preview would already take longer than ``FULL_PREVIEW_MAX_S`` (PINNacle-size networks on 16 k points), the
 automatic setting evaluates it on a random subset of each point set (``landscape(subsample=n)``), as many
 points as ``SUBSET_TARGET_S`` buys at the measured cost, never fewer than ``MIN_PREVIEW_POINTS`` in all.
+A large loss whose points cannot be cut (the DeepXDE and PINA adapters, a user's own loss) gets the coarsest
+full-point preview that fits ``FULL_POINT_TARGET_S``, down to ``SMALLEST_FULL_POINT_PREVIEW`` per axis.
 Pure arithmetic on measured costs; the widget measures them (``SliceComputer.preview_plan``).
 """
 
@@ -19,6 +21,8 @@ SUBSET_TARGET_S = 1.0  # a subsampled preview's compute time we aim for
 PREVIEW_WORTH_S = 2.0  # a full grid predicted to take longer gets a preview, whatever its resolution
 MIN_PREVIEW_POINTS = 512  # a subsampled preview keeps at least this many points, all sets together
 SMALLEST_PREVIEW = 5  # the coarsest preview resolution
+FULL_POINT_TARGET_S = 1.5  # a large loss that cannot be subsampled: its full-point preview's time we aim for
+SMALLEST_FULL_POINT_PREVIEW = 3  # and its coarsest resolution (3 x 3 of a 0.2 s point: 1.8 s)
 
 
 def check_preview_points(value) -> int | float | None:
@@ -58,9 +62,9 @@ def per_set_size(sizes: list[int], keep: int) -> int:
     return lo
 
 
-def _odd_resolution(grid_points: float, n_dims: int, largest: int) -> int:
+def _odd_resolution(grid_points: float, n_dims: int, largest: int, smallest: int = SMALLEST_PREVIEW) -> int:
     n = int(max(grid_points, 1.0) ** (1.0 / n_dims))
-    n = max(SMALLEST_PREVIEW, min(largest, n))
+    n = max(smallest, min(largest, n))
     return n if n % 2 else n - 1
 
 
@@ -91,7 +95,8 @@ def plan_preview(
 
     cost: seconds per parameter point on every point (None: not measured yet); sizes: the loss's point sets
     (None: its points cannot be subsampled); points: ``preview_points`` (see ``check_preview_points``).
-    Full-point previews aim at ``budget_s`` (at most ``largest`` per axis); a preview follows a grid finer
+    Full-point previews aim at ``budget_s`` (at most ``largest`` per axis; a large loss that cannot be cut
+    at ``FULL_POINT_TARGET_S``, down to ``SMALLEST_FULL_POINT_PREVIEW``); a preview follows a grid finer
     than twice ``largest`` per axis, or one predicted to take longer than ``PREVIEW_WORTH_S``."""
     full_time = None if cost is None else cost * resolution**n_dims
     if resolution <= 2 * largest and (full_time is None or full_time <= PREVIEW_WORTH_S):
@@ -103,6 +108,8 @@ def plan_preview(
     large = cost is not None and cost * SMALLEST_PREVIEW**n_dims > FULL_PREVIEW_MAX_S
     if sizes is None and (points or (points is None and large)):
         note = "on all points (this loss's points cannot be subsampled)"
+        if large and cost is not None:
+            res_full = _odd_resolution(FULL_POINT_TARGET_S / cost, n_dims, largest, SMALLEST_FULL_POINT_PREVIEW)
     elif points:  # the caller's own subset
         subsample = points if kept_points(sizes or [], points) < (total or 0) else None
     elif points is None and large and sizes is not None and cost is not None and total is not None:

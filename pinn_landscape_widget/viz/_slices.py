@@ -7,6 +7,7 @@ comparing the same run under another loss, costs nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -61,8 +62,13 @@ class SliceComputer:
         cost; it counts only when it says the run is large (a small run keeps the preview it always had)."""
         key = (s.run, s.formulation)
         cost = self.cost_per_point.get(key)
-        # on a cluster the workers evaluate the full loss (landscape refuses subsample= with client=)
-        points = 0 if self.client is not None else self.preview_points
+        if key not in self._sizes:
+            obj = self.runs[s.run].objective(s.formulation)
+            self._sizes[key] = obj.point_set_sizes() if isinstance(obj, Objective) else None
+        sizes = self._sizes[key]
+        # on a cluster the workers evaluate the full loss (landscape refuses subsample= with client=); a loss
+        # that cannot be cut is planned as it is locally
+        points = 0 if self.client is not None and sizes is not None else self.preview_points
         if cost is None and points != 0:
             if key not in self._probed:
                 run = self.runs[s.run]
@@ -76,18 +82,31 @@ class SliceComputer:
                 if probe * SMALLEST_PREVIEW ** (1 if s.direction_kind == "interpolation" else 2) > FULL_PREVIEW_MAX_S
                 else None
             )
-        if key not in self._sizes:
-            obj = self.runs[s.run].objective(s.formulation)
-            self._sizes[key] = obj.point_set_sizes() if isinstance(obj, Objective) else None
-        return plan_preview(
+        plan = plan_preview(
             resolution=s.resolution,
             n_dims=1 if s.direction_kind == "interpolation" else 2,
             largest=largest,
             budget_s=budget_s,
             cost=cost,
-            sizes=self._sizes[key],
+            sizes=sizes,
             points=points,
         )
+        if plan is not None and self.client is not None and sizes is not None:
+            note = f"on all {plan.total} points (on a cluster every point is evaluated)"
+            plan = dataclasses.replace(plan, note=note)
+        return plan
+
+    def predicted_seconds(self, s: SliceSettings) -> float | None:
+        """Seconds the full grid of ``s`` is predicted to take: 0 when cached, else its points times the cost
+        per point last measured for the run and loss (a grid's, else the preview's probe); None when neither
+        has been measured yet."""
+        if s in self.grids:
+            return 0.0
+        key = (s.run, s.formulation)
+        cost = self.cost_per_point.get(key, self._probed.get(key))
+        if cost is None:
+            return None
+        return cost * s.resolution ** (1 if s.direction_kind == "interpolation" else 2)
 
     def compute_preview(self, s: SliceSettings, plan: PreviewPlan, on_chunk=None) -> xr.Dataset:
         """The preview ``plan`` of ``s``: on a subset of the points (not cached: an estimate) or, at every

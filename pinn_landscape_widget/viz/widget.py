@@ -74,6 +74,10 @@ _LOOK_TRAITS = (
     "show_controls",
 )
 SAVE_PNG_TIMEOUT_S = 30.0
+# displaying a widget waits this long at most for its first grids, so that the PNG kept for viewers without
+# widgets shows them; not at all once the grids are predicted to take longer (PINNacle-size runs: minutes)
+PNG_WAIT_S = 60.0
+PNG_WAIT_POLL_S = 0.25  # how often that wait looks at the prediction (it exists after the preview's probe)
 _SLOT_HELP = (
     "dict (read-only): one panel's numbers (grids as float32 bytes, ranges, title, trajectory), drawn by the "
     "panels whose panel_status entry names this slot; {} when none does"
@@ -172,7 +176,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         at most that many points per point set, a fraction in (0, 1) that share; 0 or False: every point.
         The panel's badge and the status line say "preview on n of N points"; the preview's Dataset says it
         in ``attrs["preview_points"]`` (and ``subsample_points``). A loss whose points cannot be subsampled
-        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so.
+        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so;
+        for a large one that preview is the coarsest grid that fits about 1.5 s, down to 3 x 3.
         The full grid is always on every point. ``preview_subsample=`` (None meaning every point) still
         works for this release with a FutureWarning.
     diagnostics : bool or None, default False
@@ -196,8 +201,8 @@ class LandscapeWidget(anywidget.AnyWidget):
         Python code holds the GIL, the default to use is a local cluster of one single-threaded worker process
         per core, which keeps every core busy and the kernel's process free:
         ``distributed.Client(distributed.LocalCluster(n_workers=os.cpu_count(), threads_per_worker=1,
-        processes=True))``. With a client, previews are on every point (``preview_points`` is not
-        applied: the workers rebuild the full loss). Default None: compute in this process.
+        processes=True))``. With a client, previews are on every point and say so (``preview_points``
+        is not applied: the workers rebuild the full loss). Default None: compute in this process.
     **kwargs
         Initial values of the widget's other traits: ``title`` (str), ``z_scale`` ("log" or "linear"),
         ``colormap`` ("viridis", "cividis", "magma", "coolwarm" or "gray"), ``view`` ("surface" or
@@ -1362,18 +1367,20 @@ class LandscapeWidget(anywidget.AnyWidget):
             # plw.explore while its runs train: the view now (waiting for grids and a PNG would hold it
             # back seconds), and no PNG of the short runs the trained ones replace
             return super()._repr_mimebundle_(**kwargs)
+        why = ""
         if self._runs and self.last_future is not None and not all(self.datasets):
-            try:  # the first grids are seconds away; wait for them so the picture exists for static viewers
-                self.last_future.result(60)
-            except Exception as exc:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
-                _LOG.warning(
-                    "the PNG for viewers without widgets shows only the panels computed so far: waiting for the "
-                    "others ended with %s: %s",
-                    type(exc).__name__,
-                    exc,
-                )
+            why = self._wait_for_first_grids()
         bundle = super()._repr_mimebundle_(**kwargs)
         shown = [d for d in self.datasets if d is not None]
+        if why:
+            n = len(self.datasets)
+            has = f"shows {len(shown)} of its {n} panels" if shown else "has no landscape"
+            _LOG.warning(
+                "the picture saved in the notebook for viewers without widgets %s: %s. The live view draws "
+                "the grids when they are done; w.save_png(path) then saves the whole view.",
+                has,
+                why,
+            )
         if shown:
             from .plotting import view_png_bytes
 
@@ -1384,6 +1391,36 @@ class LandscapeWidget(anywidget.AnyWidget):
                 data = bundle[0] if isinstance(bundle, tuple) else bundle
                 data["image/png"] = png
         return bundle
+
+    def _wait_for_first_grids(self) -> str:
+        """Wait for the first grids (the PNG for viewers without widgets draws them), at most ``PNG_WAIT_S``
+        and not at all once they are predicted to take longer (the live view is shown when this returns);
+        "" when they are done, else why the PNG goes without them."""
+        future = self.last_future
+        assert future is not None
+        start = time.monotonic()
+        while True:
+            waited = time.monotonic() - start
+            if waited >= PNG_WAIT_S:
+                return f"the first grids were not done after {PNG_WAIT_S:g} s"
+            predicted = [self._computer.predicted_seconds(s) for s in self.panel_settings()]
+            known = [p for p in predicted if p is not None]
+            total = sum(known)
+            if len(known) == len(predicted) and total > PNG_WAIT_S:
+                return (
+                    f"the first grids are predicted to take about {total:.0f} s at the cost per point measured, "
+                    f"longer than the {PNG_WAIT_S:g} s the display waits for them"
+                )
+            try:
+                future.result(min(PNG_WAIT_POLL_S, PNG_WAIT_S - waited))
+                return ""
+            except Exception:  # noqa: BLE001 - the live view is shown anyway; only its PNG is missing
+                if not future.done():
+                    continue  # the wait's own timeout
+                exc = future.exception()
+                if exc is None:
+                    return ""
+                return f"computing them failed ({type(exc).__name__}: {exc})"
 
     def wait(self, timeout: float = 120.0) -> LandscapeWidget:
         """Block until the latest request is drawn (for scripts and tests).

@@ -16,6 +16,7 @@ import math
 import warnings
 
 import numpy as np
+import pina
 import pina.solver
 import pytest
 import torch
@@ -31,12 +32,12 @@ F64 = torch.float64
 TERMS = ["g1", "g2", "g3", "g4", "D"]
 
 
-def build(*, solver_class=None, loss=None, weights=WEIGHTS, mean=False, per_point=False, **kw):
-    """The tutorial's solver (float64 model) and its run; ``mean``: the weighting averages the conditions;
+def build(*, solver_class=None, loss=None, weights=WEIGHTS, mean=False, per_point=False, dtype=F64, **kw):
+    """The tutorial's solver (a float64 model by default) and its run; ``mean``: the weighting averages the conditions;
     ``per_point``: a softplus network, which the adapter does not trace."""
     problem = tutorial_poisson()
     model = FeedForward(2, 1, 8, 2, func=torch.nn.Softplus) if per_point else None
-    base = make_solver(problem, model=model, dtype=F64)
+    base = make_solver(problem, model=model, dtype=dtype)
     solver = (solver_class or pina.solver.PhysicsInformedSingleModelSolver)(
         problem, base.model, weighting=ScalarWeighting(weights), loss=loss, **kw
     )
@@ -138,7 +139,9 @@ def test_ntk_per_term_equals_jjt_of_the_problems_residuals(method):
     assert ds.attrs["ntk"].startswith("computed per least-squares term")
     traces = []
     for j, t in enumerate(TERMS):
-        J = torch.autograd.functional.jacobian(lambda th, t=t: reference_residuals(solver, th)[t], theta)
+        J = torch.autograd.functional.jacobian(
+            lambda th, t=t: reference_residuals(solver, th)[t], theta, vectorize=True
+        )
         assert J.shape == ((100 if t == "D" else 10), 105)
         K = J @ J.T
         traces.append(float(torch.trace(K)))
@@ -155,6 +158,44 @@ def test_ntk_per_term_equals_jjt_of_the_problems_residuals(method):
     # the terms diagnose reports are PINA's own
     own = pina_terms(solver, theta, WEIGHTS, F64)
     np.testing.assert_allclose(ds["loss"].values[0], [own[t] for t in TERMS], rtol=1e-10)
+
+
+@pytest.mark.slow  # PINA's Lightning Trainer
+def test_ntk_at_recorded_checkpoints_of_pinas_trainer(tmp_path):
+    """Trained a few full-batch steps by PINA's Trainer with a PinaRecorder: at every recorded checkpoint the
+    NTK per term is J J^T of the equation's residuals (the Trainer's split may order the points otherwise,
+    which a kernel's trace and eigenvalues do not see)."""
+    solver, _ = build(dtype=torch.float32)  # PINA's Trainer feeds the float32 points as they are
+    rec = plw.adapters.PinaRecorder(every=2)
+    trainer = pina.Trainer(
+        solver,
+        max_epochs=4,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[rec],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+        run = plw.adapters.from_pina(solver, recorder=rec)
+    ds = plw.diagnose(run, hessian=False)
+    assert ds.sizes["step"] == 3 and ds.attrs["ntk_methods"].startswith("g1: exact")
+    for k, row in enumerate(ds.checkpoint.values):
+        theta = run.trajectory[int(row)].detach().to(F64)
+        if k:
+            assert float((theta - run.trajectory[0].to(F64)).norm()) > 0  # the checkpoints differ
+        for j, t in enumerate(TERMS):
+            J = torch.autograd.functional.jacobian(
+                lambda th, t=t: reference_residuals(solver, th)[t], theta, vectorize=True
+            )
+            K = J @ J.T
+            np.testing.assert_allclose(ds.ntk_trace.values[k, j], float(torch.trace(K)), rtol=1e-8)
+            want = torch.linalg.eigvalsh(K).flip(0).numpy()
+            np.testing.assert_allclose(ds.ntk_top_eigenvalues.values[k, j, :3], want[:3], rtol=1e-8)
 
 
 @pytest.mark.parametrize(

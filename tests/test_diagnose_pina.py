@@ -20,8 +20,12 @@ import pina
 import pina.solver
 import pytest
 import torch
+from pina import Condition, LabelTensor
+from pina.domain import CartesianDomain
+from pina.equation import Equation
 from pina.loss import LpLoss
 from pina.model import FeedForward
+from pina.problem import SpatialProblem
 from pina.weighting import ScalarWeighting
 
 import pinn_landscape_widget as plw
@@ -126,6 +130,56 @@ def test_sum_reduction_residuals_are_the_residuals_times_the_root_of_the_weight(
         np.testing.assert_allclose(float((rv[t].detach() ** 2).sum()), own[t], rtol=1e-10)
         n = ref[t].numel()  # the reference is scaled for the mean: times sqrt(N) for the sum
         np.testing.assert_allclose(rv[t].detach().numpy(), ref[t].detach().numpy() * math.sqrt(n), rtol=1e-9)
+
+
+def test_two_column_residuals_and_data_misfits_are_flattened_over_all_their_entries():
+    """Two outputs: an equation with a two-column residual ([N, 2]: N points, 2 entries each) and input-target
+    data ([7, 2]); PINA's mean runs over all 2 N entries, so r = residual.flatten() * sqrt(w / 2N)."""
+    gen = torch.Generator().manual_seed(5)
+    data_in = LabelTensor(torch.rand(7, 2, generator=gen, dtype=F64), ["x", "t"])
+    data_out = LabelTensor(torch.rand(7, 2, generator=gen, dtype=F64), ["u", "v"])
+
+    def system(input_, output_):
+        u, v = output_.extract(["u"]).as_subclass(torch.Tensor), output_.extract(["v"]).as_subclass(torch.Tensor)
+        x = input_.extract(["x"]).as_subclass(torch.Tensor)
+        return LabelTensor(torch.cat([u - torch.sin(x), u * v], 1), ["r1", "r2"])
+
+    class Pair(SpatialProblem):
+        output_variables = ["u", "v"]
+        spatial_domain = CartesianDomain({"x": [0, 1], "t": [0, 1]})
+        domains = {"D": CartesianDomain({"x": [0, 1], "t": [0, 1]})}
+        conditions = {
+            "D": Condition(domain="D", equation=Equation(system)),
+            "data": Condition(input=data_in, target=data_out),
+        }
+
+    problem = Pair()
+    problem.discretise_domain(12, "random", domains=["D"])
+    weights = {"D": 2.0, "data": 0.5}
+    solver = make_solver(problem, dtype=F64, seed=2, weights=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = plw.adapters.from_pina(solver)
+    obj = run.objective(dtype=F64)
+    net = copy.deepcopy(solver.model).to(F64)
+    for theta in points(run, 2):
+        rv = obj.residual_vectors(theta)
+        own = pina_terms(solver, theta, weights, F64)
+        assert rv["D"].shape == (24,) and rv["data"].shape == (14,)
+        for t in ("D", "data"):
+            np.testing.assert_allclose(float((rv[t].detach() ** 2).sum()), own[t], rtol=1e-10)
+        torch.nn.utils.vector_to_parameters(theta.clone(), net.parameters())
+        with torch.no_grad():
+            pts = problem.discretised_domains["D"]  # the model sees the columns in their stored order
+            y = net(pts.as_subclass(torch.Tensor).to(F64))
+            x = pts.extract(["x"]).as_subclass(torch.Tensor).to(F64)[:, 0]
+            eq = torch.stack([y[:, 0] - torch.sin(x), y[:, 0] * y[:, 1]], 1)
+            # the model sees the problem's input variables in its order (PINA's data batches are made so)
+            inp = data_in.extract(list(problem.input_variables)).as_subclass(torch.Tensor)
+            misfit = net(inp) - data_out.as_subclass(torch.Tensor)
+        np.testing.assert_allclose(rv["D"].detach().numpy(), (eq.reshape(-1) * math.sqrt(2.0 / 24)).numpy(), rtol=1e-9)
+        want = (misfit.reshape(-1) * math.sqrt(0.5 / 14)).numpy()
+        np.testing.assert_allclose(rv["data"].detach().numpy(), want, rtol=1e-9)
 
 
 @pytest.mark.parametrize("method", ["exact", "matrix-free"])

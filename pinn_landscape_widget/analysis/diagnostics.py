@@ -16,7 +16,8 @@ The neural tangent kernel of Wang, Yu & Perdikaris (2022) per least-squares term
 Jacobian of the term's weighted residual vector (``Objective.residual_vectors``, sum(r_t^2) = L_t) with respect
 to theta; its trace, top eigenvalues and condition number, and their weights lambda_t = tr(K) / tr(K_tt).
 It needs per-point residuals: a ``from_model`` loss gives them when every term is ``plw.squares(r)``, a DeepXDE
-run when its loss is the mean squared error (``DeepXDELoss.residuals``); other user losses return scalars and
+run when its loss is the mean squared error (``DeepXDELoss.residuals``), a PINA run when its solver's loss is
+``torch.nn.MSELoss`` (``PinaLoss.residuals``); other user losses return scalars and
 Deep Ritz's energy is not a sum of squares, so there the NTK variables are NaN and ``attrs["ntk"]`` says why.
 A term whose Jacobian is small is taken exactly (J_t formed, its singular values); a large one matrix-free
 (Lanczos on products J_t^T J_t v for the top eigenvalues, Hutchinson's estimate of the trace), so the reference
@@ -164,7 +165,8 @@ def _ntk_unavailable(obj: LossObjective) -> str | None:
             f"not computed: {why}. The NTK is built from the Jacobian of per-point residuals: it is computed for "
             "runs of plw.train (built-in problems and define_problem, with our MLP or any torch module as model=) "
             "in a least-squares formulation (strong), for from_model losses that give every term as "
-            "plw.squares(r), and for DeepXDE runs (plw.adapters.from_deepxde) whose loss is the mean squared error"
+            "plw.squares(r), for DeepXDE runs (plw.adapters.from_deepxde) whose loss is the mean squared error, and "
+            "for PINA runs (plw.adapters.from_pina) whose solver's loss is torch.nn.MSELoss"
         )
     if not obj.formulation.least_squares:
         return (
@@ -415,13 +417,16 @@ def diagnose(
         ``ntk_condition_number``, ``ntk_weight`` (tr(K) / tr(K_tt)); each with its definition in attrs. The NTK
         needs per-point residuals: runs of ``train`` (built-in problems and ``define_problem``, our MLP or any
         module as ``model=``) in a least-squares formulation (strong) have them, ``from_model`` runs whose loss
-        gives every term as ``plw.squares(r)``, and DeepXDE runs (``plw.adapters.from_deepxde``) whose loss is
+        gives every term as ``plw.squares(r)``, DeepXDE runs (``plw.adapters.from_deepxde``) whose loss is
         DeepXDE's mean squared error ("MSE", its default, or a list of "MSE"; each term's residuals times
-        sqrt(loss weight / N)). Its variables are NaN where the loss has none (other ``from_model`` losses and
-        the PINA adapter: one scalar per term; a DeepXDE loss other than "MSE" or with an L1 regularizer; Deep
-        Ritz's energy): ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a
-        matrix-free trace (0 where exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian
-        also ``hessian_trace`` (and ``hessian_trace_stderr``). For a problem in time with per-point residuals:
+        sqrt(loss weight / N)), and PINA runs (``plw.adapters.from_pina``) whose solver's loss is
+        ``torch.nn.MSELoss`` (PINA's default; each condition's residual tensor times sqrt(weight / N), N its
+        entries, under the mean reduction). Its variables are NaN where the loss has none (other ``from_model``
+        losses: one scalar per term; a DeepXDE loss other than "MSE" or with an L1 regularizer; a PINA loss
+        other than MSELoss, or a solver that adds terms such as the gradient-enhanced one; Deep Ritz's
+        energy): ``ds.attrs["ntk"]`` says why; ``ntk_trace_stderr`` is the standard error of a matrix-free
+        trace (0 where exact) and ``ds.attrs["ntk_methods"]`` the method per term. With hessian also
+        ``hessian_trace`` (and ``hessian_trace_stderr``). For a problem in time with per-point residuals:
         ``residual_time_slice`` (dims step x ``time_slice``, coord ``t``: the slices' midpoints) and
         ``causal_weight``.
 

@@ -148,8 +148,8 @@ class LossObjective(Protocol):
     @property
     def has_residual_vectors(self) -> bool:
         """Whether ``residual_vectors`` gives per-point residuals (the package's losses, a user's loss made of
-        ``plw.squares(r)``, DeepXDE's mean squared error); a user's loss returning one scalar per term has
-        none."""
+        ``plw.squares(r)``, DeepXDE's and PINA's mean squared error); a user's loss returning one scalar per term
+        has none."""
         ...
 
     @property

@@ -187,7 +187,7 @@ class CustomObjective(PerThreadState):
             why = self.fn.why_no_residuals
         elif set(run.residual_terms.get(name, ())) != set(terms):
             why = (
-                f"loss {name!r} is a user's function (from_model, or the PINA adapter built on it) returning one "
+                f"loss {name!r} is a user's function (from_model) returning one "
                 "scalar per term, so there are no per-point residuals: give every term as plw.squares(r)"
             )
         squared = why is None
@@ -292,7 +292,7 @@ class CustomObjective(PerThreadState):
     def residual_vectors(self, params: torch.Tensor, functional: bool = False) -> dict[str, torch.Tensor]:
         """Each term's residual vector r [N_t] at ONE parameter point (the term is sum(r ** 2)),
         differentiable in params: available when the function gives every term as ``plw.squares(r)``, or is a
-        ``ResidualLoss`` that can give them (the DeepXDE adapter's loss with the mean squared error). The
+        ``ResidualLoss`` that can give them (the DeepXDE and PINA adapters' losses with the mean squared error). The
         function runs under ``torch.func.functional_call`` with params in the model's place, so the vectors
         are differentiable whatever ``functional`` says (the argument is the protocol's)."""
         if not self.has_residual_vectors:
@@ -357,8 +357,9 @@ class BatchedLoss(Protocol):
 
 
 class ResidualLoss(Protocol):
-    """A loss function that can also give each of its terms as a residual vector (the DeepXDE adapter's
-    losses), so that ``diagnose`` takes the terms' neural tangent kernels. ``fn(model)`` stays the definition.
+    """A loss function that can also give each of its terms as a residual vector (the DeepXDE and PINA
+    adapters' losses), so that ``diagnose`` takes the terms' neural tangent kernels. ``fn(model)`` stays the
+    definition.
     ``residuals(model) -> {term: r}``: each term's r [N_t], with sum(r ** 2) the term ``fn(model)`` gives,
     computed from the model without detaching; ``why_no_residuals``: why it cannot (a sentence), None when
     it can (read when the run's objective is made)."""

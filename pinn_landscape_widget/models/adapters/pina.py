@@ -4,7 +4,8 @@ The loss of a parameter point is PINA's own condition loss (the solver's ``_comp
 its training step calls for each condition: residual or data misfit, the solver's loss function and
 reduction, any gradient-enhanced penalty) on each condition's training points, with a module holding that
 point in place of ``solver.model``, times the condition's weight in the solver's weighting, so the terms
-add up to the loss PINA minimises. PINA has no public per-condition loss that runs outside a Lightning
+add up to the loss PINA minimises. With ``torch.nn.MSELoss`` each term is also a residual vector
+(``PinaLoss.residuals``: what ``diagnose``'s NTK is built from), the residual tensor PINA's code stores. PINA has no public per-condition loss that runs outside a Lightning
 loop, so this uses that method (present in PINA 0.3.0 to 0.3.2). That per-point loss stays the run's
 definition (the Hessian tools differentiate it); grids of a solver ``pina_traced`` can trace run PINA's
 condition code once per chunk of parameter points instead, checked against it.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import threading
 import warnings
 
@@ -184,9 +186,14 @@ class PinaLoss:
     def __call__(self, module: torch.nn.Module, each=None) -> dict[str, torch.Tensor]:
         """The weighted loss of each condition with ``module`` as the solver's model; ``each(term)``, if given,
         is a context entered around each condition's evaluation (the traced path records in it)."""
+        return {term: self.factors[name] * value for term, name, value, _ in self._evaluate(module, each)}
+
+    def _evaluate(self, module: torch.nn.Module, each=None) -> list[tuple[str, str, torch.Tensor, torch.Tensor]]:
+        """(term, condition, PINA's unweighted condition loss, the residual tensor PINA stored for it) of each
+        condition, by ``solver._compute_condition_loss`` with ``module`` as the solver's model."""
         batches = self.batches(module_dtype(module))
         solver = self.solver
-        out = {}
+        out = []
         with _LOCK, torch.enable_grad():
             models = solver._pina_models
             model = models[0]
@@ -195,9 +202,36 @@ class PinaLoss:
                 for term, name, cond, data in batches:
                     with contextlib.nullcontext() if each is None else each(term):
                         value = solver._compute_condition_loss(cond, dict(data), 0)
-                    out[term] = (self.factors[name] * value).as_subclass(torch.Tensor).reshape(())
+                    residual = solver.residual_tensor.as_subclass(torch.Tensor)
+                    out.append((term, name, value.as_subclass(torch.Tensor).reshape(()), residual))
             finally:
                 models[0] = model
+        return out
+
+    @property
+    def why_no_residuals(self) -> str | None:
+        """Why ``residuals`` is not available (None: it is): a solver that computes its condition loss its own
+        way (a gradient-enhanced penalty, ...), a loss other than ``torch.nn.MSELoss``, a reduction other than
+        mean or sum, or a negative weight."""
+        return _not_squares(self.solver, self.factors)
+
+    def residuals(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Each condition's residual vector r_t for a module shaped like ``solver.model``: sum(r_t ** 2) is the
+        term ``self(module)`` gives, and r_t is differentiable in the module's parameters.
+
+        PINA's condition loss runs as in ``self(module)``; r_t is the residual tensor it stores
+        (``solver.residual_tensor``, [N, c]) flattened, times sqrt(f_t / (N c)) under the mean reduction or
+        sqrt(f_t) under the sum, f_t the condition's weight factor (``weight_factors``).
+
+        Raises ValueError with the reason where ``why_no_residuals`` is not None."""
+        why = self.why_no_residuals
+        if why is not None:
+            raise ValueError(f"PINA's loss has no residual vectors: {why}")
+        mean = self.solver._reduction == "mean"
+        out = {}
+        for term, name, _, residual in self._evaluate(module):
+            r = residual.reshape(-1)
+            out[term] = r * math.sqrt(self.factors[name] / (r.numel() if mean else 1))
         return out
 
     def points(self, variables) -> torch.Tensor:
@@ -209,6 +243,41 @@ class PinaLoss:
                 x = x.extract(list(variables))
             parts.append(x.as_subclass(torch.Tensor).detach().to("cpu", torch.float64))
         return torch.cat(parts)
+
+
+# the solver methods between a condition's residual and its loss: BaseSolver's own apply the loss function
+# elementwise to the residual and reduce; a solver overriding one changes what the term is
+_LOSS_METHODS = {
+    "_compute_condition_loss": "computes its condition loss its own way",
+    "_regularize_condition_loss": "adds a regularization to each condition's loss (a gradient-enhanced solver "
+    "adds the squared gradient of the residual)",
+    "_loss_from_residual": "makes the loss from the residual its own way",
+    "_apply_reduction": "reduces the loss its own way",
+    "_prepare_condition_data": "prepares each condition's data its own way",
+}
+
+
+def _not_squares(solver, factors: dict[str, float]) -> str | None:
+    """Why PINA's condition losses are not, term by term, a sum of squared residuals (None: they are)."""
+    psolver = require("pina.solver", "pina", "plw.adapters.from_pina")
+    for meth, what in _LOSS_METHODS.items():
+        if getattr(type(solver), meth, None) is not psolver.BaseSolver.__dict__.get(meth):
+            return f"a {type(solver).__name__} {what} ({meth}), so its terms are not known as sums of squares"
+    fn = solver._loss_fn
+    if not isinstance(fn, torch.nn.MSELoss) or type(fn).forward is not torch.nn.MSELoss.forward:
+        return (
+            f"the solver's loss is {type(fn).__name__}, not torch.nn.MSELoss; the NTK needs each condition's loss "
+            "to be the mean squared error (PINA's default) or a sum of squares (MSELoss(reduction='sum'))"
+        )
+    if solver._reduction not in ("mean", "sum"):
+        return f"the solver's reduction is {solver._reduction!r}, not 'mean' or 'sum'"
+    negative = [f"{n!r} {f:g}" for n, f in factors.items() if f < 0]
+    if negative:
+        return (
+            f"the weighting gives condition {', '.join(negative)}: a negative multiple of squares is not a sum of "
+            "squares"
+        )
+    return None
 
 
 def _domain(problem, variables):
@@ -247,6 +316,14 @@ def from_pina(solver, *, recorder=None, trainable=None, name: str | None = None)
     equations use PINA's operators, the loss is traced (``pina_traced``): grids evaluate many parameter
     points per pass, with the same terms; ``run.attrs["evaluation"]`` is ``"traced"``. Otherwise it is
     ``"per point: <reason>"``, with a warning giving the reason.
+
+    Neural tangent kernel: when the solver's loss is ``torch.nn.MSELoss`` (PINA's default; mean or sum
+    reduction), its weights are not negative and the solver adds nothing to the condition losses (not the
+    gradient-enhanced solver), ``plw.diagnose`` takes each condition's NTK from its residual vector: the
+    residual tensor PINA's own condition code stores (``solver.residual_tensor``) flattened, times
+    sqrt(f / N) under the mean reduction (N its entries) or sqrt(f) under the sum, f the condition's weight
+    factor above, so its squares add up to the term; one parameter point, autograd. Otherwise ``diagnose``'s
+    ``attrs["ntk"]`` says why not.
 
     Parameters
     ----------

@@ -384,6 +384,16 @@ class TracedPinaLoss(PerThreadState):
     def __call__(self, module, each=None):
         return self.base(module, each)
 
+    @property
+    def why_no_residuals(self) -> str | None:
+        """Why ``residuals`` is not available (None: it is); see ``PinaLoss.why_no_residuals``."""
+        return self.base.why_no_residuals
+
+    def residuals(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """Each condition's residual vector by PINA's own condition code (``PinaLoss.residuals``): one parameter
+        point, autograd."""
+        return self.base.residuals(module)
+
     _thread_locals = ("_last",)
 
     def __getstate__(self) -> dict:  # for dask workers: the caches are made anew there too

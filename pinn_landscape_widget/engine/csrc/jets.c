@@ -138,11 +138,11 @@ tile_matmul(const float *restrict W, const float *restrict h, int64_t I, int64_t
    or the output accumulator [C][stride]. */
 static inline __attribute__((always_inline)) void
 hidden_tile(const float *restrict W, const float *restrict b, const float *restrict h, int64_t I, int64_t i0,
-            float *restrict dst, int64_t stride, const float *restrict wout, const int ROWS, const int VP,
-            const int C, const int D, const int lap, const int last)
+            int64_t hstride, float *restrict dst, int64_t stride, const float *restrict wout, const int ROWS,
+            const int VP, const int C, const int D, const int lap, const int last)
 {
     float z[ACCUMULATORS * VL] __attribute__((aligned(ALIGN)));
-    tile_matmul(W, h, I, i0, stride, z, ROWS, VP, C);
+    tile_matmul(W, h, I, i0, hstride, z, ROWS, VP, C);
     for (int r = 0; r < ROWS; ++r)
         activate(z + r * C * VP * VL, b[i0 + r], 0, last ? dst : dst + (i0 + r) * C * stride, stride,
                  last ? wout[i0 + r] : 0.0f, VL * VP, C, D, lap, 0, last);
@@ -150,16 +150,16 @@ hidden_tile(const float *restrict W, const float *restrict b, const float *restr
 
 /* A hidden layer (O units) on one tile: register tiles of R rows, then the remaining O mod R rows (R <= 6) */
 static inline __attribute__((always_inline)) void
-hidden_layer_tile(const float *W, const float *b, const float *h, int64_t I, int64_t O, float *dst,
-                  int64_t stride, const float *wout, const int R, const int VP, const int C, const int D,
-                  const int lap, const int last)
+hidden_layer_tile(const float *W, const float *b, const float *h, int64_t I, int64_t O, int64_t hstride,
+                  float *dst, int64_t stride, const float *wout, const int R, const int VP, const int C,
+                  const int D, const int lap, const int last)
 {
     int64_t i0 = 0;
     for (; i0 + R <= O; i0 += R)
-        hidden_tile(W, b, h, I, i0, dst, stride, wout, R, VP, C, D, lap, last);
+        hidden_tile(W, b, h, I, i0, hstride, dst, stride, wout, R, VP, C, D, lap, last);
 #define PLW_REST(ROWS)                                                                                   \
     if (ROWS < R && O - i0 == ROWS)                                                                      \
-        hidden_tile(W, b, h, I, i0, dst, stride, wout, ROWS < R ? ROWS : 1, VP, C, D, lap, last);
+        hidden_tile(W, b, h, I, i0, hstride, dst, stride, wout, ROWS < R ? ROWS : 1, VP, C, D, lap, last);
     PLW_REST(1) PLW_REST(2) PLW_REST(3) PLW_REST(4) PLW_REST(5)
 #undef PLW_REST
 }
@@ -218,17 +218,22 @@ mlp(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, const
                 const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
                 const float *W = s, *b = s + o * in;
                 const int last = l == L - 2;
-                float *target = last ? acc : dst;
                 for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
+                    /* activations tile by tile ([tile][unit][C][TP]): a tile's inputs are one contiguous
+                       run that stays in L1 through its layer; rows of a [unit][C][BLOCK] array lie a power
+                       of two apart and share a few L1 sets, so every load came from L2 */
+                    const float *ht = h + (p0 / TP) * in * C * TP;
+                    float *dt = last ? acc + p0 : dst + (p0 / TP) * o * C * TP;
+                    const int64_t ds = last ? BLOCK : TP;
                     if (l == 0) {
                         if (last)
-                            first_layer_tile(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, o, TP, C, D, lap, 1);
+                            first_layer_tile(W, b, xpad + n0 + p0, npad, dt, ds, wout, o, TP, C, D, lap, 1);
                         else
-                            first_layer_tile(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, o, TP, C, D, lap, 0);
+                            first_layer_tile(W, b, xpad + n0 + p0, npad, dt, ds, wout, o, TP, C, D, lap, 0);
                     } else if (last) {
-                        hidden_layer_tile(W, b, h + p0, in, o, target + p0, BLOCK, wout, R, VP, C, D, lap, 1);
+                        hidden_layer_tile(W, b, ht, in, o, TP, dt, ds, wout, R, VP, C, D, lap, 1);
                     } else {
-                        hidden_layer_tile(W, b, h + p0, in, o, target + p0, BLOCK, wout, R, VP, C, D, lap, 0);
+                        hidden_layer_tile(W, b, ht, in, o, TP, dt, ds, wout, R, VP, C, D, lap, 0);
                     }
                 }
                 h = dst;
@@ -383,28 +388,28 @@ first_layer_any(const float *restrict w, const float *restrict b, const float *r
 /* ROWS units of a hidden layer for any recipe: the register-tiled matmul, then activate_any per unit */
 static inline __attribute__((always_inline)) void
 hidden_tile_any(const float *restrict W, const float *restrict b, const float *restrict h, int64_t I, int64_t i0,
-                float *restrict dst, int64_t stride, const float *restrict wout, int64_t wstride,
+                int64_t hstride, float *restrict dst, int64_t stride, const float *restrict wout, int64_t wstride,
                 const recipe *rc, const int ROWS, const int VP, const int C, const int last)
 {
     float z[ACCUMULATORS * VL] __attribute__((aligned(ALIGN)));
-    tile_matmul(W, h, I, i0, stride, z, ROWS, VP, C);
+    tile_matmul(W, h, I, i0, hstride, z, ROWS, VP, C);
     for (int r = 0; r < ROWS; ++r)
         activate_any(z + r * C * VP * VL, b[i0 + r], 0, last ? dst : dst + (i0 + r) * C * stride, stride,
                      wout + i0 + r, wstride, rc, VL * VP, 0, last);
 }
 
 static inline __attribute__((always_inline)) void
-hidden_layer_any(const float *W, const float *b, const float *h, int64_t I, int64_t O, float *dst,
-                 int64_t stride, const float *wout, int64_t wstride, const recipe *rc, const int R, const int VP,
-                 const int C, const int last)
+hidden_layer_any(const float *W, const float *b, const float *h, int64_t I, int64_t O, int64_t hstride,
+                 float *dst, int64_t stride, const float *wout, int64_t wstride, const recipe *rc, const int R,
+                 const int VP, const int C, const int last)
 {
     int64_t i0 = 0;
     for (; i0 + R <= O; i0 += R)
-        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, R, VP, C, last);
+        hidden_tile_any(W, b, h, I, i0, hstride, dst, stride, wout, wstride, rc, R, VP, C, last);
     /* the remaining O mod R units one at a time: one more instance of the tile per C, not five (the
        build's time grows with every instance, and these rows are a few of a layer's) */
     for (; i0 < O; ++i0)
-        hidden_tile_any(W, b, h, I, i0, dst, stride, wout, wstride, rc, 1, VP, C, last);
+        hidden_tile_any(W, b, h, I, i0, hstride, dst, stride, wout, wstride, rc, 1, VP, C, last);
 }
 
 /* The network for any recipe, C channels (a compile-time constant: it sizes the register tile). Layout as
@@ -457,17 +462,20 @@ mlp_any(const float *params, int64_t P, int64_t K, const float *xt, int64_t N, c
                 const int64_t o = layout[4 * l + 2], in = layout[4 * l + 3];
                 const float *W = s, *b = s + o * in;
                 const int last = l == L - 2;
-                float *target = last ? acc : dst;
                 for (int64_t p0 = 0; p0 < BLOCK; p0 += TP) {
+                    /* tile by tile, as in mlp */
+                    const float *ht = h + (p0 / TP) * in * C * TP;
+                    float *dt = last ? acc + p0 : dst + (p0 / TP) * o * C * TP;
+                    const int64_t ds = last ? BLOCK : TP;
                     if (l == 0) {
                         if (last)
-                            first_layer_any(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, wstride, o, rc, TP, 1);
+                            first_layer_any(W, b, xpad + n0 + p0, npad, dt, ds, wout, wstride, o, rc, TP, 1);
                         else
-                            first_layer_any(W, b, xpad + n0 + p0, npad, target + p0, BLOCK, wout, wstride, o, rc, TP, 0);
+                            first_layer_any(W, b, xpad + n0 + p0, npad, dt, ds, wout, wstride, o, rc, TP, 0);
                     } else if (last) {
-                        hidden_layer_any(W, b, h + p0, in, o, target + p0, BLOCK, wout, wstride, rc, R, VP, C, 1);
+                        hidden_layer_any(W, b, ht, in, o, TP, dt, ds, wout, wstride, rc, R, VP, C, 1);
                     } else {
-                        hidden_layer_any(W, b, h + p0, in, o, target + p0, BLOCK, wout, wstride, rc, R, VP, C, 0);
+                        hidden_layer_any(W, b, ht, in, o, TP, dt, ds, wout, wstride, rc, R, VP, C, 0);
                     }
                 }
                 h = dst;

@@ -1,5 +1,6 @@
 """dask.distributed tiles with a real LocalCluster of worker processes."""
 
+import gc
 import math
 import os
 import sys
@@ -264,6 +265,36 @@ def test_an_abandoned_grid_cancels_its_tiles_on_the_cluster(client):
     while set(in_flight) & keys() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not set(in_flight) & keys(), "the abandoned grid's tiles stayed on the cluster"
+
+
+def test_a_finished_grid_leaves_nothing_on_the_cluster_without_the_garbage_collector(client):
+    # the tiles' futures are released when the grid returns, not when a reference cycle holding them (a
+    # poll's TimeoutError traceback) is collected: with the collector off they must still leave
+    _, model, loss = _custom_run()
+
+    def slow_loss(m):  # tiles slow enough that the grid waits through several 0.1 s polls that time out
+        time.sleep(0.02)
+        return loss(m)
+
+    run = plw.from_model(model, slow_loss)
+    d = plw.random_directions(run, 2, seed=4)
+
+    def keys():
+        return set(client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks]))
+
+    before = keys()
+    gc.collect()
+    gc.disable()
+    try:
+        grid = plw.landscape(run, d, resolution=9, progress=False, client=client, tile_size=9)
+        deadline = time.monotonic() + 3
+        while keys() - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = keys() - before
+    finally:
+        gc.enable()
+    assert np.isfinite(grid.loss.values).all()
+    assert not left, f"{len(left)} keys of a finished grid stayed on the cluster: {sorted(left)[:3]}"
 
 
 def test_a_client_closed_mid_grid_is_cluster_lost():

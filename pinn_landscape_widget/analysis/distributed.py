@@ -121,10 +121,18 @@ def evaluate_tiles(
                 if on_tile is not None:
                     on_tile(sl.stop - sl.start)
     except BaseException as exc:
-        _cancel(client, [*pending, spec_future])
+        _cancel(client, [*futures, spec_future])
         if isinstance(exc, Exception) and not isinstance(exc, ClusterLost) and client.status != "running":
             raise ClusterLost(_lost(client, landed, n)) from exc
         raise
+    finally:
+        # a future keeps its key (and its values on a worker) on the cluster while a reference to it lives,
+        # and references outlive this call in reference cycles (the traceback of each poll's TimeoutError
+        # holds distributed.wait's frame and its list of futures) until the garbage collector runs: the
+        # grid's futures are released here, explicitly
+        for f in [*futures, spec_future]:
+            f.release()
+        futures.clear()
     return out
 
 

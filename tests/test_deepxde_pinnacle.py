@@ -13,6 +13,7 @@ DeepXDE's own loss (``model.outputs_losses_train`` with the grid point's paramet
 from __future__ import annotations
 
 import copy
+import json
 import os
 
 import numpy as np
@@ -213,3 +214,46 @@ def test_a_sum_the_loss_does_not_use_alone_keeps_one_channel_per_partial(dde):
     ev = plw.evaluate(run, theta[None], dtype=torch.float64)
     own = deepxde_terms(model, theta)
     np.testing.assert_allclose([float(ev[f"loss_{t}"][0]) for t in run.term_names["deepxde"]], own, rtol=1e-10)
+
+
+def test_subsampled_terms_of_a_time_dependent_problem_equal_deepxdes_residuals_on_the_kept_rows(dde):
+    """Burgers1D (TimePDE, a DirichletBC and an IC): each term of landscape(subsample=40) is DeepXDE's mean
+    squared error over the kept rows of its set, computed from DeepXDE's own residuals on every row."""
+    dde.config.set_random_seed(0)
+    model = burgers(dde)
+    run = plw.adapters.from_deepxde(model)
+    ds = plw.landscape(run, plw.random_directions(run, 2, seed=1), resolution=5, span=0.5, subsample=40, progress=False)
+    loss = run.losses["deepxde"]
+    sets = loss._sets()  # (name, first row, rows): each condition's, then the pde's
+    assert [name for name, _, _ in sets] == ["dirichletbc_0", "ic_1", "pde"]
+    assert json.loads(ds.attrs["subsample_points"]) == {name: [min(40, n), n] for name, _, n in sets}
+    assert "estimate on" in ds.loss.attrs["long_name"]
+    rows = run.objective().subsample(40, int(ds.attrs["subsample_seed"])).fn._rows.numpy()
+    for i, j in GRID_POINTS:
+        net = copy.deepcopy(model.net).double()
+        torch.nn.utils.vector_to_parameters(grid_theta(ds, i, j).double(), net.parameters())
+        residuals = loss.loss.residuals(net)  # each term = sum of squares: r = error / sqrt(rows)
+        for name, start, n in sets:
+            kept = rows[(rows >= start) & (rows < start + n)] - start
+            expected = n * float((residuals[name][kept].detach() ** 2).mean())
+            assert float(ds[f"loss_{name}"][i, j]) == pytest.approx(expected, rel=2e-5, abs=1e-9), (name, i, j)
+    # the run's own loss is untouched: the full grid still equals DeepXDE's loss at a grid point
+    full = plw.landscape(run, plw.random_directions(run, 2, seed=1), resolution=5, span=0.5, progress=False)
+    assert float(full.loss[1, 3]) == pytest.approx(deepxde_terms(model, grid_theta(full, 1, 3).float()).sum(), rel=3e-5)
+
+
+def test_a_point_set_condition_cannot_be_subsampled_and_says_why(dde):
+    dde.config.set_random_seed(0)
+    run = plw.adapters.from_deepxde(lid_driven(dde))
+    with pytest.raises(ValueError, match=r"subsample=0\.5 .*a PointSetBC cannot be subsampled"):
+        plw.landscape(run, resolution=3, progress=False, subsample=0.5)
+    # the widget's preview stays on every point, and says so
+    w = plw.LandscapeWidget(run, compute=False)
+    try:
+        s = w.panel_settings()[0]
+        w._computer.cost_per_point[(s.run, s.formulation)] = 0.05
+        plan = w._computer.preview_plan(s, largest=11, budget_s=0.08)
+        assert plan is not None and plan.subsample is None
+        assert plan.note == "on all points (this loss's points cannot be subsampled)"
+    finally:
+        w.close()

@@ -427,3 +427,4 @@ def test_batched_terms_from_two_threads_equal_one_call(dde):
         for t in run.term_names["deepxde"]:
             got = torch.cat([parts[i][t], parts[i + 1][t]])
             torch.testing.assert_close(got, whole[t], rtol=1e-5, atol=0)
+

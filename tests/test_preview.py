@@ -178,19 +178,27 @@ def test_widget_preview_of_a_from_model_run_is_on_every_point_and_says_why():
 
 
 @pytest.mark.slow
-def test_widget_preview_of_a_deepxde_run_is_on_every_point_and_says_why():
+def test_widget_preview_of_a_deepxde_run_is_on_a_subset_of_deepxdes_rows():
     from .test_scale import _deepxde, poisson_with_holes
 
-    run = plw.adapters.from_deepxde(poisson_with_holes(_deepxde(), n_domain=200, n_boundary=80, width=8))
+    run = plw.adapters.from_deepxde(poisson_with_holes(_deepxde(), n_domain=400, n_boundary=120, width=8))
     assert run.attrs["evaluation"] == "traced"
+    sizes = run.objective().point_set_sizes()  # each condition's rows, then the pde's
+    total = sum(sizes)
     w = plw.LandscapeWidget(run, resolution=15, compute=False)
     s = w.panel_settings()[0]
-    w._computer.cost_per_point[(s.run, s.formulation)] = 0.05  # large: it would have been subsampled
+    w._computer.cost_per_point[(s.run, s.formulation)] = 0.05  # large: 1 s of 11 x 11 buys 512 rows at least
     payloads, texts, previews = _watch(w)
     w.resolution = 21
     w.wait()
-    why = "on all points (this loss's points cannot be subsampled)"
-    assert any(f"preview 5 x 5 {why} in" in t for t in texts), texts
-    assert previews[0].attrs["preview_points"] == why
-    assert [p["points_note"] for p in payloads if p.get("status") == "preview"][:1] == [why]
+    n = per_set_size(sizes, max(512, int(total / (0.05 * 121))))
+    kept = sum(min(n, m) for m in sizes)
+    assert kept < total
+    note = f"on {kept} of {total} points"
+    assert any(f" {note} in" in t for t in texts), texts
+    assert [p["points_note"] for p in payloads if p.get("status") == "preview"][:1] == [note]
+    res = previews[0].sizes["alpha"]
+    ref = plw.landscape(run, plw.random_directions(run, 2, seed=0), resolution=res, subsample=n, progress=False)
+    assert previews[0].attrs["subsample_points"] == ref.attrs["subsample_points"]
+    np.testing.assert_allclose(previews[0].loss.values, ref.loss.values, rtol=1e-6)
     assert w.status == "done" and w.panel_data[0]["grid_shape"] == [21, 21]

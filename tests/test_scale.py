@@ -8,6 +8,7 @@ arrays, allocator slack), and above a fraction of it (the prediction is not far 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -303,9 +304,25 @@ def test_pinnacle_poisson_with_holes_from_deepxde_through_landscape_and_dask(cli
         assert float(local.loss[i, j]) == pytest.approx(deepxde_loss(model, theta.float()), rel=2e-5)
     dist = plw.landscape(run, dirs, client=client, tile_size=10, **kw)
     np.testing.assert_allclose(dist.loss.values, local.loss.values, rtol=1e-6)
-    # DeepXDE's points are its own: the preview cannot cut them and says so
-    with pytest.raises(ValueError, match=r"subsample=0.25 needs one of the package's own objectives"):
-        plw.landscape(run, dirs, subsample=0.25, **kw)
+    # the subsampled preview: DeepXDE's loss code on a subset of each set's rows, against DeepXDE's own
+    # residuals on every row (autograd, independent of the trace) averaged over the kept rows
+    sub = plw.landscape(run, dirs, subsample=0.25, **kw)
+    sets = run.losses["deepxde"]._sets()  # (name, first row, rows): each condition's, then the pde's
+    assert json.loads(sub.attrs["subsample_points"]) == {name: [max(1, round(0.25 * n)), n] for name, _, n in sets}
+    rows = run.objective().subsample(0.25, int(sub.attrs["subsample_seed"])).fn._rows.numpy()
+    own = run.losses["deepxde"].loss
+    for (i, j), theta in zip(GRID_POINTS, _grid_points(sub, GRID_POINTS)):
+        net = copy.deepcopy(model.net).double()
+        torch.nn.utils.vector_to_parameters(theta.double(), net.parameters())
+        residuals = own.residuals(net)  # each term = sum of squares: r = error / sqrt(rows)
+        expected = 0.0
+        for name, start, n in sets:
+            kept = rows[(rows >= start) & (rows < start + n)] - start
+            expected += n * float((residuals[name][kept].detach() ** 2).mean())
+        assert float(sub.loss[i, j]) == pytest.approx(expected, rel=1e-5)
+    # a quarter of a thousand rows already ranks the grid points much as every row does
+    a, b = np.log(sub.loss.values).ravel(), np.log(local.loss.values).ravel()
+    assert spearmanr(a, b).statistic > 0.85
 
 
 @pytest.mark.slow
@@ -325,12 +342,13 @@ def test_pinnacle_poisson_with_holes_from_deepxde_in_the_widget_on_a_cluster(cli
         w.request()
         w.wait(300)
         assert w.status == "done", w.error
-        why = "on all points (this loss's points cannot be subsampled)"
-        # 1.5 s of 0.05 s points buys 30 grid points: 5 x 5, every one of DeepXDE's points
-        assert any(f"preview 5 x 5 {why} in" in t for t in texts), texts
+        total = int(model.data.train_x.shape[0])
+        why = f"on all {total} points (on a cluster every point is evaluated)"
+        assert any(f"{why} in" in t for t in texts), texts
         assert [p["points_note"] for p in payloads if p.get("status") == "preview"][:1] == [why]
         (preview,) = previews
         assert preview.attrs["preview_points"] == why and "subsample_points" not in preview.attrs
+        assert preview.sizes["alpha"] == 5
         assert preview.attrs["parallel"] == "dask" and w.datasets[0].attrs["parallel"] == "dask"
         dirs = plw.random_directions(run, 2, seed=0)
         for ds, res in ((preview, 5), (w.datasets[0], 9)):

@@ -142,6 +142,9 @@ def landscape(
         keeps at most that many points per set, a float in (0, 1] that fraction (at least one point). The
         subset is drawn once and used at every grid point; kept points' weights are scaled by N / n, so each
         ``loss_<term>`` is an unbiased estimate of the full term. ``curvature`` stays on the full points.
+        A traced DeepXDE run (``plw.adapters.from_deepxde``) cuts the rows of each of its conditions and of
+        its pde, and DeepXDE's own loss code averages over the kept rows (its conditions must give one value
+        per row: not PointSetBC or PeriodicBC); its error stays on the run's evaluation points.
         Default ``None``: every point.
     subsample_seed : int
         Seed of the subset; default 0.
@@ -172,11 +175,11 @@ def landscape(
     lo, hi = _check_range(dirs.default_span if span is None else span)
     obj = run.objective(formulation, device, dtype)
     if subsample is not None:
-        if not isinstance(obj, Objective):
+        why_not = None if isinstance(obj, Objective) else _why_points_cannot_be_cut(obj)
+        if why_not is not None:
             raise ValueError(
-                f"subsample={subsample!r} needs one of the package's own objectives (point sets with weights); "
-                f"this run's loss is {type(obj).__name__} (a user's loss function, opaque to us: its points "
-                f"cannot be cut). Use subsample=None"
+                f"subsample={subsample!r} needs one of the package's own objectives (point sets with weights) or "
+                f"a loss that cuts its own points (the traced DeepXDE loss): {why_not}. Use subsample=None"
             )
         if client is not None:
             raise ValueError(
@@ -302,7 +305,7 @@ def landscape(
     ds.attrs.update(attrs)
     long_name = "loss" if e_ref is None else "Deep Ritz energy E"
     err_name = "relative L2 error ||u - u*|| / ||u*||"
-    if subsample is not None and isinstance(obj, Objective) and obj.subsample_points is not None:
+    if subsample is not None and getattr(obj, "subsample_points", None) is not None:
         kept = obj.subsample_points
         ds.attrs["subsample_points"] = json.dumps(kept)
         ds.attrs["subsample_seed"] = int(subsample_seed)
@@ -310,7 +313,7 @@ def landscape(
         loss_sets = [v for k, v in kept.items() if k != "rel_l2_error"]
         n_sub, n_all = sum(v[0] for v in loss_sets), sum(v[1] for v in loss_sets)
         long_name += f" (estimate on {n_sub} of {n_all} points)"
-        if subsample_error == "subset" and obj.u_exact is not None:
+        if subsample_error == "subset" and getattr(obj, "u_exact", None) is not None:
             n_e, n_eall = kept.get("rel_l2_error", kept["interior"])
             err_name += f" (estimate on {n_e} of {n_eall} points)"
     ds["loss"].attrs["long_name"] = long_name
@@ -318,6 +321,21 @@ def landscape(
     if curvature:
         ds["curvature"].attrs["long_name"] = "directional curvature d^T H d"
     return ds
+
+
+def _why_points_cannot_be_cut(obj) -> str | None:
+    """None when a loss that is not one of the package's objectives can cut its own points
+    (``point_set_sizes`` gives them: the traced DeepXDE loss of ``from_deepxde``), else why not."""
+    sizes = getattr(obj, "point_set_sizes", None)
+    if not callable(sizes):
+        return (
+            f"this run's loss is {type(obj).__name__} (a user's loss function, opaque to us: its points cannot be cut)"
+        )
+    try:
+        sizes()
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _partial_grids(run, obj, dirs: Directions, axes, res, on_partial):

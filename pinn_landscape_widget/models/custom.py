@@ -172,6 +172,8 @@ class _Bound(torch.nn.Module):
 class CustomObjective(PerThreadState):
     """A user's loss as an objective: [K, P] parameter points -> each term, the loss and the error."""
 
+    subsample_points: dict[str, list[int]] | None = None  # set on a ``subsample`` copy
+
     def __init__(self, run: ModelRun, name: str, device, dtype):
         self.problem = run.problem
         self.net = run.net
@@ -310,12 +312,38 @@ class CustomObjective(PerThreadState):
         res = out if self._own_residuals else _residuals_of(out)
         return {t: res[t] for t in self.term_names}
 
+    def point_set_sizes(self) -> list[int]:
+        """The point sets ``subsample`` cuts, for a loss that can cut its own (``fn.point_set_sizes``: the
+        traced DeepXDE loss); a ValueError for a user's function, which holds its points itself."""
+        sizes = getattr(self.fn, "point_set_sizes", None)
+        if not callable(sizes) or not callable(getattr(self.fn, "subsample", None)):
+            raise ValueError(
+                f"loss {self.formulation.name!r} is a user's loss function, opaque to us: its points cannot be cut"
+            )
+        return list(sizes())
+
     def subsample(self, size: int | float, seed: int = 0, error: str = "subset") -> CustomObjective:
-        """Not available: a user's loss function holds its points itself, so they cannot be cut."""
-        raise ValueError(
-            f"subsample={size!r} needs one of the package's own objectives (point sets with weights); loss "
-            f"{self.formulation.name!r} is a user's function, opaque to us: its points cannot be cut"
-        )
+        """The same objective with a loss that cuts its own points (``fn.subsample(size, seed)``: the traced
+        DeepXDE loss, DeepXDE's loss code on a subset of each point set's rows); ``subsample_points`` as the
+        package's objectives. The error stays on the run's evaluation points whatever ``error`` says. A user's
+        function holds its points itself: a ValueError."""
+        try:
+            self.point_set_sizes()
+        except ValueError as exc:
+            raise ValueError(
+                f"subsample={size!r} needs one of the package's own objectives (point sets with weights) or a "
+                f"loss that cuts its own points: {exc}"
+            ) from None
+        if error not in ("subset", "full"):
+            raise ValueError(f"error must be 'subset' or 'full', got {error!r}")
+        part = copy.copy(self)
+        part.fn = self.fn.subsample(size, seed)
+        part.batched = part.fn
+        part.has_residual_vectors = False
+        part.why_no_residual_vectors = "a subsampled loss (a preview): take residuals from the run's own loss"
+        part._local = threading.local()
+        part.subsample_points = dict(part.fn.subsample_points)
+        return part
 
     def bytes_per_point(self) -> int:
         sized = getattr(self.batched, "bytes_per_point", None)

@@ -6,7 +6,7 @@ fraction of a second at 11 x 11 and the preview stays on every point; for a run 
 preview would already take longer than ``FULL_PREVIEW_MAX_S`` (PINNacle-size networks on 16 k points), the
 automatic setting evaluates it on a random subset of each point set (``landscape(subsample=n)``), as many
 points as ``SUBSET_TARGET_S`` buys at the measured cost, never fewer than ``MIN_PREVIEW_POINTS`` in all.
-A large loss whose points cannot be cut (the DeepXDE and PINA adapters, a user's own loss) gets the coarsest
+A large loss whose points cannot be cut (the PINA adapter, a user's own loss) gets the coarsest
 full-point preview that fits ``FULL_POINT_TARGET_S``, down to ``SMALLEST_FULL_POINT_PREVIEW`` per axis.
 Pure arithmetic on measured costs; the widget measures them (``SliceComputer.preview_plan``).
 """

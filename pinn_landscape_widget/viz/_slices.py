@@ -29,6 +29,20 @@ CURVE_KIND = "curve"  # the plane of a connect() result (LandscapeWidget.show_co
 TRAJECTORY_COLUMNS = ("alpha", "beta", "loss", "offplane", "step")
 
 
+def _point_set_sizes(obj) -> list[int] | None:
+    """The point sets a preview may cut (the package's objectives, a traced DeepXDE loss); None when the
+    loss's points cannot be cut."""
+    if isinstance(obj, Objective):
+        return obj.point_set_sizes()
+    sizes = getattr(obj, "point_set_sizes", None)
+    if not callable(sizes):
+        return None
+    try:
+        return list(sizes())
+    except ValueError:
+        return None
+
+
 def f32(a) -> bytes:
     """float32 bytes of an array (what a grid trait holds)."""
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes()
@@ -64,7 +78,7 @@ class SliceComputer:
         cost = self.cost_per_point.get(key)
         if key not in self._sizes:
             obj = self.runs[s.run].objective(s.formulation)
-            self._sizes[key] = obj.point_set_sizes() if isinstance(obj, Objective) else None
+            self._sizes[key] = _point_set_sizes(obj)
         sizes = self._sizes[key]
         # on a cluster the workers evaluate the full loss (landscape refuses subsample= with client=); a loss
         # that cannot be cut is planned as it is locally

@@ -175,8 +175,10 @@ class LandscapeWidget(anywidget.AnyWidget):
         and a preview also before a grid of 21 x 21 or less that would take over 2 s. An integer >= 1 keeps
         at most that many points per point set, a fraction in (0, 1) that share; 0 or False: every point.
         The panel's badge and the status line say "preview on n of N points"; the preview's Dataset says it
-        in ``attrs["preview_points"]`` (and ``subsample_points``). A loss whose points cannot be subsampled
-        (``from_model`` with a user's loss, the DeepXDE and PINA adapters) keeps full previews and says so;
+        in ``attrs["preview_points"]`` (and ``subsample_points``). A DeepXDE run on the traced path is subsampled
+        by rows of each of its point sets (``landscape(subsample=)``). A loss whose points cannot be
+        subsampled (``from_model`` with a user's loss, the PINA adapter, a DeepXDE run on the per-point path
+        or with a PointSetBC or PeriodicBC) keeps full previews and says so;
         for a large one that preview is the coarsest grid that fits about 1.5 s, down to 3 x 3.
         The full grid is always on every point. ``preview_subsample=`` (None meaning every point) still
         works for this release with a FutureWarning.

@@ -47,6 +47,19 @@ from ...engine.mlp import ACTIVATIONS, MLP
 from ...engine.module_network import float_parameters
 from ...pde.derivatives import Jet, JetSpec, SecondOrder
 
+
+def check_points(model, x) -> None:
+    """A RuntimeError when DeepXDE's training points are no longer ``x``, those the run was made with."""
+    if getattr(model.data, "train_x", x) is not x:
+        raise RuntimeError(
+            "the DeepXDE model's training points changed (resampled?) after from_deepxde; DeepXDE's "
+            "boundary targets belong to the points, so make the run again: plw.adapters.from_deepxde(model)"
+        )
+
+
+# the train_x arrays of subsampled copies (see TracedDeepXDELoss.subsample)
+_KEPT_SUBSETS: list = []
+
 # DeepXDE caches input derivatives in module-level dicts (cleared after every loss evaluation), the per-point
 # loss swaps ``model.net`` and the traced one stubs ``dde.grad``: one evaluation at a time, whichever thread asks
 LOCK = threading.RLock()
@@ -318,6 +331,11 @@ class TracedDeepXDELoss(PerThreadState):
 
     # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+        if self._rows is not None:
+            raise ValueError(
+                "a subsampled DeepXDE loss is evaluated batched only (landscape, the widget's previews); "
+                "differentiate the run's own loss"
+            )
         return self.loss(module)
 
     @property
@@ -328,6 +346,8 @@ class TracedDeepXDELoss(PerThreadState):
     def residuals(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
         """Each term's residual vector by DeepXDE's own loss code (``DeepXDELoss.residuals``): one parameter
         point, autograd."""
+        if self._rows is not None:
+            raise ValueError("a subsampled DeepXDE loss has no residual vectors; take them from the run's own loss")
         return self.loss.residuals(module)
 
     def _deepxde_terms(self, theta: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, float]]]:
@@ -374,17 +394,88 @@ class TracedDeepXDELoss(PerThreadState):
         key = (dtype, str(device))
         if key not in self._x:
             x_np, y, _ = self.loss._inputs(dtype)
+            if self._rows is not None:
+                x_np, y = x_np[self._rows.numpy()], None if y is None else y[self._rows.numpy()]
             self._x[key] = (x_np, torch.as_tensor(x_np).to(device=device), None if y is None else torch.as_tensor(y))
         return self._x[key]
+
+    # --- subsampled copies (the widget's previews, landscape(subsample=)) -----------------------------------
+    _rows: torch.Tensor | None = None  # a subsampled copy's rows of train_x, in order
+    _subset_x = None  # ... and its train_x and num_bcs, which DeepXDE's loss code reads from model.data
+    _subset_num_bcs: list[int] | None = None
+    subsample_points: dict[str, list[int]] | None = None
+
+    def _sets(self) -> list[tuple[str, int, int]]:
+        """(name, first row, rows) of each point set of train_x: every condition's rows, then the pde's."""
+        data = self.model.data
+        n_rows = int(self.loss.x.shape[0])
+        start, sets = 0, []
+        for i, (bc, n) in enumerate(zip(data.bcs, data.num_bcs)):
+            sets.append((f"{type(bc).__name__.lower()}_{i}", start, int(n)))
+            start += int(n)
+        sets.append(("pde", start, n_rows - start))
+        return sets
+
+    def point_set_sizes(self) -> list[int]:
+        """The rows of each point set ``subsample`` cuts: every condition's, then the pde's. A ValueError
+        for conditions whose error is not one value per row (PeriodicBC pairs rows, PointSetBC holds its
+        values apart from the points)."""
+        dde = sys.modules["deepxde"]
+        rowwise = (dde.icbc.DirichletBC, dde.icbc.NeumannBC, dde.icbc.RobinBC, dde.icbc.OperatorBC, dde.icbc.IC)
+        for bc in self.model.data.bcs:
+            if type(bc) not in rowwise:
+                raise ValueError(
+                    f"a {type(bc).__name__} cannot be subsampled (its error is not one value per point); the "
+                    "traced DeepXDE loss subsamples DirichletBC, NeumannBC, RobinBC, OperatorBC and IC"
+                )
+        if getattr(self.model.data, "train_aux_vars", None) is not None:
+            raise ValueError("DeepXDE data with auxiliary variables cannot be subsampled")
+        return [n for _, _, n in self._sets()]
+
+    def subsample(self, size, seed: int = 0) -> TracedDeepXDELoss:
+        """The same loss on a random subset of each point set's rows (``size`` per set as
+        ``landscape(subsample=)``), drawn once with ``seed``: DeepXDE's own loss code on those rows, so each
+        term is DeepXDE's loss function (a mean for its mean squared error) over the kept rows.
+        ``subsample_points`` is ``{set: [kept, rows]}``. A ValueError where ``point_set_sizes`` gives one."""
+        from ...engine.objective import subsample_size
+
+        self.point_set_sizes()
+        gen = torch.Generator().manual_seed(int(seed))
+        rows, info, num_bcs = [], {}, []
+        for name, start, n_all in self._sets():
+            n = subsample_size(size, n_all)
+            rows.append(start + torch.sort(torch.randperm(n_all, generator=gen)[:n]).values)
+            info[name] = [n, n_all]
+            if name != "pde":
+                num_bcs.append(n)
+        part = copy.copy(self)
+        part._rows = torch.cat(rows)
+        part._subset_num_bcs = num_bcs
+        part._subset_x = self.loss.x[part._rows.numpy()]
+        # DeepXDE caches a condition's target values by id(train_x): the array must never be freed and its id
+        # reused by another array while the process lives (a few rows of inputs)
+        _KEPT_SUBSETS.append(part._subset_x)
+        part._x = {}
+        part._local = threading.local()
+        part.subsample_points = info
+        return part
+
+    @contextlib.contextmanager
+    def _data_of_subset(self, data):
+        """Within: model.data's train_x and num_bcs are this subset's (DeepXDE's conditions read them)."""
+        if self._rows is None:
+            yield
+            return
+        saved = data.train_x, data.num_bcs
+        data.train_x, data.num_bcs = self._subset_x, list(self._subset_num_bcs)
+        try:
+            yield
+        finally:
+            data.train_x, data.num_bcs = saved
 
     def batched_terms(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
         """{term: [K]} for params [K, P] (theta layout), without an autograd graph."""
         model = self.model
-        if getattr(model.data, "train_x", self.loss.x) is not self.loss.x:
-            raise RuntimeError(
-                "the DeepXDE model's training points changed (resampled?) after from_deepxde; DeepXDE's "
-                "boundary targets belong to the points, so make the run again: plw.adapters.from_deepxde(model)"
-            )
         full = self._full(params)
         x_np, x, targets = self._inputs(params.dtype, params.device)
         jet = self.mlp.jets(full, x, self.spec, functional=x.shape[0] < SMALL)
@@ -404,7 +495,9 @@ class TracedDeepXDELoss(PerThreadState):
             return torch.stack(losses)
 
         dde = sys.modules["deepxde"]
-        with LOCK, stubbed_grad(dde, readers):
+        with LOCK:  # under the lock: no subsampled copy has swapped model.data's points in
+            check_points(model, self.loss.x)
+        with LOCK, stubbed_grad(dde, readers), self._data_of_subset(data):
             readers.spec = jet.spec
             try:
                 losses = torch.func.vmap(one)(jet.parts)

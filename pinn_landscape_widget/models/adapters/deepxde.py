@@ -31,7 +31,7 @@ from ..custom import DEFAULT_COORDS, ResidualLoss, from_model
 from ..recorder import Recorder
 from ._common import box, inner_recorder, module_dtype
 from ._deepxde_traced import LOCK as _LOCK
-from ._deepxde_traced import TracedDeepXDELoss, Untraceable, compiled_loss
+from ._deepxde_traced import TracedDeepXDELoss, Untraceable, check_points, compiled_loss
 
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -129,15 +129,12 @@ class DeepXDELoss:
         """DeepXDE's weighted loss terms [n] (``model.outputs_losses_train``) with ``module`` as ``model.net``;
         with a ``recorder``, DeepXDE's loss function records each term's residuals as it runs."""
         model = self.model
-        if getattr(model.data, "train_x", self.x) is not self.x:
-            raise RuntimeError(
-                "the DeepXDE model's training points changed (resampled?) after from_deepxde; DeepXDE's "
-                "boundary targets belong to the points, so make the run again: plw.adapters.from_deepxde(model)"
-            )
         x, y, aux = self._inputs(module_dtype(module))
         dde = sys.modules["deepxde"]
         data = model.data
         with _LOCK, torch.enable_grad():
+            # under the lock: a subsampled traced copy swaps model.data's points in only while it holds it
+            check_points(model, self.x)
             net = model.net
             model.net = module
             shadowed = data.__dict__.get("losses_train", _NONE)

@@ -428,3 +428,25 @@ def test_batched_terms_from_two_threads_equal_one_call(dde):
             got = torch.cat([parts[i][t], parts[i + 1][t]])
             torch.testing.assert_close(got, whole[t], rtol=1e-5, atol=0)
 
+
+
+def test_a_traced_run_pickles_while_another_thread_is_inside_deepxdes_loss_code(dde):
+    # dask pickles the run in its own thread; the readers then hold vmap's batched tensors, which torch
+    # cannot pickle: they stay out of the pickle, and the unpickled loss evaluates as the original
+    import cloudpickle
+
+    run = plw.adapters.from_deepxde(make(dde, "poisson_2d"))
+    loss = run.losses["deepxde"]
+    thetas = points(run, 3, torch.float32)
+    want = loss.batched_terms(thetas)
+
+    def inside(parts):
+        loss.readers.parts = parts  # as batched_terms' vmap sets it for one parameter point
+        return cloudpickle.dumps(run)
+
+    blob = torch.func.vmap(inside, out_dims=None)(torch.ones(3, 4))
+    loss.readers.parts = None
+    copy_ = cloudpickle.loads(blob)
+    got = copy_.losses["deepxde"].batched_terms(thetas)
+    for t in want:
+        np.testing.assert_allclose(got[t].numpy(), want[t].numpy(), rtol=1e-6, err_msg=t)

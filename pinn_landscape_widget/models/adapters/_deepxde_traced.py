@@ -153,6 +153,11 @@ class _Readers:
         # inputs whose pure second partials the jet carries summed in one channel (see the module docstring)
         self.fold: tuple[int, ...] | None = None
 
+    def __getstate__(self) -> dict:
+        # what one evaluation hands DeepXDE's code stays out of a pickle: a run sent to dask workers while
+        # another thread evaluates would carry vmap's batched tensors, which cannot be pickled
+        return {**self.__dict__, "parts": None, "outputs": None, "inputs": None}
+
     def _check(self, what, ys, xs):
         if ys is not self.outputs:
             raise Untraceable(

@@ -429,7 +429,6 @@ def test_batched_terms_from_two_threads_equal_one_call(dde):
             torch.testing.assert_close(got, whole[t], rtol=1e-5, atol=0)
 
 
-
 def test_a_traced_run_pickles_while_another_thread_is_inside_deepxdes_loss_code(dde):
     # dask pickles the run in its own thread; the readers then hold vmap's batched tensors, which torch
     # cannot pickle: they stay out of the pickle, and the unpickled loss evaluates as the original

@@ -40,8 +40,8 @@ wrote it.
 
 --scale-deepxde measures the same with PINNacle's Poisson2D_Classic built in DeepXDE (benchmarks/bench_scale.py's
 ``pinnacle_poisson_deepxde``: 14,336 + 2,048 points, FNN 2-100x5-1 tanh, 20 Adam steps) handed to
-``plw.adapters.from_deepxde`` (traced): its points cannot be subsampled, so each preview is on every point, on a
-coarser grid. Only the time from a change to its preview drawn is measured: each change follows the last
+``plw.adapters.from_deepxde`` (traced): each preview is on a subset of DeepXDE's rows, planned as for the --scale
+run. Only the time from a change to its preview drawn is measured: each change follows the last
 preview at once, so it abandons the full grid in flight (a 21 x 21 grid takes minutes); --full-wait S then
 waits at most S seconds for one full grid.
 
@@ -382,7 +382,7 @@ def _status_lines(path: Path) -> list[str]:
 
 
 def _scale_deepxde(args) -> dict:
-    """The --scale-deepxde measurement: the time from a change to its full-point preview drawn (see the
+    """The --scale-deepxde measurement: the time from a change to its preview drawn (see the
     docstring)."""
     nb = json.loads(json.dumps(NOTEBOOK))
     source = [

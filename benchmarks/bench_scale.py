@@ -401,6 +401,21 @@ def deepxde_row(args) -> dict:
     t_grid, ds = _timed(lambda: plw.landscape(run, dirs, resolution=res, progress=False))
     loop2, t_loop2 = deepxde_loss_at(model, thetas, 2)
     center, _ = deepxde_loss_at(model, theta_star[None], 2)
+    previews = []  # DeepXDE's rows subsampled (each condition's and the pde's), against the full grid
+    for n in args.subsample:
+        t_sub, sub = _timed(lambda n=n: plw.landscape(run, dirs, resolution=res, subsample=n, progress=False))
+        a, b = np.log10(sub.loss.values).ravel(), np.log10(ds.loss.values).ravel()
+        previews.append(
+            dict(
+                subsample=n,
+                points=json.loads(sub.attrs["subsample_points"]),
+                seconds=t_sub,
+                time_ratio=t_grid / t_sub,
+                spearman=float(spearmanr(a, b).statistic),
+                argmin_cells=_argmin_cells(sub.loss.values, ds.loss.values),
+            )
+        )
+        print(previews[-1], flush=True)
     jets = summed_channel_seconds(run, thetas[:2])
     core = per_core_seconds(model, run, theta_star)
     with torch.no_grad():
@@ -435,6 +450,7 @@ def deepxde_row(args) -> dict:
         jet_spec=str(run.losses["deepxde"].spec),
         seconds_per_point_summed_vs_per_partial=jets,
         cpu_seconds_per_point_one_thread=core,
+        previews=previews,
         load=os.getloadavg(),
     )
     print(row, flush=True)
@@ -533,6 +549,17 @@ def finish(result: dict, args) -> None:
     report(result)
 
 
+def _preview_table(previews: list[dict]) -> None:
+    print("\n| preview | points per set | time | full / preview | Spearman | argmin distance (cells) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for p in previews:
+        kept = ", ".join(f"{v[0]}/{v[1]}" for k, v in p["points"].items() if k != "rel_l2_error")
+        print(
+            f"| `subsample={p['subsample']}` | {kept} | {p['seconds']:.1f} s | {p['time_ratio']:.1f}x "
+            f"| {p['spearman']:.5f} | {p['argmin_cells']:.1f} |"
+        )
+
+
 def report(r: dict) -> None:
     if "deepxde" in r:
         d = r["deepxde"]
@@ -557,6 +584,7 @@ def report(r: dict) -> None:
             f"{c['traced_loss']:.3f} ({c['deepxde_loss'] / c['traced_loss']:.2f}x), the jet's {c['jet_gflop']:.1f} "
             f"GFLOP of products by torch's matmul {c['matmul_products_of_the_jet']:.3f}"
         )
+        _preview_table(d.get("previews", []))
     if "grid" in r:
         g = r["grid"]
         print("\n| operation | time | per-point loop | speed-up |\n|---|---:|---:|---:|")
@@ -564,14 +592,7 @@ def report(r: dict) -> None:
             f"| `landscape` {g['resolution']}x{g['resolution']} ({g['parallel']}) | {g['seconds']:.1f} s "
             f"| {g['loop_seconds_scaled']:.1f} s | **{g['speedup']:.1f}x** |"
         )
-        print("\n| preview | points per set | time | full / preview | Spearman | argmin distance (cells) |")
-        print("|---|---|---:|---:|---:|---:|")
-        for p in r["previews"]:
-            kept = ", ".join(f"{v[0]}/{v[1]}" for k, v in p["points"].items() if k != "rel_l2_error")
-            print(
-                f"| `subsample={p['subsample']}` | {kept} | {p['seconds']:.1f} s | {p['time_ratio']:.1f}x "
-                f"| {p['spearman']:.3f} | {p['argmin_cells']:.1f} |"
-            )
+        _preview_table(r["previews"])
     if "memory" in r:
         print("\n| operation | memory_budget | predicted | peak RSS growth | time |\n|---|---:|---:|---:|---:|")
         for m in r["memory"]:

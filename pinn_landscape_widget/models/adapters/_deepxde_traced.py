@@ -22,7 +22,7 @@ carries their sum as one channel instead: the first of them the pde asks for is 
 zero. For a loss that uses them only added up (Poisson, heat, Navier-Stokes viscosity) that is the same
 number with one channel less: a 2-D Laplacian is then the value/gradient/Laplacian jet the fused C kernel
 computes (PINNacle's Poisson2D_Classic in benchmarks/bench_scale.py, 18,434 points, 2-100x5-1 tanh, float32:
-0.13 s against 0.19 s a parameter point on one core).
+0.11 s against 0.17 s a parameter point on one core).
 Whether the sum is all the loss uses is checked, not assumed: the summed trace must match DeepXDE's own
 loss below, or the partials are carried one by one (a wave equation, u_tt - c^2 u_xx).
 

@@ -257,3 +257,16 @@ def test_a_point_set_condition_cannot_be_subsampled_and_says_why(dde):
         assert plan.note == "on all points (this loss's points cannot be subsampled)"
     finally:
         w.close()
+
+
+def test_a_subsample_asked_again_is_the_same_copy_and_stays_out_of_a_pickle(dde):
+    # the widget asks for its preview's subsample at every change: the rows are drawn once per size and seed
+    import cloudpickle
+
+    dde.config.set_random_seed(0)
+    run = plw.adapters.from_deepxde(burgers(dde))
+    loss = run.losses["deepxde"]
+    a, b, c = loss.subsample(40, 0), loss.subsample(40, 0), loss.subsample(40, 1)
+    assert a is b and c is not a and not np.array_equal(a._rows.numpy(), c._rows.numpy())
+    copy_ = cloudpickle.loads(cloudpickle.dumps(run)).losses["deepxde"]
+    assert copy_._subsets == {} and copy_.subsample(40, 0)._rows.tolist() == a._rows.tolist()

@@ -306,6 +306,8 @@ class TracedDeepXDELoss(PerThreadState):
         self.tensor_slices = [s for _, s, _ in self.mlp.param_layout()]
         self.n_params = self.index.numel()
         self._x: dict = {}
+        # subsampled copies by (size, seed), shared by the copies: a preview asked again reuses its rows
+        self._subsets: dict = {}
         self._local = threading.local()
         self.readers = _Readers(self.mlp.in_dim, self.mlp.out_dim)
         theta = self.base[self.index].double()
@@ -333,6 +335,11 @@ class TracedDeepXDELoss(PerThreadState):
             raise Untraceable(
                 f"DeepXDE's loss cannot be evaluated batched ({type(exc).__name__}: {msg[:160]})"
             ) from exc
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_subsets"] = {}  # previews' copies stay here: a dask worker evaluates the full loss
+        return state
 
     # --- fn(module): DeepXDE's own loss ---------------------------------------------------------------------
     def __call__(self, module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -445,6 +452,9 @@ class TracedDeepXDELoss(PerThreadState):
         from ...engine.objective import subsample_size
 
         self.point_set_sizes()
+        key = (type(size).__name__, size, int(seed))
+        if key in self._subsets:
+            return self._subsets[key]
         gen = torch.Generator().manual_seed(int(seed))
         rows, info, num_bcs = [], {}, []
         for name, start, n_all in self._sets():
@@ -463,6 +473,7 @@ class TracedDeepXDELoss(PerThreadState):
         part._x = {}
         part._local = threading.local()
         part.subsample_points = info
+        self._subsets[key] = part
         return part
 
     @contextlib.contextmanager

@@ -3,6 +3,7 @@ training with it ends where training with autograd does, and networks it cannot 
 reason."""
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -355,3 +356,36 @@ def test_the_c_training_passes_survive_a_fork():
     finally:
         _IN_CHILD.clear()
     torch.testing.assert_close(got, want, rtol=1e-6, atol=0.0)
+
+
+def test_a_workspace_collected_while_another_takes_a_buffer_does_not_deadlock():
+    # a workspace's finalizer runs wherever the garbage collector does, also inside _take_buffer while this
+    # thread holds the pool's lock (seen as a hung test run): it must not take that lock itself
+    import gc
+
+    from pinn_landscape_widget.engine import _workspace
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    owner.cycle = owner  # freed only by the collector
+    ptr = Workspace("cpu", torch.float32, owner=owner).empty(10).data_ptr()
+    del owner
+    done = threading.Event()
+
+    def take():
+        with _workspace._POOL_LOCK:  # as _take_buffer holds it when the collector runs
+            gc.collect()
+        done.set()
+
+    t = threading.Thread(target=take, daemon=True)
+    t.start()
+    t.join(10)
+    assert done.is_set(), "the finalizer waited for the pool's lock its own thread held"
+    # and the returned buffer reaches the pool, for the next workspace
+    with _workspace._POOL_LOCK:
+        _workspace._take_returned()
+        pooled = [b.data_ptr() for b in _workspace._POOL.get((torch.device("cpu"), torch.float32), [])]
+        held = sum(b.numel() * b.element_size() for bufs in _workspace._POOL.values() for b in bufs)
+    assert ptr in pooled or held > _workspace.POOL_BYTES - 4 * _workspace.CHUNK_ELEMENTS  # or the pool was full

@@ -11,6 +11,7 @@ collected, so the next operator finds its memory already mapped.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import threading
@@ -24,10 +25,28 @@ _ALIGN = 16  # elements: every view starts on a 64-byte boundary (float32)
 
 _POOL: dict[tuple, list[torch.Tensor]] = {}
 _POOL_LOCK = threading.Lock()
+# buffers of collected workspaces, not yet in the pool: a finalizer may run inside any allocation, in the
+# garbage collector, even while this thread holds _POOL_LOCK, so it only appends here (no lock) and the pool
+# takes them in under its lock
+_RETURNED: collections.deque = collections.deque()
+
+
+def _take_returned() -> None:
+    """Move the returned buffers into the pool, keeping it under POOL_BYTES; call with _POOL_LOCK held."""
+    while _RETURNED:
+        device, dtype, buffers = _RETURNED.popleft()
+        free = _POOL.setdefault((device, dtype), [])
+        free.extend(buffers)
+        free.sort(key=torch.Tensor.numel, reverse=True)
+        held = sum(b.numel() * b.element_size() for bufs in _POOL.values() for b in bufs)
+        while free and held > POOL_BYTES:
+            held -= free[-1].numel() * free[-1].element_size()
+            free.pop()
 
 
 def _take_buffer(device, dtype, n: int) -> torch.Tensor:
     with _POOL_LOCK:
+        _take_returned()
         free = _POOL.get((device, dtype), [])
         fits = [b for b in free if b.numel() >= n]
         if fits:
@@ -38,14 +57,8 @@ def _take_buffer(device, dtype, n: int) -> torch.Tensor:
 
 
 def _give_back(device, dtype, buffers: list[torch.Tensor]) -> None:
-    with _POOL_LOCK:
-        free = _POOL.setdefault((device, dtype), [])
-        free.extend(buffers)
-        free.sort(key=torch.Tensor.numel, reverse=True)
-        held = sum(b.numel() * b.element_size() for bufs in _POOL.values() for b in bufs)
-        while free and held > POOL_BYTES:
-            held -= free[-1].numel() * free[-1].element_size()
-            free.pop()
+    """A collected workspace's finalizer: no lock here (see _RETURNED)."""
+    _RETURNED.append((device, dtype, buffers))
 
 
 class Workspace:
